@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Test} from "forge-std/Test.sol";
+
+import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
+import {PieceToken} from "../../src/PieceToken.sol";
+import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {PaymentSigner} from "./PaymentSigner.sol";
+
+/// @notice Shared set-up for escrow tests: a token, an escrow, and named actors with keys.
+abstract contract EscrowTestBase is Test {
+    using PaymentSigner for IChannelEscrow;
+
+    uint40 internal constant CHALLENGE_PERIOD = 1 hours;
+    uint256 internal constant INITIAL_FUNDS = 1_000e18;
+
+    PieceToken internal token;
+    ChannelEscrow internal escrow;
+    IChannelEscrow internal iescrow;
+
+    address internal payer;
+    uint256 internal payerKey;
+    address internal payee;
+    uint256 internal payeeKey;
+    address internal relayer = makeAddr("relayer");
+    address internal stranger;
+    uint256 internal strangerKey;
+
+    function setUp() public virtual {
+        (payer, payerKey) = makeAddrAndKey("payer");
+        (payee, payeeKey) = makeAddrAndKey("payee");
+        (stranger, strangerKey) = makeAddrAndKey("stranger");
+        token = new PieceToken("Piece", "PIECE", address(this), 1e30);
+        escrow = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
+        iescrow = IChannelEscrow(address(escrow));
+        token.approve(address(escrow), type(uint256).max);
+        token.transfer(payer, INITIAL_FUNDS);
+        token.transfer(payee, INITIAL_FUNDS);
+        vm.prank(payer);
+        token.approve(address(escrow), type(uint256).max);
+        vm.prank(payee);
+        token.approve(address(escrow), type(uint256).max);
+    }
+
+    /// @dev Credits `amount` to `account`'s free balance from this test contract's tokens.
+    function _fund(address account, uint256 amount) internal {
+        escrow.deposit(account, amount);
+    }
+
+    /// @dev Funds the payer and opens payer→payee with `deposit`; returns the channel id.
+    function _openChannel(uint32 salt, uint96 deposit) internal returns (bytes32 id) {
+        _fund(payer, deposit);
+        vm.prank(payer);
+        id = escrow.openChannel(payee, salt, deposit);
+    }
+
+    /// @dev Settles one payer→payee receipt as the relayer and returns its outcome.
+    function _settle(uint32 salt, uint96 cumulative) internal returns (IChannelEscrow.SettleOutcome) {
+        bytes memory batch = iescrow.singleReceiptBatch(payerKey, payee, salt, cumulative, 0);
+        vm.prank(relayer);
+        bytes memory outcomes = escrow.settleBatch(batch);
+        return IChannelEscrow.SettleOutcome(uint8(outcomes[0]));
+    }
+
+    function _deadline() internal view returns (uint40) {
+        return uint40(block.timestamp + 1 hours);
+    }
+
+    function _noSig() internal pure returns (IChannelEscrow.CompactSignature memory) {
+        return IChannelEscrow.CompactSignature(0, 0);
+    }
+}

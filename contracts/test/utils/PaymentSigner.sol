@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Vm} from "forge-std/Vm.sol";
+
+import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
+
+/// @notice Signs piecepay messages with forge's `vm.sign` and packs settlement batches, for tests and scripts.
+/// Struct hashes come from PaymentHash, the contracts' own definition, re-encoded here from memory structs.
+library PaymentSigner {
+    Vm private constant VM = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    function digest(IChannelEscrow escrow, bytes32 structHash) internal view returns (bytes32) {
+        return keccak256(abi.encodePacked(hex"1901", escrow.DOMAIN_SEPARATOR(), structHash));
+    }
+
+    /// @dev EIP-2098 compact form of vm.sign's (v, r, s); vm.sign always yields low-s signatures.
+    function signDigest(uint256 key, bytes32 hash) internal pure returns (IChannelEscrow.CompactSignature memory) {
+        (uint8 v, bytes32 r, bytes32 s) = VM.sign(key, hash);
+        return IChannelEscrow.CompactSignature({r: r, vs: bytes32(uint256(s) | (uint256(v - 27) << 255))});
+    }
+
+    function signReceipt(IChannelEscrow escrow, uint256 payerKey, address payee, uint32 salt, uint96 cumulative)
+        internal
+        view
+        returns (IChannelEscrow.CompactSignature memory)
+    {
+        return signDigest(payerKey, digest(escrow, PaymentHash.hashReceipt(payee, salt, cumulative)));
+    }
+
+    /// @dev One 80-byte receipt entry of a settlement batch.
+    function packReceipt(uint32 salt, uint96 cumulative, IChannelEscrow.CompactSignature memory sig)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(salt, cumulative, sig.r, sig.vs);
+    }
+
+    /// @dev The 24-byte header that starts a payee's group in a settlement batch.
+    function groupHeader(address payee, uint16 feeBps, uint16 count) internal pure returns (bytes memory) {
+        return abi.encodePacked(payee, feeBps, count);
+    }
+
+    /// @dev A one-receipt batch, signed by `payerKey`.
+    function singleReceiptBatch(
+        IChannelEscrow escrow,
+        uint256 payerKey,
+        address payee,
+        uint32 salt,
+        uint96 cumulative,
+        uint16 feeBps
+    ) internal view returns (bytes memory) {
+        return bytes.concat(
+            groupHeader(payee, feeBps, 1),
+            packReceipt(salt, cumulative, signReceipt(escrow, payerKey, payee, salt, cumulative))
+        );
+    }
+
+    function signOpen(IChannelEscrow escrow, uint256 key, IChannelEscrow.OpenAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.OpenAuth memory)
+    {
+        bytes32 structHash =
+            keccak256(abi.encode(PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        a.sig = signDigest(key, digest(escrow, structHash));
+        return a;
+    }
+
+    function signTopUp(IChannelEscrow escrow, uint256 key, IChannelEscrow.TopUpAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.TopUpAuth memory)
+    {
+        bytes32 structHash =
+            keccak256(abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        a.sig = signDigest(key, digest(escrow, structHash));
+        return a;
+    }
+
+    function signClose(IChannelEscrow escrow, uint256 key, IChannelEscrow.CloseAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.CloseAuth memory)
+    {
+        bytes32 structHash = keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
+        a.sig = signDigest(key, digest(escrow, structHash));
+        return a;
+    }
+
+    function signWithdraw(IChannelEscrow escrow, uint256 key, IChannelEscrow.WithdrawAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.WithdrawAuth memory)
+    {
+        bytes32 structHash =
+            keccak256(abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.nonce, a.deadline));
+        a.sig = signDigest(key, digest(escrow, structHash));
+        return a;
+    }
+
+    function signFeeCap(IChannelEscrow escrow, uint256 key, IChannelEscrow.SettleFeeCapAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.SettleFeeCapAuth memory)
+    {
+        bytes32 structHash = keccak256(abi.encode(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, a.bps, a.nonce, a.deadline));
+        a.sig = signDigest(key, digest(escrow, structHash));
+        return a;
+    }
+
+    function hashCooperativeClose(IChannelEscrow.CooperativeCloseAuth memory a) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                PaymentHash.COOPERATIVE_CLOSE_TYPEHASH, a.payer, a.payee, a.salt, a.cumulative, a.fee, a.deadline
+            )
+        );
+    }
+
+    function signCooperativeClose(IChannelEscrow escrow, uint256 key, IChannelEscrow.CooperativeCloseAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.CompactSignature memory)
+    {
+        return signDigest(key, digest(escrow, hashCooperativeClose(a)));
+    }
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Prints the gas benchmark lines from the receipts of a GasBench broadcast (forge's run-latest.json).
+
+gasUsed is what each transaction really paid: the 21,000 base, calldata and execution. Every figure is
+checked against the events in its receipt, so a batch that silently skipped receipts cannot pass.
+"""
+import json
+import subprocess
+import sys
+
+
+def topic(signature: str) -> str:
+    cast = sys.argv[2]
+    return subprocess.check_output([cast, "keccak", signature], text=True).strip().lower()
+
+
+def main() -> None:
+    run = json.load(open(sys.argv[1]))
+    receipts = {r["transactionHash"]: r for r in run["receipts"]}
+    txs = run["transactions"]
+    for tx in txs:
+        if int(receipts[tx["hash"]]["status"], 16) != 1:
+            sys.exit(f"gas-report: transaction {tx['hash']} ({tx.get('function')}) reverted")
+
+    def calls(prefix):
+        return [receipts[t["hash"]] for t in txs if (t.get("function") or "").startswith(prefix)]
+
+    def gas(receipt) -> int:
+        return int(receipt["gasUsed"], 16)
+
+    def count(receipt, signature) -> int:
+        t = topic(signature)
+        return sum(1 for log in receipt["logs"] if log["topics"][0].lower() == t)
+
+    def settled_receipts(receipt) -> int:
+        # ReceiptsSettled's data: credited, fee, array offset, array length, entries.
+        t = topic("ReceiptsSettled(address,uint256,uint256,(bytes32,uint96)[])")
+        return sum(int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16) for log in receipt["logs"] if log["topics"][0].lower() == t)
+
+    settles = calls("settleBatch(")
+    sizes = [1, 10, 50, 200]
+    if len(settles) != 2 * len(sizes):
+        sys.exit(f"gas-report: expected {2 * len(sizes)} settleBatch transactions, found {len(settles)}")
+    for i, n in enumerate(sizes):
+        measured = settles[2 * i + 1]
+        settled = settled_receipts(measured)
+        if settled != n or count(measured, "ReceiptSkipped(bytes32,uint8)") != 0:
+            sys.exit(f"gas-report: settle batch of {n} settled {settled} receipts")
+        print(f"gas settle_batch size={n} per_receipt={gas(measured) // n}")
+
+    opens = calls("openChannelsBySig(")[-1]
+    opened = count(opens, "ChannelOpened(bytes32,address,address,uint32,uint96,uint96)")
+    if opened != 100:
+        sys.exit(f"gas-report: open batch opened {opened} channels, expected 100")
+    print(f"gas open_by_sig size=100 per_channel={gas(opens) // 100}")
+
+    (close,) = calls("cooperativeClose(")
+    if count(close, "ChannelClosed(bytes32,uint96,uint96,uint96)") != 1:
+        sys.exit("gas-report: cooperative close did not close")
+    print(f"gas cooperative_close {gas(close)}")
+
+    (permit,) = calls("depositWithPermit(")
+    if count(permit, "Deposited(address,address,uint256)") != 1:
+        sys.exit("gas-report: depositWithPermit did not deposit")
+    print(f"gas deposit_with_permit {gas(permit)}")
+
+    (withdraw,) = calls("withdraw(")
+    if count(withdraw, "Withdrawn(address,address,uint256,uint256)") != 1:
+        sys.exit("gas-report: withdraw did not withdraw")
+    print(f"gas withdraw {gas(withdraw)}")
+
+
+if __name__ == "__main__":
+    main()
