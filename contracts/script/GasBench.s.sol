@@ -27,7 +27,7 @@ contract BatchDepositor {
 contract GasBench is Script {
     using PaymentSigner for IChannelEscrow;
 
-    uint256 internal constant FUNDS = 1_000e18;
+    uint256 internal constant FUNDS = 1000e18;
     uint96 internal constant CHANNEL_DEPOSIT = 100e18;
     uint16 internal constant FEE_BPS = 25;
 
@@ -52,7 +52,7 @@ contract GasBench is Script {
 
         uint256[4] memory sizes = [uint256(1), 10, 50, 200];
         for (uint256 i; i < sizes.length; ++i) {
-            _benchSettle(sizes[i], 1_000 * (i + 1));
+            _benchSettle(sizes[i], 1000 * (i + 1));
         }
         _benchOpen();
         _benchCooperativeClose();
@@ -72,9 +72,10 @@ contract GasBench is Script {
 
         IChannelEscrow.OpenAuth[] memory opens = new IChannelEscrow.OpenAuth[](n);
         for (uint256 i; i < n; ++i) {
-            opens[i] = IChannelEscrow(address(escrow)).signOpen(
-                payerKeys[i],
-                IChannelEscrow.OpenAuth({
+            opens[i] = IChannelEscrow(address(escrow))
+                .signOpen(
+                    payerKeys[i],
+                    IChannelEscrow.OpenAuth({
                     payer: vm.addr(payerKeys[i]),
                     payee: vm.addr(payeeKeys[i % payees]),
                     salt: 1,
@@ -83,7 +84,7 @@ contract GasBench is Script {
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-            );
+                );
         }
         escrow.openChannelsBySig(opens);
         escrow.settleBatch(_batch(payerKeys, payeeKeys, 1e18));
@@ -117,9 +118,10 @@ contract GasBench is Script {
         IChannelEscrow.OpenAuth[] memory opens = new IChannelEscrow.OpenAuth[](100);
         for (uint256 i; i < 100; ++i) {
             uint256 payer = i / 5;
-            opens[i] = IChannelEscrow(address(escrow)).signOpen(
-                payerKeys[payer],
-                IChannelEscrow.OpenAuth({
+            opens[i] = IChannelEscrow(address(escrow))
+                .signOpen(
+                    payerKeys[payer],
+                    IChannelEscrow.OpenAuth({
                     payer: vm.addr(payerKeys[payer]),
                     payee: vm.addr(seederKeys[(payer + i) % 25]),
                     salt: 7,
@@ -128,22 +130,17 @@ contract GasBench is Script {
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-            );
+                );
         }
         escrow.openChannelsBySig(opens);
     }
 
     /// @dev Closes one of the 200-batch channels (settled at 2e18) at 3e18, both parties signing.
     function _benchCooperativeClose() internal {
-        uint256 payerKey = _keys("payer", 4_000, 1)[0];
-        uint256 payeeKey = _keys("payee", 4_000, 1)[0];
+        uint256 payerKey = _keys("payer", 4000, 1)[0];
+        uint256 payeeKey = _keys("payee", 4000, 1)[0];
         IChannelEscrow.CooperativeCloseAuth memory auth = IChannelEscrow.CooperativeCloseAuth({
-            payer: vm.addr(payerKey),
-            payee: vm.addr(payeeKey),
-            salt: 1,
-            cumulative: 3e18,
-            fee: 0,
-            deadline: deadline
+            payer: vm.addr(payerKey), payee: vm.addr(payeeKey), salt: 1, cumulative: 3e18, fee: 0, deadline: deadline
         });
         IChannelEscrow e = IChannelEscrow(address(escrow));
         escrow.cooperativeClose(auth, e.signCooperativeClose(payerKey, auth), e.signCooperativeClose(payeeKey, auth));
@@ -151,7 +148,7 @@ contract GasBench is Script {
 
     /// @dev A payer that already has an escrow balance deposits more with a permit, submitted by the relayer.
     function _benchDepositWithPermit(address relayer) internal {
-        uint256 ownerKey = _keys("payer", 4_000, 2)[1];
+        uint256 ownerKey = _keys("payer", 4000, 2)[1];
         address owner = vm.addr(ownerKey);
         token.transfer(owner, 10e18);
         bytes32 permitTypehash =
@@ -175,16 +172,17 @@ contract GasBench is Script {
     function _setFeeCaps(uint256[] memory payeeKeys) internal {
         IChannelEscrow.SettleFeeCapAuth[] memory caps = new IChannelEscrow.SettleFeeCapAuth[](payeeKeys.length);
         for (uint256 i; i < payeeKeys.length; ++i) {
-            caps[i] = IChannelEscrow(address(escrow)).signFeeCap(
-                payeeKeys[i],
-                IChannelEscrow.SettleFeeCapAuth({
+            caps[i] = IChannelEscrow(address(escrow))
+                .signFeeCap(
+                    payeeKeys[i],
+                    IChannelEscrow.SettleFeeCapAuth({
                     payee: vm.addr(payeeKeys[i]),
                     bps: 100,
                     nonce: 0,
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-            );
+                );
         }
         escrow.setSettleFeeCapsBySig(caps);
     }

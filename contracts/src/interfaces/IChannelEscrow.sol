@@ -150,8 +150,6 @@ interface IChannelEscrow {
     error ChallengePeriodActive(bytes32 channelId, uint40 closesAt);
     /// @notice A top-up must raise the deposit above `current`.
     error StaleTopUp(bytes32 channelId, uint96 current, uint96 requested);
-    /// @notice The caller is not the channel's payee.
-    error NotPayee(address caller, address payee);
     /// @notice A signed authorisation's deadline has passed.
     error SignatureExpired(uint256 deadline);
     /// @notice A signature recovered to `recovered` instead of `expected` (zero for a malformed signature).
@@ -215,8 +213,7 @@ interface IChannelEscrow {
     /// @notice Gasless deposit: applies `owner`'s EIP-2612 permit for this escrow, then pulls `amount`
     /// from `owner` into `owner`'s own free balance. A permit already used (front-run) is tolerated as
     /// long as the allowance is there.
-    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
-        external;
+    function depositWithPermit(address owner, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) external;
 
     /// @notice Sends `amount` of the caller's free balance to `to`.
     function withdraw(address to, uint256 amount) external;

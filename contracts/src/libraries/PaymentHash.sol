@@ -64,9 +64,8 @@ library PaymentHash {
     }
 
     function hash(IChannelEscrow.CooperativeCloseAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(COOPERATIVE_CLOSE_TYPEHASH, a.payer, a.payee, a.salt, a.cumulative, a.fee, a.deadline)
-        );
+        return
+            keccak256(abi.encode(COOPERATIVE_CLOSE_TYPEHASH, a.payer, a.payee, a.salt, a.cumulative, a.fee, a.deadline));
     }
 
     /// @notice `keccak256(abi.encode(payer, payee, salt))`: the channel id, never reused.

@@ -13,7 +13,7 @@ abstract contract EscrowTestBase is Test {
     using PaymentSigner for IChannelEscrow;
 
     uint40 internal constant CHALLENGE_PERIOD = 1 hours;
-    uint256 internal constant INITIAL_FUNDS = 1_000e18;
+    uint256 internal constant INITIAL_FUNDS = 1000e18;
 
     PieceToken internal token;
     ChannelEscrow internal escrow;

@@ -85,7 +85,8 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.CloseAuth memory)
     {
-        bytes32 structHash = keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
+        bytes32 structHash =
+            keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
         a.sig = signDigest(key, digest(escrow, structHash));
         return a;
     }

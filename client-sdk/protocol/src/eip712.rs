@@ -1,0 +1,212 @@
+//! piecepay's EIP-712 domain and signed messages.
+//!
+//! The type strings mirror `contracts/src/libraries/PaymentHash.sol` exactly (field names, types and
+//! order), and `contracts/test/fixtures/eip712.json` pins both sides to the same hashes. Signed structs
+//! never carry their signer: the contract recovers it from the signature.
+//!
+//! Hash a message with [`SolStruct`](alloy_sol_types::SolStruct): `msg.eip712_hash_struct()` for the
+//! struct hash, `msg.eip712_signing_hash(&domain)` for the digest to sign.
+
+use std::borrow::Cow;
+
+use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_sol_types::{Eip712Domain, sol};
+
+/// `name` of the escrow's EIP-712 domain.
+pub const DOMAIN_NAME: &str = "piecepay";
+
+/// `version` of the escrow's EIP-712 domain.
+pub const DOMAIN_VERSION: &str = "1";
+
+/// The EIP-712 domain of the escrow deployed at `verifying_contract` on chain `chain_id`.
+///
+/// Its separator equals the escrow's `DOMAIN_SEPARATOR()`.
+pub const fn domain(chain_id: u64, verifying_contract: Address) -> Eip712Domain {
+    Eip712Domain::new(
+        Some(Cow::Borrowed(DOMAIN_NAME)),
+        Some(Cow::Borrowed(DOMAIN_VERSION)),
+        Some(U256::from_limbs([chain_id, 0, 0, 0])),
+        Some(verifying_contract),
+        None,
+    )
+}
+
+/// The id of the channel from `payer` to `payee` with `salt`: `keccak256(abi.encode(payer, payee, salt))`,
+/// as `PaymentHash.channelId` computes it.
+pub fn channel_id(payer: Address, payee: Address, salt: u32) -> B256 {
+    // abi.encode of three static values: each left-padded to a 32-byte word.
+    let mut words = [0u8; 96];
+    words[12..32].copy_from_slice(payer.as_slice());
+    words[44..64].copy_from_slice(payee.as_slice());
+    words[92..96].copy_from_slice(&salt.to_be_bytes());
+    keccak256(words)
+}
+
+sol! {
+    /// A payer's promise that `payee` may settle up to `cumulative` from their channel `salt`.
+    ///
+    /// Amounts are cumulative: a receipt supersedes every lower one of the same channel. The payer is
+    /// recovered from the signature; with `payee` and `salt` it yields the [`channel_id`].
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Receipt {
+        /// The channel's payee.
+        address payee;
+        /// The payer's salt that, with payer and payee, identifies the channel.
+        uint32 salt;
+        /// Total amount owed to the payee over the channel's life, in token base units.
+        uint96 cumulative;
+    }
+
+    /// The payer's authorisation to open channel (payer, `payee`, `salt`) funded with `deposit` from
+    /// its free balance, paying the relayer at most `fee`. Replay-safe without a nonce: a channel id
+    /// can be opened only once.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct OpenChannel {
+        /// The channel's payee.
+        address payee;
+        /// The payer's salt for the new channel.
+        uint32 salt;
+        /// Amount moved from the payer's free balance into the channel.
+        uint96 deposit;
+        /// Most the submitting relayer may take from the payer's free balance.
+        uint96 fee;
+        /// Unix time after which the authorisation is void.
+        uint40 deadline;
+    }
+
+    /// The payer's authorisation to add `deposit` to an open channel, paying the relayer at most `fee`.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct TopUp {
+        /// The channel's payee.
+        address payee;
+        /// The channel's salt.
+        uint32 salt;
+        /// Amount added from the payer's free balance.
+        uint96 deposit;
+        /// Most the submitting relayer may take from the payer's free balance.
+        uint96 fee;
+        /// Unix time after which the authorisation is void.
+        uint40 deadline;
+    }
+
+    /// The payer's authorisation to start the unilateral close (and its challenge window) of a channel,
+    /// paying the relayer at most `fee`.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct RequestClose {
+        /// The channel's payee.
+        address payee;
+        /// The channel's salt.
+        uint32 salt;
+        /// Most the submitting relayer may take from the payer's free balance.
+        uint96 fee;
+        /// Unix time after which the authorisation is void.
+        uint40 deadline;
+    }
+
+    /// The signer's authorisation to withdraw `amount` of its free balance to `to`, paying the relayer
+    /// at most `fee`.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct Withdrawal {
+        /// Recipient of the tokens.
+        address to;
+        /// Amount withdrawn from the signer's free balance.
+        uint128 amount;
+        /// Most the submitting relayer may take from the signer's free balance.
+        uint128 fee;
+        /// The signer's next escrow nonce; a withdrawal is used once.
+        uint64 nonce;
+        /// Unix time after which the authorisation is void.
+        uint40 deadline;
+    }
+
+    /// The payee's cap, in basis points of each settled amount, on the fee a relayer may take when it
+    /// settles the payee's receipts.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct SettleFeeCap {
+        /// Fee cap in basis points (1/10,000) of the settled amount.
+        uint16 bps;
+        /// The signer's next escrow nonce.
+        uint64 nonce;
+        /// Unix time after which the authorisation is void.
+        uint40 deadline;
+    }
+
+    /// Both parties' agreement to close a channel at once: `cumulative` goes to the payee, the rest back
+    /// to the payer, and the relayer may take at most `fee`. Signed by payer and payee alike.
+    #[derive(Debug, PartialEq, Eq, Hash)]
+    struct CooperativeClose {
+        /// The channel's payer.
+        address payer;
+        /// The channel's payee.
+        address payee;
+        /// The channel's salt.
+        uint32 salt;
+        /// Final total owed to the payee.
+        uint96 cumulative;
+        /// Most the submitting relayer may take.
+        uint96 fee;
+        /// Unix time after which the agreement is void.
+        uint40 deadline;
+    }
+}
+
+impl Receipt {
+    /// The id of the channel this receipt pays on, given the payer recovered from its signature.
+    pub fn channel_id(&self, payer: Address) -> B256 {
+        channel_id(payer, self.payee, self.salt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::address;
+    use alloy_sol_types::SolValue;
+
+    #[test]
+    fn channel_id_is_abi_encode_of_its_parts() {
+        let payer = address!("0x512e29b5e7ACf77698a4C92EA035Fcc27DEBc7D8");
+        let payee = address!("0xFa8c09FEE139fc656d27D2F2fE34c625E9bF4b31");
+        for salt in [0, 1, 0xC0FFEE, u32::MAX] {
+            let expected = keccak256((payer, payee, salt).abi_encode_params());
+            assert_eq!(channel_id(payer, payee, salt), expected);
+        }
+    }
+
+    #[test]
+    fn channel_id_depends_on_order_and_salt() {
+        let a = Address::repeat_byte(0xaa);
+        let b = Address::repeat_byte(0xbb);
+        assert_ne!(channel_id(a, b, 1), channel_id(b, a, 1));
+        assert_ne!(channel_id(a, b, 1), channel_id(a, b, 2));
+    }
+
+    #[test]
+    fn receipt_channel_id_uses_its_payee_and_salt() {
+        let payer = Address::repeat_byte(1);
+        let receipt = Receipt {
+            payee: Address::repeat_byte(2),
+            salt: 7,
+            cumulative: alloy_primitives::aliases::U96::from(1u8),
+        };
+        assert_eq!(
+            receipt.channel_id(payer),
+            channel_id(payer, receipt.payee, 7)
+        );
+    }
+
+    #[test]
+    fn domain_fields() {
+        let contract = Address::repeat_byte(3);
+        let d = domain(31_337, contract);
+        assert_eq!(d.name.as_deref(), Some("piecepay"));
+        assert_eq!(d.version.as_deref(), Some("1"));
+        assert_eq!(d.chain_id, Some(alloy_primitives::U256::from(31_337u64)));
+        assert_eq!(d.verifying_contract, Some(contract));
+        assert_eq!(d.salt, None);
+        assert_eq!(
+            d.encode_type(),
+            "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+        );
+    }
+}

@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod eip712;
+pub mod error;
+pub mod signature;
+
+pub use alloy_primitives;
+pub use alloy_sol_types::{self, Eip712Domain, SolStruct};
+
+pub use eip712::{
+    CooperativeClose, OpenChannel, Receipt, RequestClose, SettleFeeCap, TopUp, Withdrawal,
+    channel_id, domain,
+};
+pub use error::{Error, Result};
+pub use signature::{CompactSignature, SigningKey};

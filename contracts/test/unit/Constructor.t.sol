@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
+import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {UnitTest} from "./UnitHelpers.sol";
+
+contract ConstructorTest is UnitTest {
+    function test_constructor_setsTokenAndChallengePeriod() external view {
+        assertEq(escrow.TOKEN(), address(token));
+        assertEq(escrow.CHALLENGE_PERIOD(), CHALLENGE_PERIOD);
+    }
+
+    function test_constructor_domainBindsChainAndContract() external view {
+        assertEq(escrow.DOMAIN_SEPARATOR(), _domainOf(block.chainid, address(escrow)));
+        (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            escrow.eip712Domain();
+        assertEq(fields, hex"0f");
+        assertEq(name, "piecepay");
+        assertEq(version, "1");
+        assertEq(chainId, block.chainid);
+        assertEq(verifying, address(escrow));
+    }
+
+    function test_constructor_acceptsBoundsOfChallengePeriod() external {
+        assertEq(new ChannelEscrow(address(token), 1).CHALLENGE_PERIOD(), 1);
+        assertEq(new ChannelEscrow(address(token), 30 days).CHALLENGE_PERIOD(), 30 days);
+    }
+
+    function test_constructor_noBalancesOrChannels() external {
+        ChannelEscrow fresh = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
+        assertEq(fresh.balanceOf(payer), 0);
+        assertEq(fresh.nonceOf(payer), 0);
+        assertEq(fresh.settleFeeCapOf(payee), 0);
+        assertEq(uint8(fresh.channel(fresh.channelId(payer, payee, 1)).state), uint8(IChannelEscrow.ChannelState.None));
+    }
+
+    function test_RevertWhen_tokenIsZeroAddress() external {
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector));
+        new ChannelEscrow(address(0), CHALLENGE_PERIOD);
+    }
+
+    function test_RevertWhen_challengePeriodIsZero() external {
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, 0));
+        new ChannelEscrow(address(token), 0);
+    }
+
+    function test_RevertWhen_challengePeriodAboveThirtyDays() external {
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, 30 days + 1));
+        new ChannelEscrow(address(token), 30 days + 1);
+    }
+
+    function test_RevertWhen_challengePeriodIsMaxUint40() external {
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, type(uint40).max));
+        new ChannelEscrow(address(token), type(uint40).max);
+    }
+
+    function _domainOf(uint256 chainId, address verifying) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("piecepay"),
+                keccak256("1"),
+                chainId,
+                verifying
+            )
+        );
+    }
+}

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {Vm} from "forge-std/Vm.sol";
+
+import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
+import {EscrowTestBase} from "../utils/EscrowTestBase.sol";
+import {PaymentSigner} from "../utils/PaymentSigner.sol";
+
+/// @notice A token that burns 1% of every transfer, to check that deposits credit what actually arrived.
+contract FeeOnTransferToken is ERC20 {
+    constructor(address holder, uint256 supply) ERC20("Fee", "FEE") {
+        _mint(holder, supply);
+    }
+
+    function _update(address from, address to, uint256 value) internal override {
+        if (from != address(0) && to != address(0)) {
+            uint256 burned = value / 100;
+            super._update(from, address(0), burned);
+            value -= burned;
+        }
+        super._update(from, to, value);
+    }
+}
+
+/// @notice Helpers shared by the unit tests: auth builders, digests, batch packing, signature forgery and
+/// state/event assertions that EscrowTestBase does not provide.
+abstract contract UnitTest is EscrowTestBase {
+    using PaymentSigner for IChannelEscrow;
+
+    /// @dev secp256k1 group order and its half (the low-s bound of EIP-2 / OpenZeppelin ECDSA).
+    uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
+    uint256 internal constant HALF_N = SECP256K1_N / 2;
+    /// @dev x coordinate of the generator: a valid `r` for hand-made signatures.
+    bytes32 internal constant GX = 0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798;
+    uint256 internal constant PARITY_BIT = 1 << 255;
+
+    // ---------------------------------------------------------------------------------------------
+    // Struct hashes and digests (as the escrow computes them)
+    // ---------------------------------------------------------------------------------------------
+
+    function _openHash(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+    }
+
+    function _topUpHash(IChannelEscrow.TopUpAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+    }
+
+    function _closeHash(IChannelEscrow.CloseAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
+    }
+
+    function _withdrawHash(IChannelEscrow.WithdrawAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.nonce, a.deadline));
+    }
+
+    function _feeCapHash(IChannelEscrow.SettleFeeCapAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, a.bps, a.nonce, a.deadline));
+    }
+
+    /// @dev The EIP-712 digest the escrow under test expects for `structHash`.
+    function _digest(bytes32 structHash) internal view returns (bytes32) {
+        return PaymentSigner.digest(iescrow, structHash);
+    }
+
+    /// @dev A digest under a domain that differs from the escrow's in chain id and/or contract address.
+    function _foreignDigest(uint256 chainId, address verifyingContract, bytes32 structHash)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes32 domain = keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256(bytes(PaymentHash.DOMAIN_NAME)),
+                keccak256(bytes(PaymentHash.DOMAIN_VERSION)),
+                chainId,
+                verifyingContract
+            )
+        );
+        return keccak256(abi.encodePacked(hex"1901", domain, structHash));
+    }
+
+    /// @dev What plain ecrecover yields for a compact signature (the escrow's "recovered" for a low-s one).
+    function _recover(bytes32 digest_, IChannelEscrow.CompactSignature memory sig) internal pure returns (address) {
+        uint8 v = uint8(27 + (uint256(sig.vs) >> 255));
+        bytes32 s = bytes32(uint256(sig.vs) & (PARITY_BIT - 1));
+        return ecrecover(digest_, v, sig.r, s);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Signature forgery
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev The textbook malleable twin of a compact signature: s' = n − s with the parity bit flipped.
+    /// EIP-2098 has no room for it when s' ≥ 2^255 (almost always): bit 255 of s' is then lost.
+    function _malleate(IChannelEscrow.CompactSignature memory sig)
+        internal
+        pure
+        returns (IChannelEscrow.CompactSignature memory)
+    {
+        uint256 s = uint256(sig.vs) & (PARITY_BIT - 1);
+        uint256 parity = uint256(sig.vs) >> 255;
+        uint256 sTwin = SECP256K1_N - s;
+        return IChannelEscrow.CompactSignature({r: sig.r, vs: bytes32(((sTwin << 1) >> 1) | ((1 - parity) << 255))});
+    }
+
+    /// @dev A hand-made signature over `digest_` whose s is high but still fits EIP-2098 (s = n/2 + 1), with
+    /// its valid low-s twin. Nobody knows the signer's key, but the signer is a real address that can be
+    /// funded and pranked, so the pair shows what the escrow does with a genuine malleable signature.
+    function _highSPair(bytes32 digest_)
+        internal
+        pure
+        returns (
+            address signer,
+            IChannelEscrow.CompactSignature memory high,
+            IChannelEscrow.CompactSignature memory low
+        )
+    {
+        uint256 sHigh = HALF_N + 1;
+        uint256 sLow = SECP256K1_N - sHigh;
+        high = IChannelEscrow.CompactSignature({r: GX, vs: bytes32(sHigh)});
+        low = IChannelEscrow.CompactSignature({r: GX, vs: bytes32(sLow | PARITY_BIT)});
+        signer = ecrecover(digest_, 27, GX, bytes32(sHigh));
+        require(signer != address(0) && signer == ecrecover(digest_, 28, GX, bytes32(sLow)), "bad twin");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Auth builders (payer → payee, deadline one hour ahead, signed by the named key)
+    // ---------------------------------------------------------------------------------------------
+
+    function _openAuth(uint256 key, uint32 salt, uint96 deposit_, uint96 fee)
+        internal
+        view
+        returns (IChannelEscrow.OpenAuth memory)
+    {
+        return iescrow.signOpen(
+            key, IChannelEscrow.OpenAuth(vm.addr(key), payee, salt, deposit_, fee, _deadline(), _noSig())
+        );
+    }
+
+    function _topUpAuth(uint256 key, uint32 salt, uint96 newDeposit, uint96 fee)
+        internal
+        view
+        returns (IChannelEscrow.TopUpAuth memory)
+    {
+        return iescrow.signTopUp(
+            key, IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, _deadline(), _noSig())
+        );
+    }
+
+    function _closeAuth(uint256 key, uint32 salt, uint96 fee) internal view returns (IChannelEscrow.CloseAuth memory) {
+        return iescrow.signClose(key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, _deadline(), _noSig()));
+    }
+
+    function _withdrawAuth(uint256 key, address to, uint128 amount, uint128 fee, uint64 nonce)
+        internal
+        view
+        returns (IChannelEscrow.WithdrawAuth memory)
+    {
+        return iescrow.signWithdraw(
+            key, IChannelEscrow.WithdrawAuth(vm.addr(key), to, amount, fee, nonce, _deadline(), _noSig())
+        );
+    }
+
+    function _feeCapAuth(uint256 key, uint16 bps, uint64 nonce)
+        internal
+        view
+        returns (IChannelEscrow.SettleFeeCapAuth memory)
+    {
+        return iescrow.signFeeCap(key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, nonce, _deadline(), _noSig()));
+    }
+
+    function _list(IChannelEscrow.OpenAuth memory a) internal pure returns (IChannelEscrow.OpenAuth[] memory l) {
+        l = new IChannelEscrow.OpenAuth[](1);
+        l[0] = a;
+    }
+
+    function _list(IChannelEscrow.TopUpAuth memory a) internal pure returns (IChannelEscrow.TopUpAuth[] memory l) {
+        l = new IChannelEscrow.TopUpAuth[](1);
+        l[0] = a;
+    }
+
+    function _list(IChannelEscrow.CloseAuth memory a) internal pure returns (IChannelEscrow.CloseAuth[] memory l) {
+        l = new IChannelEscrow.CloseAuth[](1);
+        l[0] = a;
+    }
+
+    function _list(IChannelEscrow.WithdrawAuth memory a)
+        internal
+        pure
+        returns (IChannelEscrow.WithdrawAuth[] memory l)
+    {
+        l = new IChannelEscrow.WithdrawAuth[](1);
+        l[0] = a;
+    }
+
+    function _list(IChannelEscrow.SettleFeeCapAuth memory a)
+        internal
+        pure
+        returns (IChannelEscrow.SettleFeeCapAuth[] memory l)
+    {
+        l = new IChannelEscrow.SettleFeeCapAuth[](1);
+        l[0] = a;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Settlement batches
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev One 80-byte receipt entry signed by `key` for `payee_`'s channel `salt`.
+    function _entry(uint256 key, address payee_, uint32 salt, uint96 cumulative) internal view returns (bytes memory) {
+        return PaymentSigner.packReceipt(salt, cumulative, iescrow.signReceipt(key, payee_, salt, cumulative));
+    }
+
+    function _header(address payee_, uint16 feeBps, uint16 count) internal pure returns (bytes memory) {
+        return PaymentSigner.groupHeader(payee_, feeBps, count);
+    }
+
+    function _settleAs(address caller, bytes memory batch) internal returns (bytes memory outcomes) {
+        vm.prank(caller);
+        outcomes = escrow.settleBatch(batch);
+    }
+
+    function _o(IChannelEscrow.SettleOutcome a) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(a));
+    }
+
+    function _o(IChannelEscrow.SettleOutcome a, IChannelEscrow.SettleOutcome b) internal pure returns (bytes memory) {
+        return abi.encodePacked(uint8(a), uint8(b));
+    }
+
+    function _o(IChannelEscrow.SettleOutcome a, IChannelEscrow.SettleOutcome b, IChannelEscrow.SettleOutcome c)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(uint8(a), uint8(b), uint8(c));
+    }
+
+    function _settlements(bytes32 id, uint96 settled) internal pure returns (IChannelEscrow.Settlement[] memory s) {
+        s = new IChannelEscrow.Settlement[](1);
+        s[0] = IChannelEscrow.Settlement(id, settled);
+    }
+
+    function _settlements(bytes32 id0, uint96 settled0, bytes32 id1, uint96 settled1)
+        internal
+        pure
+        returns (IChannelEscrow.Settlement[] memory s)
+    {
+        s = new IChannelEscrow.Settlement[](2);
+        s[0] = IChannelEscrow.Settlement(id0, settled0);
+        s[1] = IChannelEscrow.Settlement(id1, settled1);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Assertions
+    // ---------------------------------------------------------------------------------------------
+
+    function _assertChannel(
+        bytes32 id,
+        uint96 deposit_,
+        uint96 settled,
+        uint40 closesAt,
+        IChannelEscrow.ChannelState state
+    ) internal view {
+        IChannelEscrow.Channel memory c = escrow.channel(id);
+        assertEq(c.deposit, deposit_, "deposit");
+        assertEq(c.settled, settled, "settled");
+        assertEq(c.closesAt, closesAt, "closesAt");
+        assertEq(uint8(c.state), uint8(state), "state");
+    }
+
+    function _expectSkipped(uint256 index, bytes memory reason) internal {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.AuthorizationSkipped(index, reason);
+    }
+
+    function _expectFees(address relayer_, uint256 amount) internal {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.FeesCollected(relayer_, amount);
+    }
+
+    /// @dev Asserts that none of the logs recorded since `vm.recordLogs()` has `topic0`.
+    function _assertNoLog(bytes32 topic0) internal {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics.length != 0) assertTrue(logs[i].topics[0] != topic0, "unexpected event");
+        }
+    }
+
+    function _countLogs(Vm.Log[] memory logs, bytes32 topic0) internal pure returns (uint256 n) {
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics.length != 0 && logs[i].topics[0] == topic0) ++n;
+        }
+    }
+
+    function _invalidState(bytes32 id, IChannelEscrow.ChannelState state) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IChannelEscrow.InvalidChannelState.selector, id, state);
+    }
+
+    function _insufficient(address account, uint256 available, uint256 required) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IChannelEscrow.InsufficientBalance.selector, account, available, required);
+    }
+
+    function _invalidSigner(address recovered, address expected) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IChannelEscrow.InvalidSigner.selector, recovered, expected);
+    }
+
+    function _expired(uint256 deadline) internal pure returns (bytes memory) {
+        return abi.encodeWithSelector(IChannelEscrow.SignatureExpired.selector, deadline);
+    }
+}
