@@ -117,12 +117,15 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         uint256 fees = 0;
         for (uint256 i; i < auths.length; ++i) {
             OpenAuth calldata a = auths[i];
-            bytes memory failure = _checkSigned(a.hash(), a.sig, a.payer, a.deadline);
+            address payer = a.payer;
+            uint96 fee = a.fee;
+            bytes memory failure = _checkSigned(a.hash(), a.sig, payer, a.deadline);
             if (failure.length == 0) {
-                bytes32 id = PaymentHash.channelId(a.payer, a.payee, a.salt);
-                failure = _open(id, a.payer, a.payee, a.salt, a.deposit, a.fee);
+                address payee = a.payee;
+                uint32 salt = a.salt;
+                failure = _open(PaymentHash.channelId(payer, payee, salt), payer, payee, salt, a.deposit, fee);
             }
-            fees += _recordOutcome(failures, i, failure, a.fee);
+            fees += _recordOutcome(failures, i, failure, fee);
         }
         _collectFees(fees);
     }
@@ -208,10 +211,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         if (credited != 0) {
             // feeBps ≤ the payee's cap ≤ 10,000 here (else nothing was credited), so fee ≤ credited.
             fee = credited * feeBps / BPS;
-            unchecked {
-                // Cannot overflow: credited came out of channel deposits, part of holdings < 2^128.
-                payeeAccount.balance += uint128(credited - fee);
-            }
+            _credit(payee, credited - fee);
             bytes32 topic = ReceiptsSettled.selector;
             assembly ("memory-safe") {
                 // ReceiptsSettled's data, ABI-encoded in place in front of the Settlement entries that
@@ -369,7 +369,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         Channel memory c = _channel(id);
         if (c.state != ChannelState.Closing) revert InvalidChannelState(id, c.state);
         if (block.timestamp <= c.closesAt) revert ChallengePeriodActive(id, c.closesAt);
-        _close(id, c, payer, 0);
+        _close(id, c, payer);
     }
 
     /// @inheritdoc IChannelEscrow
@@ -377,7 +377,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         bytes32 id = PaymentHash.channelId(payer, msg.sender, salt);
         Channel memory c = _channel(id);
         if (c.state != ChannelState.Open && c.state != ChannelState.Closing) revert InvalidChannelState(id, c.state);
-        _close(id, c, payer, 0);
+        _close(id, c, payer);
     }
 
     /// @inheritdoc IChannelEscrow
@@ -386,40 +386,34 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         CompactSignature calldata payerSig,
         CompactSignature calldata payeeSig
     ) external {
+        uint40 deadline = auth.deadline;
         // slither-disable-next-line timestamp
-        if (block.timestamp > auth.deadline) revert SignatureExpired(auth.deadline);
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
         bytes32 digest = _hashTypedDataV4(auth.hash());
         address payer = auth.payer;
         address payee = auth.payee;
         _requireSigner(digest, payerSig, payer);
         _requireSigner(digest, payeeSig, payee);
         bytes32 id = PaymentHash.channelId(payer, payee, auth.salt);
-        Channel memory c = _channel(id);
-        if (c.state != ChannelState.Open && c.state != ChannelState.Closing) revert InvalidChannelState(id, c.state);
+        uint256 word = _channels[id];
+        ChannelState state = ChannelPacking.state(word);
+        if (state != ChannelState.Open && state != ChannelState.Closing) revert InvalidChannelState(id, state);
 
         // The agreed amount can only raise what is settled, and never beyond the deposit.
-        uint96 target = auth.cumulative < c.deposit ? auth.cumulative : c.deposit;
-        if (target > c.settled) {
-            unchecked {
-                // Cannot overflow: the delta is part of the channel deposit, part of holdings < 2^128.
-                _accounts[payee].balance += target - c.settled;
-            }
-            c.settled = target;
+        uint96 deposit = ChannelPacking.deposit(word);
+        uint96 settled = ChannelPacking.settled(word);
+        uint96 cumulative = auth.cumulative;
+        if (cumulative > deposit) cumulative = deposit;
+        if (cumulative > settled) {
+            _credit(payee, cumulative - settled);
+            settled = cumulative;
         }
         // The payer gets the rest of the deposit back and pays the fee from it (or from its free balance).
+        _credit(payer, deposit - settled);
         uint96 fee = auth.fee;
-        uint96 refund = c.deposit - c.settled;
-        Account storage payerAccount = _accounts[payer];
-        uint256 payerBalance = uint256(payerAccount.balance) + refund;
-        if (payerBalance < fee) revert InsufficientBalance(payer, payerBalance, fee);
-        unchecked {
-            // Cannot underflow: checked just above; fits: part of holdings < 2^128.
-            payerAccount.balance = uint128(payerBalance - fee);
-        }
-        c.state = ChannelState.Closed;
-        c.closesAt = 0;
-        _channels[id] = c.pack();
-        emit ChannelClosed(id, c.settled, refund, fee);
+        if (fee != 0) _revertIfFailed(_debit(payer, fee));
+        _channels[id] = ChannelPacking.closed(deposit, settled);
+        emit ChannelClosed(id, settled, fee);
         _collectFees(fee);
     }
 
@@ -472,10 +466,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         uint256 holdings = token.balanceOf(address(this));
         if (holdings > type(uint128).max) revert HoldingsOverflow(holdings);
         uint256 received = holdings - before;
-        unchecked {
-            // Cannot overflow: the account's balance plus what just arrived is part of holdings < 2^128.
-            _accounts[account].balance += uint128(received);
-        }
+        _credit(account, received);
         emit Deposited(account, from, received);
     }
 
@@ -501,7 +492,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         if (_channels[id] != 0) return abi.encodeWithSelector(ChannelExists.selector, id);
         failure = _debit(payer, uint256(amount) + fee);
         if (failure.length != 0) return failure;
-        _channels[id] = Channel({deposit: amount, settled: 0, closesAt: 0, state: ChannelState.Open}).pack();
+        _channels[id] = ChannelPacking.opened(amount);
         emit ChannelOpened(id, payer, payee, salt, amount, fee);
     }
 
@@ -536,28 +527,33 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         emit CloseRequested(id, c.closesAt, fee);
     }
 
-    function _setSettleFeeCap(address payee, uint16 bps) private returns (bytes memory) {
+    function _setSettleFeeCap(address payee, uint16 bps) private returns (bytes memory failure) {
         if (bps > BPS) return abi.encodeWithSelector(FeeCapTooHigh.selector, bps);
         _accounts[payee].settleFeeCapBps = bps;
         emit SettleFeeCapSet(payee, bps);
-        return "";
     }
 
     /// @dev Refunds what the payee has not been paid to the payer and leaves a `Closed` tombstone, so the
     /// id (and every receipt ever signed for it) can never be used again.
-    function _close(bytes32 id, Channel memory c, address payer, uint96 fee) private {
-        uint96 refund = c.deposit - c.settled;
-        c.state = ChannelState.Closed;
-        c.closesAt = 0;
-        _channels[id] = c.pack();
-        unchecked {
-            // Cannot overflow: the refund is part of holdings < 2^128.
-            _accounts[payer].balance += refund;
-        }
-        emit ChannelClosed(id, c.settled, refund, fee);
+    function _close(bytes32 id, Channel memory c, address payer) private {
+        _channels[id] = ChannelPacking.closed(c.deposit, c.settled);
+        _credit(payer, c.deposit - c.settled);
+        emit ChannelClosed(id, c.settled, 0);
     }
 
-    function _debit(address account, uint256 amount) private returns (bytes memory) {
+    /// @dev Adds `amount` to `account`'s free balance with one read and one write of its slot. The balance
+    /// is the low 128 bits of the account word, and every credit comes out of holdings < 2^128 (see the
+    /// contract's note), so the sum never carries into the nonce bits.
+    function _credit(address account, uint256 amount) private {
+        assembly ("memory-safe") {
+            mstore(0x00, account)
+            mstore(0x20, _accounts.slot)
+            let slot := keccak256(0x00, 0x40)
+            sstore(slot, add(sload(slot), amount))
+        }
+    }
+
+    function _debit(address account, uint256 amount) private returns (bytes memory failure) {
         Account storage a = _accounts[account];
         uint256 available = a.balance;
         if (available < amount) {
@@ -567,16 +563,12 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
             // Cannot underflow: checked just above.
             a.balance = uint128(available - amount);
         }
-        return "";
     }
 
     /// @dev Credits the submitter with fees already debited from the parties (named in their events).
     function _collectFees(uint256 fees) private {
         if (fees == 0) return;
-        unchecked {
-            // Cannot overflow: the fees were debited from balances within holdings < 2^128.
-            _accounts[msg.sender].balance += uint128(fees);
-        }
+        _credit(msg.sender, fees);
         emit FeesCollected(msg.sender, fees);
     }
 

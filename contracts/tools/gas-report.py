@@ -55,7 +55,7 @@ def main() -> None:
     print(f"gas open_by_sig size=100 per_channel={gas(opens) // 100}")
 
     (close,) = calls("cooperativeClose(")
-    if count(close, "ChannelClosed(bytes32,uint96,uint96,uint96)") != 1:
+    if count(close, "ChannelClosed(bytes32,uint96,uint96)") != 1:
         sys.exit("gas-report: cooperative close did not close")
     print(f"gas cooperative_close {gas(close)}")
 

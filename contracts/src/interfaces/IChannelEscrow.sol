@@ -194,10 +194,11 @@ interface IChannelEscrow {
     /// @notice The payer started a unilateral close; receipts settle until `closesAt`. The payer paid `fee`
     /// to the submitter.
     event CloseRequested(bytes32 indexed channelId, uint40 closesAt, uint96 fee);
-    /// @notice The channel closed: its final settled total is `settled` (a cooperative close may raise it,
-    /// crediting the payee the increase), `refunded` went back to the payer's free balance, and the payer
-    /// paid `fee` to the submitter.
-    event ChannelClosed(bytes32 indexed channelId, uint96 settled, uint96 refunded, uint96 fee);
+    /// @notice The channel closed with final settled total `settled`: the payer's free balance got
+    /// `deposit − settled` back (the deposit is known from `ChannelOpened`/`ChannelToppedUp`), a cooperative
+    /// close may have raised `settled` (crediting the payee the increase), and the payer paid `fee` to the
+    /// submitter.
+    event ChannelClosed(bytes32 indexed channelId, uint96 settled, uint96 fee);
     /// @notice Entry `index` of a gasless batch was not applied; `reason` is the ABI-encoded custom error
     /// that the single operation would have reverted with.
     event AuthorizationSkipped(uint256 indexed index, bytes reason);

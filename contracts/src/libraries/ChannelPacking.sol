@@ -20,11 +20,34 @@ library ChannelPacking {
             | (uint256(c.state) << STATE_SHIFT);
     }
 
+    /// @dev The word of a newly opened channel: `deposit`, nothing settled, state Open.
+    function opened(uint96 deposit) internal pure returns (uint256) {
+        return uint256(deposit) | (uint256(IChannelEscrow.ChannelState.Open) << STATE_SHIFT);
+    }
+
+    /// @dev The tombstone of a closed channel: final amounts kept for the record, state Closed.
+    function closed(uint96 deposit_, uint96 settled_) internal pure returns (uint256) {
+        return uint256(deposit_) | (uint256(settled_) << SETTLED_SHIFT)
+            | (uint256(IChannelEscrow.ChannelState.Closed) << STATE_SHIFT);
+    }
+
+    function deposit(uint256 word) internal pure returns (uint96) {
+        return uint96(word);
+    }
+
+    function settled(uint256 word) internal pure returns (uint96) {
+        return uint96(word >> SETTLED_SHIFT);
+    }
+
+    function state(uint256 word) internal pure returns (IChannelEscrow.ChannelState) {
+        // Only this library writes channel words, so the state byte always holds a valid enum value.
+        return IChannelEscrow.ChannelState(uint8(word >> STATE_SHIFT));
+    }
+
     function unpack(uint256 word) internal pure returns (IChannelEscrow.Channel memory c) {
-        c.deposit = uint96(word);
-        c.settled = uint96(word >> SETTLED_SHIFT);
+        c.deposit = deposit(word);
+        c.settled = settled(word);
         c.closesAt = uint40(word >> CLOSES_AT_SHIFT);
-        // Only `pack` writes channel words, so the state byte always holds a valid enum value.
-        c.state = IChannelEscrow.ChannelState(uint8(word >> STATE_SHIFT));
+        c.state = state(word);
     }
 }

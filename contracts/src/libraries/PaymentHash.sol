@@ -43,33 +43,84 @@ library PaymentHash {
         return keccak256(abi.encode(RECEIPT_TYPEHASH, payee, salt, cumulative));
     }
 
+    // A signed struct's static ABI layout in calldata is exactly EIP-712's encodeData of its signed fields
+    // (one 32-byte word each, in type-string order), so its struct hash is the typehash followed by a copy
+    // of those words: no decoding, no allocation. Each function names the words it copies; the fixture
+    // test checks every one against an explicit abi.encode of the fields.
+
+    /// @dev OpenAuth words 1–5: payee, salt, deposit, fee, deadline (word 0, the payer, is the signer).
     function hash(IChannelEscrow.OpenAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := add(a, 0x20)
+        }
+        return _hashWords(OPEN_CHANNEL_TYPEHASH, words, 5);
     }
 
+    /// @dev TopUpAuth words 1–5: payee, salt, deposit, fee, deadline.
     function hash(IChannelEscrow.TopUpAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := add(a, 0x20)
+        }
+        return _hashWords(TOP_UP_TYPEHASH, words, 5);
     }
 
+    /// @dev CloseAuth words 1–4: payee, salt, fee, deadline.
     function hash(IChannelEscrow.CloseAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := add(a, 0x20)
+        }
+        return _hashWords(REQUEST_CLOSE_TYPEHASH, words, 4);
     }
 
+    /// @dev WithdrawAuth words 1–5: to, amount, fee, nonce, deadline (word 0, the owner, is the signer).
     function hash(IChannelEscrow.WithdrawAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.nonce, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := add(a, 0x20)
+        }
+        return _hashWords(WITHDRAWAL_TYPEHASH, words, 5);
     }
 
+    /// @dev SettleFeeCapAuth words 1–3: bps, nonce, deadline (word 0, the payee, is the signer).
     function hash(IChannelEscrow.SettleFeeCapAuth calldata a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(SETTLE_FEE_CAP_TYPEHASH, a.bps, a.nonce, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := add(a, 0x20)
+        }
+        return _hashWords(SETTLE_FEE_CAP_TYPEHASH, words, 3);
     }
 
+    /// @dev CooperativeCloseAuth words 0–5: payer, payee, salt, cumulative, fee, deadline.
     function hash(IChannelEscrow.CooperativeCloseAuth calldata a) internal pure returns (bytes32) {
-        return
-            keccak256(abi.encode(COOPERATIVE_CLOSE_TYPEHASH, a.payer, a.payee, a.salt, a.cumulative, a.fee, a.deadline));
+        uint256 words;
+        assembly ("memory-safe") {
+            words := a
+        }
+        return _hashWords(COOPERATIVE_CLOSE_TYPEHASH, words, 6);
+    }
+
+    /// @dev keccak256(typehash ‖ `count` words of calldata from `words`), hashed in scratch memory.
+    function _hashWords(bytes32 typehash, uint256 words, uint256 count) private pure returns (bytes32 h) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            calldatacopy(add(m, 0x20), words, shl(5, count))
+            h := keccak256(m, add(0x20, shl(5, count)))
+        }
     }
 
     /// @notice `keccak256(abi.encode(payer, payee, salt))`: the channel id, never reused.
-    function channelId(address payer, address payee, uint32 salt) internal pure returns (bytes32) {
-        return keccak256(abi.encode(payer, payee, salt));
+    function channelId(address payer, address payee, uint32 salt) internal pure returns (bytes32 id) {
+        // keccak256(abi.encode(payer, payee, salt)), hashed in scratch memory: no allocation per call.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, payer)
+            mstore(add(m, 0x20), payee)
+            mstore(add(m, 0x40), salt)
+            id := keccak256(m, 0x60)
+        }
     }
 }

@@ -179,7 +179,7 @@ contract CloseTest is UnitTest {
         uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 3e18, 7e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 3e18, 0);
         vm.prank(stranger); // anyone may finalize
         escrow.finalizeClose(payer, payee, 1);
         _assertChannel(id, 10e18, 3e18, 0, IChannelEscrow.ChannelState.Closed);
@@ -206,7 +206,7 @@ contract CloseTest is UnitTest {
         uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 10e18, 0, 0);
+        emit IChannelEscrow.ChannelClosed(id, 10e18, 0);
         escrow.finalizeClose(payer, payee, 1);
         assertEq(escrow.balanceOf(payer), 0);
     }
@@ -256,7 +256,7 @@ contract CloseTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 4e18);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 4e18, 6e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 4e18, 0);
         vm.prank(payee);
         escrow.closeByPayee(payer, 1);
         _assertChannel(id, 10e18, 4e18, 0, IChannelEscrow.ChannelState.Closed);
@@ -269,7 +269,7 @@ contract CloseTest is UnitTest {
         _requestClose(1);
         _settle(1, 2e18);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 2e18, 8e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 2e18, 0);
         vm.prank(payee);
         escrow.closeByPayee(payer, 1);
         _assertChannel(id, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Closed);

@@ -31,7 +31,7 @@ contract CooperativeCloseTest is UnitTest {
         _fund(payer, 1e18);
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(5e18, 1e16);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 5e18, 5e18, 1e16);
+        emit IChannelEscrow.ChannelClosed(id, 5e18, 1e16);
         _expectFees(relayer, 1e16);
         _close(relayer, a);
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Closed);
@@ -43,7 +43,7 @@ contract CooperativeCloseTest is UnitTest {
     function test_cooperativeClose_zeroFeeEmitsNoFeesCollected() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(4e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 4e18, 6e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 4e18, 0);
         vm.recordLogs();
         _close(stranger, a);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -65,7 +65,7 @@ contract CooperativeCloseTest is UnitTest {
         vm.prank(payer);
         escrow.requestClose(payee, 1);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 3e18, 7e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 3e18, 0);
         _close(relayer, _auth(3e18, 0));
         _assertChannel(id, 10e18, 3e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 7e18);
@@ -83,7 +83,7 @@ contract CooperativeCloseTest is UnitTest {
     function test_cooperativeClose_belowSettledDoesNotLowerSettled() external {
         _settle(1, 6e18);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 6e18, 4e18, 0);
+        emit IChannelEscrow.ChannelClosed(id, 6e18, 0);
         _close(relayer, _auth(1e18, 0));
         _assertChannel(id, 10e18, 6e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 6e18);
@@ -92,7 +92,7 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_cooperativeClose_aboveDepositIsCapped() external {
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 10e18, 0, 0);
+        emit IChannelEscrow.ChannelClosed(id, 10e18, 0);
         _close(relayer, _auth(type(uint96).max, 0));
         _assertChannel(id, 10e18, 10e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 10e18);
