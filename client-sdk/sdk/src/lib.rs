@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod bidding;
+pub mod channel;
+pub mod error;
+pub mod payee;
+pub mod payer;
+
+pub use piecepay_protocol as protocol;
+
+pub use bidding::{BidPolicy, BidUpdate, Bidder, Candidate, UnchokePolicy, rank_unchoke};
+pub use channel::{Amount, Channel, CreditWindow, MAX_AMOUNT, Signed, SignedReceipt, Terms};
+pub use error::{Error, Result};
+pub use payee::{PayeeChannel, PayeePolicy, PayeeState, ServeDecision, SettlePolicy, Settlement};
+pub use payer::{PayerChannel, PayerConfig, PayerState, Payment};
