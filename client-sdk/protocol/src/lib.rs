@@ -1,7 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bindings;
 pub mod eip712;
 pub mod error;
+pub mod relayer_api;
+pub mod settle_batch;
 pub mod signature;
 
 pub use alloy_primitives;

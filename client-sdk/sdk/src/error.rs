@@ -1,6 +1,9 @@
 //! The crate's one error type.
 
-use piecepay_protocol::alloy_primitives::{Address, B256};
+use piecepay_protocol::{
+    alloy_primitives::{Address, B256, Bytes, U256},
+    relayer_api::ErrorCode,
+};
 
 use crate::Amount;
 
@@ -160,10 +163,185 @@ pub enum Error {
         /// The lowest price the payee accepts.
         min_price: Amount,
     },
+
+    /// The store's database failed (IO, lock timeout, migration): treat the write as not durable (do not
+    /// acknowledge or send on it). Retrying is safe.
+    #[error("storage failed: {0}")]
+    Storage(String),
+
+    /// The store has no record of the channel (save it first).
+    #[error("no stored channel {channel}")]
+    UnknownChannel {
+        /// The channel id.
+        channel: B256,
+    },
+
+    /// A stored record that does not decode or does not restore (a damaged or foreign database).
+    #[error("corrupt stored record: {0}")]
+    CorruptRecord(String),
+
+    /// The relayer refused a request (HTTP 4xx). The code is the relayer API's, passed on as this error's
+    /// [`code`](Error::code) (`wrong_domain`, `rate_limited`, `batch_too_large`, …; `unknown` for a code
+    /// newer than this SDK); asking again unchanged gets the same answer.
+    #[error("relayer refused the request (HTTP {status}): {code}: {message}")]
+    Relayer {
+        /// The HTTP status.
+        status: u16,
+        /// The API's error code.
+        code: ErrorCode,
+        /// The relayer's explanation, for humans.
+        message: String,
+    },
+
+    /// The relayer could not be reached, timed out or kept answering HTTP 5xx through every retry.
+    /// Everything the API accepts is idempotent, so trying again later is safe; a payee can also settle
+    /// on chain itself.
+    #[error("relayer unavailable after {attempts} attempts: {reason}")]
+    RelayerUnavailable {
+        /// How many requests were made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+
+    /// The relayer answered with a body that does not decode or does not match the request.
+    #[error("invalid relayer response: {0}")]
+    InvalidRelayerResponse(String),
+
+    /// The escrow: `account`'s free balance `available` is below `required` (amount plus fee).
+    #[error("free balance of {account} is {available}, {required} required")]
+    InsufficientBalance {
+        /// Whose balance.
+        account: Address,
+        /// Its free balance.
+        available: U256,
+        /// What the operation needed.
+        required: U256,
+    },
+
+    /// The escrow would hold more than 2^128 − 1 tokens.
+    #[error("the escrow would hold {holdings}, above 2^128 - 1")]
+    HoldingsOverflow {
+        /// What it would hold.
+        holdings: U256,
+    },
+
+    /// The escrow: the channel id is taken (open or closed; a closed channel stays a tombstone). Pick
+    /// another salt.
+    #[error("channel {channel_id} exists already")]
+    ChannelExists {
+        /// The channel id.
+        channel_id: B256,
+    },
+
+    /// The escrow: the channel is not in a state that allows the operation.
+    #[error("channel {channel_id} is {state} on chain")]
+    InvalidChannelState {
+        /// The channel id.
+        channel_id: B256,
+        /// Its state on chain: `none`, `open`, `closing` or `closed`.
+        state: &'static str,
+    },
+
+    /// The escrow: a signed nonce is not the account's next one.
+    #[error("nonce {provided} given for {account}, expected {expected}")]
+    InvalidNonce {
+        /// The signer.
+        account: Address,
+        /// Its next nonce on chain.
+        expected: u64,
+        /// The nonce signed.
+        provided: u64,
+    },
+
+    /// The escrow: a settlement fee cap above 10,000 bps.
+    #[error("fee cap {bps} bps is above 10000")]
+    FeeCapTooHigh {
+        /// The cap asked for.
+        bps: u16,
+    },
+
+    /// The escrow's constructor: a challenge period outside [1 s, 30 days].
+    #[error("invalid challenge period {period}")]
+    InvalidChallengePeriod {
+        /// The period asked for, in seconds.
+        period: U256,
+    },
+
+    /// A settlement batch that is not a whole number of well-formed groups.
+    #[error("malformed settle batch at byte {offset}")]
+    MalformedBatch {
+        /// Where the truncated header or receipts start.
+        offset: U256,
+    },
+
+    /// The token: `spender`'s allowance is below what a transfer needs.
+    #[error("allowance of {spender} is {allowance}, {needed} needed")]
+    InsufficientAllowance {
+        /// Who was to move the tokens (the escrow).
+        spender: Address,
+        /// The allowance.
+        allowance: U256,
+        /// What the transfer needed.
+        needed: U256,
+    },
+
+    /// The token: `account` holds fewer tokens than a transfer needs.
+    #[error("{account} holds {balance} tokens, {needed} needed")]
+    InsufficientTokens {
+        /// Whose tokens.
+        account: Address,
+        /// Its token balance.
+        balance: U256,
+        /// What the transfer needed.
+        needed: U256,
+    },
+
+    /// The token refused a transfer the escrow made (returned false).
+    #[error("token {token} refused the transfer")]
+    TokenTransferFailed {
+        /// The token.
+        token: Address,
+    },
+
+    /// A contract call reverted with data this SDK does not know (a panic, a string, another
+    /// contract's error): the raw revert data.
+    #[error("reverted: {data}")]
+    Reverted {
+        /// The revert data.
+        data: Bytes,
+    },
+
+    /// The JSON-RPC node could not be reached or answered with an error that is not a revert; retrying
+    /// later may succeed.
+    #[error("rpc failed: {0}")]
+    Rpc(String),
+
+    /// A transaction was mined but reverted (it passed gas estimation, then the chain changed).
+    #[error("transaction {tx_hash} reverted")]
+    TransactionFailed {
+        /// The transaction.
+        tx_hash: B256,
+    },
+
+    /// The address is not a piecepay escrow on this chain (no code, or another EIP-712 domain).
+    #[error("{escrow} is not the expected escrow: {reason}")]
+    EscrowMismatch {
+        /// The address given.
+        escrow: Address,
+        /// What did not match.
+        reason: &'static str,
+    },
+
+    /// The chain returned something the escrow never produces (a mined call without its event, an
+    /// unknown outcome byte).
+    #[error("unexpected chain data: {0}")]
+    UnexpectedChainData(String),
 }
 
 impl Error {
-    /// The stable, machine-readable code of this error; [`Error::Protocol`] passes the protocol crate's on.
+    /// The stable, machine-readable code of this error; [`Error::Protocol`] passes the protocol crate's on,
+    /// [`Error::Relayer`] the relayer API's.
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Protocol(inner) => inner.code(),
@@ -186,6 +364,28 @@ impl Error {
             Self::SignatureExpired { .. } => "signature_expired",
             Self::CloseBelowReceipts { .. } => "close_below_receipts",
             Self::BidTooLow { .. } => "bid_too_low",
+            Self::Storage(_) => "storage",
+            Self::UnknownChannel { .. } => "unknown_channel",
+            Self::CorruptRecord(_) => "corrupt_record",
+            Self::Relayer { code, .. } => code.as_str(),
+            Self::RelayerUnavailable { .. } => "relayer_unavailable",
+            Self::InvalidRelayerResponse(_) => "invalid_relayer_response",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::HoldingsOverflow { .. } => "holdings_overflow",
+            Self::ChannelExists { .. } => "channel_exists",
+            Self::InvalidChannelState { .. } => "invalid_channel_state",
+            Self::InvalidNonce { .. } => "invalid_nonce",
+            Self::FeeCapTooHigh { .. } => "fee_cap_too_high",
+            Self::InvalidChallengePeriod { .. } => "invalid_challenge_period",
+            Self::MalformedBatch { .. } => "malformed_batch",
+            Self::InsufficientAllowance { .. } => "insufficient_allowance",
+            Self::InsufficientTokens { .. } => "insufficient_tokens",
+            Self::TokenTransferFailed { .. } => "token_transfer_failed",
+            Self::Reverted { .. } => "reverted",
+            Self::Rpc(_) => "rpc",
+            Self::TransactionFailed { .. } => "transaction_failed",
+            Self::EscrowMismatch { .. } => "escrow_mismatch",
+            Self::UnexpectedChainData(_) => "unexpected_chain_data",
         }
     }
 }
@@ -247,6 +447,67 @@ mod tests {
                 bid: 0,
                 min_price: 0,
             },
+            Error::Storage(String::new()),
+            Error::UnknownChannel {
+                channel: B256::ZERO,
+            },
+            Error::CorruptRecord(String::new()),
+            Error::Relayer {
+                status: 429,
+                code: ErrorCode::RateLimited,
+                message: String::new(),
+            },
+            Error::RelayerUnavailable {
+                attempts: 0,
+                reason: String::new(),
+            },
+            Error::InvalidRelayerResponse(String::new()),
+            Error::InsufficientBalance {
+                account: Address::ZERO,
+                available: U256::ZERO,
+                required: U256::ZERO,
+            },
+            Error::HoldingsOverflow {
+                holdings: U256::ZERO,
+            },
+            Error::ChannelExists {
+                channel_id: B256::ZERO,
+            },
+            Error::InvalidChannelState {
+                channel_id: B256::ZERO,
+                state: "none",
+            },
+            Error::InvalidNonce {
+                account: Address::ZERO,
+                expected: 0,
+                provided: 0,
+            },
+            Error::FeeCapTooHigh { bps: 0 },
+            Error::InvalidChallengePeriod { period: U256::ZERO },
+            Error::MalformedBatch { offset: U256::ZERO },
+            Error::InsufficientAllowance {
+                spender: Address::ZERO,
+                allowance: U256::ZERO,
+                needed: U256::ZERO,
+            },
+            Error::InsufficientTokens {
+                account: Address::ZERO,
+                balance: U256::ZERO,
+                needed: U256::ZERO,
+            },
+            Error::TokenTransferFailed {
+                token: Address::ZERO,
+            },
+            Error::Reverted { data: Bytes::new() },
+            Error::Rpc(String::new()),
+            Error::TransactionFailed {
+                tx_hash: B256::ZERO,
+            },
+            Error::EscrowMismatch {
+                escrow: Address::ZERO,
+                reason: "",
+            },
+            Error::UnexpectedChainData(String::new()),
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         assert!(

@@ -1,10 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bidding;
+#[cfg(feature = "chain")]
+pub mod chain;
 pub mod channel;
 pub mod error;
 pub mod payee;
 pub mod payer;
+#[cfg(feature = "relayer-client")]
+pub mod relayer_client;
+pub mod store;
 
 pub use piecepay_protocol as protocol;
 

@@ -1,0 +1,659 @@
+//! The chain adapter against a real anvil: the escrow and token deployed from forge's artifacts, and the
+//! sans-IO payer and payee driving real channels — open, pay per piece, each of the three closes, withdraw,
+//! self-settlement through `settleBatch`, a permit deposit, gasless batches, and contract errors mapped to
+//! their codes. Every balance is checked on chain, exactly.
+//!
+//! anvil comes from the pinned npm toolchain (`make setup`); if it is missing the tests fail, they never
+//! skip.
+#![cfg(feature = "chain")]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::Duration,
+};
+
+use piecepay_sdk::{
+    Amount, Channel, CreditWindow, Error, PayeeChannel, PayerChannel, PayerConfig, Payment,
+    ServeDecision, Terms,
+    chain::{
+        ChainClient, ChannelInfo, ChannelSettled, ChannelStatus,
+        alloy::{
+            network::EthereumWallet,
+            providers::{DynProvider, Provider, ProviderBuilder},
+            signers::local::PrivateKeySigner,
+        },
+        bindings::{ChannelEscrow, PieceToken},
+    },
+    protocol::{
+        SigningKey,
+        alloy_primitives::{Address, B256, U256, aliases::U40, b256},
+        channel_id,
+        settle_batch::{SettleBatch, SettleOutcome},
+    },
+};
+use serde_json::{Value, json};
+
+/// anvil's first dev account (devnet only): deploys and holds the token supply.
+const DEPLOYER_KEY: B256 =
+    b256!("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+const PAYER: u8 = 0x11;
+const PAYEE: u8 = 0x22;
+const RELAYER: u8 = 0x33;
+const SUPPLY: u128 = 1_000_000_000_000;
+const PAYER_TOKENS: u128 = 1_000_000;
+const CHALLENGE_PERIOD: u64 = 3_600;
+const PRICE: Amount = 1_000;
+
+// --- anvil ---------------------------------------------------------------------------------------
+
+/// An anvil on a free 127.0.0.1 port, killed on drop.
+struct Anvil {
+    child: Child,
+    url: String,
+}
+
+impl Anvil {
+    fn start() -> Self {
+        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+        assert!(
+            bin.is_file(),
+            "anvil not found at {}: run `make setup` (it installs the pinned Foundry toolchain from npm)",
+            bin.display()
+        );
+        // Port 0: the OS picks a free port and anvil reports it ("Listening on 127.0.0.1:PORT").
+        let mut child = Command::new(&bin)
+            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let stdout = child.stdout.take().expect("piped");
+        let (address_tx, address_rx) = mpsc::channel();
+        // Keeps reading anvil's log to the end, so a full pipe never blocks it.
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(address) = line.strip_prefix("Listening on ") {
+                    let _ = address_tx.send(address.trim().to_owned());
+                }
+            }
+        });
+        match address_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(address) => Self {
+                child,
+                url: format!("http://{address}"),
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("anvil did not report its address within 60 s");
+            }
+        }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- devnet --------------------------------------------------------------------------------------
+
+/// anvil with PieceToken and ChannelEscrow deployed from the artifacts' bytecode.
+struct Devnet {
+    deployer: DynProvider,
+    token: Address,
+    escrow: Address,
+    anvil: Anvil,
+}
+
+async fn provider(url: &str, secret: &B256) -> DynProvider {
+    let signer = PrivateKeySigner::from_bytes(secret).unwrap();
+    ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect(url)
+        .await
+        .unwrap()
+        .erased()
+}
+
+impl Devnet {
+    async fn start() -> Self {
+        let anvil = Anvil::start();
+        let deployer = provider(&anvil.url, &DEPLOYER_KEY).await;
+        let holder = SigningKey::from_bytes(&DEPLOYER_KEY).unwrap().address();
+        let token = PieceToken::deploy(
+            deployer.clone(),
+            "PieceToken".into(),
+            "PIECE".into(),
+            holder,
+            U256::from(SUPPLY),
+        )
+        .await
+        .unwrap();
+        let escrow = ChannelEscrow::deploy(
+            deployer.clone(),
+            *token.address(),
+            U40::from(CHALLENGE_PERIOD),
+        )
+        .await
+        .unwrap();
+        Self {
+            token: *token.address(),
+            escrow: *escrow.address(),
+            deployer,
+            anvil,
+        }
+    }
+
+    /// The account of key `byte…byte`, with ETH for gas and `tokens` of the token, and its client.
+    async fn account(&self, byte: u8, tokens: u128) -> (SigningKey, ChainClient) {
+        let secret = B256::repeat_byte(byte);
+        let key = SigningKey::from_bytes(&secret).unwrap();
+        let wei = U256::from(10u128.pow(20));
+        self.rpc("anvil_setBalance", json!([key.address(), wei]))
+            .await;
+        if tokens > 0 {
+            PieceToken::new(self.token, self.deployer.clone())
+                .transfer(key.address(), U256::from(tokens))
+                .send()
+                .await
+                .unwrap()
+                .get_receipt()
+                .await
+                .unwrap();
+        }
+        let client = ChainClient::connect(&self.anvil.url, &secret, self.escrow)
+            .await
+            .unwrap();
+        assert_eq!(client.token(), self.token);
+        assert_eq!(client.chain_id(), 31_337);
+        (key, client)
+    }
+
+    /// Moves the chain's clock `seconds` forward and mines a block at the new time.
+    async fn advance(&self, seconds: u64) {
+        self.rpc("evm_increaseTime", json!([seconds])).await;
+        self.rpc("evm_mine", json!([])).await;
+    }
+
+    async fn rpc(&self, method: &'static str, params: Value) {
+        self.deployer
+            .raw_request::<Value, Value>(method.into(), params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"));
+    }
+}
+
+// --- a channel driven by the sans-IO state machines -------------------------------------------------
+
+/// One channel: the payer's and payee's state machines and their clients.
+struct Pair<'a> {
+    payer: PayerChannel,
+    payee: PayeeChannel,
+    payer_client: &'a ChainClient,
+    payee_client: &'a ChainClient,
+    id: B256,
+}
+
+impl<'a> Pair<'a> {
+    /// Agrees terms, has the payer sign the open, submits it (`by` the payer itself with `openChannel`, or
+    /// a relayer with `openChannelsBySig` and `fee`) and confirms it to both sides from the chain.
+    async fn open(
+        payer_key: &SigningKey,
+        payer_client: &'a ChainClient,
+        payee_client: &'a ChainClient,
+        salt: u32,
+        deposit: Amount,
+        relayer: Option<(&ChainClient, Amount)>,
+    ) -> Self {
+        let now = payer_client.block_timestamp().await.unwrap();
+        let channel = Channel::new(
+            payer_client.domain().clone(),
+            payer_client.address(),
+            payee_client.address(),
+            salt,
+        )
+        .unwrap();
+        let terms = Terms::new(PRICE, CreditWindow::Pieces(2)).unwrap();
+        let mut payer = PayerChannel::new(
+            payer_key.clone(),
+            channel.clone(),
+            terms,
+            PayerConfig::default(),
+            now,
+        )
+        .unwrap();
+        let mut payee = PayeeChannel::new(channel.clone(), terms, now);
+
+        let fee = relayer.map_or(0, |(_, fee)| fee);
+        let signed = payer.open(deposit, fee, now).unwrap();
+        let opened_deposit = match relayer {
+            None => {
+                let opened = payer_client
+                    .open_channel(payee_client.address(), salt, deposit)
+                    .await
+                    .unwrap();
+                assert_eq!(opened.channel_id, channel.id());
+                opened.deposit
+            }
+            Some((relayer, _)) => {
+                let report = relayer
+                    .open_channels_by_sig(&[(payer_client.address(), signed)])
+                    .await
+                    .unwrap();
+                assert_eq!(report.skipped, []);
+                deposit
+            }
+        };
+        payer.on_opened(opened_deposit, now).unwrap();
+
+        // The payee trusts the chain, not the peer: it reads the channel before serving.
+        let info = payee_client.channel(channel.id()).await.unwrap();
+        assert_eq!(
+            info,
+            ChannelInfo {
+                deposit,
+                settled: 0,
+                status: ChannelStatus::Open
+            }
+        );
+        payee.on_channel_opened(info.deposit, now).unwrap();
+        Self {
+            payer,
+            payee,
+            payer_client,
+            payee_client,
+            id: channel.id(),
+        }
+    }
+
+    /// Serves and pays `pieces` pieces: each receipt signed by the payer, verified and accepted by the payee.
+    async fn pay_pieces(&mut self, pieces: u32) {
+        let now = self.payer_client.block_timestamp().await.unwrap();
+        for _ in 0..pieces {
+            assert_eq!(self.payee.serve_decision(), ServeDecision::Serve);
+            let _ = self.payee.on_piece_served(now).unwrap();
+            let Payment::Paid { receipt, .. } = self.payer.pay_piece(now).unwrap() else {
+                panic!("the deposit covers every piece of these tests");
+            };
+            let accepted = self
+                .payee
+                .on_receipt(&receipt.message, &receipt.signature, now)
+                .unwrap();
+            assert_eq!(accepted.delta, PRICE);
+        }
+    }
+
+    async fn info(&self) -> ChannelInfo {
+        self.payee_client.channel(self.id).await.unwrap()
+    }
+}
+
+async fn escrow_balance(client: &ChainClient, account: Address) -> Amount {
+    client.balance_of(account).await.unwrap()
+}
+
+async fn tokens(client: &ChainClient, account: Address) -> U256 {
+    client.token_balance_of(account).await.unwrap()
+}
+
+// --- tests ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cooperative_close_after_paying_per_piece_then_withdraw() {
+    let net = Devnet::start().await;
+    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
+    let (payee_key, payee) = net.account(PAYEE, 0).await;
+
+    payer.deposit(100_000).await.unwrap();
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 100_000);
+    assert_eq!(
+        tokens(&payer, payer.address()).await,
+        U256::from(PAYER_TOKENS - 100_000)
+    );
+
+    let mut pair = Pair::open(&payer_key, &payer, &payee, 1, 50_000, None).await;
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 50_000);
+    pair.pay_pieces(5).await;
+    assert_eq!(pair.payee.paid(), 5 * PRICE);
+
+    // Both sign the close; anyone may submit it (here the payee).
+    let now = payer.block_timestamp().await.unwrap();
+    let close = pair.payer.cooperative_close(0, now).unwrap();
+    let co_signed = pair
+        .payee
+        .cooperative_close(&close.message, &close.signature, &payee_key, now)
+        .unwrap();
+    let closed = payee
+        .cooperative_close(&close.message, &close.signature, &co_signed.signature)
+        .await
+        .unwrap();
+    assert_eq!(closed.settled, 5 * PRICE);
+    pair.payer.on_closed(closed.settled, now).unwrap();
+    pair.payee.on_closed(closed.settled, now).unwrap();
+    assert_eq!(
+        pair.info().await,
+        ChannelInfo {
+            deposit: 50_000,
+            settled: 5_000,
+            status: ChannelStatus::Closed
+        }
+    );
+    assert_eq!(escrow_balance(&payer, payee.address()).await, 5_000);
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 95_000);
+
+    payee.withdraw(payee.address(), 5_000).await.unwrap();
+    payer.withdraw(payer.address(), 95_000).await.unwrap();
+    assert_eq!(escrow_balance(&payer, payee.address()).await, 0);
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 0);
+    assert_eq!(tokens(&payer, payee.address()).await, U256::from(5_000));
+    assert_eq!(
+        tokens(&payer, payer.address()).await,
+        U256::from(PAYER_TOKENS - 5_000)
+    );
+    assert_eq!(tokens(&payer, net.escrow).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn close_by_payee_after_self_settling_its_last_receipt() {
+    let net = Devnet::start().await;
+    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
+    let (_, payee) = net.account(PAYEE, 0).await;
+    payer.deposit(100_000).await.unwrap();
+    let mut pair = Pair::open(&payer_key, &payer, &payee, 2, 40_000, None).await;
+    pair.pay_pieces(3).await;
+
+    let now = payee.block_timestamp().await.unwrap();
+    let plan = pair.payee.close(now).unwrap();
+    let receipt = plan.settle_first.expect("nothing settled yet");
+    let report = payee.settle_receipt(&receipt).await.unwrap();
+    assert_eq!(
+        report.settled,
+        [ChannelSettled {
+            channel_id: pair.id,
+            settled: 3_000
+        }]
+    );
+    assert_eq!(report.skipped, []);
+    assert_eq!(
+        (report.credited, report.fees),
+        (U256::from(3_000), U256::ZERO)
+    );
+    pair.payee.on_settled(3_000, now).unwrap();
+
+    // Settling the same receipt again is harmless: skipped as stale, nothing credited.
+    let again = payee.settle_receipt(&receipt).await.unwrap();
+    assert_eq!(again.settled, []);
+    assert_eq!(again.skipped, [(pair.id, SettleOutcome::Stale)]);
+    assert_eq!(escrow_balance(&payee, payee.address()).await, 3_000);
+
+    let closed = payee.close_by_payee(payer.address(), 2).await.unwrap();
+    assert_eq!(closed.settled, 3_000);
+    pair.payee.on_closed(closed.settled, now).unwrap();
+    pair.payer.on_closed(closed.settled, now).unwrap();
+    assert_eq!(pair.info().await.status, ChannelStatus::Closed);
+    assert_eq!(escrow_balance(&payee, payee.address()).await, 3_000);
+    assert_eq!(escrow_balance(&payee, payer.address()).await, 97_000);
+
+    payee.withdraw(payee.address(), 3_000).await.unwrap();
+    payer.withdraw(payer.address(), 97_000).await.unwrap();
+    assert_eq!(tokens(&payee, payee.address()).await, U256::from(3_000));
+    assert_eq!(
+        tokens(&payee, payer.address()).await,
+        U256::from(PAYER_TOKENS - 3_000)
+    );
+    assert_eq!(tokens(&payee, net.escrow).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn unilateral_close_settled_in_the_challenge_window_then_finalized() {
+    let net = Devnet::start().await;
+    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
+    let (_, payee) = net.account(PAYEE, 0).await;
+    let (_, anyone) = net.account(RELAYER, 0).await;
+    payer.deposit(100_000).await.unwrap();
+    let mut pair = Pair::open(&payer_key, &payer, &payee, 3, 60_000, None).await;
+    pair.pay_pieces(4).await;
+
+    let now = payer.block_timestamp().await.unwrap();
+    let _ = pair.payer.request_close(0, now).unwrap();
+    let started = payer.request_close(payee.address(), 3).await.unwrap();
+    let mined_at = payer.block_timestamp().await.unwrap();
+    assert_eq!(started.closes_at, mined_at + CHALLENGE_PERIOD);
+    pair.payer
+        .on_close_requested(started.closes_at, now)
+        .unwrap();
+    pair.payee
+        .on_close_requested(started.closes_at, now)
+        .unwrap();
+    assert_eq!(
+        pair.info().await.status,
+        ChannelStatus::Closing {
+            closes_at: started.closes_at
+        }
+    );
+
+    // Too early to finalize: the escrow's ChallengePeriodActive, mapped to the core's code.
+    let early = anyone
+        .finalize_close(payer.address(), payee.address(), 3)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        early,
+        Error::ChallengePeriodActive {
+            closes_at: started.closes_at
+        }
+    );
+    assert_eq!(early.code(), "challenge_period_active");
+
+    // The payee settles its latest receipt itself within the window (watchtower duty with no relayer).
+    let latest = pair.payee.latest_receipt().unwrap().clone();
+    let mut batch = SettleBatch::new();
+    batch.push(&latest.message, &latest.signature, 0);
+    assert_eq!(
+        payee.preflight_settle(&batch).await.unwrap(),
+        [SettleOutcome::Settled]
+    );
+    let report = payee.settle(&batch).await.unwrap();
+    assert_eq!(
+        report.settled,
+        [ChannelSettled {
+            channel_id: pair.id,
+            settled: 4_000
+        }]
+    );
+    pair.payee.on_settled(4_000, now).unwrap();
+
+    net.advance(CHALLENGE_PERIOD + 1).await;
+    let now = anyone.block_timestamp().await.unwrap();
+    let args = pair.payer.finalize(now).unwrap();
+    let closed = anyone
+        .finalize_close(args.payer, args.payee, args.salt)
+        .await
+        .unwrap();
+    assert_eq!(closed.settled, 4_000);
+    pair.payer.on_closed(closed.settled, now).unwrap();
+    pair.payee.on_closed(closed.settled, now).unwrap();
+    assert_eq!(
+        pair.info().await,
+        ChannelInfo {
+            deposit: 60_000,
+            settled: 4_000,
+            status: ChannelStatus::Closed
+        }
+    );
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 96_000);
+    assert_eq!(escrow_balance(&payer, payee.address()).await, 4_000);
+    assert_eq!(escrow_balance(&payer, anyone.address()).await, 0);
+
+    payer.withdraw(payer.address(), 96_000).await.unwrap();
+    payee.withdraw(payee.address(), 4_000).await.unwrap();
+    assert_eq!(
+        tokens(&payer, payer.address()).await,
+        U256::from(PAYER_TOKENS - 4_000)
+    );
+    assert_eq!(tokens(&payer, payee.address()).await, U256::from(4_000));
+    assert_eq!(tokens(&payer, net.escrow).await, U256::ZERO);
+}
+
+#[tokio::test]
+async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap() {
+    let net = Devnet::start().await;
+    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
+    let (_, payee) = net.account(PAYEE, 0).await;
+    let (_, relayer) = net.account(RELAYER, 0).await;
+
+    // One transaction, no approval: the permit is signed in the token's own EIP-712 domain.
+    let deadline = payer.block_timestamp().await.unwrap() + 600;
+    payer.deposit_with_permit(100_000, deadline).await.unwrap();
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 100_000);
+    assert_eq!(
+        tokens(&payer, payer.address()).await,
+        U256::from(PAYER_TOKENS - 100_000)
+    );
+
+    // The relayer submits the payer's signed open and earns the signed fee.
+    let mut pair = Pair::open(&payer_key, &payer, &payee, 4, 50_000, Some((&relayer, 25))).await;
+    assert_eq!(escrow_balance(&payer, relayer.address()).await, 25);
+    assert_eq!(
+        escrow_balance(&payer, payer.address()).await,
+        100_000 - 50_000 - 25
+    );
+    pair.pay_pieces(2).await;
+
+    // A fee the payee never allowed: the whole group is skipped, nothing moves.
+    let latest = pair.payee.latest_receipt().unwrap().clone();
+    let mut batch = SettleBatch::new();
+    batch.push(&latest.message, &latest.signature, 100);
+    let refused = relayer.settle(&batch).await.unwrap();
+    assert_eq!(refused.skipped, [(pair.id, SettleOutcome::FeeAboveCap)]);
+    assert_eq!(escrow_balance(&payer, payee.address()).await, 0);
+
+    // Within the cap the payee set, the relayer keeps its 1%.
+    payee.set_settle_fee_cap(100).await.unwrap();
+    assert_eq!(payee.settle_fee_cap_of(payee.address()).await.unwrap(), 100);
+    let report = relayer.settle(&batch).await.unwrap();
+    assert_eq!(
+        report.settled,
+        [ChannelSettled {
+            channel_id: pair.id,
+            settled: 2_000
+        }]
+    );
+    assert_eq!(
+        (report.credited, report.fees),
+        (U256::from(2_000), U256::from(20))
+    );
+    assert_eq!(escrow_balance(&payer, payee.address()).await, 1_980);
+    assert_eq!(escrow_balance(&payer, relayer.address()).await, 45);
+    assert_eq!(pair.info().await.settled, 2_000);
+
+    relayer.withdraw(relayer.address(), 45).await.unwrap();
+    assert_eq!(tokens(&payer, relayer.address()).await, U256::from(45));
+}
+
+#[tokio::test]
+async fn contract_errors_map_to_their_codes() {
+    let net = Devnet::start().await;
+    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
+    let (_, payee) = net.account(PAYEE, 0).await;
+    let (_, relayer) = net.account(RELAYER, 0).await;
+
+    // Not an escrow: the token (another domain) and an account without code.
+    for address in [net.token, payee.address()] {
+        let error = ChainClient::connect(&net.anvil.url, &B256::repeat_byte(PAYER), address)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "escrow_mismatch");
+    }
+
+    // More tokens than the payer holds: refused before any approval is sent.
+    let error = payer.deposit(PAYER_TOKENS + 1).await.unwrap_err();
+    assert_eq!(
+        error,
+        Error::InsufficientTokens {
+            account: payer.address(),
+            balance: U256::from(PAYER_TOKENS),
+            needed: U256::from(PAYER_TOKENS + 1)
+        }
+    );
+
+    payer.deposit(10_000).await.unwrap();
+    let error = payer.withdraw(payer.address(), 10_001).await.unwrap_err();
+    assert_eq!(
+        error,
+        Error::InsufficientBalance {
+            account: payer.address(),
+            available: U256::from(10_000),
+            required: U256::from(10_001)
+        }
+    );
+    assert_eq!(error.code(), "insufficient_balance");
+
+    let error = payer
+        .open_channel(payer.address(), 1, 1_000)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "invalid_channel");
+
+    let opened = payer.open_channel(payee.address(), 5, 1_000).await.unwrap();
+    assert_eq!(
+        opened.channel_id,
+        channel_id(payer.address(), payee.address(), 5)
+    );
+    let error = payer
+        .open_channel(payee.address(), 5, 1_000)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        Error::ChannelExists {
+            channel_id: opened.channel_id
+        }
+    );
+
+    let topped = payer.top_up(payee.address(), 5, 500).await.unwrap();
+    assert_eq!(topped.deposit, 1_500);
+    payer.request_close(payee.address(), 5).await.unwrap();
+    let error = payer.top_up(payee.address(), 5, 500).await.unwrap_err();
+    assert_eq!(
+        error,
+        Error::InvalidChannelState {
+            channel_id: opened.channel_id,
+            state: "closing"
+        }
+    );
+
+    // A gasless batch never reverts for a bad entry: the replayed open is reported with its error.
+    let now = payer.block_timestamp().await.unwrap();
+    let channel =
+        Channel::new(payer.domain().clone(), payer.address(), payee.address(), 6).unwrap();
+    let terms = Terms::new(PRICE, CreditWindow::Pieces(1)).unwrap();
+    let mut machine =
+        PayerChannel::new(payer_key, channel, terms, PayerConfig::default(), now).unwrap();
+    let signed = machine.open(1_000, 0, now).unwrap();
+    let entries = [(payer.address(), signed)];
+    assert_eq!(
+        relayer
+            .open_channels_by_sig(&entries)
+            .await
+            .unwrap()
+            .skipped,
+        []
+    );
+    let replay = relayer.open_channels_by_sig(&entries).await.unwrap();
+    assert_eq!(replay.skipped.len(), 1);
+    assert_eq!(replay.skipped[0].0, 0);
+    assert_eq!(replay.skipped[0].1.code(), "channel_exists");
+    assert_eq!(
+        escrow_balance(&payer, payer.address()).await,
+        10_000 - 1_500 - 1_000
+    );
+}
