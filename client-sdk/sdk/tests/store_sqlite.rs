@@ -7,7 +7,6 @@
 use std::{
     path::{Path, PathBuf},
     sync::atomic::{AtomicU32, Ordering},
-    time::Instant,
 };
 
 use piecepay_sdk::{
@@ -904,77 +903,4 @@ fn the_stored_receipt_is_the_max_of_any_interleaving() {
             })
         })
         .unwrap();
-}
-
-// --- timing ----------------------------------------------------------------------------------------
-
-/// Durable-save latency on this machine's disk, single and grouped; run with
-/// `cargo test -p piecepay-sdk --release --test store_sqlite -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a test"]
-async fn measure_durable_saves() {
-    let dir = TempDir::new("measure");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
-    let ch = channel(1);
-
-    const SINGLE: u128 = 200;
-    let start = Instant::now();
-    for value in 1..=SINGLE {
-        store
-            .save_receipt_if_higher(&ch, value, &tag(value))
-            .await
-            .unwrap();
-    }
-    let single = start.elapsed() / SINGLE as u32;
-    println!("single durable save: {single:?} per receipt");
-
-    let channels: Vec<Channel> = (0..100).map(channel).collect();
-    for batch in [10usize, 100] {
-        let rounds = 20u128;
-        let start = Instant::now();
-        for round in 0..rounds {
-            let entries: Vec<_> = channels[..batch]
-                .iter()
-                .map(|ch| (ch, 1_000 + round, tag(1_000 + round)))
-                .collect();
-            store.save_receipts_if_higher(&entries).await.unwrap();
-        }
-        let per = start.elapsed() / (rounds as u32 * batch as u32);
-        println!("explicit batch of {batch}: {per:?} per receipt");
-    }
-
-    // The payee's whole path: verify the receipt (libsecp256k1 recovery), then a grouped durable save,
-    // from 256 concurrent peers.
-    let group = GroupCommit::spawn(store.clone(), 256);
-    let peers: Vec<Channel> = (1_000..1_256).map(channel).collect();
-    const PER_PEER: u128 = 20;
-    let mut work = Vec::new();
-    for ch in &peers {
-        let payee = open_payee(ch, 1_000_000);
-        let receipts: Vec<_> = (1..=PER_PEER).map(|i| signed(ch, i * PRICE)).collect();
-        work.push((payee, receipts));
-    }
-    let start = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for (mut payee, receipts) in work {
-        let group = group.clone();
-        tasks.spawn(async move {
-            for (receipt, signature) in receipts {
-                let accepted = payee.on_receipt(&receipt, &signature, T0).unwrap();
-                let stored = group
-                    .save_receipt_if_higher(payee.channel(), accepted.cumulative, &signature)
-                    .await
-                    .unwrap();
-                assert!(stored);
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.unwrap();
-    }
-    let total = peers.len() as u32 * PER_PEER as u32;
-    println!(
-        "on_receipt + group-committed durable save, 256 peers: {:?} per receipt ({total} receipts)",
-        start.elapsed() / total
-    );
 }
