@@ -769,6 +769,8 @@ const RESERVE: &str = "\
 UPDATE payer_channels SET cumulative = ?4, signature = ?5
 WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3 AND cumulative < ?4";
 
+const PAYER_ONE: &str =
+    "SELECT * FROM payer_channels WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3";
 const PAYER_ALL: &str = "SELECT * FROM payer_channels ORDER BY chain_id, escrow, channel_id";
 
 /// A payer snapshot as columns.
@@ -984,10 +986,7 @@ impl PayerStore for SqliteStore {
     async fn load_payer(&self, channel: &Channel) -> Result<Option<PayerRecord>> {
         let key = Key::of(channel)?;
         let row = key
-            .bind(sqlx::query(
-                "SELECT * FROM payer_channels
-                 WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3",
-            ))
+            .bind(sqlx::query(PAYER_ONE))
             .fetch_optional(&self.pool)
             .await
             .map_err(storage)?;
