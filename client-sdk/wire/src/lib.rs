@@ -1,0 +1,1 @@
+//! piecepay's BEP 10 wire extension: bencoded messages and their codec.

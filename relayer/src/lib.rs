@@ -1,0 +1,1 @@
+//! piecepay's relayer node: verifies receipts, keeps them durably and settles them in batches.
