@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use alloy_primitives::{Address, B256, U256, keccak256};
+use alloy_primitives::{Address, B256, U256, b256, keccak256};
 use alloy_sol_types::{Eip712Domain, sol};
 
 /// `name` of the escrow's EIP-712 domain.
@@ -150,10 +150,39 @@ sol! {
     }
 }
 
+/// `keccak256("Receipt(address payee,uint32 salt,uint96 cumulative)")`, as a constant: receipts are the
+/// hot path and `SolStruct` hashes the type string on every call. Pinned by the EIP-712 fixture test.
+pub const RECEIPT_TYPEHASH: B256 =
+    b256!("0xcb94042996b0f55c8170d1f022df52f6af9f0b192ae2777da06c62206beeab6c");
+
+/// The EIP-712 digest of a struct: `keccak256(0x1901 ‖ domain separator ‖ struct hash)`.
+///
+/// With the separator computed once per escrow ([`Eip712Domain::separator`] hashes the domain's strings
+/// on every call), this is the cheap form of `SolStruct::eip712_signing_hash`.
+pub fn signing_hash(domain_separator: &B256, struct_hash: &B256) -> B256 {
+    let mut bytes = [0u8; 66];
+    bytes[..2].copy_from_slice(&[0x19, 0x01]);
+    bytes[2..34].copy_from_slice(domain_separator.as_slice());
+    bytes[34..].copy_from_slice(struct_hash.as_slice());
+    keccak256(bytes)
+}
+
 impl Receipt {
     /// The id of the channel this receipt pays on, given the payer recovered from its signature.
     pub fn channel_id(&self, payer: Address) -> B256 {
         channel_id(payer, self.payee, self.salt)
+    }
+
+    /// The digest the payer signs, given the escrow's domain separator: equal to
+    /// `self.eip712_signing_hash(&domain)` with two keccaks instead of seven.
+    pub fn signing_hash(&self, domain_separator: &B256) -> B256 {
+        // hashStruct = keccak256(typehash ‖ payee ‖ salt ‖ cumulative), each field a left-padded word.
+        let mut words = [0u8; 128];
+        words[..32].copy_from_slice(RECEIPT_TYPEHASH.as_slice());
+        words[44..64].copy_from_slice(self.payee.as_slice());
+        words[92..96].copy_from_slice(&self.salt.to_be_bytes());
+        words[116..].copy_from_slice(&self.cumulative.to_be_bytes::<12>());
+        signing_hash(domain_separator, &keccak256(words))
     }
 }
 
@@ -193,6 +222,24 @@ mod tests {
             receipt.channel_id(payer),
             channel_id(payer, receipt.payee, 7)
         );
+    }
+
+    #[test]
+    fn receipt_signing_hash_is_the_eip712_digest() {
+        use alloy_sol_types::SolStruct;
+        let d = domain(31_337, Address::repeat_byte(0xe5));
+        for (salt, cumulative) in [(0, 1u128), (7, 10), (u32::MAX, (1 << 96) - 1)] {
+            let receipt = Receipt {
+                payee: Address::repeat_byte(0xbb),
+                salt,
+                cumulative: alloy_primitives::aliases::U96::from(cumulative),
+            };
+            assert_eq!(receipt.eip712_type_hash(), RECEIPT_TYPEHASH);
+            assert_eq!(
+                receipt.signing_hash(&d.separator()),
+                receipt.eip712_signing_hash(&d)
+            );
+        }
     }
 
     #[test]

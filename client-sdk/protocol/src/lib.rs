@@ -11,8 +11,8 @@ pub use alloy_primitives;
 pub use alloy_sol_types::{self, Eip712Domain, SolStruct};
 
 pub use eip712::{
-    CooperativeClose, OpenChannel, Receipt, RequestClose, SettleFeeCap, TopUp, Withdrawal,
-    channel_id, domain,
+    CooperativeClose, OpenChannel, RECEIPT_TYPEHASH, Receipt, RequestClose, SettleFeeCap, TopUp,
+    Withdrawal, channel_id, domain, signing_hash,
 };
 pub use error::{Error, Result};
 pub use signature::{CompactSignature, SigningKey};

@@ -8,8 +8,8 @@
 use core::{fmt::Display, str::FromStr};
 
 use piecepay_protocol::{
-    CompactSignature, CooperativeClose, OpenChannel, Receipt, RequestClose, SettleFeeCap,
-    SigningKey, SolStruct, TopUp, Withdrawal,
+    CompactSignature, CooperativeClose, OpenChannel, RECEIPT_TYPEHASH, Receipt, RequestClose,
+    SettleFeeCap, SigningKey, SolStruct, TopUp, Withdrawal,
     alloy_primitives::{
         Address, B256, Bytes, address,
         aliases::{U40, U96},
@@ -194,8 +194,12 @@ fn receipt() {
         salt: SALT,
         cumulative: U96::from(1_500_000_000_000_000_000u128),
     };
-    check("receipt", &value, &fixture().receipt, &payer());
-    assert_eq!(value.channel_id(payer().address()), fixture().channel_id);
+    let f = fixture();
+    check("receipt", &value, &f.receipt, &payer());
+    assert_eq!(value.channel_id(payer().address()), f.channel_id);
+    // The hot path's digest (constant typehash, separator computed once) is the same digest.
+    assert_eq!(RECEIPT_TYPEHASH, f.receipt.typehash);
+    assert_eq!(value.signing_hash(&f.domain_separator), f.receipt.digest);
 }
 
 #[test]
