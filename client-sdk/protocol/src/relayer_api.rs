@@ -24,7 +24,7 @@ use core::fmt;
 use alloy_primitives::{
     Address, B256, Bytes, U256,
     aliases::{U40, U96},
-    hex,
+    hex, keccak256,
 };
 use alloy_sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
@@ -1156,19 +1156,32 @@ impl Operation {
         }
     }
 
-    /// The operation's id: the EIP-712 signing hash of its message in `domain`.
+    /// The operation's id: `keccak256(signer ‖ digest)`, the signer's 20-byte address followed by the
+    /// EIP-712 signing hash of its message in `domain` (for a cooperative close the signer is the payer).
     ///
-    /// A client can compute it before submitting; the same signed operation always has the same id, so
-    /// resubmitting it is recognised (`duplicate`), never queued twice.
+    /// Most messages do not name their signer (the escrow recovers it), so two accounts may sign identical
+    /// fields; the signer in the id keeps their operations apart. A client can compute it before
+    /// submitting; the same signed operation always has the same id, so resubmitting it is recognised
+    /// (`duplicate`), never queued twice.
     pub fn id(&self, domain: &Eip712Domain) -> B256 {
-        match self {
-            Self::Open { message, .. } => message.eip712_signing_hash(domain),
-            Self::TopUp { message, .. } => message.eip712_signing_hash(domain),
-            Self::RequestClose { message, .. } => message.eip712_signing_hash(domain),
-            Self::Withdraw { message, .. } => message.eip712_signing_hash(domain),
-            Self::SetSettleFeeCap { message, .. } => message.eip712_signing_hash(domain),
-            Self::CooperativeClose { message, .. } => message.eip712_signing_hash(domain),
-        }
+        let (signer, digest) = match self {
+            Self::Open { payer, message, .. } => (payer, message.eip712_signing_hash(domain)),
+            Self::TopUp { payer, message, .. } => (payer, message.eip712_signing_hash(domain)),
+            Self::RequestClose { payer, message, .. } => {
+                (payer, message.eip712_signing_hash(domain))
+            }
+            Self::Withdraw { owner, message, .. } => (owner, message.eip712_signing_hash(domain)),
+            Self::SetSettleFeeCap { payee, message, .. } => {
+                (payee, message.eip712_signing_hash(domain))
+            }
+            Self::CooperativeClose { message, .. } => {
+                (&message.payer, message.eip712_signing_hash(domain))
+            }
+        };
+        let mut bytes = [0u8; 52];
+        bytes[..20].copy_from_slice(signer.as_slice());
+        bytes[20..].copy_from_slice(digest.as_slice());
+        keccak256(bytes)
     }
 
     /// Unix time after which the escrow refuses the operation.
@@ -2391,12 +2404,32 @@ mod tests {
         );
         assert_eq!(
             operations[0].id(&test_domain()),
-            b256!("0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941")
+            b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f")
         );
         assert_eq!(
             operations[5].id(&test_domain()),
-            b256!("0x523c99a24e00f6043ef2fe3e26ac11448235a88e890d1a608f653d0741affbd3")
+            b256!("0x58d2c524407a91a75be8f7d353089370544afe5d6d5165f57f48e18e93186e37")
         );
+    }
+
+    #[test]
+    fn identical_messages_from_two_signers_have_different_ids() {
+        let message = SettleFeeCap {
+            bps: 25,
+            nonce: 0,
+            deadline: U40::from(2_000_000_000u64),
+        };
+        let domain = test_domain();
+        let digest = message.eip712_signing_hash(&domain);
+        let [a, b] = [1u8, 2].map(|byte| Operation::SetSettleFeeCap {
+            payee: Address::repeat_byte(byte),
+            message: message.clone(),
+            signature: CompactSignature::new(B256::ZERO, B256::ZERO),
+        });
+        assert_ne!(a.id(&domain), b.id(&domain));
+        let mut bytes = Address::repeat_byte(1).to_vec();
+        bytes.extend_from_slice(digest.as_slice());
+        assert_eq!(a.id(&domain), keccak256(bytes));
     }
 
     #[test]
@@ -2574,7 +2607,7 @@ mod tests {
 
     #[test]
     fn operations_response_golden() {
-        let id = b256!("0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941");
+        let id = b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f");
         let response = SubmitOperationsResponse {
             results: vec![
                 OperationResult::Queued(QueuedOperation { operation_id: id }),
@@ -2588,8 +2621,8 @@ mod tests {
         assert_golden(
             &response,
             json!({"results": [
-                {"status": "queued", "operation_id": "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941"},
-                {"status": "duplicate", "operation_id": "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941"},
+                {"status": "queued", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
+                {"status": "duplicate", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
                 {"status": "rejected", "code": "fee_too_low", "message": "fee 0 is below the minimum 1000"}
             ]}),
         );
@@ -2599,7 +2632,7 @@ mod tests {
     fn operation_status_golden() {
         let status = OperationStatus {
             operation_id: b256!(
-                "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941"
+                "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"
             ),
             kind: OperationKind::Open,
             status: OperationState::Failed,
@@ -2611,7 +2644,7 @@ mod tests {
         assert_golden(
             &status,
             json!({
-                "operation_id": "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941",
+                "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f",
                 "type": "open",
                 "status": "failed",
                 "transaction_hash": format!("0x{}", "ab".repeat(32)),

@@ -451,10 +451,17 @@ impl PayeeChannel {
         Ok(())
     }
 
-    /// The chain raised the deposit to `deposit` (`ChannelToppedUp`): Open → Open.
+    /// The chain raised the deposit to `deposit` (`ChannelToppedUp`): Open → Open, or Closing{Cooperative |
+    /// ByPayee} → same (closes the chain has not seen: the channel is still open there, so a top-up signed
+    /// earlier can land, and receipts up to it can still be settled).
     pub fn on_topped_up(&mut self, deposit: Amount, now: u64) -> Result<()> {
-        let PayeeState::Open { account } = &mut self.state else {
-            return Err(self.invalid("top up"));
+        let account = match &mut self.state {
+            PayeeState::Open { account }
+            | PayeeState::Closing {
+                account,
+                close: PayeeClose::Cooperative { .. } | PayeeClose::ByPayee,
+            } => account,
+            _ => return Err(self.invalid("top up")),
         };
         if deposit <= account.deposit {
             return Err(Error::StaleTopUp {
@@ -497,6 +504,10 @@ impl PayeeChannel {
     /// signature recovers the channel's payer, and the channel id derived from it is this channel's
     /// (cheap checks first, so stale floods cost no signature recovery). During a challenge window it is
     /// refused once the window is over ([`Error::ChallengeExpired`]): it could no longer be settled.
+    ///
+    /// The receipt already held, byte for byte, is accepted again with `delta` 0 and no change: the payer
+    /// resends it when its acknowledgement never came (the save before the ack may have failed), and the
+    /// caller saves (idempotent) and acknowledges it.
     pub fn on_receipt(
         &mut self,
         receipt: &Receipt,
@@ -515,6 +526,18 @@ impl PayeeChannel {
         }
         let cumulative = from_u96(receipt.cumulative);
         let latest = account.paid();
+        // The very receipt already accepted, sent again because its acknowledgement never came (the
+        // caller's save may have failed): accept it again for nothing, so the caller saves and acks it.
+        if let Some(held) = &account.receipt
+            && held.message == *receipt
+            && held.signature == *signature
+        {
+            return Ok(Accepted {
+                delta: 0,
+                cumulative,
+                serve: self.serve_decision(),
+            });
+        }
         if cumulative <= latest {
             return Err(Error::StaleReceipt { cumulative, latest });
         }
@@ -1077,17 +1100,37 @@ mod tests {
     // --- receipts ------------------------------------------------------------------------------
 
     #[test]
+    fn the_same_receipt_again_is_accepted_for_nothing_so_it_can_be_acknowledged() {
+        let mut ch = open_paid();
+        let held = ch.latest_receipt().unwrap().clone();
+        let before = ch.state().clone();
+        let again = ch
+            .on_receipt(&held.message, &held.signature, T0 + 5)
+            .unwrap();
+        assert_eq!((again.delta, again.cumulative), (0, PRICE));
+        assert_eq!(ch.state(), &before, "nothing changes");
+        // Same cumulative with other signature bytes is not the held receipt: refused as stale.
+        let mut other = held.signature;
+        other.r.0[31] ^= 1;
+        assert_eq!(
+            ch.on_receipt(&held.message, &other, T0),
+            Err(Error::StaleReceipt {
+                cumulative: PRICE,
+                latest: PRICE
+            })
+        );
+    }
+
+    #[test]
     fn receipts_must_increase() {
         let mut ch = open_paid();
-        for cumulative in [PRICE, PRICE - 1] {
-            assert_eq!(
-                accept(&mut ch, cumulative, T0),
-                Err(Error::StaleReceipt {
-                    cumulative,
-                    latest: PRICE
-                })
-            );
-        }
+        assert_eq!(
+            accept(&mut ch, PRICE - 1, T0),
+            Err(Error::StaleReceipt {
+                cumulative: PRICE - 1,
+                latest: PRICE
+            })
+        );
         let zero = receipt(0);
         assert_eq!(
             open().on_receipt(&zero.message, &zero.signature, T0),
@@ -1564,7 +1607,11 @@ mod tests {
                 |ch| ch.on_channel_opened(DEPOSIT, T0),
                 &["proposed"],
             ),
-            ("on_topped_up", |ch| ch.on_topped_up(200, T0), &["open"]),
+            (
+                "on_topped_up",
+                |ch| ch.on_topped_up(200, T0),
+                &["open", "cooperative", "by_payee"],
+            ),
             (
                 "on_piece_served",
                 |ch| ch.on_piece_served(T0).map(drop),

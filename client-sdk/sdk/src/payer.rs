@@ -549,15 +549,22 @@ impl PayerChannel {
         Ok(signed)
     }
 
-    /// The chain raised the deposit to `deposit` (`ChannelToppedUp`): Open → Open.
+    /// The chain raised the deposit to `deposit` (`ChannelToppedUp`): Open → Open, or Closing{Cooperative
+    /// | Requested} → same (the chain still has the channel open, so a top-up signed earlier can land; the
+    /// refund on close grows with it).
     pub fn on_topped_up(&mut self, deposit: Amount, now: u64) -> Result<()> {
-        let PayerState::Open {
-            deposit: current,
-            top_up,
-            ..
-        } = &mut self.state
-        else {
-            return Err(self.invalid("top up"));
+        let (current, top_up) = match &mut self.state {
+            PayerState::Open {
+                deposit: current,
+                top_up,
+                ..
+            } => (current, Some(top_up)),
+            PayerState::Closing {
+                deposit: current,
+                close: PayerClose::Cooperative { .. } | PayerClose::Requested { .. },
+                ..
+            } => (current, None),
+            _ => return Err(self.invalid("top up")),
         };
         if deposit <= *current {
             return Err(Error::StaleTopUp {
@@ -567,7 +574,9 @@ impl PayerChannel {
         }
         check_deposit(deposit)?;
         *current = deposit;
-        if top_up.is_some_and(|pending| deposit >= pending.deposit) {
+        if let Some(top_up) = top_up
+            && top_up.is_some_and(|pending| deposit >= pending.deposit)
+        {
             *top_up = None;
         }
         self.updated_at = now;
@@ -605,8 +614,9 @@ impl PayerChannel {
         Ok(signed)
     }
 
-    /// Signs a gasless unilateral close request, paying a relayer at most `fee`: Open or
-    /// Closing{Cooperative} (the payee did not co-sign) → Closing{Requested}.
+    /// Signs a gasless unilateral close request, paying a relayer at most `fee`: Open,
+    /// Closing{Cooperative} (the payee did not co-sign) or Closing{Requested} whose deadline passed unseen
+    /// (the request was never mined; a new one replaces it) → Closing{Requested}.
     pub fn request_close(&mut self, fee: Amount, now: u64) -> Result<Signed<RequestClose>> {
         let (deposit, receipt) = match &self.state {
             PayerState::Open {
@@ -617,6 +627,11 @@ impl PayerChannel {
                 receipt,
                 close: PayerClose::Cooperative { .. },
             } => (*deposit, receipt.clone()),
+            PayerState::Closing {
+                deposit,
+                receipt,
+                close: PayerClose::Requested { deadline },
+            } if now > *deadline => (*deposit, receipt.clone()),
             _ => return Err(self.invalid("request the close of")),
         };
         let deadline = self.deadline(now);
@@ -1411,7 +1426,11 @@ mod tests {
             ("pay", |ch| ch.pay(1, T0).map(drop), &["open"]),
             ("pay_up_to", |ch| ch.pay_up_to(50, T0).map(drop), &["open"]),
             ("top_up", |ch| ch.top_up(500, 0, T0).map(drop), &["open"]),
-            ("on_topped_up", |ch| ch.on_topped_up(500, T0), &["open"]),
+            (
+                "on_topped_up",
+                |ch| ch.on_topped_up(500, T0),
+                &["open", "cooperative", "requested"],
+            ),
             (
                 "cooperative_close",
                 |ch| ch.cooperative_close(0, T0).map(drop),
@@ -1438,6 +1457,46 @@ mod tests {
                 &["open", "cooperative", "requested", "challenge"],
             ),
         ]
+    }
+
+    #[test]
+    fn an_expired_close_request_can_be_signed_again() {
+        let mut ch = requested();
+        let PayerState::Closing {
+            close: PayerClose::Requested { deadline },
+            ..
+        } = *ch.state()
+        else {
+            panic!("requested() is a requested close");
+        };
+        assert!(matches!(
+            ch.request_close(0, deadline),
+            Err(Error::InvalidState { .. })
+        ));
+        let again = ch.request_close(0, deadline + 1).unwrap();
+        assert_eq!(
+            again.message.deadline.to::<u64>(),
+            ch.deadline(deadline + 1)
+        );
+        assert!(matches!(
+            ch.state(),
+            PayerState::Closing { close: PayerClose::Requested { deadline: d }, .. } if *d == ch.deadline(deadline + 1)
+        ));
+    }
+
+    #[test]
+    fn a_top_up_that_lands_while_closing_raises_the_refund() {
+        for mut ch in [cooperative(), requested()] {
+            ch.on_topped_up(500, T0).unwrap();
+            assert!(matches!(
+                ch.state(),
+                PayerState::Closing { deposit: 500, .. }
+            ));
+        }
+        assert!(matches!(
+            challenge().on_topped_up(500, T0),
+            Err(Error::InvalidState { .. })
+        ));
     }
 
     #[test]

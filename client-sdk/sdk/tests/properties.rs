@@ -139,6 +139,12 @@ proptest! {
                         .unwrap();
                     let before = payee.clone();
                     match payee.on_receipt(&receipt, &signature, now) {
+                        // The receipt already held, resent: accepted again for nothing.
+                        Ok(accepted) if cumulative == highest => {
+                            prop_assert!(!forged);
+                            prop_assert_eq!(accepted.delta, 0);
+                            prop_assert_eq!(&payee, &before);
+                        }
                         Ok(accepted) => {
                             prop_assert!(!forged);
                             prop_assert!(cumulative > highest && cumulative <= deposit);

@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 const CHAIN_ID: u64 = 31_337;
 const ESCROW: Address = Address::repeat_byte(0xe5);
 const CHANNEL: B256 = b256!("0xf26689e6d6b24fa28e41abc2dc678ea392367fe09febe13473d8c464f767d793");
-const OPEN_ID: B256 = b256!("0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941");
+const OPEN_ID: B256 = b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f");
 const ONE_TOKEN: u128 = 1_000_000_000_000_000_000;
 
 // --- the canned server ---------------------------------------------------------------------------
@@ -400,7 +400,7 @@ async fn operations_are_sent_as_the_api_says_and_results_decoded() {
     let server = Server::start(vec![reply(
         200,
         json!({"results": [
-            {"status": "queued", "operation_id": "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941"},
+            {"status": "queued", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
             {"status": "rejected", "code": "fee_too_low", "message": "fee below 2000000000000000"},
         ]}),
     )])
@@ -443,7 +443,7 @@ async fn operation_status_and_unknown_operations() {
         reply(
             200,
             json!({
-                "operation_id": "0x2136669f8c4f7cf8a5480a44f03244af102d7b9a2d6284705d0e48b1c0284941",
+                "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f",
                 "type": "open",
                 "status": "applied",
                 "transaction_hash": format!("0x{}", "ab".repeat(32)),

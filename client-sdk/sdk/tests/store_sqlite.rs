@@ -404,8 +404,12 @@ async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
     }
     assert_eq!(store.signed_cumulative(&ch).await.unwrap(), Some(30));
 
-    // The same or a lower cumulative is refused, however it is signed.
-    for cumulative in [30, 20, 1] {
+    // The very receipt already reserved may be reserved again (a retry whose outcome was lost); signing
+    // is deterministic, so it is byte-identical to the one that may have left.
+    let (_, same) = signed(&ch, 30);
+    assert_eq!(store.reserve_signature(&ch, 30, &same).await, Ok(()));
+    // A lower cumulative is refused, however it is signed.
+    for cumulative in [20, 1] {
         let (_, signature) = signed(&ch, cumulative);
         assert_eq!(
             store.reserve_signature(&ch, cumulative, &signature).await,
@@ -449,7 +453,8 @@ async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
         40
     );
 
-    // Two restored machines racing for the same next cumulative: exactly one gets it out.
+    // Two restored machines racing for the same next cumulative sign the same bytes: whichever gets it
+    // out, only one receipt at 50 exists.
     let record = store.load_payer(&ch).await.unwrap().unwrap();
     let (mut one, mut two) = (
         record
@@ -462,20 +467,19 @@ async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
         pay_durably(&store, &mut one, PRICE, T0),
         pay_durably(&store, &mut two, PRICE, T0)
     );
-    assert_eq!(
-        [a.is_ok(), b.is_ok()].iter().filter(|ok| **ok).count(),
-        1,
-        "{a:?} {b:?}"
-    );
+    let (Payment::Paid { receipt: a, .. }, Payment::Paid { receipt: b, .. }) =
+        (a.unwrap(), b.unwrap())
+    else {
+        panic!("both paid")
+    };
+    assert_eq!(a, b);
     assert_eq!(store.signed_cumulative(&ch).await.unwrap(), Some(50));
 
     // Later transitions are snapshotted; their state round-trips.
     payer = one;
-    if a.is_err() {
-        payer = two;
-    }
     payer.top_up(2_000, 1, T0).unwrap();
     store.save_payer(&payer).await.unwrap();
+    drop(two);
     let back = store.load_payer(&ch).await.unwrap().unwrap();
     assert_eq!(&back.state, payer.state());
     payer.request_close(0, T0).unwrap();
@@ -903,4 +907,119 @@ fn the_stored_receipt_is_the_max_of_any_interleaving() {
             })
         })
         .unwrap();
+}
+
+// --- records that must always restore ------------------------------------------------------------
+
+#[tokio::test]
+async fn a_reservation_never_makes_the_stored_payer_unrestorable() {
+    let dir = TempDir::new("restorable");
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+
+    // Paid after on_opened without saving it: the row still says "opening". The reservation is refused,
+    // so the row keeps restoring, and so does every other channel.
+    let (early, healthy) = (channel(21), channel(22));
+    let _ok = open_payer(&store, &healthy, 100).await;
+    let mut payer =
+        PayerChannel::new(key(1), early.clone(), terms(), PayerConfig::default(), T0).unwrap();
+    payer.open(100, 0, T0).unwrap();
+    store.save_payer(&payer).await.unwrap();
+    payer.on_opened(100, T0).unwrap();
+    let refused = pay_durably(&store, &mut payer, PRICE, T0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        Error::InvalidState {
+            action: "reserve a receipt on",
+            state: "opening"
+        }
+    );
+    assert_eq!(store.payer_channels().await.unwrap().len(), 2);
+
+    // Topped up in memory, not saved: a receipt above the stored deposit is refused too.
+    let mut payer = open_payer(&store, &channel(23), 10).await;
+    payer.on_topped_up(100, T0).unwrap();
+    let Payment::Paid { receipt, .. } = payer.pay(50, T0).unwrap() else {
+        panic!("within the new deposit")
+    };
+    assert_eq!(
+        store
+            .reserve_signature(payer.channel(), 50, &receipt.signature)
+            .await,
+        Err(Error::ExceedsDeposit {
+            cumulative: 50,
+            deposit: 10
+        })
+    );
+    for record in store.payer_channels().await.unwrap() {
+        record.restore(key(1), PayerConfig::default()).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn after_a_failed_reservation_the_payer_pays_that_piece_once() {
+    let dir = TempDir::new("retry");
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let ch = channel(24);
+    let mut payer = open_payer(&store, &ch, 10).await;
+    // The top-up is not saved yet, so reserving a receipt above the stored deposit fails: nothing leaves
+    // and the machine is put back.
+    payer.on_topped_up(100, T0).unwrap();
+    let before = payer.clone();
+    assert_eq!(
+        pay_durably(&store, &mut payer, 2 * PRICE, T0).await,
+        Err(Error::ExceedsDeposit {
+            cumulative: 20,
+            deposit: 10
+        })
+    );
+    assert_eq!(payer.state(), before.state());
+    assert_eq!(
+        payer.latest_receipt(),
+        None,
+        "no unsaved receipt to hand out"
+    );
+    // Saved now, the retry pays the same piece at the same cumulative, not one more.
+    store.save_payer(&payer).await.unwrap();
+    assert_eq!(
+        paid(
+            pay_durably(&store, &mut payer, 2 * PRICE, T0)
+                .await
+                .unwrap()
+        ),
+        20
+    );
+    assert_eq!(store.signed_cumulative(&ch).await.unwrap(), Some(20));
+}
+
+#[tokio::test]
+async fn a_payee_receipt_above_the_snapshot_deposit_still_restores() {
+    let dir = TempDir::new("payee-topup");
+    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let ch = channel(25);
+    let mut payee = open_payee(&ch, 10);
+    store.save_payee(&payee).await.unwrap();
+    // A top-up seen in memory, a receipt above the old deposit accepted and saved on the hot path, then a
+    // crash before the next snapshot.
+    payee.on_topped_up(100, T0).unwrap();
+    let (receipt, signature) = signed(&ch, 50);
+    payee.on_receipt(&receipt, &signature, T0).unwrap();
+    assert!(
+        store
+            .save_receipt_if_higher(&ch, 50, &signature)
+            .await
+            .unwrap()
+    );
+    drop(payee);
+    let record = store.load_payee(&ch).await.unwrap().unwrap();
+    let payee = record.restore().unwrap();
+    assert_eq!(payee.paid(), 50);
+    let PayeeState::Open { account } = payee.state() else {
+        panic!("open")
+    };
+    assert_eq!(
+        account.deposit, 50,
+        "the receipt bounds the chain's deposit from below"
+    );
 }

@@ -36,7 +36,7 @@ const JSON: &str = "application/json";
 /// Where the relayer is and how patiently to talk to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayerClientConfig {
-    /// The relayer's base URL, e.g. `http://127.0.0.1:8545/` or `https://relayer.example/piecepay/`;
+    /// The relayer's base URL, e.g. `http://127.0.0.1:8080/` or `https://relayer.example/piecepay/`;
     /// API paths are resolved below it.
     pub base_url: String,
     /// Limit on one attempt, from connecting to the last byte of the answer.

@@ -28,8 +28,9 @@ struct Pending {
 /// Guarantees are [`PayeeStore`]'s: a save returns `Ok` only once its transaction committed (with
 /// [`SqliteStore`]'s `synchronous = FULL`); receipts invalid on their own are refused before they are
 /// queued and never spoil a batch; if a commit fails, every save in it gets the error and none of them
-/// is stored. Dropping a save's future before it completes leaves the receipt queued (it may still be
-/// stored), which is harmless: saves are idempotent.
+/// is stored. Dropping a save's future before it completes may or may not leave the receipt stored
+/// (queued already, or still waiting for queue room), which is harmless: the caller got no `Ok` and
+/// acknowledged nothing, and saves are idempotent.
 ///
 /// Cheap to clone; the committer stops when the last clone is dropped. Must be created inside a tokio
 /// runtime.

@@ -145,12 +145,17 @@ pub trait PayerStore {
     /// - An atomic compare-and-raise: refused with
     ///   [`Error::NonIncreasingCumulative`](crate::Error::NonIncreasingCumulative) if `cumulative` is not
     ///   above the stored one — drop that receipt, do not send it. So no sequence of crashes, restarts or
-    ///   racing processes can get a receipt out that is at or below one already reserved.
-    /// - **Durable before it returns `Ok`.** Not idempotent by design: a second call with the same
-    ///   cumulative is refused (the first already made it durable).
-    /// - Needs the channel saved ([`save_payer`](Self::save_payer)); otherwise
-    ///   [`Error::UnknownChannel`](crate::Error::UnknownChannel). The signature is verified against the
-    ///   channel (the payer's, for this channel) so the store never holds a receipt `restore` would refuse.
+    ///   racing processes can get a receipt out that is below one already reserved.
+    /// - Idempotent for the very same receipt: the stored cumulative with the stored signature is accepted
+    ///   again (signing is deterministic, so a re-signed receipt is byte-identical), so a call whose
+    ///   outcome was lost can be retried. **Durable before it returns `Ok`.**
+    /// - Only on a channel stored as open and within its stored deposit, so the stored record always
+    ///   restores: [`Error::InvalidState`](crate::Error::InvalidState) or
+    ///   [`Error::ExceedsDeposit`](crate::Error::ExceedsDeposit) otherwise — save the channel
+    ///   ([`save_payer`](Self::save_payer)) after `on_opened` and `on_topped_up` before paying.
+    /// - Needs the channel saved; otherwise [`Error::UnknownChannel`](crate::Error::UnknownChannel). The
+    ///   signature is verified against the channel (the payer's, for this channel) so the store never holds
+    ///   a receipt `restore` would refuse.
     fn reserve_signature(
         &self,
         channel: &Channel,
@@ -178,19 +183,25 @@ pub trait PayerStore {
 /// Pays `amount` on `channel` and reserves the receipt in `store` before returning it: the one safe order
 /// for a payer. Returns [`Payment::TopUpNeeded`] unchanged (nothing was signed or stored).
 ///
-/// If the reservation is refused or fails, the error is returned and the receipt is dropped unsent; the
-/// machine has moved past it in memory, which only ever makes it sign higher.
+/// If the reservation is refused or fails, the error is returned, the receipt is not sent and `channel`
+/// is put back as it was: the receipt never left the process, and if the failed call did store it after
+/// all, paying the same amount again signs the same bytes (signing is deterministic), which the store
+/// accepts again. So a retry pays for the piece once, never twice.
 pub async fn pay_durably<S: PayerStore>(
     store: &S,
     channel: &mut PayerChannel,
     amount: Amount,
     now: u64,
 ) -> Result<Payment> {
+    let before = channel.clone();
     let payment = channel.pay(amount, now)?;
-    if let Payment::Paid { receipt, .. } = &payment {
-        store
+    if let Payment::Paid { receipt, .. } = &payment
+        && let Err(error) = store
             .reserve_signature(channel.channel(), receipt.cumulative(), &receipt.signature)
-            .await?;
+            .await
+    {
+        *channel = before;
+        return Err(error);
     }
     Ok(payment)
 }

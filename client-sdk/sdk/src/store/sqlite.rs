@@ -526,6 +526,12 @@ fn payee_record(row: &SqliteRow, channel: Option<&Channel>) -> Result<PayeeRecor
             if account.pending_since.is_none() && account.paid() > sent {
                 account.pending_since = get_opt_time(row, "stored_at")?;
             }
+            // Such a receipt may also be above the snapshot's deposit: it was accepted against a top-up
+            // the snapshot missed. The chain's deposit is at least the receipt, so that is the deposit to
+            // restore with (a lower bound; the caller re-reads the chain at start-up).
+            if let Some(receipt) = &account.receipt {
+                account.deposit = account.deposit.max(receipt.cumulative());
+            }
             if phase == "open" {
                 PayeeState::Open { account }
             } else {
@@ -765,9 +771,28 @@ ON CONFLICT (chain_id, escrow, channel_id) DO UPDATE SET
 WHERE excluded.cumulative >= payer_channels.cumulative";
 
 /// The reservation: raise only, `changes()` is 1 exactly when it raised.
+/// The reservation: only on a channel stored as open, within its stored deposit (so the stored record always
+/// restores), and only raising — or the very same receipt again (signing is deterministic), so a
+/// reservation whose outcome was lost can be retried. `changes()` is 1 exactly when it took.
 const RESERVE: &str = "\
 UPDATE payer_channels SET cumulative = ?4, signature = ?5
-WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3 AND cumulative < ?4";
+WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3 AND phase = 'open' AND deposit >= ?4
+  AND (cumulative < ?4 OR (cumulative = ?4 AND signature = ?5))";
+
+/// A stored payer phase as the `&'static` name [`Error::InvalidState`] carries.
+fn payer_phase_name(phase: &str) -> &'static str {
+    match phase {
+        "proposed" => "proposed",
+        "opening" => "opening",
+        "closing" => "closing",
+        "closed" => "closed",
+        _ => "unknown",
+    }
+}
+
+/// Why a reservation did not take.
+const RESERVE_REFUSAL: &str = "\
+SELECT phase, deposit, cumulative FROM payer_channels WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3";
 
 const PAYER_ONE: &str =
     "SELECT * FROM payer_channels WHERE chain_id = ?1 AND escrow = ?2 AND channel_id = ?3";
@@ -971,10 +996,29 @@ impl PayerStore for SqliteStore {
         if done.rows_affected() == 1 {
             return Ok(());
         }
-        match self.reserved(&key).await? {
-            Some(latest) => Err(Error::NonIncreasingCumulative { cumulative, latest }),
-            None => Err(Error::UnknownChannel {
+        let Some(row) = key
+            .bind(sqlx::query(RESERVE_REFUSAL))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?
+        else {
+            return Err(Error::UnknownChannel {
                 channel: channel.id(),
+            });
+        };
+        let deposit = get_amount(&row, "deposit")?;
+        match get::<String>(&row, "phase")?.as_str() {
+            "open" if cumulative > deposit => Err(Error::ExceedsDeposit {
+                cumulative,
+                deposit,
+            }),
+            "open" => Err(Error::NonIncreasingCumulative {
+                cumulative,
+                latest: get_amount(&row, "cumulative")?,
+            }),
+            phase => Err(Error::InvalidState {
+                action: "reserve a receipt on",
+                state: payer_phase_name(phase),
             }),
         }
     }

@@ -1,0 +1,426 @@
+//! One run of the whole system: fund channels on chain, let the swarm exchange and pay, hand the receipts
+//! to the relayer, wait until the chain has settled every paid piece, and add up the balances.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail, ensure};
+use piecepay_sdk::{
+    Amount, CreditWindow, Terms,
+    chain::{
+        ChainClient,
+        alloy::providers::{Provider, ProviderBuilder},
+    },
+    protocol::{
+        SigningKey,
+        alloy_primitives::{Address, B256},
+        domain,
+        relayer_api::SettlementState,
+    },
+    relayer_client::{RelayerClient, RelayerClientConfig},
+};
+
+use crate::{
+    content::Content,
+    swarm::{Conduct, Swarm},
+};
+
+/// A running devnet: where the chain and the relayer are, and the accounts to play with.
+#[derive(Clone, Debug)]
+pub struct Env {
+    /// The JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The escrow.
+    pub escrow: Address,
+    /// The relayer's base URL.
+    pub relayer_url: String,
+    /// Seeders' secret keys (each needs a little ETH for nothing; payees never send transactions here).
+    pub seeders: Vec<B256>,
+    /// Leechers' secret keys: each needs tokens for its deposits and ETH for its own transactions.
+    pub leechers: Vec<B256>,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Size of the shared file, in bytes.
+    pub file_len: usize,
+    /// Piece length, in bytes.
+    pub piece_len: usize,
+    /// Price of one piece, in token base units.
+    pub price: Amount,
+    /// Credit a seeder extends, in pieces.
+    pub credit_pieces: u32,
+    /// Deposit of every channel.
+    pub deposit: Amount,
+    /// Each leecher's conduct (one entry per leecher in [`Env::leechers`]).
+    pub conduct: Vec<Conduct>,
+    /// Seeders hand their latest receipts to the relayer every this many swarm steps.
+    pub submit_every: u64,
+    /// How long to wait for the relayer to settle everything once the transfer is over.
+    pub settle_timeout: Duration,
+}
+
+/// What the run is doing, for progress display.
+pub trait Progress {
+    /// A new phase starts.
+    fn phase(&mut self, name: &str);
+    /// The swarm made a step; `progress[l]` is leecher `l`'s piece count out of `pieces`.
+    fn transfer(&mut self, progress: &[usize], pieces: usize);
+    /// Settlement so far: channels whose paid total is settled on chain, of `channels`.
+    fn settlement(&mut self, settled: usize, channels: usize);
+}
+
+/// One pair's books at the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairOutcome {
+    /// Leecher index.
+    pub leecher: usize,
+    /// Seeder index.
+    pub seeder: usize,
+    /// Pieces transferred.
+    pub pieces: u64,
+    /// Receipts the seeder accepted.
+    pub receipts: u64,
+    /// The highest cumulative the seeder holds.
+    pub paid: Amount,
+    /// What the escrow has settled on the channel.
+    pub settled: Amount,
+}
+
+/// A settlement transaction the relayer sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettlementTx {
+    /// Its hash.
+    pub hash: B256,
+    /// The block it was mined in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+/// One account's token and escrow balances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Balances {
+    /// ERC-20 balance.
+    pub token: u128,
+    /// Free balance in the escrow.
+    pub escrow: u128,
+}
+
+/// The whole run's result.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// Pieces in the file.
+    pub pieces: usize,
+    /// Price of a piece.
+    pub price: Amount,
+    /// Every pair.
+    pub pairs: Vec<PairOutcome>,
+    /// The relayer's settlement transactions.
+    pub settlements: Vec<SettlementTx>,
+    /// `(name, address, before, after)` of every seeder and leecher.
+    pub balances: Vec<(String, Address, Balances, Balances)>,
+    /// Whether every check on the chain's numbers passed.
+    pub onchain_matches: bool,
+    /// The checks that failed, in words.
+    pub mismatches: Vec<String>,
+}
+
+impl Outcome {
+    /// Pieces paid for, from the amounts the seeders were paid.
+    pub fn pieces_paid(&self) -> u64 {
+        self.pairs
+            .iter()
+            .map(|p| (p.paid / self.price) as u64)
+            .sum()
+    }
+
+    /// Receipts the seeders accepted (one per paid piece when all goes well).
+    pub fn receipts(&self) -> u64 {
+        self.pairs.iter().map(|p| p.receipts).sum()
+    }
+
+    /// Gas of all settlement transactions.
+    pub fn gas_used(&self) -> u64 {
+        self.settlements.iter().map(|s| s.gas_used).sum()
+    }
+}
+
+struct Peer {
+    name: String,
+    address: Address,
+    client: ChainClient,
+}
+
+async fn balances(peer: &Peer) -> anyhow::Result<Balances> {
+    let token = peer.client.token_balance_of(peer.address).await?;
+    Ok(Balances {
+        token: token.try_into().context("token balance beyond u128")?,
+        escrow: peer.client.balance_of(peer.address).await?,
+    })
+}
+
+/// Runs `scenario` on `env`.
+pub async fn run(
+    env: &Env,
+    scenario: &Scenario,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<Outcome> {
+    ensure!(
+        scenario.conduct.len() == env.leechers.len(),
+        "one conduct per leecher"
+    );
+    progress.phase("connecting");
+    let mut peers = Vec::new();
+    for (role, keys) in [("seeder", &env.seeders), ("leecher", &env.leechers)] {
+        for (i, key) in keys.iter().enumerate() {
+            let client = ChainClient::connect(&env.rpc_url, key, env.escrow)
+                .await
+                .with_context(|| format!("{role} {i} connects to {}", env.rpc_url))?;
+            peers.push(Peer {
+                name: format!("{role} {i}"),
+                address: client.address(),
+                client,
+            });
+        }
+    }
+    let (seeder_peers, leecher_peers) = peers.split_at(env.seeders.len());
+    let chain_id = leecher_peers
+        .first()
+        .context("at least one leecher")?
+        .client
+        .domain()
+        .chain_id
+        .context("the escrow's domain has a chain id")?
+        .to::<u64>();
+    let mut before = Vec::new();
+    for peer in &peers {
+        before.push(balances(peer).await?);
+    }
+
+    let content = Content::generate(scenario.file_len, scenario.piece_len, 0x5eed);
+    let pieces = content.pieces();
+    let terms = Terms::new(scenario.price, CreditWindow::Pieces(scenario.credit_pieces))?;
+    let seeder_addresses: Vec<_> = seeder_peers.iter().map(|p| p.address).collect();
+    let leecher_keys = env
+        .leechers
+        .iter()
+        .zip(&scenario.conduct)
+        .map(|(key, conduct)| Ok((SigningKey::from_bytes(key)?, *conduct)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let now = leecher_peers[0].client.block_timestamp().await?;
+    // A salt base from the clock, so a second run on the same devnet opens fresh channels.
+    let salt_base = (now % 1_000_000) as u32 * 16;
+    let mut swarm = Swarm::new(
+        content,
+        &domain(chain_id, env.escrow),
+        &seeder_addresses,
+        &leecher_keys,
+        terms,
+        salt_base,
+        now,
+    )?;
+
+    progress.phase("funding channels");
+    let opens = swarm.sign_opens(scenario.deposit, now)?;
+    for (l, leecher) in leecher_peers.iter().enumerate() {
+        let mine: Vec<_> = opens
+            .iter()
+            .filter(|(ol, _, _)| *ol == l)
+            .map(|(_, _, open)| (leecher.address, open.clone()))
+            .collect();
+        let total = scenario.deposit * mine.len() as Amount;
+        leecher
+            .client
+            .deposit_with_permit(total, now + 3_600)
+            .await
+            .with_context(|| format!("{} deposits {total}", leecher.name))?;
+        let report = leecher.client.open_channels_by_sig(&mine).await?;
+        ensure!(
+            report.skipped.is_empty(),
+            "{}: opens skipped: {:?}",
+            leecher.name,
+            report.skipped
+        );
+    }
+    for (l, s, _) in &opens {
+        swarm.on_opened(*l, *s, scenario.deposit, now)?;
+    }
+
+    let relayer = RelayerClient::new(RelayerClientConfig::new(env.relayer_url.clone()))?;
+    progress.phase("transferring");
+    let mut steps = 0u64;
+    loop {
+        let report = swarm.step(now)?;
+        steps += 1;
+        let progress_now: Vec<_> = (0..env.leechers.len()).map(|l| swarm.progress(l)).collect();
+        progress.transfer(&progress_now, pieces);
+        if steps.is_multiple_of(scenario.submit_every) {
+            submit_latest(&relayer, &swarm, chain_id, env.escrow).await?;
+        }
+        if report.transferred.is_empty() {
+            break;
+        }
+    }
+
+    progress.phase("settling");
+    let channels: Vec<(usize, usize)> = swarm
+        .stats()
+        .iter()
+        .filter(|(_, s)| s.paid > 0)
+        .map(|(&pair, _)| pair)
+        .collect();
+    let deadline = Instant::now() + scenario.settle_timeout;
+    let mut settled_on_chain = BTreeMap::new();
+    let mut settlement_hashes = BTreeSet::new();
+    loop {
+        submit_latest(&relayer, &swarm, chain_id, env.escrow).await?;
+        settled_on_chain.clear();
+        for &(l, s) in &channels {
+            let id = swarm.payee(l, s).expect("pair").channel().id();
+            let info = seeder_peers[s].client.channel(id).await?;
+            settled_on_chain.insert((l, s), info.settled);
+            if let Some(status) = relayer.settlement(id).await?
+                && let Some(tx) = status.transaction
+                && status.status != SettlementState::Expired
+            {
+                settlement_hashes.insert(tx.hash);
+            }
+        }
+        let done = channels
+            .iter()
+            .filter(|pair| settled_on_chain[*pair] == swarm.stats()[*pair].paid)
+            .count();
+        progress.settlement(done, channels.len());
+        if done == channels.len() {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the relayer settled {done} of {} channels within {:?}",
+                channels.len(),
+                scenario.settle_timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    let provider = ProviderBuilder::new().connect(&env.rpc_url).await?;
+    let mut settlements = Vec::new();
+    for hash in settlement_hashes {
+        let receipt = provider
+            .get_transaction_receipt(hash)
+            .await?
+            .with_context(|| format!("settlement {hash} has a receipt"))?;
+        settlements.push(SettlementTx {
+            hash,
+            block: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+        });
+    }
+    settlements.sort_by_key(|s| (s.block, s.hash));
+
+    let pairs: Vec<PairOutcome> = swarm
+        .stats()
+        .iter()
+        .map(|(&(l, s), stats)| PairOutcome {
+            leecher: l,
+            seeder: s,
+            pieces: stats.pieces,
+            receipts: stats.receipts,
+            paid: stats.paid,
+            settled: settled_on_chain.get(&(l, s)).copied().unwrap_or_default(),
+        })
+        .collect();
+    let mut balances_out = Vec::new();
+    for (peer, before) in peers.iter().zip(before) {
+        balances_out.push((
+            peer.name.clone(),
+            peer.address,
+            before,
+            balances(peer).await?,
+        ));
+    }
+    let mismatches = check_books(&pairs, &balances_out, env.seeders.len(), scenario);
+    Ok(Outcome {
+        pieces,
+        price: scenario.price,
+        pairs,
+        settlements,
+        onchain_matches: mismatches.is_empty(),
+        mismatches,
+        balances: balances_out,
+    })
+}
+
+/// Every seeder hands the latest receipt of each of its channels to the relayer. Receipts for channels
+/// the relayer has not indexed yet are refused now and handed again next time.
+async fn submit_latest(
+    relayer: &RelayerClient,
+    swarm: &Swarm,
+    chain_id: u64,
+    escrow: Address,
+) -> anyhow::Result<()> {
+    for s in 0..swarm.size().0 {
+        let receipts = swarm.latest_receipts(s);
+        if !receipts.is_empty() {
+            relayer
+                .submit_signed_receipts(chain_id, escrow, &receipts)
+                .await
+                .with_context(|| format!("seeder {s} hands its receipts to the relayer"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The books must add up on chain: every channel settled to what its seeder was paid, every seeder's
+/// escrow balance up by exactly what was settled to it (no fee: the seeders set no fee cap), every
+/// leecher's tokens down by exactly its deposits.
+fn check_books(
+    pairs: &[PairOutcome],
+    balances: &[(String, Address, Balances, Balances)],
+    seeders: usize,
+    scenario: &Scenario,
+) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    for p in pairs {
+        if p.settled != p.paid {
+            mismatches.push(format!(
+                "leecher {} → seeder {}: paid {} but settled {}",
+                p.leecher, p.seeder, p.paid, p.settled
+            ));
+        }
+    }
+    for (i, (name, _, before, after)) in balances.iter().enumerate() {
+        if i < seeders {
+            let settled: Amount = pairs
+                .iter()
+                .filter(|p| p.seeder == i)
+                .map(|p| p.settled)
+                .sum();
+            if after.escrow.checked_sub(before.escrow) != Some(settled)
+                || after.token != before.token
+            {
+                mismatches.push(format!(
+                    "{name}: escrow balance {} → {}, settled to it {settled}",
+                    before.escrow, after.escrow
+                ));
+            }
+        } else {
+            // Every leecher opened a channel to every seeder, used or not.
+            let deposited = seeders as Amount * scenario.deposit;
+            if before.token.checked_sub(after.token) != Some(deposited)
+                || after.escrow != before.escrow
+            {
+                mismatches.push(format!(
+                    "{name}: tokens {} → {}, deposited {deposited}",
+                    before.token, after.token
+                ));
+            }
+        }
+    }
+    mismatches
+}
