@@ -71,15 +71,23 @@ pub struct SettlePolicy {
     /// Closing: settle it on chain yourself when the challenge window ends within this many seconds
     /// and the chain has not settled it yet (the relayer may be late, or gone).
     pub self_settle_margin: u64,
+    /// Send the latest receipt again when what was handed or submitted is still not settled this many
+    /// seconds later: the relayer may have lost it, a transaction may have been dropped. Resending is
+    /// harmless (the escrow skips what it has already settled); it costs a request or gas.
+    pub resend_after: u64,
 }
 
 impl SettlePolicy {
-    /// Checks the policy: the relayer gets its chance first (`self_settle_margin ≤ relayer_margin`).
+    /// Checks the policy: the relayer gets its chance first (`self_settle_margin ≤ relayer_margin`), and
+    /// a resend waits a while (`resend_after > 0`).
     pub fn validate(&self) -> Result<()> {
         if self.self_settle_margin > self.relayer_margin {
             return Err(Error::InvalidPolicy(
                 "self_settle_margin must not exceed relayer_margin",
             ));
+        }
+        if self.resend_after == 0 {
+            return Err(Error::InvalidPolicy("resend_after must be positive"));
         }
         Ok(())
     }
@@ -99,7 +107,8 @@ pub enum SettleRoute {
 pub enum SettleReason {
     /// The unsettled value reached [`SettlePolicy::min_value`].
     Value,
-    /// The unsettled value is older than [`SettlePolicy::max_age`].
+    /// The unsettled value is older than [`SettlePolicy::max_age`], or what was sent for settlement is
+    /// still unsettled after [`SettlePolicy::resend_after`].
     Age,
     /// The payer requested a close and the challenge window is about to end.
     CloseDeadline,
@@ -180,6 +189,8 @@ pub struct Account {
     pub submitted: Amount,
     /// When the oldest value neither settled nor sent arrived.
     pub pending_since: Option<u64>,
+    /// When a receipt was last handed or submitted that the chain has not settled yet.
+    pub sent_at: Option<u64>,
 }
 
 impl Account {
@@ -194,6 +205,7 @@ impl Account {
             handed: 0,
             submitted: 0,
             pending_since: None,
+            sent_at: None,
         }
     }
 
@@ -213,6 +225,14 @@ impl Account {
     /// Value paid and not yet settled on chain.
     pub fn unsettled(&self) -> Amount {
         self.paid() - self.settled
+    }
+
+    /// Whether value was sent for settlement and the chain has not settled it `resend_after` later.
+    fn resend_due(&self, policy: &SettlePolicy, now: u64) -> bool {
+        self.settled < self.handed.max(self.submitted)
+            && self
+                .sent_at
+                .is_some_and(|at| now.saturating_sub(at) >= policy.resend_after)
     }
 
     /// Value paid and neither settled nor sent for settlement.
@@ -591,7 +611,11 @@ impl PayeeChannel {
                 return None;
             }
             let left = closes_at - now;
-            if left <= policy.self_settle_margin && cumulative > account.submitted {
+            // Not submitted yet, or submitted and still unsettled a while later (dropped, reorged out).
+            if left <= policy.self_settle_margin
+                && (cumulative > account.submitted
+                    || (account.submitted > account.settled && account.resend_due(policy, now)))
+            {
                 return due(SettleReason::CloseDeadline, SettleRoute::OnChain);
             }
             if left <= policy.relayer_margin && cumulative > account.handed.max(account.submitted) {
@@ -599,7 +623,11 @@ impl PayeeChannel {
             }
         }
         if account.unsent() == 0 {
-            return None;
+            // All sent: again only if it went unsettled for too long (the relayer lost it or is gone).
+            return account
+                .resend_due(policy, now)
+                .then(|| due(SettleReason::Age, SettleRoute::Relayer))
+                .flatten();
         }
         if account.unsent() >= policy.min_value {
             return due(SettleReason::Value, SettleRoute::Relayer);
@@ -633,6 +661,9 @@ impl PayeeChannel {
         if cumulative >= account.paid() {
             account.pending_since = None;
         }
+        if cumulative > account.settled {
+            account.sent_at = Some(now);
+        }
         self.updated_at = now;
         Ok(())
     }
@@ -652,6 +683,9 @@ impl PayeeChannel {
         account.settled = account.settled.max(settled);
         if account.settled >= account.paid() {
             account.pending_since = None;
+        }
+        if account.settled >= account.handed.max(account.submitted) {
+            account.sent_at = None;
         }
         self.updated_at = now;
         Ok(())
@@ -893,6 +927,7 @@ mod tests {
             max_age: 300,
             relayer_margin: 600,
             self_settle_margin: 120,
+            resend_after: 900,
         }
     }
 
@@ -954,6 +989,11 @@ mod tests {
             ..settle_policy()
         };
         assert_eq!(bad.validate().unwrap_err().code(), "invalid_policy");
+        let eager = SettlePolicy {
+            resend_after: 0,
+            ..settle_policy()
+        };
+        assert_eq!(eager.validate().unwrap_err().code(), "invalid_policy");
     }
 
     // --- opening and serving -------------------------------------------------------------------
@@ -1330,6 +1370,46 @@ mod tests {
             .unwrap();
         assert_eq!(ch.settlement(&policy, CLOSES_AT), None, "submitted already");
         assert_eq!(account(&ch).submitted, PRICE);
+    }
+
+    #[test]
+    fn a_receipt_handed_and_left_unsettled_is_handed_again() {
+        let policy = settle_policy();
+        let mut ch = open_paid();
+        accept(&mut ch, 50, T0).unwrap();
+        ch.on_settlement_sent(SettleRoute::Relayer, 50, T0).unwrap();
+        assert_eq!(ch.settlement(&policy, T0 + 899), None);
+        let again = ch.settlement(&policy, T0 + 900).unwrap();
+        assert_eq!(
+            (again.reason, again.route, again.receipt.cumulative()),
+            (SettleReason::Age, SettleRoute::Relayer, 50)
+        );
+        ch.on_settlement_sent(SettleRoute::Relayer, 50, T0 + 900)
+            .unwrap();
+        assert_eq!(ch.settlement(&policy, T0 + 1_799), None, "waits again");
+        ch.on_settled(50, T0 + 1_000).unwrap();
+        assert_eq!(account(&ch).sent_at, None);
+        assert_eq!(ch.settlement(&policy, T0 + 10_000), None, "settled");
+    }
+
+    #[test]
+    fn a_dropped_self_settlement_in_the_challenge_is_submitted_again() {
+        let policy = SettlePolicy {
+            max_age: u64::MAX,
+            resend_after: 60,
+            ..settle_policy()
+        };
+        let mut ch = challenge();
+        ch.on_settlement_sent(SettleRoute::OnChain, PRICE, CLOSES_AT - 120)
+            .unwrap();
+        assert_eq!(ch.settlement(&policy, CLOSES_AT - 61), None);
+        assert_eq!(
+            ch.settlement(&policy, CLOSES_AT - 60)
+                .map(|s| (s.reason, s.route)),
+            Some((SettleReason::CloseDeadline, SettleRoute::OnChain))
+        );
+        ch.on_settled(PRICE, CLOSES_AT - 50).unwrap();
+        assert_eq!(ch.settlement(&policy, CLOSES_AT - 1), None);
     }
 
     #[test]

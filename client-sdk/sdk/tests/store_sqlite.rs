@@ -303,6 +303,7 @@ async fn a_payee_channel_restores_with_its_highest_receipt() {
         max_age: 3_600,
         relayer_margin: 600,
         self_settle_margin: 60,
+        resend_after: 900,
     };
     assert_eq!(
         restored

@@ -391,8 +391,8 @@ impl ReceiptRow {
 const UPSERT_PAYEE: &str = "\
 INSERT INTO payee_channels (chain_id, escrow, channel_id, payer, payee, salt, price, credit_kind, credit,
     phase, deposit, served, pieces_served, settled, handed, submitted, pending_since,
-    close_kind, close_at, close_cumulative, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+    close_kind, close_at, close_cumulative, updated_at, sent_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
 ON CONFLICT (chain_id, escrow, channel_id) DO UPDATE SET
     price = excluded.price,
     credit_kind = excluded.credit_kind,
@@ -408,7 +408,8 @@ ON CONFLICT (chain_id, escrow, channel_id) DO UPDATE SET
     close_kind = excluded.close_kind,
     close_at = excluded.close_at,
     close_cumulative = excluded.close_cumulative,
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at,
+    sent_at = excluded.sent_at";
 
 /// A payee channel row with its receipt (if any) beside it.
 const PAYEE_ONE: &str = "\
@@ -432,6 +433,7 @@ struct PayeeColumns {
     handed: Amount,
     submitted: Amount,
     pending_since: Option<i64>,
+    sent_at: Option<i64>,
     close_kind: Option<&'static str>,
     close_at: Option<i64>,
     close_cumulative: Option<String>,
@@ -448,6 +450,7 @@ impl PayeeColumns {
             handed: 0,
             submitted: 0,
             pending_since: None,
+            sent_at: None,
             close_kind: None,
             close_at: None,
             close_cumulative: None,
@@ -461,6 +464,7 @@ impl PayeeColumns {
             columns.handed = account.handed;
             columns.submitted = account.submitted;
             columns.pending_since = account.pending_since.map(time).transpose()?;
+            columns.sent_at = account.sent_at.map(time).transpose()?;
         }
         match state {
             PayeeState::Closing { close, .. } => match *close {
@@ -519,6 +523,7 @@ fn payee_record(row: &SqliteRow, channel: Option<&Channel>) -> Result<PayeeRecor
                 handed: get_amount(row, "handed")?,
                 submitted: get_amount(row, "submitted")?,
                 pending_since: get_opt_time(row, "pending_since")?,
+                sent_at: get_opt_time(row, "sent_at")?,
             };
             // A receipt saved on the hot path after the last snapshot is unsent value the snapshot does
             // not know of: date it from when it was stored, so age-based settlement still fires.
@@ -628,6 +633,7 @@ impl PayeeStore for SqliteStore {
             .bind(columns.close_at)
             .bind(columns.close_cumulative)
             .bind(updated_at)
+            .bind(columns.sent_at)
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
