@@ -317,6 +317,17 @@ pub enum Error {
     #[error("rpc failed: {0}")]
     Rpc(String),
 
+    /// A transaction was sent but its receipt did not come (timeout, or the node went away while
+    /// waiting): it may still be mined. Look `tx_hash` up before sending the same action again — a
+    /// deposit or a withdrawal repeated blindly happens twice.
+    #[error("transaction {tx_hash} sent, outcome unknown: {reason}")]
+    TransactionPending {
+        /// The transaction.
+        tx_hash: B256,
+        /// Why the wait ended.
+        reason: String,
+    },
+
     /// A transaction was mined but reverted (it passed gas estimation, then the chain changed).
     #[error("transaction {tx_hash} reverted")]
     TransactionFailed {
@@ -383,6 +394,7 @@ impl Error {
             Self::TokenTransferFailed { .. } => "token_transfer_failed",
             Self::Reverted { .. } => "reverted",
             Self::Rpc(_) => "rpc",
+            Self::TransactionPending { .. } => "transaction_pending",
             Self::TransactionFailed { .. } => "transaction_failed",
             Self::EscrowMismatch { .. } => "escrow_mismatch",
             Self::UnexpectedChainData(_) => "unexpected_chain_data",
@@ -500,6 +512,10 @@ mod tests {
             },
             Error::Reverted { data: Bytes::new() },
             Error::Rpc(String::new()),
+            Error::TransactionPending {
+                tx_hash: B256::ZERO,
+                reason: String::new(),
+            },
             Error::TransactionFailed {
                 tx_hash: B256::ZERO,
             },

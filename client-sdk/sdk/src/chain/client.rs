@@ -309,7 +309,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
     }
 
     /// Gives up waiting for a sent transaction's receipt after `timeout` (default 120 s) with
-    /// [`Error::Rpc`]; the transaction may still be mined later.
+    /// [`Error::TransactionPending`], which carries its hash: it may still be mined later.
     #[must_use]
     pub const fn with_receipt_timeout(mut self, timeout: Duration) -> Self {
         self.receipt_timeout = timeout;
@@ -804,12 +804,17 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             .send()
             .await
             .map_err(contract_error)?;
+        // Known before waiting, so a wait that ends without a receipt still says what may be mined.
+        let tx_hash = *pending.tx_hash();
         let receipt = pending
             .with_required_confirmations(self.confirmations)
             .with_timeout(Some(self.receipt_timeout))
             .get_receipt()
             .await
-            .map_err(rpc_error)?;
+            .map_err(|e| Error::TransactionPending {
+                tx_hash,
+                reason: e.to_string(),
+            })?;
         if !receipt.status() {
             return Err(Error::TransactionFailed {
                 tx_hash: receipt.transaction_hash,
