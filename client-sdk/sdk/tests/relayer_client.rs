@@ -736,6 +736,21 @@ async fn undecodable_answers_are_invalid_responses_and_not_retried() {
 }
 
 #[tokio::test]
+async fn an_oversized_answer_is_refused_without_buffering_it() {
+    let server = Server::start(vec![Canned {
+        status: 200,
+        content_type: "application/json",
+        body: format!("\"{}\"", "a".repeat(9 << 20)),
+        delay: Duration::ZERO,
+    }])
+    .await;
+    let error = server.client().info().await.unwrap_err();
+    assert_eq!(error.code(), "invalid_relayer_response");
+    assert!(error.to_string().contains("over 8388608 bytes"), "{error}");
+    assert_eq!(server.seen().len(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn error_bodies_that_are_not_the_apis_keep_their_status() {
     let server = Server::start(vec![
         Canned {

@@ -281,11 +281,16 @@ impl RelayerClient {
             let failure = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    match response.bytes().await {
-                        Ok(bytes) if retry && status.is_server_error() => {
+                    match read_capped(response).await {
+                        Ok(Some(bytes)) if retry && status.is_server_error() => {
                             describe_server_error(status, &bytes)
                         }
-                        Ok(bytes) => return Ok((status, bytes.to_vec())),
+                        Ok(Some(bytes)) => return Ok((status, bytes)),
+                        Ok(None) => {
+                            return Err(Error::InvalidRelayerResponse(format!(
+                                "{status} with a body over {MAX_RESPONSE_BYTES} bytes"
+                            )));
+                        }
                         Err(e) => describe(&e),
                     }
                 }
@@ -300,6 +305,23 @@ impl RelayerClient {
             tokio::time::sleep(self.retry.backoff(attempt)).await;
         }
     }
+}
+
+/// The most a response body may hold: the largest legitimate one is a full submission's results (1,000
+/// receipts) or the OpenAPI document, well under this. A broken or hostile relayer cannot make the client
+/// buffer more.
+const MAX_RESPONSE_BYTES: usize = 8 << 20;
+
+/// The body of `response`, or `None` once it passes [`MAX_RESPONSE_BYTES`] (read no further).
+async fn read_capped(mut response: reqwest::Response) -> reqwest::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// A 2xx body as `T`, or the API error of any other status.
