@@ -5,7 +5,7 @@
 //! unchoke ([`rank_unchoke`]) by bid — paying jumps the queue, as in BitTorrent Speed — but keeps a share
 //! of its slots for peers that do not pay, ranked tit-for-tat, so they are never starved entirely.
 
-use crate::{Amount, Error, MAX_AMOUNT, Result};
+use crate::{Amount, Error, MAX_AMOUNT, PayerChannel, Payment, Result};
 
 /// A payer's bidding limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -127,9 +127,28 @@ impl Bidder {
         self.remaining_budget() >= self.price
     }
 
-    /// Records `amount` paid (the delta of a receipt signed at this bidder's price).
+    /// Records `amount` paid (the delta of a receipt signed at this bidder's price). [`pay_piece`](
+    /// Self::pay_piece) calls it; call it yourself only for payments made around the bidder.
     pub const fn on_paid(&mut self, amount: Amount) {
         self.spent = self.spent.saturating_add(amount);
+    }
+
+    /// Pays one piece on `channel` at its agreed price, within the budget: refused with
+    /// [`Error::OverBudget`] (nothing signed) when the remaining budget does not cover that price;
+    /// otherwise [`PayerChannel::pay_piece`], and what it signed is recorded as spent. Pay through this,
+    /// not `channel.pay_piece` directly, and the budget holds for payments, not only for bids.
+    pub fn pay_piece(&mut self, channel: &mut PayerChannel, now: u64) -> Result<Payment> {
+        let price = channel.terms().price();
+        let remaining = self.remaining_budget();
+        if price > remaining {
+            return Err(Error::OverBudget { price, remaining });
+        }
+        let before = channel.cumulative();
+        let payment = channel.pay_piece(now)?;
+        if let Payment::Paid { receipt, .. } = &payment {
+            self.on_paid(receipt.cumulative() - before);
+        }
+        Ok(payment)
     }
 
     /// A payee choked us: raise by one step (capped at the maximum price), at most once per
@@ -388,6 +407,48 @@ mod tests {
                 reason: HoldReason::TooSoon { next: 10 }
             }
         );
+    }
+
+    #[test]
+    fn payments_through_the_bidder_stop_at_the_budget() {
+        use crate::{Channel, CreditWindow, PayerConfig, Terms};
+        use piecepay_protocol::{
+            SigningKey,
+            alloy_primitives::{Address, B256},
+            domain,
+        };
+        let key = SigningKey::from_bytes(&B256::repeat_byte(1)).unwrap();
+        let channel = Channel::new(
+            domain(31_337, Address::repeat_byte(0xe5)),
+            key.address(),
+            Address::repeat_byte(2),
+            7,
+        )
+        .unwrap();
+        let terms = Terms::new(10, CreditWindow::Pieces(1)).unwrap();
+        let mut payer = PayerChannel::new(key, channel, terms, PayerConfig::default(), 0).unwrap();
+        payer.open(1_000, 0, 0).unwrap();
+        payer.on_opened(1_000, 0).unwrap();
+        let mut bidder = Bidder::new(BidPolicy {
+            budget: 25,
+            ..policy()
+        })
+        .unwrap();
+        for _ in 0..2 {
+            assert!(matches!(
+                bidder.pay_piece(&mut payer, 0),
+                Ok(Payment::Paid { .. })
+            ));
+        }
+        assert_eq!((bidder.spent(), bidder.remaining_budget()), (20, 5));
+        assert_eq!(
+            bidder.pay_piece(&mut payer, 0),
+            Err(Error::OverBudget {
+                price: 10,
+                remaining: 5
+            })
+        );
+        assert_eq!(payer.cumulative(), 20, "nothing signed past the budget");
     }
 
     #[test]

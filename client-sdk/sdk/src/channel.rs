@@ -63,8 +63,19 @@ impl Channel {
     /// The channel `payer` → `payee` with `salt` on the escrow of `domain` (see
     /// [`piecepay_protocol::domain`]).
     ///
-    /// Fails with [`Error::InvalidChannel`] for parties the escrow refuses: a zero address, or payer = payee.
+    /// Fails with [`Error::InvalidChannel`] for parties the escrow refuses (a zero address, or payer = payee)
+    /// and for a domain that is not an escrow's (`domain(chain_id, escrow)`: other name, version or salt).
     pub fn new(domain: Eip712Domain, payer: Address, payee: Address, salt: u32) -> Result<Self> {
+        // Receipts signed in any other domain would verify here and never settle on the escrow.
+        let escrow_domain = match (&domain.chain_id, domain.verifying_contract) {
+            (Some(chain_id), Some(escrow)) => u64::try_from(*chain_id)
+                .ok()
+                .map(|chain_id| piecepay_protocol::domain(chain_id, escrow)),
+            _ => None,
+        };
+        if escrow_domain.as_ref() != Some(&domain) {
+            return Err(Error::InvalidChannel("not the escrow's EIP-712 domain"));
+        }
         if payer.is_zero() || payee.is_zero() {
             return Err(Error::InvalidChannel("zero address"));
         }
@@ -286,6 +297,27 @@ pub(crate) mod tests {
             assert_eq!(
                 Channel::new(d.clone(), payer, payee, 0).unwrap_err().code(),
                 "invalid_channel"
+            );
+        }
+    }
+
+    #[test]
+    fn channel_rejects_a_domain_that_is_not_an_escrows() {
+        let (a, b) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+        let good = domain(1, Address::repeat_byte(1));
+        assert!(Channel::new(good.clone(), a, b, 0).is_ok());
+        let mut renamed = good.clone();
+        renamed.name = Some("other".into());
+        let mut salted = good.clone();
+        salted.salt = Some(B256::repeat_byte(1));
+        let mut chainless = good.clone();
+        chainless.chain_id = None;
+        let mut contractless = good;
+        contractless.verifying_contract = None;
+        for bad in [renamed, salted, chainless, contractless] {
+            assert_eq!(
+                Channel::new(bad, a, b, 0),
+                Err(Error::InvalidChannel("not the escrow's EIP-712 domain"))
             );
         }
     }

@@ -40,6 +40,15 @@ pub enum Error {
     #[error("invalid policy: {0}")]
     InvalidPolicy(&'static str),
 
+    /// A payment would take the bidder past its budget; nothing was signed.
+    #[error("a piece at {price} exceeds the remaining budget {remaining}")]
+    OverBudget {
+        /// The piece's price.
+        price: Amount,
+        /// What is left of the budget.
+        remaining: Amount,
+    },
+
     /// Channel parties the escrow would refuse (zero address, payer = payee).
     #[error("invalid channel: {0}")]
     InvalidChannel(&'static str),
@@ -359,6 +368,7 @@ impl Error {
             Self::InvalidState { .. } => "invalid_state",
             Self::InvalidTerms(_) => "invalid_terms",
             Self::InvalidPolicy(_) => "invalid_policy",
+            Self::OverBudget { .. } => "over_budget",
             Self::InvalidChannel(_) => "invalid_channel",
             Self::ZeroAmount => "zero_amount",
             Self::AmountTooLarge { .. } => "amount_too_large",
@@ -416,6 +426,10 @@ mod tests {
             },
             Error::InvalidTerms(""),
             Error::InvalidPolicy(""),
+            Error::OverBudget {
+                price: 0,
+                remaining: 0,
+            },
             Error::InvalidChannel(""),
             Error::ZeroAmount,
             Error::AmountTooLarge { amount: 0 },

@@ -12,8 +12,11 @@
 //! Open | Closing --on_closed--> Closed
 //! ```
 //!
-//! **Persistence rule.** A payee must never lose its highest receipt: store [`PayeeChannel::state`]
-//! after every accepted receipt, before acknowledging it.
+//! **Persistence rule.** A payee must never lose its highest receipt: save each accepted receipt
+//! durably (`PayeeStore::save_receipt_if_higher`, or a [`GroupCommit`](crate::store::GroupCommit)) before
+//! acknowledging it, and snapshot the state (`PayeeStore::save_payee`) after the other transitions. The
+//! snapshot after a piece served may be lazy: a lost `served` only under-counts what is owed, by at most
+//! the credit window.
 
 use piecepay_protocol::{
     CompactSignature, CooperativeClose, Receipt, SigningKey, SolStruct, alloy_primitives::Address,

@@ -603,7 +603,7 @@ async fn bad_input_is_an_error_not_a_panic() {
         "a refused batch stores nothing"
     );
 
-    // Domains that are not a piecepay escrow's.
+    // Domains that are not a piecepay escrow's are refused by the channel itself.
     let foreign = Eip712Domain::new(
         Some("other".into()),
         Some("1".into()),
@@ -613,7 +613,16 @@ async fn bad_input_is_an_error_not_a_panic() {
     );
     let huge_chain = domain(u64::MAX, Address::repeat_byte(1));
     let no_chain = Eip712Domain::new(None, None, None, Some(Address::repeat_byte(1)), None);
-    for d in [foreign, huge_chain, no_chain] {
+    for d in [foreign, no_chain] {
+        assert_eq!(
+            Channel::new(d, key(1).address(), key(2).address(), 1)
+                .unwrap_err()
+                .code(),
+            "invalid_channel"
+        );
+    }
+    // A chain id SQLite cannot hold (above i64) is an escrow domain, but not one this store takes.
+    for d in [huge_chain] {
         let other = Channel::new(d, key(1).address(), key(2).address(), 1).unwrap();
         assert_eq!(
             code(store.save_receipt_if_higher(&other, 1, &tag(1)).await),
