@@ -1,1 +1,22 @@
 //! piecepay's relayer node: verifies receipts, keeps them durably and settles them in batches.
+//!
+//! `docs/relayer.md` is the operator's guide (configuration, metrics, failure behaviour);
+//! `docs/relayer-api.md` the HTTP contract this crate serves.
+
+// The OpenAPI document is one large `serde_json::json!` literal (src/api/openapi.rs).
+#![recursion_limit = "512"]
+pub mod api;
+pub mod batcher;
+pub mod config;
+pub mod duties;
+pub mod error;
+pub mod ingest;
+pub mod leader;
+mod service;
+pub mod store;
+pub mod test_support;
+
+pub use config::{Config, Settings};
+pub use error::{Error, Result};
+pub use service::run;
+pub use store::Store;

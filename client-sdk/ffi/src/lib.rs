@@ -1,1 +1,19 @@
-//! piecepay's C ABI over the payer and payee state machines and the wire codec.
+#![doc = include_str!("../README.md")]
+
+pub mod bytes;
+pub mod codec;
+pub mod error;
+pub mod last_error;
+pub mod payee;
+pub mod payer;
+mod ptr;
+mod session;
+pub mod types;
+
+pub use bytes::{PiecepayBytes, piecepay_bytes_free};
+pub use codec::*;
+pub use error::{Error, PiecepayStatus, Result};
+pub use last_error::{piecepay_last_error_code, piecepay_last_error_message};
+pub use payee::{PayeeSession, abi::*};
+pub use payer::{PayerSession, abi::*};
+pub use types::*;

@@ -1,0 +1,246 @@
+//! The payee's C functions: thin wrappers that check pointers and run [`PayeeSession`] in the guard.
+
+#![allow(unsafe_code)]
+
+use std::ptr;
+
+use super::PayeeSession;
+use crate::{
+    PiecepayAmount, PiecepayBytes, PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome,
+    PiecepayPayeeConfig, PiecepayReceipt, PiecepayStatus, last_error::guard, ptr as p,
+    session::encode_checked,
+};
+
+/// A payee's session with one peer (opaque). Create with [`piecepay_payee_new`], free with
+/// [`piecepay_payee_free`]. Not thread-safe: one thread at a time.
+#[derive(Debug)]
+pub struct PiecepayPayee(pub(crate) PayeeSession);
+
+/// Creates a payee session on `config`'s terms and stores it in `*out` (NULL on failure).
+///
+/// Fails with `INVALID_SECRET_KEY` or `INVALID_POLICY` (zero price or credit).
+///
+/// # Safety
+/// `config` must point to a valid config; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_new(
+    config: *const PiecepayPayeeConfig,
+    out: *mut *mut PiecepayPayee,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        unsafe { p::put(out, ptr::null_mut(), "out")? };
+        let config = unsafe { p::read(config, "config")? };
+        let session = PayeeSession::new(config)?;
+        // SAFETY: checked non-null above.
+        unsafe { p::put(out, Box::into_raw(Box::new(PiecepayPayee(session))), "out") }
+    })
+}
+
+/// Frees a payee session. NULL does nothing.
+///
+/// # Safety
+/// `payee` must come from [`piecepay_payee_new`] and not be used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_free(payee: *mut PiecepayPayee) {
+    if !payee.is_null() {
+        let _ = guard(|| {
+            // SAFETY: the caller's contract: a live handle from `piecepay_payee_new`.
+            drop(unsafe { Box::from_raw(payee) });
+            Ok(())
+        });
+    }
+}
+
+/// Writes the payee's 20-byte address (the one its terms name and receipts pay) to `out`.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for 20 bytes of writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_address(
+    payee: *const PiecepayPayee,
+    out: *mut u8,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let payee = unsafe { p::read(payee, "payee")? };
+        unsafe { p::put(out.cast::<[u8; 20]>(), payee.0.address().0.0, "out") }
+    })
+}
+
+/// The `terms` message (the hello) to send once the peer advertised piecepay in its extended handshake.
+/// Free `*out` with `piecepay_bytes_free`.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_terms(
+    payee: *const PiecepayPayee,
+    out: *mut PiecepayBytes,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { p::init(out, "out")? };
+        let payee = unsafe { p::read(payee, "payee")? };
+        *out = encode_checked(&payee.0.terms_message())?;
+        Ok(())
+    })
+}
+
+/// Handles one piecepay message (`data`, `len`: the extended message's payload after its id byte) from
+/// the peer at unix time `now`.
+///
+/// `bid` → `accept` or `reject` in the reply. `channel` → `CHECK_CHANNEL` with the claimed deposit in
+/// `amount`. `receipt` → verified (signature, channel, above the last, within the deposit): on success
+/// `PERSIST_RECEIPT` with the cumulative in `amount`, the `receipt_ack` in the reply, and `SERVE` or
+/// `CHOKE`. `close` → co-signed: `CLOSE_SIGNED | CHOKE` and the co-signed `close` in the reply.
+/// `error` → `PEER_CODE`. Anything refused → an error status and an `error` reply: send the reply
+/// whatever the status; a refused message changes nothing.
+///
+/// # Safety
+/// `payee` must be a live handle; `data` must point to `len` readable bytes (NULL if `len` is 0); `out`
+/// must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_on_message(
+    payee: *mut PiecepayPayee,
+    data: *const u8,
+    len: usize,
+    now: u64,
+    out: *mut PiecepayOutcome,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { p::init(out, "out")? };
+        let payee = unsafe { p::handle(payee, "payee")? };
+        let bytes = unsafe { p::bytes(data, len, "data")? };
+        payee.0.on_message(bytes, now, out)
+    })
+}
+
+/// Records that the chain shows the channel funded with `deposit` — call it after checking the chain
+/// (or a relayer you trust) on `CHECK_CHANNEL`, never on the peer's word alone. Opens the channel, or
+/// records a top-up. Sets `SERVE` or `CHOKE` (with a `payment_required` reply).
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_channel_funded(
+    payee: *mut PiecepayPayee,
+    deposit: PiecepayAmount,
+    now: u64,
+    out: *mut PiecepayOutcome,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { p::init(out, "out")? };
+        let payee = unsafe { p::handle(payee, "payee")? };
+        payee.0.channel_funded(deposit.into(), now, out)
+    })
+}
+
+/// The credit check before serving a request: sets `SERVE` if one more piece fits the credit window and
+/// the deposit, else `CHOKE` (swallow the request: BEP 6 `reject_request` or drop it, and choke) with a
+/// `payment_required` reply the first time.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_check_request(
+    payee: *mut PiecepayPayee,
+    out: *mut PiecepayOutcome,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { p::init(out, "out")? };
+        let payee = unsafe { p::handle(payee, "payee")? };
+        payee.0.check_request(out);
+        Ok(())
+    })
+}
+
+/// A piece was sent to the peer: counts its price as served, then sets `SERVE` or `CHOKE` for the next
+/// one (with a `payment_required` reply when the peer becomes over its credit).
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_on_piece_served(
+    payee: *mut PiecepayPayee,
+    now: u64,
+    out: *mut PiecepayOutcome,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let out = unsafe { p::init(out, "out")? };
+        let payee = unsafe { p::handle(payee, "payee")? };
+        payee.0.on_piece_served(now, out)
+    })
+}
+
+/// The chain settled the channel up to `settled` (a relayer's settlement, or your own).
+///
+/// # Safety
+/// `payee` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_on_settled(
+    payee: *mut PiecepayPayee,
+    settled: PiecepayAmount,
+    now: u64,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let payee = unsafe { p::handle(payee, "payee")? };
+        payee.0.on_settled(settled.into(), now)
+    })
+}
+
+/// The highest receipt accepted, to persist and to hand to a relayer (or settle). `NOT_FOUND` before the
+/// first one.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_latest_receipt(
+    payee: *const PiecepayPayee,
+    out: *mut PiecepayReceipt,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let payee = unsafe { p::read(payee, "payee")? };
+        let receipt = payee.0.latest_receipt()?;
+        unsafe { p::put(out, receipt, "out") }
+    })
+}
+
+/// The cooperative close co-signed on `CLOSE_SIGNED`, with both signatures. `NOT_FOUND` before.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_cooperative_close(
+    payee: *const PiecepayPayee,
+    out: *mut PiecepayCooperativeClose,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let payee = unsafe { p::read(payee, "payee")? };
+        let close = payee.0.cooperative_close()?;
+        unsafe { p::put(out, close, "out") }
+    })
+}
+
+/// A snapshot of the session: state, price, deposit, paid, served.
+///
+/// # Safety
+/// `payee` must be a live handle; `out` must be valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_info(
+    payee: *const PiecepayPayee,
+    out: *mut PiecepayChannelInfo,
+) -> PiecepayStatus {
+    guard(|| {
+        // SAFETY: the caller's contract.
+        let payee = unsafe { p::read(payee, "payee")? };
+        unsafe { p::put(out, payee.0.info(), "out") }
+    })
+}

@@ -1,0 +1,129 @@
+// piecepay for libtorrent 2.0: a BEP 10 extension ("piecepay") that makes a session a payee (sells pieces,
+// serves a peer only within its credit window, chokes the rest), a payer (pays a peer per piece, after
+// the piece passed its hash check), or both.
+//
+// Use: build one `Extension` per session, and add `extension.for_torrent(ti)` to the
+// `add_torrent_params::extensions` of every torrent that should take part. All plugin callbacks run on
+// libtorrent's network thread; `counters()` and `latest_receipts()` may be read from any thread.
+#pragma once
+
+#include <libtorrent/extensions.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace piecepay::torrent {
+
+/// Name of the extension in the BEP 10 handshake's `m` dictionary.
+inline constexpr const char* kExtensionName = "piecepay";
+/// The id this side asks peers to use for our messages (BEP 10: chosen by the receiver, 1..255).
+inline constexpr int kLocalMessageId = 42;
+
+/// Selling pieces. Fixed-key demos only: the key is a hex secp256k1 secret.
+struct PayeeOptions {
+  /// 0x-prefixed 32-byte hex secret of the payee's key.
+  std::string key_hex;
+  /// Price of one piece, in token base units (decimal).
+  std::string price = "1000";
+  /// Pieces served ahead of payment to a peer with an open channel. Must cover the request pipeline
+  /// (bandwidth × round trip) or paying peers stall: 64 pieces of 256 KiB is 16 MiB.
+  std::uint32_t credit_pieces = 64;
+  /// Accept the deposit a payer claims without asking the chain. Demo and bench only (no devnet).
+  bool trust_claimed_deposit = false;
+};
+
+/// Buying pieces.
+struct PayerOptions {
+  /// 0x-prefixed 32-byte hex secret of the payer's key.
+  std::string key_hex;
+  /// Most this payer pays for one piece (decimal base units); terms above it are declined.
+  std::string max_price = "1000000";
+  /// Deposit each channel is funded with (decimal base units).
+  std::string deposit = "1000000000000";
+  /// Tests only: stop paying after this many pieces per peer, like a payer that defaults (0: never stop).
+  std::uint64_t default_after_pieces = 0;
+};
+
+/// The chain and contracts the channels live on (fixed test values for the demo: no chain is asked).
+struct ChainOptions {
+  std::uint64_t chain_id = 31337;
+  /// 0x-prefixed 20-byte hex address of the escrow.
+  std::string escrow;
+  /// 0x-prefixed 20-byte hex address of the token.
+  std::string token;
+};
+
+/// What one session does.
+struct Options {
+  ChainOptions chain;
+  /// Sell pieces (seeders). Without it, the session serves everyone for free, like stock libtorrent.
+  std::optional<PayeeOptions> payee;
+  /// Buy pieces from peers that sell them.
+  std::optional<PayerOptions> payer;
+  /// Pieces a payee serves to a peer that has no open channel (no extension, or not paying) before
+  /// choking it. 0: none.
+  std::uint32_t free_pieces = 0;
+};
+
+/// Running totals for a session (monotonic, read from any thread).
+struct Counters {
+  std::atomic<std::uint64_t> peers{0};
+  std::atomic<std::uint64_t> peers_with_extension{0};
+  std::atomic<std::uint64_t> pieces_served_paid{0};
+  std::atomic<std::uint64_t> pieces_served_free{0};
+  std::atomic<std::uint64_t> requests_swallowed{0};
+  std::atomic<std::uint64_t> chokes{0};
+  std::atomic<std::uint64_t> receipts_accepted{0};
+  std::atomic<std::uint64_t> receipts_rejected{0};
+  std::atomic<std::uint64_t> pieces_paid{0};
+  std::atomic<std::uint64_t> protocol_errors{0};
+};
+
+/// The highest receipt a payee holds for one channel: what a relayer settles.
+struct ReceiptRecord {
+  std::string channel_id;  ///< 0x hex, 32 bytes
+  std::string payer;       ///< 0x hex address
+  std::string payee;       ///< 0x hex address
+  std::uint32_t salt = 0;
+  std::string cumulative;  ///< decimal base units
+  std::string signature;   ///< 0x hex, 64-byte EIP-2098 compact signature
+  std::uint64_t chain_id = 0;
+  std::string escrow;      ///< 0x hex address
+
+  /// One line of JSON with the fields above.
+  std::string to_json() const;
+};
+
+class SessionState;
+
+/// One session's piecepay extension.
+class Extension {
+ public:
+  /// Fails (std::invalid_argument, with the C ABI's error code in the message) on bad keys or terms.
+  explicit Extension(Options options);
+  ~Extension();
+  Extension(const Extension&) = delete;
+  Extension& operator=(const Extension&) = delete;
+
+  /// The torrent plugin factory for `add_torrent_params::extensions` of a torrent with metadata `ti`.
+  std::function<std::shared_ptr<libtorrent::torrent_plugin>(libtorrent::torrent_handle const&,
+                                                           libtorrent::client_data_t)>
+  for_torrent(libtorrent::torrent_info const& ti);
+
+  const Counters& counters() const;
+  /// The highest receipt of every channel this session was paid on.
+  std::vector<ReceiptRecord> latest_receipts() const;
+  const Options& options() const;
+
+ private:
+  std::shared_ptr<SessionState> state_;
+};
+
+}  // namespace piecepay::torrent

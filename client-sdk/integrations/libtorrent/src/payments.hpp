@@ -1,0 +1,78 @@
+// The plugin's view of one peer's payment conversation. The implementation (payments_ffi.cpp) drives the
+// SDK's payer and payee state machines and the wire codec through the C ABI; the plugin only moves opaque
+// extension payloads and asks yes/no questions, so it never parses the protocol itself.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "piecepay_torrent/plugin.hpp"
+
+namespace piecepay::torrent {
+
+/// Selling to one peer.
+class PayeePeer {
+ public:
+  virtual ~PayeePeer() = default;
+  /// Payloads to send first (hello/terms), once the peer advertised the extension.
+  virtual void start(std::uint64_t now) = 0;
+  /// One complete extension payload from the peer.
+  virtual void on_message(std::string_view payload, std::uint64_t now) = 0;
+  /// Whether a channel is open: the peer is charged by it (otherwise it is on the free share).
+  virtual bool paying() const = 0;
+  /// Whether to serve the peer its next piece.
+  virtual bool may_serve() const = 0;
+  /// Whether the peer owes for pieces served (a receipt may still be on its way).
+  virtual bool owed() const = 0;
+  /// A whole piece went to the peer; returns whether to serve the next one.
+  virtual bool on_piece_served(std::uint64_t now) = 0;
+  /// Extension payloads to send, in order; drains the queue.
+  virtual std::vector<std::string> take_outgoing() = 0;
+};
+
+/// Buying from one peer.
+class PayerPeer {
+ public:
+  virtual ~PayerPeer() = default;
+  /// One complete extension payload from the peer.
+  virtual void on_message(std::string_view payload, std::uint64_t now) = 0;
+  /// A piece received whole from the peer passed its hash check: pay it.
+  virtual void on_piece_passed(std::uint64_t now) = 0;
+  /// Whether a receipt sent is not yet acknowledged.
+  virtual bool unacknowledged() const = 0;
+  /// Extension payloads to send, in order; drains the queue.
+  virtual std::vector<std::string> take_outgoing() = 0;
+};
+
+/// Per-session payment context: keys, terms, receipts store. Thread-safe for receipts/counters.
+class Payments {
+ public:
+  virtual ~Payments() = default;
+  /// A payee conversation with a new peer, or null when this session does not sell.
+  virtual std::unique_ptr<PayeePeer> payee_peer(Counters& counters) = 0;
+  /// A payer conversation with a new peer, or null when this session does not buy.
+  virtual std::unique_ptr<PayerPeer> payer_peer(Counters& counters) = 0;
+  /// The highest receipt of every channel paid to this session.
+  virtual std::vector<ReceiptRecord> latest_receipts() const = 0;
+};
+
+/// The C ABI-backed payments for `options` (throws std::invalid_argument on bad keys or terms).
+std::unique_ptr<Payments> make_payments(const Options& options);
+
+/// Whether a payload is addressed to the payee role (bid, channel, receipt) rather than the payer role;
+/// only asked when a session plays both.
+bool for_payee(std::string_view payload);
+
+/// The extended-handshake key carrying the protocol version, and the highest version spoken.
+const char* version_key();
+std::int64_t protocol_version();
+/// The version to speak with a peer that announced `theirs` (0: none in common, treat as no extension).
+std::uint64_t negotiate_version(std::int64_t theirs);
+
+/// Seconds since the Unix epoch (the state machines take `now` as an argument).
+std::uint64_t unix_now();
+
+}  // namespace piecepay::torrent

@@ -1,0 +1,260 @@
+// libtorrent glue: turns peer-connection events into PayeePeer/PayerPeer calls and their answers into
+// choke / swallow / reject / extension messages.
+#include "piecepay_torrent/plugin.hpp"
+
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/entry.hpp>
+#include <libtorrent/peer_connection_handle.hpp>
+#include <libtorrent/peer_request.hpp>
+
+#include <chrono>
+#include <sstream>
+#include <stdexcept>
+
+#include "frame.hpp"
+#include "payments.hpp"
+#include "tally.hpp"
+
+namespace lt = libtorrent;
+
+namespace piecepay::torrent {
+
+// Extension messages are small (the largest, a receipt, is ~200 bytes); anything this big is abuse.
+constexpr int kMaxMessageBytes = 16 * 1024;
+
+std::uint64_t unix_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+class SessionState {
+ public:
+  explicit SessionState(Options options) : options_(std::move(options)), payments_(make_payments(options_)) {}
+  Options options_;
+  Counters counters_;
+  std::unique_ptr<Payments> payments_;
+};
+
+namespace {
+
+PieceGeometry geometry_of(lt::torrent_info const& ti) {
+  return PieceGeometry{ti.total_size(), ti.piece_length(), ti.num_pieces()};
+}
+
+class PeerPlugin final : public lt::peer_plugin {
+ public:
+  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state, PieceGeometry geometry)
+      : pc_(std::move(pc)), state_(std::move(state)), served_(geometry), paid_(geometry) {
+    Counters& c = state_->counters_;
+    c.peers.fetch_add(1, std::memory_order_relaxed);
+    payee_ = state_->payments_->payee_peer(c);
+    payer_ = state_->payments_->payer_peer(c);
+  }
+
+  lt::string_view type() const override { return kExtensionName; }
+
+  void add_handshake(lt::entry& handshake) override {
+    handshake["m"][kExtensionName] = kLocalMessageId;
+    handshake[version_key()] = protocol_version();
+  }
+
+  bool on_handshake(lt::span<char const> reserved) override {
+    fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
+    return true;
+  }
+
+  // Always keep the plugin, extension or not: a peer without it is still policed by the payee.
+  bool on_extension_handshake(lt::bdecode_node const& handshake) override {
+    lt::bdecode_node const m = handshake.dict_find_dict("m");
+    if (!m) return true;
+    std::int64_t const id = m.dict_find_int_value(kExtensionName, 0);
+    if (id < 1 || id > 255) return true;
+    if (negotiate_version(handshake.dict_find_int_value(version_key(), 0)) == 0) return true;
+    if (peer_message_id_ == 0) state_->counters_.peers_with_extension.fetch_add(1, std::memory_order_relaxed);
+    peer_message_id_ = static_cast<std::uint8_t>(id);
+    if (payee_) payee_->start(unix_now());
+    flush();
+    return true;
+  }
+
+  bool on_extended(int length, int msg, lt::span<char const> body) override {
+    if (msg != kLocalMessageId) return false;
+    if (length > kMaxMessageBytes) {
+      state_->counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      pc_.disconnect(lt::errors::make_error_code(lt::errors::invalid_message), lt::operation_t::bittorrent,
+                     lt::peer_connection_interface::peer_error);
+      return true;
+    }
+    if (body.size() < length) return true;  // a fragment; libtorrent calls again with more
+    std::string_view payload(body.data(), static_cast<std::size_t>(body.size()));
+    std::uint64_t const now = unix_now();
+    if (payee_ && payer_) {
+      if (for_payee(payload)) payee_->on_message(payload, now);
+      else payer_->on_message(payload, now);
+    } else if (payee_) {
+      payee_->on_message(payload, now);
+    } else if (payer_) {
+      payer_->on_message(payload, now);
+    }
+    flush();
+    // A receipt may have brought the peer back under its credit window.
+    if (payee_ && pc_.is_choked() && pc_.is_peer_interested() && may_serve()) pc_.maybe_unchoke_this_peer();
+    return true;
+  }
+
+  // libtorrent closes connections between two seeds at once, dropping whatever is still buffered. Keep
+  // such a connection while a receipt is in flight either way, so the last pieces are paid too. Other
+  // reasons (timeouts, errors) are not held up.
+  bool can_disconnect(lt::error_code const& ec) override {
+    bool const redundant = ec == lt::errors::torrent_finished || ec == lt::errors::upload_upload_connection ||
+                           ec == lt::errors::uninteresting_upload_peer;
+    if (!redundant) return true;
+    if (payer_ && payer_->unacknowledged()) return false;
+    if (payee_ && payee_->owed()) return false;
+    return true;
+  }
+
+  // --- selling ---------------------------------------------------------------------------------------
+
+  bool on_request(lt::peer_request const& r) override {
+    if (!payee_ || may_serve()) return false;
+    // Swallow: libtorrent never queues it. A BEP 6 peer gets a reject so its picker frees the block;
+    // for any other peer the choke below cancels all its requests by the base protocol.
+    state_->counters_.requests_swallowed.fetch_add(1, std::memory_order_relaxed);
+    if (fast_) {
+      auto const msg = frame::reject(static_cast<std::uint32_t>(static_cast<int>(r.piece)),
+                                     static_cast<std::uint32_t>(r.start), static_cast<std::uint32_t>(r.length));
+      pc_.send_buffer(msg.data(), static_cast<int>(msg.size()));
+    }
+    choke();
+    return true;
+  }
+
+  // Called as the last step of a disk read completion, so choking here (which rejects the queued
+  // requests) cannot disturb an iteration inside libtorrent.
+  void sent_piece(lt::peer_request const& r) override {
+    if (!payee_) return;
+    flush();  // acknowledgements of receipts the worker verified meanwhile
+    if (!served_.add(static_cast<int>(r.piece), r.length)) return;
+    bool serve_next = true;
+    if (payee_->paying()) {
+      state_->counters_.pieces_served_paid.fetch_add(1, std::memory_order_relaxed);
+      serve_next = payee_->on_piece_served(unix_now());
+      flush();
+    } else {
+      state_->counters_.pieces_served_free.fetch_add(1, std::memory_order_relaxed);
+      ++free_served_;
+      serve_next = may_serve();
+    }
+    if (!serve_next) choke();
+  }
+
+  // Once a second: the choker may have unchoked a peer we refuse to serve (or a payment may have made
+  // one servable again without a message, e.g. a top-up seen elsewhere).
+  void tick() override {
+    flush();
+    if (!payee_) return;
+    if (!pc_.is_choked() && !may_serve()) {
+      choke();
+    } else if (pc_.is_choked() && pc_.is_peer_interested() && may_serve()) {
+      pc_.maybe_unchoke_this_peer();
+    }
+  }
+
+  // --- buying ----------------------------------------------------------------------------------------
+
+  bool on_piece(lt::peer_request const& r, lt::span<char const>) override {
+    if (!payer_) return false;
+    if (paid_.on_block(static_cast<int>(r.piece), r.length)) pay();
+    flush();  // receipts the worker signed meanwhile
+    return false;
+  }
+
+  void on_piece_pass(lt::piece_index_t piece) override {
+    if (payer_ && paid_.on_pass(static_cast<int>(piece))) pay();
+  }
+
+ private:
+  bool may_serve() const {
+    if (payee_->paying()) return payee_->may_serve();
+    return free_served_ < state_->options_.free_pieces;
+  }
+
+  void choke() {
+    if (pc_.is_choked()) return;
+    state_->counters_.chokes.fetch_add(1, std::memory_order_relaxed);
+    pc_.choke_this_peer();
+  }
+
+  // Signing happens on the worker; the receipt leaves with the next flush (next block, or tick).
+  void pay() { payer_->on_piece_passed(unix_now()); }
+
+  void flush() {
+    std::vector<std::string> out;
+    if (payee_) out = payee_->take_outgoing();
+    if (payer_) {
+      for (std::string& m : payer_->take_outgoing()) out.push_back(std::move(m));
+    }
+    if (out.empty() || peer_message_id_ == 0) return;
+    for (std::string const& payload : out) {
+      std::string const msg = frame::extended(peer_message_id_, payload);
+      pc_.send_buffer(msg.data(), static_cast<int>(msg.size()));
+    }
+  }
+
+  lt::peer_connection_handle pc_;
+  std::shared_ptr<SessionState> state_;
+  PieceTally served_;
+  PaidPieces paid_;
+  std::unique_ptr<PayeePeer> payee_;
+  std::unique_ptr<PayerPeer> payer_;
+  std::uint8_t peer_message_id_ = 0;
+  bool fast_ = false;
+  std::uint32_t free_served_ = 0;
+};
+
+class TorrentPlugin final : public lt::torrent_plugin {
+ public:
+  TorrentPlugin(std::shared_ptr<SessionState> state, PieceGeometry geometry)
+      : state_(std::move(state)), geometry_(geometry) {}
+
+  std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override {
+    // Web seeds speak HTTP: nothing to sell or pay there.
+    if (pc.type() != lt::connection_type::bittorrent) return nullptr;
+    return std::make_shared<PeerPlugin>(pc, state_, geometry_);
+  }
+
+ private:
+  std::shared_ptr<SessionState> state_;
+  PieceGeometry geometry_;
+};
+
+}  // namespace
+
+Extension::Extension(Options options) : state_(std::make_shared<SessionState>(std::move(options))) {}
+Extension::~Extension() = default;
+
+std::function<std::shared_ptr<lt::torrent_plugin>(lt::torrent_handle const&, lt::client_data_t)>
+Extension::for_torrent(lt::torrent_info const& ti) {
+  auto state = state_;
+  PieceGeometry const geometry = geometry_of(ti);
+  return [state, geometry](lt::torrent_handle const&, lt::client_data_t) -> std::shared_ptr<lt::torrent_plugin> {
+    return std::make_shared<TorrentPlugin>(state, geometry);
+  };
+}
+
+const Counters& Extension::counters() const { return state_->counters_; }
+std::vector<ReceiptRecord> Extension::latest_receipts() const { return state_->payments_->latest_receipts(); }
+const Options& Extension::options() const { return state_->options_; }
+
+std::string ReceiptRecord::to_json() const {
+  // Every field is hex, decimal or an integer: nothing needs escaping.
+  std::ostringstream o;
+  o << R"({"chain_id":)" << chain_id << R"(,"escrow":")" << escrow << R"(","channel_id":")" << channel_id
+    << R"(","payer":")" << payer << R"(","payee":")" << payee << R"(","salt":)" << salt << R"(,"cumulative":")"
+    << cumulative << R"(","signature":")" << signature << R"("})";
+  return o.str();
+}
+
+}  // namespace piecepay::torrent

@@ -1,0 +1,224 @@
+//! `piecepay-deploy`: deploys the token and the escrow to an EVM JSON-RPC endpoint and writes
+//! `<deployments-dir>/<chainId>.json`; against a chain that has a manifest, verifies it instead.
+//! See docs/deploy.md.
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use alloy::primitives::{Address, U256};
+use anyhow::Context as _;
+use clap::Parser;
+use piecepay_deploy::{
+    chain::TxOptions,
+    deploy::{self, DeployRequest, Mode, Outcome, TokenRequest},
+    signer::{KEY_ENV, KeySource, PASSWORD_ENV},
+};
+
+/// Deploys piecepay's PieceToken (or uses an existing ERC-20) and ChannelEscrow to any EVM JSON-RPC
+/// endpoint, verifies the code on chain against the embedded forge artifacts and writes the chain's
+/// manifest. A chain that already has a manifest is verified and reported, not deployed to again.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// The chain's JSON-RPC endpoint.
+    #[arg(long, env = "PIECEPAY_RPC_URL")]
+    rpc_url: String,
+
+    /// Environment variable holding the deployer's hex private key.
+    #[arg(long, default_value = KEY_ENV, value_name = "VAR")]
+    key_env: String,
+
+    /// Encrypted JSON keystore of the deployer (instead of --key-env).
+    #[arg(long, env = "PIECEPAY_KEYSTORE", value_name = "FILE")]
+    keystore: Option<PathBuf>,
+
+    /// Environment variable holding the keystore's password; when unset, the password is prompted for.
+    #[arg(long, default_value = PASSWORD_ENV, value_name = "VAR")]
+    password_env: String,
+
+    /// The escrow's unilateral-close challenge window: seconds, or with a unit (90m, 24h, 7d).
+    /// Default 24h when deploying.
+    #[arg(long, env = "PIECEPAY_CHALLENGE_PERIOD", value_parser = parse_duration, value_name = "DURATION")]
+    challenge_period: Option<u64>,
+
+    /// Use this existing ERC-20 instead of deploying a PieceToken.
+    #[arg(long, value_name = "ADDRESS")]
+    token: Option<Address>,
+
+    /// The new PieceToken's name (and EIP-712 domain name). Default "Piece".
+    #[arg(long, value_name = "NAME")]
+    token_name: Option<String>,
+
+    /// The new PieceToken's symbol. Default "PIECE".
+    #[arg(long, value_name = "SYMBOL")]
+    token_symbol: Option<String>,
+
+    /// The new PieceToken's fixed supply in base units (decimal; 18 decimals). Default 10^27 (10^9 tokens).
+    #[arg(long, value_parser = parse_u256, value_name = "AMOUNT")]
+    token_supply: Option<U256>,
+
+    /// Who receives the new PieceToken's supply. Default: the deployer.
+    #[arg(long, value_name = "ADDRESS")]
+    token_holder: Option<Address>,
+
+    /// Directory of the per-chain manifests.
+    #[arg(long, env = "PIECEPAY_DEPLOYMENTS_DIR", value_name = "DIR",
+          default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/deployments"))]
+    deployments_dir: PathBuf,
+
+    /// Deploy anew even if the chain has a manifest, and overwrite it (e.g. after a devnet restart).
+    #[arg(long, visible_alias = "force", conflicts_with = "verify_only")]
+    replace: bool,
+
+    /// Only verify the chain's manifest; never deploy (an error if there is none).
+    #[arg(long)]
+    verify_only: bool,
+
+    /// Blocks each deployment transaction must be buried under before it counts.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    confirmations: u64,
+
+    /// Seconds to wait for each transaction's confirmations.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    timeout: u64,
+
+    /// Send legacy (pre-EIP-1559) transactions priced at eth_gasPrice.
+    #[arg(long)]
+    legacy: bool,
+
+    /// Print the manifest as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e
+                .downcast_ref::<piecepay_deploy::Error>()
+                .map_or("internal", piecepay_deploy::Error::code);
+            eprintln!("error[{code}]: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let key = match cli.keystore {
+        Some(path) => KeySource::Keystore {
+            path,
+            password_env: cli.password_env,
+        },
+        None => KeySource::Env(cli.key_env),
+    };
+    let mode = if cli.replace {
+        Mode::Replace
+    } else if cli.verify_only {
+        Mode::VerifyOnly
+    } else {
+        Mode::Ensure
+    };
+    let request = DeployRequest {
+        rpc_url: cli.rpc_url,
+        deployments_dir: cli.deployments_dir,
+        key,
+        token: TokenRequest {
+            existing: cli.token,
+            name: cli.token_name,
+            symbol: cli.token_symbol,
+            supply: cli.token_supply,
+            holder: cli.token_holder,
+        },
+        challenge_period: cli.challenge_period,
+        mode,
+        tx: TxOptions {
+            confirmations: cli.confirmations,
+            timeout: Duration::from_secs(cli.timeout),
+            legacy: cli.legacy,
+        },
+    };
+    let outcome = deploy::run(&request, &mut |line| eprintln!("{line}")).await?;
+    let (verb, path, report) = match &outcome {
+        Outcome::Deployed { path, report, .. } => ("deployed", path, report),
+        Outcome::Existing { path, report, .. } => ("existing deployment verified", path, report),
+    };
+    for check in &report.checks {
+        eprintln!("  ok: {check}");
+    }
+    let manifest = outcome.manifest();
+    if cli.json {
+        let json = serde_json::to_string_pretty(manifest).context("serializing the manifest")?;
+        println!("{json}");
+    } else {
+        println!("{verb} on chain {}", manifest.chain_id);
+        println!("  manifest  {}", path.display());
+        println!("  token     {}", manifest.token.address);
+        println!("  escrow    {}", manifest.escrow.address);
+        println!(
+            "  challenge {} s",
+            manifest.escrow.constructor_args.challenge_period
+        );
+        println!(
+            "  block     {} {}",
+            manifest.deployment_block.number, manifest.deployment_block.hash
+        );
+    }
+    Ok(())
+}
+
+/// Seconds, or a number with a unit s, m, h or d.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let factor = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 86400, 90m, 24h, 7d)"))?;
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+fn parse_u256(text: &str) -> Result<U256, String> {
+    let digits: String = text.chars().filter(|c| *c != '_').collect();
+    U256::from_str_radix(&digits, 10)
+        .map_err(|e| format!("{text:?} is not a decimal amount of base units: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("86400"), Ok(86_400));
+        assert_eq!(parse_duration("90m"), Ok(5_400));
+        assert_eq!(parse_duration("24h"), Ok(86_400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        for bad in ["", "d", "1w", "1.5h", "-1", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn amounts() {
+        assert_eq!(parse_u256("1_000"), Ok(U256::from(1_000)));
+        assert!(parse_u256("0x10").is_err());
+        assert!(parse_u256("1e18").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,195 @@
+//! The JSON-RPC calls this crate makes: providers, typed `eth_call`s, transactions waited on to a receipt.
+
+use std::time::Duration;
+
+use alloy::{
+    eips::BlockNumberOrTag,
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    signers::local::PrivateKeySigner,
+};
+use piecepay_protocol::alloy_sol_types::SolCall;
+
+use crate::{Error, Result, manifest::BlockRef};
+
+/// How transactions are sent and waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxOptions {
+    /// Blocks a transaction must be buried under before it counts (1 = mined).
+    pub confirmations: u64,
+    /// How long to wait for those confirmations.
+    pub timeout: Duration,
+    /// Send legacy (type 0) transactions priced at `eth_gasPrice`, for chains without EIP-1559.
+    pub legacy: bool,
+}
+
+impl Default for TxOptions {
+    fn default() -> Self {
+        Self {
+            confirmations: 1,
+            timeout: Duration::from_secs(300),
+            legacy: false,
+        }
+    }
+}
+
+/// A read-only provider for `rpc_url`.
+pub async fn connect(rpc_url: &str) -> Result<DynProvider> {
+    check_url(rpc_url)?;
+    let provider = ProviderBuilder::new()
+        .connect(rpc_url)
+        .await
+        .map_err(|e| Error::rpc_chain(format!("connecting to {rpc_url}"), &e))?;
+    Ok(provider.erased())
+}
+
+/// A provider for `rpc_url` that signs and sends as `signer` (nonce, gas and fees filled in by alloy).
+pub async fn connect_signer(rpc_url: &str, signer: PrivateKeySigner) -> Result<DynProvider> {
+    check_url(rpc_url)?;
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect(rpc_url)
+        .await
+        .map_err(|e| Error::rpc_chain(format!("connecting to {rpc_url}"), &e))?;
+    Ok(provider.erased())
+}
+
+fn check_url(rpc_url: &str) -> Result<()> {
+    let secure = rpc_url.starts_with("https://");
+    if !secure && !rpc_url.starts_with("http://") {
+        return Err(Error::InvalidInput(format!(
+            "RPC URL {rpc_url:?} must start with http:// or https:// (WebSocket endpoints are not supported)"
+        )));
+    }
+    if secure && !cfg!(feature = "tls") {
+        return Err(Error::InvalidInput(format!(
+            "RPC URL {rpc_url:?} needs TLS, which this build leaves out: build with `--features tls` \
+             (cargo run -p piecepay-deploy --features tls --bin piecepay-deploy -- …)"
+        )));
+    }
+    Ok(())
+}
+
+/// Creation code that uses what the escrow's code needs beyond Shanghai — PUSH0, transient storage
+/// (EIP-1153, `ReentrancyGuardTransient`) and MCOPY (EIP-5656) — and returns the word 1:
+/// `tstore(0, 1); mstore(0, tload(0)); mcopy(32, 0, 32); return(32, 32)`.
+const CANCUN_PROBE: [u8; 19] = [
+    0x60, 0x01, 0x5f, 0x5d, 0x5f, 0x5c, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0x60, 0x20, 0x5e, 0x60, 0x20,
+    0x60, 0x20, 0xf3,
+];
+
+/// Whether the chain runs Cancun's opcodes, by `eth_call`ing a tiny creation code that uses them: a chain
+/// without them would take the escrow's deployment and then fail every call that moves funds.
+pub async fn supports_cancun(provider: &DynProvider) -> Result<bool> {
+    let tx = TransactionRequest::default().with_deploy_code(Bytes::from_static(&CANCUN_PROBE));
+    match provider.call(tx).await {
+        Ok(output) => {
+            Ok(output.len() == 32 && output[31] == 1 && output[..31].iter().all(|b| *b == 0))
+        }
+        // An invalid-opcode failure comes back as an execution error from the node.
+        Err(e) if e.as_error_resp().is_some() => Ok(false),
+        Err(e) => Err(Error::rpc_chain("eth_call (EVM version probe)", &e)),
+    }
+}
+
+/// The chain's id.
+pub async fn chain_id(provider: &DynProvider) -> Result<u64> {
+    provider
+        .get_chain_id()
+        .await
+        .map_err(|e| Error::rpc_chain("eth_chainId", &e))
+}
+
+/// The runtime code at `address` (empty when there is no contract).
+pub async fn code_at(provider: &DynProvider, address: Address) -> Result<Bytes> {
+    provider
+        .get_code_at(address)
+        .await
+        .map_err(|e| Error::rpc_chain(format!("eth_getCode({address})"), &e))
+}
+
+/// Block `number` as a [`BlockRef`], `None` if the chain has no such block.
+pub async fn block(provider: &DynProvider, number: u64) -> Result<Option<BlockRef>> {
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Number(number))
+        .await
+        .map_err(|e| Error::rpc_chain(format!("eth_getBlockByNumber({number})"), &e))?;
+    Ok(block.map(|b| BlockRef {
+        number,
+        hash: b.header.hash,
+        timestamp: b.header.timestamp,
+    }))
+}
+
+/// `eth_call` of `call` on `to`, decoded.
+pub async fn call<C: SolCall>(provider: &DynProvider, to: Address, call: C) -> Result<C::Return> {
+    let action = || format!("eth_call {} on {to}", C::SIGNATURE);
+    let tx = TransactionRequest::default()
+        .with_to(to)
+        .with_input(call.abi_encode());
+    let output = provider
+        .call(tx)
+        .await
+        .map_err(|e| Error::rpc_chain(action(), &e))?;
+    C::abi_decode_returns(&output).map_err(|e| Error::rpc_chain(action(), &e))
+}
+
+/// Sends `tx` and waits for its receipt; a reverted transaction is an error.
+pub async fn send(
+    provider: &DynProvider,
+    mut tx: TransactionRequest,
+    action: &str,
+    options: TxOptions,
+) -> Result<TransactionReceipt> {
+    if options.legacy {
+        let price = provider
+            .get_gas_price()
+            .await
+            .map_err(|e| Error::rpc_chain("eth_gasPrice", &e))?;
+        tx.set_gas_price(price);
+    }
+    let pending = provider
+        .send_transaction(tx)
+        .await
+        .map_err(|e| Error::rpc_chain(format!("sending {action}"), &e))?;
+    let hash = *pending.tx_hash();
+    let receipt = pending
+        .with_required_confirmations(options.confirmations.max(1))
+        .with_timeout(Some(options.timeout))
+        .get_receipt()
+        .await
+        .map_err(|e| Error::rpc_chain(format!("waiting for {action} ({hash})"), &e))?;
+    if !receipt.status() {
+        return Err(Error::TransactionFailed {
+            action: action.into(),
+            reason: format!("transaction {hash} reverted"),
+        });
+    }
+    Ok(receipt)
+}
+
+/// The block a receipt's transaction is in.
+pub async fn receipt_block(
+    provider: &DynProvider,
+    receipt: &TransactionReceipt,
+) -> Result<BlockRef> {
+    let (Some(number), Some(hash)) = (receipt.block_number, receipt.block_hash) else {
+        return Err(Error::rpc(
+            "reading a receipt",
+            format!("receipt of {} has no block", receipt.transaction_hash),
+        ));
+    };
+    let found = block(provider, number).await?;
+    match found {
+        Some(b) if b.hash == hash => Ok(b),
+        _ => Err(Error::rpc(
+            format!("eth_getBlockByNumber({number})"),
+            format!(
+                "block {number} is not the one holding {} any more (reorganised?)",
+                receipt.transaction_hash
+            ),
+        )),
+    }
+}

@@ -1,0 +1,494 @@
+//! One deployment: the token (new or existing) and the escrow, verified, recorded in the chain's manifest;
+//! or, when the chain already has a manifest, the recorded deployment verified instead.
+
+use std::path::PathBuf;
+
+use alloy::{
+    network::{ReceiptResponse, TransactionBuilder},
+    primitives::{Address, Bytes, U256, aliases::U40, keccak256},
+    providers::DynProvider,
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+};
+use piecepay_protocol::{
+    alloy_sol_types::SolConstructor,
+    bindings::{ChannelEscrow, PieceToken},
+};
+
+use crate::{
+    Artifact, Error, Manifest, Result, chain,
+    chain::TxOptions,
+    manifest::{
+        ArtifactInfo, BlockRef, EscrowArgs, EscrowEntry, FORMAT, TokenArgs, TokenEntry, TokenOrigin,
+    },
+    signer::KeySource,
+    verify::{Report, verify},
+};
+
+/// The escrow refuses challenge windows above this (`MAX_CHALLENGE_PERIOD`, 30 days).
+pub const MAX_CHALLENGE_PERIOD: u64 = 30 * 24 * 3600;
+/// The challenge window when none is given: one day.
+pub const DEFAULT_CHALLENGE_PERIOD: u64 = 24 * 3600;
+/// The new token's name when none is given.
+pub const DEFAULT_TOKEN_NAME: &str = "Piece";
+/// The new token's symbol when none is given.
+pub const DEFAULT_TOKEN_SYMBOL: &str = "PIECE";
+/// The new token's supply when none is given: 10^9 tokens of 18 decimals.
+pub const DEFAULT_TOKEN_SUPPLY: u128 = 1_000_000_000 * 10u128.pow(18);
+
+/// What to do when the chain already has a manifest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Deploy if the chain has no manifest; otherwise verify and report the recorded deployment.
+    #[default]
+    Ensure,
+    /// Only verify the recorded deployment; a chain without a manifest is an error.
+    VerifyOnly,
+    /// Deploy anew and overwrite the manifest, whatever it says.
+    Replace,
+}
+
+/// The token to use: an existing ERC-20, or a new `PieceToken`. Fields left `None` take the defaults when
+/// deploying, and are not compared with an existing manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// Use this ERC-20 instead of deploying one (excludes the other fields).
+    pub existing: Option<Address>,
+    /// The new token's name ([`DEFAULT_TOKEN_NAME`]).
+    pub name: Option<String>,
+    /// The new token's symbol ([`DEFAULT_TOKEN_SYMBOL`]).
+    pub symbol: Option<String>,
+    /// The new token's supply in base units ([`DEFAULT_TOKEN_SUPPLY`]).
+    pub supply: Option<U256>,
+    /// Who receives the supply (the deployer).
+    pub holder: Option<Address>,
+}
+
+/// One run of the deploy command.
+#[derive(Clone, Debug)]
+pub struct DeployRequest {
+    /// The chain's JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The directory of the per-chain manifests.
+    pub deployments_dir: PathBuf,
+    /// The deployer's key (loaded only when something is deployed).
+    pub key: KeySource,
+    /// The token.
+    pub token: TokenRequest,
+    /// The escrow's challenge window in seconds ([`DEFAULT_CHALLENGE_PERIOD`]).
+    pub challenge_period: Option<u64>,
+    /// What to do about an existing manifest.
+    pub mode: Mode,
+    /// How transactions are sent.
+    pub tx: TxOptions,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Contracts were deployed, verified, and the manifest written.
+    Deployed {
+        /// The new manifest.
+        manifest: Manifest,
+        /// Where it was written.
+        path: PathBuf,
+        /// The verification of the new deployment.
+        report: Report,
+    },
+    /// The chain's manifest was found and its deployment verified; nothing was sent.
+    Existing {
+        /// The manifest.
+        manifest: Manifest,
+        /// Where it is.
+        path: PathBuf,
+        /// The verification.
+        report: Report,
+    },
+}
+
+impl Outcome {
+    /// The manifest, deployed or existing.
+    pub fn manifest(&self) -> &Manifest {
+        match self {
+            Self::Deployed { manifest, .. } | Self::Existing { manifest, .. } => manifest,
+        }
+    }
+}
+
+/// Runs `request`: validates it, then deploys or verifies. `progress` receives one line per step. The key
+/// is loaded (and a keystore password asked for) only when something is to be deployed.
+pub async fn run(request: &DeployRequest, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
+    run_inner(request, None, progress).await
+}
+
+/// [`run`] with the deployer's signer given instead of loaded from `request.key` (the devnet's way).
+pub async fn run_with_signer(
+    request: &DeployRequest,
+    signer: PrivateKeySigner,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    run_inner(request, Some(signer), progress).await
+}
+
+async fn run_inner(
+    request: &DeployRequest,
+    signer: Option<PrivateKeySigner>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Outcome> {
+    validate(request)?;
+    let provider = chain::connect(&request.rpc_url).await?;
+    let chain_id = chain::chain_id(&provider).await?;
+    let dir = &request.deployments_dir;
+    let path = crate::manifest::path(dir, chain_id);
+    progress(&format!("chain {chain_id} at {}", request.rpc_url));
+
+    let existing = Manifest::load(dir, chain_id)?;
+    match (request.mode, existing) {
+        (Mode::VerifyOnly, None) => Err(Error::ManifestMissing { chain_id, path }),
+        (Mode::Ensure | Mode::VerifyOnly, Some(manifest)) => {
+            progress(&format!("found {}; verifying it", path.display()));
+            check_conflicts(request, &manifest)?;
+            let report = verify(&provider, &manifest).await?;
+            Ok(Outcome::Existing {
+                manifest,
+                path,
+                report,
+            })
+        }
+        (Mode::Ensure | Mode::Replace, _) => {
+            let signer = match signer {
+                Some(signer) => signer,
+                None => request.key.load()?,
+            };
+            let deployer = signer.address();
+            let provider = chain::connect_signer(&request.rpc_url, signer).await?;
+            if !chain::supports_cancun(&provider).await? {
+                return Err(Error::UnsupportedChain { chain_id });
+            }
+            progress(&format!("deploying from {deployer}"));
+            let manifest = deploy(&provider, request, chain_id, deployer, progress).await?;
+            progress("verifying the deployed code");
+            let report = verify(&provider, &manifest).await?;
+            let path = manifest.store(dir)?;
+            Ok(Outcome::Deployed {
+                manifest,
+                path,
+                report,
+            })
+        }
+    }
+}
+
+/// Refuses requests that cannot work before anything is sent.
+fn validate(request: &DeployRequest) -> Result<()> {
+    let bad = |m: &str| Err(Error::InvalidInput(m.into()));
+    if let Some(period) = request.challenge_period
+        && (period == 0 || period > MAX_CHALLENGE_PERIOD)
+    {
+        return Err(Error::InvalidInput(format!(
+            "challenge period {period} s is out of range: the escrow accepts 1 to {MAX_CHALLENGE_PERIOD} s (30 days)"
+        )));
+    }
+    let t = &request.token;
+    if t.existing.is_some()
+        && (t.name.is_some() || t.symbol.is_some() || t.supply.is_some() || t.holder.is_some())
+    {
+        return bad(
+            "--token (an existing token) excludes --token-name/--token-symbol/--token-supply/--token-holder",
+        );
+    }
+    if t.existing == Some(Address::ZERO) {
+        return bad("the token address must not be the zero address");
+    }
+    if t.name.as_deref() == Some("") || t.symbol.as_deref() == Some("") {
+        return bad("the token name and symbol must not be empty");
+    }
+    if t.supply == Some(U256::ZERO) {
+        return bad("the token supply must be positive");
+    }
+    if t.holder == Some(Address::ZERO) {
+        return bad("the token holder must not be the zero address");
+    }
+    if request.tx.confirmations == 0 {
+        return bad("confirmations must be at least 1");
+    }
+    Ok(())
+}
+
+/// Parameters given explicitly that the recorded deployment does not have.
+fn check_conflicts(request: &DeployRequest, manifest: &Manifest) -> Result<()> {
+    let mut conflicts = Vec::new();
+    let args = manifest.escrow.constructor_args;
+    if let Some(period) = request.challenge_period
+        && period != args.challenge_period
+    {
+        conflicts.push(format!(
+            "challenge period {period} s asked, the deployment has {} s",
+            args.challenge_period
+        ));
+    }
+    let t = &request.token;
+    if let Some(token) = t.existing
+        && token != manifest.token.address
+    {
+        conflicts.push(format!(
+            "token {token} asked, the deployment uses {}",
+            manifest.token.address
+        ));
+    }
+    let new_token_asked =
+        t.name.is_some() || t.symbol.is_some() || t.supply.is_some() || t.holder.is_some();
+    match &manifest.token.constructor_args {
+        Some(recorded) => {
+            let differs = [
+                t.name.as_ref().is_some_and(|n| *n != recorded.name),
+                t.symbol.as_ref().is_some_and(|s| *s != recorded.symbol),
+                t.supply.is_some_and(|s| s != recorded.supply),
+                t.holder.is_some_and(|h| h != recorded.holder),
+            ];
+            if differs.contains(&true) {
+                conflicts.push(format!(
+                    "new-token parameters differ from the deployed token ({} {}, supply {} to {})",
+                    recorded.name, recorded.symbol, recorded.supply, recorded.holder
+                ));
+            }
+        }
+        None if new_token_asked => conflicts.push(format!(
+            "a new token asked, the deployment uses the existing token {}",
+            manifest.token.address
+        )),
+        None => {}
+    }
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::ConfigConflict(format!(
+            "chain {} already has a deployment: {}",
+            manifest.chain_id,
+            conflicts.join("; ")
+        )))
+    }
+}
+
+async fn deploy(
+    provider: &DynProvider,
+    request: &DeployRequest,
+    chain_id: u64,
+    deployer: Address,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Manifest> {
+    let token = match request.token.existing {
+        Some(address) => existing_token(provider, address).await?,
+        None => {
+            let t = &request.token;
+            let args = TokenArgs {
+                name: t.name.clone().unwrap_or_else(|| DEFAULT_TOKEN_NAME.into()),
+                symbol: t
+                    .symbol
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TOKEN_SYMBOL.into()),
+                holder: t.holder.unwrap_or(deployer),
+                supply: t.supply.unwrap_or(U256::from(DEFAULT_TOKEN_SUPPLY)),
+            };
+            let artifact = Artifact::token()?;
+            let constructor = PieceToken::constructorCall {
+                name_: args.name.clone(),
+                symbol_: args.symbol.clone(),
+                holder: args.holder,
+                supply: args.supply,
+            };
+            progress(&format!(
+                "deploying PieceToken {} ({}), supply {} to {}",
+                args.name, args.symbol, args.supply, args.holder
+            ));
+            let created = create(
+                provider,
+                artifact,
+                constructor.abi_encode(),
+                "PieceToken",
+                request.tx,
+            )
+            .await?;
+            progress(&format!(
+                "PieceToken at {} (tx {}, block {})",
+                created.address, created.transaction, created.block.number
+            ));
+            TokenEntry {
+                address: created.address,
+                origin: TokenOrigin::Deployed,
+                code_hash: created.code_hash,
+                transaction: Some(created.transaction),
+                block: Some(created.block),
+                constructor_args: Some(args),
+                artifact: Some(ArtifactInfo::of(artifact)),
+            }
+        }
+    };
+
+    let args = EscrowArgs {
+        token: token.address,
+        challenge_period: request.challenge_period.unwrap_or(DEFAULT_CHALLENGE_PERIOD),
+    };
+    let artifact = Artifact::escrow()?;
+    let constructor = ChannelEscrow::constructorCall {
+        token: args.token,
+        challengePeriod: U40::from(args.challenge_period),
+    };
+    progress(&format!(
+        "deploying ChannelEscrow for token {}, challenge period {} s",
+        args.token, args.challenge_period
+    ));
+    let created = create(
+        provider,
+        artifact,
+        constructor.abi_encode(),
+        "ChannelEscrow",
+        request.tx,
+    )
+    .await?;
+    progress(&format!(
+        "ChannelEscrow at {} (tx {}, block {})",
+        created.address, created.transaction, created.block.number
+    ));
+
+    Ok(Manifest {
+        format: FORMAT.into(),
+        chain_id,
+        deployer,
+        created_at: now(),
+        deployment_block: created.block,
+        token,
+        escrow: EscrowEntry {
+            address: created.address,
+            code_hash: created.code_hash,
+            transaction: created.transaction,
+            block: created.block,
+            constructor_args: args,
+            artifact: ArtifactInfo::of(artifact),
+        },
+    })
+}
+
+/// A contract created by one transaction.
+struct Created {
+    address: Address,
+    transaction: alloy::primitives::B256,
+    block: BlockRef,
+    code_hash: alloy::primitives::B256,
+}
+
+async fn create(
+    provider: &DynProvider,
+    artifact: &Artifact,
+    constructor_args: Vec<u8>,
+    action: &str,
+    options: TxOptions,
+) -> Result<Created> {
+    let mut init = artifact.creation_code.to_vec();
+    init.extend_from_slice(&constructor_args);
+    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(init));
+    let action = format!("deploying {action}");
+    let receipt = chain::send(provider, tx, &action, options).await?;
+    let address = receipt
+        .contract_address()
+        .ok_or_else(|| Error::TransactionFailed {
+            action: action.clone(),
+            reason: format!(
+                "receipt of {} names no created contract",
+                receipt.transaction_hash
+            ),
+        })?;
+    let block = chain::receipt_block(provider, &receipt).await?;
+    let code = chain::code_at(provider, address).await?;
+    Ok(Created {
+        address,
+        transaction: receipt.transaction_hash,
+        block,
+        code_hash: keccak256(&code),
+    })
+}
+
+/// The entry of an existing ERC-20, after checking there is a contract that answers `totalSupply()`.
+async fn existing_token(provider: &DynProvider, address: Address) -> Result<TokenEntry> {
+    let code = chain::code_at(provider, address).await?;
+    if code.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "--token {address}: there is no contract at that address on this chain"
+        )));
+    }
+    chain::call(provider, address, PieceToken::totalSupplyCall {})
+        .await
+        .map_err(|e| {
+            Error::InvalidInput(format!(
+                "--token {address}: the contract does not answer ERC-20 totalSupply() ({e})"
+            ))
+        })?;
+    Ok(TokenEntry {
+        address,
+        origin: TokenOrigin::Existing,
+        code_hash: keccak256(&code),
+        transaction: None,
+        block: None,
+        constructor_args: None,
+        artifact: None,
+    })
+}
+
+/// Now, RFC 3339 in UTC to the second.
+fn now() -> String {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second())
+        .unwrap_or(now)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> DeployRequest {
+        DeployRequest {
+            rpc_url: "http://127.0.0.1:1".into(),
+            deployments_dir: "/nonexistent".into(),
+            key: KeySource::Env("X".into()),
+            token: TokenRequest::default(),
+            challenge_period: None,
+            mode: Mode::Ensure,
+            tx: TxOptions::default(),
+        }
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_any_rpc() {
+        let cases: [fn(&mut DeployRequest); 8] = [
+            |r| r.challenge_period = Some(0),
+            |r| r.challenge_period = Some(MAX_CHALLENGE_PERIOD + 1),
+            |r| {
+                r.token.existing = Some(Address::repeat_byte(1));
+                r.token.symbol = Some("X".into());
+            },
+            |r| r.token.existing = Some(Address::ZERO),
+            |r| r.token.name = Some(String::new()),
+            |r| r.token.supply = Some(U256::ZERO),
+            |r| r.token.holder = Some(Address::ZERO),
+            |r| r.tx.confirmations = 0,
+        ];
+        for (i, case) in cases.iter().enumerate() {
+            let mut r = request();
+            case(&mut r);
+            let err = validate(&r).unwrap_err();
+            assert_eq!(err.code(), "invalid_input", "case {i}: {err}");
+        }
+        validate(&request()).unwrap();
+        let mut r = request();
+        r.challenge_period = Some(MAX_CHALLENGE_PERIOD);
+        validate(&r).unwrap();
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_seconds() {
+        let t = now();
+        assert!(t.ends_with('Z') && !t.contains('.'), "{t}");
+        assert!(t.parse::<jiff::Timestamp>().is_ok());
+    }
+}

@@ -1,0 +1,105 @@
+//! Shared by the integration tests: a real anvil on a free port, the deploy binary, typed reads.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use alloy::{
+    primitives::{Address, B256, b256},
+    providers::DynProvider,
+};
+use piecepay_deploy::{
+    chain,
+    devnet::{Anvil, anvil::DEFAULT_BIN},
+};
+use piecepay_protocol::alloy_sol_types::SolCall;
+
+/// anvil's first dev account (devnet only): the deployer in these tests.
+pub const DEPLOYER_KEY: B256 =
+    b256!("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+/// anvil's second dev account.
+pub const SECOND_KEY: B256 =
+    b256!("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+
+/// A fresh anvil (free port, its config in `dir`); fails loudly if the toolchain is missing.
+pub async fn anvil(dir: &Path) -> Anvil {
+    Anvil::start(Path::new(DEFAULT_BIN), 0, 10, dir)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A read-only provider.
+pub async fn provider(url: &str) -> DynProvider {
+    chain::connect(url).await.unwrap()
+}
+
+/// `eth_call` of `call` on `to`.
+pub async fn read<C: SolCall>(provider: &DynProvider, to: Address, call: C) -> C::Return {
+    chain::call(provider, to, call).await.unwrap()
+}
+
+/// The result of running `piecepay-deploy`.
+pub struct Run {
+    /// Whether it exited 0.
+    pub success: bool,
+    /// Its stdout.
+    pub stdout: String,
+    /// Its stderr.
+    pub stderr: String,
+}
+
+impl Run {
+    /// The stable code in its `error[code]: …` line, if it failed.
+    pub fn code(&self) -> Option<&str> {
+        let start = self.stderr.find("error[")? + "error[".len();
+        let end = start + self.stderr[start..].find(']')?;
+        Some(&self.stderr[start..end])
+    }
+
+    /// Asserts it failed with `code`.
+    pub fn assert_code(&self, code: &str) {
+        assert!(
+            !self.success && self.code() == Some(code),
+            "expected error[{code}], got success={} stderr:\n{}",
+            self.success,
+            self.stderr
+        );
+    }
+
+    /// Asserts it succeeded.
+    pub fn assert_ok(&self) {
+        assert!(self.success, "failed; stderr:\n{}", self.stderr);
+    }
+}
+
+/// Runs `piecepay-deploy` with `args` and `env` (the environment is otherwise cleared of
+/// `PIECEPAY_*` variables so a developer's settings cannot leak in).
+pub fn deploy_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_piecepay-deploy"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PIECEPAY_") {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).envs(env.iter().copied());
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("piecepay-deploy runs");
+    Run {
+        success: status.success(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// The cast binary of the pinned toolchain (it writes keystores the way Foundry users have them).
+pub fn cast_bin() -> PathBuf {
+    PathBuf::from(DEFAULT_BIN)
+        .parent()
+        .unwrap()
+        .join("../../cast-linux-amd64/bin/cast")
+}

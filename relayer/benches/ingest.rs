@@ -1,0 +1,434 @@
+//! `make bench-relayer`: receipt ingest throughput of a real relayer process over HTTP, on SQLite and on
+//! PostgreSQL, the signature recovery ceiling of this machine, and the latency at a moderate rate.
+//!
+//! The relayer runs as its own process (`piecepay-relayer run`), its channel table seeded with 10,000
+//! open channels; this process is the load generator. Receipts are signed before the clock starts, so
+//! the load generator spends its time sending. Every receipt must come back `accepted`, and after the
+//! relayer exits its database must hold every channel's last acknowledged receipt: only then does a line
+//! say `durable=yes`.
+//!
+//! Prints exactly:
+//! ```text
+//! relayer ingest receipts_per_s=N durable=yes db=sqlite
+//! relayer ingest receipts_per_s=N durable=yes db=postgres
+//! relayer recover_ceiling receipts_per_s=M
+//! relayer p99_ms=X rate=R
+//! ```
+//! Knobs (environment): `BENCH_RELAYER_ROUNDS` (receipts per channel, default 12),
+//! `BENCH_RELAYER_CONCURRENCY` (requests in flight, default 8), `BENCH_RELAYER_RATE` (receipts/s of
+//! the latency run, default 1000).
+
+#![allow(missing_docs)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use piecepay_protocol::{
+    Receipt, SigningKey, SolStruct,
+    alloy_primitives::{Address, B256, address, aliases::U96},
+    domain,
+    relayer_api::{ReceiptSubmission, SubmitReceiptsRequest},
+};
+use piecepay_relayer::{
+    Store,
+    store::ChannelRecord,
+    test_support::{PostgresServer, TempDir},
+};
+
+const CHAIN_ID: u64 = 31_337;
+const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
+const PAYERS: u32 = 100;
+const SALTS: u32 = 100;
+const CHANNELS: usize = (PAYERS * SALTS) as usize;
+const PER_REQUEST: usize = 500;
+const UNIT: u128 = 1_000;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Fixture {
+    payers: Vec<SigningKey>,
+    payee: Address,
+    channels: Vec<ChannelRecord>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let payers: Vec<_> = (0..PAYERS)
+            .map(|i| {
+                let mut bytes = [0x11u8; 32];
+                bytes[28..].copy_from_slice(&(i + 1).to_be_bytes());
+                SigningKey::from_bytes(&B256::from(bytes)).unwrap()
+            })
+            .collect();
+        let payee = Address::repeat_byte(0x50);
+        let channels = payers
+            .iter()
+            .flat_map(|payer| {
+                (0..SALTS).map(move |salt| ChannelRecord {
+                    channel_id: piecepay_protocol::channel_id(payer.address(), payee, salt),
+                    payer: payer.address(),
+                    payee,
+                    salt,
+                    state: piecepay_protocol::relayer_api::ChannelState::Open,
+                    deposit: u128::MAX >> 40,
+                    settled: 0,
+                    closes_at: None,
+                    updated_block: 1,
+                })
+            })
+            .collect();
+        Self {
+            payers,
+            payee,
+            channels,
+        }
+    }
+
+    /// Request bodies for `rounds` receipts per channel (round r pays (r + 1) × UNIT), each body
+    /// carrying PER_REQUEST distinct channels; signed on every core.
+    fn bodies(&self, rounds: usize, first_round: usize) -> Vec<Vec<u8>> {
+        let domain = domain(CHAIN_ID, ESCROW);
+        let jobs: Vec<(usize, usize)> = (first_round..first_round + rounds)
+            .flat_map(|round| {
+                (0..CHANNELS)
+                    .step_by(PER_REQUEST)
+                    .map(move |start| (round, start))
+            })
+            .collect();
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; jobs.len()];
+        let slots: Vec<std::sync::Mutex<&mut Option<Vec<u8>>>> =
+            out.iter_mut().map(std::sync::Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&(round, start)) = jobs.get(i) else {
+                            break;
+                        };
+                        let receipts = (start..(start + PER_REQUEST).min(CHANNELS))
+                            .map(|c| {
+                                let payer = &self.payers[c / SALTS as usize];
+                                let receipt = Receipt {
+                                    payee: self.payee,
+                                    salt: (c % SALTS as usize) as u32,
+                                    cumulative: U96::from((round as u128 + 1) * UNIT),
+                                };
+                                let signature = payer
+                                    .sign_digest(&receipt.eip712_signing_hash(&domain))
+                                    .unwrap();
+                                ReceiptSubmission::new(&receipt, &signature)
+                            })
+                            .collect();
+                        let body = serde_json::to_vec(&SubmitReceiptsRequest::new(
+                            CHAIN_ID, ESCROW, receipts,
+                        ))
+                        .unwrap();
+                        **slots[i].lock().unwrap() = Some(body);
+                    }
+                });
+            }
+        });
+        drop(slots);
+        out.into_iter().map(Option::unwrap).collect()
+    }
+}
+
+/// A relayer process on `database_url`, killed (SIGTERM, then waited for) on drop.
+struct Relayer {
+    child: Child,
+    address: String,
+    _dir: TempDir,
+}
+
+impl Relayer {
+    fn start(database_url: &str) -> Self {
+        let dir = TempDir::new("piecepay-bench-relayer").unwrap();
+        let config = dir.path().join("relayer.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[chain]\nchain_id = {CHAIN_ID}\nescrow = \"{ESCROW}\"\n\
+                 [database]\nurl = \"{database_url}\"\nmax_connections = 8\n\
+                 [api]\nlisten = \"127.0.0.1:0\"\nrate_limit_per_second = 0\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-relayer"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("relayer did not start: {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            address,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/v1/receipts", self.address)
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relayer {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Sends every body with `concurrency` requests in flight; returns receipts/s. Panics unless every
+/// receipt is accepted.
+async fn blast(url: &str, bodies: Arc<Vec<Vec<u8>>>, concurrency: usize) -> f64 {
+    let client = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, bodies, next, accepted) = (
+                client.clone(),
+                url.to_owned(),
+                Arc::clone(&bodies),
+                Arc::clone(&next),
+                Arc::clone(&accepted),
+            );
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(i) else { break };
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("relayer reachable");
+                    assert!(
+                        response.status().is_success(),
+                        "status {}",
+                        response.status()
+                    );
+                    let text = response.text().await.unwrap();
+                    let n = text.matches("\"status\":\"accepted\"").count();
+                    assert_eq!(
+                        n,
+                        PER_REQUEST,
+                        "not all accepted: {}",
+                        &text[..text.len().min(300)]
+                    );
+                    accepted.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    accepted.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn seed(url: &str, fixture: &Fixture) {
+    let store = Store::open(url, 2).await.unwrap();
+    store.upsert_channels(&fixture.channels).await.unwrap();
+    store.close().await;
+}
+
+/// After the relayer exited: does the database hold every channel's last acknowledged receipt?
+async fn durable(url: &str, fixture: &Fixture, last: u128) -> bool {
+    let store = Store::connect(url, 2).await.unwrap();
+    let ids: Vec<B256> = fixture.channels.iter().map(|c| c.channel_id).collect();
+    let snapshots = store.snapshots(&ids).await.unwrap();
+    store.close().await;
+    ids.iter()
+        .all(|id| snapshots.get(id).and_then(|s| s.held) == Some(last))
+}
+
+async fn ingest(
+    db: &str,
+    url: &str,
+    fixture: &Fixture,
+    bodies: &Arc<Vec<Vec<u8>>>,
+    rounds: usize,
+    concurrency: usize,
+) {
+    seed(url, fixture).await;
+    let relayer = Relayer::start(url);
+    // A short warm-up round (connections, prepared statements, page cache) is not timed.
+    let rate = blast(&relayer.url(), Arc::clone(bodies), concurrency).await;
+    relayer.stop();
+    let durable = durable(url, fixture, rounds as u128 * UNIT).await;
+    println!(
+        "relayer ingest receipts_per_s={:.0} durable={} db={db}",
+        rate,
+        if durable { "yes" } else { "no" }
+    );
+}
+
+fn recover_ceiling() -> f64 {
+    let key = SigningKey::from_bytes(&B256::repeat_byte(7)).unwrap();
+    let domain = domain(CHAIN_ID, ESCROW);
+    let receipt = Receipt {
+        payee: Address::repeat_byte(2),
+        salt: 1,
+        cumulative: U96::from(5u8),
+    };
+    let digest = receipt.eip712_signing_hash(&domain);
+    let signature = key.sign_digest(&digest).unwrap();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let window = Duration::from_secs(2);
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut n = 0u64;
+                    while started.elapsed() < window {
+                        for _ in 0..100 {
+                            assert_eq!(signature.recover(&digest), Ok(key.address()));
+                        }
+                        n += 100;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Single-receipt requests at a fixed `rate` per second for `seconds`, open loop; returns p99 in ms.
+async fn latency(url: &str, fixture: &Fixture, rate: usize, seconds: usize) -> f64 {
+    let domain = domain(CHAIN_ID, ESCROW);
+    let count = rate * seconds;
+    let bodies: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            let c = i % CHANNELS;
+            let receipt = Receipt {
+                payee: fixture.payee,
+                salt: (c % SALTS as usize) as u32,
+                cumulative: U96::from(1_000_000 + i as u128),
+            };
+            let signature = fixture.payers[c / SALTS as usize]
+                .sign_digest(&receipt.eip712_signing_hash(&domain))
+                .unwrap();
+            serde_json::to_vec(&SubmitReceiptsRequest::new(
+                CHAIN_ID,
+                ESCROW,
+                vec![ReceiptSubmission::new(&receipt, &signature)],
+            ))
+            .unwrap()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let started = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(count);
+    for (i, body) in bodies.into_iter().enumerate() {
+        tokio::time::sleep_until(started + interval * i as u32).await;
+        let (client, url) = (client.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            let text = response.text().await.unwrap();
+            assert!(text.contains("\"accepted\""), "{text}");
+            sent.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for task in tasks {
+        latencies.push(task.await.unwrap());
+    }
+    latencies.sort_unstable();
+    latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)].as_secs_f64() * 1_000.0
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is taken from the command line.
+    let rounds = env_or("BENCH_RELAYER_ROUNDS", 12);
+    let concurrency = env_or("BENCH_RELAYER_CONCURRENCY", 8);
+    let rate = env_or("BENCH_RELAYER_RATE", 1_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fixture = Fixture::new();
+    eprintln!(
+        "signing {} receipts for {CHANNELS} channels…",
+        rounds * CHANNELS
+    );
+    let bodies = Arc::new(fixture.bodies(rounds, 0));
+    runtime.block_on(async {
+        let dir = TempDir::new("piecepay-bench").unwrap();
+        ingest(
+            "sqlite",
+            &dir.sqlite_url("relayer.db"),
+            &fixture,
+            &bodies,
+            rounds,
+            concurrency,
+        )
+        .await;
+        let postgres = PostgresServer::start().unwrap();
+        let url = postgres.create_database("bench").unwrap();
+        ingest("postgres", &url, &fixture, &bodies, rounds, concurrency).await;
+    });
+    println!(
+        "relayer recover_ceiling receipts_per_s={:.0}",
+        recover_ceiling()
+    );
+    runtime.block_on(async {
+        let dir = TempDir::new("piecepay-bench-latency").unwrap();
+        let url = dir.sqlite_url("relayer.db");
+        seed(&url, &fixture).await;
+        let relayer = Relayer::start(&url);
+        let p99 = latency(&relayer.url(), &fixture, rate, 3).await;
+        relayer.stop();
+        println!("relayer p99_ms={p99:.1} rate={rate}");
+    });
+}

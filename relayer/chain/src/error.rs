@@ -1,0 +1,153 @@
+//! The crate's one error type, with stable machine-readable codes.
+
+use std::{error::Error as StdError, fmt};
+
+use alloy::primitives::B256;
+
+/// Boxed error of a storage backend (sqlx, IO, …), kept as the source of [`Error::Store`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Everything that can go wrong on the relayer's chain side.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The JSON-RPC endpoint failed or answered something unusable (connection refused, timeout, HTTP
+    /// error, error response not covered by a more precise variant). Transient: retry later.
+    #[error("rpc error: {0}")]
+    Rpc(String),
+    /// A storage backend (the node's database, a journal file) failed. The operation did not happen.
+    #[error("store error: {0}")]
+    Store(#[source] BoxError),
+    /// A transition the journal refuses: `id` is not in a state from which `operation` is allowed.
+    #[error("transaction {id}: cannot {operation} from state {state}")]
+    InvalidTransition {
+        /// The job.
+        id: u64,
+        /// The journal operation attempted (`record_intent`, `mark_included`, …).
+        operation: &'static str,
+        /// The job's current state name ([`crate::TxState::name`]).
+        state: &'static str,
+    },
+    /// No job with this id in the journal.
+    #[error("unknown transaction {0}")]
+    UnknownTx(u64),
+    /// A job id that is already used, with different calldata.
+    #[error("transaction {0} already exists with other calldata")]
+    DuplicateTx(u64),
+    /// The indexer store's cursor is not where an operation expected it (an apply that does not continue
+    /// the cursor, a rewind above it): two indexers on one store, or a store bug.
+    #[error("indexer cursor mismatch: expected {expected}, found {found}")]
+    CursorMismatch {
+        /// What the caller expected (`from - 1` of an apply, the rewind target).
+        expected: String,
+        /// What the store holds.
+        found: String,
+    },
+    /// A reorg deeper than the block hashes the indexer store keeps: no stored block is still canonical.
+    /// Needs an operator (re-index from the deployment block, or raise the history kept).
+    #[error("reorg deeper than the stored block history (oldest checked: block {oldest_checked})")]
+    ReorgTooDeep {
+        /// The oldest stored block that was checked and found replaced.
+        oldest_checked: u64,
+    },
+    /// An escrow log that does not decode as the event its topic names.
+    #[error("undecodable escrow log in tx {tx_hash} (log {log_index}): {reason}")]
+    BadLog {
+        /// The transaction that emitted it.
+        tx_hash: B256,
+        /// Its index in the block.
+        log_index: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// A call the escrow refuses (pre-flight `eth_call` or gas estimation reverted), with its revert data.
+    #[error("call reverted: 0x{}", alloy::primitives::hex::encode(.data))]
+    Reverted {
+        /// The revert data (an escrow custom error, decodable with the protocol crate's bindings).
+        data: alloy::primitives::Bytes,
+    },
+    /// The node rejected a transaction for a reason no retry fixes as is (insufficient funds for gas,
+    /// intrinsic gas too low, …); the submitter keeps the job and tries again later.
+    #[error("transaction rejected: {0}")]
+    TxRejected(String),
+    /// A configuration value out of range (fee bump below 10 %, zero gas cap, …).
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// The signer's key is not usable.
+    #[error("invalid signer key")]
+    InvalidKey,
+}
+
+impl Error {
+    /// A stable snake_case code for logs, metrics and APIs.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Rpc(_) => "rpc",
+            Self::Store(_) => "store",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::UnknownTx(_) => "unknown_tx",
+            Self::DuplicateTx(_) => "duplicate_tx",
+            Self::CursorMismatch { .. } => "cursor_mismatch",
+            Self::ReorgTooDeep { .. } => "reorg_too_deep",
+            Self::BadLog { .. } => "bad_log",
+            Self::Reverted { .. } => "reverted",
+            Self::TxRejected(_) => "tx_rejected",
+            Self::Config(_) => "config",
+            Self::InvalidKey => "invalid_key",
+        }
+    }
+
+    /// Wraps a storage backend's error: what an [`IndexerStore`](crate::IndexerStore) or
+    /// [`TxJournal`](crate::TxJournal) implementation returns when its database fails.
+    pub fn store(error: impl Into<BoxError>) -> Self {
+        Self::Store(error.into())
+    }
+
+    pub(crate) fn rpc(error: impl fmt::Display) -> Self {
+        Self::Rpc(error.to_string())
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_snake_case() {
+        let errors = [
+            Error::Rpc("x".into()),
+            Error::store(std::io::Error::other("disk")),
+            Error::InvalidTransition {
+                id: 1,
+                operation: "mark_included",
+                state: "queued",
+            },
+            Error::UnknownTx(1),
+            Error::DuplicateTx(1),
+            Error::CursorMismatch {
+                expected: "1".into(),
+                found: "2".into(),
+            },
+            Error::ReorgTooDeep { oldest_checked: 3 },
+            Error::BadLog {
+                tx_hash: B256::ZERO,
+                log_index: 0,
+                reason: "x".into(),
+            },
+            Error::Reverted {
+                data: vec![1].into(),
+            },
+            Error::TxRejected("x".into()),
+            Error::Config("x".into()),
+            Error::InvalidKey,
+        ];
+        for error in errors {
+            let code = error.code();
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(!error.to_string().is_empty());
+        }
+    }
+}

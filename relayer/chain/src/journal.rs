@@ -1,0 +1,590 @@
+//! [`TxJournal`]: the submitter's durable record of every transaction it signs, and the types it stores.
+//!
+//! A job is calldata for the escrow (a `settleBatch`, a `…BySig` batch) under an id the caller chooses.
+//! Its life, one state per row:
+//!
+//! ```text
+//! Queued ──record_intent──▶ Prepared ──record_signed──▶ Pending ──mark_included──▶ Included ──mark_confirmed──▶ Confirmed
+//!   │  ▲                      │                          │  ▲  ▲                     │  │
+//!   │  └────────requeue───────┴──────────────────────────┘  │  └──record_signed──┘     │  └──requeue (a cancel confirmed,
+//!   │                                                       └───────mark_pending───────┘     or the nonce taken by another tx)
+//!   └──mark_failed──▶ Failed                                   (the inclusion was reorged out)
+//! ```
+//!
+//! The rules that make a crash at any point harmless:
+//! - the nonce, gas limit and fees are stored (`record_intent`) **before** signing;
+//! - the signed bytes and hash are stored (`record_signed`) **before** broadcast, so after a restart the
+//!   submitter rebroadcasts them or finds their receipt, and never signs the job again under a new nonce
+//!   while an old signed one could still be mined;
+//! - a job leaves `Included` only once its block is `confirmations` deep (`mark_confirmed`), or back to
+//!   `Pending` if that block is no longer canonical (`mark_pending`).
+
+use core::future::Future;
+
+use alloy::primitives::{B256, Bytes};
+use serde::{Deserialize, Serialize};
+
+use crate::{BlockRef, Fees, Result};
+
+/// A job's id, chosen by whoever enqueues it (the node uses its batch id). Unique per journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TxId(pub u64);
+
+impl core::fmt::Display for TxId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What the submitter chose for a job before signing: stored by [`TxJournal::record_intent`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxIntent {
+    /// The signer's nonce the job's transaction uses (every replacement and a cancel reuse it).
+    pub nonce: u64,
+    /// Gas limit of the job's transaction (estimated, with a margin).
+    pub gas_limit: u64,
+    /// EIP-1559 fees of the first attempt.
+    pub fees: Fees,
+}
+
+/// One signed transaction of a job: the first, a fee-bumped replacement, or a cancel. All attempts of a
+/// job share its nonce, so at most one of them is ever mined.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedAttempt {
+    /// The transaction hash.
+    pub hash: B256,
+    /// The EIP-2718 encoded signed transaction, as `eth_sendRawTransaction` takes it.
+    pub raw: Bytes,
+    /// Its fees.
+    pub fees: Fees,
+    /// A cancel: a zero-value transfer to the signer itself, with no calldata, that frees the nonce.
+    pub cancel: bool,
+}
+
+/// Where one of a job's attempts was mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Inclusion {
+    /// The mined attempt's hash.
+    pub tx_hash: B256,
+    /// The block.
+    pub block: BlockRef,
+    /// Whether it succeeded (status 1). A reverted job transaction is final: the escrow refused the
+    /// calldata itself (settlement and `…BySig` entries are skipped, never reverted, so this means a
+    /// malformed batch or an out-of-gas).
+    pub success: bool,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Whether the mined attempt is the cancel (the job's calldata was not executed).
+    pub cancel: bool,
+}
+
+/// Why a job went back to [`TxState::Queued`] (its calldata was never executed; it will get a new nonce).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequeueReason {
+    /// Its cancel was mined and is confirmed.
+    Cancelled,
+    /// Its nonce was used by a transaction that is none of its attempts (sent from the same key
+    /// elsewhere), or its attempts were never accepted and the nonce was released.
+    NonceTaken,
+}
+
+impl RequeueReason {
+    /// A stable snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Cancelled => "cancelled",
+            Self::NonceTaken => "nonce_taken",
+        }
+    }
+}
+
+/// A job's state, carrying what the state knows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum TxState {
+    /// Stored, no nonce yet.
+    Queued,
+    /// Nonce, gas limit and fees chosen; nothing signed is stored, so nothing was broadcast.
+    Prepared {
+        /// The choice.
+        intent: TxIntent,
+    },
+    /// At least one attempt signed and stored; any of them may have been broadcast.
+    Pending {
+        /// Nonce, gas limit, first fees.
+        intent: TxIntent,
+        /// Every attempt, oldest first; the last has the highest fees.
+        attempts: Vec<SignedAttempt>,
+    },
+    /// One attempt is mined, not yet `confirmations` deep.
+    Included {
+        /// Nonce, gas limit, first fees.
+        intent: TxIntent,
+        /// Every attempt (kept: a reorg may bring the job back to `Pending`).
+        attempts: Vec<SignedAttempt>,
+        /// Where.
+        inclusion: Inclusion,
+    },
+    /// Mined and `confirmations` deep: final.
+    Confirmed {
+        /// Where.
+        inclusion: Inclusion,
+    },
+    /// Refused before anything was signed (gas estimation reverted): final.
+    Failed {
+        /// Why (the error's message; a revert's data in hex).
+        reason: String,
+    },
+}
+
+impl TxState {
+    /// A stable snake_case name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Prepared { .. } => "prepared",
+            Self::Pending { .. } => "pending",
+            Self::Included { .. } => "included",
+            Self::Confirmed { .. } => "confirmed",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether the state is final (`Confirmed`, `Failed`).
+    pub const fn is_final(&self) -> bool {
+        matches!(self, Self::Confirmed { .. } | Self::Failed { .. })
+    }
+
+    /// The job's nonce, once chosen and while it holds one.
+    pub const fn nonce(&self) -> Option<u64> {
+        match self {
+            Self::Prepared { intent }
+            | Self::Pending { intent, .. }
+            | Self::Included { intent, .. } => Some(intent.nonce),
+            _ => None,
+        }
+    }
+}
+
+/// A job as the journal stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    /// Its id.
+    pub id: TxId,
+    /// The calldata sent to the escrow (selector and arguments).
+    pub calldata: Bytes,
+    /// Where it is.
+    pub state: TxState,
+}
+
+/// The submitter's durable journal. The node implements it over its database; [`MemoryJournal`]
+/// (tests) and [`FileJournal`] (a JSON-lines file, fsynced) are provided here.
+///
+/// [`MemoryJournal`]: crate::MemoryJournal
+/// [`FileJournal`]: crate::FileJournal
+///
+/// **Durability**: every write is durable (committed, fsynced) when its future resolves `Ok`; the
+/// submitter takes the next dangerous step (signing, broadcasting) only after that.
+///
+/// **Ordering**: one submitter writes a journal at a time (the node's leader); calls for one job come in
+/// the order of the state diagram in the [module docs](self). Implementations need no locking beyond one
+/// transaction per call.
+///
+/// **Idempotency**: repeating a call that already took effect (same id, same arguments, e.g. after a
+/// crash between the write and the next step) succeeds and changes nothing. A call from a state the
+/// diagram does not allow fails with [`Error::InvalidTransition`](crate::Error::InvalidTransition) and
+/// changes nothing. A failed call changes nothing.
+///
+/// The node may do more in the same database transaction (mark its batch settled in `mark_confirmed`,
+/// re-open its receipts in `requeue`); that is the point of these narrow methods.
+pub trait TxJournal: Send + Sync {
+    /// Stores a new job as [`TxState::Queued`]. An id that exists with the same calldata is a no-op
+    /// (whatever its state); with other calldata it is [`Error::DuplicateTx`](crate::Error::DuplicateTx).
+    fn enqueue(&self, id: TxId, calldata: Bytes) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every job that is not final (`Queued`, `Prepared`, `Pending`, `Included`), in id order. What the
+    /// submitter loads at start and on every tick.
+    fn unfinished(&self) -> impl Future<Output = Result<Vec<TxRecord>>> + Send;
+
+    /// `Queued → Prepared`: stores the nonce, gas limit and fees, before anything is signed.
+    /// Also allowed from `Prepared` with the same intent (idempotent) or another one (a restart that
+    /// found nothing signed may choose again; nothing of the old intent was ever broadcast).
+    fn record_intent(&self, id: TxId, intent: TxIntent) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Prepared | Pending → Pending`: appends a signed attempt, before it is broadcast. An attempt whose
+    /// hash is already stored is a no-op.
+    fn record_signed(
+        &self,
+        id: TxId,
+        attempt: SignedAttempt,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Pending | Included → Included`: one of the job's attempts (`inclusion.tx_hash`) was mined. From
+    /// `Included` it replaces the inclusion (the same transaction re-mined in another block).
+    fn mark_included(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Included → Pending`: the inclusion's block is no longer canonical (a reorg); the attempts are kept
+    /// and will be rebroadcast. A no-op from `Pending`.
+    fn mark_pending(&self, id: TxId) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Included → Confirmed`: the inclusion is `confirmations` deep. Final. `inclusion` is the stored
+    /// one, passed so the implementation need not read it. A no-op from `Confirmed`.
+    fn mark_confirmed(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Prepared | Pending | Included → Queued`: the job's calldata was not executed and its nonce is
+    /// used or released; it will be prepared again with a new nonce. Drops the intent and attempts. A
+    /// no-op from `Queued`.
+    fn requeue(&self, id: TxId, reason: RequeueReason) -> impl Future<Output = Result<()>> + Send;
+
+    /// `Queued → Failed`: refused before a nonce was chosen (gas estimation reverted). Final. A no-op
+    /// from `Failed`.
+    fn mark_failed(&self, id: TxId, reason: String) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One [`TxJournal`] write, as data: what [`TxState::apply`] takes. Lets every implementation share the
+/// transition rules (the provided journals use it; the node may, to validate before its UPDATE).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum JournalOp {
+    /// [`TxJournal::record_intent`].
+    RecordIntent(TxIntent),
+    /// [`TxJournal::record_signed`].
+    RecordSigned(SignedAttempt),
+    /// [`TxJournal::mark_included`].
+    MarkIncluded(Inclusion),
+    /// [`TxJournal::mark_pending`].
+    MarkPending,
+    /// [`TxJournal::mark_confirmed`].
+    MarkConfirmed(Inclusion),
+    /// [`TxJournal::requeue`].
+    Requeue(RequeueReason),
+    /// [`TxJournal::mark_failed`].
+    MarkFailed(String),
+}
+
+impl JournalOp {
+    /// The [`TxJournal`] method's name.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::RecordIntent(_) => "record_intent",
+            Self::RecordSigned(_) => "record_signed",
+            Self::MarkIncluded(_) => "mark_included",
+            Self::MarkPending => "mark_pending",
+            Self::MarkConfirmed(_) => "mark_confirmed",
+            Self::Requeue(_) => "requeue",
+            Self::MarkFailed(_) => "mark_failed",
+        }
+    }
+}
+
+impl TxState {
+    /// The state after `op`, by the rules of [`TxJournal`]: `Ok(None)` for an idempotent no-op,
+    /// [`Error::InvalidTransition`](crate::Error::InvalidTransition) for a transition the diagram does
+    /// not allow (job `id` is for the message).
+    pub fn apply(&self, id: TxId, op: &JournalOp) -> Result<Option<Self>> {
+        use JournalOp as Op;
+        let invalid = || crate::Error::InvalidTransition {
+            id: id.0,
+            operation: op.name(),
+            state: self.name(),
+        };
+        Ok(Some(match (self, op) {
+            (Self::Queued, Op::RecordIntent(intent)) => Self::Prepared { intent: *intent },
+            (Self::Prepared { intent: old }, Op::RecordIntent(intent)) => {
+                if old == intent {
+                    return Ok(None);
+                }
+                Self::Prepared { intent: *intent }
+            }
+            (Self::Prepared { intent }, Op::RecordSigned(attempt)) => Self::Pending {
+                intent: *intent,
+                attempts: vec![attempt.clone()],
+            },
+            (Self::Pending { intent, attempts }, Op::RecordSigned(attempt)) => {
+                if attempts.iter().any(|a| a.hash == attempt.hash) {
+                    return Ok(None);
+                }
+                let mut attempts = attempts.clone();
+                attempts.push(attempt.clone());
+                Self::Pending {
+                    intent: *intent,
+                    attempts,
+                }
+            }
+            (Self::Included { attempts, .. }, Op::RecordSigned(attempt))
+                if attempts.iter().any(|a| a.hash == attempt.hash) =>
+            {
+                return Ok(None);
+            }
+            (Self::Pending { intent, attempts }, Op::MarkIncluded(inclusion))
+            | (
+                Self::Included {
+                    intent, attempts, ..
+                },
+                Op::MarkIncluded(inclusion),
+            ) => {
+                if !attempts.iter().any(|a| a.hash == inclusion.tx_hash) {
+                    return Err(invalid());
+                }
+                if matches!(self, Self::Included { inclusion: old, .. } if old == inclusion) {
+                    return Ok(None);
+                }
+                Self::Included {
+                    intent: *intent,
+                    attempts: attempts.clone(),
+                    inclusion: *inclusion,
+                }
+            }
+            (
+                Self::Included {
+                    intent, attempts, ..
+                },
+                Op::MarkPending,
+            ) => Self::Pending {
+                intent: *intent,
+                attempts: attempts.clone(),
+            },
+            (Self::Pending { .. }, Op::MarkPending) => return Ok(None),
+            (Self::Included { inclusion: old, .. }, Op::MarkConfirmed(inclusion)) => {
+                if old != inclusion {
+                    return Err(invalid());
+                }
+                Self::Confirmed {
+                    inclusion: *inclusion,
+                }
+            }
+            (Self::Confirmed { inclusion: old }, Op::MarkConfirmed(inclusion))
+                if old == inclusion =>
+            {
+                return Ok(None);
+            }
+            (
+                Self::Prepared { .. } | Self::Pending { .. } | Self::Included { .. },
+                Op::Requeue(_),
+            ) => Self::Queued,
+            (Self::Queued, Op::Requeue(_)) => return Ok(None),
+            (Self::Queued, Op::MarkFailed(reason)) => Self::Failed {
+                reason: reason.clone(),
+            },
+            (Self::Failed { .. }, Op::MarkFailed(_)) => return Ok(None),
+            _ => return Err(invalid()),
+        }))
+    }
+}
+
+/// A shared journal is a journal (the node hands one `Arc` to its submitter and its API).
+impl<T: TxJournal + ?Sized> TxJournal for std::sync::Arc<T> {
+    fn enqueue(&self, id: TxId, calldata: Bytes) -> impl Future<Output = Result<()>> + Send {
+        (**self).enqueue(id, calldata)
+    }
+    fn unfinished(&self) -> impl Future<Output = Result<Vec<TxRecord>>> + Send {
+        (**self).unfinished()
+    }
+    fn record_intent(&self, id: TxId, intent: TxIntent) -> impl Future<Output = Result<()>> + Send {
+        (**self).record_intent(id, intent)
+    }
+    fn record_signed(
+        &self,
+        id: TxId,
+        attempt: SignedAttempt,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).record_signed(id, attempt)
+    }
+    fn mark_included(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_included(id, inclusion)
+    }
+    fn mark_pending(&self, id: TxId) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_pending(id)
+    }
+    fn mark_confirmed(
+        &self,
+        id: TxId,
+        inclusion: Inclusion,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_confirmed(id, inclusion)
+    }
+    fn requeue(&self, id: TxId, reason: RequeueReason) -> impl Future<Output = Result<()>> + Send {
+        (**self).requeue(id, reason)
+    }
+    fn mark_failed(&self, id: TxId, reason: String) -> impl Future<Output = Result<()>> + Send {
+        (**self).mark_failed(id, reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn intent(nonce: u64) -> TxIntent {
+        TxIntent {
+            nonce,
+            gas_limit: 100_000,
+            fees: Fees {
+                max_fee_per_gas: 10,
+                max_priority_fee_per_gas: 1,
+            },
+        }
+    }
+
+    fn attempt(byte: u8, cancel: bool) -> SignedAttempt {
+        SignedAttempt {
+            hash: B256::repeat_byte(byte),
+            raw: vec![byte].into(),
+            fees: Fees::default(),
+            cancel,
+        }
+    }
+
+    fn inclusion(byte: u8, block: u8) -> Inclusion {
+        Inclusion {
+            tx_hash: B256::repeat_byte(byte),
+            block: BlockRef::new(u64::from(block), B256::repeat_byte(block)),
+            success: true,
+            gas_used: 21_000,
+            cancel: false,
+        }
+    }
+
+    fn run(state: TxState, ops: &[JournalOp]) -> crate::Result<TxState> {
+        ops.iter().try_fold(state, |state, op| {
+            Ok(state.apply(TxId(1), op)?.unwrap_or(state))
+        })
+    }
+
+    #[test]
+    fn the_happy_path_and_its_repeats() {
+        use JournalOp as Op;
+        let ops = [
+            Op::RecordIntent(intent(3)),
+            Op::RecordIntent(intent(3)),
+            Op::RecordSigned(attempt(1, false)),
+            Op::RecordSigned(attempt(1, false)),
+            Op::RecordSigned(attempt(2, false)),
+            Op::MarkIncluded(inclusion(2, 9)),
+            Op::MarkIncluded(inclusion(2, 9)),
+            Op::RecordSigned(attempt(2, false)),
+            Op::MarkConfirmed(inclusion(2, 9)),
+            Op::MarkConfirmed(inclusion(2, 9)),
+        ];
+        let state = run(TxState::Queued, &ops).unwrap();
+        assert_eq!(
+            state,
+            TxState::Confirmed {
+                inclusion: inclusion(2, 9)
+            }
+        );
+        assert!(state.is_final());
+    }
+
+    #[test]
+    fn a_reorg_goes_back_to_pending_with_the_attempts() {
+        use JournalOp as Op;
+        let state = run(
+            TxState::Queued,
+            &[
+                Op::RecordIntent(intent(0)),
+                Op::RecordSigned(attempt(1, false)),
+                Op::MarkIncluded(inclusion(1, 5)),
+                Op::MarkPending,
+                Op::MarkPending,
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            state,
+            TxState::Pending {
+                intent: intent(0),
+                attempts: vec![attempt(1, false)]
+            }
+        );
+        // Re-mined elsewhere, replacing the inclusion.
+        let state = run(
+            state,
+            &[
+                Op::MarkIncluded(inclusion(1, 6)),
+                Op::MarkIncluded(inclusion(1, 7)),
+            ],
+        )
+        .unwrap();
+        assert!(
+            matches!(state, TxState::Included { inclusion, .. } if inclusion.block.number == 7)
+        );
+        assert_eq!(state.nonce(), Some(0));
+    }
+
+    #[test]
+    fn requeue_drops_the_nonce() {
+        use JournalOp as Op;
+        for upto in 1..=3 {
+            let ops = [
+                Op::RecordIntent(intent(0)),
+                Op::RecordSigned(attempt(1, true)),
+                Op::MarkIncluded(inclusion(1, 5)),
+            ];
+            let state = run(TxState::Queued, &ops[..upto]).unwrap();
+            let state = run(state, &[Op::Requeue(RequeueReason::Cancelled)]).unwrap();
+            assert_eq!(state, TxState::Queued);
+            assert_eq!(state.nonce(), None);
+        }
+        assert_eq!(
+            TxState::Queued
+                .apply(TxId(1), &Op::Requeue(RequeueReason::NonceTaken))
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn illegal_transitions_are_refused() {
+        use JournalOp as Op;
+        let pending = TxState::Pending {
+            intent: intent(0),
+            attempts: vec![attempt(1, false)],
+        };
+        let included = run(pending.clone(), &[Op::MarkIncluded(inclusion(1, 5))]).unwrap();
+        let confirmed = TxState::Confirmed {
+            inclusion: inclusion(1, 5),
+        };
+        let failed = TxState::Failed { reason: "x".into() };
+        let prepared = TxState::Prepared { intent: intent(0) };
+        let cases: Vec<(TxState, JournalOp)> = vec![
+            (TxState::Queued, Op::RecordSigned(attempt(1, false))),
+            (TxState::Queued, Op::MarkIncluded(inclusion(1, 5))),
+            (TxState::Queued, Op::MarkPending),
+            (TxState::Queued, Op::MarkConfirmed(inclusion(1, 5))),
+            (prepared.clone(), Op::MarkIncluded(inclusion(1, 5))),
+            (prepared.clone(), Op::MarkConfirmed(inclusion(1, 5))),
+            (prepared.clone(), Op::MarkFailed("x".into())),
+            (pending.clone(), Op::RecordIntent(intent(1))),
+            (pending.clone(), Op::MarkIncluded(inclusion(9, 5))), // not an attempt
+            (pending.clone(), Op::MarkConfirmed(inclusion(1, 5))),
+            (pending.clone(), Op::MarkFailed("x".into())),
+            (included.clone(), Op::RecordSigned(attempt(7, false))),
+            (included.clone(), Op::MarkConfirmed(inclusion(1, 6))), // not the stored inclusion
+            (included.clone(), Op::RecordIntent(intent(0))),
+            (confirmed.clone(), Op::Requeue(RequeueReason::Cancelled)),
+            (confirmed.clone(), Op::MarkPending),
+            (confirmed.clone(), Op::MarkConfirmed(inclusion(1, 6))),
+            (failed.clone(), Op::RecordIntent(intent(0))),
+            (failed.clone(), Op::Requeue(RequeueReason::Cancelled)),
+        ];
+        for (state, op) in cases {
+            let error = state.apply(TxId(1), &op).unwrap_err();
+            assert_eq!(error.code(), "invalid_transition", "{state:?} {op:?}");
+        }
+    }
+}

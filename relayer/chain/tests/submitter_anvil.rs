@@ -1,0 +1,442 @@
+//! The submitter against a real anvil: a settlement confirmed once, a reverting job failed, a dropped
+//! transaction rebroadcast, a base-fee spike answered with bumped replacements, a reorged inclusion back to
+//! pending and settled once, and anvil restarted while a transaction was pending.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{DEPOSIT, Devnet, RELAYER_KEY, plain_provider};
+use piecepay_protocol::{
+    alloy_sol_types::SolCall, bindings::ChannelEscrow::settleBatchCall, settle_batch::SettleOutcome,
+};
+use piecepay_relayer_chain::{
+    EscrowEvent, Inclusion, Indexer, IndexerConfig, IndexerStep, MemoryIndexerStore, MemoryJournal,
+    RequeueReason, SendKind, Submitter, SubmitterConfig, SubmitterEvent, TxId, TxJournal, TxState,
+    alloy::{primitives::Address, providers::Provider, signers::local::PrivateKeySigner},
+    preflight::preflight_settle,
+    split_by_outcomes,
+};
+use serde_json::json;
+
+const GWEI: u128 = 1_000_000_000;
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn submitter(
+    net: &Devnet,
+    journal: Arc<MemoryJournal>,
+    confirmations: u64,
+    stuck_after: Duration,
+) -> Submitter<Arc<MemoryJournal>> {
+    let signer = PrivateKeySigner::from_bytes(&RELAYER_KEY).unwrap();
+    net.set_balance(signer.address()).await;
+    let mut config = SubmitterConfig::new(net.escrow);
+    config.confirmations = confirmations;
+    config.stuck_after = stuck_after;
+    Submitter::new(
+        plain_provider(&net.anvil.url).await,
+        signer,
+        journal,
+        config,
+    )
+    .await
+    .unwrap()
+}
+
+fn state(journal: &MemoryJournal, id: u64) -> TxState {
+    journal.get(TxId(id)).unwrap().state
+}
+
+fn confirmed(journal: &MemoryJournal, id: u64) -> Option<Inclusion> {
+    match state(journal, id) {
+        TxState::Confirmed { inclusion } => Some(inclusion),
+        _ => None,
+    }
+}
+
+/// Ticks (mining a block after each when `mine`) until job `id` is confirmed; returns every event.
+async fn drive_to_confirmed(
+    net: &Devnet,
+    sub: &mut Submitter<Arc<MemoryJournal>>,
+    id: u64,
+    mine: bool,
+) -> Vec<SubmitterEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while confirmed(sub.journal(), id).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} not confirmed: {events:?}"
+        );
+        events.extend(sub.tick().await.unwrap());
+        if mine {
+            net.mine(1).await;
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn settles_a_preflighted_batch_once_and_fails_a_reverting_job() {
+    let net = Devnet::start().await;
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(4, payee).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let mut sub = submitter(&net, journal.clone(), 2, Duration::from_secs(30)).await;
+
+    // The first two channels were settled up to 500 already: the pre-flight drops their receipts of 400.
+    let early = net.batch(&payers[..2], 500).await;
+    sub.enqueue(TxId(1), early.calldata().into()).await.unwrap();
+    drive_to_confirmed(&net, &mut sub, 1, true).await;
+
+    let mut batch = net.batch(&payers[..2], 400).await;
+    for (receipt, signature, fee) in net.batch(&payers[2..], 700).await.receipts() {
+        batch.push(&receipt, &signature, fee);
+    }
+    let outcomes = preflight_settle(
+        &plain_provider(&net.anvil.url).await,
+        net.escrow,
+        sub.address(),
+        &batch,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            SettleOutcome::Stale,
+            SettleOutcome::Stale,
+            SettleOutcome::Settled,
+            SettleOutcome::Settled
+        ]
+    );
+    let (kept, dropped) = split_by_outcomes(&batch, &outcomes).unwrap();
+    assert_eq!((kept.len(), dropped.len()), (2, 2));
+    sub.enqueue(TxId(2), kept.calldata().into()).await.unwrap();
+    // Enqueueing again is a no-op; other calldata under the same id is refused.
+    sub.enqueue(TxId(2), kept.calldata().into()).await.unwrap();
+    assert_eq!(
+        sub.enqueue(TxId(2), early.calldata().into())
+            .await
+            .unwrap_err()
+            .code(),
+        "duplicate_tx"
+    );
+    // A structurally malformed batch reverts at estimation: failed, nothing signed.
+    let malformed = settleBatchCall {
+        batch: vec![1, 2, 3].into(),
+    }
+    .abi_encode();
+    sub.enqueue(TxId(3), malformed.into()).await.unwrap();
+    let events = drive_to_confirmed(&net, &mut sub, 2, true).await;
+    assert!(
+        events.iter().any(|e| matches!(e, SubmitterEvent::Failed { id: TxId(3), reason } if reason.contains("reverted"))),
+        "{events:?}"
+    );
+    assert!(matches!(state(&journal, 3), TxState::Failed { .. }));
+
+    for (payer, want) in payers.iter().zip([500, 500, 700, 700]) {
+        assert_eq!(net.settled(payer.channel_id).await, want);
+    }
+    assert_eq!(net.balance(payee).await, 2 * 500 + 2 * 700);
+    // One group per job, and nothing ever skipped: no receipt was sent twice.
+    assert_eq!(net.settle_logs().await, (2, 0));
+    assert!(journal.unfinished().await.unwrap().is_empty());
+    let inclusion = confirmed(&journal, 2).unwrap();
+    assert!(inclusion.success && !inclusion.cancel);
+    assert!(DEPOSIT > 700);
+}
+
+#[tokio::test]
+async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
+    let net = Devnet::start().await;
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(2, payee).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_millis(200)).await;
+    net.rpc("evm_setAutomine", json!([false])).await;
+
+    let batch = net.batch(&payers, 1_000).await;
+    sub.enqueue(TxId(1), batch.calldata().into()).await.unwrap();
+    let events = sub.tick().await.unwrap();
+    let [
+        SubmitterEvent::Sent {
+            hash: first,
+            kind: SendKind::First,
+            fees: first_fees,
+            ..
+        },
+    ] = events[..]
+    else {
+        panic!("{events:?}");
+    };
+
+    // The node forgets it: the next round finds it unknown and sends the stored bytes again.
+    net.rpc("anvil_dropTransaction", json!([first])).await;
+    let events = sub.tick().await.unwrap();
+    assert!(
+        matches!(events[..], [SubmitterEvent::Sent { hash, kind: SendKind::Rebroadcast, .. }] if hash == first),
+        "{events:?}"
+    );
+
+    // The base fee jumps far above what the attempt offers: blocks come and go without it.
+    let spike = 100 * GWEI;
+    net.rpc(
+        "anvil_setNextBlockBaseFeePerGas",
+        json!([spike.to_string()]),
+    )
+    .await;
+    net.mine(1).await;
+    assert!(matches!(state(&journal, 1), TxState::Pending { .. }));
+    assert!(first_fees.max_fee_per_gas < spike);
+
+    // After `stuck_after` it is replaced with both fields bumped and at least the market.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let replaced = loop {
+        let events = sub.tick().await.unwrap();
+        if let Some(found) = events.into_iter().find_map(|e| match e {
+            SubmitterEvent::Sent {
+                kind: SendKind::Replacement,
+                fees,
+                hash,
+                ..
+            } => Some((hash, fees)),
+            _ => None,
+        }) {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no replacement");
+        // Polling the condition (the submitter's clock), not sleeping for it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (_, fees) = replaced;
+    assert!(fees.max_fee_per_gas * 100 >= first_fees.max_fee_per_gas * 110);
+    assert!(fees.max_priority_fee_per_gas * 100 >= first_fees.max_priority_fee_per_gas * 110);
+    assert!(
+        fees.max_fee_per_gas > spike / 2,
+        "follows the market: {fees:?}"
+    );
+    let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
+    let inclusion = confirmed(&journal, 1).unwrap();
+    assert_ne!(inclusion.tx_hash, first);
+    let block = net
+        .deployer
+        .get_block_by_number(inclusion.block.number.into())
+        .await
+        .unwrap()
+        .unwrap();
+    let base_fee = u128::from(block.header.base_fee_per_gas.unwrap());
+    let TxState::Confirmed { .. } = state(&journal, 1) else {
+        unreachable!()
+    };
+    assert!(
+        base_fee > first_fees.max_fee_per_gas,
+        "mined at base fee {base_fee}: {events:?}"
+    );
+    for payer in &payers {
+        assert_eq!(net.settled(payer.channel_id).await, 1_000);
+    }
+    assert_eq!(net.settle_logs().await, (1, 0));
+}
+
+#[tokio::test]
+async fn a_reorged_inclusion_goes_back_to_pending_and_settles_once() {
+    let net = Devnet::start().await;
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(3, payee).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let mut sub = submitter(&net, journal.clone(), 3, Duration::from_secs(30)).await;
+
+    let batch = net.batch(&payers, 2_000).await;
+    sub.enqueue(TxId(1), batch.calldata().into()).await.unwrap();
+    sub.tick().await.unwrap(); // sent; automine mines it
+    let events = sub.tick().await.unwrap();
+    let [
+        SubmitterEvent::Included {
+            inclusion: first, ..
+        },
+    ] = events[..]
+    else {
+        panic!("{events:?}");
+    };
+    net.mine(1).await; // one block on top: not yet 3 deep
+    assert!(sub.tick().await.unwrap().is_empty());
+    // An indexer with no confirmations has applied the settlement.
+    let store = Arc::new(MemoryIndexerStore::new());
+    let mut config = IndexerConfig::new(net.escrow, net.deploy_block);
+    config.confirmations = 0;
+    let indexer =
+        Indexer::new(plain_provider(&net.anvil.url).await, store.clone(), config).unwrap();
+    while !matches!(indexer.step().await.unwrap(), IndexerStep::UpToDate { .. }) {}
+    assert_eq!(settlements(&store), 1);
+
+    // The block with the settlement and the one above are replaced by empty blocks.
+    net.rpc("anvil_reorg", json!([2, []])).await;
+    let events = sub.tick().await.unwrap();
+    assert!(
+        matches!(events[..], [SubmitterEvent::Reorged { block, .. }] if block == first.block),
+        "{events:?}"
+    );
+    assert!(matches!(state(&journal, 1), TxState::Pending { .. }));
+    let step = indexer.step().await.unwrap();
+    assert!(
+        matches!(step, IndexerStep::Rewound { to, .. } if to.number < first.block.number),
+        "{step:?}"
+    );
+    assert_eq!(settlements(&store), 0);
+
+    let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
+    let inclusion = confirmed(&journal, 1).unwrap();
+    assert_ne!(inclusion.block, first.block, "{events:?}");
+    // The same signed transaction (same nonce) was mined again: never re-signed under another nonce.
+    assert_eq!(inclusion.tx_hash, first.tx_hash);
+    for payer in &payers {
+        assert_eq!(net.settled(payer.channel_id).await, 2_000);
+    }
+    assert_eq!(net.balance(payee).await, 3 * 2_000);
+    assert_eq!(net.settle_logs().await, (1, 0));
+    while !matches!(indexer.step().await.unwrap(), IndexerStep::UpToDate { .. }) {}
+    assert_eq!(settlements(&store), 1, "indexed once, in its new block");
+}
+
+/// How many channel settlements the indexer store holds.
+fn settlements(store: &MemoryIndexerStore) -> usize {
+    store
+        .events()
+        .iter()
+        .map(|e| match &e.event {
+            EscrowEvent::ReceiptsSettled { settlements, .. } => settlements.len(),
+            _ => 0,
+        })
+        .sum::<usize>()
+        / 3
+}
+
+#[tokio::test]
+async fn anvil_restarted_while_a_transaction_is_pending() {
+    let mut net = Devnet::start().await;
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(2, payee).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_secs(30)).await;
+    net.rpc("evm_setAutomine", json!([false])).await;
+
+    let batch = net.batch(&payers, 3_000).await;
+    sub.enqueue(TxId(1), batch.calldata().into()).await.unwrap();
+    let events = sub.tick().await.unwrap();
+    let [SubmitterEvent::Sent { hash, .. }] = events[..] else {
+        panic!("{events:?}");
+    };
+
+    // The node goes down with the transaction in its pool; its chain state survives (dumped and
+    // reloaded on the same port), its pool does not.
+    let state_dump = net.rpc("anvil_dumpState", json!([])).await;
+    let port = net.anvil.port;
+    net.anvil.stop();
+    let error = sub.tick().await.unwrap_err();
+    assert_eq!(error.code(), "rpc");
+    net.anvil = common::Anvil::start_on(port);
+    net.rpc("anvil_loadState", json!([state_dump])).await;
+    net.rpc("evm_setAutomine", json!([false])).await;
+    let pooled = net.deployer.get_transaction_by_hash(hash).await.unwrap();
+    assert!(pooled.is_none(), "the restarted node lost its pool");
+
+    // The submitter notices the transaction is unknown and sends the stored bytes again.
+    let events = sub.tick().await.unwrap();
+    assert!(
+        matches!(events[..], [SubmitterEvent::Sent { hash: h, kind: SendKind::Rebroadcast, .. }] if h == hash),
+        "{events:?}"
+    );
+    drive_to_confirmed(&net, &mut sub, 1, true).await;
+    assert_eq!(confirmed(&journal, 1).unwrap().tx_hash, hash);
+    for payer in &payers {
+        assert_eq!(net.settled(payer.channel_id).await, 3_000);
+    }
+    assert_eq!(net.settle_logs().await, (1, 0));
+}
+
+#[tokio::test]
+async fn a_stuck_job_is_cancelled_then_sent_again_under_a_new_nonce() {
+    let net = Devnet::start().await;
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(2, payee).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let signer = PrivateKeySigner::from_bytes(&RELAYER_KEY).unwrap();
+    net.set_balance(signer.address()).await;
+    let mut config = SubmitterConfig::new(net.escrow);
+    config.confirmations = 1;
+    config.stuck_after = Duration::from_millis(100);
+    config.max_bumps = 0; // the first time it is stuck, cancel
+    let mut sub = Submitter::new(
+        plain_provider(&net.anvil.url).await,
+        signer,
+        journal.clone(),
+        config,
+    )
+    .await
+    .unwrap();
+    net.rpc("evm_setAutomine", json!([false])).await;
+
+    let batch = net.batch(&payers, 4_000).await;
+    sub.enqueue(TxId(1), batch.calldata().into()).await.unwrap();
+    let events = sub.tick().await.unwrap();
+    let [SubmitterEvent::Sent { nonce: 0, .. }] = events[..] else {
+        panic!("{events:?}");
+    };
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let cancel = loop {
+        let events = sub.tick().await.unwrap();
+        if let Some(hash) = events.iter().find_map(|e| match e {
+            SubmitterEvent::Sent {
+                kind: SendKind::Cancel,
+                hash,
+                nonce: 0,
+                ..
+            } => Some(*hash),
+            _ => None,
+        }) {
+            break hash;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no cancel");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // The cancel replaces the job's transaction in the pool; mined, confirmed, the job is requeued and
+    // sent again under the next nonce.
+    net.mine(1).await;
+    let mut requeued = false;
+    let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
+    for event in &events {
+        if matches!(
+            event,
+            SubmitterEvent::Requeued {
+                reason: RequeueReason::Cancelled,
+                ..
+            }
+        ) {
+            requeued = true;
+        }
+    }
+    assert!(requeued, "{events:?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        SubmitterEvent::Sent {
+            nonce: 1,
+            kind: SendKind::First,
+            ..
+        }
+    )));
+    let inclusion = confirmed(&journal, 1).unwrap();
+    assert_ne!(inclusion.tx_hash, cancel);
+    let cancel_receipt = net
+        .deployer
+        .get_transaction_receipt(cancel)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cancel_receipt.status());
+    assert_eq!(cancel_receipt.to, Some(sub.address()));
+    for payer in &payers {
+        assert_eq!(net.settled(payer.channel_id).await, 4_000);
+    }
+    assert_eq!(net.settle_logs().await, (1, 0));
+}

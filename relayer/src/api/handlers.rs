@@ -1,0 +1,243 @@
+//! The route handlers.
+
+use std::sync::atomic::Ordering;
+
+use axum::{
+    extract::{Path, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use piecepay_protocol::{
+    alloy_primitives::B256,
+    relayer_api::{
+        API_VERSION, ApiError, ErrorCode, Health, OperationResult, OperationSubmission,
+        QueuedOperation, Readiness, ReadinessCheck, ReceiptResult, RelayerInfo,
+        SubmitOperationsRequest, SubmitOperationsResponse, SubmitReceiptsRequest,
+        SubmitReceiptsResponse, parse_b256,
+    },
+};
+
+use super::{AppState, Failure, JsonBody, json_response, openapi};
+use crate::{ingest::unix_now, store::OperationRow};
+
+type Answer = Result<Response, Failure>;
+
+fn ok<T: serde::Serialize>(value: &T) -> Answer {
+    Ok(json_response(StatusCode::OK, value))
+}
+
+pub(super) async fn info(State(state): State<AppState>) -> Answer {
+    let settings = &state.settings;
+    ok(&RelayerInfo {
+        api_version: API_VERSION.to_owned(),
+        chain_id: settings.chain_id,
+        escrow: settings.escrow,
+        token: settings.token,
+        relayer: settings
+            .signer
+            .as_ref()
+            .map(|s| s.address())
+            .unwrap_or_default(),
+        settle_fee_bps: settings.config.fees.settle_fee_bps,
+        min_fees: settings.min_fees,
+        limits: settings.config.api.limits(),
+    })
+}
+
+/// Batch size against the configured limit (which may be below v1's); `check` then covers v1's and
+/// the domain.
+fn check_batch(what: &str, len: usize, max: usize) -> Result<(), Failure> {
+    if len > max {
+        return Err(Failure::new(
+            ErrorCode::BatchTooLarge,
+            format!("{what}: {len} given, at most {max} per request"),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn submit_receipts(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SubmitReceiptsRequest>,
+) -> Answer {
+    let max = state.settings.config.api.max_receipts_per_request;
+    check_batch("receipts", request.receipts.len(), max)?;
+    request.check(&state.domain)?;
+    let verified = state.ingest.verify(request.receipts).await;
+    let results = state.ingest.submit(verified).await?;
+    state.metrics.count_receipts(results.iter().map(outcome));
+    ok(&SubmitReceiptsResponse { results })
+}
+
+fn outcome(result: &ReceiptResult) -> &'static str {
+    match result {
+        ReceiptResult::Accepted(_) => "accepted",
+        ReceiptResult::Duplicate(_) => "duplicate",
+        ReceiptResult::Rejected(error) => error.code.as_str(),
+    }
+}
+
+pub(super) async fn submit_operations(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<SubmitOperationsRequest>,
+) -> Answer {
+    let max = state.settings.config.api.max_operations_per_request;
+    check_batch("operations", request.operations.len(), max)?;
+    request.check(&state.domain)?;
+    let now = unix_now();
+    let earliest_inclusion = now + state.settings.config.fees.inclusion_margin_s;
+    let checked: Vec<Result<OperationRow, ApiError>> = request
+        .operations
+        .iter()
+        .map(|submission| {
+            let (operation, id) = submission.verify(&state.domain, earliest_inclusion)?;
+            let minimum = state.settings.min_fees.for_kind(operation.kind());
+            if operation.fee() < minimum {
+                return Err(ApiError::new(
+                    ErrorCode::FeeTooLow,
+                    format!("fee {} is below the minimum {minimum}", operation.fee()),
+                ));
+            }
+            Ok(OperationRow {
+                operation_id: id,
+                submission: OperationSubmission::from(&operation),
+                channel_id: operation.channel_id(),
+                fee: operation.fee(),
+                deadline: operation.deadline(),
+            })
+        })
+        .collect();
+    let rows: Vec<OperationRow> = checked
+        .iter()
+        .filter_map(|r| r.as_ref().ok().cloned())
+        .collect();
+    let mut queued = state
+        .store
+        .queue_operations(&rows, now)
+        .await
+        .map_err(|e| Failure::from_error(&e))?
+        .into_iter();
+    let results: Vec<OperationResult> = checked
+        .into_iter()
+        .map(|checked| match checked {
+            Err(error) => OperationResult::Rejected(error),
+            Ok(row) => {
+                let id = QueuedOperation {
+                    operation_id: row.operation_id,
+                };
+                if queued.next().unwrap_or(false) {
+                    OperationResult::Queued(id)
+                } else {
+                    OperationResult::Duplicate(id)
+                }
+            }
+        })
+        .collect();
+    state
+        .metrics
+        .count_operations(results.iter().map(|r| match r {
+            OperationResult::Queued(_) => "queued",
+            OperationResult::Duplicate(_) => "duplicate",
+            OperationResult::Rejected(error) => error.code.as_str(),
+        }));
+    ok(&SubmitOperationsResponse { results })
+}
+
+fn path_id(name: &str, value: &str) -> Result<B256, Failure> {
+    parse_b256(name, value).map_err(Failure::from)
+}
+
+pub(super) async fn operation(
+    State(state): State<AppState>,
+    Path(operation_id): Path<String>,
+) -> Answer {
+    let id = path_id("operation_id", &operation_id)?;
+    match state.store.operation_status(&id).await {
+        Ok(Some(status)) => ok(&status),
+        Ok(None) => Err(Failure::new(
+            ErrorCode::UnknownOperation,
+            format!("no operation {id} was queued here"),
+        )),
+        Err(e) => Err(Failure::from_error(&e)),
+    }
+}
+
+fn unknown_channel(id: &B256) -> Failure {
+    Failure::new(
+        ErrorCode::UnknownChannel,
+        format!("no channel {id} on the escrow, as far as this relayer has indexed"),
+    )
+}
+
+pub(super) async fn channel(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+) -> Answer {
+    let id = path_id("channel_id", &channel_id)?;
+    match state.store.channel_status(&id).await {
+        Ok(Some(status)) => ok(&status),
+        Ok(None) => Err(unknown_channel(&id)),
+        Err(e) => Err(Failure::from_error(&e)),
+    }
+}
+
+pub(super) async fn settlement(
+    State(state): State<AppState>,
+    Path(channel_id): Path<String>,
+) -> Answer {
+    let id = path_id("channel_id", &channel_id)?;
+    match state.store.settlement_status(&id, unix_now()).await {
+        Ok(Some(status)) => ok(&status),
+        Ok(None) => Err(unknown_channel(&id)),
+        Err(e) => Err(Failure::from_error(&e)),
+    }
+}
+
+pub(super) async fn openapi() -> Answer {
+    ok(openapi::document())
+}
+
+pub(super) async fn health() -> Answer {
+    ok(&Health::OK)
+}
+
+pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    let mut checks = Vec::new();
+    let database = state.store.ping().await;
+    checks.push(ReadinessCheck {
+        name: "database".to_owned(),
+        ok: database.is_ok(),
+        detail: database
+            .err()
+            .map(|_| "the database does not answer".to_owned()),
+    });
+    let stopping = state.shutting_down.load(Ordering::SeqCst);
+    checks.push(ReadinessCheck {
+        name: "serving".to_owned(),
+        ok: !stopping,
+        detail: stopping.then(|| "shutting down".to_owned()),
+    });
+    let readiness = Readiness::from_checks(checks);
+    let status = StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::OK);
+    json_response(status, &readiness)
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+pub(super) async fn not_found() -> Failure {
+    Failure::new(ErrorCode::NotFound, "no such route")
+}
+
+pub(super) async fn method_not_allowed() -> Failure {
+    Failure::new(
+        ErrorCode::MethodNotAllowed,
+        "the route exists, not with this method",
+    )
+}

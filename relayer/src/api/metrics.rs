@@ -1,0 +1,218 @@
+//! [`Metrics`]: the relayer's counters and histograms, rendered in Prometheus' text format for
+//! `GET /metrics`. Names may change between releases (they are not part of the versioned API).
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        Mutex,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+/// Upper bounds of the request latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Every metric of a node. Shared (`Arc`) by the API, ingest, batcher and chain tasks.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    receipts: Mutex<BTreeMap<&'static str, u64>>,
+    operations: Mutex<BTreeMap<&'static str, u64>>,
+    /// Settlement batches handed to the submitter.
+    pub batches_submitted: AtomicU64,
+    /// Receipts in those batches.
+    pub batch_receipts: AtomicU64,
+    /// Settlements skipped because gas would cost too large a share of their value.
+    pub batches_skipped_gas: AtomicU64,
+    /// Gas used by confirmed relayer transactions.
+    pub gas_used: AtomicU64,
+    /// The chain head minus the indexer's cursor, in blocks (-1: unknown).
+    pub indexer_lag_blocks: AtomicI64,
+    /// 1 while this node is the leader (runs indexer, batcher and submitter), else 0.
+    pub leader: AtomicI64,
+}
+
+impl Metrics {
+    /// Counts a finished request of `route` with `status` that took `elapsed`.
+    pub fn observe_request(&self, route: &str, status: u16, elapsed: Duration) {
+        *lock(&self.requests)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
+        let mut latency = lock(&self.latency);
+        let histogram = latency.entry(route.to_owned()).or_default();
+        let seconds = elapsed.as_secs_f64();
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    /// Counts receipt results by outcome (`accepted`, `duplicate`, or the rejection code).
+    pub fn count_receipts(&self, outcomes: impl IntoIterator<Item = &'static str>) {
+        let mut receipts = lock(&self.receipts);
+        for outcome in outcomes {
+            *receipts.entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// Counts operation results by outcome (`queued`, `duplicate`, or the rejection code).
+    pub fn count_operations(&self, outcomes: impl IntoIterator<Item = &'static str>) {
+        let mut operations = lock(&self.operations);
+        for outcome in outcomes {
+            *operations.entry(outcome).or_default() += 1;
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP piecepay_http_requests_total HTTP requests by route and status.\n");
+        out.push_str("# TYPE piecepay_http_requests_total counter\n");
+        for ((route, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "piecepay_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP piecepay_http_request_duration_seconds HTTP request latency by route.\n",
+        );
+        out.push_str("# TYPE piecepay_http_request_duration_seconds histogram\n");
+        for (route, h) in lock(&self.latency).iter() {
+            for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "piecepay_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "piecepay_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "piecepay_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "piecepay_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        counter_family(
+            &mut out,
+            "piecepay_receipts_total",
+            "Submitted receipts by outcome (accepted, duplicate, or the rejection code).",
+            &lock(&self.receipts),
+        );
+        counter_family(
+            &mut out,
+            "piecepay_operations_total",
+            "Submitted operations by outcome (queued, duplicate, or the rejection code).",
+            &lock(&self.operations),
+        );
+        let scalars: [(&str, &str, &str, i64); 6] = [
+            (
+                "piecepay_settlement_batches_total",
+                "counter",
+                "Settlement batches handed to the submitter.",
+                load(&self.batches_submitted),
+            ),
+            (
+                "piecepay_settlement_batch_receipts_total",
+                "counter",
+                "Receipts in settlement batches.",
+                load(&self.batch_receipts),
+            ),
+            (
+                "piecepay_settlements_skipped_gas_total",
+                "counter",
+                "Settlement rounds held back because gas would cost too large a share of their value.",
+                load(&self.batches_skipped_gas),
+            ),
+            (
+                "piecepay_gas_used_total",
+                "counter",
+                "Gas used by the relayer's confirmed transactions.",
+                load(&self.gas_used),
+            ),
+            (
+                "piecepay_indexer_lag_blocks",
+                "gauge",
+                "Chain head minus the indexer's cursor (-1: unknown).",
+                self.indexer_lag_blocks.load(Ordering::Relaxed),
+            ),
+            (
+                "piecepay_leader",
+                "gauge",
+                "1 while this node runs the indexer, batcher and submitter.",
+                self.leader.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, kind, help, value) in scalars {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+        out
+    }
+}
+
+fn counter_family(out: &mut String, name: &str, help: &str, values: &BTreeMap<&'static str, u64>) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (outcome, n) in values {
+        let _ = writeln!(out, "{name}{{outcome=\"{outcome}\"}} {n}");
+    }
+}
+
+fn load(counter: &AtomicU64) -> i64 {
+    i64::try_from(counter.load(Ordering::Relaxed)).unwrap_or(i64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while counting leaves the counters usable: they are plain numbers.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::default();
+        metrics.observe_request("/v1/receipts", 200, Duration::from_millis(3));
+        metrics.count_receipts(["accepted", "accepted", "stale_receipt"]);
+        let text = metrics.render();
+        assert!(
+            text.contains("piecepay_http_requests_total{route=\"/v1/receipts\",status=\"200\"} 1")
+        );
+        assert!(text.contains("piecepay_receipts_total{outcome=\"accepted\"} 2"));
+        assert!(text.contains(
+            "piecepay_http_request_duration_seconds_bucket{route=\"/v1/receipts\",le=\"0.005\"} 1"
+        ));
+        assert!(text.contains(
+            "piecepay_http_request_duration_seconds_bucket{route=\"/v1/receipts\",le=\"0.002\"} 0"
+        ));
+    }
+}

@@ -1,0 +1,695 @@
+//! The relayer's configuration: one TOML file, then environment overrides, then validation.
+//!
+//! Every key has a default except the chain's identity (`chain.chain_id` and `chain.escrow`, given
+//! directly or through a deployment manifest). `docs/relayer.md` is the reference; the field docs below
+//! are the same text.
+//!
+//! **Environment overrides.** `PIECEPAY_RELAYER__<SECTION>__<KEY>=value` sets `<section>.<key>`
+//! (case-insensitive, `__` between levels), e.g. `PIECEPAY_RELAYER__DATABASE__URL=postgres://…`. The value
+//! is read as a TOML value when it parses as one (`8`, `true`, `"x"`), else as a string. The signer key
+//! is never in the file: `signer.key_file` names a file holding it, or the variable named by
+//! `signer.key_env` (default `PIECEPAY_RELAYER_KEY`) holds it, as 64 hex digits with or without `0x`.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use piecepay_protocol::{
+    SigningKey,
+    alloy_primitives::{Address, B256},
+    relayer_api::{
+        self, Limits, MAX_BODY_BYTES, MAX_OPERATIONS_PER_REQUEST, MAX_RECEIPTS_PER_REQUEST, MinFees,
+    },
+};
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Prefix of the environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "PIECEPAY_RELAYER__";
+
+/// The default variable holding the signer key.
+pub const DEFAULT_KEY_ENV: &str = "PIECEPAY_RELAYER_KEY";
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The chain, the escrow and how to follow it.
+    pub chain: ChainConfig,
+    /// Where the submitting key comes from.
+    pub signer: SignerConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// The HTTP API.
+    pub api: ApiConfig,
+    /// Fees charged for gasless operations and settlement.
+    pub fees: FeeConfig,
+    /// When to settle.
+    pub batch: BatchConfig,
+    /// Receipt ingest tuning.
+    pub ingest: IngestConfig,
+}
+
+/// `[chain]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint. Absent: an API-only node that indexes and submits nothing (another node, the
+    /// leader, does).
+    pub rpc_url: Option<String>,
+    /// The chain id of the escrow's EIP-712 domain (or from the manifest).
+    pub chain_id: Option<u64>,
+    /// The escrow's address (or from the manifest).
+    pub escrow: Option<String>,
+    /// The escrow's token, reported by `/v1/info` (or from the manifest).
+    pub token: Option<String>,
+    /// A deployment manifest (`deploy/deployments/<chainId>.json`) to read `escrow`, `token`,
+    /// `chain_id` and the deployment block from; explicit keys above win.
+    pub manifest: Option<PathBuf>,
+    /// First block to index when the database has no cursor yet (or the manifest's deployment block).
+    pub start_block: Option<u64>,
+    /// Blocks behind the head at which the indexer treats events as final.
+    pub confirmations: u64,
+    /// How often the indexer and the batcher look at the chain, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            rpc_url: None,
+            chain_id: None,
+            escrow: None,
+            token: None,
+            manifest: None,
+            start_block: None,
+            confirmations: 2,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+/// `[signer]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignerConfig {
+    /// A file holding the key (64 hex digits, optional `0x`, surrounding whitespace ignored).
+    pub key_file: Option<PathBuf>,
+    /// The environment variable holding the key when there is no `key_file`.
+    pub key_env: String,
+}
+
+impl Default for SignerConfig {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            key_env: DEFAULT_KEY_ENV.to_owned(),
+        }
+    }
+}
+
+/// `[database]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://relayer.db".to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Longest a request may take before it is answered 503 `timeout`, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Largest request body, in bytes (at most the v1 limit, 1 MiB).
+    pub max_body_bytes: usize,
+    /// Most receipts per request (at most 1,000).
+    pub max_receipts_per_request: usize,
+    /// Most operations per request (at most 100).
+    pub max_operations_per_request: usize,
+    /// Sustained requests per second per client address; 0 turns rate limiting off.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may send at once above the sustained rate.
+    pub rate_limit_burst: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            request_timeout_ms: 10_000,
+            max_body_bytes: MAX_BODY_BYTES,
+            max_receipts_per_request: MAX_RECEIPTS_PER_REQUEST,
+            max_operations_per_request: MAX_OPERATIONS_PER_REQUEST,
+            rate_limit_per_second: 200,
+            rate_limit_burst: 400,
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The request timeout.
+    pub const fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The limits as `/v1/info` reports them.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes as u64,
+            max_receipts_per_request: self.max_receipts_per_request as u32,
+            max_operations_per_request: self.max_operations_per_request as u32,
+        }
+    }
+}
+
+/// `[fees]`: amounts are decimal strings of token base units.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeeConfig {
+    /// The settlement fee claimed, in basis points of what a settlement credits a payee.
+    pub settle_fee_bps: u16,
+    /// Minimum fee of an `open`.
+    pub min_open: String,
+    /// Minimum fee of a `top_up`.
+    pub min_top_up: String,
+    /// Minimum fee of a `request_close`.
+    pub min_request_close: String,
+    /// Minimum fee of a `withdraw`.
+    pub min_withdraw: String,
+    /// Minimum fee of a `cooperative_close`.
+    pub min_cooperative_close: String,
+    /// Seconds an operation's deadline must leave for the relayer to get it mined.
+    pub inclusion_margin_s: u64,
+}
+
+impl Default for FeeConfig {
+    fn default() -> Self {
+        Self {
+            settle_fee_bps: 0,
+            min_open: "0".to_owned(),
+            min_top_up: "0".to_owned(),
+            min_request_close: "0".to_owned(),
+            min_withdraw: "0".to_owned(),
+            min_cooperative_close: "0".to_owned(),
+            inclusion_margin_s: 60,
+        }
+    }
+}
+
+/// `[batch]`: when the batcher settles a channel (any condition suffices) and when it holds back.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Settle a channel once its unsettled value reaches this (decimal token base units).
+    pub value_threshold: String,
+    /// Settle a channel whose oldest unsettled receipt is this old, in seconds.
+    pub max_age_s: u64,
+    /// Watchtower: settle a closing channel once its challenge window ends within this many seconds.
+    pub close_margin_s: u64,
+    /// Skip (for now) a settlement whose gas would cost more than this share of its value, in basis
+    /// points. Close deadlines override it: value that would be lost is settled at any cost.
+    pub max_gas_share_bps: u32,
+    /// Token base units one wei of gas is worth, for the rule above (0: gas is free, never skip).
+    pub token_per_wei: f64,
+    /// Most receipts per `settleBatch` transaction.
+    pub max_receipts: usize,
+    /// How often the batcher looks for work, in milliseconds.
+    pub interval_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            value_threshold: "1000000000000000000".to_owned(),
+            max_age_s: 3_600,
+            close_margin_s: 1_800,
+            max_gas_share_bps: 1_000,
+            token_per_wei: 0.0,
+            max_receipts: 200,
+            interval_ms: 2_000,
+        }
+    }
+}
+
+/// `[ingest]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most receipts one group commit writes.
+    pub max_commit_receipts: usize,
+    /// Threads verifying signatures (0: one per core).
+    pub verify_threads: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_commit_receipts: 8_192,
+            verify_threads: 0,
+        }
+    }
+}
+
+/// What the relayer runs with once the file, the environment and the manifest are resolved.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The configuration as given.
+    pub config: Config,
+    /// The chain id.
+    pub chain_id: u64,
+    /// The escrow.
+    pub escrow: Address,
+    /// The token (zero when unknown).
+    pub token: Address,
+    /// First block to index.
+    pub start_block: u64,
+    /// The signer, if one is configured.
+    pub signer: Option<SigningKey>,
+    /// Minimum operation fees, parsed.
+    pub min_fees: MinFees,
+    /// The batcher's value threshold, parsed.
+    pub value_threshold: u128,
+}
+
+impl Config {
+    /// Reads `path` and applies the environment overrides in `env` (pass `std::env::vars()`).
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text, env)
+    }
+
+    /// Parses TOML text and applies the environment overrides in `env`.
+    pub fn from_toml(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| Error::Config(format!("invalid TOML: {e}")))?;
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut table, &keys, parse_env_value(&value))
+                .map_err(|why| Error::Config(format!("{name}: {why}")))?;
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.to_string()))
+    }
+
+    /// Resolves the manifest, the signer key and the amounts; `env_var` looks up the key variable.
+    pub fn resolve(self, env_var: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+        let manifest = match &self.chain.manifest {
+            Some(path) => Some(Manifest::read(path)?),
+            None => None,
+        };
+        let from_manifest = |f: fn(&Manifest) -> Option<String>| manifest.as_ref().and_then(f);
+        let chain_id = self
+            .chain
+            .chain_id
+            .or_else(|| manifest.as_ref().and_then(|m| m.chain_id))
+            .ok_or_else(|| Error::Config("chain.chain_id is required (or a manifest)".into()))?;
+        let escrow_text = self
+            .chain
+            .escrow
+            .clone()
+            .or_else(|| from_manifest(|m| m.escrow.clone()))
+            .ok_or_else(|| Error::Config("chain.escrow is required (or a manifest)".into()))?;
+        let escrow = config_address("chain.escrow", &escrow_text)?;
+        if escrow.is_zero() {
+            return Err(Error::Config(
+                "chain.escrow must not be the zero address".into(),
+            ));
+        }
+        let token = match self
+            .chain
+            .token
+            .clone()
+            .or_else(|| from_manifest(|m| m.token.clone()))
+        {
+            Some(text) => config_address("chain.token", &text)?,
+            None => Address::ZERO,
+        };
+        let start_block = self
+            .chain
+            .start_block
+            .or_else(|| manifest.as_ref().and_then(|m| m.deployment_block))
+            .unwrap_or(0);
+        let signer = load_key(&self.signer, env_var)?;
+        let fee = |name: &str, value: &str| {
+            relayer_api::parse_decimal(name, value).map_err(|e| Error::Config(e.message))
+        };
+        let min_fees = MinFees {
+            open: fee("fees.min_open", &self.fees.min_open)?,
+            top_up: fee("fees.min_top_up", &self.fees.min_top_up)?,
+            request_close: fee("fees.min_request_close", &self.fees.min_request_close)?,
+            withdraw: fee("fees.min_withdraw", &self.fees.min_withdraw)?,
+            cooperative_close: fee(
+                "fees.min_cooperative_close",
+                &self.fees.min_cooperative_close,
+            )?,
+        };
+        let value_threshold = fee("batch.value_threshold", &self.batch.value_threshold)?;
+        self.check_limits()?;
+        if self.chain.rpc_url.is_some() && signer.is_none() {
+            return Err(Error::Config(format!(
+                "a node with chain.rpc_url submits transactions: set signer.key_file or {}",
+                self.signer.key_env
+            )));
+        }
+        Ok(Settings {
+            config: self,
+            chain_id,
+            escrow,
+            token,
+            start_block,
+            signer,
+            min_fees,
+            value_threshold,
+        })
+    }
+
+    fn check_limits(&self) -> Result<()> {
+        let api = &self.api;
+        let within = |name: &str, value: usize, max: usize| {
+            if value == 0 || value > max {
+                return Err(Error::Config(format!(
+                    "api.{name} must be between 1 and {max}"
+                )));
+            }
+            Ok(())
+        };
+        within("max_body_bytes", api.max_body_bytes, MAX_BODY_BYTES)?;
+        within(
+            "max_receipts_per_request",
+            api.max_receipts_per_request,
+            MAX_RECEIPTS_PER_REQUEST,
+        )?;
+        within(
+            "max_operations_per_request",
+            api.max_operations_per_request,
+            MAX_OPERATIONS_PER_REQUEST,
+        )?;
+        if api.request_timeout_ms == 0 {
+            return Err(Error::Config(
+                "api.request_timeout_ms must be positive".into(),
+            ));
+        }
+        if self.fees.settle_fee_bps > relayer_api::MAX_FEE_CAP_BPS {
+            return Err(Error::Config(
+                "fees.settle_fee_bps must be at most 10000".into(),
+            ));
+        }
+        if self.batch.max_receipts == 0 {
+            return Err(Error::Config("batch.max_receipts must be positive".into()));
+        }
+        if !(self.batch.token_per_wei >= 0.0 && self.batch.token_per_wei.is_finite()) {
+            return Err(Error::Config(
+                "batch.token_per_wei must be a finite number ≥ 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn config_address(name: &str, text: &str) -> Result<Address> {
+    relayer_api::parse_address(name, text).map_err(|e| Error::Config(e.message))
+}
+
+/// Reads the signer key from `key_file`, else from the `key_env` variable; `None` if neither is set.
+fn load_key(
+    signer: &SignerConfig,
+    env_var: impl Fn(&str) -> Option<String>,
+) -> Result<Option<SigningKey>> {
+    let (text, source) = match &signer.key_file {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("signer.key_file {}: {e}", path.display())))?,
+            format!("signer.key_file {}", path.display()),
+        ),
+        None => match env_var(&signer.key_env) {
+            Some(text) => (text, format!("${}", signer.key_env)),
+            None => return Ok(None),
+        },
+    };
+    // The key's text never goes into an error: only where it came from.
+    let text = text.trim();
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let mut bytes = [0u8; 32];
+    if digits.len() != 64
+        || piecepay_protocol::alloy_primitives::hex::decode_to_slice(digits, &mut bytes).is_err()
+    {
+        return Err(Error::Config(format!("{source}: expected 64 hex digits")));
+    }
+    SigningKey::from_bytes(&B256::from(bytes))
+        .map(Some)
+        .map_err(|_| Error::Config(format!("{source}: not a valid secp256k1 key")))
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    // A bare TOML value (`8`, `true`, `"x"`, `[1, 2]`) parses as the right-hand side of a key.
+    toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    match keys {
+        [] => Err("empty key".to_owned()),
+        [key] => {
+            table.insert(key.clone(), value);
+            Ok(())
+        }
+        [section, rest @ ..] => {
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(inner) => set_path(inner, rest, value),
+                _ => Err(format!("{section} is not a section")),
+            }
+        }
+    }
+}
+
+/// The fields the relayer reads from a deployment manifest (`deploy/deployments/<chainId>.json`).
+///
+/// Tolerant by design, since the deploy tooling owns the format: it looks for the escrow under `escrow`,
+/// `escrow_address`, `ChannelEscrow` or `contracts.{escrow,ChannelEscrow}` (a string, or an object with
+/// `address`); the token likewise under `token`/`PieceToken`; the chain id under `chain_id`/`chainId`; the
+/// block under `deployment_block`/`deploymentBlock`/`start_block`/`block_number`/`blockNumber`/`block` (a
+/// number or a decimal/hex string), at the top level or beside the escrow's address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Manifest {
+    /// The chain id.
+    pub chain_id: Option<u64>,
+    /// The escrow's address, as written.
+    pub escrow: Option<String>,
+    /// The token's address, as written.
+    pub token: Option<String>,
+    /// The block the escrow was deployed in.
+    pub deployment_block: Option<u64>,
+}
+
+impl Manifest {
+    /// Reads and parses a manifest file.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("manifest {}: {e}", path.display())))?;
+        Self::parse(&text)
+            .map_err(|why| Error::Config(format!("manifest {}: {why}", path.display())))
+    }
+
+    /// Parses manifest JSON.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let contracts = json.get("contracts");
+        let find = |names: &[&str]| {
+            names.iter().find_map(|name| {
+                json.get(*name)
+                    .or_else(|| contracts.and_then(|c| c.get(*name)))
+                    .cloned()
+            })
+        };
+        let escrow_entry = find(&["escrow", "escrow_address", "ChannelEscrow"]);
+        let token_entry = find(&["token", "token_address", "PieceToken"]);
+        let address_of = |entry: &Option<serde_json::Value>| {
+            entry.as_ref().and_then(|v| match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Object(o) => o.get("address")?.as_str().map(str::to_owned),
+                _ => None,
+            })
+        };
+        let block_keys = [
+            "deployment_block",
+            "deploymentBlock",
+            "start_block",
+            "block_number",
+            "blockNumber",
+            "block",
+        ];
+        let deployment_block = block_keys
+            .iter()
+            .find_map(|k| json.get(*k).and_then(number))
+            .or_else(|| {
+                let entry = escrow_entry.as_ref()?.as_object()?;
+                block_keys
+                    .iter()
+                    .find_map(|k| entry.get(*k).and_then(number))
+            });
+        let chain_id = ["chain_id", "chainId"]
+            .iter()
+            .find_map(|k| json.get(*k).and_then(number));
+        let manifest = Self {
+            chain_id,
+            escrow: address_of(&escrow_entry),
+            token: address_of(&token_entry),
+            deployment_block,
+        };
+        if manifest.escrow.is_none() {
+            return Err("no escrow address found".to_owned());
+        }
+        Ok(manifest)
+    }
+}
+
+fn number(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => match s.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ESCROW: &str = "0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5";
+
+    fn minimal() -> String {
+        format!("[chain]\nchain_id = 31337\nescrow = \"{ESCROW}\"\n")
+    }
+
+    #[test]
+    fn defaults_and_minimal_file() {
+        let settings = Config::from_toml(&minimal(), [])
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap();
+        assert_eq!(settings.chain_id, 31_337);
+        assert_eq!(settings.escrow.to_checksum(None), ESCROW);
+        assert_eq!(settings.config.database.url, "sqlite://relayer.db");
+        assert_eq!(settings.config.chain.confirmations, 2);
+        assert!(settings.signer.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let env = [
+            (
+                "PIECEPAY_RELAYER__DATABASE__URL".to_owned(),
+                "postgres://x@y/z".to_owned(),
+            ),
+            (
+                "PIECEPAY_RELAYER__CHAIN__CONFIRMATIONS".to_owned(),
+                "7".to_owned(),
+            ),
+            (
+                "PIECEPAY_RELAYER__API__LISTEN".to_owned(),
+                "127.0.0.1:9".to_owned(),
+            ),
+            ("UNRELATED".to_owned(), "1".to_owned()),
+        ];
+        let config = Config::from_toml(&minimal(), env).unwrap();
+        assert_eq!(config.database.url, "postgres://x@y/z");
+        assert_eq!(config.chain.confirmations, 7);
+        assert_eq!(config.api.listen.port(), 9);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml("[chain]\nconfirmation = 3\n", []).unwrap_err();
+        assert_eq!(err.code(), "config");
+    }
+
+    #[test]
+    fn key_from_env_is_never_shown() {
+        let key = "0x".to_owned() + &"01".repeat(32);
+        let settings = Config::from_toml(&minimal(), [])
+            .unwrap()
+            .resolve(|name| (name == DEFAULT_KEY_ENV).then(|| key.clone()))
+            .unwrap();
+        let signer = settings.signer.unwrap();
+        assert_eq!(
+            signer.address().to_checksum(None),
+            "0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1"
+        );
+        let bad = Config::from_toml(&minimal(), [])
+            .unwrap()
+            .resolve(|_| Some("zz".repeat(32)))
+            .unwrap_err();
+        assert!(!bad.to_string().contains("zzzz"));
+    }
+
+    #[test]
+    fn rpc_without_key_is_refused() {
+        let text = minimal() + "rpc_url = \"http://127.0.0.1:8545\"\n";
+        let err = Config::from_toml(&text, [])
+            .unwrap()
+            .resolve(|_| None)
+            .unwrap_err();
+        assert!(err.to_string().contains("signer"));
+    }
+
+    #[test]
+    fn manifest_shapes() {
+        let flat = Manifest::parse(&format!(
+            r#"{{"chainId": 31337, "escrow": "{ESCROW}", "token": "0x7070707070707070707070707070707070707070", "deploymentBlock": "0x10"}}"#
+        ))
+        .unwrap();
+        assert_eq!(flat.chain_id, Some(31_337));
+        assert_eq!(flat.deployment_block, Some(16));
+        assert!(flat.token.is_some());
+        let nested = Manifest::parse(&format!(
+            r#"{{"chain_id": 5, "contracts": {{"ChannelEscrow": {{"address": "{ESCROW}", "block_number": 42}}}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(nested.escrow.as_deref(), Some(ESCROW));
+        assert_eq!(nested.deployment_block, Some(42));
+        assert!(Manifest::parse("{}").is_err());
+    }
+
+    #[test]
+    fn limits_above_v1_are_refused() {
+        let text = minimal() + "[api]\nmax_receipts_per_request = 5000\n";
+        assert!(
+            Config::from_toml(&text, [])
+                .unwrap()
+                .resolve(|_| None)
+                .is_err()
+        );
+    }
+}

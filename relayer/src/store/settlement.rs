@@ -1,0 +1,271 @@
+//! Settlement batches: what the batcher reads (candidates) and records (batches and their entries), and
+//! `GET /v1/channels/{id}/settlement`.
+
+use piecepay_protocol::{
+    CompactSignature,
+    alloy_primitives::{Address, B256},
+    relayer_api::{ChannelState, SettlementState, SettlementStatus, SettlementTransaction},
+};
+
+use super::{Store, codec, with_pool};
+use crate::Result;
+
+/// A channel whose held receipt is above its settled total and not in a batch yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SettlementCandidate {
+    /// The channel.
+    pub channel_id: B256,
+    /// Its payee.
+    pub payee: Address,
+    /// Its salt.
+    pub salt: u32,
+    /// The held receipt's cumulative.
+    pub cumulative: u128,
+    /// The held receipt's signature.
+    pub signature: CompactSignature,
+    /// The settled total on the escrow.
+    pub settled: u128,
+    /// The channel's state.
+    pub state: ChannelState,
+    /// End of the challenge window while closing.
+    pub closes_at: Option<u64>,
+    /// When its oldest unbatched receipt arrived.
+    pub pending_since: u64,
+    /// The payee's settlement fee cap on the escrow, in basis points.
+    pub fee_cap_bps: u16,
+}
+
+/// One channel in a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BatchEntry {
+    /// The channel.
+    pub channel_id: B256,
+    /// The cumulative the batch settles it to.
+    pub cumulative: u128,
+}
+
+/// Where a settlement batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BatchStatus {
+    /// Built, not yet broadcast.
+    Pending,
+    /// Broadcast, not yet confirmed.
+    Submitted,
+    /// Included at the confirmation depth.
+    Confirmed,
+    /// Dropped, reverted or abandoned; its channels went back to pending.
+    Failed,
+}
+
+impl BatchStatus {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Submitted => "submitted",
+            Self::Confirmed => "confirmed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+type CandidateRow = (
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    String,
+    String,
+    Option<i64>,
+    i64,
+    Option<i64>,
+);
+
+type LatestRow = (String, String, Option<Vec<u8>>, Option<i64>);
+
+impl Store {
+    /// Channels waiting for settlement (held above settled, not closed, not in a live batch), oldest
+    /// first, at most `limit`.
+    pub async fn settlement_candidates(&self, limit: usize) -> Result<Vec<SettlementCandidate>> {
+        let rows: Vec<CandidateRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.channel_id, c.payee, c.salt, r.cumulative, r.r, r.vs, c.settled, c.state, \
+                 c.closes_at, r.pending_since, p.fee_cap_bps \
+                 FROM receipts r JOIN channels c ON c.channel_id = r.channel_id \
+                 LEFT JOIN payees p ON p.payee = c.payee \
+                 WHERE r.pending_since IS NOT NULL AND c.state <> 'closed' AND r.cumulative > c.settled \
+                 ORDER BY r.pending_since, r.channel_id LIMIT $1",
+            )
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(
+                |(id, payee, salt, cumulative, r, vs, settled, state, closes_at, since, cap)| {
+                    Ok(SettlementCandidate {
+                        channel_id: codec::b256(&id, "receipts.channel_id")?,
+                        payee: codec::address(&payee, "channels.payee")?,
+                        salt: u32::try_from(salt).map_err(|_| codec::corrupt("channels.salt"))?,
+                        cumulative: codec::parse_amount(&cumulative, "receipts.cumulative")?,
+                        signature: codec::signature(&r, &vs)?,
+                        settled: codec::parse_amount(&settled, "channels.settled")?,
+                        state: codec::parse_state(&state)?,
+                        closes_at: closes_at
+                            .map(|t| codec::parse_int(t, "channels.closes_at"))
+                            .transpose()?,
+                        pending_since: codec::parse_int(since, "receipts.pending_since")?,
+                        fee_cap_bps: cap
+                            .map(|c| {
+                                u16::try_from(c).map_err(|_| codec::corrupt("payees.fee_cap_bps"))
+                            })
+                            .transpose()?
+                            .unwrap_or(0),
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// Records a new batch of `entries` (status `pending`) in one transaction and takes its channels
+    /// out of the candidates (those whose held receipt is still the one batched). Returns its id.
+    pub async fn create_batch(&self, entries: &[BatchEntry], value: u128, now: u64) -> Result<i64> {
+        Ok(with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let batch_id: i64 = sqlx::query_scalar(
+                "INSERT INTO settlement_batches (status, receipts, value, created_at) \
+                 VALUES ('pending', $1, $2, $3) RETURNING batch_id",
+            )
+            .bind(i64::try_from(entries.len()).unwrap_or(i64::MAX))
+            .bind(codec::amount(value))
+            .bind(codec::int(now))
+            .fetch_one(&mut *tx)
+            .await?;
+            for entry in entries {
+                sqlx::query(
+                    "INSERT INTO settlement_entries (batch_id, channel_id, cumulative) VALUES ($1, $2, $3)",
+                )
+                .bind(batch_id)
+                .bind(entry.channel_id.as_slice())
+                .bind(codec::amount(entry.cumulative))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE receipts SET pending_since = NULL WHERE channel_id = $1 AND cumulative = $2",
+                )
+                .bind(entry.channel_id.as_slice())
+                .bind(codec::amount(entry.cumulative))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            batch_id
+        }))
+    }
+
+    /// Moves a batch to `status` with its transaction and block where known. A `Failed` batch puts its
+    /// channels back among the candidates (pending since `now`).
+    pub async fn set_batch_status(
+        &self,
+        batch_id: i64,
+        status: BatchStatus,
+        tx_hash: Option<B256>,
+        block_number: Option<u64>,
+        now: u64,
+    ) -> Result<()> {
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE settlement_batches SET status = $1, tx_hash = COALESCE($2, tx_hash), \
+                 block_number = $3 WHERE batch_id = $4",
+            )
+            .bind(status.as_str())
+            .bind(tx_hash.as_ref().map(|h| h.as_slice()))
+            .bind(block_number.map(codec::int))
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await?;
+            if status == BatchStatus::Failed {
+                sqlx::query(
+                    "UPDATE receipts SET pending_since = $1 WHERE pending_since IS NULL AND channel_id IN \
+                     (SELECT channel_id FROM settlement_entries WHERE batch_id = $2)",
+                )
+                .bind(codec::int(now))
+                .bind(batch_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// `GET /v1/channels/{id}/settlement` at unix time `now`, or `None` for a channel never indexed.
+    pub async fn settlement_status(
+        &self,
+        channel_id: &B256,
+        now: u64,
+    ) -> Result<Option<SettlementStatus>> {
+        let Some(record) = self.channel_record(channel_id).await? else {
+            return Ok(None);
+        };
+        let held: Option<String> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT cumulative FROM receipts WHERE channel_id = $1")
+                .bind(channel_id.as_slice())
+                .fetch_optional(pool)
+                .await?
+        });
+        let received = held
+            .map(|h| codec::parse_amount(&h, "receipts.cumulative"))
+            .transpose()?
+            .unwrap_or(0);
+        let latest: Option<LatestRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT e.cumulative, b.status, b.tx_hash, b.block_number \
+                 FROM settlement_entries e JOIN settlement_batches b ON b.batch_id = e.batch_id \
+                 WHERE e.channel_id = $1 AND b.tx_hash IS NOT NULL \
+                 ORDER BY e.batch_id DESC LIMIT 1",
+            )
+            .bind(channel_id.as_slice())
+            .fetch_optional(pool)
+            .await?
+        });
+        let mut in_flight = false;
+        let transaction = match latest {
+            Some((cumulative, status, Some(hash), block)) => {
+                in_flight = status == BatchStatus::Submitted.as_str()
+                    || status == BatchStatus::Pending.as_str();
+                Some(SettlementTransaction {
+                    hash: codec::b256(&hash, "settlement_batches.tx_hash")?,
+                    cumulative: codec::parse_amount(&cumulative, "settlement_entries.cumulative")?,
+                    block_number: block
+                        .map(|b| codec::parse_int(b, "settlement_batches.block_number"))
+                        .transpose()?,
+                })
+            }
+            _ => None,
+        };
+        let window_over = match record.state {
+            ChannelState::Closed => true,
+            ChannelState::Closing => record.closes_at.is_some_and(|t| now > t),
+            ChannelState::Open => false,
+        };
+        let status = if received <= record.settled {
+            SettlementState::UpToDate
+        } else if in_flight && !window_over {
+            SettlementState::Submitted
+        } else if window_over {
+            SettlementState::Expired
+        } else {
+            SettlementState::Pending
+        };
+        Ok(Some(SettlementStatus {
+            channel_id: *channel_id,
+            status,
+            received,
+            settled: record.settled,
+            transaction,
+        }))
+    }
+}

@@ -1,0 +1,134 @@
+//! Shared setup of this crate's integration tests: a store on each engine, fixtures.
+
+#![allow(dead_code, missing_docs)]
+
+use std::sync::Arc;
+
+use piecepay_protocol::{
+    CompactSignature, Eip712Domain, Receipt, SigningKey, SolStruct,
+    alloy_primitives::{Address, B256, address, aliases::U96},
+    channel_id, domain,
+    relayer_api::{ChannelState, ReceiptSubmission},
+};
+use piecepay_relayer::{
+    Store,
+    store::ChannelRecord,
+    test_support::{PostgresServer, TempDir},
+};
+
+pub const CHAIN_ID: u64 = 31_337;
+pub const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
+
+pub fn test_domain() -> Eip712Domain {
+    domain(CHAIN_ID, ESCROW)
+}
+
+/// What keeps a test store's database alive.
+pub enum Guard {
+    Sqlite(TempDir),
+    Postgres(Arc<PostgresServer>),
+}
+
+pub async fn sqlite_store() -> (Store, Guard) {
+    let dir = TempDir::new("piecepay-relayer-test").unwrap();
+    let store = Store::open(&dir.sqlite_url("relayer.db"), 4).await.unwrap();
+    (store, Guard::Sqlite(dir))
+}
+
+pub async fn postgres_store() -> (Store, Guard) {
+    let server = PostgresServer::shared().unwrap();
+    let url = server.fresh_database().unwrap();
+    let store = Store::open(&url, 4).await.unwrap();
+    (store, Guard::Postgres(server))
+}
+
+/// Defines `$name::sqlite` and `$name::postgres`, each running `$body(store)` on its engine.
+#[macro_export]
+macro_rules! both_engines {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let (store, _guard) = $crate::common::sqlite_store().await;
+                ($body)(store).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let (store, _guard) = $crate::common::postgres_store().await;
+                ($body)(store).await;
+            }
+        }
+    };
+}
+
+pub fn key(byte: u8) -> SigningKey {
+    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
+}
+
+/// The fixture payer and payee of docs/relayer-api.md.
+pub fn payer() -> SigningKey {
+    key(1)
+}
+
+pub fn payee() -> SigningKey {
+    key(2)
+}
+
+pub fn open_channel(payer: Address, payee: Address, salt: u32, deposit: u128) -> ChannelRecord {
+    ChannelRecord {
+        channel_id: channel_id(payer, payee, salt),
+        payer,
+        payee,
+        salt,
+        state: ChannelState::Open,
+        deposit,
+        settled: 0,
+        closes_at: None,
+        updated_block: 1,
+    }
+}
+
+pub fn sign_receipt(
+    payer: &SigningKey,
+    payee: Address,
+    salt: u32,
+    cumulative: u128,
+) -> (Receipt, CompactSignature) {
+    let receipt = Receipt {
+        payee,
+        salt,
+        cumulative: U96::from(cumulative),
+    };
+    let signature = payer
+        .sign_digest(&receipt.eip712_signing_hash(&test_domain()))
+        .unwrap();
+    (receipt, signature)
+}
+
+pub fn submission(
+    payer: &SigningKey,
+    payee: Address,
+    salt: u32,
+    cumulative: u128,
+) -> ReceiptSubmission {
+    let (receipt, signature) = sign_receipt(payer, payee, salt, cumulative);
+    ReceiptSubmission::new(&receipt, &signature)
+}
+
+/// Settings for a node on `database_url` serving the fixture escrow; `extra` is appended TOML.
+pub fn settings(database_url: &str, extra: &str) -> piecepay_relayer::Settings {
+    let text = format!(
+        "[chain]\nchain_id = {CHAIN_ID}\nescrow = \"{ESCROW}\"\n\
+         [database]\nurl = \"{database_url}\"\n\
+         [fees]\nmin_open = \"1000\"\nmin_top_up = \"1000\"\nmin_request_close = \"1000\"\n\
+         min_withdraw = \"2000\"\n{extra}"
+    );
+    piecepay_relayer::Config::from_toml(&text, [])
+        .unwrap()
+        .resolve(|_| None)
+        .unwrap()
+}

@@ -1,0 +1,290 @@
+//! The store on both engines: every test runs against SQLite and a real PostgreSQL.
+
+mod common;
+
+use common::*;
+use piecepay_protocol::{
+    alloy_primitives::B256,
+    relayer_api::{
+        ChannelState, OperationKind, OperationState, OperationSubmission, SettlementState,
+        WithdrawRequest,
+    },
+};
+use piecepay_relayer::{
+    Store,
+    store::{BatchEntry, BatchStatus, OperationRow, ReceiptWrite},
+};
+
+both_engines!(migrations_are_idempotent, |store: Store| async move {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    assert_eq!(store.indexed_block().await.unwrap(), 0);
+    store.set_indexed_block(42).await.unwrap();
+    assert_eq!(store.indexed_block().await.unwrap(), 42);
+});
+
+both_engines!(receipts_only_rise, |store: Store| async move {
+    let (payer, payee) = (payer().address(), payee().address());
+    let channel = open_channel(payer, payee, 7, 1_000);
+    store.upsert_channels(&[channel]).await.unwrap();
+    let signature = sign_receipt(&common::payer(), payee, 7, 10).1;
+    let write = |cumulative| ReceiptWrite {
+        channel_id: channel.channel_id,
+        cumulative,
+        signature,
+    };
+
+    assert!(
+        store
+            .raise_receipts(&[write(10)], 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Equal or lower: not raised, reported back.
+    assert_eq!(
+        store.raise_receipts(&[write(10)], 101).await.unwrap(),
+        vec![channel.channel_id]
+    );
+    assert_eq!(
+        store.raise_receipts(&[write(9)], 101).await.unwrap(),
+        vec![channel.channel_id]
+    );
+    assert!(
+        store
+            .raise_receipts(&[write(500)], 102)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let snapshots = store
+        .snapshots(&[channel.channel_id, B256::ZERO])
+        .await
+        .unwrap();
+    assert_eq!(snapshots.len(), 1);
+    let snapshot = snapshots[&channel.channel_id];
+    assert_eq!(snapshot.held, Some(500));
+    assert_eq!(snapshot.deposit, 1_000);
+    assert_eq!(snapshot.state, ChannelState::Open);
+
+    let status = store
+        .channel_status(&channel.channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.latest_receipt.unwrap().cumulative, 500);
+    assert_eq!(status.payer, payer);
+    // The oldest unbatched receipt dates from the first raise.
+    let candidates = store.settlement_candidates(10).await.unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].pending_since, 100);
+    assert_eq!(candidates[0].cumulative, 500);
+});
+
+both_engines!(many_channels_in_one_commit, |store: Store| async move {
+    let payee = payee().address();
+    let channels: Vec<_> = (0..2_500u32)
+        .map(|salt| open_channel(payer().address(), payee, salt, 1_000))
+        .collect();
+    store.upsert_channels(&channels).await.unwrap();
+    let signature = sign_receipt(&payer(), payee, 0, 1).1;
+    let writes: Vec<_> = channels
+        .iter()
+        .map(|c| ReceiptWrite {
+            channel_id: c.channel_id,
+            cumulative: u128::from(c.salt) + 1,
+            signature,
+        })
+        .collect();
+    assert!(store.raise_receipts(&writes, 5).await.unwrap().is_empty());
+    let ids: Vec<_> = channels.iter().map(|c| c.channel_id).collect();
+    let snapshots = store.snapshots(&ids).await.unwrap();
+    assert_eq!(snapshots.len(), 2_500);
+    assert!(
+        channels
+            .iter()
+            .all(|c| snapshots[&c.channel_id].held == Some(u128::from(c.salt) + 1))
+    );
+});
+
+both_engines!(operations_queue_once, |store: Store| async move {
+    let submission = OperationSubmission::Withdraw(WithdrawRequest {
+        owner: payer().address().to_checksum(None),
+        to: payee().address().to_checksum(None),
+        amount: "5".into(),
+        fee: "1".into(),
+        nonce: "0".into(),
+        deadline: 2_000,
+        signature: piecepay_protocol::relayer_api::SignatureJson {
+            r: format!("0x{}", "11".repeat(32)),
+            vs: format!("0x{}", "22".repeat(32)),
+        },
+    });
+    let row = OperationRow {
+        operation_id: B256::repeat_byte(9),
+        submission: submission.clone(),
+        channel_id: None,
+        fee: 1,
+        deadline: 2_000,
+    };
+    assert_eq!(
+        store
+            .queue_operations(&[row.clone(), row.clone()], 10)
+            .await
+            .unwrap(),
+        [true, false]
+    );
+    let status = store
+        .operation_status(&row.operation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.kind, OperationKind::Withdraw);
+    assert_eq!(status.status, OperationState::Pending);
+    assert!(store.operation_status(&B256::ZERO).await.unwrap().is_none());
+
+    let pending = store.pending_operations(1_000, 10).await.unwrap();
+    assert_eq!(pending, vec![(row.operation_id, submission)]);
+    let tx = B256::repeat_byte(0xab);
+    store
+        .mark_operation(
+            &row.operation_id,
+            OperationState::Failed,
+            Some(tx),
+            Some(7),
+            Some(&[0xdb, 0x42]),
+        )
+        .await
+        .unwrap();
+    let status = store
+        .operation_status(&row.operation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, OperationState::Failed);
+    assert_eq!(status.transaction_hash, Some(tx));
+    assert_eq!(status.block_number, Some(7));
+    assert_eq!(status.reason.unwrap().as_ref(), &[0xdb, 0x42]);
+
+    // Past its deadline a pending operation expires instead of being handed out.
+    let late = OperationRow {
+        operation_id: B256::repeat_byte(8),
+        ..row
+    };
+    store
+        .queue_operations(std::slice::from_ref(&late), 10)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .pending_operations(3_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let status = store
+        .operation_status(&late.operation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, OperationState::Expired);
+});
+
+both_engines!(settlement_batches, |store: Store| async move {
+    let payee = payee().address();
+    let mut channel = open_channel(payer().address(), payee, 7, 1_000);
+    store.upsert_channels(&[channel]).await.unwrap();
+    store.set_fee_cap(&payee, 30).await.unwrap();
+    let signature = sign_receipt(&payer(), payee, 7, 300).1;
+    let write = ReceiptWrite {
+        channel_id: channel.channel_id,
+        cumulative: 300,
+        signature,
+    };
+    store.raise_receipts(&[write], 50).await.unwrap();
+
+    let status = store
+        .settlement_status(&channel.channel_id, 60)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, SettlementState::Pending);
+    assert_eq!(status.received, 300);
+    assert!(status.transaction.is_none());
+
+    let candidate = store.settlement_candidates(10).await.unwrap()[0];
+    assert_eq!(candidate.fee_cap_bps, 30);
+    let entry = BatchEntry {
+        channel_id: channel.channel_id,
+        cumulative: 300,
+    };
+    let batch = store.create_batch(&[entry], 300, 60).await.unwrap();
+    assert!(
+        store.settlement_candidates(10).await.unwrap().is_empty(),
+        "batched"
+    );
+
+    let tx = B256::repeat_byte(0xcd);
+    store
+        .set_batch_status(batch, BatchStatus::Submitted, Some(tx), None, 61)
+        .await
+        .unwrap();
+    let status = store
+        .settlement_status(&channel.channel_id, 62)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, SettlementState::Submitted);
+    assert_eq!(status.transaction.unwrap().hash, tx);
+    assert_eq!(status.transaction.unwrap().block_number, None);
+
+    // Dropped: back among the candidates.
+    store
+        .set_batch_status(batch, BatchStatus::Failed, None, None, 70)
+        .await
+        .unwrap();
+    let candidates = store.settlement_candidates(10).await.unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].pending_since, 70);
+
+    // Settled on chain (the indexer updates the channel): up to date, no longer a candidate.
+    channel.settled = 300;
+    channel.updated_block = 9;
+    store.upsert_channels(&[channel]).await.unwrap();
+    let status = store
+        .settlement_status(&channel.channel_id, 80)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, SettlementState::UpToDate);
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+
+    // A higher receipt on a channel whose window ended: expired.
+    store
+        .raise_receipts(
+            &[ReceiptWrite {
+                cumulative: 400,
+                ..write
+            }],
+            90,
+        )
+        .await
+        .unwrap();
+    channel.state = ChannelState::Closing;
+    channel.closes_at = Some(100);
+    store.upsert_channels(&[channel]).await.unwrap();
+    let status = store
+        .settlement_status(&channel.channel_id, 101)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, SettlementState::Expired);
+    let status = store
+        .settlement_status(&channel.channel_id, 99)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status, SettlementState::Pending);
+});
