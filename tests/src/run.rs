@@ -163,197 +163,277 @@ async fn balances(peer: &Peer) -> anyhow::Result<Balances> {
     })
 }
 
-/// Runs `scenario` on `env`.
+/// Runs `scenario` on `env`: [`Run::start`], [`Run::transfer`] to the end, [`Run::settle`].
 pub async fn run(
     env: &Env,
     scenario: &Scenario,
     progress: &mut dyn Progress,
 ) -> anyhow::Result<Outcome> {
-    ensure!(
-        scenario.conduct.len() == env.leechers.len(),
-        "one conduct per leecher"
-    );
-    progress.phase("connecting");
-    let mut peers = Vec::new();
-    for (role, keys) in [("seeder", &env.seeders), ("leecher", &env.leechers)] {
-        for (i, key) in keys.iter().enumerate() {
-            let client = ChainClient::connect(&env.rpc_url, key, env.escrow)
-                .await
-                .with_context(|| format!("{role} {i} connects to {}", env.rpc_url))?;
-            peers.push(Peer {
-                name: format!("{role} {i}"),
-                address: client.address(),
-                client,
-            });
-        }
-    }
-    let (seeder_peers, leecher_peers) = peers.split_at(env.seeders.len());
-    let chain_id = leecher_peers
-        .first()
-        .context("at least one leecher")?
-        .client
-        .domain()
-        .chain_id
-        .context("the escrow's domain has a chain id")?
-        .to::<u64>();
-    let mut before = Vec::new();
-    for peer in &peers {
-        before.push(balances(peer).await?);
-    }
+    let mut run = Run::start(env, scenario, progress).await?;
+    run.transfer(u64::MAX, progress).await?;
+    run.settle(progress).await
+}
 
-    let content = Content::generate(scenario.file_len, scenario.piece_len, 0x5eed);
-    let pieces = content.pieces();
-    let terms = Terms::new(scenario.price, CreditWindow::Pieces(scenario.credit_pieces))?;
-    let seeder_addresses: Vec<_> = seeder_peers.iter().map(|p| p.address).collect();
-    let leecher_keys = env
-        .leechers
-        .iter()
-        .zip(&scenario.conduct)
-        .map(|(key, conduct)| Ok((SigningKey::from_bytes(key)?, *conduct)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let now = leecher_peers[0].client.block_timestamp().await?;
-    // A salt base from the clock, so a second run on the same devnet opens fresh channels.
-    let salt_base = (now % 1_000_000) as u32 * 16;
-    let mut swarm = Swarm::new(
-        content,
-        &domain(chain_id, env.escrow),
-        &seeder_addresses,
-        &leecher_keys,
-        terms,
-        salt_base,
-        now,
-    )?;
+/// A run in progress, phase by phase, so a test can act between them (restart the relayer, close a
+/// channel).
+pub struct Run {
+    scenario: Scenario,
+    rpc_url: String,
+    escrow: Address,
+    chain_id: u64,
+    peers: Vec<Peer>,
+    seeders: usize,
+    before: Vec<Balances>,
+    swarm: Swarm,
+    relayer: RelayerClient,
+    now: u64,
+    steps: u64,
+}
 
-    progress.phase("funding channels");
-    let opens = swarm.sign_opens(scenario.deposit, now)?;
-    for (l, leecher) in leecher_peers.iter().enumerate() {
-        let mine: Vec<_> = opens
-            .iter()
-            .filter(|(ol, _, _)| *ol == l)
-            .map(|(_, _, open)| (leecher.address, open.clone()))
-            .collect();
-        let total = scenario.deposit * mine.len() as Amount;
-        leecher
-            .client
-            .deposit_with_permit(total, now + 3_600)
-            .await
-            .with_context(|| format!("{} deposits {total}", leecher.name))?;
-        let report = leecher.client.open_channels_by_sig(&mine).await?;
+impl Run {
+    /// Connects every peer, records balances, and funds every channel on chain: each leecher deposits
+    /// with a permit and opens its channels in one gasless batch it submits itself.
+    pub async fn start(
+        env: &Env,
+        scenario: &Scenario,
+        progress: &mut dyn Progress,
+    ) -> anyhow::Result<Self> {
         ensure!(
-            report.skipped.is_empty(),
-            "{}: opens skipped: {:?}",
-            leecher.name,
-            report.skipped
+            scenario.conduct.len() == env.leechers.len(),
+            "one conduct per leecher"
         );
-    }
-    for (l, s, _) in &opens {
-        swarm.on_opened(*l, *s, scenario.deposit, now)?;
-    }
-
-    let relayer = RelayerClient::new(RelayerClientConfig::new(env.relayer_url.clone()))?;
-    progress.phase("transferring");
-    let mut steps = 0u64;
-    loop {
-        let report = swarm.step(now)?;
-        steps += 1;
-        let progress_now: Vec<_> = (0..env.leechers.len()).map(|l| swarm.progress(l)).collect();
-        progress.transfer(&progress_now, pieces);
-        if steps.is_multiple_of(scenario.submit_every) {
-            submit_latest(&relayer, &swarm, chain_id, env.escrow).await?;
-        }
-        if report.transferred.is_empty() {
-            break;
-        }
-    }
-
-    progress.phase("settling");
-    let channels: Vec<(usize, usize)> = swarm
-        .stats()
-        .iter()
-        .filter(|(_, s)| s.paid > 0)
-        .map(|(&pair, _)| pair)
-        .collect();
-    let deadline = Instant::now() + scenario.settle_timeout;
-    let mut settled_on_chain = BTreeMap::new();
-    let mut settlement_hashes = BTreeSet::new();
-    loop {
-        submit_latest(&relayer, &swarm, chain_id, env.escrow).await?;
-        settled_on_chain.clear();
-        for &(l, s) in &channels {
-            let id = swarm.payee(l, s).expect("pair").channel().id();
-            let info = seeder_peers[s].client.channel(id).await?;
-            settled_on_chain.insert((l, s), info.settled);
-            if let Some(status) = relayer.settlement(id).await?
-                && let Some(tx) = status.transaction
-                && status.status != SettlementState::Expired
-            {
-                settlement_hashes.insert(tx.hash);
+        progress.phase("connecting");
+        let mut peers = Vec::new();
+        for (role, keys) in [("seeder", &env.seeders), ("leecher", &env.leechers)] {
+            for (i, key) in keys.iter().enumerate() {
+                let client = ChainClient::connect(&env.rpc_url, key, env.escrow)
+                    .await
+                    .with_context(|| format!("{role} {i} connects to {}", env.rpc_url))?;
+                peers.push(Peer {
+                    name: format!("{role} {i}"),
+                    address: client.address(),
+                    client,
+                });
             }
         }
-        let done = channels
-            .iter()
-            .filter(|pair| settled_on_chain[*pair] == swarm.stats()[*pair].paid)
-            .count();
-        progress.settlement(done, channels.len());
-        if done == channels.len() {
-            break;
+        let seeders = env.seeders.len();
+        let first_leecher = &peers.get(seeders).context("at least one leecher")?.client;
+        let chain_id = first_leecher
+            .domain()
+            .chain_id
+            .context("the escrow's domain has a chain id")?
+            .to::<u64>();
+        let now = first_leecher.block_timestamp().await?;
+        let mut before = Vec::new();
+        for peer in &peers {
+            before.push(balances(peer).await?);
         }
-        if Instant::now() > deadline {
-            bail!(
-                "the relayer settled {done} of {} channels within {:?}",
-                channels.len(),
-                scenario.settle_timeout
+
+        let content = Content::generate(scenario.file_len, scenario.piece_len, 0x5eed);
+        let terms = Terms::new(
+            scenario.price,
+            CreditWindow::Pieces(scenario.credit_pieces),
+        )?;
+        let seeder_addresses: Vec<_> = peers[..seeders].iter().map(|p| p.address).collect();
+        let leecher_keys = env
+            .leechers
+            .iter()
+            .zip(&scenario.conduct)
+            .map(|(key, conduct)| Ok((SigningKey::from_bytes(key)?, *conduct)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // A salt base from the clock, so a second run on the same devnet opens fresh channels.
+        let salt_base = (now % 1_000_000) as u32 * 16;
+        let mut swarm = Swarm::new(
+            content,
+            &domain(chain_id, env.escrow),
+            &seeder_addresses,
+            &leecher_keys,
+            terms,
+            salt_base,
+            now,
+        )?;
+
+        progress.phase("funding channels");
+        let opens = swarm.sign_opens(scenario.deposit, now)?;
+        for (l, leecher) in peers[seeders..].iter().enumerate() {
+            let mine: Vec<_> = opens
+                .iter()
+                .filter(|(ol, _, _)| *ol == l)
+                .map(|(_, _, open)| (leecher.address, open.clone()))
+                .collect();
+            let total = scenario.deposit * mine.len() as Amount;
+            leecher
+                .client
+                .deposit_with_permit(total, now + 3_600)
+                .await
+                .with_context(|| format!("{} deposits {total}", leecher.name))?;
+            let report = leecher.client.open_channels_by_sig(&mine).await?;
+            ensure!(
+                report.skipped.is_empty(),
+                "{}: opens skipped: {:?}",
+                leecher.name,
+                report.skipped
             );
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-
-    let provider = ProviderBuilder::new().connect(&env.rpc_url).await?;
-    let mut settlements = Vec::new();
-    for hash in settlement_hashes {
-        let receipt = provider
-            .get_transaction_receipt(hash)
-            .await?
-            .with_context(|| format!("settlement {hash} has a receipt"))?;
-        settlements.push(SettlementTx {
-            hash,
-            block: receipt.block_number.unwrap_or_default(),
-            gas_used: receipt.gas_used,
-        });
-    }
-    settlements.sort_by_key(|s| (s.block, s.hash));
-
-    let pairs: Vec<PairOutcome> = swarm
-        .stats()
-        .iter()
-        .map(|(&(l, s), stats)| PairOutcome {
-            leecher: l,
-            seeder: s,
-            pieces: stats.pieces,
-            receipts: stats.receipts,
-            paid: stats.paid,
-            settled: settled_on_chain.get(&(l, s)).copied().unwrap_or_default(),
-        })
-        .collect();
-    let mut balances_out = Vec::new();
-    for (peer, before) in peers.iter().zip(before) {
-        balances_out.push((
-            peer.name.clone(),
-            peer.address,
+        for (l, s, _) in &opens {
+            swarm.on_opened(*l, *s, scenario.deposit, now)?;
+        }
+        Ok(Self {
+            scenario: scenario.clone(),
+            rpc_url: env.rpc_url.clone(),
+            escrow: env.escrow,
+            chain_id,
+            seeders,
             before,
-            balances(peer).await?,
-        ));
+            swarm,
+            relayer: RelayerClient::new(RelayerClientConfig::new(env.relayer_url.clone()))?,
+            peers,
+            now,
+            steps: 0,
+        })
     }
-    let mismatches = check_books(&pairs, &balances_out, env.seeders.len(), scenario);
-    Ok(Outcome {
-        pieces,
-        price: scenario.price,
-        pairs,
-        settlements,
-        onchain_matches: mismatches.is_empty(),
-        mismatches,
-        balances: balances_out,
-    })
+
+    /// The swarm, to look at pairs and channels.
+    pub fn swarm(&self) -> &Swarm {
+        &self.swarm
+    }
+
+    /// Leecher `l`'s chain client.
+    pub fn leecher_client(&self, l: usize) -> Option<&ChainClient> {
+        self.peers.get(self.seeders + l).map(|p| &p.client)
+    }
+
+    /// Moves pieces for at most `steps` swarm steps, or until no leecher gets a piece; seeders hand their
+    /// latest receipts to the relayer every [`Scenario::submit_every`] steps. Returns whether pieces
+    /// still moved in the last step.
+    pub async fn transfer(
+        &mut self,
+        steps: u64,
+        progress: &mut dyn Progress,
+    ) -> anyhow::Result<bool> {
+        progress.phase("transferring");
+        let pieces = self.swarm.content().pieces();
+        let leechers = self.swarm.size().1;
+        for _ in 0..steps {
+            let report = self.swarm.step(self.now)?;
+            self.steps += 1;
+            let done: Vec<_> = (0..leechers).map(|l| self.swarm.progress(l)).collect();
+            progress.transfer(&done, pieces);
+            if self.steps.is_multiple_of(self.scenario.submit_every) {
+                self.submit_latest().await?;
+            }
+            if report.transferred.is_empty() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Every seeder hands the latest receipt of each of its channels to the relayer now.
+    pub async fn submit_latest(&self) -> anyhow::Result<()> {
+        submit_latest(&self.relayer, &self.swarm, self.chain_id, self.escrow).await
+    }
+
+    /// Hands the receipts over until the chain has settled every paid channel to what its seeder was
+    /// paid (or the scenario's timeout passes), then adds up the books.
+    pub async fn settle(self, progress: &mut dyn Progress) -> anyhow::Result<Outcome> {
+        let Self {
+            scenario,
+            peers,
+            seeders,
+            before,
+            swarm,
+            relayer,
+            chain_id,
+            escrow,
+            rpc_url,
+            ..
+        } = self;
+        let seeder_peers = &peers[..seeders];
+        progress.phase("settling");
+        let channels: Vec<(usize, usize)> = swarm
+            .stats()
+            .iter()
+            .filter(|(_, s)| s.paid > 0)
+            .map(|(&pair, _)| pair)
+            .collect();
+        let deadline = Instant::now() + scenario.settle_timeout;
+        let mut settled_on_chain = BTreeMap::new();
+        let mut settlement_hashes = BTreeSet::new();
+        loop {
+            submit_latest(&relayer, &swarm, chain_id, escrow).await?;
+            settled_on_chain.clear();
+            for &(l, s) in &channels {
+                let id = swarm.payee(l, s).expect("pair").channel().id();
+                let info = seeder_peers[s].client.channel(id).await?;
+                settled_on_chain.insert((l, s), info.settled);
+                if let Some(status) = relayer.settlement(id).await?
+                    && let Some(tx) = status.transaction
+                    && status.status != SettlementState::Expired
+                {
+                    settlement_hashes.insert(tx.hash);
+                }
+            }
+            let done = channels
+                .iter()
+                .filter(|pair| settled_on_chain[*pair] == swarm.stats()[*pair].paid)
+                .count();
+            progress.settlement(done, channels.len());
+            if done == channels.len() {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the relayer settled {done} of {} channels within {:?}",
+                    channels.len(),
+                    scenario.settle_timeout
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+
+        let provider = ProviderBuilder::new().connect(&rpc_url).await?;
+        let mut settlements = Vec::new();
+        for hash in settlement_hashes {
+            let receipt = provider
+                .get_transaction_receipt(hash)
+                .await?
+                .with_context(|| format!("settlement {hash} has a receipt"))?;
+            settlements.push(SettlementTx {
+                hash,
+                block: receipt.block_number.unwrap_or_default(),
+                gas_used: receipt.gas_used,
+            });
+        }
+        settlements.sort_by_key(|s| (s.block, s.hash));
+
+        let pairs: Vec<PairOutcome> = swarm
+            .stats()
+            .iter()
+            .map(|(&(l, s), stats)| PairOutcome {
+                leecher: l,
+                seeder: s,
+                pieces: stats.pieces,
+                receipts: stats.receipts,
+                paid: stats.paid,
+                settled: settled_on_chain.get(&(l, s)).copied().unwrap_or_default(),
+            })
+            .collect();
+        let mut balances_out = Vec::new();
+        for (peer, before) in peers.iter().zip(before) {
+            balances_out.push((peer.name.clone(), peer.address, before, balances(peer).await?));
+        }
+        let mismatches = check_books(&pairs, &balances_out, seeders, &scenario);
+        Ok(Outcome {
+            pieces: swarm.content().pieces(),
+            price: scenario.price,
+            pairs,
+            settlements,
+            onchain_matches: mismatches.is_empty(),
+            mismatches,
+            balances: balances_out,
+        })
+    }
 }
 
 /// Every seeder hands the latest receipt of each of its channels to the relayer. Receipts for channels

@@ -116,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         deposit: whole(cli.deposit),
         challenge_period: cli.challenge_period,
         relayer_bin,
+        relayer_env: Vec::new(),
     };
 
     let mut progress = |line: &str| eprintln!("{line}");

@@ -52,6 +52,9 @@ pub struct DevnetConfig {
     pub challenge_period: u64,
     /// The relayer binary; `None`: no relayer.
     pub relayer_bin: Option<PathBuf>,
+    /// Configuration overrides for the relayer, as environment variables
+    /// (`PIECEPAY_RELAYER__BATCH__MAX_AGE_S` = `"60"`, …; `docs/relayer.md`).
+    pub relayer_env: Vec<(String, String)>,
 }
 
 /// A running devnet; [`Devnet::shutdown`] stops it (dropping it kills the children).
@@ -59,6 +62,8 @@ pub struct DevnetConfig {
 pub struct Devnet {
     anvil: Anvil,
     relayer: Option<Relayer>,
+    /// How the relayer was started, to start it again.
+    relayer_setup: Option<(relayer::RelayerSetup, crate::Manifest)>,
     info: DevnetInfo,
 }
 
@@ -164,6 +169,7 @@ impl Devnet {
             },
             anvil,
             relayer: None,
+            relayer_setup: None,
         };
         match devnet.bring_up(config, progress).await {
             Ok(()) => Ok(devnet),
@@ -243,6 +249,7 @@ impl Devnet {
                 manifest_path,
                 key: key.key,
                 port: relayer::free_port()?,
+                env: config.relayer_env.clone(),
             };
             progress(&format!("starting {}", bin.display()));
             let relayer = Relayer::start(&setup, &manifest).await?;
@@ -254,7 +261,30 @@ impl Devnet {
                 pid: relayer.pid(),
             });
             self.relayer = Some(relayer);
+            self.relayer_setup = Some((setup, manifest));
         }
+        Ok(())
+    }
+
+    /// Stops the relayer — gracefully, or with SIGKILL when `crash` (no shutdown path runs) — and starts
+    /// it again on the same port, database and config; returns once it answers `/healthz`.
+    pub async fn restart_relayer(&mut self, crash: bool) -> Result<()> {
+        let (setup, manifest) = self
+            .relayer_setup
+            .as_ref()
+            .ok_or_else(|| Error::Relayer("this devnet runs no relayer".into()))?;
+        if let Some(old) = self.relayer.take() {
+            if crash {
+                old.kill().await;
+            } else {
+                old.stop().await;
+            }
+        }
+        let relayer = Relayer::start(setup, manifest).await?;
+        if let Some(info) = &mut self.info.relayer {
+            info.pid = relayer.pid();
+        }
+        self.relayer = Some(relayer);
         Ok(())
     }
 

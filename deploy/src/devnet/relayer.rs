@@ -53,6 +53,8 @@ pub struct RelayerSetup {
     pub key: B256,
     /// The port its API listens on, on 127.0.0.1.
     pub port: u16,
+    /// Extra environment for the process: configuration overrides (`PIECEPAY_RELAYER__<SECTION>__<KEY>`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running relayer; killed when dropped, stopped gracefully by [`Relayer::stop`].
@@ -91,6 +93,7 @@ impl Relayer {
             .current_dir(&setup.dir)
             // The log is a file: no terminal colour codes in it.
             .env("NO_COLOR", "1")
+            .envs(setup.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log_file)
             .stderr(log_err)
@@ -145,6 +148,11 @@ impl Relayer {
     /// Stops it (SIGTERM, then SIGKILL after a grace period) and reaps it.
     pub async fn stop(mut self) {
         process::stop(&mut self.child, process::GRACE).await;
+    }
+
+    /// Kills it at once (SIGKILL: no shutdown path runs, as in a crash) and reaps it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 }
 

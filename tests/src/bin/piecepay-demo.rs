@@ -151,6 +151,7 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         deposit: U256::ZERO,
         challenge_period: 3_600,
         relayer_bin: Some(relayer_bin),
+        relayer_env: Vec::new(),
     };
     println!("demo: starting the devnet (anvil, contracts, relayer)");
     let devnet = Devnet::start(&config, &mut |line| println!("  {line}"))

@@ -1,0 +1,216 @@
+//! The whole system end to end, on a devnet per test: anvil with the real contracts, the real relayer
+//! binary on SQLite, and a swarm of SDK peers paying per piece.
+//!
+//! Needs the `piecepay-relayer` binary in this target directory: `cargo test --workspace` (what
+//! `make test` runs) builds it; alone, run `cargo build -p piecepay-relayer` first.
+
+use std::{path::PathBuf, time::Duration};
+
+use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN};
+use piecepay_e2e::{
+    run::{Env, Outcome, Progress, Run, Scenario, run},
+    swarm::Conduct,
+};
+use piecepay_sdk::{
+    chain::ChannelStatus,
+    protocol::alloy_primitives::U256,
+};
+
+const TOKEN: u128 = 1_000_000_000_000_000_000;
+const PRICE: u128 = TOKEN / 1_000;
+const CREDIT: u32 = 3;
+const CHALLENGE_PERIOD: u64 = 3_600;
+
+/// Progress goes nowhere in tests.
+struct Quiet;
+
+impl Progress for Quiet {
+    fn phase(&mut self, _: &str) {}
+    fn transfer(&mut self, _: &[usize], _: usize) {}
+    fn settlement(&mut self, _: usize, _: usize) {}
+}
+
+fn relayer_bin() -> PathBuf {
+    // Integration tests run from target/<profile>/deps/; the workspace's binaries are one level up.
+    let exe = std::env::current_exe().expect("the test's path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join("piecepay-relayer");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build -p piecepay-relayer` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A devnet with `seeders` + `leechers` funded peers and a relayer configured by `relayer_env`.
+async fn devnet(
+    dir: &tempfile::TempDir,
+    seeders: usize,
+    leechers: usize,
+    relayer_env: &[(&str, &str)],
+) -> (Devnet, Env) {
+    let config = DevnetConfig {
+        anvil_bin: PathBuf::from(DEFAULT_BIN),
+        port: 0,
+        state_dir: dir.path().to_owned(),
+        peers: seeders + leechers,
+        leechers,
+        tokens_per_peer: U256::from(1_000 * TOKEN),
+        deposit: U256::ZERO,
+        challenge_period: CHALLENGE_PERIOD,
+        relayer_bin: Some(relayer_bin()),
+        relayer_env: relayer_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let devnet = Devnet::start(&config, &mut |_| {}).await.expect("devnet starts");
+    let info = devnet.info().clone();
+    let keys = |role| {
+        info.peers
+            .iter()
+            .filter(|p| p.role == role)
+            .map(|p| p.account.key)
+            .collect()
+    };
+    let env = Env {
+        rpc_url: info.rpc_url.clone(),
+        escrow: info.escrow,
+        relayer_url: info.relayer.as_ref().expect("a relayer").url.clone(),
+        seeders: keys("seeder"),
+        leechers: keys("leecher"),
+    };
+    (devnet, env)
+}
+
+fn scenario(conduct: Vec<Conduct>) -> Scenario {
+    Scenario {
+        file_len: 40 * 16 * 1024,
+        piece_len: 16 * 1024,
+        price: PRICE,
+        credit_pieces: CREDIT,
+        deposit: 100 * PRICE,
+        conduct,
+        submit_every: 8,
+        settle_timeout: Duration::from_secs(90),
+    }
+}
+
+fn assert_books(outcome: &Outcome) {
+    assert!(outcome.onchain_matches, "{:?}", outcome.mismatches);
+    assert!(!outcome.settlements.is_empty());
+    assert!(outcome.settlements.iter().all(|s| s.gas_used > 0));
+    for pair in &outcome.pairs {
+        assert_eq!(pair.paid, pair.receipts as u128 * PRICE, "{pair:?}");
+        assert_eq!(pair.settled, pair.paid, "{pair:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_paid_piece_is_settled_and_a_leecher_that_stops_paying_costs_at_most_its_credit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, env) = devnet(&dir, 2, 3, &[]).await;
+    let conduct = vec![
+        Conduct::Pays,
+        Conduct::Pays,
+        Conduct::StopsPayingAfter { pieces: 5 },
+    ];
+    let outcome = run(&env, &scenario(conduct), &mut Quiet).await;
+    devnet.shutdown().await;
+    let outcome = outcome.unwrap();
+
+    assert_books(&outcome);
+    let pieces = outcome.pieces as u64;
+    for leecher in 0..2 {
+        let got: u64 = outcome
+            .pairs
+            .iter()
+            .filter(|p| p.leecher == leecher)
+            .map(|p| p.pieces)
+            .sum();
+        assert_eq!(got, pieces, "paying leecher {leecher} got the whole file");
+    }
+    let stopped: Vec<_> = outcome.pairs.iter().filter(|p| p.leecher == 2).collect();
+    assert_eq!(stopped.iter().map(|p| p.receipts).sum::<u64>(), 5);
+    for pair in stopped {
+        assert!(
+            pair.pieces - pair.receipts <= u64::from(CREDIT),
+            "seeder {} lost more than its credit window: {pair:?}",
+            pair.seeder
+        );
+    }
+    assert!(outcome.pieces_paid() == 2 * pieces + 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayer_crash_in_the_middle_loses_no_acknowledged_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut devnet, env) = devnet(&dir, 2, 2, &[]).await;
+    let scenario = scenario(vec![Conduct::Pays; 2]);
+    let mut run = Run::start(&env, &scenario, &mut Quiet).await.unwrap();
+    assert!(run.transfer(20, &mut Quiet).await.unwrap(), "half way");
+    run.submit_latest().await.unwrap();
+    // SIGKILL: whatever the relayer acknowledged must be in its database and get settled.
+    devnet.restart_relayer(true).await.unwrap();
+    run.transfer(u64::MAX, &mut Quiet).await.unwrap();
+    let outcome = run.settle(&mut Quiet).await;
+    devnet.shutdown().await;
+    assert_books(&outcome.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Neither value nor age ever triggers a settlement: only a close deadline within the margin does.
+    let (devnet, env) = devnet(
+        &dir,
+        1,
+        1,
+        &[
+            ("PIECEPAY_RELAYER__BATCH__VALUE_THRESHOLD", "\"1000000000000000000000000\""),
+            ("PIECEPAY_RELAYER__BATCH__MAX_AGE_S", "100000000"),
+            ("PIECEPAY_RELAYER__BATCH__CLOSE_MARGIN_S", "3599"),
+        ],
+    )
+    .await;
+    let scenario = scenario(vec![Conduct::Pays]);
+    let mut run = Run::start(&env, &scenario, &mut Quiet).await.unwrap();
+    run.transfer(u64::MAX, &mut Quiet).await.unwrap();
+    // The seeder hands its receipt to the relayer and goes offline.
+    run.submit_latest().await.unwrap();
+    let payer = run.swarm().payer(0, 0).unwrap();
+    let (paid, id, payee, salt) = (
+        payer.cumulative(),
+        payer.channel().id(),
+        payer.channel().payee(),
+        payer.channel().salt(),
+    );
+    assert!(paid > 0);
+    let leecher = run.leecher_client(0).unwrap();
+    assert_eq!(leecher.channel(id).await.unwrap().settled, 0, "nothing settled yet");
+
+    // The leecher asks for a unilateral close: the challenge window starts.
+    let started = leecher.request_close(payee, salt).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = leecher.channel(id).await.unwrap();
+        assert!(
+            matches!(info.status, ChannelStatus::Closing { .. }),
+            "{info:?}"
+        );
+        if info.settled == paid {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relayer did not settle within its close margin (window ends {})",
+            started.closes_at
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    devnet.shutdown().await;
+}
