@@ -230,10 +230,7 @@ impl Run {
         }
 
         let content = Content::generate(scenario.file_len, scenario.piece_len, 0x5eed);
-        let terms = Terms::new(
-            scenario.price,
-            CreditWindow::Pieces(scenario.credit_pieces),
-        )?;
+        let terms = Terms::new(scenario.price, CreditWindow::Pieces(scenario.credit_pieces))?;
         let seeder_addresses: Vec<_> = peers[..seeders].iter().map(|p| p.address).collect();
         let leecher_keys = env
             .leechers
@@ -421,7 +418,12 @@ impl Run {
             .collect();
         let mut balances_out = Vec::new();
         for (peer, before) in peers.iter().zip(before) {
-            balances_out.push((peer.name.clone(), peer.address, before, balances(peer).await?));
+            balances_out.push((
+                peer.name.clone(),
+                peer.address,
+                before,
+                balances(peer).await?,
+            ));
         }
         let mismatches = check_books(&pairs, &balances_out, seeders, &scenario);
         Ok(Outcome {

@@ -11,10 +11,7 @@ use piecepay_e2e::{
     run::{Env, Outcome, Progress, Run, Scenario, run},
     swarm::Conduct,
 };
-use piecepay_sdk::{
-    chain::ChannelStatus,
-    protocol::alloy_primitives::U256,
-};
+use piecepay_sdk::{chain::ChannelStatus, protocol::alloy_primitives::U256};
 
 const TOKEN: u128 = 1_000_000_000_000_000_000;
 const PRICE: u128 = TOKEN / 1_000;
@@ -68,7 +65,9 @@ async fn devnet(
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
     };
-    let devnet = Devnet::start(&config, &mut |_| {}).await.expect("devnet starts");
+    let devnet = Devnet::start(&config, &mut |_| {})
+        .await
+        .expect("devnet starts");
     let info = devnet.info().clone();
     let keys = |role| {
         info.peers
@@ -171,7 +170,10 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
         1,
         1,
         &[
-            ("PIECEPAY_RELAYER__BATCH__VALUE_THRESHOLD", "\"1000000000000000000000000\""),
+            (
+                "PIECEPAY_RELAYER__BATCH__VALUE_THRESHOLD",
+                "\"1000000000000000000000000\"",
+            ),
             ("PIECEPAY_RELAYER__BATCH__MAX_AGE_S", "100000000"),
             ("PIECEPAY_RELAYER__BATCH__CLOSE_MARGIN_S", "3599"),
         ],
@@ -191,7 +193,11 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
     );
     assert!(paid > 0);
     let leecher = run.leecher_client(0).unwrap();
-    assert_eq!(leecher.channel(id).await.unwrap().settled, 0, "nothing settled yet");
+    assert_eq!(
+        leecher.channel(id).await.unwrap().settled,
+        0,
+        "nothing settled yet"
+    );
 
     // The leecher asks for a unilateral close: the challenge window starts.
     let started = leecher.request_close(payee, salt).await.unwrap();

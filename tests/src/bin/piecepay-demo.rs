@@ -89,10 +89,14 @@ impl Progress for Bars {
 
     fn settlement(&mut self, settled: usize, channels: usize) {
         let bar = self.settlement.get_or_insert_with(|| {
-            let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} channels settled")
-                .expect("a valid template")
-                .progress_chars("=> ");
-            let bar = self.multi.add(ProgressBar::new(channels as u64).with_style(style));
+            let style = ProgressStyle::with_template(
+                "{prefix:>10} [{bar:40}] {pos}/{len} channels settled",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
+            let bar = self
+                .multi
+                .add(ProgressBar::new(channels as u64).with_style(style));
             bar.set_prefix("relayer");
             bar
         });
@@ -113,7 +117,10 @@ async fn main() -> ExitCode {
 }
 
 async fn main_job(args: Args) -> anyhow::Result<bool> {
-    anyhow::ensure!(args.seeders > 0 && args.leechers > 0, "need seeders and leechers");
+    anyhow::ensure!(
+        args.seeders > 0 && args.leechers > 0,
+        "need seeders and leechers"
+    );
     let temp = match &args.state_dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().context("a temporary directory")?),
