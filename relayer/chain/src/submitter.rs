@@ -1,16 +1,4 @@
 //! [`Submitter`]: gets each job of a [`TxJournal`] mined once, from one signer.
-//!
-//! Every [`tick`](Submitter::tick) reloads the journal's unfinished jobs and moves each one step, checking
-//! the chain first and writing the journal before every dangerous step:
-//!
-//! - `Queued`: gas estimated (a revert makes the job `Failed`), a nonce allocated, the intent stored,
-//!   then signed, stored, broadcast (up to `max_in_flight` jobs hold a nonce at once);
-//! - `Prepared` (a crash before signing): signed with the stored intent, stored, broadcast;
-//! - `Pending`: a receipt of any attempt → `Included`; the nonce mined by something else → requeued;
-//!   the last attempt unknown to the node (dropped, or a restart) → rebroadcast as is; not mined after
-//!   `stuck_after` → replaced with both fees bumped, or after `max_bumps` replacements cancelled;
-//! - `Included`: the receipt gone or in another block → back to `Pending` (or re-included); `confirmations`
-//!   deep → `Confirmed` (a mined cancel → requeued).
 
 use core::{future::Future, time::Duration};
 use std::{collections::HashMap, sync::Arc};
@@ -193,7 +181,20 @@ pub enum SendKind {
 /// The hook called at each [`Checkpoint`].
 pub type CheckpointHook = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
 
-/// Sends the jobs of `J` from one signer. See the [module docs](self).
+/// Sends the jobs of `J` from one signer, each mined once.
+///
+/// Every [`tick`](Submitter::tick) reloads the journal's unfinished jobs and moves each one step, checking
+/// the chain first and writing the journal before every dangerous step:
+///
+/// - `Queued`: gas estimated (a revert makes the job `Failed`), a nonce allocated, the intent stored,
+///   then signed, stored, broadcast (up to `max_in_flight` jobs hold a nonce at once);
+/// - `Prepared` (a crash before signing): signed with the stored intent, stored, broadcast;
+/// - `Pending`: a receipt of any attempt → `Included`; the nonce mined by something else, `confirmations`
+///   deep → requeued;
+///   the last attempt unknown to the node (dropped, or a restart) → rebroadcast as is; not mined after
+///   `stuck_after` → replaced with both fees bumped, or after `max_bumps` replacements cancelled;
+/// - `Included`: the receipt gone or in another block → back to `Pending` (or re-included); `confirmations`
+///   deep → `Confirmed` (a mined cancel → requeued).
 pub struct Submitter<J> {
     provider: DynProvider,
     signer: PrivateKeySigner,
@@ -327,6 +328,7 @@ impl<J: TxJournal> Submitter<J> {
         // Nonce order for the jobs that hold one, then queued ones by id.
         records.sort_by_key(|r| (r.state.nonce().is_none(), r.state.nonce(), r.id));
         let mut in_flight = records.iter().filter(|r| r.state.nonce().is_some()).count();
+        let live: Vec<TxId> = records.iter().map(|r| r.id).collect();
         for record in records {
             let id = record.id;
             let result = match &record.state {
@@ -374,8 +376,7 @@ impl<J: TxJournal> Submitter<J> {
                 tracing::warn!(%id, code = e.code(), error = %e, "job step failed");
             }
         }
-        self.last_sent
-            .retain(|_, at| at.elapsed() < Duration::from_secs(86_400));
+        self.last_sent.retain(|id, _| live.contains(id));
         Ok(events)
     }
 
@@ -442,7 +443,19 @@ impl<J: TxJournal> Submitter<J> {
             }
         }
         if view.mined > intent.nonce {
-            // Mined, but by none of this job's attempts (receipts were asked after the count).
+            // Mined, but by none of this job's attempts (receipts were asked after the count). Only once
+            // that is `confirmations` deep: a lagging node's receipt or a reorg could still show the
+            // nonce as this job's.
+            let settled_at = view.head.saturating_sub(self.config.confirmations);
+            let confirmed_count = self
+                .provider
+                .get_transaction_count(self.address())
+                .number(settled_at)
+                .await
+                .map_err(Error::rpc)?;
+            if confirmed_count <= intent.nonce {
+                return Ok(());
+            }
             self.journal.requeue(id, RequeueReason::NonceTaken).await?;
             self.last_sent.remove(&id);
             events.push(SubmitterEvent::Requeued {
@@ -451,7 +464,14 @@ impl<J: TxJournal> Submitter<J> {
             });
             return Ok(());
         }
-        let last = attempts.last().expect("a pending job has an attempt");
+        let Some(last) = attempts.last() else {
+            // A journal that lost the attempts of a pending job: nothing was stored as sent, so sign the
+            // intent again (deterministic: the same bytes if it was ever sent).
+            let attempt = self.sign(calldata, intent, intent.fees, false)?;
+            return self
+                .send_new(id, intent.nonce, attempt, SendKind::First, events)
+                .await;
+        };
         let since = self.last_sent.get(&id).map(Instant::elapsed);
         match since {
             // Never sent by this process (a restart): send the stored bytes again, never re-sign.

@@ -182,3 +182,40 @@ async fn follows_events_resumes_and_rewinds_reorgs() {
     assert_eq!(error.code(), "reorg_too_deep");
     assert_eq!(fresh.cursor().await.unwrap().unwrap(), cursor);
 }
+
+#[tokio::test]
+async fn run_follows_new_blocks_until_shutdown() {
+    let net = Devnet::start().await;
+    let provider = plain_provider(&net.anvil.url).await;
+    let store = Arc::new(MemoryIndexerStore::new());
+    let indexer = Indexer::new(provider.clone(), store.clone(), config(&net, 1)).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        indexer
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let payee = Address::repeat_byte(0xee);
+    let payers = net.open_channels(2, payee).await;
+    net.mine(1).await;
+    let head = provider.get_block_number().await.unwrap();
+    let opened = common::wait_for("the opens indexed", Duration::from_secs(30), || {
+        let store = store.clone();
+        async move {
+            let cursor = store.cursor().await.unwrap()?;
+            (cursor.number >= head - 1).then(|| {
+                store
+                    .events()
+                    .iter()
+                    .filter(|e| matches!(e.event, EscrowEvent::ChannelOpened { .. }))
+                    .count()
+            })
+        }
+    })
+    .await;
+    assert_eq!(opened, payers.len());
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
