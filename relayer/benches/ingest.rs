@@ -16,7 +16,9 @@
 //! ```
 //! Knobs (environment): `BENCH_RELAYER_ROUNDS` (receipts per channel, default 12),
 //! `BENCH_RELAYER_CONCURRENCY` (requests in flight, default 8), `BENCH_RELAYER_RATE` (receipts/s of
-//! the latency run, default 1000).
+//! the latency run, default 1000), `BENCH_RELAYER_DB` (`sqlite` or `postgres`: only that ingest line),
+//! `BENCH_RELAYER_LOG` (the relayer's `RUST_LOG`, default `warn`; `piecepay_relayer::ingest=debug`
+//! logs each group commit's phases).
 
 #![allow(missing_docs)]
 
@@ -171,7 +173,10 @@ impl Relayer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-relayer"))
             .args(["run", "--config"])
             .arg(&config)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RELAYER_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -285,21 +290,79 @@ async fn ingest(
     db: &str,
     url: &str,
     fixture: &Fixture,
-    bodies: &Arc<Vec<Vec<u8>>>,
+    (warmup, bodies): (&Arc<Vec<Vec<u8>>>, &Arc<Vec<Vec<u8>>>),
     rounds: usize,
     concurrency: usize,
 ) {
     seed(url, fixture).await;
     let relayer = Relayer::start(url);
-    // A short warm-up round (connections, prepared statements, page cache) is not timed.
+    // A warm-up round (connections, prepared statements, page cache) is not timed.
+    blast(&relayer.url(), Arc::clone(warmup), concurrency).await;
+    let relayer_cpu = cpu_seconds(relayer.child.id());
+    let own_cpu = cpu_seconds(std::process::id());
+    let started = Instant::now();
     let rate = blast(&relayer.url(), Arc::clone(bodies), concurrency).await;
+    let wall = started.elapsed().as_secs_f64();
+    // Where the two cores went, for tuning: the relayer's threads by name, and this process.
+    let threads = thread_cpu(relayer.child.id());
+    eprintln!(
+        "{db}: wall {wall:.2} s, cpu relayer {:.2} s {threads}, load generator {:.2} s",
+        cpu_seconds(relayer.child.id()) - relayer_cpu,
+        cpu_seconds(std::process::id()) - own_cpu,
+    );
     relayer.stop();
-    let durable = durable(url, fixture, rounds as u128 * UNIT).await;
+    let durable = durable(url, fixture, (rounds as u128 + 1) * UNIT).await;
     println!(
         "relayer ingest receipts_per_s={:.0} durable={} db={db}",
         rate,
         if durable { "yes" } else { "no" }
     );
+}
+
+/// User + system CPU seconds of process `pid` so far (Linux `/proc`; 0 elsewhere).
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(0.0, |stat| stat_cpu(&stat).1)
+}
+
+/// `(thread name, CPU seconds)` from a `/proc/…/stat` line.
+fn stat_cpu(stat: &str) -> (String, f64) {
+    let name = stat
+        .split_once('(')
+        .and_then(|(_, rest)| rest.rsplit_once(')'))
+        .map_or("?", |(name, _)| name);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // After the name: state is field 3, utime 14 and stime 15 (1-based), in ticks of 1/100 s.
+    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<f64>().ok());
+    let cpu = ticks(14).unwrap_or(0.0) + ticks(15).unwrap_or(0.0);
+    (name.to_owned(), cpu / 100.0)
+}
+
+/// The CPU seconds of `pid`'s live threads, summed by thread name, e.g. `(tokio-runtime-w 3.1, …)`.
+fn thread_cpu(pid: u32) -> String {
+    let mut by_name: Vec<(String, f64)> = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (name, cpu) = stat_cpu(&stat);
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, total)) => *total += cpu,
+            None => by_name.push((name, cpu)),
+        }
+    }
+    let parts: Vec<String> = by_name
+        .iter()
+        .map(|(name, cpu)| format!("{name} {cpu:.2}"))
+        .collect();
+    format!("(threads since start: {})", parts.join(", "))
 }
 
 fn recover_ceiling() -> f64 {
@@ -393,31 +456,55 @@ fn main() {
     let rounds = env_or("BENCH_RELAYER_ROUNDS", 12);
     let concurrency = env_or("BENCH_RELAYER_CONCURRENCY", 8);
     let rate = env_or("BENCH_RELAYER_RATE", 1_000);
+    // `sqlite` or `postgres`: only that engine's ingest line (a quick loop while tuning).
+    let only = std::env::var("BENCH_RELAYER_DB").ok();
+    let runs = |db: &str| only.as_deref().is_none_or(|o| o == db);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
+    if std::env::var("BENCH_MICRO").is_ok() {
+        runtime.block_on(micro());
+        return;
+    }
     let fixture = Fixture::new();
     eprintln!(
         "signing {} receipts for {CHANNELS} channels…",
-        rounds * CHANNELS
+        (rounds + 1) * CHANNELS
     );
-    let bodies = Arc::new(fixture.bodies(rounds, 0));
+    let warmup = Arc::new(fixture.bodies(1, 0));
+    let bodies = Arc::new(fixture.bodies(rounds, 1));
     runtime.block_on(async {
-        let dir = TempDir::new("piecepay-bench").unwrap();
-        ingest(
-            "sqlite",
-            &dir.sqlite_url("relayer.db"),
-            &fixture,
-            &bodies,
-            rounds,
-            concurrency,
-        )
-        .await;
-        let postgres = PostgresServer::start().unwrap();
-        let url = postgres.create_database("bench").unwrap();
-        ingest("postgres", &url, &fixture, &bodies, rounds, concurrency).await;
+        if runs("sqlite") {
+            let dir = TempDir::new("piecepay-bench").unwrap();
+            let url = dir.sqlite_url("relayer.db");
+            ingest(
+                "sqlite",
+                &url,
+                &fixture,
+                (&warmup, &bodies),
+                rounds,
+                concurrency,
+            )
+            .await;
+        }
+        if runs("postgres") {
+            let postgres = PostgresServer::start().unwrap();
+            let url = postgres.create_database("bench").unwrap();
+            ingest(
+                "postgres",
+                &url,
+                &fixture,
+                (&warmup, &bodies),
+                rounds,
+                concurrency,
+            )
+            .await;
+        }
     });
+    if only.is_some() {
+        return;
+    }
     println!(
         "relayer recover_ceiling receipts_per_s={:.0}",
         recover_ceiling()
@@ -431,4 +518,40 @@ fn main() {
         relayer.stop();
         println!("relayer p99_ms={p99:.1} rate={rate}");
     });
+}
+
+// TEMP-MICRO
+pub async fn micro() {
+    let fixture = Fixture::new();
+    let dir = TempDir::new("piecepay-micro").unwrap();
+    let url = dir.sqlite_url("relayer.db");
+    seed(&url, &fixture).await;
+    let store = Store::open(&url, 8).await.unwrap();
+    let ids: Vec<B256> = fixture.channels.iter().map(|c| c.channel_id).collect();
+    let sig = piecepay_protocol::CompactSignature::new(B256::repeat_byte(1), B256::repeat_byte(2));
+    for round in 1..6u128 {
+        for chunk in ids.chunks(2000) {
+            let t0 = Instant::now();
+            let snaps = store.snapshots(chunk).await.unwrap();
+            let t1 = Instant::now();
+            let writes: Vec<_> = chunk
+                .iter()
+                .map(|id| piecepay_relayer::store::ReceiptWrite {
+                    channel_id: *id,
+                    cumulative: round * 1000,
+                    signature: sig,
+                })
+                .collect();
+            let lost = store.raise_receipts(&writes, 100).await.unwrap();
+            let t2 = Instant::now();
+            eprintln!(
+                "micro n={} snaps={} lost={} read_us={} write_us={}",
+                chunk.len(),
+                snaps.len(),
+                lost.len(),
+                (t1 - t0).as_micros(),
+                (t2 - t1).as_micros()
+            );
+        }
+    }
 }

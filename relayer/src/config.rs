@@ -283,6 +283,8 @@ pub struct Settings {
     pub start_block: u64,
     /// The signer, if one is configured.
     pub signer: Option<SigningKey>,
+    /// The same key for the chain side's transaction signer (its `Debug` shows no key material).
+    pub submitter_key: Option<SubmitterKey>,
     /// Minimum operation fees, parsed.
     pub min_fees: MinFees,
     /// The batcher's value threshold, parsed.
@@ -352,7 +354,10 @@ impl Config {
             .start_block
             .or_else(|| manifest.as_ref().and_then(|m| m.deployment_block))
             .unwrap_or(0);
-        let signer = load_key(&self.signer, env_var)?;
+        let (signer, submitter_key) = match load_key(&self.signer, env_var)? {
+            Some((key, secret)) => (Some(key), Some(SubmitterKey(secret))),
+            None => (None, None),
+        };
         let fee = |name: &str, value: &str| {
             relayer_api::parse_decimal(name, value).map_err(|e| Error::Config(e.message))
         };
@@ -381,6 +386,7 @@ impl Config {
             token,
             start_block,
             signer,
+            submitter_key,
             min_fees,
             value_threshold,
         })
@@ -433,11 +439,29 @@ fn config_address(name: &str, text: &str) -> Result<Address> {
     relayer_api::parse_address(name, text).map_err(|e| Error::Config(e.message))
 }
 
+/// The submitting key's secret, for the transaction signer of the chain side. Never printed: its `Debug`
+/// is redacted.
+#[derive(Clone)]
+pub struct SubmitterKey(B256);
+
+impl SubmitterKey {
+    /// The 32-byte secret.
+    pub const fn secret(&self) -> &B256 {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for SubmitterKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("SubmitterKey(<redacted>)")
+    }
+}
+
 /// Reads the signer key from `key_file`, else from the `key_env` variable; `None` if neither is set.
 fn load_key(
     signer: &SignerConfig,
     env_var: impl Fn(&str) -> Option<String>,
-) -> Result<Option<SigningKey>> {
+) -> Result<Option<(SigningKey, B256)>> {
     let (text, source) = match &signer.key_file {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -458,8 +482,9 @@ fn load_key(
     {
         return Err(Error::Config(format!("{source}: expected 64 hex digits")));
     }
-    SigningKey::from_bytes(&B256::from(bytes))
-        .map(Some)
+    let secret = B256::from(bytes);
+    SigningKey::from_bytes(&secret)
+        .map(|key| Some((key, secret)))
         .map_err(|_| Error::Config(format!("{source}: not a valid secp256k1 key")))
 }
 
@@ -574,6 +599,8 @@ impl Manifest {
 
 fn number(value: &serde_json::Value) -> Option<u64> {
     match value {
+        // The deploy tooling writes blocks as `{number, hash, timestamp}`.
+        serde_json::Value::Object(o) => o.get("number").and_then(number),
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) => match s.strip_prefix("0x") {
             Some(hex) => u64::from_str_radix(hex, 16).ok(),
@@ -679,6 +706,11 @@ mod tests {
         .unwrap();
         assert_eq!(nested.escrow.as_deref(), Some(ESCROW));
         assert_eq!(nested.deployment_block, Some(42));
+        let deploy_tool = Manifest::parse(&format!(
+            r#"{{"chain_id": 31337, "deployment_block": {{"number": 7, "hash": "0x00", "timestamp": 1}}, "escrow": {{"address": "{ESCROW}"}}}}"#
+        ))
+        .unwrap();
+        assert_eq!(deploy_tool.deployment_block, Some(7));
         assert!(Manifest::parse("{}").is_err());
     }
 

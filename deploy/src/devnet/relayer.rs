@@ -180,7 +180,13 @@ pub fn config_toml(setup: &RelayerSetup, manifest: &Manifest, key_file: &Path) -
          url = {db}\n\
          \n\
          [api]\n\
-         listen = {listen}\n",
+         listen = {listen}\n\
+         \n\
+         # Settle promptly, for demos: every receipt is due within ~2 s of its arrival.\n\
+         [batch]\n\
+         value_threshold = \"1\"\n\
+         max_age_s = 2\n\
+         interval_ms = 500\n",
         rpc = quote(&setup.rpc_url),
         manifest_path = quote(&setup.manifest_path.display().to_string()),
         chain_id = manifest.chain_id,

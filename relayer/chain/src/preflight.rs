@@ -12,7 +12,7 @@ use alloy::{
 };
 use piecepay_protocol::{
     CompactSignature, Receipt,
-    bindings::ChannelEscrow::settleBatchCall,
+    bindings::ChannelEscrow::{openChannelsBySigCall, settleBatchCall},
     settle_batch::{SettleBatch, SettleOutcome},
 };
 
@@ -113,7 +113,13 @@ pub async fn preflight_by_sig(
     calldata: Bytes,
 ) -> Result<Vec<Bytes>> {
     let data = call(provider, from, escrow, calldata).await?;
-    <alloy::sol_types::sol_data::Array<alloy::sol_types::sol_data::Bytes> as alloy::sol_types::SolType>::abi_decode(&data)
+    decode_by_sig_failures(&data)
+}
+
+/// The per-entry failures a `…BySig` call returns: its return tuple `(bytes[] failures)`, one entry per
+/// authorisation, empty = applied. Every such function returns the same type, so one decoder serves all.
+pub fn decode_by_sig_failures(data: &[u8]) -> Result<Vec<Bytes>> {
+    openChannelsBySigCall::abi_decode_returns(data)
         .map_err(|e| Error::Rpc(format!("by-sig batch returned undecodable data: {e}")))
 }
 
@@ -122,6 +128,18 @@ mod tests {
     use alloy::primitives::{B256, aliases::U96};
 
     use super::*;
+
+    #[test]
+    fn by_sig_failures_decode_as_the_escrow_returns_them() {
+        use piecepay_protocol::bindings::ChannelEscrow::topUpsBySigCall;
+        let failures = vec![Bytes::new(), Bytes::from(vec![0xde, 0xad])];
+        let data = topUpsBySigCall::abi_encode_returns(&failures);
+        assert_eq!(decode_by_sig_failures(&data).unwrap(), failures);
+        assert_eq!(
+            decode_by_sig_failures(&[1, 2, 3]).unwrap_err().code(),
+            "rpc"
+        );
+    }
 
     #[test]
     fn split_keeps_settleable_receipts_in_order() {

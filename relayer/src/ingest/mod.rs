@@ -16,14 +16,14 @@
 
 mod decide;
 
-use std::{collections::HashSet, time::SystemTime};
+use std::{collections::HashSet, sync::Arc, time::SystemTime};
 
 use piecepay_protocol::{
     Eip712Domain, SolStruct,
     alloy_primitives::{B256, keccak256},
     relayer_api::{ApiError, ErrorCode, ReceiptResult, ReceiptSubmission, RecoveredReceipt},
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use decide::{Decision, Verified, decide};
 
@@ -45,6 +45,9 @@ pub struct Ingest {
     separator: B256,
     queue: mpsc::Sender<Job>,
     verify_threads: usize,
+    /// One permit per verification thread, shared by all requests: more CPU-bound threads than cores
+    /// would only take time slices from the committer, the serial stage.
+    verifiers: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Job {
@@ -74,6 +77,7 @@ impl Ingest {
             separator: domain.separator(),
             queue,
             verify_threads,
+            verifiers: Arc::new(Semaphore::new(verify_threads)),
         }
     }
 
@@ -93,18 +97,24 @@ impl Ingest {
                 break;
             }
             let separator = self.separator;
-            handles.push(tokio::task::spawn_blocking(move || {
-                part.iter()
-                    .map(|r| verify_one(r, &separator))
-                    .collect::<Vec<_>>()
+            let verifiers = Arc::clone(&self.verifiers);
+            handles.push(tokio::spawn(async move {
+                // The semaphore is never closed.
+                let _permit = verifiers.acquire_owned().await.ok();
+                tokio::task::spawn_blocking(move || {
+                    part.iter()
+                        .map(|r| verify_one(r, &separator))
+                        .collect::<Vec<_>>()
+                })
+                .await
             }));
         }
         let mut out = Vec::new();
         for handle in handles {
             match handle.await {
-                Ok(part) => out.extend(part),
+                Ok(Ok(part)) => out.extend(part),
                 // Only a panic in libsecp256k1 or the runtime shutting down gets here.
-                Err(_) => out.push(Err(ApiError::new(
+                Ok(Err(_)) | Err(_) => out.push(Err(ApiError::new(
                     ErrorCode::Internal,
                     "signature verification failed unexpectedly",
                 ))),
@@ -206,10 +216,23 @@ async fn commit(store: &Store, jobs: &[Job]) -> crate::Result<Vec<Vec<ReceiptRes
         .filter(|id| seen.insert(*id))
         .collect();
     let now = unix_now();
+    let t0 = std::time::Instant::now();
     let mut snapshots = store.snapshots(&ids).await?;
+    let t1 = std::time::Instant::now();
     let decision = decide(jobs.iter().map(|j| &j.receipts[..]), &snapshots, now);
     let writes: Vec<_> = decision.writes.values().copied().collect();
+    let t2 = std::time::Instant::now();
     let lost = store.raise_receipts(&writes, now).await?;
+    let t3 = std::time::Instant::now();
+    tracing::debug!(
+        requests = jobs.len(),
+        channels = ids.len(),
+        writes = writes.len(),
+        read_us = (t1 - t0).as_micros() as u64,
+        decide_us = (t2 - t1).as_micros() as u64,
+        write_us = (t3 - t2).as_micros() as u64,
+        "group commit"
+    );
     if lost.is_empty() {
         return Ok(decision.results);
     }

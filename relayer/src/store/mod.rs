@@ -15,6 +15,8 @@
 
 mod channels;
 mod codec;
+mod indexer;
+mod journal;
 mod operations;
 mod receipts;
 mod settlement;
@@ -29,6 +31,8 @@ use sqlx::{
 };
 
 pub use channels::ChannelRecord;
+pub use indexer::ChannelEffect;
+pub use journal::OPERATION_JOB_BASE;
 pub use operations::OperationRow;
 pub use receipts::ReceiptWrite;
 pub use settlement::{BatchEntry, BatchStatus, SettlementCandidate};

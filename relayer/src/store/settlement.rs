@@ -85,18 +85,27 @@ type CandidateRow = (
 type LatestRow = (String, String, Option<Vec<u8>>, Option<i64>);
 
 impl Store {
-    /// Channels waiting for settlement (held above settled, not closed, not in a live batch), oldest
-    /// first, at most `limit`.
+    /// Channels waiting for settlement, at most `limit`, closing ones first (soonest deadline first),
+    /// then oldest first: their held receipt is above their settled total, they are not closed, and no
+    /// live batch carries that receipt (a batch `pending` or `submitted`, or `confirmed` in a block the
+    /// indexer has not reached yet, whose settlement the channel's row does not show yet).
     pub async fn settlement_candidates(&self, limit: usize) -> Result<Vec<SettlementCandidate>> {
+        let indexed = self.indexed_block().await?;
         let rows: Vec<CandidateRow> = with_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.channel_id, c.payee, c.salt, r.cumulative, r.r, r.vs, c.settled, c.state, \
-                 c.closes_at, r.pending_since, p.fee_cap_bps \
+                 c.closes_at, COALESCE(r.pending_since, r.received_at), p.fee_cap_bps \
                  FROM receipts r JOIN channels c ON c.channel_id = r.channel_id \
                  LEFT JOIN payees p ON p.payee = c.payee \
-                 WHERE r.pending_since IS NOT NULL AND c.state <> 'closed' AND r.cumulative > c.settled \
-                 ORDER BY r.pending_since, r.channel_id LIMIT $1",
+                 WHERE c.state <> 'closed' AND r.cumulative > c.settled AND NOT EXISTS ( \
+                   SELECT 1 FROM settlement_entries e JOIN settlement_batches b ON b.batch_id = e.batch_id \
+                   WHERE e.channel_id = r.channel_id AND e.cumulative >= r.cumulative AND ( \
+                     b.status IN ('pending', 'submitted') \
+                     OR (b.status = 'confirmed' AND COALESCE(b.block_number, $1 + 1) > $1))) \
+                 ORDER BY CASE WHEN c.state = 'closing' THEN 0 ELSE 1 END, c.closes_at, \
+                 COALESCE(r.pending_since, r.received_at), r.channel_id LIMIT $2",
             )
+            .bind(codec::int(indexed))
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await?

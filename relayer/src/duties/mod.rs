@@ -1,0 +1,277 @@
+//! The leader's duties: index the escrow, settle in batches, submit transactions.
+//!
+//! Three loops share the node's database and one RPC endpoint:
+//! - the **indexer** ([`piecepay_relayer_chain::Indexer`] over the store's `IndexerStore`) follows the
+//!   escrow's events `chain.confirmations` deep into `channels` and `payees`, rewinding on reorgs;
+//! - the **batcher** ([`settle`], [`operations`]) runs every `batch.interval_ms`: it plans settlements
+//!   with the pure policy ([`crate::batcher`]), drops what the pre-flight `eth_call` says would be
+//!   skipped, and stores each batch **together with** its journal job in one transaction; gasless
+//!   operations likewise, one `…BySig` batch per kind;
+//! - the **submitter** ([`piecepay_relayer_chain::Submitter`] over the store's `TxJournal`) gets each job
+//!   mined once. It reloads the unfinished jobs every round, so after a restart stored attempts are
+//!   rebroadcast or matched to their receipts, never signed again under a new nonce.
+//!
+//! Stopping (`stop` turns true: shutdown or lost leadership) drops the loops wherever they are; every
+//! write they make is one transaction, so that is as safe as a crash, which the journal is built for.
+
+mod gasless;
+pub mod operations;
+pub mod settle;
+
+use std::{
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use piecepay_relayer_chain::{
+    Indexer, IndexerConfig, Submitter, SubmitterConfig, SubmitterEvent,
+    alloy::{
+        primitives::Address,
+        providers::{DynProvider, Provider, ProviderBuilder},
+        signers::local::PrivateKeySigner,
+    },
+};
+use tokio::sync::{Notify, watch};
+
+pub use gasless::{calldata as operations_calldata, kind_name};
+
+use crate::{Error, Result, Settings, api::Metrics, store::Store};
+
+/// Environment variable naming a submitter checkpoint (`intent_recorded`, `signed`, `broadcast`) at which
+/// the process stops dead (it prints `CRASH-POINT <name> <job>` on stdout and freezes the submitter) so
+/// that a crash test can kill it exactly there. Never set it in production.
+pub const CRASH_AT_ENV: &str = "PIECEPAY_RELAYER_TEST_CRASH_AT";
+
+/// What the batcher rounds share.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The node's settings.
+    pub settings: Arc<Settings>,
+    /// The database.
+    pub store: Store,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The chain.
+    pub provider: DynProvider,
+    /// The submitter's address (`msg.sender` of the pre-flight calls).
+    pub address: Address,
+}
+
+/// Runs the duties until `stop` turns true. A node without `chain.rpc_url` has none: it only serves
+/// the API (another node, or a separate process, follows the chain).
+pub async fn run(
+    settings: Arc<Settings>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut stopped = stop.clone();
+    let stop_signal = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stop_signal);
+    let Some(rpc_url) = settings.config.chain.rpc_url.clone() else {
+        stop_signal.await;
+        return Ok(());
+    };
+    let key = settings
+        .submitter_key
+        .clone()
+        .ok_or_else(|| Error::Config("a node with chain.rpc_url needs a signer key".into()))?;
+    let signer = PrivateKeySigner::from_bytes(key.secret())
+        .map_err(|_| Error::Config("the signer key is not a valid secp256k1 key".into()))?;
+    let poll = Duration::from_millis(settings.config.chain.poll_interval_ms.max(10));
+    // The endpoint may be down when the node starts: retry until it answers or we are stopped.
+    let (provider, submitter) = loop {
+        let attempt = connect(&settings, &rpc_url, signer.clone(), store.clone());
+        tokio::select! {
+            () = &mut stop_signal => return Ok(()),
+            connected = attempt => match connected {
+                Ok(pair) => break pair,
+                Err(error @ Error::Config(_)) => return Err(error),
+                Err(error) => tracing::warn!(error = %error, "chain unreachable; retrying"),
+            },
+        }
+        tokio::select! {
+            () = &mut stop_signal => return Ok(()),
+            () = tokio::time::sleep(poll.max(Duration::from_millis(500))) => {}
+        }
+    };
+    let chain = &settings.config.chain;
+    let indexer = Indexer::new(
+        provider.clone(),
+        store.clone(),
+        IndexerConfig {
+            escrow: settings.escrow,
+            start_block: settings.start_block,
+            confirmations: chain.confirmations,
+            max_range: 2_000,
+            history: 128.max(chain.confirmations.saturating_mul(4)),
+            poll_interval: poll,
+        },
+    )
+    .map_err(chain_error)?;
+    let context = Context {
+        settings: Arc::clone(&settings),
+        store,
+        metrics: Arc::clone(&metrics),
+        address: submitter.address(),
+        provider,
+    };
+    tracing::info!(relayer = %context.address, escrow = %settings.escrow, "leading: indexing, settling, submitting");
+    let kick = Arc::new(Notify::new());
+    tokio::select! {
+        () = &mut stop_signal => Ok(()),
+        result = indexer.run(std::future::pending()) => {
+            let error = result.err().map_or_else(|| "stopped".to_owned(), |e| e.to_string());
+            tracing::error!(error = %error, "the indexer stopped; the chain duties stop with it");
+            Err(Error::Chain(error))
+        }
+        () = submit_loop(submitter, Arc::clone(&metrics), Arc::clone(&kick), poll) => Ok(()),
+        () = batch_loop(context, kick) => Ok(()),
+    }
+}
+
+/// The provider and the submitter; checks the endpoint serves the configured chain.
+async fn connect(
+    settings: &Settings,
+    rpc_url: &str,
+    signer: PrivateKeySigner,
+    store: Store,
+) -> Result<(DynProvider, Submitter<Store>)> {
+    let provider = ProviderBuilder::default()
+        .connect(rpc_url)
+        .await
+        .map_err(|e| Error::Chain(format!("connecting to {rpc_url}: {e}")))?
+        .erased();
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
+    if chain_id != settings.chain_id {
+        return Err(Error::Config(format!(
+            "chain.rpc_url serves chain {chain_id}, the escrow's domain is chain {}",
+            settings.chain_id
+        )));
+    }
+    let chain = &settings.config.chain;
+    let mut config = SubmitterConfig::new(settings.escrow);
+    config.confirmations = chain.confirmations;
+    config.poll_interval = Duration::from_millis(chain.poll_interval_ms.max(10));
+    let mut submitter = Submitter::new(provider.clone(), signer, store, config)
+        .await
+        .map_err(chain_error)?;
+    if let Ok(point) = std::env::var(CRASH_AT_ENV) {
+        submitter = submitter.with_checkpoint(Arc::new(move |checkpoint| {
+            if checkpoint.name() == point {
+                crash_point(checkpoint);
+            }
+        }));
+    }
+    Ok((provider, submitter))
+}
+
+/// The test hook of [`CRASH_AT_ENV`]: announce, then freeze the submitter for good.
+fn crash_point(checkpoint: &piecepay_relayer_chain::Checkpoint) {
+    use std::io::Write as _;
+    let id = match checkpoint {
+        piecepay_relayer_chain::Checkpoint::IntentRecorded { id, .. }
+        | piecepay_relayer_chain::Checkpoint::Signed { id, .. }
+        | piecepay_relayer_chain::Checkpoint::Broadcast { id, .. } => *id,
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "CRASH-POINT {} {id}", checkpoint.name());
+    let _ = out.flush();
+    drop(out);
+    // Off the async worker first, so the API's tasks queued on it keep running elsewhere.
+    tokio::task::block_in_place(|| {
+        loop {
+            std::thread::park();
+        }
+    });
+}
+
+pub(crate) fn chain_error(error: piecepay_relayer_chain::Error) -> Error {
+    Error::Chain(format!("{} ({})", error, error.code()))
+}
+
+async fn submit_loop(
+    mut submitter: Submitter<Store>,
+    metrics: Arc<Metrics>,
+    kick: Arc<Notify>,
+    poll: Duration,
+) {
+    loop {
+        let busy = match submitter.tick().await {
+            Ok(events) => {
+                for event in &events {
+                    match event {
+                        SubmitterEvent::Confirmed { inclusion, .. } => {
+                            metrics
+                                .gas_used
+                                .fetch_add(inclusion.gas_used, Ordering::Relaxed);
+                            tracing::info!(?event, "submitter");
+                        }
+                        SubmitterEvent::SendRefused { .. } | SubmitterEvent::Failed { .. } => {
+                            tracing::warn!(?event, "submitter");
+                        }
+                        _ => tracing::info!(?event, "submitter"),
+                    }
+                }
+                events.iter().any(|e| {
+                    matches!(
+                        e,
+                        SubmitterEvent::Sent { .. }
+                            | SubmitterEvent::Included { .. }
+                            | SubmitterEvent::Reorged { .. }
+                            | SubmitterEvent::Requeued { .. }
+                    )
+                })
+            }
+            Err(error) => {
+                tracing::warn!(code = error.code(), error = %error, "submitter round failed");
+                false
+            }
+        };
+        // Something moved: look again soon, a confirmation may be a block away.
+        let pause = if busy { poll / 4 } else { poll };
+        tokio::select! {
+            () = kick.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+async fn batch_loop(context: Context, kick: Arc<Notify>) {
+    let interval = Duration::from_millis(context.settings.config.batch.interval_ms.max(10));
+    let mut settler = settle::Settler::default();
+    loop {
+        let mut queued = false;
+        match settler.round(&context).await {
+            Ok(q) => queued |= q,
+            Err(error) => {
+                tracing::warn!(code = error.code(), error = %error, "settlement round failed")
+            }
+        }
+        match operations::round(&context).await {
+            Ok(q) => queued |= q,
+            Err(error) => {
+                tracing::warn!(code = error.code(), error = %error, "operations round failed")
+            }
+        }
+        if queued {
+            kick.notify_one();
+        }
+        if let (Ok(head), Ok(Some(cursor))) = (
+            context.provider.get_block_number().await,
+            context.store.indexer_cursor().await,
+        ) {
+            let lag = i64::try_from(head.saturating_sub(cursor.number)).unwrap_or(i64::MAX);
+            context
+                .metrics
+                .indexer_lag_blocks
+                .store(lag, Ordering::Relaxed);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}

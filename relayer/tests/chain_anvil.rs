@@ -1,0 +1,355 @@
+//! The relayer binary against a real anvil with the real contracts: receipts over HTTP end up settled on
+//! chain exactly once (SQLite and PostgreSQL), the watchtower settles a closing channel whose payee is
+//! offline, a gasless open submitted over the API gets mined, and a relayer killed (SIGKILL) right after
+//! signing a batch settles everything exactly once after a restart.
+
+mod chain_support;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use chain_support::{Engine, Net, RelayerProcess, wait_for};
+use piecepay_protocol::{
+    OpenChannel, SigningKey, SolStruct,
+    alloy_primitives::{
+        Address, B256,
+        aliases::{U40, U96},
+    },
+    channel_id, domain,
+    relayer_api::{ChannelState, Operation, OperationResult, OperationState},
+};
+use piecepay_relayer::{Store, duties::CRASH_AT_ENV};
+use piecepay_relayer_chain::{
+    TxState,
+    alloy::{eips::BlockNumberOrTag, providers::Provider},
+};
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn address(key: &B256) -> Address {
+    SigningKey::from_bytes(key).unwrap().address()
+}
+
+/// Opens a channel (salt 1) from each payer to the payee, directly on chain; waits until the relayer
+/// indexed them.
+async fn open_channels(net: &Net, relayer: &RelayerProcess, deposit: u128) -> Vec<(B256, B256)> {
+    let payee = address(&net.payee());
+    let mut channels = Vec::new();
+    for payer in net.payers() {
+        let opened = net
+            .client(&payer)
+            .await
+            .open_channel(payee, 1, deposit)
+            .await
+            .unwrap();
+        channels.push((payer, opened.channel_id));
+    }
+    let api = relayer.client();
+    for (_, id) in &channels {
+        wait_for("the relayer to index the open", TIMEOUT, || async {
+            api.channel(*id).await.unwrap().map(drop)
+        })
+        .await;
+    }
+    channels
+}
+
+/// Waits until every channel is settled to `paid` on chain and in the relayer's settlement status, then
+/// checks the books: the payee's escrow balance is exactly what was paid, each channel's settlements rose
+/// strictly, and no receipt was ever sent twice (no `ReceiptSkipped`).
+async fn assert_settled_exactly_once(
+    net: &Net,
+    relayer: &RelayerProcess,
+    paid: &BTreeMap<B256, u128>,
+) {
+    let api = relayer.client();
+    let escrow = net.client(&net.payee()).await;
+    for (&id, &amount) in paid {
+        let status = wait_for("the relayer to report the settlement", TIMEOUT, || async {
+            let status = api.settlement(id).await.unwrap()?;
+            (status.settled == amount).then_some(status)
+        })
+        .await;
+        let tx = status.transaction.expect("the settling transaction");
+        assert_eq!(tx.cumulative, amount);
+        assert!(tx.block_number.is_some());
+        assert_eq!(escrow.channel(id).await.unwrap().settled, amount);
+        let (settlements, skipped) = net.settle_logs(id).await;
+        assert_eq!(settlements.last(), Some(&amount));
+        assert!(
+            settlements.windows(2).all(|w| w[0] < w[1]),
+            "{settlements:?}"
+        );
+        assert_eq!(skipped, 0, "a receipt was sent after it was settled");
+    }
+    let total: u128 = paid.values().sum();
+    assert_eq!(
+        escrow.balance_of(address(&net.payee())).await.unwrap(),
+        total
+    );
+}
+
+async fn receipts_settle_exactly_once(engine: Engine) {
+    let mut net = Net::start(3, 3_600).await;
+    let url = net.database_url(engine, "settle");
+    let config = net.relayer_config(&url, "value_threshold = \"1\"\nmax_age_s = 0");
+    let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    let channels = open_channels(&net, &relayer, 1_000_000).await;
+    let payee = address(&net.payee());
+    let mut paid = BTreeMap::new();
+    for round in 1..=3u128 {
+        let receipts = channels
+            .iter()
+            .enumerate()
+            .map(|(i, (payer, id))| {
+                let cumulative = round * 1_000 + i as u128;
+                paid.insert(*id, cumulative);
+                net.receipt(payer, payee, 1, cumulative)
+            })
+            .collect();
+        relayer.submit(&net, receipts).await;
+    }
+    assert_settled_exactly_once(&net, &relayer, &paid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_settle_exactly_once_on_sqlite() {
+    receipts_settle_exactly_once(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_settle_exactly_once_on_postgres() {
+    receipts_settle_exactly_once(Engine::Postgres).await;
+}
+
+/// The payer asks to close, the payee is gone: only the watchtower rule can make the channel due (the
+/// value threshold and the age limit are out of reach), and it settles before the window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchtower_settles_before_the_challenge_window_ends() {
+    let mut net = Net::start(1, 3_600).await;
+    let url = net.database_url(Engine::Sqlite, "watchtower");
+    let config = net.relayer_config(
+        &url,
+        "value_threshold = \"1000000000000000000000\"\nmax_age_s = 100000000\nclose_margin_s = 600",
+    );
+    let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    let channels = open_channels(&net, &relayer, 1_000_000).await;
+    let (payer, id) = channels[0];
+    let payee = address(&net.payee());
+    relayer
+        .submit(&net, vec![net.receipt(&payer, payee, 1, 5_000)])
+        .await;
+    // The payee goes offline; the payer starts the unilateral close.
+    let payer_client = net.client(&payer).await;
+    let close = payer_client.request_close(payee, 1).await.unwrap();
+    let api = relayer.client();
+    wait_for("the relayer to see the close", TIMEOUT, || async {
+        let channel = api.channel(id).await.unwrap()?;
+        (channel.state == ChannelState::Closing).then_some(())
+    })
+    .await;
+    assert_eq!(
+        payer_client.channel(id).await.unwrap().settled,
+        0,
+        "an hour of window left: nothing is due yet"
+    );
+    // 50 minutes later (chain time), the window ends within the 10-minute margin.
+    net.rpc("evm_increaseTime", serde_json::json!([3_000]))
+        .await;
+    let status = wait_for("the watchtower settlement", TIMEOUT, || async {
+        let status = api.settlement(id).await.unwrap()?;
+        (status.settled == 5_000).then_some(status)
+    })
+    .await;
+    let block = status.transaction.unwrap().block_number.unwrap();
+    let mined_at = net
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Number(block))
+        .await
+        .unwrap()
+        .unwrap()
+        .header
+        .timestamp;
+    assert!(
+        mined_at <= close.closes_at,
+        "settled at {mined_at}, the window ended at {}",
+        close.closes_at
+    );
+    let on_chain = payer_client.channel(id).await.unwrap();
+    assert_eq!(on_chain.settled, 5_000);
+    let paid = BTreeMap::from([(id, 5_000)]);
+    assert_settled_exactly_once(&net, &relayer, &paid).await;
+}
+
+fn signed_open(
+    net: &Net,
+    payer: &B256,
+    payee: Address,
+    salt: u32,
+    fee: u64,
+    deadline: u64,
+) -> Operation {
+    let message = OpenChannel {
+        payee,
+        salt,
+        deposit: U96::from(500_000u64),
+        fee: U96::from(fee),
+        deadline: U40::from(deadline),
+    };
+    let digest = message.eip712_signing_hash(&domain(net.chain_id, net.info.escrow));
+    Operation::Open {
+        payer: address(payer),
+        message,
+        signature: SigningKey::from_bytes(payer)
+            .unwrap()
+            .sign_digest(&digest)
+            .unwrap(),
+    }
+}
+
+fn queued_id(result: &OperationResult) -> B256 {
+    match result {
+        OperationResult::Queued(q) => q.operation_id,
+        other => panic!("not queued: {other:?}"),
+    }
+}
+
+/// A payer with no ETH opens a channel through the relayer: the operation is mined, the channel becomes
+/// known to the relayer, the relayer earns the fee; the same open again is refused by the escrow and
+/// reported `failed` with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gasless_open_gets_mined_and_the_channel_known() {
+    let mut net = Net::start(1, 3_600).await;
+    let url = net.database_url(Engine::Sqlite, "gasless");
+    let config = net.relayer_config(&url, "");
+    let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    let payer = net.payers()[0];
+    let payee = address(&net.payee());
+    let now = net.client(&payer).await.block_timestamp().await.unwrap();
+    let api = relayer.client();
+    let open = signed_open(&net, &payer, payee, 9, 25, now + 3_600);
+    let results = api
+        .submit_signed_operations(net.chain_id, net.info.escrow, &[open])
+        .await
+        .unwrap();
+    let operation = queued_id(&results[0]);
+    let status = wait_for("the open to be applied", TIMEOUT, || async {
+        let status = api.operation(operation).await.unwrap()?;
+        assert_ne!(status.status, OperationState::Failed, "{status:?}");
+        (status.status == OperationState::Applied).then_some(status)
+    })
+    .await;
+    assert!(status.transaction_hash.is_some());
+    assert!(status.block_number.is_some());
+    let id = channel_id(address(&payer), payee, 9);
+    let channel = wait_for("the channel to be indexed", TIMEOUT, || async {
+        api.channel(id).await.unwrap()
+    })
+    .await;
+    assert_eq!(channel.deposit, 500_000);
+    assert_eq!(channel.state, ChannelState::Open);
+    let chain = net.client(&payer).await;
+    assert_eq!(chain.channel(id).await.unwrap().deposit, 500_000);
+    assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
+
+    // The same channel again: the escrow refuses it.
+    let again = signed_open(&net, &payer, payee, 9, 25, now + 3_601);
+    let results = api
+        .submit_signed_operations(net.chain_id, net.info.escrow, &[again])
+        .await
+        .unwrap();
+    let operation = queued_id(&results[0]);
+    let status = wait_for("the duplicate open to fail", TIMEOUT, || async {
+        let status = api.operation(operation).await.unwrap()?;
+        (status.status == OperationState::Failed).then_some(status)
+    })
+    .await;
+    assert!(
+        status.reason.is_some_and(|r| !r.is_empty()),
+        "the escrow's reason"
+    );
+    assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
+}
+
+/// The relayer signs a settlement batch and dies (SIGKILL) before broadcasting it, while more receipts
+/// were acknowledged; restarted, it sends the stored transaction (same hash, same nonce) instead of
+/// signing a new one, and settles every acknowledged receipt exactly once.
+async fn killed_after_signing_settles_once(engine: Engine) {
+    let mut net = Net::start(3, 3_600).await;
+    let url = net.database_url(engine, "crash");
+    let config = net.relayer_config(&url, "value_threshold = \"1\"\nmax_age_s = 0");
+    let log = net.dir.path().join("relayer.log");
+    let mut relayer = RelayerProcess::start(&config, &log, &[(CRASH_AT_ENV, "signed")]);
+    let channels = open_channels(&net, &relayer, 1_000_000).await;
+    let payee = address(&net.payee());
+    let mut paid = BTreeMap::new();
+    let receipts = channels
+        .iter()
+        .enumerate()
+        .map(|(i, (payer, id))| {
+            paid.insert(*id, 100 + i as u128);
+            net.receipt(payer, payee, 1, 100 + i as u128)
+        })
+        .collect();
+    relayer.submit(&net, receipts).await;
+    let line = relayer
+        .stdout
+        .recv_timeout(TIMEOUT)
+        .expect("the relayer reaches the crash point");
+    assert!(line.starts_with("CRASH-POINT signed"), "{line}");
+    // Acknowledged while the submitter is frozen: they must be settled too.
+    let (payer, id) = channels[0];
+    relayer
+        .submit(&net, vec![net.receipt(&payer, payee, 1, 700)])
+        .await;
+    paid.insert(id, 700);
+    relayer.kill();
+
+    let store = Store::open(&url, 1).await.unwrap();
+    let jobs = store.journal_jobs().await.unwrap();
+    let TxState::Pending { intent, attempts } = &jobs[0].state else {
+        panic!("{:?}", jobs[0].state);
+    };
+    let signed = attempts[0].hash;
+    assert!(
+        net.provider
+            .get_transaction_by_hash(signed)
+            .await
+            .unwrap()
+            .is_none(),
+        "never broadcast"
+    );
+
+    let relayer = RelayerProcess::start(&config, &log, &[]);
+    assert_settled_exactly_once(&net, &relayer, &paid).await;
+    let receipt = net
+        .provider
+        .get_transaction_receipt(signed)
+        .await
+        .unwrap()
+        .expect("the transaction signed before the crash is the one mined");
+    assert!(receipt.status());
+    let jobs = wait_for("every job confirmed", TIMEOUT, || async {
+        let jobs = store.journal_jobs().await.unwrap();
+        jobs.iter()
+            .all(|j| matches!(j.state, TxState::Confirmed { .. }))
+            .then_some(jobs)
+    })
+    .await;
+    assert_eq!(
+        net.relayer_transactions().await,
+        jobs.len() as u64,
+        "one transaction per batch: nothing signed twice"
+    );
+    assert_eq!(intent.nonce, 0);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_signing_settles_once_on_sqlite() {
+    killed_after_signing_settles_once(Engine::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_signing_settles_once_on_postgres() {
+    killed_after_signing_settles_once(Engine::Postgres).await;
+}

@@ -1,0 +1,505 @@
+//! The chain crate's store traits on the node's database, both engines: `IndexerStore` (events → channels,
+//! reorg rewinds) and `TxJournal` (transitions, and what they do to batches and operations).
+
+mod common;
+
+use common::*;
+use piecepay_protocol::{
+    alloy_primitives::{Address, B256, Bytes, U256},
+    relayer_api::{
+        ChannelState, OperationState, OperationSubmission, SettlementState, SignatureJson,
+        WithdrawRequest,
+    },
+};
+use piecepay_relayer::{
+    Store,
+    store::{BatchEntry, OperationRow, ReceiptWrite},
+};
+use piecepay_relayer_chain::{
+    BlockRange, BlockRef, EscrowEvent, EventMeta, Fees, Inclusion, IndexedEvent, IndexerStore,
+    RequeueReason, Settlement, SignedAttempt, TxId, TxIntent, TxJournal, TxState,
+};
+
+fn block(number: u64, fork: u8) -> BlockRef {
+    BlockRef::new(number, B256::repeat_byte(fork))
+}
+
+fn range(from: u64, to: BlockRef, events: Vec<IndexedEvent>) -> BlockRange {
+    BlockRange {
+        from,
+        to,
+        blocks: vec![to],
+        events,
+    }
+}
+
+fn event(block: BlockRef, log_index: u64, tx: u8, event: EscrowEvent) -> IndexedEvent {
+    IndexedEvent {
+        meta: EventMeta {
+            block_number: block.number,
+            block_hash: block.hash,
+            tx_hash: B256::repeat_byte(tx),
+            log_index,
+        },
+        event,
+    }
+}
+
+both_engines!(indexer_store_rules, |store: Store| async move {
+    assert_eq!(store.cursor().await.unwrap(), None);
+    store.apply(range(10, block(12, 1), vec![])).await.unwrap();
+    store.apply(range(10, block(12, 1), vec![])).await.unwrap(); // a retry: no-op
+    store.apply(range(13, block(15, 1), vec![])).await.unwrap();
+    assert_eq!(store.cursor().await.unwrap(), Some(block(15, 1)));
+    assert_eq!(store.indexed_block().await.unwrap(), 15);
+    let gap = store
+        .apply(range(17, block(18, 1), vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(gap.code(), "cursor_mismatch");
+    assert_eq!(
+        store.recent_blocks(5).await.unwrap(),
+        [block(15, 1), block(12, 1)]
+    );
+    assert!(store.rewind(block(13, 1)).await.is_err(), "not remembered");
+    assert!(store.rewind(block(12, 2)).await.is_err(), "another fork");
+    store.rewind(block(12, 1)).await.unwrap();
+    store.rewind(block(12, 1)).await.unwrap();
+    assert_eq!(store.recent_blocks(5).await.unwrap(), [block(12, 1)]);
+    store.apply(range(13, block(14, 3), vec![])).await.unwrap();
+    store.prune_blocks(14).await.unwrap();
+    assert_eq!(store.recent_blocks(5).await.unwrap(), [block(14, 3)]);
+    store.prune_blocks(100).await.unwrap();
+    assert_eq!(
+        store.recent_blocks(5).await.unwrap(),
+        [block(14, 3)],
+        "never the cursor's"
+    );
+});
+
+both_engines!(
+    events_become_channels_and_reorgs_undo_them,
+    |store: Store| async move {
+        let payer = payer().address();
+        let payee = payee().address();
+        let id = piecepay_protocol::channel_id(payer, payee, 5);
+        let opened = EscrowEvent::ChannelOpened {
+            channel_id: id,
+            payer,
+            payee,
+            salt: 5,
+            deposit: 1_000,
+            fee: 0,
+        };
+        let b1 = block(1, 1);
+        store
+            .apply(range(1, b1, vec![event(b1, 0, 1, opened)]))
+            .await
+            .unwrap();
+        let b2 = block(2, 1);
+        let settled = EscrowEvent::ReceiptsSettled {
+            payee,
+            credited: U256::from(300),
+            fee: U256::ZERO,
+            settlements: vec![
+                Settlement {
+                    channel_id: id,
+                    settled: 300,
+                },
+                // A channel opened before the start block: unknown, ignored.
+                Settlement {
+                    channel_id: B256::repeat_byte(0xee),
+                    settled: 1,
+                },
+            ],
+        };
+        let events = vec![
+            event(
+                b2,
+                0,
+                2,
+                EscrowEvent::ChannelToppedUp {
+                    channel_id: id,
+                    deposit: 1_500,
+                    fee: 0,
+                },
+            ),
+            event(b2, 1, 2, settled),
+            event(b2, 2, 2, EscrowEvent::SettleFeeCapSet { payee, bps: 40 }),
+            event(
+                b2,
+                3,
+                3,
+                EscrowEvent::CloseRequested {
+                    channel_id: id,
+                    closes_at: 9_999,
+                    fee: 0,
+                },
+            ),
+        ];
+        store.apply(range(2, b2, events)).await.unwrap();
+        let channel = store.channel_record(&id).await.unwrap().unwrap();
+        assert_eq!(channel.deposit, 1_500);
+        assert_eq!(channel.settled, 300);
+        assert_eq!(channel.state, ChannelState::Closing);
+        assert_eq!(channel.closes_at, Some(9_999));
+        assert_eq!(channel.updated_block, 2);
+        assert!(
+            store
+                .channel_record(&B256::repeat_byte(0xee))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // The fee cap reaches the candidates.
+        store
+            .raise_receipts(
+                &[ReceiptWrite {
+                    channel_id: id,
+                    cumulative: 400,
+                    signature: sign_receipt(&common::payer(), payee, 5, 400).1,
+                }],
+                7,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            store.settlement_candidates(10).await.unwrap()[0].fee_cap_bps,
+            40
+        );
+
+        // Block 2 is reorged out: the channel is as block 1 left it, the fee cap gone.
+        store.rewind(b1).await.unwrap();
+        let channel = store.channel_record(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                channel.deposit,
+                channel.settled,
+                channel.state,
+                channel.updated_block
+            ),
+            (1_000, 0, ChannelState::Open, 1)
+        );
+        assert_eq!(
+            store.settlement_candidates(10).await.unwrap()[0].fee_cap_bps,
+            0
+        );
+        // The replacement block 2 closes it instead.
+        let b2b = block(2, 2);
+        store
+            .apply(range(
+                2,
+                b2b,
+                vec![event(
+                    b2b,
+                    0,
+                    4,
+                    EscrowEvent::ChannelClosed {
+                        channel_id: id,
+                        settled: 0,
+                        fee: 0,
+                    },
+                )],
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.channel_record(&id).await.unwrap().unwrap().state,
+            ChannelState::Closed
+        );
+        assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+        // Rewinding past the open forgets the channel.
+        store.apply(range(3, block(3, 2), vec![])).await.unwrap();
+        store.rewind(b1).await.unwrap();
+        store.rewind(b1).await.unwrap();
+        let gone_cursor = store.cursor().await.unwrap();
+        assert_eq!(gone_cursor, Some(b1));
+        assert_eq!(store.indexed_block().await.unwrap(), 1);
+    }
+);
+
+fn intent(nonce: u64) -> TxIntent {
+    TxIntent {
+        nonce,
+        gas_limit: 100_000,
+        fees: Fees {
+            max_fee_per_gas: 10,
+            max_priority_fee_per_gas: 1,
+        },
+    }
+}
+
+fn attempt(byte: u8) -> SignedAttempt {
+    SignedAttempt {
+        hash: B256::repeat_byte(byte),
+        raw: vec![byte].into(),
+        fees: Fees::default(),
+        cancel: false,
+    }
+}
+
+fn inclusion(byte: u8, number: u64, success: bool) -> Inclusion {
+    Inclusion {
+        tx_hash: B256::repeat_byte(byte),
+        block: block(number, 0x40),
+        success,
+        gas_used: 50_000,
+        cancel: false,
+    }
+}
+
+both_engines!(journal_rules, |store: Store| async move {
+    store.enqueue(TxId(1), vec![1].into()).await.unwrap();
+    store.enqueue(TxId(1), vec![1].into()).await.unwrap();
+    let error = store.enqueue(TxId(1), vec![2].into()).await.unwrap_err();
+    assert_eq!(error.code(), "duplicate_tx");
+    assert_eq!(
+        store.mark_pending(TxId(1)).await.unwrap_err().code(),
+        "invalid_transition"
+    );
+    assert_eq!(
+        store.mark_pending(TxId(9)).await.unwrap_err().code(),
+        "unknown_tx"
+    );
+    store.record_intent(TxId(1), intent(4)).await.unwrap();
+    store.record_intent(TxId(1), intent(4)).await.unwrap();
+    store.record_signed(TxId(1), attempt(1)).await.unwrap();
+    store.record_signed(TxId(1), attempt(1)).await.unwrap();
+    store.record_signed(TxId(1), attempt(2)).await.unwrap();
+    let unfinished = store.unfinished().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].calldata, Bytes::from(vec![1]));
+    let TxState::Pending {
+        intent: stored,
+        attempts,
+    } = &unfinished[0].state
+    else {
+        panic!("{:?}", unfinished[0].state);
+    };
+    assert_eq!(*stored, intent(4));
+    assert_eq!(attempts, &[attempt(1), attempt(2)]);
+    store
+        .mark_included(TxId(1), inclusion(1, 8, true))
+        .await
+        .unwrap();
+    store.mark_pending(TxId(1)).await.unwrap();
+    store
+        .mark_included(TxId(1), inclusion(1, 9, true))
+        .await
+        .unwrap();
+    store
+        .mark_confirmed(TxId(1), inclusion(1, 9, true))
+        .await
+        .unwrap();
+    store
+        .mark_confirmed(TxId(1), inclusion(1, 9, true))
+        .await
+        .unwrap();
+    assert!(store.unfinished().await.unwrap().is_empty());
+    store.enqueue(TxId(2), vec![2].into()).await.unwrap();
+    store.mark_failed(TxId(2), "x".into()).await.unwrap();
+    assert!(store.unfinished().await.unwrap().is_empty());
+    assert_eq!(store.journal_jobs().await.unwrap().len(), 2);
+});
+
+both_engines!(settlement_follows_its_job, |store: Store| async move {
+    let payee = payee().address();
+    let channel = open_channel(common::payer().address(), payee, 7, 1_000);
+    store.upsert_channels(&[channel]).await.unwrap();
+    let signature = sign_receipt(&common::payer(), payee, 7, 300).1;
+    store
+        .raise_receipts(
+            &[ReceiptWrite {
+                channel_id: channel.channel_id,
+                cumulative: 300,
+                signature,
+            }],
+            50,
+        )
+        .await
+        .unwrap();
+    let entry = BatchEntry {
+        channel_id: channel.channel_id,
+        cumulative: 300,
+    };
+    let batch = store
+        .create_settlement_job(&[entry], 300, 60, &[0xab])
+        .await
+        .unwrap();
+    let job = TxId(batch as u64);
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    assert_eq!(store.unfinished().await.unwrap()[0].id, job);
+    let status = |now| {
+        let store = store.clone();
+        async move {
+            store
+                .settlement_status(&channel.channel_id, now)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Requeued (a cancel was mined): no transaction to report, still batched.
+    store.record_intent(job, intent(0)).await.unwrap();
+    store.record_signed(job, attempt(1)).await.unwrap();
+    assert_eq!(
+        status(61).await.transaction.unwrap().hash,
+        B256::repeat_byte(1)
+    );
+    store.requeue(job, RequeueReason::Cancelled).await.unwrap();
+    assert!(status(62).await.transaction.is_none());
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    // Signed again, mined, confirmed.
+    store.record_intent(job, intent(1)).await.unwrap();
+    store.record_signed(job, attempt(2)).await.unwrap();
+    let s = status(63).await;
+    assert_eq!(s.status, SettlementState::Submitted);
+    assert_eq!(s.transaction.unwrap().hash, B256::repeat_byte(2));
+    assert_eq!(s.transaction.unwrap().block_number, None);
+    store
+        .mark_included(job, inclusion(2, 20, true))
+        .await
+        .unwrap();
+    let s = status(64).await;
+    assert_eq!(s.transaction.unwrap().block_number, Some(20));
+    assert_eq!(s.transaction.unwrap().cumulative, 300);
+    store
+        .mark_confirmed(job, inclusion(2, 20, true))
+        .await
+        .unwrap();
+    // Confirmed, but the indexer is below its block: not a candidate again yet.
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    // The indexer passes the block without the channel settled (the escrow skipped it): a candidate.
+    store.set_indexed_block(20).await.unwrap();
+    assert_eq!(store.settlement_candidates(10).await.unwrap().len(), 1);
+
+    // A batch whose transaction reverted gives its channels back at once.
+    let batch = store
+        .create_settlement_job(&[entry], 300, 70, &[0xac])
+        .await
+        .unwrap();
+    let job = TxId(batch as u64);
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    store.record_intent(job, intent(2)).await.unwrap();
+    store.record_signed(job, attempt(3)).await.unwrap();
+    store
+        .mark_included(job, inclusion(3, 21, false))
+        .await
+        .unwrap();
+    store
+        .mark_confirmed(job, inclusion(3, 21, false))
+        .await
+        .unwrap();
+    assert_eq!(store.settlement_candidates(10).await.unwrap().len(), 1);
+});
+
+fn withdrawal(deadline: u64) -> OperationSubmission {
+    OperationSubmission::Withdraw(WithdrawRequest {
+        owner: common::payer().address().to_checksum(None),
+        to: payee().address().to_checksum(None),
+        amount: "5".into(),
+        fee: "1".into(),
+        nonce: "0".into(),
+        deadline,
+        signature: SignatureJson {
+            r: format!("0x{}", "11".repeat(32)),
+            vs: format!("0x{}", "22".repeat(32)),
+        },
+    })
+}
+
+both_engines!(
+    operations_follow_their_job_and_the_indexer,
+    |store: Store| async move {
+        let rows: Vec<OperationRow> = (0..2u8)
+            .map(|i| OperationRow {
+                operation_id: B256::repeat_byte(0x90 + i),
+                submission: withdrawal(2_000 + u64::from(i)),
+                channel_id: None,
+                fee: 1,
+                deadline: 2_000,
+            })
+            .collect();
+        store.queue_operations(&rows, 10).await.unwrap();
+        let ids: Vec<B256> = rows.iter().map(|r| r.operation_id).collect();
+        let job = store
+            .create_operations_job("withdraw", &ids, 11, &[0xcd])
+            .await
+            .unwrap();
+        assert!(job.0 >= piecepay_relayer::store::OPERATION_JOB_BASE);
+        assert!(store.pending_operations(12, 10).await.unwrap().is_empty());
+        let error = store
+            .create_operations_job("withdraw", &ids, 11, &[0xcd])
+            .await;
+        assert!(error.is_err(), "no longer pending");
+        store.record_intent(job, intent(0)).await.unwrap();
+        store.record_signed(job, attempt(5)).await.unwrap();
+        // A replacement is the one mined.
+        store.record_signed(job, attempt(6)).await.unwrap();
+        let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(status.status, OperationState::Submitted);
+        assert_eq!(status.transaction_hash, Some(B256::repeat_byte(6)));
+
+        // The indexer sees the transaction (attempt 5, mined after all): entry 0 applied, entry 1 skipped.
+        let b29 = block(29, 7);
+        store.apply(range(29, b29, vec![])).await.unwrap();
+        let b = block(30, 5);
+        let account = common::payer().address();
+        let events = vec![
+            event(
+                b,
+                0,
+                5,
+                EscrowEvent::Withdrawn {
+                    account,
+                    to: Address::repeat_byte(3),
+                    amount: U256::from(5),
+                    fee: U256::from(1),
+                },
+            ),
+            event(
+                b,
+                1,
+                5,
+                EscrowEvent::AuthorizationSkipped {
+                    index: U256::from(1),
+                    reason: vec![0xde, 0xad].into(),
+                },
+            ),
+        ];
+        store.apply(range(30, b, events)).await.unwrap();
+        let applied = store.operation_status(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(applied.status, OperationState::Applied);
+        assert_eq!(applied.transaction_hash, Some(B256::repeat_byte(5)));
+        assert_eq!(applied.block_number, Some(30));
+        let failed = store.operation_status(&ids[1]).await.unwrap().unwrap();
+        assert_eq!(failed.status, OperationState::Failed);
+        assert_eq!(failed.reason.unwrap().as_ref(), &[0xde, 0xad]);
+        // The journal's own confirmation leaves them be.
+        store
+            .mark_included(job, inclusion(5, 30, true))
+            .await
+            .unwrap();
+        store
+            .mark_confirmed(job, inclusion(5, 30, true))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .operation_status(&ids[0])
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            OperationState::Applied
+        );
+        // The block is reorged out: both are in flight again, with the mined attempt's hash kept.
+        store.rewind(b29).await.unwrap();
+        for id in &ids {
+            let status = store.operation_status(id).await.unwrap().unwrap();
+            assert_eq!(status.status, OperationState::Submitted);
+            assert_eq!(status.block_number, None);
+            assert_eq!(status.reason, None);
+        }
+    }
+);
