@@ -326,9 +326,29 @@ impl Run {
         Ok(true)
     }
 
-    /// Every seeder hands the latest receipt of each of its channels to the relayer now.
-    pub async fn submit_latest(&self) -> anyhow::Result<()> {
+    /// Every seeder hands the latest receipt of each of its channels to the relayer now; returns how
+    /// many the relayer holds (a channel it has not indexed yet is refused for now).
+    pub async fn submit_latest(&self) -> anyhow::Result<usize> {
         submit_latest(&self.relayer, &self.swarm, self.chain_id, self.escrow).await
+    }
+
+    /// Hands the latest receipts over until the relayer holds every one of them (it may still be
+    /// indexing the channels' opens), or fails after `timeout`.
+    pub async fn hand_over(&self, timeout: Duration) -> anyhow::Result<()> {
+        let receipts: usize = (0..self.swarm.size().0)
+            .map(|s| self.swarm.latest_receipts(s).len())
+            .sum();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let held = self.submit_latest().await?;
+            if held == receipts {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the relayer holds {held} of {receipts} receipts after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Hands the receipts over until the chain has settled every paid channel to what its seeder was
@@ -445,17 +465,19 @@ async fn submit_latest(
     swarm: &Swarm,
     chain_id: u64,
     escrow: Address,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
+    let mut held = 0;
     for s in 0..swarm.size().0 {
         let receipts = swarm.latest_receipts(s);
         if !receipts.is_empty() {
-            relayer
+            let results = relayer
                 .submit_signed_receipts(chain_id, escrow, &receipts)
                 .await
                 .with_context(|| format!("seeder {s} hands its receipts to the relayer"))?;
+            held += results.iter().filter(|r| r.is_held()).count();
         }
     }
-    Ok(())
+    Ok(held)
 }
 
 /// The books must add up on chain: every channel settled to what its seeder was paid, every seeder's

@@ -11,7 +11,13 @@ use piecepay_e2e::{
     run::{Env, Outcome, Progress, Run, Scenario, run},
     swarm::Conduct,
 };
-use piecepay_sdk::{chain::ChannelStatus, protocol::alloy_primitives::U256};
+use piecepay_sdk::{
+    chain::{
+        ChannelStatus,
+        alloy::providers::{Provider, ProviderBuilder},
+    },
+    protocol::alloy_primitives::U256,
+};
 
 const TOKEN: u128 = 1_000_000_000_000_000_000;
 const PRICE: u128 = TOKEN / 1_000;
@@ -86,6 +92,16 @@ async fn devnet(
     (devnet, env)
 }
 
+/// Moves anvil's clock forward by `seconds` and mines a block at the new time.
+async fn advance_chain_time(rpc_url: &str, seconds: u64) {
+    let provider = ProviderBuilder::new().connect(rpc_url).await.unwrap();
+    let _: serde_json::Value = provider
+        .raw_request("evm_increaseTime".into(), (seconds,))
+        .await
+        .unwrap();
+    let _: serde_json::Value = provider.raw_request("evm_mine".into(), ()).await.unwrap();
+}
+
 fn scenario(conduct: Vec<Conduct>) -> Scenario {
     Scenario {
         file_len: 40 * 16 * 1024,
@@ -152,7 +168,7 @@ async fn a_relayer_crash_in_the_middle_loses_no_acknowledged_receipt() {
     let scenario = scenario(vec![Conduct::Pays; 2]);
     let mut run = Run::start(&env, &scenario, &mut Quiet).await.unwrap();
     assert!(run.transfer(20, &mut Quiet).await.unwrap(), "half way");
-    run.submit_latest().await.unwrap();
+    run.hand_over(Duration::from_secs(30)).await.unwrap();
     // SIGKILL: whatever the relayer acknowledged must be in its database and get settled.
     devnet.restart_relayer(true).await.unwrap();
     run.transfer(u64::MAX, &mut Quiet).await.unwrap();
@@ -175,7 +191,7 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
                 "\"1000000000000000000000000\"",
             ),
             ("PIECEPAY_RELAYER__BATCH__MAX_AGE_S", "100000000"),
-            ("PIECEPAY_RELAYER__BATCH__CLOSE_MARGIN_S", "3599"),
+            ("PIECEPAY_RELAYER__BATCH__CLOSE_MARGIN_S", "3000"),
         ],
     )
     .await;
@@ -183,7 +199,7 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
     let mut run = Run::start(&env, &scenario, &mut Quiet).await.unwrap();
     run.transfer(u64::MAX, &mut Quiet).await.unwrap();
     // The seeder hands its receipt to the relayer and goes offline.
-    run.submit_latest().await.unwrap();
+    run.hand_over(Duration::from_secs(30)).await.unwrap();
     let payer = run.swarm().payer(0, 0).unwrap();
     let (paid, id, payee, salt) = (
         payer.cumulative(),
@@ -199,8 +215,10 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
         "nothing settled yet"
     );
 
-    // The leecher asks for a unilateral close: the challenge window starts.
+    // The leecher asks for a unilateral close: the challenge window starts. Ten minutes of chain time
+    // later it ends within the relayer's margin (anvil's clock moves only when told or when it mines).
     let started = leecher.request_close(payee, salt).await.unwrap();
+    advance_chain_time(&env.rpc_url, 601).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let info = leecher.channel(id).await.unwrap();
@@ -211,11 +229,15 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
         if info.settled == paid {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the relayer did not settle within its close margin (window ends {})",
-            started.closes_at
-        );
+        if tokio::time::Instant::now() > deadline {
+            let log = devnet.info().relayer.as_ref().map(|r| r.log.clone());
+            let log = log.and_then(|path| std::fs::read_to_string(path).ok());
+            panic!(
+                "the relayer did not settle within its close margin (window ends {}); its log:\n{}",
+                started.closes_at,
+                log.unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     devnet.shutdown().await;
