@@ -32,7 +32,8 @@ setup-system:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 	client-sdk/integrations/libtorrent/setup.sh
 
-test: setup lint test-contracts slither test-rust test-torrent
+# test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
+test: setup lint test-contracts slither test-torrent test-rust
 
 lint: setup
 	cd contracts && $(FORGE) fmt --check
@@ -73,4 +74,5 @@ devnet: setup
 
 demo: setup
 	cargo build --release --locked -p piecepay-relayer -p piecepay-e2e
+	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent
 	target/release/piecepay-demo

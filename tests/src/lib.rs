@@ -6,6 +6,7 @@
 //! the peers' state machines, and [`report`] adds up what was paid and settled.
 
 pub mod content;
+pub mod libtorrent;
 pub mod report;
 pub mod run;
 pub mod swarm;

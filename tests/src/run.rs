@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use piecepay_sdk::{
-    Amount, CreditWindow, Terms,
+    Amount, CreditWindow, SignedReceipt, Terms,
     chain::{
         ChainClient,
         alloy::providers::{Provider, ProviderBuilder},
@@ -24,8 +24,18 @@ use piecepay_sdk::{
 
 use crate::{
     content::Content,
+    libtorrent::{self, Libtorrent, Transferred},
     swarm::{Conduct, Swarm},
 };
+
+/// What moves the pieces.
+#[derive(Clone, Debug)]
+pub enum Engine {
+    /// The SDK's state machines in this process exchange pieces and receipts directly.
+    InProcess,
+    /// Real BitTorrent transfers on loopback: libtorrent sessions with piecepay's plugin, one per peer.
+    Libtorrent(Libtorrent),
+}
 
 /// A running devnet: where the chain and the relayer are, and the accounts to play with.
 #[derive(Clone, Debug)]
@@ -61,6 +71,8 @@ pub struct Scenario {
     pub submit_every: u64,
     /// How long to wait for the relayer to settle everything once the transfer is over.
     pub settle_timeout: Duration,
+    /// What moves the pieces.
+    pub engine: Engine,
 }
 
 /// What the run is doing, for progress display.
@@ -188,6 +200,11 @@ pub struct Run {
     relayer: RelayerClient,
     now: u64,
     steps: u64,
+    salt_base: u32,
+    seeder_keys: Vec<B256>,
+    leecher_keys: Vec<B256>,
+    /// What an external engine reported; `None` while the swarm itself moves the pieces.
+    external: Option<Transferred>,
 }
 
 impl Run {
@@ -287,6 +304,10 @@ impl Run {
             peers,
             now,
             steps: 0,
+            salt_base,
+            seeder_keys: env.seeders.clone(),
+            leecher_keys: env.leechers.clone(),
+            external: None,
         })
     }
 
@@ -302,13 +323,33 @@ impl Run {
 
     /// Moves pieces for at most `steps` swarm steps, or until no leecher gets a piece; seeders hand their
     /// latest receipts to the relayer every [`Scenario::submit_every`] steps. Returns whether pieces
-    /// still moved in the last step.
+    /// still moved in the last step. With [`Engine::Libtorrent`] the whole transfer runs at once.
     pub async fn transfer(
         &mut self,
         steps: u64,
         progress: &mut dyn Progress,
     ) -> anyhow::Result<bool> {
         progress.phase("transferring");
+        if let Engine::Libtorrent(engine) = &self.scenario.engine {
+            let params = libtorrent::Params {
+                chain_id: self.chain_id,
+                escrow: self.escrow,
+                seeder_keys: &self.seeder_keys,
+                leecher_keys: &self.leecher_keys,
+                salt_base: self.salt_base,
+                deposit: self.scenario.deposit,
+                price: self.scenario.price,
+                file_kib: self.scenario.file_len.div_ceil(1024),
+                piece_kib: self.scenario.piece_len.div_ceil(1024),
+            };
+            let transferred = engine
+                .transfer(&params, &self.swarm, &mut |done, pieces| {
+                    progress.transfer(done, pieces)
+                })
+                .await?;
+            self.external = Some(transferred);
+            return Ok(false);
+        }
         let pieces = self.swarm.content().pieces();
         let leechers = self.swarm.size().1;
         for _ in 0..steps {
@@ -326,18 +367,27 @@ impl Run {
         Ok(true)
     }
 
+    /// Each pair's counts and each seeder's latest receipts, from whichever engine moved the pieces.
+    pub fn transferred(&self) -> Transferred {
+        self.external.clone().unwrap_or_else(|| Transferred {
+            stats: self.swarm.stats().clone(),
+            receipts: (0..self.swarm.size().0)
+                .map(|s| self.swarm.latest_receipts(s))
+                .collect(),
+        })
+    }
+
     /// Every seeder hands the latest receipt of each of its channels to the relayer now; returns how
     /// many the relayer holds (a channel it has not indexed yet is refused for now).
     pub async fn submit_latest(&self) -> anyhow::Result<usize> {
-        submit_latest(&self.relayer, &self.swarm, self.chain_id, self.escrow).await
+        let receipts = self.transferred().receipts;
+        submit_latest(&self.relayer, &receipts, self.chain_id, self.escrow).await
     }
 
     /// Hands the latest receipts over until the relayer holds every one of them (it may still be
     /// indexing the channels' opens), or fails after `timeout`.
     pub async fn hand_over(&self, timeout: Duration) -> anyhow::Result<()> {
-        let receipts: usize = (0..self.swarm.size().0)
-            .map(|s| self.swarm.latest_receipts(s).len())
-            .sum();
+        let receipts: usize = self.transferred().receipts.iter().map(Vec::len).sum();
         let deadline = Instant::now() + timeout;
         loop {
             let held = self.submit_latest().await?;
@@ -354,6 +404,7 @@ impl Run {
     /// Hands the receipts over until the chain has settled every paid channel to what its seeder was
     /// paid (or the scenario's timeout passes), then adds up the books.
     pub async fn settle(self, progress: &mut dyn Progress) -> anyhow::Result<Outcome> {
+        let Transferred { stats, receipts } = self.transferred();
         let Self {
             scenario,
             peers,
@@ -368,8 +419,7 @@ impl Run {
         } = self;
         let seeder_peers = &peers[..seeders];
         progress.phase("settling");
-        let channels: Vec<(usize, usize)> = swarm
-            .stats()
+        let channels: Vec<(usize, usize)> = stats
             .iter()
             .filter(|(_, s)| s.paid > 0)
             .map(|(&pair, _)| pair)
@@ -378,7 +428,7 @@ impl Run {
         let mut settled_on_chain = BTreeMap::new();
         let mut settlement_hashes = BTreeSet::new();
         loop {
-            submit_latest(&relayer, &swarm, chain_id, escrow).await?;
+            submit_latest(&relayer, &receipts, chain_id, escrow).await?;
             settled_on_chain.clear();
             for &(l, s) in &channels {
                 let id = swarm.payee(l, s).expect("pair").channel().id();
@@ -393,7 +443,7 @@ impl Run {
             }
             let done = channels
                 .iter()
-                .filter(|pair| settled_on_chain[*pair] == swarm.stats()[*pair].paid)
+                .filter(|pair| settled_on_chain[*pair] == stats[*pair].paid)
                 .count();
             progress.settlement(done, channels.len());
             if done == channels.len() {
@@ -424,8 +474,7 @@ impl Run {
         }
         settlements.sort_by_key(|s| (s.block, s.hash));
 
-        let pairs: Vec<PairOutcome> = swarm
-            .stats()
+        let pairs: Vec<PairOutcome> = stats
             .iter()
             .map(|(&(l, s), stats)| PairOutcome {
                 leecher: l,
@@ -462,16 +511,15 @@ impl Run {
 /// the relayer has not indexed yet are refused now and handed again next time.
 async fn submit_latest(
     relayer: &RelayerClient,
-    swarm: &Swarm,
+    by_seeder: &[Vec<SignedReceipt>],
     chain_id: u64,
     escrow: Address,
 ) -> anyhow::Result<usize> {
     let mut held = 0;
-    for s in 0..swarm.size().0 {
-        let receipts = swarm.latest_receipts(s);
+    for (s, receipts) in by_seeder.iter().enumerate() {
         if !receipts.is_empty() {
             let results = relayer
-                .submit_signed_receipts(chain_id, escrow, &receipts)
+                .submit_signed_receipts(chain_id, escrow, receipts)
                 .await
                 .with_context(|| format!("seeder {s} hands its receipts to the relayer"))?;
             held += results.iter().filter(|r| r.is_held()).count();

@@ -8,7 +8,8 @@ use std::{path::PathBuf, time::Duration};
 
 use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN};
 use piecepay_e2e::{
-    run::{Env, Outcome, Progress, Run, Scenario, run},
+    libtorrent::Libtorrent,
+    run::{Engine, Env, Outcome, Progress, Run, Scenario, run},
     swarm::Conduct,
 };
 use piecepay_sdk::{
@@ -112,6 +113,7 @@ fn scenario(conduct: Vec<Conduct>) -> Scenario {
         conduct,
         submit_every: 8,
         settle_timeout: Duration::from_secs(90),
+        engine: Engine::InProcess,
     }
 }
 
@@ -241,4 +243,46 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     devnet.shutdown().await;
+}
+
+/// The libtorrent plugin's program, built by `make -C client-sdk/integrations/libtorrent` (which
+/// `make test` runs before the cargo tests).
+fn torrent_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_libtorrent_transfers_are_paid_per_piece_and_settled_on_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (devnet, env) = devnet(&dir, 2, 2, &[]).await;
+    let scenario = Scenario {
+        engine: Engine::Libtorrent(Libtorrent {
+            bin: torrent_bin(),
+            dir: dir.path().join("torrent"),
+        }),
+        ..scenario(vec![Conduct::Pays; 2])
+    };
+    let outcome = run(&env, &scenario, &mut Quiet).await;
+    devnet.shutdown().await;
+    let outcome = outcome.unwrap();
+    assert_books(&outcome);
+    for leecher in 0..2 {
+        let (pieces, receipts): (u64, u64) = outcome
+            .pairs
+            .iter()
+            .filter(|p| p.leecher == leecher)
+            .fold((0, 0), |(a, b), p| (a + p.pieces, b + p.receipts));
+        assert_eq!(
+            pieces, outcome.pieces as u64,
+            "leecher {leecher} got the file"
+        );
+        assert_eq!(receipts, pieces, "one receipt per piece");
+    }
 }

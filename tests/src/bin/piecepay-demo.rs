@@ -11,8 +11,9 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN};
 use piecepay_e2e::{
+    libtorrent::Libtorrent,
     report,
-    run::{Env, Progress, Scenario, run},
+    run::{Engine, Env, Progress, Scenario, run},
     swarm::Conduct,
 };
 use piecepay_sdk::protocol::alloy_primitives::U256;
@@ -41,6 +42,22 @@ struct Args {
     /// The relayer binary (default: `piecepay-relayer` beside this program).
     #[arg(long)]
     relayer_bin: Option<PathBuf>,
+    /// What moves the pieces: real libtorrent sessions with piecepay's plugin, or the SDK's state
+    /// machines in this process.
+    #[arg(long, value_enum, default_value_t = EngineArg::Libtorrent)]
+    engine: EngineArg,
+    /// The libtorrent plugin's program (default: the one `make -C client-sdk/integrations/libtorrent`
+    /// builds).
+    #[arg(long)]
+    torrent_bin: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum EngineArg {
+    /// libtorrent 2.0 sessions on loopback, one per peer, paying through the C ABI.
+    Libtorrent,
+    /// The SDK's payer and payee state machines exchanging pieces in this process.
+    InProcess,
 }
 
 /// Progress bars: one per leecher, then one for settlement.
@@ -142,6 +159,16 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         relayer_bin.display()
     );
 
+    let engine = match args.engine {
+        EngineArg::InProcess => Engine::InProcess,
+        EngineArg::Libtorrent => Engine::Libtorrent(Libtorrent {
+            bin: args.torrent_bin.clone().unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent")
+            }),
+            dir: state_dir.join("torrent"),
+        }),
+    };
     let file_len = args.file_kib * 1024;
     let piece_len = args.piece_kib * 1024;
     let pieces = file_len.div_ceil(piece_len);
@@ -195,6 +222,7 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         conduct: vec![Conduct::Pays; args.leechers],
         submit_every: 16,
         settle_timeout: Duration::from_secs(120),
+        engine,
     };
     let mut bars = Bars::new(args.leechers);
     let outcome = run(&env, &scenario, &mut bars).await;

@@ -1,15 +1,26 @@
 // piecepay-torrent: the loopback demo and the throughput bench of the libtorrent integration.
 //
-//   piecepay-torrent demo  [--leechers N] [--size-mib M] [--piece-kib K] [--free-pieces F]
-//                          [--receipts FILE] [--dir DIR]
-//       one paying seeder (payee) and N paying leechers (payers) transfer a generated torrent; prints
-//       progress, per-session counters, and the payee's latest receipts as JSON lines (stdout, or FILE).
+//   piecepay-torrent demo  [--seeder-keys K1,K2,...] [--leecher-keys K1,K2,... | --leechers N]
+//                          [--chain-id N --escrow 0x... [--token 0x...]] [--salt-base S --deposit D]
+//                          [--price P] [--credit-pieces C] [--free-pieces F]
+//                          [--size-mib M | --size-kib K] [--piece-kib K] [--timeout-s T]
+//                          [--receipts FILE] [--stats FILE] [--dir DIR]
+//       seeders (payees, one session per key) and leechers (payers, each connected to every seeder)
+//       transfer a generated torrent; progress and counters on stderr, every seeder's latest receipt per
+//       channel as JSON lines (stdout, or FILE), the per-pair books as one JSON line in --stats FILE.
+//       With --salt-base and --deposit, leecher i's channel to seeder j is salt S+j with deposit D, opened
+//       on chain by the caller: payers adopt it, payees serve on it. Without them: the chainless test mode
+//       (payers sign opens nobody submits, payees trust the deposit claimed). Exit status: 0 when every
+//       leecher completed and every piece was paid and acknowledged, 1 otherwise, 2 on a usage error.
 //   piecepay-torrent bench [--size-mib M] [--piece-kib K] [--rounds R] [--leechers N] [--dir DIR]
-//       the same transfer with payments on (plugin on both sides) and off (stock libtorrent), alternated
-//       for R rounds; prints `torrent throughput_mib_s paid=A free=B ratio=R` (medians).
+//       one seeder and N leechers with payments on (plugin on both sides) and off (stock libtorrent),
+//       alternated for R rounds; prints `torrent throughput_mib_s paid=A free=B ratio=R` (medians).
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,10 +28,12 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "paid_swarm.hpp"
 #include "swarm.hpp"
 
 namespace lt = libtorrent;
@@ -30,27 +43,60 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// Usage errors (exit status 2), as opposed to a run that went wrong (1).
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 struct Args {
   std::map<std::string, std::string> kv;
-  long num(const std::string& k, long dflt) const {
+
+  bool has(const std::string& k) const { return kv.count(k) != 0; }
+  std::uint64_t num(const std::string& k, std::uint64_t dflt, std::uint64_t max = UINT64_MAX) const {
     auto it = kv.find(k);
     if (it == kv.end()) return dflt;
+    std::string const& v = it->second;
     char* end = nullptr;
-    long const v = std::strtol(it->second.c_str(), &end, 10);
-    if (end == it->second.c_str() || *end != '\0' || v < 0) throw std::invalid_argument("--" + k + " wants a number");
-    return v;
+    errno = 0;
+    unsigned long long const n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || v[0] == '-' || end == v.c_str() || *end != '\0' || errno == ERANGE || n > max)
+      throw UsageError("--" + k + " wants a number up to " + std::to_string(max));
+    return n;
   }
   std::string str(const std::string& k, const std::string& dflt) const {
     auto it = kv.find(k);
     return it == kv.end() ? dflt : it->second;
   }
+  /// A decimal token amount (base units).
+  std::string amount(const std::string& k, const std::string& dflt) const {
+    std::string const v = str(k, dflt);
+    if (v.empty() || v.size() > 29 || v.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError("--" + k + " wants a decimal amount in base units");
+    return v;
+  }
+  /// A comma-separated list.
+  std::vector<std::string> list(const std::string& k) const {
+    std::vector<std::string> out;
+    std::string const v = str(k, "");
+    std::size_t from = 0;
+    while (from <= v.size() && !v.empty()) {
+      std::size_t const comma = v.find(',', from);
+      std::string item = v.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+      if (item.empty()) throw UsageError("--" + k + " has an empty item");
+      out.push_back(std::move(item));
+      if (comma == std::string::npos) break;
+      from = comma + 1;
+    }
+    return out;
+  }
 };
 
-Args parse(int argc, char** argv, int from) {
+Args parse(int argc, char** argv, int from, const std::set<std::string>& known) {
   Args a;
   for (int i = from; i < argc; ++i) {
     std::string k = argv[i];
-    if (k.rfind("--", 0) != 0 || i + 1 >= argc) throw std::invalid_argument("bad argument: " + k);
+    if (k.rfind("--", 0) != 0 || i + 1 >= argc) throw UsageError("bad argument: " + k + " (options are --name value)");
+    if (known.count(k.substr(2)) == 0) throw UsageError("unknown option: " + k);
     a.kv[k.substr(2)] = argv[++i];
   }
   return a;
@@ -60,22 +106,11 @@ fs::path work_dir(const Args& a) {
   return fs::path(a.str("dir", (fs::temp_directory_path() / "piecepay-torrent").string()));
 }
 
-void print_counters(const char* who, const Counters& c) {
-  std::fprintf(stderr,
-               "%s: peers=%llu with_extension=%llu served_paid=%llu served_free=%llu swallowed=%llu chokes=%llu "
-               "receipts_accepted=%llu receipts_rejected=%llu pieces_paid=%llu protocol_errors=%llu\n",
-               who, (unsigned long long)c.peers.load(), (unsigned long long)c.peers_with_extension.load(),
-               (unsigned long long)c.pieces_served_paid.load(), (unsigned long long)c.pieces_served_free.load(),
-               (unsigned long long)c.requests_swallowed.load(), (unsigned long long)c.chokes.load(),
-               (unsigned long long)c.receipts_accepted.load(), (unsigned long long)c.receipts_rejected.load(),
-               (unsigned long long)c.pieces_paid.load(), (unsigned long long)c.protocol_errors.load());
-}
-
-/// One transfer: a fresh seeder and `leechers` fresh leechers; returns MiB/s over all leechers' bytes.
-double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, bool paid, bool progress,
-                std::vector<ReceiptRecord>* receipts, std::uint32_t free_pieces) {
+/// One bench transfer: a fresh seeder and `leechers` fresh leechers, payments on (every piece must be
+/// paid, or the run is refused) or off (stock libtorrent); returns MiB/s over all leechers' bytes.
+double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, bool paid) {
   std::optional<Options> seeder_opts;
-  if (paid) seeder_opts = swarm::demo_payee_options(free_pieces);
+  if (paid) seeder_opts = swarm::demo_payee_options(0);
   swarm::Node seeder = swarm::make_seeder(fx, seeder_opts);
   std::vector<swarm::Node> peers;
   for (int i = 0; i < leechers; ++i) {
@@ -88,7 +123,6 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
   auto const start = std::chrono::steady_clock::now();
   for (auto& p : peers) p.torrent.connect_peer(seeder.endpoint());
   std::vector<bool> done(peers.size(), false);
-  auto last_report = start;
   for (;;) {
     bool all = true;
     for (std::size_t i = 0; i < peers.size(); ++i) {
@@ -96,22 +130,11 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
       all = all && done[i];
     }
     if (all) break;
-    auto const now = std::chrono::steady_clock::now();
-    if (now - start > 120s) throw std::runtime_error("transfer did not finish within 120 s");
-    if (progress && now - last_report > 500ms) {
-      last_report = now;
-      std::fprintf(stderr, "progress:");
-      for (auto& p : peers) {
-        auto const st = p.torrent.status(lt::torrent_handle::status_flags_t{});
-        std::fprintf(stderr, " %s %.0f%%", p.name.c_str(), st.progress * 100.0);
-      }
-      if (seeder.extension) std::fprintf(stderr, " paid_pieces=%llu", (unsigned long long)seeder.extension->counters().receipts_accepted.load());
-      std::fprintf(stderr, "\n");
-    }
+    if (std::chrono::steady_clock::now() - start > 120s) throw std::runtime_error("transfer did not finish within 120 s");
   }
   double const secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double const mib = static_cast<double>(fx.info->total_size()) * leechers / (1024.0 * 1024.0);
-  if (paid && free_pieces == 0) {
+  if (paid) {
     // A paid run that did not pay for every piece measured something else: refuse it.
     auto const want = static_cast<std::uint64_t>(fx.info->num_pieces()) * static_cast<std::uint64_t>(leechers);
     auto const& counters = seeder.extension->counters();
@@ -121,12 +144,6 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
     if (got != want)
       throw std::runtime_error("paid run: " + std::to_string(got) + " receipts for " + std::to_string(want) + " pieces");
   }
-  if (progress) {
-    if (seeder.extension) print_counters("seeder", seeder.extension->counters());
-    for (auto& p : peers)
-      if (p.extension) print_counters(p.name.c_str(), p.extension->counters());
-  }
-  if (receipts && seeder.extension) *receipts = seeder.extension->latest_receipts();
   for (std::size_t i = 0; i < peers.size(); ++i) fs::remove_all(dir / ("leecher" + std::to_string(i)));
   return mib / secs;
 }
@@ -137,32 +154,123 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-int demo(const Args& a) {
-  fs::path const dir = work_dir(a);
-  auto const leechers = static_cast<int>(a.num("leechers", 3));
-  std::int64_t const size = a.num("size-mib", 32) * 1024 * 1024;
-  auto const piece = static_cast<int>(a.num("piece-kib", 256) * 1024);
-  auto const free_pieces = static_cast<std::uint32_t>(a.num("free-pieces", 0));
-  auto fx = swarm::make_fixture(dir / "seed", "demo.bin", size, piece, 0x5eed);
-  std::fprintf(stderr, "demo: %s, %d pieces of %d KiB, 1 seeder (payee), %d leechers (payers), 127.0.0.1 only\n",
-               fx.name.c_str(), fx.info->num_pieces(), piece / 1024, leechers);
-  std::vector<ReceiptRecord> receipts;
-  double const mibs = transfer(fx, dir, leechers, true, true, &receipts, free_pieces);
-  std::fprintf(stderr, "demo: done, %.1f MiB/s over all leechers, %zu channels paid\n", mibs, receipts.size());
-  std::string const out = a.str("receipts", "-");
+const std::set<std::string> kDemoOptions = {
+    "leechers", "size-mib", "size-kib", "piece-kib", "free-pieces", "credit-pieces", "receipts", "stats", "dir",
+    "chain-id", "escrow", "token", "seeder-keys", "leecher-keys", "salt-base", "deposit", "price", "timeout-s"};
+
+/// A 0x-prefixed 20-byte hex address.
+std::string address_arg(const Args& a, const std::string& k, const std::string& dflt) {
+  std::string const v = a.str(k, dflt);
+  if (v.size() != 42 || v.rfind("0x", 0) != 0 || v.find_first_not_of("0123456789abcdefABCDEF", 2) != std::string::npos)
+    throw UsageError("--" + k + " wants a 0x-prefixed 20-byte hex address");
+  return v;
+}
+
+swarm::PaidSwarmConfig demo_config(const Args& a) {
+  swarm::PaidSwarmConfig c;
+  c.progress = true;
+  bool const real_domain = a.has("escrow");
+  if (a.has("chain-id") && !real_domain) throw UsageError("--chain-id goes with --escrow");
+  if (a.has("token") && !real_domain) throw UsageError("--token goes with --escrow");
+  c.chain.chain_id = a.num("chain-id", swarm::TestKeys::kChainId);
+  c.chain.escrow = address_arg(a, "escrow", swarm::TestKeys::kEscrow);
+  // The token only has to match between the two sides' terms; the escrow names it on chain.
+  c.chain.token =
+      address_arg(a, "token", real_domain ? "0x0000000000000000000000000000000000000000" : swarm::TestKeys::kToken);
+  c.seeder_keys = a.list("seeder-keys");
+  if (c.seeder_keys.empty()) c.seeder_keys.push_back(swarm::TestKeys::kPayeeKey);
+  c.leecher_keys = a.list("leecher-keys");
+  if (c.leecher_keys.empty()) {
+    auto const n = a.num("leechers", 3, 8);  // 8 fixed test payers
+    if (n == 0) throw UsageError("--leechers must be at least 1");
+    for (std::uint64_t i = 0; i < n; ++i) c.leecher_keys.push_back(swarm::TestKeys::payer_key(static_cast<int>(i)));
+  } else if (a.has("leechers") && a.num("leechers", 0) != c.leecher_keys.size()) {
+    throw UsageError("--leechers disagrees with the number of --leecher-keys");
+  }
+  c.price = a.amount("price", "1000");
+  if (c.price == "0") throw UsageError("--price must not be 0");
+  if (a.has("salt-base") != a.has("deposit")) throw UsageError("--salt-base and --deposit go together");
+  if (a.has("salt-base")) {
+    std::uint64_t const base = a.num("salt-base", 0, UINT32_MAX);
+    if (base + c.seeder_keys.size() - 1 > UINT32_MAX) throw UsageError("--salt-base + seeders exceeds 2^32 - 1");
+    c.funded = swarm::CallerFunded{static_cast<std::uint32_t>(base), a.amount("deposit", "0")};
+  }
+  c.credit_pieces = static_cast<std::uint32_t>(a.num("credit-pieces", 64, UINT32_MAX));
+  if (c.credit_pieces == 0) throw UsageError("--credit-pieces must be at least 1");
+  c.free_pieces = static_cast<std::uint32_t>(a.num("free-pieces", 0, UINT32_MAX));
+  c.timeout = std::chrono::seconds(a.num("timeout-s", 120, 86400));
+  // Keys are checked here (through the C ABI) so that a bad one is a usage error, not a failed run.
+  for (auto const* keys : {&c.seeder_keys, &c.leecher_keys}) {
+    for (auto const& k : *keys) {
+      try {
+        address_of(k);
+      } catch (std::invalid_argument const& e) {
+        throw UsageError(std::string("bad key: ") + e.what());
+      }
+    }
+  }
+  return c;
+}
+
+void write_lines(const std::string& path, const std::vector<std::string>& lines) {
   std::ofstream file;
-  std::ostream& os = out == "-" ? std::cout : (file.open(out), file);
-  for (auto const& r : receipts) os << r.to_json() << "\n";
+  if (path != "-") {
+    file.open(path, std::ios::trunc);
+    if (!file) throw std::runtime_error("cannot write " + path);
+  }
+  std::ostream& os = path == "-" ? std::cout : file;
+  for (auto const& l : lines) os << l << "\n";
   os.flush();
-  return receipts.size() == static_cast<std::size_t>(leechers) ? 0 : 1;
+  if (!os) throw std::runtime_error("cannot write " + path);
+}
+
+int demo(const Args& a) {
+  swarm::PaidSwarmConfig const config = demo_config(a);
+  fs::path const dir = work_dir(a);
+  std::int64_t const size = a.has("size-kib") ? static_cast<std::int64_t>(a.num("size-kib", 0, 1u << 30)) * 1024
+                                              : static_cast<std::int64_t>(a.num("size-mib", 32, 1u << 20)) * 1024 * 1024;
+  auto const piece_kib = a.num("piece-kib", 256, 1u << 16);
+  if (size <= 0) throw UsageError("the torrent needs a size above 0");
+  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0) throw UsageError("--piece-kib must be a power of two >= 16");
+  auto const piece = static_cast<int>(piece_kib * 1024);
+  auto fx = swarm::make_fixture(dir / "seed", "demo.bin", size, piece, 0x5eed);
+  std::fprintf(stderr,
+               "demo: %s, %d pieces of %d KiB, %zu seeders (payees), %zu leechers (payers), price %s, chain %llu "
+               "escrow %s, %s, 127.0.0.1 only\n",
+               fx.name.c_str(), fx.info->num_pieces(), piece / 1024, config.seeder_keys.size(),
+               config.leecher_keys.size(), config.price.c_str(), (unsigned long long)config.chain.chain_id,
+               config.chain.escrow.c_str(),
+               config.funded ? ("caller-funded channels, salts from " + std::to_string(config.funded->salt_base) +
+                                ", deposit " + config.funded->deposit)
+                                   .c_str()
+                             : "chainless test mode (payees trust claimed deposits)");
+  swarm::SwarmReport const report = swarm::run_paid_swarm(fx, dir, config);
+  double const mib = static_cast<double>(report.total_bytes) * static_cast<double>(config.leecher_keys.size()) /
+                     (1024.0 * 1024.0);
+  for (auto const& p : report.pairs)
+    std::fprintf(stderr, "pair: leecher%d -> seeder%d delivered=%llu served=%llu signed=%llu accepted=%llu paid=%s\n",
+                 p.leecher, p.seeder, (unsigned long long)p.pieces_delivered, (unsigned long long)p.pieces_served,
+                 (unsigned long long)p.receipts_signed, (unsigned long long)p.receipts_accepted,
+                 p.paid_accepted.c_str());
+  if (report.ok())
+    std::fprintf(stderr, "demo: done in %.2f s, %.1f MiB/s over all leechers, %zu channels paid\n", report.seconds,
+                 mib / report.seconds, report.receipts.size());
+  else
+    std::fprintf(stderr, "demo: FAILED after %.2f s, %zu channels paid\n", report.seconds, report.receipts.size());
+  for (auto const& problem : report.problems) std::fprintf(stderr, "demo: problem: %s\n", problem.c_str());
+  std::vector<std::string> lines;
+  for (auto const& r : report.receipts) lines.push_back(r.to_json());
+  write_lines(a.str("receipts", "-"), lines);
+  if (a.has("stats")) write_lines(a.str("stats", ""), {report.to_json()});
+  return report.ok() ? 0 : 1;
 }
 
 int bench(const Args& a) {
   fs::path const dir = work_dir(a);
-  std::int64_t const size = a.num("size-mib", 256) * 1024 * 1024;
-  auto const piece = static_cast<int>(a.num("piece-kib", 256) * 1024);
-  auto const rounds = static_cast<int>(a.num("rounds", 7));
-  auto const leechers = static_cast<int>(a.num("leechers", 1));
+  std::int64_t const size = static_cast<std::int64_t>(a.num("size-mib", 256, 1u << 20)) * 1024 * 1024;
+  auto const piece = static_cast<int>(a.num("piece-kib", 256, 1u << 16) * 1024);
+  auto const rounds = static_cast<int>(a.num("rounds", 7, 1000));
+  auto const leechers = static_cast<int>(a.num("leechers", 1, 8));
   std::string const only = a.str("only", "");  // "paid" or "free": one side only (diagnostics)
   auto fx = swarm::make_fixture(dir / "seed", "bench.bin", size, piece, 0xbe9c);
   std::vector<double> paid, free;
@@ -171,7 +279,7 @@ int bench(const Args& a) {
     for (int k = 0; k < 2; ++k) {
       bool const is_paid = (k == 0) == (r % 2 == 0);
       if (!only.empty() && only != (is_paid ? "paid" : "free")) continue;
-      double const v = transfer(fx, dir, leechers, is_paid, false, nullptr, 0);
+      double const v = transfer(fx, dir, leechers, is_paid);
       (is_paid ? paid : free).push_back(v);
       std::fprintf(stderr, "bench round %d %s: %.1f MiB/s\n", r + 1, is_paid ? "paid" : "free", v);
     }
@@ -188,10 +296,12 @@ int bench(const Args& a) {
 int main(int argc, char** argv) {
   try {
     std::string const cmd = argc > 1 ? argv[1] : "";
-    Args const a = parse(argc, argv, 2);
-    if (cmd == "demo") return demo(a);
-    if (cmd == "bench") return bench(a);
-    std::fprintf(stderr, "usage: piecepay-torrent demo|bench [--option value]...\n");
+    if (cmd == "demo") return demo(parse(argc, argv, 2, kDemoOptions));
+    if (cmd == "bench") return bench(parse(argc, argv, 2, {"size-mib", "piece-kib", "rounds", "leechers", "dir", "only"}));
+    std::fprintf(stderr, "usage: piecepay-torrent demo|bench [--option value]... (see the top of demo/main.cpp)\n");
+    return 2;
+  } catch (UsageError const& e) {
+    std::fprintf(stderr, "piecepay-torrent: usage error: %s\n", e.what());
     return 2;
   } catch (std::exception const& e) {
     std::fprintf(stderr, "piecepay-torrent: error: %s\n", e.what());

@@ -33,13 +33,15 @@ class PayeePeer {
   virtual std::vector<std::string> take_outgoing() = 0;
 };
 
-/// Buying from one peer.
+/// Buying from one peer. The channel behind it belongs to the session, one per payee, so a payee met
+/// again (a reconnection) is paid on the same channel, its cumulative going on from where it stood.
 class PayerPeer {
  public:
   virtual ~PayerPeer() = default;
   /// One complete extension payload from the peer.
   virtual void on_message(std::string_view payload, std::uint64_t now) = 0;
-  /// A piece received whole from the peer passed its hash check: pay it.
+  /// A piece the peer supplied passed its hash check: pay it. May be called after the connection closed;
+  /// the receipt then leaves with the next connection to the same payee.
   virtual void on_piece_passed(std::uint64_t now) = 0;
   /// Whether a receipt sent is not yet acknowledged.
   virtual bool unacknowledged() const = 0;
@@ -57,6 +59,8 @@ class Payments {
   virtual std::unique_ptr<PayerPeer> payer_peer(Counters& counters) = 0;
   /// The highest receipt of every channel paid to this session.
   virtual std::vector<ReceiptRecord> latest_receipts() const = 0;
+  /// Every channel of this session, as it counted it (payee channels first).
+  virtual std::vector<ChannelStats> channels() const = 0;
 };
 
 /// The C ABI-backed payments for `options` (throws std::invalid_argument on bad keys or terms).

@@ -1,204 +1,139 @@
-// Payments over piecepay's C ABI (client-sdk/ffi/include/piecepay.h): one PiecepayPayee / PiecepayPayer
-// handle per peer connection, driven from libtorrent's network thread only (the ABI's threading rule: a
-// handle is never used by two threads at once).
-#include <piecepay.h>
-
-#include <atomic>
-#include <condition_variable>
-#include <cstring>
-#include <deque>
-#include <functional>
+// Payments over piecepay's C ABI (client-sdk/ffi/include/piecepay.h). A payee runs one PiecepayPayee
+// handle per peer connection; a payer runs one PiecepayPayer handle per payee, shared by every connection
+// to that payee, so a channel (one salt per payer and payee) never signs a receipt below one it signed
+// before, even across reconnections. A handle is only ever used under its own mutex (the ABI's threading
+// rule: never by two threads at once).
 #include <map>
-#include <mutex>
-#include <thread>
-#include <stdexcept>
+#include <memory>
+#include <optional>
+#include <utility>
 
+#include "ffi_common.hpp"
 #include "payments.hpp"
+#include "peek.hpp"
 
 namespace piecepay::torrent {
 namespace {
 
-// Token amounts are up to 96 bits: the compiler's 128-bit integer carries them (a GCC/Clang extension).
-__extension__ typedef unsigned __int128 u128;
+using ffi::amount_text;
+using ffi::as_u128;
+using ffi::last_error;
+using ffi::Outbox;
+using ffi::Outcome;
+using ffi::parse_amount;
+using ffi::parse_hex;
+using ffi::to_hex;
+using ffi::u128;
+using ffi::Worker;
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+std::string address_hex(const std::string& bytes20) {
+  return to_hex(reinterpret_cast<const std::uint8_t*>(bytes20.data()), bytes20.size());
 }
 
-template <std::size_t N>
-void parse_hex(const std::string& text, std::uint8_t (&out)[N], const char* what) {
-  std::string_view s = text;
-  if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) s.remove_prefix(2);
-  if (s.size() != 2 * N) throw std::invalid_argument(std::string("invalid_argument: ") + what + " needs " + std::to_string(N) + " hex bytes");
-  for (std::size_t i = 0; i < N; ++i) {
-    int const hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not hex");
-    out[i] = static_cast<std::uint8_t>(hi * 16 + lo);
-  }
+std::string address_bytes(const std::string& hex, const char* what) {
+  std::uint8_t raw[20];
+  parse_hex(hex, raw, what);
+  return std::string(reinterpret_cast<const char*>(raw), 20);
 }
 
-std::string to_hex(const std::uint8_t* data, std::size_t n) {
-  static const char* const digits = "0123456789abcdef";
-  std::string s = "0x";
-  for (std::size_t i = 0; i < n; ++i) {
-    s += digits[data[i] >> 4];
-    s += digits[data[i] & 15];
-  }
-  return s;
-}
+// --- selling ---------------------------------------------------------------------------------------------
 
-PiecepayAmount parse_amount(const std::string& text, const char* what) {
-  u128 v = 0;
-  if (text.empty()) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is empty");
-  for (char c : text) {
-    if (c < '0' || c > '9') throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not a decimal amount");
-    u128 const next = v * 10 + static_cast<unsigned>(c - '0');
-    if (next / 10 != v) throw std::invalid_argument(std::string("invalid_argument: ") + what + " overflows");
-    v = next;
-  }
-  return PiecepayAmount{static_cast<std::uint64_t>(v), static_cast<std::uint64_t>(v >> 64)};
-}
-
-u128 as_u128(PiecepayAmount a) { return (static_cast<u128>(a.hi) << 64) | a.lo; }
-
-std::string amount_text(PiecepayAmount a) {
-  u128 v = (static_cast<u128>(a.hi) << 64) | a.lo;
-  if (v == 0) return "0";
-  std::string s;
-  while (v > 0) {
-    s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(v % 10)));
-    v /= 10;
-  }
-  return s;
-}
-
-std::string last_error() {
-  const char* code = piecepay_last_error_code();
-  const char* msg = piecepay_last_error_message();
-  return std::string(code ? code : "unknown") + ": " + (msg ? msg : "");
-}
-
-/// An outcome whose reply bytes are always freed.
-struct Outcome {
-  PiecepayOutcome raw{};
-  Outcome() = default;
-  Outcome(const Outcome&) = delete;
-  Outcome& operator=(const Outcome&) = delete;
-  ~Outcome() { piecepay_bytes_free(raw.reply); }
-  std::string reply() const {
-    return std::string(reinterpret_cast<const char*>(raw.reply.data), raw.reply.len);
-  }
-  bool has(std::uint32_t action) const { return (raw.actions & action) != 0; }
-};
-
-/// The receipts a payee holds, shared by all its peer conversations (and read by the demo).
-class ReceiptBook {
+/// What a payee knows about its channels, shared by all its peer conversations (and read by the demo):
+/// the highest receipt of each, and what was served and accepted on it.
+class PayeeBook {
  public:
-  void put(ReceiptRecord r) {
+  /// A channel seen funded: start counting on it (again, after a reconnection).
+  void opened(const std::string& channel_id, std::string payer, std::string payee, std::uint32_t salt) {
     std::lock_guard<std::mutex> lock(mutex_);
-    records_[r.channel_id] = std::move(r);
+    Entry& e = entries_[channel_id];
+    e.stats.channel_id = channel_id;
+    e.stats.payer = std::move(payer);
+    e.stats.payee = std::move(payee);
+    e.stats.salt = salt;
   }
-  std::vector<ReceiptRecord> all() const {
+  /// A piece worth `price` was served on the channel (over any connection).
+  void served(const std::string& channel_id, u128 price) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entries_[channel_id];
+    ++e.stats.pieces;
+    e.served += price;
+  }
+  /// Whether the channel's payer owes for pieces served: counted over the channel's whole life, so a
+  /// payer met again on a new connection is not taken as owing nothing (its new conversation starts
+  /// from zero while its cumulative goes on).
+  bool owed(const std::string& channel_id) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto const it = entries_.find(channel_id);
+    return it != entries_.end() && it->second.served > it->second.cumulative;
+  }
+  /// Keeps the higher of what is held and `r` (a receipt is only ever superseded by a higher one).
+  void accepted(ReceiptRecord r, u128 cumulative) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& e = entries_[r.channel_id];
+    ++e.stats.receipts;
+    if (e.receipt && cumulative <= e.cumulative) return;
+    e.cumulative = cumulative;
+    e.stats.cumulative = r.cumulative;
+    e.receipt = std::move(r);
+  }
+  std::vector<ReceiptRecord> receipts() const {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<ReceiptRecord> out;
-    for (auto const& [id, r] : records_) out.push_back(r);
+    for (auto const& [id, e] : entries_)
+      if (e.receipt) out.push_back(*e.receipt);
+    return out;
+  }
+  std::vector<ChannelStats> stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<ChannelStats> out;
+    for (auto const& [id, e] : entries_) out.push_back(e.stats);
     return out;
   }
 
  private:
+  struct Entry {
+    ChannelStats stats;
+    std::optional<ReceiptRecord> receipt;
+    u128 cumulative = 0;
+    u128 served = 0;
+  };
   mutable std::mutex mutex_;
-  std::map<std::string, ReceiptRecord> records_;
+  std::map<std::string, Entry> entries_;
 };
 
-/// One thread that signs and verifies, so the ~50-100 µs of secp256k1 work per piece and side runs
-/// beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay increasing);
-/// the destructor runs what is queued, then joins.
-class Worker {
- public:
-  Worker() : thread_([this] { run(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-  void post(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      jobs_.push_back(std::move(job));
-    }
-    wake_.notify_one();
-  }
+/// (payer address bytes, salt) → the deposit the caller saw on chain.
+using VerifiedChannels = std::map<std::pair<std::string, std::uint32_t>, PiecepayAmount>;
 
- private:
-  void run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    for (;;) {
-      wake_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-      if (jobs_.empty()) return;
-      auto job = std::move(jobs_.front());
-      jobs_.pop_front();
-      lock.unlock();
-      job();
-      lock.lock();
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::function<void()>> jobs_;
-  bool stop_ = false;
-  std::thread thread_;
+/// The payee's session-wide context, read by every conversation (on the network thread and the worker).
+struct PayeeContext {
+  const Options* options = nullptr;
+  PayeeBook* book = nullptr;
+  const VerifiedChannels* verified = nullptr;
+  bool trust_claims = false;
+  std::string address;  ///< 0x hex
 };
 
-/// What the network thread and the worker share about one peer. `mutex` guards the handle and `out`;
-/// the flags are read lock-free by the network thread.
-struct Shared {
-  std::mutex mutex;
-  std::vector<std::string> out;
-  std::atomic<bool> has_out{false};
-
-  void push(const Outcome& o) {
-    if (o.raw.reply.len == 0) return;
-    out.push_back(o.reply());
-    has_out.store(true, std::memory_order_release);
-  }
-  std::vector<std::string> take() {
-    if (!has_out.load(std::memory_order_acquire)) return {};
-    std::lock_guard<std::mutex> lock(mutex);
-    has_out.store(false, std::memory_order_relaxed);
-    return std::exchange(out, {});
-  }
-};
-
-struct PayeeCore : Shared {
+struct PayeeCore : Outbox {
   PiecepayPayee* handle = nullptr;
   std::atomic<bool> funded{false};
   std::atomic<bool> serve{false};
   std::atomic<bool> owed{false};
+  std::string channel_id;  ///< set once funded; guarded by `mutex`
   ~PayeeCore() { piecepay_payee_free(handle); }
 };
 
 class FfiPayee final : public PayeePeer {
  public:
-  FfiPayee(const PiecepayPayeeConfig& config, bool trust, const Options& options, ReceiptBook& book,
-           Counters& counters, Worker& worker)
-      : core_(std::make_shared<PayeeCore>()), trust_(trust), options_(options), book_(book), counters_(counters),
-        worker_(worker) {
+  FfiPayee(const PiecepayPayeeConfig& config, const PayeeContext& ctx, Counters& counters, Worker& worker)
+      : core_(std::make_shared<PayeeCore>()), ctx_(ctx), counters_(counters), worker_(worker) {
     if (piecepay_payee_new(&config, &core_->handle) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
   }
 
   void start(std::uint64_t) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
     PiecepayBytes terms{};
-    if (piecepay_payee_terms(core_->handle, &terms) == PIECEPAY_STATUS_OK) {
-      core_->out.emplace_back(reinterpret_cast<const char*>(terms.data), terms.len);
-      core_->has_out = true;
-    }
+    if (piecepay_payee_terms(core_->handle, &terms) == PIECEPAY_STATUS_OK)
+      core_->push(std::string(reinterpret_cast<const char*>(terms.data), terms.len));
     piecepay_bytes_free(terms);
   }
 
@@ -208,11 +143,12 @@ class FfiPayee final : public PayeePeer {
     PiecepayMessageKind kind = PIECEPAY_MESSAGE_KIND_NONE;
     piecepay_message_kind(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), &kind);
     if (kind == PIECEPAY_MESSAGE_KIND_RECEIPT) {
-      worker_.post([this_core = core_, self = Ctx{trust_, &options_, &book_, &counters_}, bytes = std::string(payload),
-                    now] { handle_message(*this_core, self, bytes, now); });
+      worker_.post([core = core_, ctx = &ctx_, counters = &counters_, bytes = std::string(payload), now] {
+        handle_message(*core, *ctx, *counters, bytes, now);
+      });
       return;
     }
-    handle_message(*core_, Ctx{trust_, &options_, &book_, &counters_}, payload, now);
+    handle_message(*core_, ctx_, counters_, payload, now);
   }
 
   bool paying() const override { return core_->funded.load(std::memory_order_acquire); }
@@ -222,51 +158,67 @@ class FfiPayee final : public PayeePeer {
   bool on_piece_served(std::uint64_t now) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
     Outcome o;
-    if (piecepay_payee_on_piece_served(core_->handle, now, &o.raw) != PIECEPAY_STATUS_OK)
+    if (piecepay_payee_on_piece_served(core_->handle, now, &o.raw) != PIECEPAY_STATUS_OK) {
       counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    apply(*core_, o);
+    } else if (!core_->channel_id.empty()) {
+      PiecepayChannelInfo info{};
+      if (piecepay_payee_info(core_->handle, &info) == PIECEPAY_STATUS_OK)
+        ctx_.book->served(core_->channel_id, as_u128(info.price));
+    }
+    apply(*core_, ctx_, o);
     return may_serve();
   }
 
   std::vector<std::string> take_outgoing() override { return core_->take(); }
 
  private:
-  struct Ctx {
-    bool trust;
-    const Options* options;
-    ReceiptBook* book;
-    Counters* counters;
-  };
-
-  static void handle_message(PayeeCore& core, Ctx ctx, std::string_view payload, std::uint64_t now) {
+  static void handle_message(PayeeCore& core, const PayeeContext& ctx, Counters& counters, std::string_view payload,
+                             std::uint64_t now) {
     std::lock_guard<std::mutex> lock(core.mutex);
     Outcome o;
     auto const status = piecepay_payee_on_message(core.handle, reinterpret_cast<const std::uint8_t*>(payload.data()),
                                                   payload.size(), now, &o.raw);
     if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT && status != PIECEPAY_STATUS_OK)
-      ctx.counters->receipts_rejected.fetch_add(1, std::memory_order_relaxed);
+      counters.receipts_rejected.fetch_add(1, std::memory_order_relaxed);
     else if (status != PIECEPAY_STATUS_OK)
-      ctx.counters->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     // Persist before the acknowledgement (the reply) leaves.
-    if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(core, ctx);
-    if (o.has(PIECEPAY_ACTION_CHECK_CHANNEL)) check_channel(core, ctx, o.raw.amount, now);
-    apply(core, o);
+    if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(core, ctx, counters);
+    if (o.has(PIECEPAY_ACTION_CHECK_CHANNEL)) check_channel(core, ctx, counters, payload, o.raw.amount, now);
+    apply(core, ctx, o);
   }
 
-  // No chain in the demo: the claimed deposit is taken as seen on chain only when configured so.
-  // A production integrator reads the escrow (or a trusted relayer) here instead.
-  static void check_channel(PayeeCore& core, Ctx ctx, PiecepayAmount claimed, std::uint64_t now) {
-    if (!ctx.trust) return;
-    Outcome o;
-    if (piecepay_payee_channel_funded(core.handle, claimed, now, &o.raw) != PIECEPAY_STATUS_OK) {
-      ctx.counters->protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      core.funded.store(true, std::memory_order_release);
+  // The `channel` message is a claim. The deposit served against is the one the caller saw on chain for
+  // this (payer, salt) — `verified_channels` — or, in the chainless test mode only, the claim itself.
+  // The handle already checked that the message names the channel agreed in the bid, so its payer and
+  // salt are the channel's. A channel found in neither stays unfunded: the peer gets the free share.
+  static void check_channel(PayeeCore& core, const PayeeContext& ctx, Counters& counters, std::string_view payload,
+                            PiecepayAmount claimed, std::uint64_t now) {
+    auto const payer = peek::bytes(payload, "payer", 20);
+    auto const salt = peek::u32(payload, "salt");
+    std::optional<PiecepayAmount> deposit;
+    if (payer && salt) {
+      auto const it = ctx.verified->find({*payer, *salt});
+      if (it != ctx.verified->end()) deposit = it->second;
     }
-    apply(core, o);
+    if (!deposit && ctx.trust_claims) deposit = claimed;
+    if (!deposit) return;
+    Outcome o;
+    if (piecepay_payee_channel_funded(core.handle, *deposit, now, &o.raw) != PIECEPAY_STATUS_OK) {
+      counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      apply(core, ctx, o);
+      return;
+    }
+    PiecepayChannelInfo info{};
+    if (piecepay_payee_info(core.handle, &info) == PIECEPAY_STATUS_OK && payer && salt) {
+      core.channel_id = to_hex(info.channel_id, 32);
+      ctx.book->opened(core.channel_id, address_hex(*payer), ctx.address, *salt);
+    }
+    core.funded.store(true, std::memory_order_release);
+    apply(core, ctx, o);
   }
 
-  static void persist_receipt(PayeeCore& core, Ctx ctx) {
+  static void persist_receipt(PayeeCore& core, const PayeeContext& ctx, Counters& counters) {
     PiecepayReceipt r{};
     if (piecepay_payee_latest_receipt(core.handle, &r) != PIECEPAY_STATUS_OK) return;
     ReceiptRecord rec;
@@ -278,34 +230,42 @@ class FfiPayee final : public PayeePeer {
     rec.signature = to_hex(r.signature, 64);
     rec.chain_id = ctx.options->chain.chain_id;
     rec.escrow = ctx.options->chain.escrow;
-    ctx.book->put(std::move(rec));
-    ctx.counters->receipts_accepted.fetch_add(1, std::memory_order_relaxed);
+    ctx.book->accepted(std::move(rec), as_u128(r.cumulative));
+    counters.receipts_accepted.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Called with the core's mutex held.
-  static void apply(PayeeCore& core, const Outcome& o) {
+  static void apply(PayeeCore& core, const PayeeContext& ctx, const Outcome& o) {
     core.push(o);
     if (o.has(PIECEPAY_ACTION_SERVE)) core.serve.store(true, std::memory_order_release);
     if (o.has(PIECEPAY_ACTION_CHOKE)) core.serve.store(false, std::memory_order_release);
-    PiecepayChannelInfo info{};
-    if (core.funded.load(std::memory_order_relaxed) && piecepay_payee_info(core.handle, &info) == PIECEPAY_STATUS_OK)
-      core.owed.store(as_u128(info.served) > as_u128(info.paid), std::memory_order_release);
+    if (!core.channel_id.empty()) core.owed.store(ctx.book->owed(core.channel_id), std::memory_order_release);
   }
 
   std::shared_ptr<PayeeCore> core_;
-  bool trust_;
-  const Options& options_;
-  ReceiptBook& book_;
+  const PayeeContext& ctx_;
   Counters& counters_;
   Worker& worker_;
 };
 
-struct PayerCore : Shared {
+// --- buying ----------------------------------------------------------------------------------------------
+
+/// The payer's channel to one payee, for the session's lifetime. Its outbox holds receipts, which any
+/// connection to the payee may carry once it has announced the channel on that connection.
+struct PayerChannel : Outbox {
   PiecepayPayer* handle = nullptr;
+  std::string payee;             ///< 20 address bytes
+  std::uint32_t salt = 0;
+  PiecepayAmount deposit{};
+  bool adopt = false;            ///< opened on chain by the caller: adopt it, never sign an open
+  bool funded = false;           ///< guarded by `mutex`
+  std::uint64_t pieces = 0;      ///< pieces owed for; guarded by `mutex`
+  std::uint64_t signed_ = 0;     ///< receipts signed; guarded by `mutex`
+  std::uint64_t paying = 0;      ///< pieces handed to the worker (default_after_pieces counts these)
   /// Pieces handed to the worker to pay and not yet signed.
   std::atomic<std::uint64_t> pending{0};
   std::atomic<bool> unacknowledged{false};
-  ~PayerCore() { piecepay_payer_free(handle); }
+  ~PayerChannel() { piecepay_payer_free(handle); }
 
   // Called with the mutex held.
   void refresh() {
@@ -315,74 +275,141 @@ struct PayerCore : Shared {
   }
 };
 
+/// Finds or creates the channel to a payee (session-wide); null when this payer does not pay that payee.
+class PayerChannels {
+ public:
+  virtual ~PayerChannels() = default;
+  virtual std::shared_ptr<PayerChannel> channel_to(const std::string& payee, Counters& counters) = 0;
+};
+
 class FfiPayer final : public PayerPeer {
  public:
-  FfiPayer(const PiecepayPayerConfig& config, PiecepayAmount deposit, std::uint64_t default_after, Counters& counters,
-           Worker& worker)
-      : core_(std::make_shared<PayerCore>()), deposit_(deposit), default_after_(default_after), counters_(counters),
-        worker_(worker) {
-    if (piecepay_payer_new(&config, &core_->handle) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
-  }
+  FfiPayer(PayerChannels& channels, std::uint64_t default_after, Counters& counters, Worker& worker)
+      : channels_(channels), default_after_(default_after), counters_(counters), worker_(worker) {}
 
   void on_message(std::string_view payload, std::uint64_t now) override {
-    std::lock_guard<std::mutex> lock(core_->mutex);
+    if (!channel_ && !bind(payload)) return;
+    std::lock_guard<std::mutex> lock(channel_->mutex);
     Outcome o;
-    if (piecepay_payer_on_message(core_->handle, reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(),
-                                  now, &o.raw) != PIECEPAY_STATUS_OK)
-      counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    core_->push(o);
-    if (o.has(PIECEPAY_ACTION_OPEN_CHANNEL)) open(now);
-    if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT_ACK) core_->refresh();
+    auto const status = piecepay_payer_on_message(channel_->handle, reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                                  payload.size(), now, &o.raw);
+    if (status != PIECEPAY_STATUS_OK) counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> out_lock(replies_.mutex);
+      replies_.push(o);
+    }
+    if (o.has(PIECEPAY_ACTION_OPEN_CHANNEL)) {
+      fund(now);
+    } else if (status == PIECEPAY_STATUS_OK && o.raw.received == PIECEPAY_MESSAGE_KIND_ACCEPT && channel_->funded) {
+      // A payee met again on a new connection: its new conversation has to hear about the channel.
+      announce(now);
+    }
+    if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT_ACK) channel_->refresh();
   }
 
   void on_piece_passed(std::uint64_t now) override {
-    if (default_after_ != 0 && paid_ >= default_after_) return;
-    ++paid_;
-    core_->pending.fetch_add(1, std::memory_order_relaxed);
-    worker_.post([core = core_, counters = &counters_, now] {
-      std::lock_guard<std::mutex> lock(core->mutex);
-      Outcome o;
-      if (piecepay_payer_on_piece_verified(core->handle, now, &o.raw) == PIECEPAY_STATUS_OK) {
-        counters->pieces_paid.fetch_add(1, std::memory_order_relaxed);
-        core->push(o);
-        core->unacknowledged.store(true, std::memory_order_release);
+    if (!channel_) {
+      counters_.pieces_unpaid.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(channel_->mutex);
+      if (!channel_->funded) {
+        counters_.pieces_unpaid.fetch_add(1, std::memory_order_relaxed);
+        return;
       }
-      core->pending.fetch_sub(1, std::memory_order_release);
+      ++channel_->pieces;
+      if (default_after_ != 0 && channel_->paying >= default_after_) return;
+      ++channel_->paying;
+    }
+    channel_->pending.fetch_add(1, std::memory_order_relaxed);
+    worker_.post([channel = channel_, counters = &counters_, now] {
+      std::lock_guard<std::mutex> lock(channel->mutex);
+      Outcome o;
+      if (piecepay_payer_on_piece_verified(channel->handle, now, &o.raw) == PIECEPAY_STATUS_OK) {
+        counters->pieces_paid.fetch_add(1, std::memory_order_relaxed);
+        ++channel->signed_;
+        channel->push(o);
+        channel->unacknowledged.store(true, std::memory_order_release);
+      } else {
+        counters->protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+      channel->pending.fetch_sub(1, std::memory_order_release);
     });
   }
 
   bool unacknowledged() const override {
-    return core_->pending.load(std::memory_order_acquire) > 0 || core_->unacknowledged.load(std::memory_order_acquire);
+    return channel_ && (channel_->pending.load(std::memory_order_acquire) > 0 ||
+                        channel_->unacknowledged.load(std::memory_order_acquire));
   }
 
-  std::vector<std::string> take_outgoing() override { return core_->take(); }
+  // Replies to this connection's messages first: the `channel` announcement precedes any receipt.
+  std::vector<std::string> take_outgoing() override {
+    std::vector<std::string> out = replies_.take();
+    if (announced_.load(std::memory_order_acquire)) {
+      for (std::string& m : channel_->take()) out.push_back(std::move(m));
+    }
+    return out;
+  }
 
  private:
-  // The signed gasless open is what a relayer would submit; without a chain the demo adopts the channel
-  // as funded right away (fixed test keys, nothing is really deposited). Called with the mutex held.
-  void open(std::uint64_t now) {
-    PiecepaySignedOpen signed_open{};
-    if (piecepay_payer_open(core_->handle, deposit_, PiecepayAmount{0, 0}, now, &signed_open) != PIECEPAY_STATUS_OK) {
+  // Nothing to talk about before the payee's terms, which name the payee and so the channel.
+  bool bind(std::string_view payload) {
+    PiecepayMessageKind kind = PIECEPAY_MESSAGE_KIND_NONE;
+    piecepay_message_kind(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), &kind);
+    if (kind != PIECEPAY_MESSAGE_KIND_TERMS) return false;
+    auto const payee = peek::bytes(payload, "payee", 20);
+    if (!payee) {
       counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return false;
     }
-    Outcome o;
-    if (piecepay_payer_channel_funded(core_->handle, deposit_, nullptr, now, &o.raw) != PIECEPAY_STATUS_OK) {
-      counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    core_->push(o);
+    channel_ = channels_.channel_to(*payee, counters_);
+    return channel_ != nullptr;
   }
 
-  std::shared_ptr<PayerCore> core_;
-  PiecepayAmount deposit_;
+  // The first accept of the channel. Caller-funded: the channel is already open on chain, adopt it. Else
+  // the signed gasless open is what a relayer would submit; the chainless demo adopts the channel at once
+  // (fixed test keys, nothing is deposited). Called with the channel's mutex held.
+  void fund(std::uint64_t now) {
+    if (!channel_->adopt) {
+      PiecepaySignedOpen signed_open{};
+      if (piecepay_payer_open(channel_->handle, channel_->deposit, PiecepayAmount{0, 0}, now, &signed_open) !=
+          PIECEPAY_STATUS_OK) {
+        counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    if (announce(now)) channel_->funded = true;
+  }
+
+  // Tells this connection's payee the channel is funded. Called with the channel's mutex held.
+  bool announce(std::uint64_t now) {
+    Outcome o;
+    if (piecepay_payer_channel_funded(channel_->handle, channel_->deposit, nullptr, now, &o.raw) !=
+        PIECEPAY_STATUS_OK) {
+      counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> out_lock(replies_.mutex);
+      replies_.push(o);
+    }
+    announced_.store(true, std::memory_order_release);
+    return true;
+  }
+
+  PayerChannels& channels_;
+  std::shared_ptr<PayerChannel> channel_;
+  Outbox replies_;
+  std::atomic<bool> announced_{false};
   std::uint64_t default_after_;
-  std::uint64_t paid_ = 0;
   Counters& counters_;
   Worker& worker_;
 };
 
-class FfiPayments final : public Payments {
+// --- the session -----------------------------------------------------------------------------------------
+
+class FfiPayments final : public Payments, private PayerChannels {
  public:
   explicit FfiPayments(const Options& options) : options_(options) {
     if (options.payee || options.payer) {
@@ -399,7 +426,14 @@ class FfiPayments final : public Payments {
       // Validate once, up front, so a bad configuration fails at construction rather than per peer.
       PiecepayPayee* probe = nullptr;
       if (piecepay_payee_new(&payee_, &probe) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+      std::uint8_t address[20];
+      piecepay_payee_address(probe, address);
       piecepay_payee_free(probe);
+      for (auto const& k : options.payee->verified_channels)
+        verified_[{address_bytes(k.peer, "verified channel payer"), k.salt}] =
+            parse_amount(k.deposit, "verified channel deposit");
+      payee_ctx_ = PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit,
+                                to_hex(address, 20)};
     }
     if (options.payer) {
       payer_.chain_id = options.chain.chain_id;
@@ -409,46 +443,117 @@ class FfiPayments final : public Payments {
       payer_.max_price = parse_amount(options.payer->max_price, "max price");
       payer_.bid_step = payer_.max_price;
       deposit_ = parse_amount(options.payer->deposit, "deposit");
-      payer_.budget = deposit_;  // one channel per handle: it never spends more than its deposit
       payer_.auth_ttl = 3600;
-      // Salts must not repeat for one (payer, payee): start from the clock, count up per connection.
+      for (auto const& k : options.payer->open_channels)
+        open_[address_bytes(k.peer, "open channel payee")] = {k.salt, parse_amount(k.deposit, "open channel deposit")};
+      // Salts must not repeat for one (payer, payee): start from the clock, one per payee met.
       next_salt_ = static_cast<std::uint32_t>(unix_now());
       PiecepayPayer* probe = nullptr;
       payer_.salt = next_salt_;
+      payer_.budget = deposit_;
       if (piecepay_payer_new(&payer_, &probe) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+      std::uint8_t address[20];
+      piecepay_payer_address(probe, address);
+      payer_address_ = to_hex(address, 20);
       piecepay_payer_free(probe);
     }
   }
 
   std::unique_ptr<PayeePeer> payee_peer(Counters& counters) override {
     if (!options_.payee) return nullptr;
-    return std::make_unique<FfiPayee>(payee_, options_.payee->trust_claimed_deposit, options_, book_, counters,
-                                      worker_);
+    return std::make_unique<FfiPayee>(payee_, payee_ctx_, counters, worker_);
   }
 
   std::unique_ptr<PayerPeer> payer_peer(Counters& counters) override {
     if (!options_.payer) return nullptr;
-    PiecepayPayerConfig config = payer_;
-    config.salt = next_salt_++;
-    return std::make_unique<FfiPayer>(config, deposit_, options_.payer->default_after_pieces, counters, worker_);
+    return std::make_unique<FfiPayer>(static_cast<PayerChannels&>(*this), options_.payer->default_after_pieces, counters, worker_);
   }
 
-  std::vector<ReceiptRecord> latest_receipts() const override { return book_.all(); }
+  std::vector<ReceiptRecord> latest_receipts() const override { return book_.receipts(); }
+
+  std::vector<ChannelStats> channels() const override {
+    std::vector<ChannelStats> out = book_.stats();
+    std::lock_guard<std::mutex> lock(channels_mutex_);
+    for (auto const& [payee, channel] : channels_) {
+      std::lock_guard<std::mutex> channel_lock(channel->mutex);
+      if (!channel->funded) continue;
+      PiecepayChannelInfo info{};
+      if (piecepay_payer_info(channel->handle, &info) != PIECEPAY_STATUS_OK) continue;
+      ChannelStats s;
+      s.channel_id = to_hex(info.channel_id, 32);
+      s.payer = payer_address_;
+      s.payee = address_hex(payee);
+      s.salt = channel->salt;
+      s.pieces = channel->pieces;
+      s.receipts = channel->signed_;
+      s.cumulative = amount_text(info.paid);
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
 
  private:
+  std::shared_ptr<PayerChannel> channel_to(const std::string& payee, Counters& counters) override {
+    std::lock_guard<std::mutex> lock(channels_mutex_);
+    auto const found = channels_.find(payee);
+    if (found != channels_.end()) return found->second;
+    PiecepayPayerConfig config = payer_;
+    auto channel = std::make_shared<PayerChannel>();
+    channel->payee = payee;
+    if (!open_.empty()) {
+      auto const known = open_.find(payee);
+      if (known == open_.end()) return nullptr;  // a payee we have no channel with: not bid to
+      config.salt = known->second.first;
+      channel->deposit = known->second.second;
+      channel->adopt = true;
+    } else {
+      config.salt = next_salt_++;
+      channel->deposit = deposit_;
+    }
+    config.budget = channel->deposit;  // one channel per handle: it never spends more than its deposit
+    if (piecepay_payer_new(&config, &channel->handle) != PIECEPAY_STATUS_OK) {
+      counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    channel->salt = config.salt;
+    channels_[payee] = channel;
+    return channel;
+  }
+
   const Options& options_;
   std::uint8_t escrow_[20]{};
   std::uint8_t token_[20]{};
   PiecepayPayeeConfig payee_{};
+  PayeeContext payee_ctx_;
+  VerifiedChannels verified_;
   PiecepayPayerConfig payer_{};
+  std::string payer_address_;
   PiecepayAmount deposit_{};
   std::uint32_t next_salt_ = 0;
-  ReceiptBook book_;
+  std::map<std::string, std::pair<std::uint32_t, PiecepayAmount>> open_;
+  mutable std::mutex channels_mutex_;
+  std::map<std::string, std::shared_ptr<PayerChannel>> channels_;
+  PayeeBook book_;
   // Last: destroyed first, so queued jobs finish while the book they write to still exists.
   Worker worker_;
 };
 
 }  // namespace
+
+std::string address_of(const std::string& key_hex) {
+  PiecepayPayerConfig config{};
+  parse_hex(key_hex, config.secret_key, "key");
+  config.max_price = PiecepayAmount{1, 0};
+  config.bid_step = config.max_price;
+  config.budget = config.max_price;
+  config.auth_ttl = 1;
+  PiecepayPayer* payer = nullptr;
+  if (piecepay_payer_new(&config, &payer) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+  std::uint8_t address[20];
+  piecepay_payer_address(payer, address);
+  piecepay_payer_free(payer);
+  return to_hex(address, 20);
+}
 
 const char* version_key() { return piecepay_version_key(); }
 std::int64_t protocol_version() { return static_cast<std::int64_t>(PIECEPAY_VERSION); }

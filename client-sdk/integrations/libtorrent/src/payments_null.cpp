@@ -1,5 +1,7 @@
 // Payments without the C ABI: a payee that never sees an open channel (every peer is on the free share)
 // and a payer that never pays. Used until/unless the C ABI is linked (PIECEPAY_FFI=0).
+#include <stdexcept>
+
 #include "payments.hpp"
 
 namespace piecepay::torrent {
@@ -24,12 +26,17 @@ class NullPayments final : public Payments {
   }
   std::unique_ptr<PayerPeer> payer_peer(Counters&) override { return nullptr; }
   std::vector<ReceiptRecord> latest_receipts() const override { return {}; }
+  std::vector<ChannelStats> channels() const override { return {}; }
 
  private:
   bool payee_;
 };
 
 }  // namespace
+
+std::string address_of(const std::string&) {
+  throw std::invalid_argument("unsupported: built without the C ABI (PIECEPAY_FFI=0)");
+}
 
 bool for_payee(std::string_view) { return true; }
 const char* version_key() { return "piecepay_v"; }

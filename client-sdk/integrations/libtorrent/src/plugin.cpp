@@ -8,6 +8,8 @@
 #include <libtorrent/peer_request.hpp>
 
 #include <chrono>
+#include <optional>
+#include <utility>
 #include <sstream>
 #include <stdexcept>
 
@@ -18,6 +20,10 @@
 namespace lt = libtorrent;
 
 namespace piecepay::torrent {
+
+// How long a payee holds a redundant connection for a receipt that may pay for a piece it sent only part
+// of: receipts leave within a tick (1 s) of the hash check that precedes the peer's last `have`.
+constexpr std::chrono::seconds kPartialGrace{3};
 
 // Extension messages are small (the largest, a receipt, is ~200 bytes); anything this big is abuse.
 constexpr int kMaxMessageBytes = 16 * 1024;
@@ -42,10 +48,19 @@ PieceGeometry geometry_of(lt::torrent_info const& ti) {
   return PieceGeometry{ti.total_size(), ti.piece_length(), ti.num_pieces()};
 }
 
+/// What the connections of one torrent share (all on libtorrent's network thread): who supplied which
+/// piece, so that each piece is paid once, to one peer. A ledger entry keeps a connection's payer side
+/// alive until its pieces are decided, so a receipt owed still leaves after the connection closed.
+struct TorrentShared {
+  explicit TorrentShared(PieceGeometry geometry) : ledger(geometry) {}
+  PieceLedger<std::shared_ptr<PayerPeer>> ledger;
+};
+
 class PeerPlugin final : public lt::peer_plugin {
  public:
-  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state, PieceGeometry geometry)
-      : pc_(std::move(pc)), state_(std::move(state)), served_(geometry), paid_(geometry) {
+  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state,
+             std::shared_ptr<TorrentShared> torrent, PieceGeometry geometry)
+      : pc_(std::move(pc)), state_(std::move(state)), torrent_(std::move(torrent)), served_(geometry) {
     Counters& c = state_->counters_;
     c.peers.fetch_add(1, std::memory_order_relaxed);
     payee_ = state_->payments_->payee_peer(c);
@@ -103,16 +118,19 @@ class PeerPlugin final : public lt::peer_plugin {
     return true;
   }
 
-  // libtorrent closes connections between two seeds at once, dropping whatever is still buffered. Keep
-  // such a connection while a receipt is in flight either way, so the last pieces are paid too. Other
+  // libtorrent closes connections between two seeds at once, dropping whatever is still buffered. Hold
+  // such a connection while a receipt may still be on its way either way, so the last pieces are paid
+  // too, and close it from tick() once nothing is (the close libtorrent wanted, only later). Other
   // reasons (timeouts, errors) are not held up.
   bool can_disconnect(lt::error_code const& ec) override {
     bool const redundant = ec == lt::errors::torrent_finished || ec == lt::errors::upload_upload_connection ||
                            ec == lt::errors::uninteresting_upload_peer;
     if (!redundant) return true;
-    if (payer_ && payer_->unacknowledged()) return false;
-    if (payee_ && payee_->owed()) return false;
-    return true;
+    auto const now = std::chrono::steady_clock::now();
+    if (!held_since_) held_since_ = now;
+    if (!in_flight(now)) return true;
+    held_reason_ = ec;
+    return false;
   }
 
   // --- selling ---------------------------------------------------------------------------------------
@@ -154,6 +172,11 @@ class PeerPlugin final : public lt::peer_plugin {
   // one servable again without a message, e.g. a top-up seen elsewhere).
   void tick() override {
     flush();
+    if (held_reason_ && !in_flight(std::chrono::steady_clock::now())) {
+      lt::error_code const ec = *std::exchange(held_reason_, std::nullopt);
+      pc_.disconnect(ec, lt::operation_t::bittorrent);
+      return;
+    }
     if (!payee_) return;
     if (!pc_.is_choked() && !may_serve()) {
       choke();
@@ -164,18 +187,25 @@ class PeerPlugin final : public lt::peer_plugin {
 
   // --- buying ----------------------------------------------------------------------------------------
 
+  // The piece is paid when it passes (TorrentPlugin::on_piece_pass), to whoever supplied most of it.
   bool on_piece(lt::peer_request const& r, lt::span<char const>) override {
     if (!payer_) return false;
-    if (paid_.on_block(static_cast<int>(r.piece), r.length)) pay();
+    torrent_->ledger.add(payer_, static_cast<int>(r.piece), r.length);
     flush();  // receipts the worker signed meanwhile
     return false;
   }
 
-  void on_piece_pass(lt::piece_index_t piece) override {
-    if (payer_ && paid_.on_pass(static_cast<int>(piece))) pay();
+ private:
+  // Whether a payment is still under way on this connection: a receipt signed and not acknowledged, a
+  // payee owed for pieces it counted, or — for a short grace — a payee that sent part of a piece, which
+  // the payer pays for when that payee supplied most of it.
+  bool in_flight(std::chrono::steady_clock::time_point now) const {
+    if (payer_ && payer_->unacknowledged()) return true;
+    if (!payee_) return false;
+    if (payee_->owed()) return true;
+    return served_.partial() && held_since_ && now - *held_since_ < kPartialGrace;
   }
 
- private:
   bool may_serve() const {
     if (payee_->paying()) return payee_->may_serve();
     return free_served_ < state_->options_.free_pieces;
@@ -186,9 +216,6 @@ class PeerPlugin final : public lt::peer_plugin {
     state_->counters_.chokes.fetch_add(1, std::memory_order_relaxed);
     pc_.choke_this_peer();
   }
-
-  // Signing happens on the worker; the receipt leaves with the next flush (next block, or tick).
-  void pay() { payer_->on_piece_passed(unix_now()); }
 
   void flush() {
     std::vector<std::string> out;
@@ -205,28 +232,41 @@ class PeerPlugin final : public lt::peer_plugin {
 
   lt::peer_connection_handle pc_;
   std::shared_ptr<SessionState> state_;
+  std::shared_ptr<TorrentShared> torrent_;
   PieceTally served_;
-  PaidPieces paid_;
   std::unique_ptr<PayeePeer> payee_;
-  std::unique_ptr<PayerPeer> payer_;
+  std::shared_ptr<PayerPeer> payer_;
   std::uint8_t peer_message_id_ = 0;
   bool fast_ = false;
+  /// When libtorrent first wanted to close this connection as redundant, and why, while it is held.
+  std::optional<std::chrono::steady_clock::time_point> held_since_;
+  std::optional<lt::error_code> held_reason_;
   std::uint32_t free_served_ = 0;
 };
 
 class TorrentPlugin final : public lt::torrent_plugin {
  public:
   TorrentPlugin(std::shared_ptr<SessionState> state, PieceGeometry geometry)
-      : state_(std::move(state)), geometry_(geometry) {}
+      : state_(std::move(state)), shared_(std::make_shared<TorrentShared>(geometry)), geometry_(geometry) {}
 
   std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override {
     // Web seeds speak HTTP: nothing to sell or pay there.
     if (pc.type() != lt::connection_type::bittorrent) return nullptr;
-    return std::make_shared<PeerPlugin>(pc, state_, geometry_);
+    return std::make_shared<PeerPlugin>(pc, state_, shared_, geometry_);
   }
+
+  // Once per piece: pay its main supplier. Signing happens on the worker; the receipt leaves with that
+  // payee's next flush (its next block, or tick).
+  void on_piece_pass(lt::piece_index_t piece) override {
+    std::shared_ptr<PayerPeer> const supplier = shared_->ledger.on_pass(static_cast<int>(piece));
+    if (supplier) supplier->on_piece_passed(unix_now());
+  }
+
+  void on_piece_failed(lt::piece_index_t piece) override { shared_->ledger.on_fail(static_cast<int>(piece)); }
 
  private:
   std::shared_ptr<SessionState> state_;
+  std::shared_ptr<TorrentShared> shared_;
   PieceGeometry geometry_;
 };
 
@@ -246,6 +286,7 @@ Extension::for_torrent(lt::torrent_info const& ti) {
 
 const Counters& Extension::counters() const { return state_->counters_; }
 std::vector<ReceiptRecord> Extension::latest_receipts() const { return state_->payments_->latest_receipts(); }
+std::vector<ChannelStats> Extension::channels() const { return state_->payments_->channels(); }
 const Options& Extension::options() const { return state_->options_; }
 
 std::string ReceiptRecord::to_json() const {

@@ -110,10 +110,13 @@ lt::tcp::endpoint Node::endpoint() const {
 namespace {
 
 Node make_node(const std::string& name, const Fixture& fixture, const fs::path& save_dir,
-               const std::optional<Options>& options, lt::torrent_flags_t flags) {
+               const std::optional<Options>& options, lt::torrent_flags_t flags, bool pex) {
   Node node;
   node.name = name;
-  lt::session_params params(loopback_settings());
+  // No plugins at all without pex: metadata is known up front, and smart_ban matters only with
+  // untrusted peers.
+  lt::session_params params = pex ? lt::session_params(loopback_settings())
+                                  : lt::session_params(loopback_settings(), {});
   node.session = std::make_unique<lt::session>(std::move(params));
   lt::add_torrent_params atp;
   atp.ti = std::make_shared<lt::torrent_info>(*fixture.info);
@@ -131,20 +134,20 @@ Node make_node(const std::string& name, const Fixture& fixture, const fs::path& 
 
 }  // namespace
 
-Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode) {
+Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode, bool pex) {
   // Not auto-managed and not paused: the torrent starts at once, no queueing.
   lt::torrent_flags_t flags{};
   if (seed_mode) flags |= lt::torrent_flags::seed_mode;
-  Node node = make_node("seeder", fixture, fixture.dir, options, flags);
+  Node node = make_node("seeder", fixture, fixture.dir, options, flags, pex);
   if (!seed_mode && !wait_finished(node, std::chrono::seconds(60)))
     throw std::runtime_error("seeder: files did not check complete");
   return node;
 }
 
 Node make_leecher(const std::string& name, const Fixture& fixture, const fs::path& save_dir,
-                  const std::optional<Options>& options) {
+                  const std::optional<Options>& options, bool pex) {
   fs::create_directories(save_dir);
-  return make_node(name, fixture, save_dir, options, lt::torrent_flags_t{});
+  return make_node(name, fixture, save_dir, options, lt::torrent_flags_t{}, pex);
 }
 
 bool wait_finished(Node& node, std::chrono::milliseconds timeout) {

@@ -53,12 +53,15 @@ struct Node {
 };
 
 /// A seeder of `fixture`, with piecepay `options` (or stock libtorrent when `options` is empty).
-/// `seed_mode` trusts the files without hashing them first (bench); otherwise they are checked.
-Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true);
+/// `seed_mode` trusts the files without hashing them first (bench); otherwise they are checked. `pex`
+/// keeps libtorrent's default plugins (peer exchange among them); without it, a session only talks to
+/// the peers it is told about.
+Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true,
+                 bool pex = true);
 
-/// A leecher of `fixture` downloading into `save_dir`.
+/// A leecher of `fixture` downloading into `save_dir` (`pex` as for make_seeder).
 Node make_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
-                  const std::optional<Options>& options);
+                  const std::optional<Options>& options, bool pex = true);
 
 /// Polls `done` until it is true or `timeout` passes (then false). Not a sleep: it returns as soon as the
 /// condition holds, checking every `poll`.

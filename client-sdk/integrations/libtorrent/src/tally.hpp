@@ -1,12 +1,17 @@
-// Counting whole pieces out of block traffic. Payee and payer count the same thing: a piece counts for a
-// peer once *every* byte of it went over that peer's connection. A piece fetched from several peers
-// (end-game, several seeders) is charged by none and paid to none, so both sides stay in step without
-// talking about it.
+// Counting pieces out of block traffic, so that payer and payee agree without talking about it. A payee
+// charges a peer for a piece once every byte of it went over that peer's connection (`PieceTally`). A
+// payer pays each piece that passed its hash check exactly once, to the peer that supplied most of its
+// bytes (`PieceLedger`): the peer that sent the whole piece, when one did. A piece split between peers
+// (a choke mid-piece, end-game, several seeders) is paid to its main supplier, which did not charge for
+// it — that payee is then paid a little ahead of what it counted, never behind, and the payer pays for
+// every piece it got.
 #pragma once
 
 #include <cstdint>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 namespace piecepay::torrent {
 
@@ -31,10 +36,12 @@ class PieceTally {
 
   /// Adds a block of `length` bytes of `piece`; true exactly once, when the piece becomes complete.
   /// Blocks past completion (end-game duplicates) and blocks of out-of-range pieces return false.
+  /// (Counting a piece earlier, e.g. at half, would choke a peer at its credit or deposit edge in the
+  /// middle of a piece it was charged for.)
   bool add(int piece, int length) {
     const int size = geometry_.size(piece);
     if (size == 0 || length <= 0 || done_.count(piece) != 0) return false;
-    int& bytes = bytes_[piece];
+    std::int64_t& bytes = bytes_[piece];
     bytes += length;
     if (bytes < size) return false;
     bytes_.erase(piece);
@@ -45,36 +52,78 @@ class PieceTally {
   /// Whether every byte of `piece` went over this connection.
   bool complete(int piece) const { return done_.count(piece) != 0; }
 
+  /// Whether some piece went over this connection only in part (so far).
+  bool partial() const { return !bytes_.empty(); }
+
   const PieceGeometry& geometry() const { return geometry_; }
 
  private:
   PieceGeometry geometry_;
-  std::unordered_map<int, int> bytes_;
+  std::unordered_map<int, std::int64_t> bytes_;
   std::unordered_set<int> done_;
 };
 
-/// Payer-side pairing of "received whole from this peer" and "passed the hash check": a piece is paid
-/// when both happened, in whichever order.
-class PaidPieces {
+/// Payer side, one per torrent: which connection delivered how many bytes of each piece, and so who is
+/// paid for a piece once it passes its hash check. Every passed piece is paid exactly once: to the
+/// connection that delivered the most bytes of it (the first of equals, in order of first block). When
+/// one peer sent the whole piece — the normal case — that peer is paid, and it is also the one that
+/// counted it as served (`PieceTally`). A piece split between peers (a choke mid-piece, end-game) is paid
+/// to its main supplier rather than to nobody, so a payer always pays for everything it received; that
+/// supplier is paid one piece more than it counted as served, which only ever widens its credit.
+/// `Key` identifies a connection (cheap to copy and compare; a null key means "nobody to pay").
+template <class Key>
+class PieceLedger {
  public:
-  explicit PaidPieces(PieceGeometry geometry) : received_(geometry) {}
+  explicit PieceLedger(PieceGeometry geometry)
+      : geometry_(geometry), passed_(static_cast<std::size_t>(geometry.num_pieces > 0 ? geometry.num_pieces : 0)) {}
 
-  /// A block arrived; true when this completes a piece that had already passed: pay it now.
-  bool on_block(int piece, int length) {
-    if (!received_.add(piece, length)) return false;
-    return passed_.erase(piece) != 0;
+  /// A block of `length` bytes of `piece` arrived over connection `key`. Blocks of pieces that already
+  /// passed (end-game duplicates) and of pieces outside the torrent are ignored.
+  void add(const Key& key, int piece, int length) {
+    if (geometry_.size(piece) == 0 || length <= 0 || passed_[static_cast<std::size_t>(piece)]) return;
+    auto& suppliers = pieces_[piece];
+    for (auto& s : suppliers) {
+      if (s.first == key) {
+        s.second += length;
+        return;
+      }
+    }
+    suppliers.emplace_back(key, length);
   }
 
-  /// The piece passed its hash check; true when it was received whole from this peer: pay it now.
-  bool on_pass(int piece) {
-    if (received_.complete(piece)) return true;
-    passed_.insert(piece);
-    return false;
+  /// The piece passed its hash check: whom to pay for it (a default-constructed Key when no block of it
+  /// was seen, e.g. a piece already on disk). Exactly one answer per pass.
+  Key on_pass(int piece) {
+    if (geometry_.size(piece) == 0) return Key{};
+    passed_[static_cast<std::size_t>(piece)] = true;
+    auto it = pieces_.find(piece);
+    if (it == pieces_.end()) return Key{};
+    Key best{};
+    std::int64_t most = 0;
+    for (auto const& s : it->second) {
+      if (s.second > most) {
+        most = s.second;
+        best = s.first;
+      }
+    }
+    pieces_.erase(it);
+    return best;
   }
+
+  /// The piece failed its hash check: it will be downloaded again, nobody is paid for this attempt.
+  void on_fail(int piece) {
+    if (geometry_.size(piece) == 0) return;
+    pieces_.erase(piece);
+    passed_[static_cast<std::size_t>(piece)] = false;
+  }
+
+  /// Pieces with blocks seen and no verdict yet.
+  std::size_t pending() const { return pieces_.size(); }
 
  private:
-  PieceTally received_;
-  std::unordered_set<int> passed_;
+  PieceGeometry geometry_;
+  std::vector<bool> passed_;
+  std::unordered_map<int, std::vector<std::pair<Key, std::int64_t>>> pieces_;
 };
 
 }  // namespace piecepay::torrent

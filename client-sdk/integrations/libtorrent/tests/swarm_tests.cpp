@@ -9,12 +9,22 @@
 
 #include <libtorrent/torrent_status.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
+#include <libtorrent/bencode.hpp>
+#include <libtorrent/entry.hpp>
+
+#if __has_include(<piecepay.h>)
+#include <piecepay.h>
+#define PIECEPAY_TESTS_HAVE_FFI 1
+#endif
+
 #include "check.hpp"
+#include "paid_swarm.hpp"
 #include "swarm.hpp"
 #include "tracker.hpp"
 
@@ -43,6 +53,11 @@ swarm::Fixture fixture() {
       fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())) / "seed", "data.bin", kSize,
       kPieceSize, 0x7e57);
   return fx;
+}
+
+[[maybe_unused]] std::uint64_t swarm_now() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 bool same_bytes(const fs::path& a, const fs::path& b) {
@@ -293,6 +308,197 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   CHECK(c.protocol_errors.load() == 0);
 }
 
+#ifdef PIECEPAY_TESTS_HAVE_FFI
+std::string unhex(const std::string& hex) {
+  std::string out;
+  for (std::size_t i = 2; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+std::string bencoded(const lt::entry& e) {
+  std::string out;
+  lt::bencode(std::back_inserter(out), e);
+  return out;
+}
+
+/// Whether `r` is a receipt the payee (key `payee_key`) accepts in a fresh conversation over a channel
+/// funded with `deposit`: the C ABI recovers the payer from the signature in `r`'s EIP-712 domain and
+/// checks it is `r.payer`, for `r.payee` and `r.salt`, as a relayer or the escrow would.
+bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std::int64_t price, std::int64_t deposit) {
+  PiecepayPayeeConfig config{};
+  config.chain_id = r.chain_id;
+  std::string const escrow = unhex(r.escrow), key = unhex(payee_key);
+  std::memcpy(config.escrow, escrow.data(), 20);
+  std::memcpy(config.secret_key, key.data(), 32);
+  config.min_price = PiecepayAmount{static_cast<std::uint64_t>(price), 0};
+  config.credit_pieces = 1;
+  PiecepayPayee* payee = nullptr;
+  if (piecepay_payee_new(&config, &payee) != PIECEPAY_STATUS_OK) return false;
+  auto send = [&](const lt::entry& message) {
+    std::string const bytes = bencoded(message);
+    PiecepayOutcome out{};
+    auto const status = piecepay_payee_on_message(payee, reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                                  bytes.size(), swarm_now(), &out);
+    std::uint32_t const actions = out.actions;
+    piecepay_bytes_free(out.reply);
+    return std::make_pair(status, actions);
+  };
+  lt::entry bid(lt::entry::dictionary_t);
+  bid["t"] = "bid";
+  bid["price"] = price;
+  bid["payer"] = unhex(r.payer);
+  bid["salt"] = static_cast<std::int64_t>(r.salt);
+  bool ok = send(bid).first == PIECEPAY_STATUS_OK;
+  PiecepayOutcome funded{};
+  ok = ok && piecepay_payee_channel_funded(payee, PiecepayAmount{static_cast<std::uint64_t>(deposit), 0}, swarm_now(),
+                                           &funded) == PIECEPAY_STATUS_OK;
+  piecepay_bytes_free(funded.reply);
+  lt::entry receipt(lt::entry::dictionary_t);
+  receipt["t"] = "receipt";
+  receipt["salt"] = static_cast<std::int64_t>(r.salt);
+  receipt["cumulative"] = std::stoll(r.cumulative);
+  receipt["sig"] = unhex(r.signature);
+  auto const [status, actions] = send(receipt);
+  ok = ok && status == PIECEPAY_STATUS_OK && (actions & PIECEPAY_ACTION_PERSIST_RECEIPT) != 0;
+  PiecepayReceipt held{};
+  ok = ok && piecepay_payee_latest_receipt(payee, &held) == PIECEPAY_STATUS_OK &&
+       std::string(reinterpret_cast<const char*>(held.channel_id), 32) == unhex(r.channel_id);
+  piecepay_payee_free(payee);
+  return ok;
+}
+#endif
+
+// The main job's swarm: two seeders, two leechers, every channel opened on chain beforehand by the caller
+// (salt = base + seeder index, one deposit each). Every leecher completes, spreads its pieces over both
+// seeders, and pays for every piece exactly once: per leecher the seeders' receipts add up to
+// pieces × price, and every receipt verifies for its payer, payee and salt.
+void caller_funded_swarm_pays_every_piece_across_seeders() {
+  auto fx = fixture();
+  fs::path const dir = test_dir("caller-funded");
+  constexpr std::int64_t kPrice = 1000;
+  auto const pieces = static_cast<std::int64_t>(fx.info->num_pieces());
+  swarm::PaidSwarmConfig config;
+  config.chain = ChainOptions{swarm::TestKeys::kChainId, swarm::TestKeys::kEscrow, swarm::TestKeys::kToken};
+  config.seeder_keys = {swarm::TestKeys::kPayeeKey, swarm::TestKeys::payer_key(7)};
+  config.leecher_keys = {swarm::TestKeys::payer_key(0), swarm::TestKeys::payer_key(1)};
+  config.price = std::to_string(kPrice);
+  config.funded = swarm::CallerFunded{4242, std::to_string(pieces * kPrice)};  // enough for all from one seeder
+  config.timeout = std::chrono::seconds(60);
+  swarm::SwarmReport const report = swarm::run_paid_swarm(fx, dir, config);
+  for (auto const& p : report.problems) std::fprintf(stderr, "  problem: %s\n", p.c_str());
+  CHECK(report.ok());
+  CHECK(report.completed == std::vector<bool>({true, true}));
+  CHECK(report.pairs.size() == 4);
+  std::vector<std::int64_t> paid_by(2, 0), served_by(2, 0);
+  for (auto const& p : report.pairs) {
+    CHECK(p.salt == 4242u + static_cast<std::uint32_t>(p.seeder));
+    CHECK(p.paid_accepted == p.paid_signed);
+    CHECK(p.receipts_accepted == p.receipts_signed);
+    paid_by[static_cast<std::size_t>(p.leecher)] += std::stoll(p.paid_accepted);
+    served_by[static_cast<std::size_t>(p.seeder)] += static_cast<std::int64_t>(p.pieces_delivered);
+  }
+  for (auto paid : paid_by) CHECK(paid == pieces * kPrice);
+  for (auto served : served_by) CHECK(served > 0);  // both seeders took part
+  std::size_t paid_pairs = 0;
+  for (auto const& p : report.pairs) paid_pairs += p.paid_accepted != "0";
+  CHECK(report.receipts.size() == paid_pairs);
+  for (auto const& r : report.receipts) {
+    auto const s = std::find(report.seeders.begin(), report.seeders.end(), r.payee);
+    CHECK(s != report.seeders.end());
+    if (s == report.seeders.end()) continue;
+    auto const j = static_cast<std::size_t>(s - report.seeders.begin());
+    CHECK(r.salt == 4242u + j);
+    CHECK(std::find(report.leechers.begin(), report.leechers.end(), r.payer) != report.leechers.end());
+    CHECK(r.chain_id == swarm::TestKeys::kChainId && r.escrow == swarm::TestKeys::kEscrow);
+#ifdef PIECEPAY_TESTS_HAVE_FFI
+    CHECK(receipt_verifies(r, config.seeder_keys[j], kPrice, pieces * kPrice));
+#endif
+  }
+  std::string const json = report.to_json();
+  CHECK(json.rfind(R"({"ok":true,"pieces":64,)", 0) == 0);
+}
+
+// In the caller-funded mode a payee serves only the channels the caller checked on chain: a leecher
+// announcing a channel that is not among them gets nothing (its claim is not trusted), while a listed one
+// beside it completes.
+void caller_funded_seeder_refuses_unverified_channels() {
+  auto fx = fixture();
+  fs::path const dir = test_dir("unverified");
+  std::string const seeder_key = swarm::TestKeys::kPayeeKey;
+  std::string const seeder = address_of(seeder_key);
+  std::string const deposit = std::to_string(fx.info->num_pieces() * 1000);
+  Options seller = swarm::demo_payee_options(0);
+  seller.payee->trust_claimed_deposit = false;
+  seller.payee->verified_channels = {KnownChannel{address_of(swarm::TestKeys::payer_key(0)), 7, deposit}};
+  swarm::Node seed = swarm::make_seeder(fx, seller, true, false);
+  std::vector<swarm::Node> leechers;
+  for (int i = 0; i < 2; ++i) {
+    Options buyer = swarm::demo_payer_options(i);
+    buyer.payer->open_channels = {KnownChannel{seeder, 7, deposit}};
+    leechers.push_back(swarm::make_leecher("payer" + std::to_string(i), fx, dir / std::to_string(i), buyer, false));
+    leechers.back().torrent.connect_peer(seed.endpoint());
+  }
+  CHECK(swarm::wait_finished(leechers[0], 30s));
+  // Bounded negative check: the unlisted payer gets no piece (nothing else would wake this up early).
+  CHECK(!swarm::wait_until([&] { return piece_count(leechers[1]) > 0; }, 2s));
+  Counters const& c = seed.extension->counters();
+  CHECK(c.peers_with_extension.load() == 2);
+  CHECK(c.pieces_served_free.load() == 0);
+  auto const receipts = seed.extension->latest_receipts();
+  CHECK(receipts.size() == 1);
+  if (!receipts.empty()) CHECK(receipts[0].payer == address_of(swarm::TestKeys::payer_key(0)) && receipts[0].salt == 7);
+}
+
+// A payer that loses its connection mid-transfer and comes back pays on the same channel (same salt),
+// its cumulative going on from where it stood: the payee ends up holding one receipt for exactly
+// pieces × price, and no receipt was refused as stale.
+void reconnected_payer_continues_its_channel() {
+  auto fx = fixture();
+  fs::path const dir = test_dir("reconnect");
+  std::string const deposit = std::to_string(fx.info->num_pieces() * 1000);
+  Options seller = swarm::demo_payee_options(0);
+  seller.payee->trust_claimed_deposit = false;
+  seller.payee->verified_channels = {KnownChannel{address_of(swarm::TestKeys::payer_key(0)), 9, deposit}};
+  swarm::Node seed = swarm::make_seeder(fx, seller, true, false);
+  lt::settings_pack slow;
+  slow.set_int(lt::settings_pack::upload_rate_limit, 4 * 1024 * 1024);  // ~4 s for the torrent
+  seed.session->apply_settings(slow);
+  Options buyer = swarm::demo_payer_options(0);
+  buyer.payer->open_channels = {KnownChannel{address_of(seller.payee->key_hex), 9, deposit}};
+  swarm::Node payer = swarm::make_leecher("payer", fx, dir, buyer, false);
+  lt::settings_pack eager;
+  eager.set_int(lt::settings_pack::min_reconnect_time, 1);  // else libtorrent waits 60 s to dial again
+  payer.session->apply_settings(eager);
+  payer.torrent.connect_peer(seed.endpoint());
+  auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
+  CHECK(swarm::wait_until([&] { return piece_count(payer) >= pieces / 4; }, 20s));
+  payer.torrent.pause();
+  CHECK(swarm::wait_until(
+      [&] { return seed.torrent.status(lt::torrent_handle::status_flags_t{}).num_peers == 0; }, 10s));
+  CHECK(!finished(payer));
+  payer.torrent.resume();
+  Counters const& c = seed.extension->counters();
+  CHECK(swarm::wait_until(
+      [&] {
+        if (c.peers.load() >= 2) return true;
+        payer.torrent.connect_peer(seed.endpoint());  // a no-op while a connection attempt is under way
+        return false;
+      },
+      10s, 250ms));
+  CHECK(swarm::wait_finished(payer, 30s));
+  CHECK(swarm::wait_until([&] {
+    auto const r = seed.extension->latest_receipts();
+    return r.size() == 1 && r[0].cumulative == std::to_string(pieces * 1000);
+  }, 10s));
+  CHECK(c.peers.load() == 2);  // two connections, one channel
+  CHECK(c.receipts_rejected.load() == 0);
+  CHECK(c.protocol_errors.load() == 0);
+  CHECK(payer.extension->counters().pieces_paid.load() == pieces);
+  auto const channels = payer.extension->channels();
+  CHECK(channels.size() == 1);
+  if (!channels.empty()) CHECK(channels[0].salt == 9 && channels[0].receipts == pieces);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -303,6 +509,9 @@ int main(int argc, char** argv) {
           {"stock_leecher_gets_free_share_then_is_choked", stock_leecher_gets_free_share_then_is_choked},
           {"foreign_clients_complete_within_free_share", foreign_clients_complete_within_free_share},
           {"foreign_and_stock_peers_refused_while_payers_complete", foreign_and_stock_peers_refused_while_payers_complete},
+          {"caller_funded_swarm_pays_every_piece_across_seeders", caller_funded_swarm_pays_every_piece_across_seeders},
+          {"caller_funded_seeder_refuses_unverified_channels", caller_funded_seeder_refuses_unverified_channels},
+          {"reconnected_payer_continues_its_channel", reconnected_payer_continues_its_channel},
       },
       argc, argv);
   fs::remove_all(fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())));

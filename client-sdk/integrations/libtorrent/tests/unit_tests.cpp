@@ -40,23 +40,49 @@ int main(int argc, char** argv) {
           {"tally_counts_a_piece_once",
            [] {
              PieceTally t(PieceGeometry{100, 40, 3});
+             CHECK(!t.partial());
              CHECK(!t.add(0, 20));
+             CHECK(t.partial());
              CHECK(t.add(0, 20));
+             CHECK(!t.partial());
              CHECK(!t.add(0, 20));  // end-game duplicate after completion
              CHECK(t.add(2, 20));   // short last piece
              CHECK(!t.add(5, 20));  // out of range
              CHECK(!t.add(1, 0));
              CHECK(t.complete(0) && !t.complete(1));
            }},
-          {"paid_pieces_pass_then_blocks_and_blocks_then_pass",
+          {"ledger_pays_the_whole_supplier_once",
            [] {
-             PaidPieces p(PieceGeometry{100, 40, 3});
-             CHECK(!p.on_block(0, 40 / 2));
-             CHECK(!p.on_pass(0));            // passed, but half came from elsewhere so far
-             CHECK(p.on_block(0, 40 / 2));    // late duplicate block completes it: pay now
-             CHECK(!p.on_block(1, 40));       // whole, not yet passed
-             CHECK(p.on_pass(1));             // pay on pass
-             CHECK(!p.on_pass(2));            // never received from this peer: never paid
+             PieceLedger<int> l(PieceGeometry{100, 40, 3});
+             l.add(1, 0, 20);
+             l.add(1, 0, 20);
+             CHECK(l.on_pass(0) == 1);
+             l.add(2, 0, 40);            // end-game duplicate after the pass: ignored
+             CHECK(l.pending() == 0);
+             CHECK(l.on_pass(1) == 0);   // no block seen (already on disk): nobody to pay
+           }},
+          {"ledger_pays_a_split_piece_to_its_main_supplier",
+           [] {
+             PieceLedger<int> l(PieceGeometry{100, 40, 3});
+             l.add(1, 0, 10);
+             l.add(2, 0, 30);
+             CHECK(l.on_pass(0) == 2);
+             l.add(3, 1, 20);            // equal shares: the first supplier
+             l.add(4, 1, 20);
+             CHECK(l.on_pass(1) == 3);
+             l.add(5, 2, 20);            // the short last piece
+             CHECK(l.on_pass(2) == 5);
+           }},
+          {"ledger_forgets_a_failed_piece",
+           [] {
+             PieceLedger<int> l(PieceGeometry{100, 40, 3});
+             l.add(1, 0, 40);            // bad data from 1
+             l.on_fail(0);
+             l.add(2, 0, 40);            // downloaded again from 2
+             CHECK(l.on_pass(0) == 2);
+             l.add(1, 7, 40);            // outside the torrent
+             CHECK(l.pending() == 0);
+             CHECK(l.on_pass(7) == 0);
            }},
       },
       argc, argv);

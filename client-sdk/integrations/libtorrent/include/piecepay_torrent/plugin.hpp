@@ -26,7 +26,19 @@ inline constexpr const char* kExtensionName = "piecepay";
 /// The id this side asks peers to use for our messages (BEP 10: chosen by the receiver, 1..255).
 inline constexpr int kLocalMessageId = 42;
 
-/// Selling pieces. Fixed-key demos only: the key is a hex secp256k1 secret.
+/// A channel opened on chain before the transfer, by the caller, who checked it there. Named from this
+/// side: `peer` is the payee in `PayerOptions::open_channels`, the payer in
+/// `PayeeOptions::verified_channels`.
+struct KnownChannel {
+  /// 0x-prefixed 20-byte hex address of the other party.
+  std::string peer;
+  /// The channel's salt (the channel id is keccak256(payer, payee, salt)).
+  std::uint32_t salt = 0;
+  /// The deposit the chain shows, in token base units (decimal).
+  std::string deposit;
+};
+
+/// Selling pieces. The key is a hex secp256k1 secret.
 struct PayeeOptions {
   /// 0x-prefixed 32-byte hex secret of the payee's key.
   std::string key_hex;
@@ -35,7 +47,12 @@ struct PayeeOptions {
   /// Pieces served ahead of payment to a peer with an open channel. Must cover the request pipeline
   /// (bandwidth × round trip) or paying peers stall: 64 pieces of 256 KiB is 16 MiB.
   std::uint32_t credit_pieces = 64;
-  /// Accept the deposit a payer claims without asking the chain. Demo and bench only (no devnet).
+  /// Channels the caller checked on chain: a peer announcing one of these (its payer and salt) is served
+  /// on it as funded with the deposit given here, whatever deposit it claims. A channel not listed gets
+  /// the free share only, unless `trust_claimed_deposit`.
+  std::vector<KnownChannel> verified_channels;
+  /// Accept the deposit a payer claims for a channel not in `verified_channels`, without asking the
+  /// chain. Tests and the chainless demo and bench only: nothing backs such a channel.
   bool trust_claimed_deposit = false;
 };
 
@@ -45,8 +62,12 @@ struct PayerOptions {
   std::string key_hex;
   /// Most this payer pays for one piece (decimal base units); terms above it are declined.
   std::string max_price = "1000000";
-  /// Deposit each channel is funded with (decimal base units).
+  /// Deposit each channel is funded with (decimal base units) when this payer opens it itself.
   std::string deposit = "1000000000000";
+  /// Channels already open on chain (payee, salt, deposit): adopted as funded, never opened again. When
+  /// not empty, only these payees are paid; others are not bid to. When empty, the payer signs an open
+  /// per payee (salts from the clock) and, having no chain, adopts it as funded at once (chainless demo).
+  std::vector<KnownChannel> open_channels;
   /// Tests only: stop paying after this many pieces per peer, like a payer that defaults (0: never stop).
   std::uint64_t default_after_pieces = 0;
 };
@@ -83,6 +104,9 @@ struct Counters {
   std::atomic<std::uint64_t> receipts_accepted{0};
   std::atomic<std::uint64_t> receipts_rejected{0};
   std::atomic<std::uint64_t> pieces_paid{0};
+  /// Payer: pieces that passed their hash check, supplied mostly by a peer this session has no funded
+  /// channel with (a peer that does not sell, or the free share before the channel was funded).
+  std::atomic<std::uint64_t> pieces_unpaid{0};
   std::atomic<std::uint64_t> protocol_errors{0};
 };
 
@@ -100,6 +124,25 @@ struct ReceiptRecord {
   /// One line of JSON with the fields above.
   std::string to_json() const;
 };
+
+/// One channel as one side of it saw the transfer (`Extension::channels`).
+struct ChannelStats {
+  std::string channel_id;  ///< 0x hex, 32 bytes
+  std::string payer;       ///< 0x hex address
+  std::string payee;       ///< 0x hex address
+  std::uint32_t salt = 0;
+  /// Payee: whole pieces served on the channel. Payer: pieces it owed the payee for (passed their hash
+  /// check, supplied mostly by that payee).
+  std::uint64_t pieces = 0;
+  /// Payee: receipts accepted. Payer: receipts signed.
+  std::uint64_t receipts = 0;
+  /// Payee: the highest cumulative accepted. Payer: the highest signed. Decimal base units.
+  std::string cumulative = "0";
+};
+
+/// The 0x-prefixed address of a hex secp256k1 secret key (through the C ABI). Throws
+/// std::invalid_argument on a bad key.
+std::string address_of(const std::string& key_hex);
 
 class SessionState;
 
@@ -120,6 +163,8 @@ class Extension {
   const Counters& counters() const;
   /// The highest receipt of every channel this session was paid on.
   std::vector<ReceiptRecord> latest_receipts() const;
+  /// Every channel this session paid or was paid on, as this side counted it (payee channels first).
+  std::vector<ChannelStats> channels() const;
   const Options& options() const;
 
  private:
