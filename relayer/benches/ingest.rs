@@ -286,11 +286,15 @@ async fn durable(url: &str, fixture: &Fixture, last: u128) -> bool {
         .all(|id| snapshots.get(id).and_then(|s| s.held) == Some(last))
 }
 
+/// Request bodies, shared by the sending tasks.
+type Bodies = Arc<Vec<Vec<u8>>>;
+
 async fn ingest(
     db: &str,
     url: &str,
     fixture: &Fixture,
-    (warmup, bodies): (&Arc<Vec<Vec<u8>>>, &Arc<Vec<Vec<u8>>>),
+    warmup: &Bodies,
+    bodies: &Bodies,
     rounds: usize,
     concurrency: usize,
 ) {
@@ -463,10 +467,6 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if std::env::var("BENCH_MICRO").is_ok() {
-        runtime.block_on(micro());
-        return;
-    }
     let fixture = Fixture::new();
     eprintln!(
         "signing {} receipts for {CHANNELS} channels…",
@@ -482,7 +482,8 @@ fn main() {
                 "sqlite",
                 &url,
                 &fixture,
-                (&warmup, &bodies),
+                &warmup,
+                &bodies,
                 rounds,
                 concurrency,
             )
@@ -495,7 +496,8 @@ fn main() {
                 "postgres",
                 &url,
                 &fixture,
-                (&warmup, &bodies),
+                &warmup,
+                &bodies,
                 rounds,
                 concurrency,
             )
@@ -518,40 +520,4 @@ fn main() {
         relayer.stop();
         println!("relayer p99_ms={p99:.1} rate={rate}");
     });
-}
-
-// TEMP-MICRO
-pub async fn micro() {
-    let fixture = Fixture::new();
-    let dir = TempDir::new("piecepay-micro").unwrap();
-    let url = dir.sqlite_url("relayer.db");
-    seed(&url, &fixture).await;
-    let store = Store::open(&url, 8).await.unwrap();
-    let ids: Vec<B256> = fixture.channels.iter().map(|c| c.channel_id).collect();
-    let sig = piecepay_protocol::CompactSignature::new(B256::repeat_byte(1), B256::repeat_byte(2));
-    for round in 1..6u128 {
-        for chunk in ids.chunks(2000) {
-            let t0 = Instant::now();
-            let snaps = store.snapshots(chunk).await.unwrap();
-            let t1 = Instant::now();
-            let writes: Vec<_> = chunk
-                .iter()
-                .map(|id| piecepay_relayer::store::ReceiptWrite {
-                    channel_id: *id,
-                    cumulative: round * 1000,
-                    signature: sig,
-                })
-                .collect();
-            let lost = store.raise_receipts(&writes, 100).await.unwrap();
-            let t2 = Instant::now();
-            eprintln!(
-                "micro n={} snaps={} lost={} read_us={} write_us={}",
-                chunk.len(),
-                snaps.len(),
-                lost.len(),
-                (t1 - t0).as_micros(),
-                (t2 - t1).as_micros()
-            );
-        }
-    }
 }

@@ -1,7 +1,7 @@
-//! Receipt ingest: signatures verified in parallel on the blocking pool, then a **group commit** — one
-//! committer task takes every request waiting since its last commit, admits their receipts in arrival
-//! order against the channels' snapshots, raises the held receipts in one transaction, and answers each
-//! request once that transaction is durable.
+//! Receipt ingest: signatures verified in parallel on the blocking pool, then a **group commit**
+//! ([`commit`]) — one committer task takes every request waiting since its last commit, admits their
+//! receipts in arrival order against the channels' snapshots, raises the held receipts in one
+//! transaction, and answers each request once that transaction is durable.
 //!
 //! **How it amortises.** A durable commit costs one `fsync` whatever it holds. There is no timer: when
 //! idle, a request commits at once, alone; while a commit is in flight, arriving requests queue, and the
@@ -14,9 +14,10 @@
 //! is dropped from the group; one that goes away during the commit may still be stored — harmless, since
 //! resubmitting is answered `duplicate`.
 
+mod commit;
 mod decide;
 
-use std::{collections::HashSet, sync::Arc, time::SystemTime};
+use std::{sync::Arc, time::SystemTime};
 
 use piecepay_protocol::{
     Eip712Domain, SolStruct,
@@ -27,16 +28,12 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use decide::{Decision, Verified, decide};
 
-use crate::{Error, store::Store};
+use commit::Job;
+
+use crate::store::Store;
 
 /// Receipts per verification task: below this a request is verified in one task.
 const VERIFY_CHUNK: usize = 64;
-
-/// A request waiting for the next commit, and where to answer it.
-struct Job {
-    receipts: Vec<Verified>,
-    reply: oneshot::Sender<Result<Vec<ReceiptResult>, ApiError>>,
-}
 
 /// The ingest pipeline. Cheap to clone; the committer stops when the last clone is dropped.
 #[derive(Clone, Debug)]
@@ -50,17 +47,10 @@ pub struct Ingest {
     verifiers: Arc<Semaphore>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("receipts", &self.receipts.len())
-            .finish()
-    }
-}
-
 impl Ingest {
     /// Starts the committer on the current runtime. `max_commit_receipts` bounds one transaction;
-    /// `verify_threads` (0: one per core) bounds how many blocking tasks verify one request.
+    /// `verify_threads` (0: one per core) bounds how many blocking tasks verify at once, all requests
+    /// together.
     pub fn spawn(
         store: Store,
         domain: Eip712Domain,
@@ -72,7 +62,7 @@ impl Ingest {
             n => n,
         };
         let (queue, jobs) = mpsc::channel(1_024);
-        tokio::spawn(commit_loop(store, jobs, max_commit_receipts.max(1)));
+        tokio::spawn(commit::run(store, jobs, max_commit_receipts.max(1)));
         Self {
             separator: domain.separator(),
             queue,
@@ -161,92 +151,6 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-async fn commit_loop(store: Store, mut queue: mpsc::Receiver<Job>, max_receipts: usize) {
-    let mut jobs: Vec<Job> = Vec::new();
-    while let Some(first) = queue.recv().await {
-        let mut total = first.receipts.len();
-        jobs.push(first);
-        while total < max_receipts {
-            match queue.try_recv() {
-                Ok(job) => {
-                    total += job.receipts.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        // Callers that gave up (request timeout) are not committed: their 503 said nothing was.
-        jobs.retain(|job| !job.reply.is_closed());
-        if jobs.is_empty() {
-            continue;
-        }
-        match commit(&store, &jobs).await {
-            Ok(results) => {
-                for (job, results) in jobs.drain(..).zip(results) {
-                    let _ = job.reply.send(Ok(results));
-                }
-            }
-            Err(error) => {
-                tracing::error!(error = %error, requests = jobs.len(), "receipt commit failed");
-                let answer = match error {
-                    Error::CorruptRecord(_) => {
-                        ApiError::new(ErrorCode::Internal, "the relayer failed to store receipts")
-                    }
-                    _ => ApiError::new(
-                        ErrorCode::Unavailable,
-                        "the relayer's database is unavailable",
-                    ),
-                };
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(answer.clone()));
-                }
-            }
-        }
-    }
-}
-
-async fn commit(store: &Store, jobs: &[Job]) -> crate::Result<Vec<Vec<ReceiptResult>>> {
-    let mut seen = HashSet::new();
-    let ids: Vec<B256> = jobs
-        .iter()
-        .flat_map(|job| job.receipts.iter())
-        .filter_map(|r| r.as_ref().ok().map(|r| r.channel_id))
-        .filter(|id| seen.insert(*id))
-        .collect();
-    let now = unix_now();
-    let t0 = std::time::Instant::now();
-    let mut snapshots = store.snapshots(&ids).await?;
-    let t1 = std::time::Instant::now();
-    let decision = decide(jobs.iter().map(|j| &j.receipts[..]), &snapshots, now);
-    let writes: Vec<_> = decision.writes.values().copied().collect();
-    let t2 = std::time::Instant::now();
-    let lost = store.raise_receipts(&writes, now).await?;
-    let t3 = std::time::Instant::now();
-    tracing::debug!(
-        requests = jobs.len(),
-        channels = ids.len(),
-        writes = writes.len(),
-        read_us = (t1 - t0).as_micros() as u64,
-        decide_us = (t2 - t1).as_micros() as u64,
-        write_us = (t3 - t2).as_micros() as u64,
-        "group commit"
-    );
-    if lost.is_empty() {
-        return Ok(decision.results);
-    }
-    // Another node stored an equal or higher receipt for these channels between our read and our
-    // write: answer from what is stored now. Every receipt of ours for them is at most what it holds,
-    // so this yields only `duplicate` and `stale_receipt` there, and nothing more to write.
-    snapshots.extend(store.snapshots(&lost).await?);
-    let redo = decide(jobs.iter().map(|j| &j.receipts[..]), &snapshots, now);
-    if lost.iter().any(|id| redo.writes.contains_key(id)) {
-        return Err(Error::Database(
-            "a receipt raise was lost and still wins on re-read".to_owned(),
-        ));
-    }
-    Ok(redo.results)
 }
 
 #[cfg(test)]

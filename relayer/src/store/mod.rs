@@ -34,7 +34,7 @@ pub use channels::ChannelRecord;
 pub use indexer::ChannelEffect;
 pub use journal::OPERATION_JOB_BASE;
 pub use operations::OperationRow;
-pub use receipts::ReceiptWrite;
+pub use receipts::{ReceiptWrite, ReceiptWriter};
 pub use settlement::{BatchEntry, BatchStatus, SettlementCandidate};
 
 use crate::{Error, Result};
