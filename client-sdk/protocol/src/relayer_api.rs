@@ -854,6 +854,30 @@ pub enum OperationKind {
     CooperativeClose,
 }
 
+impl OperationKind {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [
+        Self::Open,
+        Self::TopUp,
+        Self::RequestClose,
+        Self::Withdraw,
+        Self::SetSettleFeeCap,
+        Self::CooperativeClose,
+    ];
+
+    /// The kind's stable snake_case name: its `type` tag in the API (and a column value in stores).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::TopUp => "top_up",
+            Self::RequestClose => "request_close",
+            Self::Withdraw => "withdraw",
+            Self::SetSettleFeeCap => "set_settle_fee_cap",
+            Self::CooperativeClose => "cooperative_close",
+        }
+    }
+}
+
 /// One signed operation as sent, tagged by `type`; the fields mirror the escrow's `…Auth` structs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -2410,6 +2434,13 @@ mod tests {
             operations[5].id(&test_domain()),
             b256!("0x58d2c524407a91a75be8f7d353089370544afe5d6d5165f57f48e18e93186e37")
         );
+    }
+
+    #[test]
+    fn operation_kind_names_are_their_serde_tags() {
+        for kind in OperationKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
     }
 
     #[test]

@@ -14,18 +14,6 @@ fn sig(signature: &CompactSignature) -> I::CompactSignature {
     }
 }
 
-/// A stable snake_case name of a kind (the API's).
-pub const fn kind_name(kind: OperationKind) -> &'static str {
-    match kind {
-        OperationKind::Open => "open",
-        OperationKind::TopUp => "top_up",
-        OperationKind::RequestClose => "request_close",
-        OperationKind::Withdraw => "withdraw",
-        OperationKind::SetSettleFeeCap => "set_settle_fee_cap",
-        OperationKind::CooperativeClose => "cooperative_close",
-    }
-}
-
 /// The calldata of one `…BySig` call carrying `operations` in order, all of `kind` (others are left
 /// out), or of `cooperativeClose` for the first cooperative close. `None` if nothing of `kind` is given.
 pub fn calldata<'a>(

@@ -33,7 +33,7 @@ use piecepay_relayer_chain::{
 };
 use tokio::sync::{Notify, watch};
 
-pub use gasless::{calldata as operations_calldata, kind_name};
+pub use gasless::calldata as operations_calldata;
 
 use crate::{Error, Result, Settings, api::Metrics, store::Store};
 

@@ -82,9 +82,8 @@ async fn submit(
     } else {
         // `call` rather than `preflight_by_sig`: a revert of the whole batch fails every entry.
         match call(&context.provider, context.address, escrow, calldata.into()).await {
-            Ok(data) => decode_by_sig_failures(&data).map_err(|e| {
-                crate::Error::Chain(format!("{} pre-flight: {e}", gasless::kind_name(kind)))
-            })?,
+            Ok(data) => decode_by_sig_failures(&data)
+                .map_err(|e| crate::Error::Chain(format!("{} pre-flight: {e}", kind.as_str())))?,
             Err(ChainError::Reverted { data }) => vec![data; operations.len()],
             Err(error) => return Err(chain_error(error)),
         }
@@ -92,7 +91,7 @@ async fn submit(
     if failures.len() != operations.len() {
         return Err(crate::Error::Chain(format!(
             "{} pre-flight returned {} results for {} operations",
-            gasless::kind_name(kind),
+            kind.as_str(),
             failures.len(),
             operations.len()
         )));
@@ -118,8 +117,8 @@ async fn submit(
     let ids: Vec<B256> = kept.iter().map(|(id, _)| *id).collect();
     let job = context
         .store
-        .create_operations_job(gasless::kind_name(kind), &ids, now, &calldata)
+        .create_operations_job(kind.as_str(), &ids, now, &calldata)
         .await?;
-    tracing::info!(%job, kind = gasless::kind_name(kind), operations = ids.len(), "operations batch queued");
+    tracing::info!(%job, kind = kind.as_str(), operations = ids.len(), "operations batch queued");
     Ok(true)
 }

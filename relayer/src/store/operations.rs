@@ -47,7 +47,7 @@ impl Store {
                      ON CONFLICT (operation_id) DO NOTHING RETURNING operation_id",
                 )
                 .bind(row.operation_id.as_slice())
-                .bind(kind_str(row.submission.kind()))
+                .bind(row.submission.kind().as_str())
                 .bind(body)
                 .bind(row.channel_id.as_ref().map(|id| id.as_slice()))
                 .bind(codec::amount(row.fee))
@@ -147,17 +147,6 @@ impl Store {
     }
 }
 
-const fn kind_str(kind: OperationKind) -> &'static str {
-    match kind {
-        OperationKind::Open => "open",
-        OperationKind::TopUp => "top_up",
-        OperationKind::RequestClose => "request_close",
-        OperationKind::Withdraw => "withdraw",
-        OperationKind::SetSettleFeeCap => "set_settle_fee_cap",
-        OperationKind::CooperativeClose => "cooperative_close",
-    }
-}
-
 fn parse_kind(text: &str) -> Result<OperationKind> {
     serde_json::from_value(serde_json::Value::String(text.to_owned()))
         .map_err(|_| codec::corrupt("operations.kind"))
@@ -184,15 +173,8 @@ mod tests {
 
     #[test]
     fn kind_and_status_strings_match_the_api() {
-        for kind in [
-            OperationKind::Open,
-            OperationKind::TopUp,
-            OperationKind::RequestClose,
-            OperationKind::Withdraw,
-            OperationKind::SetSettleFeeCap,
-            OperationKind::CooperativeClose,
-        ] {
-            assert_eq!(parse_kind(kind_str(kind)).unwrap(), kind);
+        for kind in OperationKind::ALL {
+            assert_eq!(parse_kind(kind.as_str()).unwrap(), kind);
         }
         for status in [
             OperationState::Pending,
