@@ -91,6 +91,12 @@ pub struct Params<'a> {
 }
 
 impl Libtorrent {
+    /// Where `make -C client-sdk/integrations/libtorrent` puts the program in this checkout.
+    pub fn default_bin() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent")
+    }
+
     /// Runs the transfer; `progress` gets each leecher's piece count as the program reports it.
     pub async fn transfer(
         &self,

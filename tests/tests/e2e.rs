@@ -248,8 +248,7 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
 /// The libtorrent plugin's program, built by `make -C client-sdk/integrations/libtorrent` (which
 /// `make test` runs before the cargo tests).
 fn torrent_bin() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent");
+    let bin = Libtorrent::default_bin();
     assert!(
         bin.is_file(),
         "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",

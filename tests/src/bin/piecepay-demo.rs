@@ -9,7 +9,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN};
+use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN, relayer};
 use piecepay_e2e::{
     libtorrent::Libtorrent,
     report,
@@ -146,26 +146,17 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         .state_dir
         .clone()
         .unwrap_or_else(|| temp.as_ref().expect("made above").path().to_owned());
-    let relayer_bin = match args.relayer_bin.clone() {
-        Some(bin) => bin,
-        None => std::env::current_exe()?
-            .parent()
-            .context("this program's directory")?
-            .join("piecepay-relayer"),
-    };
-    anyhow::ensure!(
-        relayer_bin.exists(),
-        "relayer binary {} not found (build it: cargo build --release -p piecepay-relayer)",
-        relayer_bin.display()
-    );
+    let relayer_bin = relayer::find_binary(args.relayer_bin.as_deref()).context(
+        "no piecepay-relayer beside this program or on PATH (build it: cargo build --release -p piecepay-relayer)",
+    )?;
 
     let engine = match args.engine {
         EngineArg::InProcess => Engine::InProcess,
         EngineArg::Libtorrent => Engine::Libtorrent(Libtorrent {
-            bin: args.torrent_bin.clone().unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent")
-            }),
+            bin: args
+                .torrent_bin
+                .clone()
+                .unwrap_or_else(Libtorrent::default_bin),
             dir: state_dir.join("torrent"),
         }),
     };
