@@ -135,10 +135,6 @@ impl Libtorrent {
             .arg(&stats_path)
             .arg("--dir")
             .arg(self.dir.join("torrent"))
-            // The program finds its C ABI library by its runpath; cargo's test runner sets
-            // LD_LIBRARY_PATH to its own target directories, which would win over the runpath and load
-            // another build of that library.
-            .env_remove("LD_LIBRARY_PATH")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
