@@ -5,10 +5,11 @@
 //! a high-s signature is rejected rather than normalised, so one receipt has one encoding.
 
 use core::fmt;
+use std::sync::LazyLock;
 
 use alloy_primitives::{Address, B256, b256, keccak256};
 use secp256k1::{
-    Message, PublicKey, SecretKey,
+    Message, PublicKey, Secp256k1, SecretKey, SignOnly, VerifyOnly,
     ecdsa::{RecoverableSignature, RecoveryId},
 };
 
@@ -93,28 +94,45 @@ impl CompactSignature {
         };
         let signature = RecoverableSignature::from_compact(&rs, recovery_id)
             .map_err(|_| Error::InvalidSignature)?;
-        let public_key = signature
-            .recover(Message::from_digest(digest.0))
+        let public_key = VERIFIER
+            .recover_ecdsa(Message::from_digest(digest.0), &signature)
             .map_err(|_| Error::InvalidSignature)?;
         Ok(address_of(&public_key))
     }
 }
 
+/// Recovery touches no secret: one shared context, never randomised, serves every thread.
+static VERIFIER: LazyLock<Secp256k1<VerifyOnly>> = LazyLock::new(Secp256k1::verification_only);
+
 /// A secp256k1 secret key that signs piecepay digests, with its address computed once.
+///
+/// Each key has its own signing context, blinded once when the key is loaded (libsecp256k1's
+/// `secp256k1_context_randomize`, as its documentation recommends) with a seed derived from the key.
+/// libsecp256k1 signs in constant time whether blinded or not; blinding is defence in depth against
+/// power/EM side channels. Re-blinding after every signature, which the newer `secp256k1` crate does,
+/// costs one more scalar multiplication per signature — as much as the signature itself — and a
+/// payer signs one receipt per piece, so it is done once per key instead.
 ///
 /// `Debug` shows only the address, so the key cannot leak through logs.
 #[derive(Clone)]
 pub struct SigningKey {
     secret: SecretKey,
     address: Address,
+    context: Secp256k1<SignOnly>,
 }
 
 impl SigningKey {
     /// A key from its 32 big-endian bytes; fails for zero or values not below the curve order.
     pub fn from_bytes(bytes: &B256) -> Result<Self> {
-        let secret = SecretKey::from_secret_bytes(bytes.0).map_err(|_| Error::InvalidSecretKey)?;
-        let address = address_of(&PublicKey::from_secret_key(&secret));
-        Ok(Self { secret, address })
+        let secret = SecretKey::from_byte_array(bytes.0).map_err(|_| Error::InvalidSecretKey)?;
+        let mut context = Secp256k1::signing_only();
+        context.seeded_randomize(&blinding_seed(bytes));
+        let address = address_of(&PublicKey::from_secret_key(&context, &secret));
+        Ok(Self {
+            secret,
+            address,
+            context,
+        })
     }
 
     /// The Ethereum address of this key.
@@ -126,10 +144,9 @@ impl SigningKey {
     ///
     /// Fails only with [`Error::UnencodableRecoveryId`], with probability about 2^-128.
     pub fn sign_digest(&self, digest: &B256) -> Result<CompactSignature> {
-        let signature = RecoverableSignature::sign_ecdsa_recoverable(
-            Message::from_digest(digest.0),
-            &self.secret,
-        );
+        let signature = self
+            .context
+            .sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.secret);
         let (recovery_id, rs) = signature.serialize_compact();
         let y_parity = match recovery_id {
             RecoveryId::Zero => false,
@@ -151,6 +168,19 @@ impl fmt::Debug for SigningKey {
             .field("address", &self.address)
             .finish_non_exhaustive()
     }
+}
+
+/// The blinding seed of a key's signing context: secret (it is derived from the key) and never reused
+/// for another key, which is all libsecp256k1 asks of it.
+fn blinding_seed(secret: &B256) -> [u8; 32] {
+    keccak256(
+        [
+            b"piecepay signing context blinding".as_slice(),
+            secret.as_slice(),
+        ]
+        .concat(),
+    )
+    .0
 }
 
 /// The last 20 bytes of `keccak256(x ‖ y)`, the uncompressed public key without its `0x04` tag.
@@ -232,7 +262,11 @@ mod tests {
         rs[..32].copy_from_slice(r.as_slice());
         rs[32..].copy_from_slice(high_s.as_slice());
         let raw = RecoverableSignature::from_compact(&rs, RecoveryId::Zero).unwrap();
-        assert!(raw.recover(Message::from_digest(digest.0)).is_ok());
+        assert!(
+            VERIFIER
+                .recover_ecdsa(Message::from_digest(digest.0), &raw)
+                .is_ok()
+        );
     }
 
     #[test]
