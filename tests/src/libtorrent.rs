@@ -55,7 +55,7 @@ struct PairLine {
     leecher: usize,
     seeder: usize,
     pieces_delivered: u64,
-    receipts_accepted: u64,
+    receipts_signed: u64,
     paid_accepted: String,
 }
 
@@ -204,7 +204,9 @@ fn read_results(stats: &Stats, receipts: &Path, swarm: &Swarm) -> anyhow::Result
             (pair.leecher, pair.seeder),
             PairStats {
                 pieces: pair.pieces_delivered,
-                receipts: pair.receipts_accepted,
+                // The payee verifies lazily (one accepted receipt stands for several), so the receipts
+                // are counted where they are signed; `paid` is what the payee accepted.
+                receipts: pair.receipts_signed,
                 paid: pair.paid_accepted.parse().context("paid_accepted")?,
             },
         );

@@ -94,7 +94,8 @@ pub struct PairOutcome {
     pub seeder: usize,
     /// Pieces transferred.
     pub pieces: u64,
-    /// Receipts the seeder accepted.
+    /// Receipts paid to the seeder: those it accepted (in-process engine), or those signed for it
+    /// (libtorrent, whose payee verifies lazily and accepts the newest of several at once).
     pub receipts: u64,
     /// The highest cumulative the seeder holds.
     pub paid: Amount,
@@ -150,7 +151,7 @@ impl Outcome {
             .sum()
     }
 
-    /// Receipts the seeders accepted (one per paid piece when all goes well).
+    /// Receipts paid to the seeders (one per paid piece when all goes well; see `PairOutcome::receipts`).
     pub fn receipts(&self) -> u64 {
         self.pairs.iter().map(|p| p.receipts).sum()
     }

@@ -56,6 +56,10 @@
 // Both: the peer sent `error`, `reject` or `payment_required`; its code is in [`PiecepayOutcome::code`].
 #define PIECEPAY_ACTION_PEER_CODE (1 << 7)
 
+// Payee: a receipt held unverified now matters (the peer has used half its credit window). Call
+// `piecepay_payee_verify_receipt`, on any thread that may spend a signature recovery (~40 µs).
+#define PIECEPAY_ACTION_VERIFY_RECEIPT (1 << 8)
+
 // Size of [`PiecepayOutcome::code`]: the longest code (64 bytes) and its NUL.
 #define PIECEPAY_CODE_CAPACITY 65
 
@@ -462,9 +466,12 @@ PiecepayStatus piecepay_payee_terms(const struct PiecepayPayee *payee,
 // the peer at unix time `now`.
 //
 // `bid` → `accept` or `reject` in the reply. `channel` → `CHECK_CHANNEL` with the claimed deposit in
-// `amount`. `receipt` → verified (signature, channel, above the last, within the deposit): on success
-// `PERSIST_RECEIPT` with the cumulative in `amount`, the `receipt_ack` in the reply, and `SERVE` or
-// `CHOKE`. `close` → co-signed: `CLOSE_SIGNED | CHOKE` and the co-signed `close` in the reply.
+// `amount`. `receipt` → checked cheaply (channel open, above the last, within the deposit), then held
+// or, when verifying it is due (the peer owes half its credit), verified (signature, channel) with every
+// receipt held before it: on acceptance `PERSIST_RECEIPT` with
+// the cumulative in `amount` and the `receipt_ack` in the reply; `SERVE` or `CHOKE` either way.
+// `close` → the held receipt accepted first (`PERSIST_RECEIPT`), then co-signed: `CLOSE_SIGNED | CHOKE`
+// and the co-signed `close` in the reply.
 // `error` → `PEER_CODE`. Anything refused → an error status and an `error` reply: send the reply
 // whatever the status; a refused message changes nothing.
 //
@@ -498,13 +505,27 @@ PiecepayStatus piecepay_payee_check_request(struct PiecepayPayee *payee,
                                             struct PiecepayOutcome *out);
 
 // A piece was sent to the peer: counts its price as served, then sets `SERVE` or `CHOKE` for the next
-// one (with a `payment_required` reply when the peer becomes over its credit).
+// one (with a `payment_required` reply when the peer becomes over its credit), and `VERIFY_RECEIPT`
+// when a receipt held should be verified now (`piecepay_payee_verify_receipt`). It never spends a
+// signature recovery itself: call it on the network thread.
 //
 // # Safety
 // `payee` must be a live handle; `out` must be valid for writes.
 PiecepayStatus piecepay_payee_on_piece_served(struct PiecepayPayee *payee,
                                               uint64_t now,
                                               struct PiecepayOutcome *out);
+
+// Verifies the receipt held unverified, if any (receipts are checked cheaply on arrival and verified
+// lazily: see `PIECEPAY_ACTION_VERIFY_RECEIPT`). Call it when that action is set, on a timer (about
+// once a second) and before freeing the handle, from any thread that may spend a signature recovery.
+// Nothing held: `OK` and no actions. Accepted: `PERSIST_RECEIPT`, and the reply acknowledges it. A
+// receipt that fails is let go, answered with an `error` in the reply, and reported in the status.
+//
+// # Safety
+// `payee` must be a live handle; `out` must be valid for writes.
+PiecepayStatus piecepay_payee_verify_receipt(struct PiecepayPayee *payee,
+                                             uint64_t now,
+                                             struct PiecepayOutcome *out);
 
 // The chain settled the channel up to `settled` (a relayer's settlement, or your own).
 //

@@ -53,6 +53,9 @@ pub const PIECEPAY_ACTION_TOP_UP: u32 = 1 << 5;
 pub const PIECEPAY_ACTION_CLOSE_SIGNED: u32 = 1 << 6;
 /// Both: the peer sent `error`, `reject` or `payment_required`; its code is in [`PiecepayOutcome::code`].
 pub const PIECEPAY_ACTION_PEER_CODE: u32 = 1 << 7;
+/// Payee: a receipt held unverified now matters (the peer has used half its credit window). Call
+/// `piecepay_payee_verify_receipt`, on any thread that may spend a signature recovery (~40 µs).
+pub const PIECEPAY_ACTION_VERIFY_RECEIPT: u32 = 1 << 8;
 
 /// Size of [`PiecepayOutcome::code`]: the longest code (64 bytes) and its NUL.
 pub const PIECEPAY_CODE_CAPACITY: usize = 65;

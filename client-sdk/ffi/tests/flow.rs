@@ -117,6 +117,8 @@ fn refused_receipts_are_answered_and_change_nothing() {
     let second = payer.on_piece_verified(NOW + 2).ok();
     payee.on_message(&first.reply, NOW + 2).ok();
     payee.on_message(&second.reply, NOW + 2).ok();
+    // Nothing was served: both wait for the caller's timer, which accepts the newest.
+    assert_eq!(payee.verify_receipt(NOW + 2).ok().amount, 2 * PRICE);
     let before = payee.info();
 
     // The very receipt already accepted (its acknowledgement may have been lost) is acknowledged again.
@@ -144,7 +146,8 @@ fn refused_receipts_are_answered_and_change_nothing() {
         cumulative: 3 * PRICE,
         signature,
     });
-    let refused = payee.on_message(&forged.encode().unwrap(), NOW + 3);
+    payee.on_message(&forged.encode().unwrap(), NOW + 3).ok();
+    let refused = payee.verify_receipt(NOW + 3);
     assert_eq!(refused.status, PiecepayStatus::WrongSigner);
     assert_eq!(error_code(&refused.reply), "wrong_signer");
 
@@ -160,6 +163,152 @@ fn refused_receipts_are_answered_and_change_nothing() {
     );
 
     assert_eq!(payee.info(), before);
+}
+
+/// The payee serves `served` pieces, then the payer pays for `paid` pieces; returns the payee's outcome of
+/// each receipt, in order.
+fn serve_and_pay(payer: &mut Payer, payee: &mut Payee, served: u32, paid: u32) -> Vec<Out> {
+    for _ in 0..served {
+        payee.on_piece_served(NOW + 2).ok();
+    }
+    (0..paid)
+        .map(|_| {
+            let receipt = payer.on_piece_verified(NOW + 2).ok();
+            payee.on_message(&receipt.reply, NOW + 2).ok()
+        })
+        .collect()
+}
+
+#[test]
+fn receipts_behind_the_served_are_held_and_verified_together() {
+    let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
+    // Three pieces served, two paid: the peer owes one piece of its eight of credit. Nothing is verified
+    // yet, nothing acknowledged, nothing to persist; the peer is still served.
+    let held = serve_and_pay(&mut payer, &mut payee, 3, 2);
+    for out in &held {
+        assert!(out.reply.is_empty());
+        assert!(!out.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+        assert!(out.has(PIECEPAY_ACTION_SERVE));
+    }
+    assert_eq!(payee.latest_receipt(), Err(PiecepayStatus::NotFound));
+    assert_eq!(u128::from(payee.info().paid), 0);
+
+    // The fourth piece served leaves the peer owing half its credit: verifying the held receipt is due.
+    let fourth = payee.on_piece_served(NOW + 3).ok();
+    assert!(fourth.has(PIECEPAY_ACTION_VERIFY_RECEIPT));
+    assert!(fourth.has(PIECEPAY_ACTION_SERVE));
+    let verified = payee.verify_receipt(NOW + 3).ok();
+    assert!(verified.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert_eq!(verified.amount, 2 * PRICE);
+    // One acknowledgement covers both receipts.
+    let acked = payer.on_message(&verified.reply, NOW + 3).ok();
+    assert_eq!(acked.received, PiecepayMessageKind::ReceiptAck);
+    assert_eq!(u128::from(payer.info().acknowledged), 2 * PRICE);
+    assert_eq!(
+        u128::from(payee.latest_receipt().unwrap().cumulative),
+        2 * PRICE
+    );
+    // Nothing is held any more: verifying again does nothing.
+    let nothing = payee.verify_receipt(NOW + 3).ok();
+    assert!(nothing.reply.is_empty());
+    assert!(!nothing.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+
+    // A payer that keeps up is not verified per receipt either: its receipts wait for the caller's timer.
+    let caught_up = serve_and_pay(&mut payer, &mut payee, 0, 2);
+    assert!(caught_up.iter().all(|out| out.reply.is_empty()));
+    let timer = payee.verify_receipt(NOW + 4).ok();
+    assert!(timer.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert_eq!(timer.amount, 4 * PRICE);
+    assert_eq!(u128::from(payee.info().paid), 4 * PRICE);
+}
+
+#[test]
+fn a_payer_far_behind_is_verified_on_every_receipt() {
+    // Credit 2: half of it is one piece, so any lag makes each receipt due at once (eager verification).
+    let (mut payer, mut payee) = open_pair(2, 100 * PRICE);
+    let outs = serve_and_pay(&mut payer, &mut payee, 2, 1);
+    assert!(outs[0].has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert_eq!(outs[0].amount, PRICE);
+}
+
+#[test]
+fn a_held_receipt_that_fails_is_answered_and_let_go() {
+    let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
+    serve_and_pay(&mut payer, &mut payee, 2, 0);
+    // A receipt with a valid shape signed by someone else is held like any other …
+    let forger = SigningKey::from_bytes(&B256::repeat_byte(0x33)).unwrap();
+    let message = Receipt {
+        payee: address_of(PAYEE_KEY),
+        salt: 7,
+        cumulative: U96::from(PRICE),
+    };
+    let signature = forger
+        .sign_digest(&message.eip712_signing_hash(&domain(CHAIN, Address::from(ESCROW))))
+        .unwrap();
+    let forged = Message::Receipt(piecepay_wire::Receipt {
+        salt: 7,
+        cumulative: PRICE,
+        signature,
+    });
+    let held = payee.on_message(&forged.encode().unwrap(), NOW + 2).ok();
+    assert!(held.reply.is_empty());
+    // … and refused when verified: an error reply, nothing accepted, nothing held any more.
+    let refused = payee.verify_receipt(NOW + 3);
+    assert_eq!(refused.status, PiecepayStatus::WrongSigner);
+    assert_eq!(error_code(&refused.reply), "wrong_signer");
+    assert!(!refused.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert_eq!(u128::from(payee.info().paid), 0);
+    assert!(payee.verify_receipt(NOW + 3).ok().reply.is_empty());
+
+    // The payer's own receipts are accepted afterwards.
+    serve_and_pay(&mut payer, &mut payee, 0, 2);
+    assert!(
+        payee
+            .verify_receipt(NOW + 4)
+            .ok()
+            .has(PIECEPAY_ACTION_PERSIST_RECEIPT)
+    );
+    assert_eq!(u128::from(payee.info().paid), 2 * PRICE);
+}
+
+#[test]
+fn receipts_at_or_below_the_one_held_are_stale_unless_resent() {
+    let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
+    payee.on_piece_served(NOW + 2).ok();
+    let first = payer.on_piece_verified(NOW + 2).ok();
+    payee.on_message(&first.reply, NOW + 2).ok();
+    assert!(
+        payee
+            .verify_receipt(NOW + 2)
+            .ok()
+            .has(PIECEPAY_ACTION_PERSIST_RECEIPT)
+    );
+    serve_and_pay(&mut payer, &mut payee, 3, 0);
+    let second = payer.on_piece_verified(NOW + 2).ok();
+    let third = payer.on_piece_verified(NOW + 2).ok();
+    assert!(
+        payee
+            .on_message(&third.reply, NOW + 2)
+            .ok()
+            .reply
+            .is_empty()
+    );
+    // Below the one held (the payer never sends receipts out of order): stale, the held one stays.
+    let stale = payee.on_message(&second.reply, NOW + 2);
+    assert_eq!(stale.status, PiecepayStatus::StaleReceipt);
+    assert_eq!(error_code(&stale.reply), "stale_receipt");
+    // The held one again: still held.
+    assert!(
+        payee
+            .on_message(&third.reply, NOW + 2)
+            .ok()
+            .reply
+            .is_empty()
+    );
+    // The acknowledged one again (its ack was lost): acknowledged, with the one held, which covers it.
+    let again = payee.on_message(&first.reply, NOW + 2).ok();
+    assert!(matches!(again.message(), Message::ReceiptAck(a) if a.cumulative == 3 * PRICE));
+    assert_eq!(u128::from(payee.info().paid), 3 * PRICE);
 }
 
 #[test]
@@ -368,6 +517,25 @@ fn cooperative_close_is_co_signed() {
 }
 
 #[test]
+fn a_close_accepts_the_held_receipt_first() {
+    let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
+    let held = serve_and_pay(&mut payer, &mut payee, 3, 1);
+    assert!(held[0].reply.is_empty());
+    let close = payer.close(NOW + 3).ok();
+    let cosigned = payee.on_message(&close.reply, NOW + 3).ok();
+    assert!(cosigned.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert!(cosigned.has(PIECEPAY_ACTION_CLOSE_SIGNED));
+    assert_eq!(
+        u128::from(payee.latest_receipt().unwrap().cumulative),
+        PRICE
+    );
+    assert_eq!(
+        u128::from(payee.cooperative_close().unwrap().cumulative),
+        PRICE
+    );
+}
+
+#[test]
 fn a_channel_for_another_salt_is_refused() {
     let (payer, mut payee) = open_pair(2, 100 * PRICE);
     let wrong = Message::Channel(piecepay_wire::ChannelFunded {
@@ -410,6 +578,14 @@ fn bad_arguments_never_crash() {
         );
         assert_eq!(
             piecepay_payee_on_message(payee.0, ptr::null(), 0, NOW, ptr::null_mut()),
+            PiecepayStatus::NullArgument
+        );
+        assert_eq!(
+            piecepay_payee_verify_receipt(ptr::null_mut(), NOW, &mut outcome),
+            PiecepayStatus::NullArgument
+        );
+        assert_eq!(
+            piecepay_payee_verify_receipt(payee.0, NOW, ptr::null_mut()),
             PiecepayStatus::NullArgument
         );
         piecepay_payee_free(ptr::null_mut());

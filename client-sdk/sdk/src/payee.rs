@@ -521,22 +521,19 @@ impl PayeeChannel {
         Ok(self.serve_decision())
     }
 
-    /// A receipt arrived from the peer: Open or Closing → same, with the receipt as the new highest.
+    /// The checks [`Self::on_receipt`] makes before it recovers the signature, without changing anything:
+    /// the state accepts receipts, the challenge window (if any) is still open, the cumulative is above
+    /// everything accepted and within the deposit. `Ok(true)` for the very receipt already held (a resend),
+    /// `Ok(false)` for a new one that is worth the recovery.
     ///
-    /// Accepted only if its cumulative is above everything accepted so far and within the deposit, its
-    /// signature recovers the channel's payer, and the channel id derived from it is this channel's
-    /// (cheap checks first, so stale floods cost no signature recovery). During a challenge window it is
-    /// refused once the window is over ([`Error::ChallengeExpired`]): it could no longer be settled.
-    ///
-    /// The receipt already held, byte for byte, is accepted again with `delta` 0 and no change: the payer
-    /// resends it when its acknowledgement never came (the save before the ack may have failed), and the
-    /// caller saves (idempotent) and acknowledges it.
-    pub fn on_receipt(
-        &mut self,
+    /// An integrator that defers verification (holding the newest receipt until it matters) runs these
+    /// checks on arrival, so a peer learns at once of a receipt that could never be accepted.
+    pub fn precheck_receipt(
+        &self,
         receipt: &Receipt,
         signature: &CompactSignature,
         now: u64,
-    ) -> Result<Accepted> {
+    ) -> Result<bool> {
         let (account, close) = match &self.state {
             PayeeState::Open { account } => (account, None),
             PayeeState::Closing { account, close } => (account, Some(*close)),
@@ -547,20 +544,15 @@ impl PayeeChannel {
         {
             return Err(Error::ChallengeExpired { closes_at });
         }
-        let cumulative = from_u96(receipt.cumulative);
-        let latest = account.paid();
         // The very receipt already accepted, sent again because its acknowledgement never came (the
-        // caller's save may have failed): accept it again for nothing, so the caller saves and acks it.
+        // caller's save may have failed): accepted again for nothing, so the caller saves and acks it.
         if let Some(held) = &account.receipt
             && held.message == *receipt
             && held.signature == *signature
         {
-            return Ok(Accepted {
-                delta: 0,
-                cumulative,
-                serve: self.serve_decision(),
-            });
+            return Ok(true);
         }
+        let (cumulative, latest) = (from_u96(receipt.cumulative), account.paid());
         if cumulative <= latest {
             return Err(Error::StaleReceipt { cumulative, latest });
         }
@@ -568,6 +560,34 @@ impl PayeeChannel {
             return Err(Error::ExceedsDeposit {
                 cumulative,
                 deposit: account.deposit,
+            });
+        }
+        Ok(false)
+    }
+
+    /// A receipt arrived from the peer: Open or Closing → same, with the receipt as the new highest.
+    ///
+    /// Accepted only if it passes [`Self::precheck_receipt`] (cheap checks first, so stale floods cost no
+    /// signature recovery), its signature recovers the channel's payer, and the channel id derived from
+    /// it is this channel's. During a challenge window it is refused once the window is over
+    /// ([`Error::ChallengeExpired`]): it could no longer be settled.
+    ///
+    /// The receipt already held, byte for byte, is accepted again with `delta` 0 and no change: the payer
+    /// resends it when its acknowledgement never came (the save before the ack may have failed), and the
+    /// caller saves (idempotent) and acknowledges it.
+    pub fn on_receipt(
+        &mut self,
+        receipt: &Receipt,
+        signature: &CompactSignature,
+        now: u64,
+    ) -> Result<Accepted> {
+        let cumulative = from_u96(receipt.cumulative);
+        let latest = self.paid();
+        if self.precheck_receipt(receipt, signature, now)? {
+            return Ok(Accepted {
+                delta: 0,
+                cumulative,
+                serve: self.serve_decision(),
             });
         }
         self.channel.verify_receipt(receipt, signature)?;
@@ -1162,6 +1182,55 @@ mod tests {
                 latest: PRICE
             })
         );
+    }
+
+    #[test]
+    fn the_precheck_makes_the_cheap_checks_and_changes_nothing() {
+        let ch = open_paid();
+        let before = ch.clone();
+        let held = ch.latest_receipt().unwrap().clone();
+        // The receipt held, resent: worth no recovery. A higher one: worth it.
+        assert_eq!(
+            ch.precheck_receipt(&held.message, &held.signature, T0),
+            Ok(true)
+        );
+        let next = receipt(PRICE + 1);
+        assert_eq!(
+            ch.precheck_receipt(&next.message, &next.signature, T0),
+            Ok(false)
+        );
+        // A forged signature passes the precheck: only the recovery in `on_receipt` catches it.
+        let forged = receipt_on(&channel(), 3, PRICE + 1);
+        assert_eq!(
+            ch.precheck_receipt(&forged.message, &forged.signature, T0),
+            Ok(false)
+        );
+        let stale = receipt(PRICE);
+        let mut other = stale.signature;
+        other.r.0[31] ^= 1;
+        assert_eq!(
+            ch.precheck_receipt(&stale.message, &other, T0),
+            Err(Error::StaleReceipt {
+                cumulative: PRICE,
+                latest: PRICE
+            })
+        );
+        let greedy = receipt(DEPOSIT + 1);
+        assert_eq!(
+            ch.precheck_receipt(&greedy.message, &greedy.signature, T0),
+            Err(Error::ExceedsDeposit {
+                cumulative: DEPOSIT + 1,
+                deposit: DEPOSIT
+            })
+        );
+        assert_eq!(
+            proposed()
+                .precheck_receipt(&next.message, &next.signature, T0)
+                .unwrap_err()
+                .code(),
+            "invalid_state"
+        );
+        assert_eq!(ch, before);
     }
 
     #[test]

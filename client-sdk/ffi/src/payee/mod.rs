@@ -2,6 +2,13 @@
 //!
 //! It wraps the SDK's [`PayeeChannel`] (created once a bid is accepted) and speaks the wire protocol
 //! around it; [`abi`] exposes it to C.
+//!
+//! Receipts are verified lazily. Each one is checked cheaply on arrival and then held, newest only, until
+//! verifying it matters ([`PayeeSession::verification_due`]): the peer owes half its credit window
+//! counted against the last verified receipt, a close, or the caller asks (its timer, about once a
+//! second, and when the connection ends). One signature recovery then accepts — and one `receipt_ack` acknowledges — every receipt
+//! since the last. Credit is only ever extended against verified receipts, so the payee's exposure stays
+//! within the credit window; what a forged receipt costs is the sending peer's own credit.
 
 pub mod abi;
 
@@ -19,11 +26,24 @@ use piecepay_wire::{
 
 use crate::{
     Error, PIECEPAY_ACTION_CHECK_CHANNEL, PIECEPAY_ACTION_CHOKE, PIECEPAY_ACTION_CLOSE_SIGNED,
-    PIECEPAY_ACTION_PERSIST_RECEIPT, PIECEPAY_ACTION_SERVE, PiecepayChannelInfo,
-    PiecepayCooperativeClose, PiecepayOutcome, PiecepayPayeeConfig, PiecepayReceipt, PiecepayState,
-    Result,
-    session::{self, dispatch, encode, u96, wire_credit, wrong_direction},
+    PIECEPAY_ACTION_PERSIST_RECEIPT, PIECEPAY_ACTION_SERVE, PIECEPAY_ACTION_VERIFY_RECEIPT,
+    PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome, PiecepayPayeeConfig,
+    PiecepayReceipt, PiecepayState, Result,
+    session::{self, dispatch, encode, error_message, u96, wire_credit, wrong_direction},
 };
+
+/// A receipt that passed the cheap checks and waits for its signature recovery.
+#[derive(Debug)]
+struct HeldReceipt {
+    message: piecepay_protocol::Receipt,
+    signature: CompactSignature,
+}
+
+impl HeldReceipt {
+    fn cumulative(&self) -> Amount {
+        self.message.cumulative.to::<Amount>()
+    }
+}
 
 /// A payee's session with one peer.
 #[derive(Debug)]
@@ -33,6 +53,8 @@ pub struct PayeeSession {
     terms: piecepay_wire::Terms,
     policy: PayeePolicy,
     channel: Option<PayeeChannel>,
+    /// The newest receipt received and not verified yet (see the module's documentation).
+    held: Option<HeldReceipt>,
     /// Whether the peer was sent `payment_required` since it was last served: it is told once per choke.
     told_choked: bool,
     close: Option<PiecepayCooperativeClose>,
@@ -61,6 +83,7 @@ impl PayeeSession {
             key,
             policy,
             channel: None,
+            held: None,
             told_choked: false,
             close: None,
         })
@@ -146,6 +169,8 @@ impl PayeeSession {
         Ok(())
     }
 
+    /// Checks a receipt cheaply and holds it, verifying it at once only if that is due. A receipt below
+    /// the one held is stale; the one held, sent again, is acknowledged once it is verified.
     fn on_receipt(&mut self, receipt: &Receipt, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
         let channel = self.channel_mut("receipt")?;
         let message = piecepay_protocol::Receipt {
@@ -153,18 +178,93 @@ impl PayeeSession {
             salt: receipt.salt,
             cumulative: u96(receipt.cumulative)?,
         };
-        let accepted = channel.on_receipt(&message, &receipt.signature, now)?;
-        out.reply = encode(&Message::ReceiptAck(ReceiptAck {
-            cumulative: accepted.cumulative,
-        }));
-        out.actions |= PIECEPAY_ACTION_PERSIST_RECEIPT;
-        out.amount = accepted.cumulative.into();
+        if channel.precheck_receipt(&message, &receipt.signature, now)? {
+            // The last receipt acknowledged, sent again: its acknowledgement went missing. Acknowledge it
+            // again now (no recovery), or the higher one held, which covers it.
+            self.held.get_or_insert(HeldReceipt {
+                message,
+                signature: receipt.signature,
+            });
+            return self.verify_held(now, out);
+        }
+        if let Some(held) = &self.held {
+            if held.message == message && held.signature == receipt.signature {
+                self.decide(out, false);
+                return Ok(());
+            }
+            if receipt.cumulative <= held.cumulative() {
+                return Err(piecepay_sdk::Error::StaleReceipt {
+                    cumulative: receipt.cumulative,
+                    latest: held.cumulative(),
+                }
+                .into());
+            }
+        }
+        self.held = Some(HeldReceipt {
+            message,
+            signature: receipt.signature,
+        });
+        if self.verification_due() {
+            return self.verify_held(now, out);
+        }
+        self.decide(out, false);
+        Ok(())
+    }
+
+    /// Whether the receipt held should be verified now: the peer owes half its credit counted against
+    /// the last verified receipt (so its credit never runs out while a receipt that covers it waits), or
+    /// the channel is no longer simply open. Otherwise it waits for the caller's timer: a payer that keeps
+    /// up with its pieces — the usual case — is verified once per half window, not once per piece.
+    fn verification_due(&self) -> bool {
+        let (Some(_), Some(channel)) = (&self.held, &self.channel) else {
+            return false;
+        };
+        match channel.state() {
+            PayeeState::Open { account } => {
+                account.owed().saturating_mul(2) >= channel.terms().credit_limit()
+            }
+            _ => true,
+        }
+    }
+
+    /// Verifies and accepts the receipt held, if any, and returns its cumulative. The receipt is let go
+    /// either way.
+    fn accept_held(&mut self, now: u64) -> Result<Option<Amount>> {
+        let Some(held) = self.held.take() else {
+            return Ok(None);
+        };
+        let channel = self.channel_mut("receipt")?;
+        let accepted = channel.on_receipt(&held.message, &held.signature, now)?;
+        Ok(Some(accepted.cumulative))
+    }
+
+    /// Accepts the receipt held, if any, with a reply that acknowledges it (after the caller persists it).
+    /// On failure the error is the caller's to reply.
+    fn verify_held(&mut self, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
+        if let Some(cumulative) = self.accept_held(now)? {
+            out.reply = encode(&Message::ReceiptAck(ReceiptAck { cumulative }));
+            out.actions |= PIECEPAY_ACTION_PERSIST_RECEIPT;
+            out.amount = cumulative.into();
+        }
         // The reply is the acknowledgement; a peer still over its limit was told so when it was choked.
         self.decide(out, false);
         Ok(())
     }
 
+    /// Verifies the receipt held, if any (`PIECEPAY_ACTION_VERIFY_RECEIPT`, the caller's timer, before a
+    /// close or dropping the session). A receipt that fails is answered with an `error` naming it.
+    pub fn verify_receipt(&mut self, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
+        self.verify_held(now, out)
+            .inspect_err(|error| out.reply = encode(&error_message(error, "receipt")))
+    }
+
     fn on_close(&mut self, close: &Close, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
+        // A close is checked against the highest receipt accepted: first accept the one held (the
+        // co-signed close, not an acknowledgement, is the reply).
+        if let Some(cumulative) = self.accept_held(now)? {
+            out.actions |= PIECEPAY_ACTION_PERSIST_RECEIPT;
+            out.amount = cumulative.into();
+        }
         let key = self.key.clone();
         let channel = self.channel_mut("close")?;
         let message = CooperativeClose {
@@ -233,6 +333,9 @@ impl PayeeSession {
         // `decide` below makes the same decision and also tells the peer.
         let _ = channel.on_piece_served(now)?;
         self.decide(out, true);
+        if self.verification_due() {
+            out.actions |= PIECEPAY_ACTION_VERIFY_RECEIPT;
+        }
         Ok(())
     }
 

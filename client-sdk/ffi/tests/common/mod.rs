@@ -164,6 +164,13 @@ impl Payee {
         take(status, outcome)
     }
 
+    pub fn verify_receipt(&mut self, now: u64) -> Out {
+        let mut outcome = PiecepayOutcome::default();
+        // SAFETY: live handle, valid out pointer.
+        let status = unsafe { piecepay_payee_verify_receipt(self.0, now, &mut outcome) };
+        take(status, outcome)
+    }
+
     pub fn latest_receipt(&self) -> Result<PiecepayReceipt, PiecepayStatus> {
         let mut receipt = std::mem::MaybeUninit::<PiecepayReceipt>::uninit();
         // SAFETY: live handle; the out pointer is valid for writes.

@@ -29,6 +29,8 @@ class PayeePeer {
   virtual bool owed() const = 0;
   /// A whole piece went to the peer; returns whether to serve the next one.
   virtual bool on_piece_served(std::uint64_t now) = 0;
+  /// Once a second: finish what waits on time (a receipt held unverified is verified within a tick).
+  virtual void on_tick(std::uint64_t now) = 0;
   /// Extension payloads to send, in order; drains the queue.
   virtual std::vector<std::string> take_outgoing() = 0;
 };

@@ -128,6 +128,10 @@ class FfiPayee final : public PayeePeer {
       : core_(std::make_shared<PayeeCore>()), ctx_(ctx), counters_(counters), worker_(worker) {
     if (piecepay_payee_new(&config, &core_->handle) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
   }
+  // The connection is gone: a receipt it left held unverified is still worth accepting.
+  ~FfiPayee() override { post_verify(unix_now()); }
+  FfiPayee(const FfiPayee&) = delete;
+  FfiPayee& operator=(const FfiPayee&) = delete;
 
   void start(std::uint64_t) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
@@ -137,8 +141,9 @@ class FfiPayee final : public PayeePeer {
     piecepay_bytes_free(terms);
   }
 
-  // Receipts (a signature recovery each) go to the worker; everything else is cheap and answered at
-  // once, so the opening handshake never waits for a worker round trip.
+  // Receipts go to the worker (the handle holds most of them unverified, but verifies one when due: a
+  // signature recovery); everything else is cheap and answered at once, so the opening handshake never
+  // waits for a worker round trip.
   void on_message(std::string_view payload, std::uint64_t now) override {
     PiecepayMessageKind kind = PIECEPAY_MESSAGE_KIND_NONE;
     piecepay_message_kind(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), &kind);
@@ -166,8 +171,11 @@ class FfiPayee final : public PayeePeer {
         ctx_.book->served(core_->channel_id, as_u128(info.price));
     }
     apply(*core_, ctx_, o);
+    if (o.has(PIECEPAY_ACTION_VERIFY_RECEIPT)) post_verify(now);
     return may_serve();
   }
+
+  void on_tick(std::uint64_t now) override { post_verify(now); }
 
   std::vector<std::string> take_outgoing() override { return core_->take(); }
 
@@ -186,6 +194,19 @@ class FfiPayee final : public PayeePeer {
     if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(core, ctx, counters);
     if (o.has(PIECEPAY_ACTION_CHECK_CHANNEL)) check_channel(core, ctx, counters, payload, o.raw.amount, now);
     apply(core, ctx, o);
+  }
+
+  /// Verifies the receipt held unverified, if any, on the worker.
+  void post_verify(std::uint64_t now) {
+    worker_.post([core = core_, ctx = &ctx_, counters = &counters_, now] {
+      std::lock_guard<std::mutex> lock(core->mutex);
+      Outcome o;
+      if (piecepay_payee_verify_receipt(core->handle, now, &o.raw) != PIECEPAY_STATUS_OK)
+        counters->receipts_rejected.fetch_add(1, std::memory_order_relaxed);
+      // Persist before the acknowledgement (the reply) leaves.
+      if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(*core, *ctx, *counters);
+      apply(*core, *ctx, o);
+    });
   }
 
   // The `channel` message is a claim. The deposit served against is the one the caller saw on chain for

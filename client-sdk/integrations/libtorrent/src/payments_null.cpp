@@ -15,6 +15,7 @@ class FreePayee final : public PayeePeer {
   bool may_serve() const override { return false; }
   bool owed() const override { return false; }
   bool on_piece_served(std::uint64_t) override { return false; }
+  void on_tick(std::uint64_t) override {}
   std::vector<std::string> take_outgoing() override { return {}; }
 };
 

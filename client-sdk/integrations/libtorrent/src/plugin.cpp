@@ -171,6 +171,7 @@ class PeerPlugin final : public lt::peer_plugin {
   // Once a second: the choker may have unchoked a peer we refuse to serve (or a payment may have made
   // one servable again without a message, e.g. a top-up seen elsewhere).
   void tick() override {
+    if (payee_) payee_->on_tick(unix_now());
     flush();
     if (held_reason_ && !in_flight(std::chrono::steady_clock::now())) {
       lt::error_code const ec = *std::exchange(held_reason_, std::nullopt);

@@ -182,6 +182,14 @@ const char* TestKeys::payer_key(int i) {
   return keys[static_cast<std::size_t>(i) % (sizeof(keys) / sizeof(keys[0]))];
 }
 
+std::uint64_t pieces_paid_to(const Node& payee) {
+  if (!payee.extension || !payee.extension->options().payee) return 0;
+  std::uint64_t const price = std::stoull(payee.extension->options().payee->price);
+  std::uint64_t value = 0;
+  for (auto const& r : payee.extension->latest_receipts()) value += std::stoull(r.cumulative);
+  return price == 0 ? 0 : value / price;
+}
+
 Options demo_payee_options(std::uint32_t free_pieces) {
   Options o;
   o.chain = ChainOptions{TestKeys::kChainId, TestKeys::kEscrow, TestKeys::kToken};

@@ -80,6 +80,11 @@ bool wait_until(Pred done, std::chrono::milliseconds timeout,
 /// timeout. Alerts are drained as they come, so this reacts within milliseconds.
 bool wait_finished(Node& node, std::chrono::milliseconds timeout);
 
+/// How many pieces' worth a payee has accepted over all its channels: the highest cumulative of each,
+/// summed, over its price (test amounts fit 64 bits). Receipts are verified lazily — one accepted
+/// receipt may stand for several — so this, not a count of receipts, says what was paid.
+std::uint64_t pieces_paid_to(const Node& payee);
+
 /// Fixed test identities and contract addresses for the demo and the bench: no chain is involved, the
 /// receipts they produce are real EIP-712 signatures for this (chain id, escrow) but nothing is funded.
 struct TestKeys {

@@ -189,7 +189,7 @@ void paying_leechers_complete_and_pay_every_piece() {
   Counters const& c = seeder.extension->counters();
   auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
   // Receipts travel after the hash check: the last ones may still be on their way when the download ends.
-  CHECK(swarm::wait_until([&] { return c.receipts_accepted.load() == 2 * pieces; }, 10s));
+  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == 2 * pieces; }, 10s));
   CHECK(c.receipts_rejected.load() == 0);
   CHECK(c.protocol_errors.load() == 0);
   CHECK(c.pieces_served_paid.load() == 2 * pieces);
@@ -220,10 +220,11 @@ void defaulting_payer_is_choked_at_its_credit_window() {
   swarm::Node payer = swarm::make_leecher("defaulter", fx, dir, buyer);
   payer.torrent.connect_peer(seeder.endpoint());
   Counters const& c = seeder.extension->counters();
-  CHECK(swarm::wait_until([&] { return c.receipts_accepted.load() == kPaid && c.pieces_served_paid.load() >= kPaid + kCredit - 1 && c.chokes.load() >= 1; }, 20s));
+  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == kPaid && c.pieces_served_paid.load() >= kPaid + kCredit - 1 && c.chokes.load() >= 1; }, 20s));
   CHECK(!swarm::wait_until([&] { return c.pieces_served_paid.load() > kPaid + kCredit + kOvershoot; }, 2s));
   CHECK(!finished(payer));
-  CHECK(c.receipts_accepted.load() == kPaid);
+  CHECK(swarm::pieces_paid_to(seeder) == kPaid);
+  CHECK(c.receipts_rejected.load() == 0);
 }
 
 // A stock libtorrent leecher (no extension) gets the free share from a paying seeder, then is choked and
@@ -298,7 +299,7 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   for (auto& p : payers) p.torrent.connect_peer(seeder.endpoint());
   for (auto& p : payers) CHECK(swarm::wait_finished(p, 30s));
   auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
-  CHECK(swarm::wait_until([&] { return c.receipts_accepted.load() == 2 * pieces; }, 10s));
+  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == 2 * pieces; }, 10s));
   // The seeder gave the refused peers (stock, aria2c, transmission) next to nothing. The stock leecher
   // may still complete: it learns the payers through PEX, and payers (no payee role) share for free.
   CHECK(c.pieces_served_free.load() <= 3 * kOvershoot);
@@ -339,16 +340,15 @@ bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std:
     PiecepayOutcome out{};
     auto const status = piecepay_payee_on_message(payee, reinterpret_cast<const std::uint8_t*>(bytes.data()),
                                                   bytes.size(), swarm_now(), &out);
-    std::uint32_t const actions = out.actions;
     piecepay_bytes_free(out.reply);
-    return std::make_pair(status, actions);
+    return status;
   };
   lt::entry bid(lt::entry::dictionary_t);
   bid["t"] = "bid";
   bid["price"] = price;
   bid["payer"] = unhex(r.payer);
   bid["salt"] = static_cast<std::int64_t>(r.salt);
-  bool ok = send(bid).first == PIECEPAY_STATUS_OK;
+  bool ok = send(bid) == PIECEPAY_STATUS_OK;
   PiecepayOutcome funded{};
   ok = ok && piecepay_payee_channel_funded(payee, PiecepayAmount{static_cast<std::uint64_t>(deposit), 0}, swarm_now(),
                                            &funded) == PIECEPAY_STATUS_OK;
@@ -358,8 +358,12 @@ bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std:
   receipt["salt"] = static_cast<std::int64_t>(r.salt);
   receipt["cumulative"] = std::stoll(r.cumulative);
   receipt["sig"] = unhex(r.signature);
-  auto const [status, actions] = send(receipt);
-  ok = ok && status == PIECEPAY_STATUS_OK && (actions & PIECEPAY_ACTION_PERSIST_RECEIPT) != 0;
+  ok = ok && send(receipt) == PIECEPAY_STATUS_OK;
+  // Nothing was served on this fresh session, so the receipt is held until verified: verify it now.
+  PiecepayOutcome verified{};
+  ok = ok && piecepay_payee_verify_receipt(payee, swarm_now(), &verified) == PIECEPAY_STATUS_OK &&
+       (verified.actions & PIECEPAY_ACTION_PERSIST_RECEIPT) != 0;
+  piecepay_bytes_free(verified.reply);
   PiecepayReceipt held{};
   ok = ok && piecepay_payee_latest_receipt(payee, &held) == PIECEPAY_STATUS_OK &&
        std::string(reinterpret_cast<const char*>(held.channel_id), 32) == unhex(r.channel_id);
@@ -393,7 +397,8 @@ void caller_funded_swarm_pays_every_piece_across_seeders() {
   for (auto const& p : report.pairs) {
     CHECK(p.salt == 4242u + static_cast<std::uint32_t>(p.seeder));
     CHECK(p.paid_accepted == p.paid_signed);
-    CHECK(p.receipts_accepted == p.receipts_signed);
+    // Receipts are verified lazily: one accepted may stand for several signed.
+    CHECK(p.receipts_accepted >= 1 && p.receipts_accepted <= p.receipts_signed);
     paid_by[static_cast<std::size_t>(p.leecher)] += std::stoll(p.paid_accepted);
     served_by[static_cast<std::size_t>(p.seeder)] += static_cast<std::int64_t>(p.pieces_delivered);
   }
