@@ -26,6 +26,24 @@ fn error_code(reply: &[u8]) -> String {
     }
 }
 
+/// A receipt of the test channel for `cumulative`, signed by someone else than its payer.
+fn forged_receipt(cumulative: u128) -> Message {
+    let forger = SigningKey::from_bytes(&B256::repeat_byte(0x33)).unwrap();
+    let message = Receipt {
+        payee: address_of(PAYEE_KEY),
+        salt: 7,
+        cumulative: U96::from(cumulative),
+    };
+    let signature = forger
+        .sign_digest(&message.eip712_signing_hash(&domain(CHAIN, Address::from(ESCROW))))
+        .unwrap();
+    Message::Receipt(piecepay_wire::Receipt {
+        salt: 7,
+        cumulative,
+        signature,
+    })
+}
+
 #[test]
 fn pays_per_piece_within_the_credit_window() {
     let (mut payer, mut payee) = open_pair(2, 100 * PRICE);
@@ -132,31 +150,14 @@ fn refused_receipts_are_answered_and_change_nothing() {
     assert!(!stale.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
 
     // A receipt signed by someone else than the channel's payer.
-    let forger = SigningKey::from_bytes(&B256::repeat_byte(0x33)).unwrap();
-    let message = Receipt {
-        payee: address_of(PAYEE_KEY),
-        salt: 7,
-        cumulative: U96::from(3 * PRICE),
-    };
-    let signature = forger
-        .sign_digest(&message.eip712_signing_hash(&domain(CHAIN, Address::from(ESCROW))))
-        .unwrap();
-    let forged = Message::Receipt(piecepay_wire::Receipt {
-        salt: 7,
-        cumulative: 3 * PRICE,
-        signature,
-    });
+    let forged = forged_receipt(3 * PRICE);
     payee.on_message(&forged.encode().unwrap(), NOW + 3).ok();
     let refused = payee.verify_receipt(NOW + 3);
     assert_eq!(refused.status, PiecepayStatus::WrongSigner);
     assert_eq!(error_code(&refused.reply), "wrong_signer");
 
     // Above the deposit.
-    let greedy = Message::Receipt(piecepay_wire::Receipt {
-        salt: 7,
-        cumulative: 101 * PRICE,
-        signature,
-    });
+    let greedy = forged_receipt(101 * PRICE);
     assert_eq!(
         payee.on_message(&greedy.encode().unwrap(), NOW + 3).status,
         PiecepayStatus::ExceedsDeposit
@@ -236,20 +237,7 @@ fn a_held_receipt_that_fails_is_answered_and_let_go() {
     let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
     serve_and_pay(&mut payer, &mut payee, 2, 0);
     // A receipt with a valid shape signed by someone else is held like any other …
-    let forger = SigningKey::from_bytes(&B256::repeat_byte(0x33)).unwrap();
-    let message = Receipt {
-        payee: address_of(PAYEE_KEY),
-        salt: 7,
-        cumulative: U96::from(PRICE),
-    };
-    let signature = forger
-        .sign_digest(&message.eip712_signing_hash(&domain(CHAIN, Address::from(ESCROW))))
-        .unwrap();
-    let forged = Message::Receipt(piecepay_wire::Receipt {
-        salt: 7,
-        cumulative: PRICE,
-        signature,
-    });
+    let forged = forged_receipt(PRICE);
     let held = payee.on_message(&forged.encode().unwrap(), NOW + 2).ok();
     assert!(held.reply.is_empty());
     // … and refused when verified: an error reply, nothing accepted, nothing held any more.
