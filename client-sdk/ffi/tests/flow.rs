@@ -57,7 +57,11 @@ fn pays_per_piece_within_the_credit_window() {
         let receipt = payer.on_piece_verified(now).ok();
         assert!(matches!(receipt.message(), Message::Receipt(r) if r.cumulative == piece * PRICE));
 
-        let ack = payee.on_message(&receipt.reply, now).ok();
+        // The peer owes its whole credit (two pieces served, one paid, the other in flight): verifying
+        // is due at once. The caller runs it (off its network thread).
+        let held = payee.on_message(&receipt.reply, now).ok();
+        assert!(held.has(PIECEPAY_ACTION_VERIFY_RECEIPT) && held.reply.is_empty());
+        let ack = payee.verify_receipt(now).ok();
         assert!(ack.has(PIECEPAY_ACTION_PERSIST_RECEIPT));
         assert!(ack.has(PIECEPAY_ACTION_SERVE));
         assert_eq!(ack.amount, piece * PRICE);
@@ -121,7 +125,9 @@ fn chokes_over_credit_and_serves_again_once_paid() {
     assert_eq!(told.code, "over_credit");
 
     let first = payer.on_piece_verified(NOW + 4).ok();
-    let ack = payee.on_message(&first.reply, NOW + 4).ok();
+    let held = payee.on_message(&first.reply, NOW + 4).ok();
+    assert!(held.has(PIECEPAY_ACTION_VERIFY_RECEIPT) && held.has(PIECEPAY_ACTION_CHOKE));
+    let ack = payee.verify_receipt(NOW + 4).ok();
     assert!(
         ack.has(PIECEPAY_ACTION_SERVE),
         "one piece of credit is free again"
@@ -224,12 +230,13 @@ fn receipts_behind_the_served_are_held_and_verified_together() {
 }
 
 #[test]
-fn a_payer_far_behind_is_verified_on_every_receipt() {
+fn a_payer_far_behind_asks_for_verification_on_every_receipt() {
     // Credit 2: half of it is one piece, so any lag makes each receipt due at once (eager verification).
     let (mut payer, mut payee) = open_pair(2, 100 * PRICE);
     let outs = serve_and_pay(&mut payer, &mut payee, 2, 1);
-    assert!(outs[0].has(PIECEPAY_ACTION_PERSIST_RECEIPT));
-    assert_eq!(outs[0].amount, PRICE);
+    assert!(outs[0].has(PIECEPAY_ACTION_VERIFY_RECEIPT));
+    assert!(!outs[0].has(PIECEPAY_ACTION_PERSIST_RECEIPT));
+    assert_eq!(payee.verify_receipt(NOW + 3).ok().amount, PRICE);
 }
 
 #[test]
@@ -293,9 +300,10 @@ fn receipts_at_or_below_the_one_held_are_stale_unless_resent() {
             .reply
             .is_empty()
     );
-    // The acknowledged one again (its ack was lost): acknowledged, with the one held, which covers it.
+    // The acknowledged one again (its ack was lost): acknowledged again at once; the held one stays held.
     let again = payee.on_message(&first.reply, NOW + 2).ok();
-    assert!(matches!(again.message(), Message::ReceiptAck(a) if a.cumulative == 3 * PRICE));
+    assert!(matches!(again.message(), Message::ReceiptAck(a) if a.cumulative == PRICE));
+    assert_eq!(payee.verify_receipt(NOW + 3).ok().amount, 3 * PRICE);
     assert_eq!(u128::from(payee.info().paid), 3 * PRICE);
 }
 

@@ -91,10 +91,11 @@ pub unsafe extern "C" fn piecepay_payee_terms(
 /// the peer at unix time `now`.
 ///
 /// `bid` → `accept` or `reject` in the reply. `channel` → `CHECK_CHANNEL` with the claimed deposit in
-/// `amount`. `receipt` → checked cheaply (channel open, above the last, within the deposit), then held
-/// or, when verifying it is due (the peer owes half its credit), verified (signature, channel) with every
-/// receipt held before it: on acceptance `PERSIST_RECEIPT` with
-/// the cumulative in `amount` and the `receipt_ack` in the reply; `SERVE` or `CHOKE` either way.
+/// `amount`. `receipt` → checked cheaply (channel open, above the last, within the deposit) and held,
+/// with `VERIFY_RECEIPT` once verifying it is due (the peer owes half its credit): a receipt never costs
+/// a signature recovery here (a `close` does), so call it on the network thread. The last receipt acknowledged, sent again, is
+/// acknowledged again at once: `PERSIST_RECEIPT` with the cumulative in `amount` and the `receipt_ack` in
+/// the reply. `SERVE` or `CHOKE` either way.
 /// `close` → the held receipt accepted first (`PERSIST_RECEIPT`), then co-signed: `CLOSE_SIGNED | CHOKE`
 /// and the co-signed `close` in the reply.
 /// `error` → `PEER_CODE`. Anything refused → an error status and an `error` reply: send the reply

@@ -169,8 +169,10 @@ impl PayeeSession {
         Ok(())
     }
 
-    /// Checks a receipt cheaply and holds it, verifying it at once only if that is due. A receipt below
-    /// the one held is stale; the one held, sent again, is acknowledged once it is verified.
+    /// Checks a receipt cheaply and holds it, asking for verification (`VERIFY_RECEIPT`) when that is due:
+    /// it never spends a signature recovery itself, so the caller may handle it on its network thread. A
+    /// receipt below the one held is stale; the one held, sent again, is acknowledged once verified; the
+    /// last one acknowledged, sent again, is acknowledged again at once (no recovery).
     fn on_receipt(&mut self, receipt: &Receipt, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
         let channel = self.channel_mut("receipt")?;
         let message = piecepay_protocol::Receipt {
@@ -179,13 +181,11 @@ impl PayeeSession {
             cumulative: u96(receipt.cumulative)?,
         };
         if channel.precheck_receipt(&message, &receipt.signature, now)? {
-            // The last receipt acknowledged, sent again: its acknowledgement went missing. Acknowledge it
-            // again now (no recovery), or the higher one held, which covers it.
-            self.held.get_or_insert(HeldReceipt {
-                message,
-                signature: receipt.signature,
-            });
-            return self.verify_held(now, out);
+            // The last receipt acknowledged, sent again: its acknowledgement went missing. Accepted again
+            // for nothing (no recovery) and acknowledged again; a receipt held stays held.
+            let accepted = channel.on_receipt(&message, &receipt.signature, now)?;
+            self.acknowledge(accepted.cumulative, out);
+            return Ok(());
         }
         if let Some(held) = &self.held {
             if held.message == message && held.signature == receipt.signature {
@@ -204,10 +204,10 @@ impl PayeeSession {
             message,
             signature: receipt.signature,
         });
-        if self.verification_due() {
-            return self.verify_held(now, out);
-        }
         self.decide(out, false);
+        if self.verification_due() {
+            out.actions |= PIECEPAY_ACTION_VERIFY_RECEIPT;
+        }
         Ok(())
     }
 
@@ -241,14 +241,20 @@ impl PayeeSession {
     /// Accepts the receipt held, if any, with a reply that acknowledges it (after the caller persists it).
     /// On failure the error is the caller's to reply.
     fn verify_held(&mut self, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
-        if let Some(cumulative) = self.accept_held(now)? {
-            out.reply = encode(&Message::ReceiptAck(ReceiptAck { cumulative }));
-            out.actions |= PIECEPAY_ACTION_PERSIST_RECEIPT;
-            out.amount = cumulative.into();
+        match self.accept_held(now)? {
+            Some(cumulative) => self.acknowledge(cumulative, out),
+            None => self.decide(out, false),
         }
+        Ok(())
+    }
+
+    /// `PERSIST_RECEIPT`, then the acknowledgement of `cumulative` as the reply.
+    fn acknowledge(&mut self, cumulative: Amount, out: &mut PiecepayOutcome) {
+        out.reply = encode(&Message::ReceiptAck(ReceiptAck { cumulative }));
+        out.actions |= PIECEPAY_ACTION_PERSIST_RECEIPT;
+        out.amount = cumulative.into();
         // The reply is the acknowledgement; a peer still over its limit was told so when it was choked.
         self.decide(out, false);
-        Ok(())
     }
 
     /// Verifies the receipt held, if any (`PIECEPAY_ACTION_VERIFY_RECEIPT`, the caller's timer, before a

@@ -94,7 +94,12 @@ int main(void) {
     OK(piecepay_payee_on_piece_served(payee, NOW, &a));
     piecepay_bytes_free(a.reply);
     OK(piecepay_payer_on_piece_verified(payer, NOW, &b));
+    /* The receipt is held; the peer owes half its credit, so verifying it is due (off the network
+       thread in a real client). */
     OK(deliver_to_payee(payee, &b, &a));
+    CHECK(a.actions & PIECEPAY_ACTION_VERIFY_RECEIPT);
+    CHECK(a.reply.len == 0);
+    OK(piecepay_payee_verify_receipt(payee, NOW, &a));
     CHECK(a.actions & PIECEPAY_ACTION_PERSIST_RECEIPT);
     CHECK(a.amount.lo == piece * PRICE);
     PiecepayReceipt receipt;

@@ -141,19 +141,10 @@ class FfiPayee final : public PayeePeer {
     piecepay_bytes_free(terms);
   }
 
-  // Receipts go to the worker (the handle holds most of them unverified, but verifies one when due: a
-  // signature recovery); everything else is cheap and answered at once, so the opening handshake never
-  // waits for a worker round trip.
+  // Every message is cheap to handle (a receipt is only checked and held), so all are handled at once;
+  // verifying a held receipt — a signature recovery — goes to the worker when it is due.
   void on_message(std::string_view payload, std::uint64_t now) override {
-    PiecepayMessageKind kind = PIECEPAY_MESSAGE_KIND_NONE;
-    piecepay_message_kind(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), &kind);
-    if (kind == PIECEPAY_MESSAGE_KIND_RECEIPT) {
-      worker_.post([core = core_, ctx = &ctx_, counters = &counters_, bytes = std::string(payload), now] {
-        handle_message(*core, *ctx, *counters, bytes, now);
-      });
-      return;
-    }
-    handle_message(*core_, ctx_, counters_, payload, now);
+    if (handle_message(*core_, ctx_, counters_, payload, now)) post_verify(now);
   }
 
   bool paying() const override { return core_->funded.load(std::memory_order_acquire); }
@@ -180,7 +171,8 @@ class FfiPayee final : public PayeePeer {
   std::vector<std::string> take_outgoing() override { return core_->take(); }
 
  private:
-  static void handle_message(PayeeCore& core, const PayeeContext& ctx, Counters& counters, std::string_view payload,
+  // Returns whether a held receipt is due for verification.
+  static bool handle_message(PayeeCore& core, const PayeeContext& ctx, Counters& counters, std::string_view payload,
                              std::uint64_t now) {
     std::lock_guard<std::mutex> lock(core.mutex);
     Outcome o;
@@ -194,6 +186,7 @@ class FfiPayee final : public PayeePeer {
     if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(core, ctx, counters);
     if (o.has(PIECEPAY_ACTION_CHECK_CHANNEL)) check_channel(core, ctx, counters, payload, o.raw.amount, now);
     apply(core, ctx, o);
+    return o.has(PIECEPAY_ACTION_VERIFY_RECEIPT);
   }
 
   /// Verifies the receipt held unverified, if any, on the worker.
