@@ -479,9 +479,7 @@ impl PayerChannel {
             salt: self.channel.salt(),
             cumulative: to_u96(cumulative)?,
         };
-        let signed = self
-            .channel
-            .sign(&self.key, self.channel.payer(), message)?;
+        let signed = self.channel.sign_receipt(&self.key, message)?;
         *receipt = Some(signed.clone());
         self.updated_at = now;
         Ok(signed)

@@ -14,7 +14,10 @@
 //       leecher completed and every piece was paid and acknowledged, 1 otherwise, 2 on a usage error.
 //   piecepay-torrent bench [--size-mib M] [--piece-kib K] [--rounds R] [--leechers N] [--dir DIR]
 //       one seeder and N leechers with payments on (plugin on both sides) and off (stock libtorrent),
-//       alternated for R rounds; prints `torrent throughput_mib_s paid=A free=B ratio=R` (medians).
+//       alternated for R rounds; prints `torrent throughput_mib_s paid=A free=B ratio=R` (medians),
+//       `torrent ratio_ci95 low=L high=H rounds=R` (bootstrap interval of that ratio) and
+//       `torrent cpu_ms_per_transfer paid=A free=B ratio=R` (medians of the process's user + system CPU
+//       time while a transfer runs: seeder and leechers share this process).
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
@@ -29,10 +32,12 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <sys/resource.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench_stats.hpp"
 #include "paid_swarm.hpp"
 #include "swarm.hpp"
 
@@ -106,9 +111,22 @@ fs::path work_dir(const Args& a) {
   return fs::path(a.str("dir", (fs::temp_directory_path() / "piecepay-torrent").string()));
 }
 
+/// User + system CPU time this process has used so far.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto const secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+struct TransferResult {
+  double mib_s = 0;   ///< over all leechers' bytes
+  double cpu_ms = 0;  ///< the process's CPU time while the transfer ran
+};
+
 /// One bench transfer: a fresh seeder and `leechers` fresh leechers, payments on (every piece must be
-/// paid, or the run is refused) or off (stock libtorrent); returns MiB/s over all leechers' bytes.
-double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, bool paid) {
+/// paid, or the run is refused) or off (stock libtorrent).
+TransferResult transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, bool paid) {
   std::optional<Options> seeder_opts;
   if (paid) seeder_opts = swarm::demo_payee_options(0);
   swarm::Node seeder = swarm::make_seeder(fx, seeder_opts);
@@ -130,6 +148,7 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
   };
   if (!swarm::wait_until(connected, 10s, 1ms)) throw std::runtime_error("leechers did not connect within 10 s");
   auto const start = std::chrono::steady_clock::now();
+  double const cpu_start = process_cpu_seconds();
   std::vector<bool> done(peers.size(), false);
   for (;;) {
     bool all = true;
@@ -141,6 +160,7 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
     if (std::chrono::steady_clock::now() - start > 120s) throw std::runtime_error("transfer did not finish within 120 s");
   }
   double const secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double const cpu_ms = (process_cpu_seconds() - cpu_start) * 1000.0;
   double const mib = static_cast<double>(fx.info->total_size()) * leechers / (1024.0 * 1024.0);
   if (paid) {
     // A paid run that did not pay for every piece measured something else: refuse it.
@@ -152,13 +172,7 @@ double transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, boo
       throw std::runtime_error("paid run: " + std::to_string(got) + " pieces paid of " + std::to_string(want));
   }
   for (std::size_t i = 0; i < peers.size(); ++i) fs::remove_all(dir / ("leecher" + std::to_string(i)));
-  return mib / secs;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  std::size_t const n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+  return {mib / secs, cpu_ms};
 }
 
 const std::set<std::string> kDemoOptions = {
@@ -276,12 +290,15 @@ int bench(const Args& a) {
   fs::path const dir = work_dir(a);
   std::int64_t const size = static_cast<std::int64_t>(a.num("size-mib", 256, 1u << 20)) * 1024 * 1024;
   auto const piece = static_cast<int>(a.num("piece-kib", 256, 1u << 16) * 1024);
-  // Pairs of transfers differ by ±4 % here (sd of paid/free), so the medians need many rounds.
-  auto const rounds = static_cast<int>(a.num("rounds", 15, 1000));
+  // Transfers differ by ±4 % from one to the next here, about twice the effect measured: the medians
+  // need many rounds, and the ratio comes with its interval.
+  auto const rounds = static_cast<int>(a.num("rounds", 25, 1000));
+  if (rounds == 0) throw UsageError("--rounds must be at least 1");
   auto const leechers = static_cast<int>(a.num("leechers", 1, 8));
   std::string const only = a.str("only", "");  // "paid" or "free": one side only (diagnostics)
+  if (!only.empty() && only != "paid" && only != "free") throw UsageError("--only wants paid or free");
   auto fx = swarm::make_fixture(dir / "seed", "bench.bin", size, piece, 0xbe9c);
-  std::vector<double> paid, free;
+  std::map<bool, std::vector<double>> mib_s, cpu_ms;  // keyed by paid
   // A process's first transfer is slow (cold caches and allocator): one untimed transfer of each first.
   for (bool const is_paid : {true, false})
     if (only.empty() || only == (is_paid ? "paid" : "free")) transfer(fx, dir, leechers, is_paid);
@@ -290,15 +307,25 @@ int bench(const Args& a) {
     for (int k = 0; k < 2; ++k) {
       bool const is_paid = (k == 0) == (r % 2 == 0);
       if (!only.empty() && only != (is_paid ? "paid" : "free")) continue;
-      double const v = transfer(fx, dir, leechers, is_paid);
-      (is_paid ? paid : free).push_back(v);
-      std::fprintf(stderr, "bench round %d %s: %.1f MiB/s\n", r + 1, is_paid ? "paid" : "free", v);
+      TransferResult const t = transfer(fx, dir, leechers, is_paid);
+      mib_s[is_paid].push_back(t.mib_s);
+      cpu_ms[is_paid].push_back(t.cpu_ms);
+      std::fprintf(stderr, "bench round %d %s: %.1f MiB/s, %.0f ms CPU\n", r + 1, is_paid ? "paid" : "free", t.mib_s,
+                   t.cpu_ms);
     }
   }
-  if (paid.empty()) paid.push_back(0.0);
-  if (free.empty()) free.push_back(0.0);
-  double const p = median(paid), f = median(free);
+  if (!only.empty()) {
+    bool const is_paid = only == "paid";
+    std::printf("torrent throughput_mib_s %s=%.1f\n", only.c_str(), stats::median(mib_s[is_paid]));
+    std::printf("torrent cpu_ms_per_transfer %s=%.0f\n", only.c_str(), stats::median(cpu_ms[is_paid]));
+    return 0;
+  }
+  double const p = stats::median(mib_s[true]), f = stats::median(mib_s[false]);
   std::printf("torrent throughput_mib_s paid=%.1f free=%.1f ratio=%.3f\n", p, f, p / f);
+  auto const [low, high] = stats::median_ratio_ci95(mib_s[true], mib_s[false]);
+  std::printf("torrent ratio_ci95 low=%.3f high=%.3f rounds=%d\n", low, high, rounds);
+  double const pc = stats::median(cpu_ms[true]), fc = stats::median(cpu_ms[false]);
+  std::printf("torrent cpu_ms_per_transfer paid=%.0f free=%.0f ratio=%.3f\n", pc, fc, pc / fc);
   return 0;
 }
 

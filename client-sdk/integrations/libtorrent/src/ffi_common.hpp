@@ -97,7 +97,7 @@ struct Outcome {
 };
 
 
-/// One thread that signs (~27 µs per piece, payer) and verifies held receipts (~45 µs when due, payee),
+/// One thread that signs (~24 µs per piece, payer) and verifies held receipts (~45 µs when due, payee),
 /// so secp256k1 work runs beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay increasing);
 /// the destructor runs what is queued, then joins.
 class Worker {

@@ -1,4 +1,7 @@
-// Unit tests of the pure parts: message framing and piece counting.
+// Unit tests of the pure parts: message framing, piece counting and the bench's statistics.
+#include <stdexcept>
+
+#include "../demo/bench_stats.hpp"
 #include "check.hpp"
 #include "frame.hpp"
 #include "tally.hpp"
@@ -30,6 +33,39 @@ int main(int argc, char** argv) {
              CHECK(frame::supports_fast(std::string("\0\0\0\0\0\x10\0\x04", 8)));
              CHECK(!frame::supports_fast(std::string("\0\0\0\0\0\x10\0\x01", 8)));
              CHECK(!frame::supports_fast("short"));
+           }},
+          {"bench_median_odd_even_and_empty",
+           [] {
+             CHECK(stats::median({3, 1, 2}) == 2);
+             CHECK(stats::median({4, 1, 3, 2}) == 2.5);
+             bool threw = false;
+             try {
+               stats::median({});
+             } catch (std::invalid_argument const&) {
+               threw = true;
+             }
+             CHECK(threw);
+           }},
+          {"bench_ratio_interval",
+           [] {
+             // Every round alike: the interval is the ratio itself.
+             auto const same = stats::median_ratio_ci95({98, 98, 98}, {100, 100, 100});
+             CHECK(same.first == 0.98 && same.second == 0.98);
+             // Spread rounds: the interval holds the point estimate, and is seeded (repeatable).
+             std::vector<double> const paid{190, 205, 199, 214, 201, 187, 220, 203};
+             std::vector<double> const free{208, 199, 211, 204, 222, 196, 209, 215};
+             double const r = stats::median_ratio(paid, free);
+             auto const ci = stats::median_ratio_ci95(paid, free);
+             CHECK(ci.first < r && r < ci.second);
+             CHECK(ci.first > 0.85 && ci.second < 1.1);
+             CHECK(stats::median_ratio_ci95(paid, free) == ci);
+             bool threw = false;
+             try {
+               stats::median_ratio_ci95({1, 2}, {1});
+             } catch (std::invalid_argument const&) {
+               threw = true;
+             }
+             CHECK(threw);
            }},
           {"geometry_last_piece_short",
            [] {
