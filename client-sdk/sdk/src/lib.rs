@@ -16,5 +16,7 @@ pub use piecepay_protocol as protocol;
 pub use bidding::{BidPolicy, BidUpdate, Bidder, Candidate, UnchokePolicy, rank_unchoke};
 pub use channel::{Amount, Channel, CreditWindow, MAX_AMOUNT, Signed, SignedReceipt, Terms};
 pub use error::{Error, Result};
-pub use payee::{PayeeChannel, PayeePolicy, PayeeState, ServeDecision, SettlePolicy, Settlement};
+pub use payee::{
+    DeferredReceipt, PayeeChannel, PayeePolicy, PayeeState, ServeDecision, SettlePolicy, Settlement,
+};
 pub use payer::{PayerChannel, PayerConfig, PayerState, Payment};

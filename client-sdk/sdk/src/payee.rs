@@ -17,11 +17,18 @@
 //! acknowledging it, and snapshot the state (`PayeeStore::save_payee`) after the other transitions. The
 //! snapshot after a piece served may be lazy: a lost `served` only under-counts what is owed, by at most
 //! the credit window.
+//!
+//! **Deferred verification.** [`DeferredReceipt`] checks receipts cheaply on arrival and verifies only the
+//! newest when it matters, one signature recovery for many receipts (see its module).
+
+mod deferred;
 
 use piecepay_protocol::{
     CompactSignature, CooperativeClose, Receipt, SigningKey, SolStruct, alloy_primitives::Address,
     channel_id,
 };
+
+pub use deferred::{Arrival, DeferredReceipt};
 
 use crate::{
     Amount, Channel, CreditWindow, Error, MAX_AMOUNT, Result, Signed, SignedReceipt, Terms,

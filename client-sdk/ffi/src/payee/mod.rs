@@ -3,12 +3,11 @@
 //! It wraps the SDK's [`PayeeChannel`] (created once a bid is accepted) and speaks the wire protocol
 //! around it; [`abi`] exposes it to C.
 //!
-//! Receipts are verified lazily. Each one is checked cheaply on arrival and then held, newest only, until
-//! verifying it matters ([`PayeeSession::verification_due`]): the peer owes half its credit window
-//! counted against the last verified receipt, a close, or the caller asks (its timer, about once a
-//! second, and when the connection ends). One signature recovery then accepts — and one `receipt_ack` acknowledges — every receipt
-//! since the last. Credit is only ever extended against verified receipts, so the payee's exposure stays
-//! within the credit window; what a forged receipt costs is the sending peer's own credit.
+//! Receipts are verified lazily, by the SDK's [`DeferredReceipt`]: each one is checked cheaply on arrival
+//! and held, newest only, until verifying it matters (the peer owes half its credit window counted
+//! against the last verified receipt), a close, or the caller asks (its timer, about once a second, and
+//! when the connection ends). One signature recovery then accepts — and one `receipt_ack` acknowledges —
+//! every receipt since the last.
 
 pub mod abi;
 
@@ -18,7 +17,7 @@ use piecepay_protocol::{
 };
 use piecepay_sdk::{
     Amount, Channel, PayeeChannel, PayeePolicy, Terms,
-    payee::{ChokeReason, PayeeState, ServeDecision},
+    payee::{Arrival, ChokeReason, DeferredReceipt, PayeeState, ServeDecision},
 };
 use piecepay_wire::{
     Accept, Bid, ChannelFunded, Close, Code, Message, PaymentRequired, Receipt, ReceiptAck, Reject,
@@ -32,19 +31,6 @@ use crate::{
     session::{self, dispatch, encode, error_message, u96, wire_credit, wrong_direction},
 };
 
-/// A receipt that passed the cheap checks and waits for its signature recovery.
-#[derive(Debug)]
-struct HeldReceipt {
-    message: piecepay_protocol::Receipt,
-    signature: CompactSignature,
-}
-
-impl HeldReceipt {
-    fn cumulative(&self) -> Amount {
-        self.message.cumulative.to::<Amount>()
-    }
-}
-
 /// A payee's session with one peer.
 #[derive(Debug)]
 pub struct PayeeSession {
@@ -54,7 +40,7 @@ pub struct PayeeSession {
     policy: PayeePolicy,
     channel: Option<PayeeChannel>,
     /// The newest receipt received and not verified yet (see the module's documentation).
-    held: Option<HeldReceipt>,
+    deferred: DeferredReceipt,
     /// Whether the peer was sent `payment_required` since it was last served: it is told once per choke.
     told_choked: bool,
     close: Option<PiecepayCooperativeClose>,
@@ -83,7 +69,7 @@ impl PayeeSession {
             key,
             policy,
             channel: None,
-            held: None,
+            deferred: DeferredReceipt::new(),
             told_choked: false,
             close: None,
         })
@@ -174,68 +160,48 @@ impl PayeeSession {
     /// receipt below the one held is stale; the one held, sent again, is acknowledged once verified; the
     /// last one acknowledged, sent again, is acknowledged again at once (no recovery).
     fn on_receipt(&mut self, receipt: &Receipt, now: u64, out: &mut PiecepayOutcome) -> Result<()> {
-        let channel = self.channel_mut("receipt")?;
+        let channel = self.channel.as_mut().ok_or(Error::UnexpectedMessage {
+            kind: "receipt",
+            reason: "no bid was accepted yet",
+        })?;
         let message = piecepay_protocol::Receipt {
             payee: channel.channel().payee(),
             salt: receipt.salt,
             cumulative: u96(receipt.cumulative)?,
         };
-        if channel.precheck_receipt(&message, &receipt.signature, now)? {
-            // The last receipt acknowledged, sent again: its acknowledgement went missing. Accepted again
-            // for nothing (no recovery) and acknowledged again; a receipt held stays held.
-            let accepted = channel.on_receipt(&message, &receipt.signature, now)?;
-            self.acknowledge(accepted.cumulative, out);
-            return Ok(());
-        }
-        if let Some(held) = &self.held {
-            if held.message == message && held.signature == receipt.signature {
+        match self
+            .deferred
+            .on_receipt(channel, message, receipt.signature, now)?
+        {
+            Arrival::Resent(accepted) => self.acknowledge(accepted.cumulative, out),
+            Arrival::AlreadyHeld => self.decide(out, false),
+            Arrival::Held { verify_now } => {
                 self.decide(out, false);
-                return Ok(());
-            }
-            if receipt.cumulative <= held.cumulative() {
-                return Err(piecepay_sdk::Error::StaleReceipt {
-                    cumulative: receipt.cumulative,
-                    latest: held.cumulative(),
+                if verify_now {
+                    out.actions |= PIECEPAY_ACTION_VERIFY_RECEIPT;
                 }
-                .into());
             }
-        }
-        self.held = Some(HeldReceipt {
-            message,
-            signature: receipt.signature,
-        });
-        self.decide(out, false);
-        if self.verification_due() {
-            out.actions |= PIECEPAY_ACTION_VERIFY_RECEIPT;
         }
         Ok(())
     }
 
-    /// Whether the receipt held should be verified now: the peer owes half its credit counted against
-    /// the last verified receipt (so its credit never runs out while a receipt that covers it waits), or
-    /// the channel is no longer simply open. Otherwise it waits for the caller's timer: a payer that keeps
-    /// up with its pieces — the usual case — is verified once per half window, not once per piece.
+    /// Whether the receipt held should be verified now ([`DeferredReceipt::due`]).
     fn verification_due(&self) -> bool {
-        let (Some(_), Some(channel)) = (&self.held, &self.channel) else {
-            return false;
-        };
-        match channel.state() {
-            PayeeState::Open { account } => {
-                account.owed().saturating_mul(2) >= channel.terms().credit_limit()
-            }
-            _ => true,
-        }
+        self.channel
+            .as_ref()
+            .is_some_and(|channel| self.deferred.due(channel))
     }
 
     /// Verifies and accepts the receipt held, if any, and returns its cumulative. The receipt is let go
     /// either way.
     fn accept_held(&mut self, now: u64) -> Result<Option<Amount>> {
-        let Some(held) = self.held.take() else {
+        let Some(channel) = self.channel.as_mut() else {
             return Ok(None);
         };
-        let channel = self.channel_mut("receipt")?;
-        let accepted = channel.on_receipt(&held.message, &held.signature, now)?;
-        Ok(Some(accepted.cumulative))
+        Ok(self
+            .deferred
+            .verify(channel, now)?
+            .map(|accepted| accepted.cumulative))
     }
 
     /// Accepts the receipt held, if any, with a reply that acknowledges it (after the caller persists it).
