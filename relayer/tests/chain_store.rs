@@ -367,11 +367,18 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
         .mark_confirmed(job, inclusion(2, 20, true))
         .await
         .unwrap();
-    // Confirmed, but the indexer is below its block: not a candidate again yet.
+    // Confirmed, but the indexer is below its block: not a candidate again yet, and still reported as
+    // submitted (its settlement is on chain, the channel's row does not show it yet).
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
-    // The indexer passes the block without the channel settled (the escrow skipped it): a candidate.
+    store.set_indexed_block(19).await.unwrap();
+    assert_eq!(status(65).await.status, SettlementState::Submitted);
+    // The indexer passes the block without the channel settled (the escrow skipped it): a candidate,
+    // and pending again.
     store.set_indexed_block(20).await.unwrap();
     assert_eq!(store.settlement_candidates(10).await.unwrap().len(), 1);
+    let s = status(66).await;
+    assert_eq!(s.status, SettlementState::Pending);
+    assert_eq!(s.transaction.unwrap().block_number, Some(20));
 
     // A batch whose transaction reverted gives its channels back at once.
     let batch = store

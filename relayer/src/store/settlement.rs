@@ -243,14 +243,23 @@ impl Store {
         let mut in_flight = false;
         let transaction = match latest {
             Some((cumulative, status, Some(hash), block)) => {
+                let block_number = block
+                    .map(|b| codec::parse_int(b, "settlement_batches.block_number"))
+                    .transpose()?;
+                // A confirmed batch the indexer has not reached yet is still on its way to `settled`
+                // (the same rule keeps its channels out of `settlement_candidates`).
+                let awaiting_indexer = status == BatchStatus::Confirmed.as_str()
+                    && match block_number {
+                        Some(block) => block > self.indexed_block().await?,
+                        None => true,
+                    };
                 in_flight = status == BatchStatus::Submitted.as_str()
-                    || status == BatchStatus::Pending.as_str();
+                    || status == BatchStatus::Pending.as_str()
+                    || awaiting_indexer;
                 Some(SettlementTransaction {
                     hash: codec::b256(&hash, "settlement_batches.tx_hash")?,
                     cumulative: codec::parse_amount(&cumulative, "settlement_entries.cumulative")?,
-                    block_number: block
-                        .map(|b| codec::parse_int(b, "settlement_batches.block_number"))
-                        .transpose()?,
+                    block_number,
                 })
             }
             _ => None,
