@@ -1,7 +1,7 @@
 //! The relayer binary against a real anvil with the real contracts: receipts over HTTP end up settled on
 //! chain exactly once (SQLite and PostgreSQL), the watchtower settles a closing channel whose payee is
-//! offline, a gasless open submitted over the API gets mined, and a relayer killed (SIGKILL) right after
-//! signing a batch settles everything exactly once after a restart.
+//! offline, gasless operations submitted over the API get mined (every kind), and a relayer killed
+//! (SIGKILL) right after signing a batch settles everything exactly once after a restart.
 
 mod chain_support;
 
@@ -9,9 +9,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chain_support::{Engine, Net, RelayerProcess, wait_for};
 use piecepay_protocol::{
-    OpenChannel, SigningKey, SolStruct,
+    CompactSignature, CooperativeClose, OpenChannel, RequestClose, SettleFeeCap, SigningKey,
+    SolStruct, TopUp, Withdrawal,
     alloy_primitives::{
-        Address, B256,
+        Address, B256, U256,
         aliases::{U40, U96},
     },
     channel_id, domain,
@@ -22,6 +23,7 @@ use piecepay_relayer_chain::{
     TxState,
     alloy::{eips::BlockNumberOrTag, providers::Provider},
 };
+use piecepay_sdk::chain::ChannelStatus;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -268,6 +270,187 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
         "the escrow's reason"
     );
     assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
+}
+
+/// `message` signed by `key` in the escrow's domain.
+fn sign<T: SolStruct>(net: &Net, key: &B256, message: &T) -> CompactSignature {
+    let digest = message.eip712_signing_hash(&domain(net.chain_id, net.info.escrow));
+    SigningKey::from_bytes(key)
+        .unwrap()
+        .sign_digest(&digest)
+        .unwrap()
+}
+
+/// Submits one operation and waits until it is applied on chain.
+async fn applied(net: &Net, relayer: &RelayerProcess, operation: Operation) {
+    let api = relayer.client();
+    let results = api
+        .submit_signed_operations(net.chain_id, net.info.escrow, &[operation])
+        .await
+        .unwrap();
+    let id = queued_id(&results[0]);
+    let status = wait_for("the operation to be applied", TIMEOUT, || async {
+        let status = api.operation(id).await.unwrap()?;
+        assert_ne!(status.status, OperationState::Failed, "{status:?}");
+        (status.status == OperationState::Applied).then_some(status)
+    })
+    .await;
+    assert!(status.transaction_hash.is_some() && status.block_number.is_some());
+}
+
+/// Every other kind of gasless operation through the node, each checked on chain and in the relayer's
+/// view: a top-up, a settlement fee cap, a close request, a cooperative close, and the payee's withdrawal
+/// of what that close paid it. Each one's fee goes to the relayer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gasless_operation_kind_gets_mined() {
+    const FEE: u64 = 10;
+    let mut net = Net::start(2, 3_600).await;
+    let url = net.database_url(Engine::Sqlite, "operations");
+    let config = net.relayer_config(&url, "");
+    let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    let channels = open_channels(&net, &relayer, 100_000).await;
+    let ((payer_a, id_a), (payer_b, id_b)) = (channels[0], channels[1]);
+    let (payee_key, payee) = (net.payee(), address(&net.payee()));
+    let chain = net.client(&payer_a).await;
+    let api = relayer.client();
+    let deadline = U40::from(chain.block_timestamp().await.unwrap() + 3_600);
+    let fee = U96::from(FEE);
+
+    let message = TopUp {
+        payee,
+        salt: 1,
+        deposit: U96::from(150_000u64),
+        fee,
+        deadline,
+    };
+    let signature = sign(&net, &payer_a, &message);
+    let payer = address(&payer_a);
+    applied(
+        &net,
+        &relayer,
+        Operation::TopUp {
+            payer,
+            message,
+            signature,
+        },
+    )
+    .await;
+    assert_eq!(chain.channel(id_a).await.unwrap().deposit, 150_000);
+    wait_for("the relayer to see the top-up", TIMEOUT, || async {
+        let seen = api.channel(id_a).await.unwrap()?;
+        (seen.deposit == 150_000).then_some(())
+    })
+    .await;
+
+    let message = SettleFeeCap {
+        bps: 50,
+        nonce: chain.nonce_of(payee).await.unwrap(),
+        deadline,
+    };
+    let signature = sign(&net, &payee_key, &message);
+    applied(
+        &net,
+        &relayer,
+        Operation::SetSettleFeeCap {
+            payee,
+            message,
+            signature,
+        },
+    )
+    .await;
+    assert_eq!(chain.settle_fee_cap_of(payee).await.unwrap(), 50);
+
+    let message = RequestClose {
+        payee,
+        salt: 1,
+        fee,
+        deadline,
+    };
+    let signature = sign(&net, &payer_b, &message);
+    let payer = address(&payer_b);
+    applied(
+        &net,
+        &relayer,
+        Operation::RequestClose {
+            payer,
+            message,
+            signature,
+        },
+    )
+    .await;
+    assert!(matches!(
+        chain.channel(id_b).await.unwrap().status,
+        ChannelStatus::Closing { .. }
+    ));
+    wait_for("the relayer to see the close request", TIMEOUT, || async {
+        let seen = api.channel(id_b).await.unwrap()?;
+        (seen.state == ChannelState::Closing).then_some(())
+    })
+    .await;
+
+    let message = CooperativeClose {
+        payer: address(&payer_a),
+        payee,
+        salt: 1,
+        cumulative: U96::from(40_000u64),
+        fee,
+        deadline,
+    };
+    let (payer_signature, payee_signature) = (
+        sign(&net, &payer_a, &message),
+        sign(&net, &payee_key, &message),
+    );
+    let close = Operation::CooperativeClose {
+        message,
+        payer_signature,
+        payee_signature,
+    };
+    applied(&net, &relayer, close).await;
+    let closed = chain.channel(id_a).await.unwrap();
+    assert_eq!(
+        (closed.status, closed.settled),
+        (ChannelStatus::Closed, 40_000)
+    );
+    assert_eq!(chain.balance_of(payee).await.unwrap(), 40_000);
+    wait_for("the relayer to see the close", TIMEOUT, || async {
+        let seen = api.channel(id_a).await.unwrap()?;
+        (seen.state == ChannelState::Closed).then_some(())
+    })
+    .await;
+
+    let to = Address::repeat_byte(0x5e);
+    let message = Withdrawal {
+        to,
+        amount: 30_000,
+        fee: u128::from(FEE),
+        nonce: chain.nonce_of(payee).await.unwrap(),
+        deadline,
+    };
+    let signature = sign(&net, &payee_key, &message);
+    let owner = payee;
+    applied(
+        &net,
+        &relayer,
+        Operation::Withdraw {
+            owner,
+            message,
+            signature,
+        },
+    )
+    .await;
+    assert_eq!(
+        chain.token_balance_of(to).await.unwrap(),
+        U256::from(30_000)
+    );
+    assert_eq!(
+        chain.balance_of(payee).await.unwrap(),
+        40_000 - 30_000 - u128::from(FEE)
+    );
+    // Top-up, close request, cooperative close and withdrawal each paid FEE; a fee cap has no fee.
+    assert_eq!(
+        chain.balance_of(net.relayer_address()).await.unwrap(),
+        4 * u128::from(FEE)
+    );
 }
 
 /// The relayer signs a settlement batch and dies (SIGKILL) before broadcasting it, while more receipts
