@@ -148,6 +148,9 @@ pub struct ApiConfig {
     pub rate_limit_per_second: u32,
     /// Requests a client may send at once above the sustained rate.
     pub rate_limit_burst: u32,
+    /// `/readyz` fails once the indexer (run by whichever node leads) was last seen caught up with the
+    /// chain longer ago than this, in seconds: receipts are checked against the channels it indexes.
+    pub ready_indexer_max_age_s: u64,
 }
 
 impl Default for ApiConfig {
@@ -160,6 +163,7 @@ impl Default for ApiConfig {
             max_operations_per_request: MAX_OPERATIONS_PER_REQUEST,
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
+            ready_indexer_max_age_s: 60,
         }
     }
 }

@@ -376,6 +376,31 @@ both_engines!(whole_request_rejections, |store: Store| async move {
     assert_eq!(body["openapi"], json!("3.1.0"));
     let (status, body) = get(app, paths::HEALTH).await;
     assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    // Ready only while the indexer (no chain here: marked by hand) was seen caught up lately.
+    let not_ready_for = |body: &Value| {
+        body["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] == json!(false))
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let (status, body) = get(app, paths::READY).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(not_ready_for(&body), ["indexer"]);
+    let stale = unix_now() - node.state.settings.config.api.ready_indexer_max_age_s - 5;
+    store.set_indexer_caught_up_at(stale).await.unwrap();
+    let (status, body) = get(app, paths::READY).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(not_ready_for(&body), ["indexer"]);
+    assert!(
+        body["checks"][1]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("last caught up")),
+        "{body}"
+    );
+    store.set_indexer_caught_up_at(unix_now()).await.unwrap();
     let (status, body) = get(app, paths::READY).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], json!("ready"));

@@ -16,7 +16,7 @@ use piecepay_protocol::{
         aliases::{U40, U96},
     },
     channel_id, domain,
-    relayer_api::{ChannelState, Operation, OperationResult, OperationState},
+    relayer_api::{ChannelState, Operation, OperationResult, OperationState, ReadinessState},
 };
 use piecepay_relayer::{Store, duties::CRASH_AT_ENV};
 use piecepay_relayer_chain::{
@@ -308,6 +308,12 @@ async fn every_gasless_operation_kind_gets_mined() {
     let url = net.database_url(Engine::Sqlite, "operations");
     let config = net.relayer_config(&url, "");
     let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    // Ready once its indexer has caught up with the chain (`/readyz`).
+    wait_for("the relayer to be ready", TIMEOUT, || async {
+        let readiness = relayer.client().readiness().await.unwrap();
+        (readiness.status == ReadinessState::Ready).then_some(())
+    })
+    .await;
     let channels = open_channels(&net, &relayer, 100_000).await;
     let ((payer_a, id_a), (payer_b, id_b)) = (channels[0], channels[1]);
     let (payee_key, payee) = (net.payee(), address(&net.payee()));

@@ -211,6 +211,7 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
             .err()
             .map(|_| "the database does not answer".to_owned()),
     });
+    checks.push(indexer_check(&state, unix_now()).await);
     let stopping = state.shutting_down.load(Ordering::SeqCst);
     checks.push(ReadinessCheck {
         name: "serving".to_owned(),
@@ -220,6 +221,26 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
     let readiness = Readiness::from_checks(checks);
     let status = StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::OK);
     json_response(status, &readiness)
+}
+
+/// Whether the channels receipts are checked against are current: the leader's indexer (on this node or
+/// another on the same database) was seen caught up with the chain within `api.ready_indexer_max_age_s`.
+async fn indexer_check(state: &AppState, now: u64) -> ReadinessCheck {
+    let max_age = state.settings.config.api.ready_indexer_max_age_s;
+    let detail = match state.store.indexer_caught_up_at().await {
+        Ok(Some(at)) if now.saturating_sub(at) <= max_age => None,
+        Ok(Some(at)) => Some(format!(
+            "the indexer was last caught up with the chain {} s ago",
+            now.saturating_sub(at)
+        )),
+        Ok(None) => Some("the indexer has not caught up with the chain yet".to_owned()),
+        Err(_) => Some("the database does not answer".to_owned()),
+    };
+    ReadinessCheck {
+        name: "indexer".to_owned(),
+        ok: detail.is_none(),
+        detail,
+    }
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {

@@ -20,7 +20,7 @@ pub mod settle;
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use piecepay_relayer_chain::{
@@ -35,7 +35,7 @@ use tokio::sync::{Notify, watch};
 
 pub use gasless::calldata as operations_calldata;
 
-use crate::{Error, Result, Settings, api::Metrics, store::Store};
+use crate::{Error, Result, Settings, api::Metrics, ingest::unix_now, store::Store};
 
 /// Environment variable naming a submitter checkpoint (`intent_recorded`, `signed`, `broadcast`) at which
 /// the process stops dead (it prints `CRASH-POINT <name> <job>` on stdout and freezes the submitter) so
@@ -242,9 +242,41 @@ async fn submit_loop(
     }
 }
 
+/// Blocks the indexer may trail the chain by, beyond its confirmation depth, and still count as caught
+/// up: a few poll intervals' worth of new blocks.
+const CAUGHT_UP_SLACK_BLOCKS: u64 = 16;
+
+/// How often the "caught up" mark is rewritten (a durable write): well inside `/readyz`'s tolerance.
+const CAUGHT_UP_MARK_EVERY: Duration = Duration::from_secs(5);
+
+/// Measures the indexer's lag (the metric) and, when it is caught up, marks it so in the database for
+/// every node's `/readyz`, at most every [`CAUGHT_UP_MARK_EVERY`]. `marked` is when it last did.
+async fn watch_indexer(context: &Context, marked: &mut Option<Instant>) {
+    let (Ok(head), Ok(Some(cursor))) = (
+        context.provider.get_block_number().await,
+        context.store.indexer_cursor().await,
+    ) else {
+        return;
+    };
+    let lag = head.saturating_sub(cursor.number);
+    context
+        .metrics
+        .indexer_lag_blocks
+        .store(i64::try_from(lag).unwrap_or(i64::MAX), Ordering::Relaxed);
+    let caught_up = lag <= context.settings.config.chain.confirmations + CAUGHT_UP_SLACK_BLOCKS;
+    if !caught_up || marked.is_some_and(|at| at.elapsed() < CAUGHT_UP_MARK_EVERY) {
+        return;
+    }
+    match context.store.set_indexer_caught_up_at(unix_now()).await {
+        Ok(()) => *marked = Some(Instant::now()),
+        Err(error) => tracing::warn!(error = %error, "could not record the indexer as caught up"),
+    }
+}
+
 async fn batch_loop(context: Context, kick: Arc<Notify>) {
     let interval = Duration::from_millis(context.settings.config.batch.interval_ms.max(10));
     let mut settler = settle::Settler::default();
+    let mut marked = None;
     loop {
         let mut queued = false;
         match settler.round(&context).await {
@@ -262,16 +294,7 @@ async fn batch_loop(context: Context, kick: Arc<Notify>) {
         if queued {
             kick.notify_one();
         }
-        if let (Ok(head), Ok(Some(cursor))) = (
-            context.provider.get_block_number().await,
-            context.store.indexer_cursor().await,
-        ) {
-            let lag = i64::try_from(head.saturating_sub(cursor.number)).unwrap_or(i64::MAX);
-            context
-                .metrics
-                .indexer_lag_blocks
-                .store(lag, Ordering::Relaxed);
-        }
+        watch_indexer(&context, &mut marked).await;
         tokio::time::sleep(interval).await;
     }
 }

@@ -215,7 +215,27 @@ impl Store {
     pub async fn set_indexed_block(&self, block: u64) -> Result<()> {
         self.set_meta(INDEXED_BLOCK, &block.to_string()).await
     }
+
+    /// Unix time the leader last saw its indexer caught up with the chain (`None`: never), shared by
+    /// every node on the database: what `/readyz` goes by.
+    pub async fn indexer_caught_up_at(&self) -> Result<Option<u64>> {
+        self.meta(INDEXER_CAUGHT_UP_AT)
+            .await?
+            .map(|text| {
+                text.parse().map_err(|_| {
+                    Error::CorruptRecord("relayer_meta.indexer_caught_up_at".to_owned())
+                })
+            })
+            .transpose()
+    }
+
+    /// Records that the indexer is caught up at unix time `now`.
+    pub async fn set_indexer_caught_up_at(&self, now: u64) -> Result<()> {
+        self.set_meta(INDEXER_CAUGHT_UP_AT, &now.to_string()).await
+    }
 }
 
 /// `relayer_meta` name of the indexer's confirmed cursor.
 const INDEXED_BLOCK: &str = "indexed_block";
+/// `relayer_meta` name of the last time the indexer was seen caught up.
+const INDEXER_CAUGHT_UP_AT: &str = "indexer_caught_up_at";
