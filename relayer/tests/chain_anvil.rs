@@ -197,14 +197,10 @@ fn signed_open(
         fee: U96::from(fee),
         deadline: U40::from(deadline),
     };
-    let digest = message.eip712_signing_hash(&domain(net.chain_id, net.info.escrow));
     Operation::Open {
         payer: address(payer),
+        signature: sign(net, payer, &message),
         message,
-        signature: SigningKey::from_bytes(payer)
-            .unwrap()
-            .sign_digest(&digest)
-            .unwrap(),
     }
 }
 
@@ -228,20 +224,12 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
     let payee = address(&net.payee());
     let now = net.client(&payer).await.block_timestamp().await.unwrap();
     let api = relayer.client();
-    let open = signed_open(&net, &payer, payee, 9, 25, now + 3_600);
-    let results = api
-        .submit_signed_operations(net.chain_id, net.info.escrow, &[open])
-        .await
-        .unwrap();
-    let operation = queued_id(&results[0]);
-    let status = wait_for("the open to be applied", TIMEOUT, || async {
-        let status = api.operation(operation).await.unwrap()?;
-        assert_ne!(status.status, OperationState::Failed, "{status:?}");
-        (status.status == OperationState::Applied).then_some(status)
-    })
+    applied(
+        &net,
+        &relayer,
+        signed_open(&net, &payer, payee, 9, 25, now + 3_600),
+    )
     .await;
-    assert!(status.transaction_hash.is_some());
-    assert!(status.block_number.is_some());
     let id = channel_id(address(&payer), payee, 9);
     let channel = wait_for("the channel to be indexed", TIMEOUT, || async {
         api.channel(id).await.unwrap()
@@ -255,11 +243,7 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
 
     // The same channel again: the escrow refuses it.
     let again = signed_open(&net, &payer, payee, 9, 25, now + 3_601);
-    let results = api
-        .submit_signed_operations(net.chain_id, net.info.escrow, &[again])
-        .await
-        .unwrap();
-    let operation = queued_id(&results[0]);
+    let operation = submit(&net, &relayer, again).await;
     let status = wait_for("the duplicate open to fail", TIMEOUT, || async {
         let status = api.operation(operation).await.unwrap()?;
         (status.status == OperationState::Failed).then_some(status)
@@ -281,14 +265,20 @@ fn sign<T: SolStruct>(net: &Net, key: &B256, message: &T) -> CompactSignature {
         .unwrap()
 }
 
-/// Submits one operation and waits until it is applied on chain.
-async fn applied(net: &Net, relayer: &RelayerProcess, operation: Operation) {
-    let api = relayer.client();
-    let results = api
+/// Submits one operation; returns its id once queued.
+async fn submit(net: &Net, relayer: &RelayerProcess, operation: Operation) -> B256 {
+    let results = relayer
+        .client()
         .submit_signed_operations(net.chain_id, net.info.escrow, &[operation])
         .await
         .unwrap();
-    let id = queued_id(&results[0]);
+    queued_id(&results[0])
+}
+
+/// Submits one operation and waits until it is applied on chain.
+async fn applied(net: &Net, relayer: &RelayerProcess, operation: Operation) {
+    let id = submit(net, relayer, operation).await;
+    let api = relayer.client();
     let status = wait_for("the operation to be applied", TIMEOUT, || async {
         let status = api.operation(id).await.unwrap()?;
         assert_ne!(status.status, OperationState::Failed, "{status:?}");

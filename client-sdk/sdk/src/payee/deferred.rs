@@ -13,7 +13,7 @@
 use piecepay_protocol::{CompactSignature, Receipt};
 
 use super::{Accepted, PayeeChannel, PayeeState};
-use crate::{Amount, Result, Signed, SignedReceipt, error::Error};
+use crate::{Result, Signed, SignedReceipt, error::Error};
 
 /// What became of a receipt handed to [`DeferredReceipt::on_receipt`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,11 +109,6 @@ impl DeferredReceipt {
             .on_receipt(&held.message, &held.signature, now)
             .map(Some)
     }
-
-    /// The cumulative amount held, if any.
-    pub fn cumulative(&self) -> Option<Amount> {
-        self.held.as_ref().map(SignedReceipt::cumulative)
-    }
 }
 
 #[cfg(test)]
@@ -122,7 +117,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        Channel, CreditWindow, Terms,
+        Amount, Channel, CreditWindow, Terms,
         channel::tests::{channel_between, key},
     };
 
@@ -184,7 +179,7 @@ mod tests {
             Ok(Arrival::Held { verify_now: true }),
             "owes 2 of a 4-piece window: due"
         );
-        assert_eq!(d.cumulative(), Some(20));
+        assert_eq!(d.held().map(SignedReceipt::cumulative), Some(20));
         let accepted = d.verify(&mut ch, T0).unwrap().unwrap();
         assert_eq!((accepted.delta, accepted.cumulative), (20, 20));
         assert_eq!(ch.paid(), 20);
@@ -231,7 +226,7 @@ mod tests {
             panic!("a resend of the accepted receipt");
         };
         assert_eq!((accepted.delta, accepted.cumulative), (0, 10));
-        assert_eq!(d.cumulative(), Some(30));
+        assert_eq!(d.held().map(SignedReceipt::cumulative), Some(30));
         assert_eq!(arrive(&mut d, &mut ch, &r30), Ok(Arrival::AlreadyHeld));
         assert_eq!(
             arrive(&mut d, &mut ch, &r20),
@@ -240,7 +235,11 @@ mod tests {
                 latest: 30
             })
         );
-        assert_eq!(d.cumulative(), Some(30), "an error changes nothing");
+        assert_eq!(
+            d.held().map(SignedReceipt::cumulative),
+            Some(30),
+            "an error changes nothing"
+        );
         // Below what is accepted: the channel's own check.
         assert_eq!(
             arrive(&mut d, &mut ch, &signed_by(1, 5))
