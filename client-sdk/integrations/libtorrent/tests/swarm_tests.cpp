@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <libtorrent/peer_info.hpp>
 #include <libtorrent/torrent_status.hpp>
 
 #include <algorithm>
@@ -167,6 +168,26 @@ bool dial_until(swarm::Node& seeder, std::uint16_t port, Pred connected, std::ch
       timeout, 250ms);
 }
 
+/// Copies the last lines of a foreign client's log to stderr, so a failure in CI can be read.
+void print_log_tail(const fs::path& log, std::size_t lines = 40) {
+  std::ifstream in(log);
+  std::vector<std::string> tail;
+  for (std::string line; std::getline(in, line);) {
+    tail.push_back(std::move(line));
+    if (tail.size() > lines) tail.erase(tail.begin());
+  }
+  std::fprintf(stderr, "  --- last %zu lines of %s ---\n", tail.size(), log.c_str());
+  for (auto const& l : tail) std::fprintf(stderr, "  %s\n", l.c_str());
+}
+
+/// Whether `n` is connected to a peer whose client (from its peer id) names `client`, e.g. "Transmission".
+bool connected_to(swarm::Node& n, std::string_view client) {
+  std::vector<lt::peer_info> peers;
+  n.torrent.get_peer_info(peers);
+  return std::any_of(peers.begin(), peers.end(),
+                     [&](lt::peer_info const& p) { return p.client.find(client) != std::string::npos; });
+}
+
 std::uint64_t piece_count(swarm::Node& n) {
   return static_cast<std::uint64_t>(n.torrent.status(lt::torrent_handle::status_flags_t{}).num_pieces);
 }
@@ -261,12 +282,17 @@ void foreign_clients_complete_within_free_share() {
   std::uint16_t const tr_port = free_port();
   Child tr = transmission(torrent, dir / "transmission", tr_port);
   Counters const& c = seeder.extension->counters();
-  CHECK(dial_until(seeder, tr_port, [&] { return c.peers.load() >= 2; }, 30s));
+  // Dial until transmission itself is connected: `peers` counts every connection ever made (aria2c's
+  // too, and ones closed as duplicates), so reaching 2 could stop the dialing before transmission came.
+  CHECK(dial_until(seeder, tr_port, [&] { return c.peers.load() >= 2 && connected_to(seeder, "Transmission"); }, 30s));
   int aria_code = -1;
   CHECK(swarm::wait_until([&] { return aria.exited(&aria_code); }, 60s, 20ms));
   CHECK(aria_code == 0);
   CHECK(same_bytes(dir / "aria2c" / fx.name, fx.dir / fx.name));
-  CHECK(swarm::wait_until([&] { return fs::exists(dir / "transmission" / "transmission.done"); }, 60s, 20ms));
+  bool const tr_done =
+      swarm::wait_until([&] { return fs::exists(dir / "transmission" / "transmission.done"); }, 60s, 20ms);
+  if (!tr_done) print_log_tail(dir / "transmission" / "transmission.log");
+  CHECK(tr_done);
   CHECK(same_bytes(dir / "transmission" / fx.name, fx.dir / fx.name));
   CHECK(c.protocol_errors.load() == 0);
 }
