@@ -6,7 +6,7 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-system test lint test-contracts slither test-rust test-torrent bench-gas bench-sdk \
+.PHONY: help setup setup-toolchain setup-torrent setup-test check-locks test lint test-contracts slither test-rust test-torrent bench-gas bench-sdk \
 	bench-relayer bench-torrent demo devnet eip712-fixture
 
 help:
@@ -18,61 +18,73 @@ help:
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
 	@echo "make bench-torrent   libtorrent loopback throughput with payments on and off"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
+	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
+	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-test)"
 
-# Everything the build and the tests need, installed when missing: Foundry, solc, OpenZeppelin, forge-std
-# and slither (pinned, from npm and PyPI), then Debian's packages.
-setup: setup-system
-	contracts/tools/setup.sh
+# What each command needs, installed when missing (pinned, from the registries; see README "Prerequisites"):
+#   setup-toolchain  Foundry, solc-js, OpenZeppelin, forge-std (npm ci from contracts/package-lock.json)
+#   setup-torrent    libtorrent 2.0 and two foreign torrent clients (Debian)
+#   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
+# `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
+setup-toolchain:
+	contracts/tools/install-toolchain.sh
 
-# Debian packages the tests use for real: PostgreSQL's server (the relayer's tests start their own from
-# its binaries, initdb in a temporary directory), libtorrent 2.0 with two foreign torrent clients.
-setup-system:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-	  echo "setup: installing postgresql" >&2; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+setup-torrent:
 	client-sdk/integrations/libtorrent/setup.sh
 
-# test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
-test: setup lint test-contracts slither test-torrent test-rust
+setup-test: setup-toolchain setup-torrent
+	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
+	contracts/tools/install-venv.sh slither
 
-lint: setup
+setup: setup-test
+
+# test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
+test: setup check-locks lint test-contracts slither test-torrent test-rust
+
+# The lock files are in the form their tools write them: a lock that drifted from its manifest (or from
+# what the registry now serves) fails here with the file named, not in a newcomer's first command.
+check-locks: setup-toolchain
+	deploy/tools/check-locks.sh
+
+lint: setup-toolchain
 	cd contracts && $(FORGE) fmt --check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test-contracts: setup
+test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test
 
-slither: setup
+slither: setup-test
 	contracts/tools/slither.sh
 
-test-rust: setup
+test-rust: setup-test
 	cargo test --workspace --locked
 
 # The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients.
-test-torrent: setup
+test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 
-bench-gas: setup
+bench-gas: setup-toolchain
 	contracts/tools/bench-gas.sh
 
 bench-sdk:
 	cargo bench -p piecepay-sdk --bench sdk --locked
 
-bench-relayer: setup
+bench-relayer: setup-test
 	cargo bench -p piecepay-relayer --bench ingest --locked
 
-bench-torrent: setup
+bench-torrent: setup-toolchain setup-torrent
 	$(MAKE) -s --no-print-directory -C client-sdk/integrations/libtorrent bench
 
-eip712-fixture: setup
+eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
 
-devnet: setup
-	cargo build --release --locked -p piecepay-relayer -p piecepay-deploy
-	target/release/piecepay-devnet --relayer-bin target/release/piecepay-relayer
+devnet: setup-toolchain
+	cargo build --locked -p piecepay-relayer -p piecepay-deploy
+	target/debug/piecepay-devnet --relayer-bin target/debug/piecepay-relayer
 
-demo: setup
-	cargo build --release --locked -p piecepay-relayer -p piecepay-e2e
+# The demo builds in the dev profile (optimised dependencies, see Cargo.toml) that `make test` reuses.
+demo: setup-toolchain setup-torrent
+	cargo build --locked -p piecepay-relayer -p piecepay-e2e
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent
-	target/release/piecepay-demo
+	target/debug/piecepay-demo

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 out=out-slither
 FOUNDRY_OUT=$out FOUNDRY_CACHE_PATH=cache-slither forge build --build-info src >/dev/null
-../.venv/bin/slither . --foundry-ignore-compile --foundry-out-directory "$out" \
+../.venv/slither/bin/slither . --foundry-ignore-compile --foundry-out-directory "$out" \
   --filter-paths "node_modules|test/|script/" \
   --exclude-informational --exclude-low --exclude-optimization --fail-medium

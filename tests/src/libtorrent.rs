@@ -94,7 +94,7 @@ impl Libtorrent {
     /// Where `make -C client-sdk/integrations/libtorrent` puts the program in this checkout.
     pub fn default_bin() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../client-sdk/integrations/libtorrent/build/piecepay-torrent")
+            .join("../client-sdk/integrations/libtorrent/build/dev/piecepay-torrent")
     }
 
     /// Runs the transfer; `progress` gets each leecher's piece count as the program reports it.

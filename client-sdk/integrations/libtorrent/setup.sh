@@ -4,18 +4,8 @@
 # (transmission-cli, aria2) that the interoperability test runs against a paying seeder.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
-
-packages=(libtorrent-rasterbar-dev pkg-config g++ make transmission-cli aria2)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-echo "libtorrent integration: installing ${missing[*]}" >&2
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-pkg-config --atleast-version=2.0 libtorrent-rasterbar
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+"$root/deploy/tools/apt-install.sh" "the libtorrent integration" \
+  libtorrent-rasterbar-dev pkg-config g++ make transmission-cli aria2
+pkg-config --atleast-version=2.0 libtorrent-rasterbar \
+  || { echo "setup: libtorrent-rasterbar 2.0 or newer is needed (pkg-config finds $(pkg-config --modversion libtorrent-rasterbar 2>&1))" >&2; exit 1; }

@@ -147,7 +147,7 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         .clone()
         .unwrap_or_else(|| temp.as_ref().expect("made above").path().to_owned());
     let relayer_bin = relayer::find_binary(args.relayer_bin.as_deref()).context(
-        "no piecepay-relayer beside this program or on PATH (build it: cargo build --release -p piecepay-relayer)",
+        "no piecepay-relayer beside this program or on PATH (build it: cargo build -p piecepay-relayer)",
     )?;
 
     let engine = match args.engine {
