@@ -23,8 +23,6 @@
 #![allow(missing_docs)]
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -38,10 +36,12 @@ use piecepay_protocol::{
     domain,
     relayer_api::{ReceiptSubmission, SubmitReceiptsRequest},
 };
-use piecepay_relayer::{
-    Store,
-    store::ChannelRecord,
-    test_support::{PostgresServer, TempDir},
+use piecepay_relayer::{Store, store::ChannelRecord};
+use piecepay_test_support::{
+    TempDir,
+    postgres::PostgresServer,
+    relayer::{Relayer, RelayerCommand},
+    sqlite_url, temp_dir,
 };
 
 const CHAIN_ID: u64 = 31_337;
@@ -150,16 +150,16 @@ impl Fixture {
     }
 }
 
-/// A relayer process on `database_url`, killed (SIGTERM, then waited for) on drop.
-struct Relayer {
-    child: Child,
-    address: String,
+/// A relayer process on `database_url` (its config in a temp dir), stopped with SIGTERM; SIGKILLed if
+/// dropped while running.
+struct Node {
+    relayer: Relayer,
     _dir: TempDir,
 }
 
-impl Relayer {
+impl Node {
     fn start(database_url: &str) -> Self {
-        let dir = TempDir::new("piecepay-bench-relayer").unwrap();
+        let dir = temp_dir();
         let config = dir.path().join("relayer.toml");
         std::fs::write(
             &config,
@@ -170,52 +170,19 @@ impl Relayer {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-relayer"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env(
-                "RUST_LOG",
-                std::env::var("BENCH_RELAYER_LOG").unwrap_or_else(|_| "warn".to_owned()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("relayer did not start: {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            address,
-            _dir: dir,
-        }
+        let log = std::env::var("BENCH_RELAYER_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let relayer = RelayerCommand::new(env!("CARGO_BIN_EXE_piecepay-relayer"), config)
+            .env("RUST_LOG", &log)
+            .start();
+        Self { relayer, _dir: dir }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/v1/receipts", self.address)
+        format!("{}/v1/receipts", self.relayer.url())
     }
 
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Relayer {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn stop(self) {
+        self.relayer.stop();
     }
 }
 
@@ -299,19 +266,19 @@ async fn ingest(
     concurrency: usize,
 ) {
     seed(url, fixture).await;
-    let relayer = Relayer::start(url);
+    let relayer = Node::start(url);
     // A warm-up round (connections, prepared statements, page cache) is not timed.
     blast(&relayer.url(), Arc::clone(warmup), concurrency).await;
-    let relayer_cpu = cpu_seconds(relayer.child.id());
+    let relayer_cpu = cpu_seconds(relayer.relayer.pid());
     let own_cpu = cpu_seconds(std::process::id());
     let started = Instant::now();
     let rate = blast(&relayer.url(), Arc::clone(bodies), concurrency).await;
     let wall = started.elapsed().as_secs_f64();
     // Where the two cores went, for tuning: the relayer's threads by name, and this process.
-    let threads = thread_cpu(relayer.child.id());
+    let threads = thread_cpu(relayer.relayer.pid());
     eprintln!(
         "{db}: wall {wall:.2} s, cpu relayer {:.2} s {threads}, load generator {:.2} s",
-        cpu_seconds(relayer.child.id()) - relayer_cpu,
+        cpu_seconds(relayer.relayer.pid()) - relayer_cpu,
         cpu_seconds(std::process::id()) - own_cpu,
     );
     relayer.stop();
@@ -476,8 +443,8 @@ fn main() {
     let bodies = Arc::new(fixture.bodies(rounds, 1));
     runtime.block_on(async {
         if runs("sqlite") {
-            let dir = TempDir::new("piecepay-bench").unwrap();
-            let url = dir.sqlite_url("relayer.db");
+            let dir = temp_dir();
+            let url = sqlite_url(dir.path(), "relayer.db");
             ingest(
                 "sqlite",
                 &url,
@@ -512,10 +479,10 @@ fn main() {
         recover_ceiling()
     );
     runtime.block_on(async {
-        let dir = TempDir::new("piecepay-bench-latency").unwrap();
-        let url = dir.sqlite_url("relayer.db");
+        let dir = temp_dir();
+        let url = sqlite_url(dir.path(), "relayer.db");
         seed(&url, &fixture).await;
-        let relayer = Relayer::start(&url);
+        let relayer = Node::start(&url);
         let p99 = latency(&relayer.url(), &fixture, rate, 3).await;
         relayer.stop();
         println!("relayer p99_ms={p99:.1} rate={rate}");

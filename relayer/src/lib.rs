@@ -14,7 +14,6 @@ pub mod ingest;
 pub mod leader;
 mod service;
 pub mod store;
-pub mod test_support;
 
 pub use config::{Config, Settings};
 pub use error::{Error, Result};

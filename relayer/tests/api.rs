@@ -27,6 +27,7 @@ use piecepay_relayer::{
     ingest::unix_now,
     store::ChannelRecord,
 };
+use piecepay_test_support::sqlite_url;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -595,7 +596,7 @@ async fn a_request_outlasting_the_timeout_is_503_timeout() {
     seed(&store, 7, ChannelState::Open, None, 0).await;
     let node = node(store, "[api]\nrequest_timeout_ms = 300\n");
     // Another writer holds SQLite's write lock, so the commit cannot finish in time.
-    let mut blocker = sqlx::SqliteConnection::connect(&dir.sqlite_url("relayer.db"))
+    let mut blocker = sqlx::SqliteConnection::connect(&sqlite_url(dir.path(), "relayer.db"))
         .await
         .unwrap();
     sqlx::query("BEGIN IMMEDIATE")
@@ -636,7 +637,7 @@ async fn a_corrupt_row_is_500_internal_without_internals() {
         unreachable!()
     };
     let channel = seed(&store, 7, ChannelState::Open, None, 0).await;
-    let mut connection = sqlx::SqliteConnection::connect(&dir.sqlite_url("relayer.db"))
+    let mut connection = sqlx::SqliteConnection::connect(&sqlite_url(dir.path(), "relayer.db"))
         .await
         .unwrap();
     sqlx::query("UPDATE channels SET deposit = 'lots'")

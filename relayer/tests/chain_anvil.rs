@@ -471,8 +471,7 @@ async fn killed_after_signing_settles_once(engine: Engine) {
         .collect();
     relayer.submit(&net, receipts).await;
     let line = relayer
-        .stdout
-        .recv_timeout(TIMEOUT)
+        .next_line(TIMEOUT)
         .expect("the relayer reaches the crash point");
     assert!(line.starts_with("CRASH-POINT signed"), "{line}");
     // Acknowledged while the submitter is frozen: they must be settled too.

@@ -3,21 +3,20 @@
 
 mod common;
 
-use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use common::*;
 use piecepay_protocol::relayer_api::{SubmitReceiptsRequest, paths};
-use piecepay_relayer::{
-    Store,
-    test_support::{PostgresServer, TempDir},
+use piecepay_relayer::Store;
+use piecepay_test_support::{
+    TempDir,
+    postgres::PostgresServer,
+    relayer::{Relayer, RelayerCommand},
+    temp_dir, wait_for,
 };
 
 struct Node {
-    child: Child,
+    relayer: Relayer,
     base: String,
 }
 
@@ -32,25 +31,10 @@ impl Node {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-relayer"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("node started")
-            .to_owned();
+        let relayer = RelayerCommand::new(env!("CARGO_BIN_EXE_piecepay-relayer"), config).start();
         Self {
-            child,
-            base: format!("http://{address}"),
+            base: relayer.url().to_owned(),
+            relayer,
         }
     }
 
@@ -69,21 +53,6 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_follower_takes_over_when_the_leader_dies() {
     let server = PostgresServer::start().unwrap();
@@ -91,21 +60,21 @@ async fn the_follower_takes_over_when_the_leader_dies() {
     let store = Store::open(&url, 2).await.unwrap();
     let channel = open_channel(payer().address(), payee().address(), 7, 1_000);
     store.upsert_channels(&[channel]).await.unwrap();
-    let dir = TempDir::new("piecepay-failover").unwrap();
+    let dir = temp_dir();
     let client = reqwest::Client::new();
 
     let first = Node::start(&dir, "a", &url);
     wait_for(
         "the first node to lead",
         Duration::from_secs(20),
-        async || first.is_leader(&client).await == Some(true),
+        async || (first.is_leader(&client).await == Some(true)).then_some(()),
     )
     .await;
     let second = Node::start(&dir, "b", &url);
     wait_for(
         "the second node to serve",
         Duration::from_secs(20),
-        async || second.is_leader(&client).await.is_some(),
+        async || second.is_leader(&client).await.map(drop),
     )
     .await;
     // Several election rounds pass: still exactly one leader.
@@ -141,13 +110,12 @@ async fn the_follower_takes_over_when_the_leader_dies() {
     assert_eq!(status["latest_receipt"]["cumulative"], "40");
 
     let mut first = first;
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
+    first.relayer.kill();
     let started = Instant::now();
     wait_for(
         "the second node to take over",
         Duration::from_secs(20),
-        async || second.is_leader(&client).await == Some(true),
+        async || (second.is_leader(&client).await == Some(true)).then_some(()),
     )
     .await;
     eprintln!("takeover after {:?}", started.elapsed());

@@ -196,10 +196,11 @@ mod tests {
         relayer_api::{ChannelState, ReceiptSubmission},
     };
 
+    use piecepay_test_support::{postgres::PostgresServer, sqlite_url, temp_dir};
+
     use crate::{
         ingest::Ingest,
         store::{ChannelRecord, ReceiptWrite, Store},
-        test_support::{PostgresServer, TempDir},
     };
 
     use super::*;
@@ -262,8 +263,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sqlite_cache_yields_to_other_connections_commits() {
-        let dir = TempDir::new("piecepay-commit").unwrap();
-        let store = Store::open(&dir.sqlite_url("relayer.db"), 4).await.unwrap();
+        let dir = temp_dir();
+        let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
+            .await
+            .unwrap();
         store
             .upsert_channels(&[channel(ChannelState::Open)])
             .await
@@ -306,8 +309,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_one_connection_pool_is_not_kept_by_the_committer() {
-        let dir = TempDir::new("piecepay-commit").unwrap();
-        let store = Store::open(&dir.sqlite_url("relayer.db"), 1).await.unwrap();
+        let dir = temp_dir();
+        let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 1)
+            .await
+            .unwrap();
         store
             .upsert_channels(&[channel(ChannelState::Open)])
             .await

@@ -347,12 +347,10 @@ fn placeholders(backend: Backend, first: usize, count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use piecepay_protocol::relayer_api::ChannelState;
+    use piecepay_test_support::{postgres::PostgresServer, sqlite_url, temp_dir};
 
     use super::*;
-    use crate::{
-        store::ChannelRecord,
-        test_support::{PostgresServer, TempDir},
-    };
+    use crate::store::ChannelRecord;
 
     /// Raises and `pending_since` as a settlement batch leaves it (NULL), through a kept writer.
     async fn pending_since_follows_batches(store: Store) {
@@ -429,8 +427,10 @@ mod tests {
 
     #[tokio::test]
     async fn pending_since_follows_batches_on_sqlite() {
-        let dir = TempDir::new("piecepay-receipts").unwrap();
-        let store = Store::open(&dir.sqlite_url("relayer.db"), 4).await.unwrap();
+        let dir = temp_dir();
+        let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
+            .await
+            .unwrap();
         pending_since_follows_batches(store).await;
     }
 

@@ -5,24 +5,19 @@
 #![allow(dead_code, missing_docs)]
 
 use std::{
-    future::Future,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, mpsc},
-    time::Duration,
+    sync::Arc,
 };
 
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, DevnetInfo, anvil};
+use piecepay_deploy::devnet::{Devnet, DevnetConfig, DevnetInfo};
 use piecepay_protocol::{
     Receipt, SigningKey,
     alloy_primitives::{Address, B256, U256, aliases::U96},
     domain,
     relayer_api::{ReceiptResult, ReceiptSubmission, SubmitReceiptsRequest},
 };
-use piecepay_relayer::test_support::{PostgresServer, TempDir};
 use piecepay_relayer_chain::alloy::{
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::Filter,
     sol_types::SolEvent,
 };
@@ -30,10 +25,16 @@ use piecepay_sdk::{
     chain::{ChainClient, bindings::ChannelEscrow},
     relayer_client::{RelayerClient, RelayerClientConfig},
 };
+use piecepay_test_support::{
+    TempDir,
+    chain::{devnet_config, provider},
+    postgres::PostgresServer,
+    relayer::{Relayer, RelayerCommand},
+    sqlite_url, temp_dir,
+};
+pub use piecepay_test_support::{keys::RELAYER_KEY, wait_for};
 use serde_json::{Value, json};
 
-/// The relayer's submitting key (devnet only).
-pub const RELAYER_KEY: B256 = B256::repeat_byte(0x77);
 /// Every payer's free balance in the escrow.
 pub const DEPOSIT: u128 = 10_000_000;
 
@@ -57,28 +58,20 @@ pub struct Net {
 
 impl Net {
     pub async fn start(payers: usize, challenge_period: u64) -> Self {
-        let dir = TempDir::new("piecepay-settle").unwrap();
+        let dir = temp_dir();
         let config = DevnetConfig {
-            anvil_bin: PathBuf::from(anvil::DEFAULT_BIN),
-            port: 0,
-            state_dir: dir.path().join("devnet"),
             peers: payers + 1,
             leechers: payers,
             tokens_per_peer: U256::from(DEPOSIT * 2),
             deposit: U256::from(DEPOSIT),
             challenge_period,
-            relayer_bin: None,
-            relayer_env: Vec::new(),
+            ..devnet_config(&dir.path().join("devnet"))
         };
         let devnet = Devnet::start(&config, &mut |_| {})
             .await
             .expect("devnet starts");
         let info = devnet.info().clone();
-        let provider = ProviderBuilder::default()
-            .connect(&info.rpc_url)
-            .await
-            .unwrap()
-            .erased();
+        let provider = provider(&info.rpc_url).await;
         let net = Self {
             devnet: Some(devnet),
             chain_id: info.chain_id,
@@ -140,7 +133,7 @@ impl Net {
     /// net with the same `name`).
     pub fn database_url(&mut self, engine: Engine, name: &str) -> String {
         match engine {
-            Engine::Sqlite => self.dir.sqlite_url(&format!("{name}.db")),
+            Engine::Sqlite => sqlite_url(self.dir.path(), &format!("{name}.db")),
             Engine::Postgres => {
                 let server = self
                     .postgres
@@ -231,63 +224,33 @@ impl Drop for Net {
     }
 }
 
-/// A `piecepay-relayer run` child; SIGKILLed on drop.
-pub struct RelayerProcess {
-    child: Child,
-    pub base: String,
-    pub log: PathBuf,
-    pub stdout: mpsc::Receiver<String>,
-}
+/// A `piecepay-relayer run` child logging to a file; SIGKILLed on drop (its log's tail printed if the
+/// test panics).
+pub struct RelayerProcess(Relayer);
 
 impl RelayerProcess {
     pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-relayer"))
-            .args(["run", "--config"])
-            .arg(config)
+        let command = RelayerCommand::new(env!("CARGO_BIN_EXE_piecepay-relayer"), config)
             .env("RUST_LOG", "info,sqlx=warn")
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("the relayer did not start; log {}", log.display()));
-        let address = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        Self {
-            child,
-            base: format!("http://{address}"),
-            log: log.to_path_buf(),
-            stdout: rx,
-        }
+            .log(log);
+        let command = env
+            .iter()
+            .fold(command, |command, (key, value)| command.env(key, value));
+        Self(command.start())
     }
 
     pub fn client(&self) -> RelayerClient {
-        RelayerClient::new(RelayerClientConfig::new(self.base.clone())).unwrap()
+        RelayerClient::new(RelayerClientConfig::new(self.0.url())).unwrap()
     }
 
     /// SIGKILL, and reap it.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill();
+    }
+
+    /// Its next stdout line, if one comes within `timeout`.
+    pub fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
+        self.0.next_line(timeout)
     }
 
     /// Submits receipts and checks each was accepted (held).
@@ -300,38 +263,5 @@ impl RelayerProcess {
                 "not accepted: {result:?}"
             );
         }
-    }
-}
-
-impl Drop for RelayerProcess {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            eprintln!(
-                "--- relayer log (last lines) ---\n{}",
-                lines[lines.len().saturating_sub(60)..].join("\n")
-            );
-        }
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, for at most `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

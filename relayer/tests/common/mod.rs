@@ -10,11 +10,8 @@ use piecepay_protocol::{
     channel_id, domain,
     relayer_api::{ChannelState, ReceiptSubmission},
 };
-use piecepay_relayer::{
-    Store,
-    store::ChannelRecord,
-    test_support::{PostgresServer, TempDir},
-};
+use piecepay_relayer::{Store, store::ChannelRecord};
+use piecepay_test_support::{TempDir, postgres::PostgresServer, sqlite_url, temp_dir};
 
 pub const CHAIN_ID: u64 = 31_337;
 pub const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
@@ -30,8 +27,10 @@ pub enum Guard {
 }
 
 pub async fn sqlite_store() -> (Store, Guard) {
-    let dir = TempDir::new("piecepay-relayer-test").unwrap();
-    let store = Store::open(&dir.sqlite_url("relayer.db"), 4).await.unwrap();
+    let dir = temp_dir();
+    let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
+        .await
+        .unwrap();
     (store, Guard::Sqlite(dir))
 }
 

@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{TempDir, free_port};
+use tempfile::TempDir;
 
 /// Where Debian's `postgresql-15` package puts its binaries; `PIECEPAY_PG_BIN` overrides it.
 const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -37,7 +37,7 @@ impl PostgresServer {
     pub fn start() -> std::io::Result<Self> {
         let bin = std::env::var_os("PIECEPAY_PG_BIN")
             .map_or_else(|| PathBuf::from(DEFAULT_BIN), PathBuf::from);
-        let dir = TempDir::new("piecepay-pg")?;
+        let dir = tempfile::Builder::new().prefix("piecepay-pg-").tempdir()?;
         let data = dir.path().join("data");
         let run_as = if is_root() {
             Some(postgres_user()?)
@@ -108,17 +108,7 @@ impl PostgresServer {
                 return Err(std::io::Error::other(format!("postgres exited: {status}")));
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                let ready = command(&self.bin, "pg_isready", None)
-                    .args([
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        &self.port.to_string(),
-                        "-U",
-                        "postgres",
-                    ])
-                    .stdout(Stdio::null())
-                    .status()?;
+                let ready = self.client("pg_isready").stdout(Stdio::null()).status()?;
                 if ready.success() {
                     return Ok(());
                 }
@@ -170,17 +160,7 @@ impl PostgresServer {
 
     /// Creates database `name` and returns its URL.
     pub fn create_database(&self, name: &str) -> std::io::Result<String> {
-        let output = command(&self.bin, "createdb", None)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                name,
-            ])
-            .output()?;
+        let output = self.client("createdb").arg(name).output()?;
         if !output.status.success() {
             return Err(std::io::Error::other(format!(
                 "createdb failed: {}",
@@ -188,6 +168,22 @@ impl PostgresServer {
             )));
         }
         Ok(self.url(name))
+    }
+}
+
+impl PostgresServer {
+    /// Client program `name` (`pg_isready`, `createdb`, …) connecting to this server as `postgres`.
+    fn client(&self, name: &str) -> Command {
+        let mut command = command(&self.bin, name, None);
+        command.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+        ]);
+        command
     }
 }
 
@@ -240,4 +236,11 @@ fn postgres_user() -> std::io::Result<(u32, u32)> {
                 .flatten()
         })
         .ok_or_else(|| std::io::Error::other("no postgres user: install Debian's postgresql-15"))
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released: another process could take it meanwhile).
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

@@ -1,0 +1,14 @@
+//! Keys for devnets only: anvil's well-known dev accounts and the relayer's test key. Never for real funds.
+
+use alloy::primitives::{B256, b256};
+
+/// anvil's dev account 0 (its default mnemonic): deploys the contracts and holds the token supply.
+pub const DEPLOYER_KEY: B256 =
+    b256!("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
+
+/// anvil's dev account 1.
+pub const SECOND_KEY: B256 =
+    b256!("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+
+/// The relayer's submitting key in tests (not an anvil account: tests fund it with `set_balance`).
+pub const RELAYER_KEY: B256 = B256::repeat_byte(0x77);

@@ -1,0 +1,58 @@
+#![doc = include_str!("../README.md")]
+
+pub mod anvil;
+pub mod chain;
+pub mod keys;
+pub mod postgres;
+pub mod relayer;
+
+use std::{path::Path, time::Duration};
+
+pub use tempfile::TempDir;
+
+/// How often [`wait_for`] checks its condition.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Checks `check` every 50 ms until it returns `Some`, and returns that; panics naming `what` if it has
+/// not within `timeout`. The way tests wait for another process or task: on a condition, never a sleep.
+///
+/// ```no_run
+/// # async fn example(settled: impl AsyncFn() -> u128) {
+/// use std::time::Duration;
+///
+/// let total = piecepay_test_support::wait_for("the settlement", Duration::from_secs(30), async || {
+///     Some(settled().await).filter(|total| *total >= 100)
+/// })
+/// .await;
+/// # }
+/// ```
+pub async fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A fresh directory under the system's temp dir (`piecepay-…`), removed with its contents on drop.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("piecepay-")
+        .tempdir()
+        .expect("a temp dir")
+}
+
+/// The `sqlite://` URL of database file `name` in `dir`.
+pub fn sqlite_url(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(name).display())
+}
