@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Devnet, RELAYER_KEY, plain_provider};
+use common::Devnet;
 use piecepay_relayer_chain::{
     Checkpoint, FileJournal, Submitter, SubmitterConfig, TxId, TxJournal, TxState,
     alloy::{
@@ -28,6 +28,7 @@ use piecepay_relayer_chain::{
         signers::local::PrivateKeySigner,
     },
 };
+use piecepay_test_support::{chain::provider, keys::RELAYER_KEY};
 
 /// Set in the child: the RPC URL; the other settings follow in their own variables.
 const CHILD_ENV: &str = "PIECEPAY_CHAIN_CHILD_RPC";
@@ -55,7 +56,7 @@ fn child_submitter_process() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let provider = plain_provider(&rpc).await;
+        let provider = provider(&rpc).await;
         let journal = Arc::new(FileJournal::open(&journal_path).unwrap());
         let mut config = SubmitterConfig::new(escrow);
         config.confirmations = 1;
@@ -128,7 +129,7 @@ fn spawn_child(
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_ENV, &net.anvil.url)
+        .env(CHILD_ENV, net.anvil.url())
         .env("PIECEPAY_CHAIN_CHILD_ESCROW", net.escrow.to_string())
         .env("PIECEPAY_CHAIN_CHILD_JOURNAL", journal)
         .env("PIECEPAY_CHAIN_CHILD_CRASH_AT", crash_at)
@@ -225,17 +226,20 @@ async fn crash_and_restart(crash_at: &str) {
     let _ = std::fs::remove_file(&journal);
 }
 
-#[tokio::test]
+// Multi-threaded: `wait_for_line` blocks the test's thread while anvil's log is read on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_after_the_intent_before_signing() {
     crash_and_restart("intent_recorded").await;
 }
 
-#[tokio::test]
+// Multi-threaded: `wait_for_line` blocks the test's thread while anvil's log is read on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_after_signing_before_sending() {
     crash_and_restart("signed").await;
 }
 
-#[tokio::test]
+// Multi-threaded: `wait_for_line` blocks the test's thread while anvil's log is read on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_after_sending_before_the_journal_write() {
     crash_and_restart("broadcast").await;
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{DEPOSIT, Devnet, plain_provider};
+use common::{DEPOSIT, Devnet};
 use piecepay_relayer_chain::{
     EscrowEvent, IndexedEvent, Indexer, IndexerConfig, IndexerStep, IndexerStore,
     MemoryIndexerStore,
@@ -17,6 +17,7 @@ use piecepay_relayer_chain::{
     },
     decode_log, event_signatures,
 };
+use piecepay_test_support::{chain::provider, wait_for};
 use serde_json::json;
 
 fn config(net: &Devnet, confirmations: u64) -> IndexerConfig {
@@ -63,7 +64,7 @@ async fn follows_events_resumes_and_rewinds_reorgs() {
     let batch = net.batch(&payers, 1_234).await;
     payee_client.settle(&batch).await.unwrap();
 
-    let provider = plain_provider(&net.anvil.url).await;
+    let provider = provider(net.anvil.url()).await;
     let store = Arc::new(MemoryIndexerStore::new());
     let indexer = Indexer::new(provider.clone(), store.clone(), config(&net, 2)).unwrap();
     assert!(catch_up(&indexer).await > 1, "several ranges of 3 blocks");
@@ -186,7 +187,7 @@ async fn follows_events_resumes_and_rewinds_reorgs() {
 #[tokio::test]
 async fn run_follows_new_blocks_until_shutdown() {
     let net = Devnet::start().await;
-    let provider = plain_provider(&net.anvil.url).await;
+    let provider = provider(net.anvil.url()).await;
     let store = Arc::new(MemoryIndexerStore::new());
     let indexer = Indexer::new(provider.clone(), store.clone(), config(&net, 1)).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -201,7 +202,7 @@ async fn run_follows_new_blocks_until_shutdown() {
     let payers = net.open_channels(2, payee).await;
     net.mine(1).await;
     let head = provider.get_block_number().await.unwrap();
-    let opened = common::wait_for("the opens indexed", Duration::from_secs(30), || {
+    let opened = wait_for("the opens indexed", Duration::from_secs(30), || {
         let store = store.clone();
         async move {
             let cursor = store.cursor().await.unwrap()?;

@@ -6,7 +6,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{Devnet, RELAYER_KEY, plain_provider};
+use common::Devnet;
 use piecepay_protocol::{
     alloy_sol_types::SolCall, bindings::ChannelEscrow::settleBatchCall, settle_batch::SettleOutcome,
 };
@@ -16,6 +16,12 @@ use piecepay_relayer_chain::{
     alloy::{primitives::Address, providers::Provider, signers::local::PrivateKeySigner},
     preflight::preflight_settle,
     split_by_outcomes,
+};
+use piecepay_test_support::{
+    anvil::Anvil,
+    chain::{provider, wallet_provider},
+    keys::RELAYER_KEY,
+    wait_for,
 };
 use serde_json::json;
 
@@ -33,14 +39,9 @@ async fn submitter(
     let mut config = SubmitterConfig::new(net.escrow);
     config.confirmations = confirmations;
     config.stuck_after = stuck_after;
-    Submitter::new(
-        plain_provider(&net.anvil.url).await,
-        signer,
-        journal,
-        config,
-    )
-    .await
-    .unwrap()
+    Submitter::new(provider(net.anvil.url()).await, signer, journal, config)
+        .await
+        .unwrap()
 }
 
 fn state(journal: &MemoryJournal, id: u64) -> TxState {
@@ -94,7 +95,7 @@ async fn settles_a_preflighted_batch_once_and_fails_a_reverting_job() {
         batch.push(&receipt, &signature, fee);
     }
     let outcomes = preflight_settle(
-        &plain_provider(&net.anvil.url).await,
+        &provider(net.anvil.url()).await,
         net.escrow,
         sub.address(),
         &batch,
@@ -264,8 +265,7 @@ async fn a_reorged_inclusion_goes_back_to_pending_and_settles_once() {
     let store = Arc::new(MemoryIndexerStore::new());
     let mut config = IndexerConfig::new(net.escrow, net.deploy_block);
     config.confirmations = 0;
-    let indexer =
-        Indexer::new(plain_provider(&net.anvil.url).await, store.clone(), config).unwrap();
+    let indexer = Indexer::new(provider(net.anvil.url()).await, store.clone(), config).unwrap();
     while !matches!(indexer.step().await.unwrap(), IndexerStep::UpToDate { .. }) {}
     assert_eq!(settlements(&store), 1);
 
@@ -330,11 +330,11 @@ async fn anvil_restarted_while_a_transaction_is_pending() {
     // The node goes down with the transaction in its pool; its chain state survives (dumped and
     // reloaded on the same port), its pool does not.
     let state_dump = net.rpc("anvil_dumpState", json!([])).await;
-    let port = net.anvil.port;
-    net.anvil.stop();
+    let port = net.anvil.port();
+    net.anvil.stop().await;
     let error = sub.tick().await.unwrap_err();
     assert_eq!(error.code(), "rpc");
-    net.anvil = common::Anvil::start_on(port);
+    net.anvil = Anvil::start_on(port).await;
     net.rpc("anvil_loadState", json!([state_dump])).await;
     net.rpc("evm_setAutomine", json!([false])).await;
     let pooled = net.deployer.get_transaction_by_hash(hash).await.unwrap();
@@ -367,7 +367,7 @@ async fn a_stuck_job_is_cancelled_then_sent_again_under_a_new_nonce() {
     config.stuck_after = Duration::from_millis(100);
     config.max_bumps = 0; // the first time it is stuck, cancel
     let mut sub = Submitter::new(
-        plain_provider(&net.anvil.url).await,
+        provider(net.anvil.url()).await,
         signer,
         journal.clone(),
         config,
@@ -452,7 +452,7 @@ async fn run_settles_enqueued_jobs_until_shutdown() {
     config.confirmations = 1;
     config.poll_interval = Duration::from_millis(20);
     let mut sub = Submitter::new(
-        plain_provider(&net.anvil.url).await,
+        provider(net.anvil.url()).await,
         signer,
         journal.clone(),
         config,
@@ -474,7 +474,7 @@ async fn run_settles_enqueued_jobs_until_shutdown() {
         })
         .await
     });
-    common::wait_for("both jobs confirmed", TIMEOUT, || {
+    wait_for("both jobs confirmed", TIMEOUT, || {
         let journal = journal.clone();
         let net = &net;
         async move {
@@ -508,7 +508,7 @@ async fn a_nonce_taken_by_another_transaction_requeues_the_job_once_confirmed() 
     };
     // The same key sends something else with nonce 0 (another process, an operator) and it is mined.
     net.rpc("anvil_dropTransaction", json!([hash])).await;
-    let other = common::wallet_provider(&net.anvil.url, &RELAYER_KEY).await;
+    let other = wallet_provider(net.anvil.url(), &RELAYER_KEY).await;
     let request = piecepay_relayer_chain::alloy::rpc::types::TransactionRequest::default()
         .to(Address::repeat_byte(0x42))
         .nonce(0);
@@ -600,7 +600,7 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
     let stale = SigningKey::from_bytes(&B256::repeat_byte(0x52)).unwrap();
     let calldata = |auths| setSettleFeeCapsBySigCall { auths }.abi_encode();
     let both = calldata(vec![auth(&good, 0), auth(&stale, 7)]);
-    let provider = plain_provider(&net.anvil.url).await;
+    let provider = provider(net.anvil.url()).await;
     let outcomes = preflight_by_sig(&provider, net.escrow, sub.address(), both.into())
         .await
         .unwrap();
