@@ -16,7 +16,6 @@
 
 use std::{
     hint::black_box,
-    path::PathBuf,
     time::{Duration, Instant},
 };
 
@@ -100,24 +99,6 @@ fn report(name: &str, per: Duration) {
     println!("sdk {name} ns={}", per.as_nanos());
 }
 
-/// A fresh directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let path = std::env::temp_dir().join(format!("piecepay-bench-sdk-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn main() {
     let payer = key(1);
     let ch = channel(1);
@@ -160,14 +141,16 @@ fn main() {
     report("recover_only_best", recover.1);
 
     // --- disk: durable saves -------------------------------------------------------------------
-    let dir = TempDir::new();
+    let dir = piecepay_test_support::temp_dir();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     let (single, grouped) = runtime.block_on(async {
-        let store = SqliteStore::open(dir.0.join("store.db")).await.unwrap();
+        let store = SqliteStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
 
         const SINGLE: u128 = 200;
         let start = Instant::now();

@@ -7,188 +7,46 @@
 //! skip.
 #![cfg(feature = "chain")]
 
-use std::{
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    thread,
-    time::Duration,
-};
-
 use piecepay_sdk::{
     Amount, Channel, CreditWindow, Error, PayeeChannel, PayerChannel, PayerConfig, Payment,
     ServeDecision, Terms,
-    chain::{
-        ChainClient, ChannelInfo, ChannelSettled, ChannelStatus,
-        alloy::{
-            network::EthereumWallet,
-            providers::{DynProvider, Provider, ProviderBuilder},
-            signers::local::PrivateKeySigner,
-        },
-        bindings::{ChannelEscrow, PieceToken},
-    },
+    chain::{ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, bindings::PieceToken},
     protocol::{
         SigningKey,
-        alloy_primitives::{Address, B256, U256, aliases::U40, b256},
+        alloy_primitives::{Address, B256, U256},
         channel_id,
         settle_batch::{SettleBatch, SettleOutcome},
     },
 };
-use serde_json::{Value, json};
+use piecepay_test_support::chain::{CHALLENGE_PERIOD, Chain};
 
-/// anvil's first dev account (devnet only): deploys and holds the token supply.
-const DEPLOYER_KEY: B256 =
-    b256!("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
 const PAYER: u8 = 0x11;
 const PAYEE: u8 = 0x22;
 const RELAYER: u8 = 0x33;
-const SUPPLY: u128 = 1_000_000_000_000;
 const PAYER_TOKENS: u128 = 1_000_000;
-const CHALLENGE_PERIOD: u64 = 3_600;
 const PRICE: Amount = 1_000;
 
-// --- anvil ---------------------------------------------------------------------------------------
-
-/// An anvil on a free 127.0.0.1 port, killed on drop.
-struct Anvil {
-    child: Child,
-    url: String,
-}
-
-impl Anvil {
-    fn start() -> Self {
-        let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        assert!(
-            bin.is_file(),
-            "anvil not found at {}: run `make setup` (it installs the pinned Foundry toolchain from npm)",
-            bin.display()
-        );
-        // Port 0: the OS picks a free port and anvil reports it ("Listening on 127.0.0.1:PORT").
-        let mut child = Command::new(&bin)
-            .args(["--host", "127.0.0.1", "--port", "0", "--hardfork", "prague"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped");
-        let (address_tx, address_rx) = mpsc::channel();
-        // Keeps reading anvil's log to the end, so a full pipe never blocks it.
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.strip_prefix("Listening on ") {
-                    let _ = address_tx.send(address.trim().to_owned());
-                }
-            }
-        });
-        match address_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(address) => Self {
-                child,
-                url: format!("http://{address}"),
-            },
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("anvil did not report its address within 60 s");
-            }
-        }
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-// --- devnet --------------------------------------------------------------------------------------
-
-/// anvil with PieceToken and ChannelEscrow deployed from the artifacts' bytecode.
-struct Devnet {
-    deployer: DynProvider,
-    token: Address,
-    escrow: Address,
-    anvil: Anvil,
-}
-
-async fn provider(url: &str, secret: &B256) -> DynProvider {
-    let signer = PrivateKeySigner::from_bytes(secret).unwrap();
-    ProviderBuilder::new()
-        .wallet(EthereumWallet::from(signer))
-        .connect(url)
-        .await
-        .unwrap()
-        .erased()
-}
-
-impl Devnet {
-    async fn start() -> Self {
-        let anvil = Anvil::start();
-        let deployer = provider(&anvil.url, &DEPLOYER_KEY).await;
-        let holder = SigningKey::from_bytes(&DEPLOYER_KEY).unwrap().address();
-        let token = PieceToken::deploy(
-            deployer.clone(),
-            "PieceToken".into(),
-            "PIECE".into(),
-            holder,
-            U256::from(SUPPLY),
-        )
-        .await
-        .unwrap();
-        let escrow = ChannelEscrow::deploy(
-            deployer.clone(),
-            *token.address(),
-            U40::from(CHALLENGE_PERIOD),
-        )
-        .await
-        .unwrap();
-        Self {
-            token: *token.address(),
-            escrow: *escrow.address(),
-            deployer,
-            anvil,
-        }
-    }
-
-    /// The account of key `byte…byte`, with ETH for gas and `tokens` of the token, and its client.
-    async fn account(&self, byte: u8, tokens: u128) -> (SigningKey, ChainClient) {
-        let secret = B256::repeat_byte(byte);
-        let key = SigningKey::from_bytes(&secret).unwrap();
-        let wei = U256::from(10u128.pow(20));
-        self.rpc("anvil_setBalance", json!([key.address(), wei]))
-            .await;
-        if tokens > 0 {
-            PieceToken::new(self.token, self.deployer.clone())
-                .transfer(key.address(), U256::from(tokens))
-                .send()
-                .await
-                .unwrap()
-                .get_receipt()
-                .await
-                .unwrap();
-        }
-        let client = ChainClient::connect(&self.anvil.url, &secret, self.escrow)
+/// The account of key `byte…byte` on `net`, with ETH for gas and `tokens` of the token, and its client.
+async fn account(net: &Chain, byte: u8, tokens: u128) -> (SigningKey, ChainClient) {
+    let secret = B256::repeat_byte(byte);
+    let key = SigningKey::from_bytes(&secret).unwrap();
+    net.set_balance(key.address()).await;
+    if tokens > 0 {
+        PieceToken::new(net.token, net.deployer.clone())
+            .transfer(key.address(), U256::from(tokens))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
             .await
             .unwrap();
-        assert_eq!(client.token(), self.token);
-        assert_eq!(client.chain_id(), 31_337);
-        (key, client)
     }
-
-    /// Moves the chain's clock `seconds` forward and mines a block at the new time.
-    async fn advance(&self, seconds: u64) {
-        self.rpc("evm_increaseTime", json!([seconds])).await;
-        self.rpc("evm_mine", json!([])).await;
-    }
-
-    async fn rpc(&self, method: &'static str, params: Value) {
-        self.deployer
-            .raw_request::<Value, Value>(method.into(), params)
-            .await
-            .unwrap_or_else(|e| panic!("{method}: {e}"));
-    }
+    let client = ChainClient::connect(net.anvil.url(), &secret, net.escrow)
+        .await
+        .unwrap();
+    assert_eq!(client.token(), net.token);
+    assert_eq!(client.chain_id(), 31_337);
+    (key, client)
 }
 
 // --- a channel driven by the sans-IO state machines -------------------------------------------------
@@ -308,9 +166,9 @@ async fn tokens(client: &ChainClient, account: Address) -> U256 {
 
 #[tokio::test]
 async fn cooperative_close_after_paying_per_piece_then_withdraw() {
-    let net = Devnet::start().await;
-    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
-    let (payee_key, payee) = net.account(PAYEE, 0).await;
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (payee_key, payee) = account(&net, PAYEE, 0).await;
 
     payer.deposit(100_000).await.unwrap();
     assert_eq!(escrow_balance(&payer, payer.address()).await, 100_000);
@@ -363,9 +221,9 @@ async fn cooperative_close_after_paying_per_piece_then_withdraw() {
 
 #[tokio::test]
 async fn close_by_payee_after_self_settling_its_last_receipt() {
-    let net = Devnet::start().await;
-    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
-    let (_, payee) = net.account(PAYEE, 0).await;
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (_, payee) = account(&net, PAYEE, 0).await;
     payer.deposit(100_000).await.unwrap();
     let mut pair = Pair::open(&payer_key, &payer, &payee, 2, 40_000, None).await;
     pair.pay_pieces(3).await;
@@ -414,10 +272,10 @@ async fn close_by_payee_after_self_settling_its_last_receipt() {
 
 #[tokio::test]
 async fn unilateral_close_settled_in_the_challenge_window_then_finalized() {
-    let net = Devnet::start().await;
-    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
-    let (_, payee) = net.account(PAYEE, 0).await;
-    let (_, anyone) = net.account(RELAYER, 0).await;
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (_, payee) = account(&net, PAYEE, 0).await;
+    let (_, anyone) = account(&net, RELAYER, 0).await;
     payer.deposit(100_000).await.unwrap();
     let mut pair = Pair::open(&payer_key, &payer, &payee, 3, 60_000, None).await;
     pair.pay_pieces(4).await;
@@ -505,10 +363,10 @@ async fn unilateral_close_settled_in_the_challenge_window_then_finalized() {
 
 #[tokio::test]
 async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap() {
-    let net = Devnet::start().await;
-    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
-    let (_, payee) = net.account(PAYEE, 0).await;
-    let (_, relayer) = net.account(RELAYER, 0).await;
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (_, payee) = account(&net, PAYEE, 0).await;
+    let (_, relayer) = account(&net, RELAYER, 0).await;
 
     // One transaction, no approval: the permit is signed in the token's own EIP-712 domain.
     let deadline = payer.block_timestamp().await.unwrap() + 600;
@@ -561,14 +419,14 @@ async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap()
 
 #[tokio::test]
 async fn contract_errors_map_to_their_codes() {
-    let net = Devnet::start().await;
-    let (payer_key, payer) = net.account(PAYER, PAYER_TOKENS).await;
-    let (_, payee) = net.account(PAYEE, 0).await;
-    let (_, relayer) = net.account(RELAYER, 0).await;
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (_, payee) = account(&net, PAYEE, 0).await;
+    let (_, relayer) = account(&net, RELAYER, 0).await;
 
     // Not an escrow: the token (another domain) and an account without code.
     for address in [net.token, payee.address()] {
-        let error = ChainClient::connect(&net.anvil.url, &B256::repeat_byte(PAYER), address)
+        let error = ChainClient::connect(net.anvil.url(), &B256::repeat_byte(PAYER), address)
             .await
             .unwrap_err();
         assert_eq!(error.code(), "escrow_mismatch");

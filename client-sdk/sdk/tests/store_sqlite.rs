@@ -5,7 +5,7 @@
 #![cfg(feature = "sqlite")]
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
 };
 
@@ -22,6 +22,7 @@ use piecepay_sdk::{
         GroupCommit, MIGRATOR, PayeeStore, PayerStore, SettlementProgress, SqliteStore, pay_durably,
     },
 };
+use piecepay_test_support::{TempDir, temp_dir};
 use proptest::{
     collection::vec,
     prelude::*,
@@ -31,35 +32,9 @@ use proptest::{
 const T0: u64 = 1_700_000_000;
 const PRICE: Amount = 10;
 
-/// A fresh directory under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "piecepay-store-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("store.db")
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The store's database file in `dir`.
+fn db(dir: &TempDir) -> PathBuf {
+    dir.path().join("store.db")
 }
 
 fn key(byte: u8) -> SigningKey {
@@ -140,10 +115,10 @@ fn shuffled(n: u128, seed: u64) -> Vec<Amount> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_only_rise_under_concurrent_writers() {
-    let dir = TempDir::new("concurrent");
+    let dir = temp_dir();
     // Two pools on one file, as two processes would have, plus a group commit over one of them.
-    let first = SqliteStore::open(dir.db()).await.unwrap();
-    let second = SqliteStore::open(dir.db()).await.unwrap();
+    let first = SqliteStore::open(db(&dir)).await.unwrap();
+    let second = SqliteStore::open(db(&dir)).await.unwrap();
     let group = GroupCommit::spawn(first.clone(), 16);
     let ch = channel(1);
     const N: u128 = 60;
@@ -186,9 +161,9 @@ async fn receipts_only_rise_under_concurrent_writers() {
 
 #[tokio::test]
 async fn highest_receipt_survives_restart() {
-    let dir = TempDir::new("restart");
+    let dir = temp_dir();
     let (ch, other) = (channel(1), channel(2));
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     for (value, expected) in [(10, true), (30, true), (20, false), (30, false)] {
         let stored = store
             .save_receipt_if_higher(&ch, value, &tag(value))
@@ -204,7 +179,7 @@ async fn highest_receipt_survives_restart() {
     );
     store.close().await;
 
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let latest = store.latest_receipt(&ch).await.unwrap().unwrap();
     assert_eq!((latest.cumulative(), latest.signature), (30, tag(30)));
     assert_eq!(
@@ -231,7 +206,7 @@ async fn highest_receipt_survives_restart() {
         "the whole uint96 range is stored exactly"
     );
     store.close().await;
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     assert_eq!(
         store
             .latest_receipt(&ch)
@@ -245,9 +220,9 @@ async fn highest_receipt_survives_restart() {
 
 #[tokio::test]
 async fn a_payee_channel_restores_with_its_highest_receipt() {
-    let dir = TempDir::new("payee-restore");
+    let dir = temp_dir();
     let ch = channel(7);
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let mut payee = open_payee(&ch, 100);
     store.save_payee(&payee).await.unwrap();
 
@@ -284,7 +259,7 @@ async fn a_payee_channel_restores_with_its_highest_receipt() {
         .unwrap();
     store.close().await;
 
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let record = store.load_payee(&ch).await.unwrap().unwrap();
     let restored = record.restore().unwrap();
     assert_eq!(restored.latest_receipt().unwrap().cumulative(), 30);
@@ -347,8 +322,8 @@ async fn a_payee_channel_restores_with_its_highest_receipt() {
 
 #[tokio::test]
 async fn unsettled_lists_what_the_chain_has_not_settled() {
-    let dir = TempDir::new("unsettled");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let (a, b, c, orphan) = (channel(1), channel(2), channel(3), channel(4));
     for ch in [&a, &b, &c] {
         store.save_payee(&open_payee(ch, 1_000)).await.unwrap();
@@ -391,9 +366,9 @@ async fn unsettled_lists_what_the_chain_has_not_settled() {
 
 #[tokio::test]
 async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
-    let dir = TempDir::new("payer");
+    let dir = temp_dir();
     let ch = channel(9);
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let mut payer = open_payer(&store, &ch, 1_000).await;
     let behind = payer.clone();
 
@@ -445,7 +420,7 @@ async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
     // Crash: the last snapshot is at 0 (payments were only reserved). The restart resumes above 30.
     drop(payer);
     store.close().await;
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let record = store.load_payer(&ch).await.unwrap().unwrap();
     assert_eq!(record.state.cumulative(), 30);
     let mut payer = record.restore(key(1), PayerConfig::default()).unwrap();
@@ -504,8 +479,8 @@ async fn payer_never_gets_a_cumulative_at_or_below_the_stored_one() {
 
 #[tokio::test]
 async fn opening_states_round_trip() {
-    let dir = TempDir::new("payer-opening");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let ch = channel(3);
     let mut payer =
         PayerChannel::new(key(1), ch.clone(), terms(), PayerConfig::default(), T0).unwrap();
@@ -528,8 +503,8 @@ async fn opening_states_round_trip() {
 
 #[tokio::test]
 async fn migrations_are_idempotent_and_the_database_is_durable() {
-    let dir = TempDir::new("migrations");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     store
         .save_receipt_if_higher(&channel(1), 42, &tag(42))
         .await
@@ -537,7 +512,7 @@ async fn migrations_are_idempotent_and_the_database_is_durable() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     store.close().await;
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     store.migrate().await.unwrap();
 
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
@@ -570,8 +545,8 @@ async fn migrations_are_idempotent_and_the_database_is_durable() {
 
 #[tokio::test]
 async fn bad_input_is_an_error_not_a_panic() {
-    let dir = TempDir::new("bad-input");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let ch = channel(1);
 
     // Amounts.
@@ -767,8 +742,8 @@ async fn bad_input_is_an_error_not_a_panic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_commit_answers_each_save_and_batches_them() {
-    let dir = TempDir::new("group");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let group = GroupCommit::spawn(store.clone(), 64);
     let channels: Vec<Channel> = (0..32).map(channel).collect();
 
@@ -852,8 +827,8 @@ fn the_stored_receipt_is_the_max_of_any_interleaving() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = TempDir::new("property");
-    let store = runtime.block_on(SqliteStore::open(dir.db())).unwrap();
+    let dir = temp_dir();
+    let store = runtime.block_on(SqliteStore::open(db(&dir))).unwrap();
     let group = runtime.block_on(async { GroupCommit::spawn(store.clone(), 8) });
     let salt = AtomicU32::new(0);
     let mut runner = TestRunner::new(Config {
@@ -923,8 +898,8 @@ fn the_stored_receipt_is_the_max_of_any_interleaving() {
 
 #[tokio::test]
 async fn a_reservation_never_makes_the_stored_payer_unrestorable() {
-    let dir = TempDir::new("restorable");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
 
     // Paid after on_opened without saving it: the row still says "opening". The reservation is refused,
     // so the row keeps restoring, and so does every other channel.
@@ -969,8 +944,8 @@ async fn a_reservation_never_makes_the_stored_payer_unrestorable() {
 
 #[tokio::test]
 async fn after_a_failed_reservation_the_payer_pays_that_piece_once() {
-    let dir = TempDir::new("retry");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let ch = channel(24);
     let mut payer = open_payer(&store, &ch, 10).await;
     // The top-up is not saved yet, so reserving a receipt above the stored deposit fails: nothing leaves
@@ -1005,8 +980,8 @@ async fn after_a_failed_reservation_the_payer_pays_that_piece_once() {
 
 #[tokio::test]
 async fn a_payee_receipt_above_the_snapshot_deposit_still_restores() {
-    let dir = TempDir::new("payee-topup");
-    let store = SqliteStore::open(dir.db()).await.unwrap();
+    let dir = temp_dir();
+    let store = SqliteStore::open(db(&dir)).await.unwrap();
     let ch = channel(25);
     let mut payee = open_payee(&ch, 10);
     store.save_payee(&payee).await.unwrap();
