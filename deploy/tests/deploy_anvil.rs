@@ -28,6 +28,8 @@ use piecepay_protocol::{
     alloy_sol_types::SolConstructor,
     bindings::{ChannelEscrow, PieceToken},
 };
+use piecepay_test_support::anvil::Anvil;
+use piecepay_test_support::keys::{DEPLOYER_KEY, SECOND_KEY};
 use support::*;
 
 fn key_env() -> (&'static str, String) {
@@ -41,7 +43,7 @@ fn dir_arg(dir: &Path) -> String {
 #[tokio::test]
 async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let anvil = anvil(tmp.path()).await;
+    let anvil = Anvil::start().await;
     let deployments = tmp.path().join("deployments");
     let (key_var, key) = key_env();
     let run = deploy_cli(
@@ -189,7 +191,7 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
 #[tokio::test]
 async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut anvil = anvil(tmp.path()).await;
+    let mut anvil = Anvil::start().await;
     let deployments = tmp.path().join("deployments");
     let request = DeployRequest {
         rpc_url: anvil.url().to_owned(),
@@ -250,7 +252,7 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
     // A restarted anvil: same chain id, none of the contracts.
     let old_escrow = manifest.escrow.address;
     anvil.stop().await;
-    anvil = support::anvil(&tmp.path().join("second")).await;
+    anvil = Anvil::start().await;
     let url = anvil.url().to_owned();
     let run = deploy_cli(
         &[
@@ -293,7 +295,7 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
 #[tokio::test]
 async fn existing_token_is_used_and_recorded() {
     let tmp = tempfile::tempdir().unwrap();
-    let anvil = anvil(tmp.path()).await;
+    let anvil = Anvil::start().await;
     let p = provider(anvil.url()).await;
 
     // Someone else's ERC-20: a PieceToken deployed by the second account.
@@ -376,7 +378,7 @@ async fn existing_token_is_used_and_recorded() {
 #[tokio::test]
 async fn keystore_deployer() {
     let tmp = tempfile::tempdir().unwrap();
-    let anvil = anvil(tmp.path()).await;
+    let anvil = Anvil::start().await;
     let keystores = tmp.path().join("keystores");
     let status = std::process::Command::new(cast_bin())
         .args(["wallet", "import", "deployer", "--keystore-dir"])
@@ -419,7 +421,7 @@ async fn keystore_deployer() {
 #[tokio::test]
 async fn bad_inputs_are_refused_with_codes() {
     let tmp = tempfile::tempdir().unwrap();
-    let anvil = anvil(tmp.path()).await;
+    let anvil = Anvil::start().await;
     let deployments = tmp.path().join("deployments");
     let dir = dir_arg(&deployments);
     let base = ["--rpc-url", anvil.url(), "--deployments-dir", &dir];

@@ -1,34 +1,14 @@
-//! Shared by the integration tests: a real anvil on a free port, the deploy binary, typed reads.
+//! Shared by the integration tests: the deploy binary, typed reads.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Output},
 };
 
-use alloy::{
-    primitives::{Address, B256, b256},
-    providers::DynProvider,
-};
-use piecepay_deploy::{
-    chain,
-    devnet::{Anvil, anvil::DEFAULT_BIN},
-};
+use alloy::{primitives::Address, providers::DynProvider};
+use piecepay_deploy::{chain, devnet::anvil::DEFAULT_BIN};
 use piecepay_protocol::alloy_sol_types::SolCall;
-
-/// anvil's first dev account (devnet only): the deployer in these tests.
-pub const DEPLOYER_KEY: B256 =
-    b256!("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
-/// anvil's second dev account.
-pub const SECOND_KEY: B256 =
-    b256!("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
-
-/// A fresh anvil (free port, its config in `dir`); fails loudly if the toolchain is missing.
-pub async fn anvil(dir: &Path) -> Anvil {
-    Anvil::start(Path::new(DEFAULT_BIN), 0, 10, dir)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// A read-only provider.
 pub async fn provider(url: &str) -> DynProvider {
