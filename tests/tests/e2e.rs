@@ -6,7 +6,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN};
+use piecepay_deploy::devnet::{Devnet, DevnetConfig};
 use piecepay_e2e::{
     libtorrent::Libtorrent,
     run::{Engine, Env, Outcome, Progress, Run, Scenario, run},
@@ -19,11 +19,11 @@ use piecepay_sdk::{
     },
     protocol::alloy_primitives::U256,
 };
+use piecepay_test_support::{chain::devnet_config, relayer};
 
 const TOKEN: u128 = 1_000_000_000_000_000_000;
 const PRICE: u128 = TOKEN / 1_000;
 const CREDIT: u32 = 3;
-const CHALLENGE_PERIOD: u64 = 3_600;
 
 /// Progress goes nowhere in tests.
 struct Quiet;
@@ -34,22 +34,6 @@ impl Progress for Quiet {
     fn settlement(&mut self, _: usize, _: usize) {}
 }
 
-fn relayer_bin() -> PathBuf {
-    // Integration tests run from target/<profile>/deps/; the workspace's binaries are one level up.
-    let exe = std::env::current_exe().expect("the test's path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps")
-        .join("piecepay-relayer");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p piecepay-relayer` (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
-
 /// A devnet with `seeders` + `leechers` funded peers and a relayer configured by `relayer_env`.
 async fn devnet(
     dir: &tempfile::TempDir,
@@ -58,19 +42,15 @@ async fn devnet(
     relayer_env: &[(&str, &str)],
 ) -> (Devnet, Env) {
     let config = DevnetConfig {
-        anvil_bin: PathBuf::from(DEFAULT_BIN),
-        port: 0,
-        state_dir: dir.path().to_owned(),
         peers: seeders + leechers,
         leechers,
         tokens_per_peer: U256::from(1_000 * TOKEN),
-        deposit: U256::ZERO,
-        challenge_period: CHALLENGE_PERIOD,
-        relayer_bin: Some(relayer_bin()),
+        relayer_bin: Some(relayer::workspace_bin()),
         relayer_env: relayer_env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        ..devnet_config(dir.path())
     };
     let devnet = Devnet::start(&config, &mut |_| {})
         .await
