@@ -6,8 +6,8 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-toolchain setup-torrent setup-test check-locks test lint test-contracts slither test-rust test-torrent bench-gas bench-sdk \
-	bench-relayer bench-torrent demo devnet eip712-fixture
+.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test check-locks test lint test-contracts slither test-rust test-torrent \
+	deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-deluge demo devnet eip712-fixture
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -17,6 +17,9 @@ help:
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
 	@echo "make bench-torrent   libtorrent loopback throughput with payments on and off"
+	@echo "make bench-deluge    two deluged on loopback with the piecepay plugin, paid vs free throughput"
+	@echo "make deluge-plugin   the Deluge 2 plugin: client-sdk/integrations/deluge/build/Piecepay-*.egg"
+	@echo "make test-deluge     the Deluge plugin's tests with real deluged daemons (part of make test)"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-test)"
@@ -24,6 +27,8 @@ help:
 # What each command needs, installed when missing (pinned, from the registries; see README "Prerequisites"):
 #   setup-toolchain  Foundry, solc-js, OpenZeppelin, forge-std (npm ci from contracts/package-lock.json)
 #   setup-torrent    libtorrent 2.0 and two foreign torrent clients (Debian)
+#   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
+#                    selenium (PyPI) for the Deluge plugin's tests
 #   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
 setup-toolchain:
@@ -32,14 +37,18 @@ setup-toolchain:
 setup-torrent:
 	client-sdk/integrations/libtorrent/setup.sh
 
-setup-test: setup-toolchain setup-torrent
+setup-deluge:
+	client-sdk/integrations/deluge/setup.sh
+	contracts/tools/install-venv.sh deluge-tests
+
+setup-test: setup-toolchain setup-torrent setup-deluge
 	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
 	contracts/tools/install-venv.sh slither
 
 setup: setup-test
 
 # test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
-test: setup check-locks lint test-contracts slither test-torrent test-rust
+test: setup check-locks lint test-contracts slither test-torrent test-rust test-deluge
 
 # The lock files are in the form their tools write them: a lock that drifted from its manifest (or from
 # what the registry now serves) fails here with the file named, not in a newcomer's first command.
@@ -64,6 +73,13 @@ test-rust: setup-test
 test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 
+# The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
+deluge-plugin: setup-deluge
+	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge
+
+test-deluge: setup-deluge
+	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge test
+
 bench-gas: setup-toolchain
 	contracts/tools/bench-gas.sh
 
@@ -75,6 +91,9 @@ bench-relayer: setup-test
 
 bench-torrent: setup-toolchain setup-torrent
 	$(MAKE) -s --no-print-directory -C client-sdk/integrations/libtorrent bench
+
+bench-deluge: setup-deluge
+	$(MAKE) -s --no-print-directory -C client-sdk/integrations/deluge bench
 
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
