@@ -1,0 +1,58 @@
+"""Fixtures: the egg under test (built by `make deluge-plugin`), real deluged daemons stopped after
+each test (their log tails printed when it failed), and the plugin's pure modules loaded on their own."""
+import importlib.util
+import os
+import sys
+
+import pytest
+
+from deluged import Deluged
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PLUGIN = os.path.join(HERE, '..', 'plugin', 'deluge_piecepay')
+
+
+def _pure_package():
+    # settings.py, errors.py and agent_config.py import nothing from Deluge: load them as the package
+    # deluge_piecepay without its __init__ (which needs Deluge, installed for Debian's Python only).
+    spec = importlib.machinery.ModuleSpec('deluge_piecepay', None, is_package=True)
+    package = importlib.util.module_from_spec(spec)
+    package.__path__ = [PLUGIN]
+    sys.modules['deluge_piecepay'] = package
+
+
+_pure_package()
+
+
+@pytest.fixture(scope='session')
+def egg():
+    path = os.environ.get('PIECEPAY_DELUGE_EGG', '')
+    if not os.path.isfile(path):
+        pytest.fail('PIECEPAY_DELUGE_EGG must name the built egg (run these tests with `make test-deluge`), got %r' % path)
+    return path
+
+
+@pytest.fixture
+def daemons(tmp_path, egg, request):
+    """daemons(name, plugin=True, env=None) starts a deluged; all are stopped at the end of the test."""
+    started = []
+
+    def start(name, plugin=True, env=None):
+        d = Deluged(str(tmp_path), name, egg if plugin else None, env)
+        started.append(d)
+        return d.start()
+
+    yield start
+    failed = getattr(request.node, 'failed', False)
+    for d in started:
+        d.stop()
+        if failed:
+            print('--- %s log (%s) ---\n%s' % (d.name, d.log_path, d.log_tail()))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == 'call' and report.failed:
+        item.failed = True
