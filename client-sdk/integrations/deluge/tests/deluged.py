@@ -77,6 +77,34 @@ class Deluged:
             'stop_seed_at_ratio': False,
         })
 
+    def serve_web(self, port):
+        """Configures deluge-web (sharing this config directory, so it finds the plugin's egg) to log in
+        with password 'deluge' and connect to this daemon at once."""
+        _write_config(os.path.join(self.config_dir, 'web.conf'), {
+            'port': port, 'interface': '127.0.0.1', 'https': False, 'first_login': False,
+            'default_daemon': 'piecepaytest', 'enabled_plugins': [],
+        })
+        with open(os.path.join(self.config_dir, 'hostlist.conf'), 'w') as f:
+            f.write(json.dumps({'file': 3, 'format': 1}) + json.dumps(
+                {'hosts': [['piecepaytest', '127.0.0.1', self.rpc_port, USER, PASSWORD]]}))
+        log = open(os.path.join(os.path.dirname(self.log_path), 'deluge-web.log'), 'a')
+        web = subprocess.Popen(
+            ['/usr/bin/deluge-web', '-d', '-c', self.config_dir, '-i', '127.0.0.1', '-p', str(port), '--no-ssl', '-L', 'error'],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
+        log.close()
+
+        def answers():
+            if web.poll() is not None:
+                raise AssertionError('deluge-web exited with %s' % web.returncode)
+            try:
+                with socket.create_connection(('127.0.0.1', port), timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        wait_for('deluge-web on 127.0.0.1:%d' % port, answers)
+        return web
+
     # -- process -------------------------------------------------------------------------------------
 
     def start(self, timeout=30.0):

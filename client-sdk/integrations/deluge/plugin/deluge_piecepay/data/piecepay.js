@@ -25,7 +25,7 @@ Deluge.plugins.PiecepayPlugin = Ext.extend(Deluge.Plugin, {
                 colCfg: {
                     renderer: c[2] == 'tokens' ? Deluge.plugins.PiecepayPlugin.tokens : undefined,
                     sortable: true,
-                    width: c[2] == 'tokens' ? 90 : 70,
+                    width: 95,
                     align: 'right',
                 },
                 storeCfg: { sortType: c[2] == 'tokens' ? Deluge.plugins.PiecepayPlugin.sortAmount : undefined },
@@ -59,6 +59,11 @@ Deluge.plugins.PiecepayPlugin = Ext.extend(Deluge.Plugin, {
 
     refresh: function() {
         var me = this, tokens = Deluge.plugins.PiecepayPlugin.tokens;
+        // The plugin's methods exist once the web UI is logged in and connected to a daemon.
+        if (!deluge.client.piecepay) {
+            me.show('piecepay: not connected');
+            return;
+        }
         deluge.client.piecepay.get_status({
             success: function(st) {
                 if (st.state != 'running') {

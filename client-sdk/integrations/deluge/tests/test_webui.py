@@ -1,0 +1,81 @@
+"""The web UI part in Deluge's own web UI (deluge-web), in headless Chromium: the plugin's columns in
+the torrent list and the payments' state in the status bar. The screenshot's path is printed."""
+import os
+import shutil
+import signal
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+import torrents
+from deluged import free_port, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+                  '--window-size=1400,700']
+
+
+def texts(browser, selector):
+    # Read in one script: ExtJS re-renders the grid while it refreshes, so elements found one call
+    # earlier may be gone the next.
+    return browser.execute_script(
+        'return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim())', selector)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = '/usr/bin/chromium'
+    for flag in CHROMIUM_FLAGS + ['--user-data-dir=%s' % (tmp_path / 'chromium')]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service('/usr/bin/chromedriver'), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_columns_and_wallet_state_in_the_web_ui(daemons, browser, tmp_path):
+    d = daemons('one')
+    torrent, tid = torrents.make(d.download_dir, 'shown.bin', 1024 * 1024)
+    d.add_torrent(torrent, seed=True)
+    d.rpc('piecepay.set_config', {'keystore': str(tmp_path / 'missing.json')})
+    port = free_port()
+    web = d.serve_web(port)
+    try:
+        browser.get('http://127.0.0.1:%d/' % port)
+        password = wait_for('the login window', lambda: browser.find_elements(By.ID, '_password'))[0]
+        wait_for('the login field to show', password.is_displayed)
+        password.send_keys('deluge', Keys.ENTER)
+        wait_for('the plugin\'s columns',
+                 lambda: {'Paid', 'Earned', 'Unsettled', 'Paying peers', 'Paid peers'} <= set(texts(browser, '.x-grid3-hd-inner')))
+        rows = wait_for('the torrent in the list', lambda: [r for r in texts(browser, '#torrentGrid .x-grid3-row') if 'shown.bin' in r])
+        wallet = wait_for('the payments\' state in the status bar',
+                          lambda: [t for t in texts(browser, '#piecepay-wallet') if t.startswith('piecepay: error')])
+        assert wallet == ['piecepay: error (keystore_missing)']
+        # The row carries the plugin's five cells: nothing paid, earned or pending, no paying peer.
+        cells = texts(browser, '#torrentGrid .x-grid3-row .x-grid3-cell-inner')
+        assert cells[-5:] == ['0', '0', '0', '0', '0'], cells
+        assert rows
+        # Amounts are shown in tokens (18 decimals), exactly, whatever their size.
+        tokens = 'return Deluge.plugins.PiecepayPlugin.tokens(arguments[0])'
+        for base_units, shown in (('0', '0'), ('1500000000000000000', '1.5'), ('250000000000000', '0.00025'),
+                                  ('123456789000000000000000000', '123456789'), ('1', '0')):
+            assert browser.execute_script(tokens, base_units) == shown, base_units
+        shot = tmp_path / 'webui.png'
+        browser.save_screenshot(str(shot))
+        kept = os.path.join(HERE, '..', 'build', 'test-webui.png')
+        shutil.copy(shot, kept)
+        print('web UI screenshot: %s' % os.path.abspath(kept))
+        # Disabled in the daemon, the plugin leaves the web UI: its columns and status go, Deluge's stay.
+        d.rpc('core.disable_plugin', 'Piecepay')
+        wait_for('the plugin\'s columns to go', lambda: 'Paid' not in texts(browser, '.x-grid3-hd-inner'))
+        assert not texts(browser, '#piecepay-wallet')
+        assert wait_for('the torrent list to keep working',
+                        lambda: [r for r in texts(browser, '#torrentGrid .x-grid3-row') if 'shown.bin' in r])
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(20)
