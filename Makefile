@@ -92,7 +92,7 @@ bench-relayer: setup-test
 bench-torrent: setup-toolchain setup-torrent
 	$(MAKE) -s --no-print-directory -C client-sdk/integrations/libtorrent bench
 
-bench-deluge: setup-deluge
+bench-deluge: setup-toolchain setup-deluge
 	$(MAKE) -s --no-print-directory -C client-sdk/integrations/deluge bench
 
 eip712-fixture: setup-toolchain

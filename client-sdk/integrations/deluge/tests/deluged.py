@@ -20,6 +20,13 @@ USER, PASSWORD = 'tester', 'secret'  # admin (level 10)
 READER = 'reader'  # normal level (5): may read, may not change settings or move money
 
 
+def tcp_only_egg():
+    path = os.environ.get('PIECEPAY_TCP_ONLY_EGG', '')
+    if not os.path.isfile(path):
+        raise AssertionError('PIECEPAY_TCP_ONLY_EGG must name the TcpOnly egg (run through make), got %r' % path)
+    return path
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -57,8 +64,10 @@ class Deluged:
         self._clients = {}
         os.makedirs(os.path.join(self.config_dir, 'plugins'), exist_ok=True)
         os.makedirs(self.download_dir, exist_ok=True)
-        if egg:
-            os.symlink(egg, os.path.join(self.config_dir, 'plugins', os.path.basename(egg)))
+        # Every daemon runs over TCP only (tests/tcp_only/setup.py says why); `egg` adds piecepay.
+        eggs = [tcp_only_egg()] + ([egg] if egg else [])
+        for path in eggs:
+            os.symlink(path, os.path.join(self.config_dir, 'plugins', os.path.basename(path)))
         with open(os.path.join(self.config_dir, 'auth'), 'w') as f:
             f.write('%s:%s:10\n%s:%s:5\n' % (USER, PASSWORD, READER, PASSWORD))
         _write_config(os.path.join(self.config_dir, 'core.conf'), {
@@ -72,7 +81,7 @@ class Deluged:
             'new_release_check': False, 'send_info': False,
             'download_location': self.download_dir,
             'move_completed': False, 'copy_torrent_file': False,
-            'enabled_plugins': ['Piecepay'] if egg else [],
+            'enabled_plugins': ['TcpOnly'] + (['Piecepay'] if egg else []),
             'max_active_seeding': -1, 'max_active_downloading': -1, 'max_active_limit': -1,
             'stop_seed_at_ratio': False,
         })

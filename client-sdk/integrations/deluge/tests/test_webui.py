@@ -57,8 +57,8 @@ def test_columns_and_wallet_state_in_the_web_ui(daemons, browser, tmp_path):
                           lambda: [t for t in texts(browser, '#piecepay-wallet') if t.startswith('piecepay: error')])
         assert wallet == ['piecepay: error (keystore_missing)']
         # The row carries the plugin's five cells: nothing paid, earned or pending, no paying peer.
-        cells = texts(browser, '#torrentGrid .x-grid3-row .x-grid3-cell-inner')
-        assert cells[-5:] == ['0', '0', '0', '0', '0'], cells
+        wait_for('the row\'s piecepay cells',
+                 lambda: texts(browser, '#torrentGrid .x-grid3-row .x-grid3-cell-inner')[-5:] == ['0'] * 5)
         assert rows
         # Amounts are shown in tokens (18 decimals), exactly, whatever their size.
         tokens = 'return Deluge.plugins.PiecepayPlugin.tokens(arguments[0])'

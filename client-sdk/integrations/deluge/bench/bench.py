@@ -1,0 +1,127 @@
+"""bench-deluge: throughput between two deluged on loopback, with the piecepay plugin paying every piece
+(paid) and without it (free), in the style of the libtorrent integration's bench: one untimed warm-up
+transfer of each, then rounds of one transfer each, alternating and flipping the order every round;
+medians. Prints
+
+    deluge throughput_mib_s paid=A free=B ratio=R
+    deluge ratio_ci95 low=L high=H rounds=N
+
+Two pairs of daemons run side by side, each pair idle while the other transfers: the paid pair has the
+plugin with funded wallets on a devnet with a relayer, the free pair is stock Deluge. A transfer is
+timed from the moment the leecher is connected to the seeder until it has every piece (deluged dials
+on libtorrent's tick, which would add up to a second at random to either mode).
+
+    bench.py [--size-mib 256] [--piece-kib 256] [--rounds 9] [--only paid|free]
+"""
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
+
+import torrents  # noqa: E402
+from deluged import Deluged, wait_for  # noqa: E402
+from paid import PaidSetup  # noqa: E402
+
+
+def log(line):
+    print(line, file=sys.stderr, flush=True)
+
+
+class Pair:
+    def __init__(self, root, mode, egg, content_dir, torrent, tid):
+        plugin = egg if mode == 'paid' else None
+        self.mode = mode
+        self.seeder = Deluged(root, mode + '-seeder', plugin).start()
+        self.leecher = Deluged(root, mode + '-leecher', plugin).start()
+        self.torrent, self.tid = torrent, tid
+        self.seeder.rpc('core.add_torrent_file', 'bench.torrent', _b64(torrent),
+                        {'download_location': content_dir, 'seed_mode': True})
+
+    def transfer(self, size):
+        """One download from scratch; returns MiB/s from connection to completion."""
+        leecher = self.leecher
+        if self.tid in leecher.rpc('core.get_session_state'):
+            leecher.rpc('core.remove_torrent', self.tid, True)
+            wait_for('the old download to go', lambda: self.tid not in leecher.rpc('core.get_session_state'))
+        leecher.add_torrent(self.torrent)
+        leecher.connect_to(self.tid, self.seeder)
+        wait_for('%s leecher to connect' % self.mode,
+                 lambda: leecher.status(self.tid, ['num_seeds'])['num_seeds'] > 0, timeout=30, interval=0.005)
+        start = time.monotonic()
+        wait_for('%s transfer to finish' % self.mode,
+                 lambda: leecher.status(self.tid, ['is_finished'])['is_finished'], timeout=600, interval=0.01)
+        return size / (1024 * 1024) / (time.monotonic() - start)
+
+    def stop(self):
+        self.seeder.stop()
+        self.leecher.stop()
+
+
+def _b64(data):
+    import base64
+    return base64.b64encode(data).decode()
+
+
+def ci95(paid, free, resamples=4000):
+    rng = random.Random(0x5eed)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(len(paid)) for _ in paid]
+        ratios.append(statistics.median(paid[k] for k in picks) / statistics.median(free[k] for k in picks))
+    ratios.sort()
+    return ratios[int(0.025 * (resamples - 1))], ratios[int(0.975 * (resamples - 1))]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--size-mib', type=int, default=256)
+    p.add_argument('--piece-kib', type=int, default=256)
+    p.add_argument('--rounds', type=int, default=9)
+    p.add_argument('--only', choices=('paid', 'free'))
+    a = p.parse_args()
+    egg = os.environ.get('PIECEPAY_DELUGE_EGG', '')
+    if not os.path.isfile(egg):
+        sys.exit('bench-deluge: PIECEPAY_DELUGE_EGG must name the built egg (run `make bench-deluge`)')
+    modes = [a.only] if a.only else ['paid', 'free']
+    size = a.size_mib * 1024 * 1024
+    pairs, setup = {}, None
+    with tempfile.TemporaryDirectory(prefix='piecepay-bench-deluge-') as root:
+        try:
+            content = os.path.join(root, 'content')
+            torrent, tid = torrents.make(content, 'bench.bin', size, a.piece_kib * 1024)
+            for mode in modes:
+                pairs[mode] = Pair(root, mode, egg, content, torrent, tid)
+            if 'paid' in pairs:
+                setup = PaidSetup(root)
+                problem = setup.enable(pairs['paid'].seeder, pairs['paid'].leecher)
+                if problem:
+                    sys.exit('bench-deluge: the paid mode cannot run: %s' % problem)
+            for mode in modes:  # warm-up: caches, allocation, the payments' channel opened
+                log('bench warm-up %s: %.1f MiB/s' % (mode, pairs[mode].transfer(size)))
+            results = {m: [] for m in modes}
+            for r in range(a.rounds):
+                for mode in modes if r % 2 == 0 else modes[::-1]:
+                    results[mode].append(pairs[mode].transfer(size))
+                    log('bench round %d %s: %.1f MiB/s' % (r + 1, mode, results[mode][-1]))
+        finally:
+            for pair in pairs.values():
+                pair.stop()
+            if setup:
+                setup.stop()
+    if a.only:
+        print('deluge throughput_mib_s %s=%.1f rounds=%d' % (a.only, statistics.median(results[a.only]), a.rounds))
+        return
+    paid, free = statistics.median(results['paid']), statistics.median(results['free'])
+    low, high = ci95(results['paid'], results['free'])
+    print('deluge throughput_mib_s paid=%.1f free=%.1f ratio=%.3f' % (paid, free, paid / free))
+    print('deluge ratio_ci95 low=%.3f high=%.3f rounds=%d' % (low, high, a.rounds))
+
+
+if __name__ == '__main__':
+    main()
