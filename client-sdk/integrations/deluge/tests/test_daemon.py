@@ -68,7 +68,7 @@ def test_settings_are_checked_saved_and_kept_across_a_restart(daemons):
     assert (config['price'], config['credit_window'], list(config['relayer_urls'])) == ('1000', 16, ['http://127.0.0.1:9'])
 
     kind, text = remote_error(d.rpc, 'piecepay.set_config', {'price': '2000', 'credit_window': 0})
-    assert kind == 'PiecepayError' and text.startswith('error[invalid_setting]: credit_window ')
+    assert kind == 'DelugeError' and text.startswith('error[invalid_setting]: credit_window ')
     assert d.rpc('piecepay.get_config')['price'] == '1000', 'a refused change must change nothing'
     kind, text = remote_error(d.rpc, 'piecepay.set_config', {'max_prise': '1'})
     assert text.startswith('error[unknown_setting]: max_prise ')
@@ -111,7 +111,7 @@ def test_a_missing_keystore_is_reported_and_deluged_keeps_serving(daemons, tmp_p
     assert missing in status['error']
     assert 'piecepay: error[keystore_missing]: wallet keystore %s does not exist' % missing in seeder.log_text()
     kind, text = remote_error(seeder.rpc, 'piecepay.get_balances')
-    assert kind == 'PiecepayError' and text.startswith('error[not_running]: payments are error: wallet keystore')
+    assert kind == 'DelugeError' and text.startswith('error[not_running]: payments are error: wallet keystore')
     # Torrents are served all the same.
     tid = transfer(seeder, leecher, tmp_path)
     leecher.wait_finished(tid)

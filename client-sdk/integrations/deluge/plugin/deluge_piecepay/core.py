@@ -5,12 +5,14 @@ Enabling never fails because of payments: a wallet that cannot be opened leaves 
 the `error` state (payments.py), reported over RPC and in the log, and Deluge keeps serving torrents.
 Disabling stops the agent, joins its threads and removes every RPC method and status field.
 """
+import functools
 import os
 
 import deluge.configmanager
 from deluge import component
 from deluge.common import AUTH_LEVEL_ADMIN
 from deluge.core.rpcserver import export
+from deluge.error import DelugeError
 from deluge.event import DelugeEvent
 from deluge.plugins.pluginbase import CorePluginBase
 from twisted.internet import defer, threads
@@ -30,6 +32,36 @@ STATUS_FIELDS = {
     'piecepay_peers_paid': 'peers_paid',
 }
 _NO_TOTALS = {'spent': '0', 'earned': '0', 'pending': '0', 'peers_paying': 0, 'peers_paid': 0}
+
+
+def rpc_errors(method):
+    """Answers an RPC client with DelugeError('error[<code>]: <message>') for the plugin's refusals and
+    the native module's: Deluge's RPC sends other exceptions wrapped with a traceback, and Deluge's own
+    client (deluge-web, deluge-console, the GTK UI) can only rebuild the exception types of
+    deluge.error: any other type leaves its call unanswered."""
+
+    def rpc(error):
+        if isinstance(error, PiecepayError):
+            return DelugeError(str(error))
+        args = getattr(error, 'args', ())
+        if type(error).__name__ == 'Error' and len(args) == 2:  # _native.Error(code, message)
+            return DelugeError(str(PiecepayError(*args)))
+        return error
+
+    def errback(failure):
+        raise rpc(failure.value)
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            result = method(*args, **kwargs)
+        except Exception as ex:
+            raise rpc(ex) from ex
+        if isinstance(result, defer.Deferred):
+            result.addErrback(errback)
+        return result
+
+    return wrapper
 
 
 class PiecepayStatusEvent(DelugeEvent):
@@ -96,11 +128,13 @@ class Core(CorePluginBase):
     # -- RPC -----------------------------------------------------------------------------------------
 
     @export
+    @rpc_errors
     def get_config(self):
         """The settings (piecepay.conf). The wallet's password is never part of them."""
         return dict(self.config.config)
 
     @export(AUTH_LEVEL_ADMIN)
+    @rpc_errors
     def set_config(self, changes):
         """Checks every change, saves them, then applies them to the running payments (the agent is
         restarted with the new settings; deluged is not). Fires with get_status() once applied; a bad
@@ -115,6 +149,7 @@ class Core(CorePluginBase):
         return self._apply(new)
 
     @export(AUTH_LEVEL_ADMIN)
+    @rpc_errors
     def unlock(self, password):
         """Opens the wallet with this password (kept in memory only, never saved) and starts payments.
         Fires with get_status(): `running`, or `error` with the agent's reason (a wrong password…)."""
@@ -124,6 +159,7 @@ class Core(CorePluginBase):
         return self._apply(settings.merged({}, dict(self.config.config)))
 
     @export
+    @rpc_errors
     def get_status(self):
         """{'state', 'error_code', 'error', 'payments', 'libtorrent', 'session_port'}: the states are
         payments.py's; `payments` is what this build pays with, `session_port` the port Deluge's session
@@ -138,17 +174,20 @@ class Core(CorePluginBase):
         return status
 
     @export
+    @rpc_errors
     def get_totals(self):
         """Per torrent id: spent, earned, pending (decimal base units), peers_paying, peers_paid."""
         return {tid: dict(self._totals.get(tid, _NO_TOTALS)) for tid in component.get('TorrentManager').get_torrent_list()}
 
     @export
+    @rpc_errors
     def get_balances(self):
         """The wallet: address, token_balance (outside the escrow), free (withdrawable), locked (in
         channels); decimal base units."""
         return threads.deferToThread(self._handle().wallet)
 
     @export(AUTH_LEVEL_ADMIN)
+    @rpc_errors
     def withdraw(self, amount='all'):
         """Withdraws `amount` base units (or 'all') of the free balance to the wallet; fires with the
         amount withdrawn."""
@@ -157,6 +196,7 @@ class Core(CorePluginBase):
         return threads.deferToThread(self._handle().withdraw, amount)
 
     @export(AUTH_LEVEL_ADMIN)
+    @rpc_errors
     def close_all(self):
         """Closes every channel (cooperatively where the peer answers); fires with how many."""
         return threads.deferToThread(self._handle().close_all)
