@@ -11,7 +11,7 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
-	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent"
+	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
 	@echo "make bench-gas       gas per settlement/open/close on a local anvil"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
@@ -22,7 +22,7 @@ help:
 	@echo "make test-deluge     the Deluge plugin's tests with real deluged daemons (part of make test)"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
-	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-test)"
+	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test)"
 
 # What each command needs, installed when missing (pinned, from the registries; see README "Prerequisites"):
 #   setup-toolchain  Foundry, solc-js, OpenZeppelin, forge-std (npm ci from contracts/package-lock.json)

@@ -167,3 +167,24 @@ def test_disable_and_enable_at_runtime_while_serving(daemons, tmp_path):
     assert seeder.alive()
     with open(os.path.join(seeder.config_dir, 'core.conf')) as f:
         assert 'Piecepay' in json.loads(f.read().split('}', 1)[1])['enabled_plugins']
+
+
+def test_killed_mid_transfer_deluged_comes_back_with_the_plugin_as_it_was(daemons, tmp_path):
+    seeder, leecher = daemons('seeder', plugin=False), daemons('leecher')
+    keystore = str(tmp_path / 'gone.json')
+    leecher.rpc('piecepay.set_config', {'keystore': keystore, 'max_price': '5', 'credit_window': 8})
+    tid = transfer(seeder, leecher, tmp_path, size=96 * 1024 * 1024)
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 8192.0})  # KiB/s: mid-transfer for seconds
+    wait_for('a part of the download', lambda: leecher.status(tid, ['progress'])['progress'] > 2.0)
+    leecher.kill()
+    leecher.start()
+    status = settled_status(leecher)
+    assert (status['state'], status['error_code']) == ('error', 'keystore_missing')
+    config = leecher.rpc('piecepay.get_config')
+    assert (config['keystore'], config['max_price'], config['credit_window']) == (keystore, '5', 8)
+    # Deluge itself brings the torrent back paused (it had no resume data from a killed process).
+    wait_for('the torrent to be restored', lambda: leecher.status(tid, ['state']))
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': -1.0})
+    leecher.rpc('core.resume_torrent', [tid])
+    leecher.connect_to(tid, seeder)
+    leecher.wait_finished(tid, timeout=120)
