@@ -188,3 +188,9 @@ def test_killed_mid_transfer_deluged_comes_back_with_the_plugin_as_it_was(daemon
     leecher.rpc('core.resume_torrent', [tid])
     leecher.connect_to(tid, seeder)
     leecher.wait_finished(tid, timeout=120)
+
+
+def test_withdraw_checks_its_amount_before_anything(daemons):
+    d = daemons('one')
+    kind, text = remote_error(d.rpc, 'piecepay.withdraw', '-5')
+    assert text.startswith("error[invalid_amount]: amount must be a whole number of token base units, got '-5'")

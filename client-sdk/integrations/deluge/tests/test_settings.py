@@ -87,3 +87,11 @@ def test_the_agent_config_carries_every_setting_but_never_the_password(tmp_path)
         'payer': {'max_price': '20', 'budget_per_torrent': '30', 'budget_total': '40', 'deposit_per_channel': '50'},
         'payee': {'price': '10', 'credit_window': 6, 'free_share': 2},
     }
+
+
+def test_an_amount_is_checked_under_the_name_it_is_given():
+    assert settings.amount('amount', 12) == '12'
+    with pytest.raises(PiecepayError) as info:
+        settings.amount('amount', '1e18')
+    assert info.value.code == 'invalid_amount'
+    assert info.value.message == "amount must be a whole number of token base units, got '1e18'"

@@ -192,7 +192,7 @@ class Core(CorePluginBase):
         """Withdraws `amount` base units (or 'all') of the free balance to the wallet; fires with the
         amount withdrawn."""
         if amount != 'all':
-            amount = settings.merged({}, {'price': amount})['price']  # the same amount rules as settings
+            amount = settings.amount('amount', amount)
         return threads.deferToThread(self._handle().withdraw, amount)
 
     @export(AUTH_LEVEL_ADMIN)

@@ -94,6 +94,8 @@ class Payments:
             return self._set('error', PiecepayError(*ex.args))
         except OSError as ex:
             return self._set('error', PiecepayError('data_dir', 'cannot write the agent\'s config in %s: %s' % (self._data_dir, ex)))
+        except Exception as ex:  # a bug of ours: reported like any refusal, never an unhandled Deferred
+            return self._set('error', PiecepayError('internal', 'starting payments failed: %r' % ex))
         self._handle = handle
         log.info('piecepay: payments running (wallet %s)', settings['keystore'])
         return self._set('running')

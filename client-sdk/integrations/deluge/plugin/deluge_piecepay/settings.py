@@ -45,6 +45,15 @@ def _refuse(key, why, value):
     raise PiecepayError('invalid_setting', '%s %s, got %r (%s)' % (key, why, value, CONFIG_FILE))
 
 
+def amount(key, value):
+    """`value` as an amount of base units (a decimal string), or PiecepayError (invalid_amount)
+    naming `key`: the settings' rule for amounts that are not settings (a withdrawal)."""
+    try:
+        return _amount(key, value)
+    except PiecepayError as ex:
+        raise PiecepayError('invalid_amount', ex.message.replace(' (%s)' % CONFIG_FILE, '')) from None
+
+
 def _amount(key, value):
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         _refuse(key, 'must be a whole number of token base units', value)
