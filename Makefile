@@ -28,7 +28,7 @@ help:
 #   setup-toolchain  Foundry, solc-js, OpenZeppelin, forge-std (npm ci from contracts/package-lock.json)
 #   setup-torrent    libtorrent 2.0 and two foreign torrent clients (Debian)
 #   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
-#                    selenium (PyPI) for the Deluge plugin's tests
+#                    selenium (PyPI) for the Deluge plugin's tests (`make deluge-plugin` needs only the first ones)
 #   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
 setup-toolchain:
@@ -38,7 +38,7 @@ setup-torrent:
 	client-sdk/integrations/libtorrent/setup.sh
 
 setup-deluge:
-	client-sdk/integrations/deluge/setup.sh
+	client-sdk/integrations/deluge/setup.sh --tests
 	contracts/tools/install-venv.sh deluge-tests
 
 setup-test: setup-toolchain setup-torrent setup-deluge
@@ -74,7 +74,8 @@ test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
-deluge-plugin: setup-deluge
+deluge-plugin:
+	client-sdk/integrations/deluge/setup.sh
 	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge
 
 test-deluge: setup-deluge
