@@ -32,13 +32,23 @@ def egg():
     return path
 
 
+@pytest.fixture(scope='session')
+def scripted_egg():
+    path = os.environ.get('PIECEPAY_DELUGE_SCRIPTED_EGG', '')
+    if not os.path.isfile(path):
+        pytest.fail('PIECEPAY_DELUGE_SCRIPTED_EGG must name the egg with scripted payments (make test-deluge), got %r' % path)
+    return path
+
+
 @pytest.fixture
-def daemons(tmp_path, egg, request):
-    """daemons(name, plugin=True, env=None) starts a deluged; all are stopped at the end of the test."""
+def daemons(tmp_path, egg, scripted_egg, request):
+    """daemons(name, plugin=True, env=None) starts a deluged (plugin: True, False, or 'scripted' for the
+    egg whose payments follow a script, native/payments_scripted.cpp); all are stopped after the test."""
     started = []
 
     def start(name, plugin=True, env=None):
-        d = Deluged(str(tmp_path), name, egg if plugin else None, env)
+        chosen = scripted_egg if plugin == 'scripted' else egg if plugin else None
+        d = Deluged(str(tmp_path), name, chosen, env)
         started.append(d)
         return d.start()
 

@@ -1,5 +1,6 @@
 """The web UI part in Deluge's own web UI (deluge-web), in headless Chromium: the plugin's columns in
-the torrent list and the payments' state in the status bar. The screenshot's path is printed."""
+the torrent list and the wallet or the payments' state in the status bar, with the scripted payments
+of test_scripted.py. The screenshot's path is printed (pytest -s) and kept in build/test-webui.png."""
 import os
 import shutil
 import signal
@@ -10,8 +11,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-import torrents
 from deluged import free_port, wait_for
+from test_scripted import running  # noqa: F401 (a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
@@ -38,11 +39,8 @@ def browser(tmp_path):
     driver.quit()
 
 
-def test_columns_and_wallet_state_in_the_web_ui(daemons, browser, tmp_path):
-    d = daemons('one')
-    torrent, tid = torrents.make(d.download_dir, 'shown.bin', 1024 * 1024)
-    d.add_torrent(torrent, seed=True)
-    d.rpc('piecepay.set_config', {'keystore': str(tmp_path / 'missing.json')})
+def test_columns_and_wallet_in_the_web_ui(running, browser, tmp_path):
+    d, tid = running  # scripted payments (test_scripted.py): the values are not all zero
     port = free_port()
     web = d.serve_web(port)
     try:
@@ -52,30 +50,30 @@ def test_columns_and_wallet_state_in_the_web_ui(daemons, browser, tmp_path):
         password.send_keys('deluge', Keys.ENTER)
         wait_for('the plugin\'s columns',
                  lambda: {'Paid', 'Earned', 'Unsettled', 'Paying peers', 'Paid peers'} <= set(texts(browser, '.x-grid3-hd-inner')))
-        rows = wait_for('the torrent in the list', lambda: [r for r in texts(browser, '#torrentGrid .x-grid3-row') if 'shown.bin' in r])
-        wallet = wait_for('the payments\' state in the status bar',
-                          lambda: [t for t in texts(browser, '#piecepay-wallet') if t.startswith('piecepay: error')])
-        assert wallet == ['piecepay: error (keystore_missing)']
-        # The row carries the plugin's five cells: nothing paid, earned or pending, no paying peer.
+        wait_for('the torrent in the list', lambda: [r for r in texts(browser, '#torrentGrid .x-grid3-row') if 'paid.bin' in r])
+        # The row's piecepay cells, in tokens (18 decimals) and peers.
         wait_for('the row\'s piecepay cells',
-                 lambda: texts(browser, '#torrentGrid .x-grid3-row .x-grid3-cell-inner')[-5:] == ['0'] * 5)
-        assert rows
-        # Amounts are shown in tokens (18 decimals), exactly, whatever their size.
-        tokens = 'return Deluge.plugins.PiecepayPlugin.tokens(arguments[0])'
-        for base_units, shown in (('0', '0'), ('1500000000000000000', '1.5'), ('250000000000000', '0.00025'),
-                                  ('123456789000000000000000000', '123456789'), ('1', '0')):
-            assert browser.execute_script(tokens, base_units) == shown, base_units
+                 lambda: texts(browser, '#torrentGrid .x-grid3-row .x-grid3-cell-inner')[-5:] == ['1.5', '0.00025', '0.0002', '2', '1'])
+        wait_for('the wallet in the status bar',
+                 lambda: texts(browser, '#piecepay-wallet') == ['piecepay: free 3 · locked 1 · wallet 7'])
         shot = tmp_path / 'webui.png'
         browser.save_screenshot(str(shot))
         kept = os.path.join(HERE, '..', 'build', 'test-webui.png')
         shutil.copy(shot, kept)
         print('web UI screenshot: %s' % os.path.abspath(kept))
+        # Amounts are shown in tokens exactly, at most 6 decimals, whatever their size.
+        tokens = 'return Deluge.plugins.PiecepayPlugin.tokens(arguments[0])'
+        for base_units, shown in (('0', '0'), ('250000000000000', '0.00025'), ('123456789000000000000000000', '123456789'),
+                                  ('1', '0'), ('1000001000000000000', '1.000001')):
+            assert browser.execute_script(tokens, base_units) == shown, base_units
+        # A payments problem shows in the status bar.
+        d.rpc('piecepay.set_config', {'keystore': str(tmp_path / 'missing.json')})
+        wait_for('the error in the status bar', lambda: texts(browser, '#piecepay-wallet') == ['piecepay: error (keystore_missing)'])
         # Disabled in the daemon, the plugin leaves the web UI: its columns and status go, Deluge's stay.
         d.rpc('core.disable_plugin', 'Piecepay')
         wait_for('the plugin\'s columns to go', lambda: 'Paid' not in texts(browser, '.x-grid3-hd-inner'))
         assert not texts(browser, '#piecepay-wallet')
-        assert wait_for('the torrent list to keep working',
-                        lambda: [r for r in texts(browser, '#torrentGrid .x-grid3-row') if 'shown.bin' in r])
+        assert 'Name' in texts(browser, '.x-grid3-hd-inner')
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(20)

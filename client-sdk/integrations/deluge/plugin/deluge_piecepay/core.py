@@ -15,7 +15,7 @@ from deluge.core.rpcserver import export
 from deluge.error import DelugeError
 from deluge.event import DelugeEvent
 from deluge.plugins.pluginbase import CorePluginBase
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 
 from . import native, settings
 from .errors import PiecepayError
@@ -79,6 +79,10 @@ class Core(CorePluginBase):
         self._native_info = {}
         self.payments = None
         self._fatal = None  # the native module cannot serve this deluged: only a rebuilt egg helps
+        # Our own timer, not the Component's update(): Deluge starts that only for a plugin enabled while
+        # deluged runs, not for one enabled at start-up.
+        self._refresh = task.LoopingCall(self._read_totals)
+        self._refresh.start(1.0, now=False)
         plugins = component.get('CorePluginManager')
         for field, key in STATUS_FIELDS.items():
             plugins.register_status_field(field, self._status_getter(key))
@@ -106,6 +110,8 @@ class Core(CorePluginBase):
         self.payments.restart(current, self._password)
 
     def disable(self):
+        if self._refresh.running:
+            self._refresh.stop()
         plugins = component.get('CorePluginManager')
         for field in STATUS_FIELDS:
             plugins.deregister_status_field(field)
@@ -117,7 +123,7 @@ class Core(CorePluginBase):
         stopped.addCallback(lambda _: log.info('piecepay: disabled'))
         return stopped
 
-    def update(self):
+    def _read_totals(self):
         handle = self.payments.running if self.payments else None
         if handle is not None:
             try:

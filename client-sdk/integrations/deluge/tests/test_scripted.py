@@ -1,0 +1,112 @@
+"""The path between payments and the user, with payments that follow a script (the test-only egg of
+native/payments_scripted.cpp) instead of the agent, which is not in the tree yet: values crossing
+C++ -> Python -> Deluge's status API and RPC -> the console, the payments started in a thread and
+stopped with their thread joined, restarted on a settings change, and their refusals reported."""
+import json
+import os
+
+import pytest
+from deluge_client.client import RemoteException
+
+import torrents
+from deluged import wait_for
+from test_console import console
+from test_daemon import FIELDS, settled_status
+
+TOTALS = {'spent': '1500000000000000000', 'earned': '250000000000000', 'pending': '200000000000000',
+          'peers_paying': 2, 'peers_paid': 1}
+WALLET = {'address': '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', 'token_balance': '7000000000000000000',
+          'free': '3000000000000000000', 'locked': '1000000000000000000'}
+
+
+def script(d, **entries):
+    directory = os.path.join(d.config_dir, 'piecepay')
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, 'scripted.json'), 'w') as f:
+        json.dump(entries, f)
+
+
+def scripted_log(d):
+    with open(os.path.join(d.config_dir, 'piecepay', 'scripted.log')) as f:
+        return f.read().split('\n')[:-1]
+
+
+def script_threads(d):
+    return [t for t in d.thread_names() if t == 'piecepay-script']
+
+
+@pytest.fixture
+def running(daemons, tmp_path):
+    """A deluged whose plugin runs scripted payments, unlocked over RPC, seeding one torrent."""
+    keystore, manifest = tmp_path / 'key.json', tmp_path / '31337.json'
+    keystore.write_text('{}')
+    manifest.write_text('{}')
+    d = daemons('one', plugin='scripted')
+    torrent, tid = torrents.make(d.download_dir, 'paid.bin', 1024 * 1024)
+    d.add_torrent(torrent, seed=True)
+    script(d, totals={tid: TOTALS}, wallet=WALLET, closed=3)
+    d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
+    status = d.rpc('piecepay.unlock', 'pass phrase')
+    assert (status['state'], status['payments']) == ('running', 'scripted (tests only)')
+    return d, tid
+
+
+def test_the_payments_values_reach_the_status_api_rpc_and_console(running):
+    d, tid = running
+    expected = {'piecepay_' + k: v for k, v in TOTALS.items()}
+    wait_for('the totals in the status API', lambda: {k: d.status(tid, FIELDS)[k] for k in FIELDS} == expected)
+    assert d.rpc('piecepay.get_totals')[tid] == TOTALS
+    assert d.rpc('piecepay.get_balances') == WALLET
+    assert d.rpc('piecepay.withdraw', '5') == '5' and d.rpc('piecepay.withdraw') == WALLET['free']
+    assert d.rpc('piecepay.close_all') == 3
+    code, out, _ = console(d, 'info')
+    assert code == 0 and '  paid 1.5  earned 0.00025  unsettled 0.0002  peers paying 2  peers paid 1\n' in out
+    code, out, _ = console(d, 'balance')
+    assert code == 0 and out == 'wallet %s\n  free (withdrawable) 3  locked in channels 1  in the wallet 7\n' % WALLET['address']
+    # The password reached the payments (its length is what the script records), and nowhere else.
+    assert scripted_log(d) == ['start password=11']
+
+
+def test_a_refusal_of_the_payments_reaches_the_rpc_client_with_its_code(running):
+    d, _ = running
+    script(d, withdraw_error=['insufficient_free_balance', 'the free balance is 3, asked 9'])
+    with pytest.raises(RemoteException) as info:
+        d.rpc('piecepay.withdraw', '9')
+    assert type(info.value).__name__ == 'DelugeError'
+    assert str(info.value).startswith('error[insufficient_free_balance]: the free balance is 3, asked 9')
+    assert d.alive() and d.rpc('piecepay.get_status')['state'] == 'running'
+
+
+def test_settings_changes_restart_the_payments_and_disable_joins_their_thread(running):
+    d, tid = running
+    assert len(script_threads(d)) == 1
+    d.rpc('piecepay.set_config', {'price': '7'})
+    assert scripted_log(d) == ['start password=11', 'stop password=11', 'start password=11']
+    assert len(script_threads(d)) == 1
+    for _ in range(2):
+        assert d.rpc('core.disable_plugin', 'Piecepay') is True
+        assert script_threads(d) == [] and scripted_log(d)[-1] == 'stop password=11'
+        assert not set(FIELDS) & set(d.status(tid, FIELDS))
+        assert d.rpc('core.enable_plugin', 'Piecepay') is True
+        # The password was in memory only: enabled again, the wallet waits for it.
+        assert settled_status(d)['state'] == 'locked'
+        assert d.rpc('piecepay.unlock', 'pass phrase')['state'] == 'running'
+        assert len(script_threads(d)) == 1
+
+
+def test_payments_that_fail_to_start_leave_deluged_serving(daemons, tmp_path):
+    keystore, manifest = tmp_path / 'key.json', tmp_path / '31337.json'
+    keystore.write_text('{}')
+    manifest.write_text('{}')
+    seeder, leecher = daemons('seeder', plugin='scripted'), daemons('leecher', plugin=False)
+    script(seeder, start_error=['relayer_unreachable', 'no relayer answered at http://127.0.0.1:9'])
+    seeder.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
+    status = seeder.rpc('piecepay.unlock', 'pass phrase')
+    assert (status['state'], status['error_code']) == ('error', 'relayer_unreachable')
+    assert 'piecepay: error[relayer_unreachable]: no relayer answered at http://127.0.0.1:9' in seeder.log_text()
+    assert script_threads(seeder) == []
+    torrent, tid = torrents.make(seeder.download_dir, 'served.bin', 4 * 1024 * 1024)
+    seeder.add_torrent(torrent, seed=True)
+    leecher.add_torrent(torrent)
+    leecher.connect_to(tid, seeder)
+    leecher.wait_finished(tid)
