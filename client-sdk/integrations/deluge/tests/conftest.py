@@ -6,7 +6,9 @@ import sys
 
 import pytest
 
+import torrents
 from deluged import Deluged
+from scripted import TOTALS, WALLET, script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLUGIN = os.path.join(HERE, '..', 'plugin', 'deluge_piecepay')
@@ -58,6 +60,22 @@ def daemons(tmp_path, egg, scripted_egg, request):
         d.stop()
         if failed:
             print('--- %s log (%s) ---\n%s' % (d.name, d.log_path, d.log_tail()))
+
+
+@pytest.fixture
+def running(daemons, tmp_path):
+    """(d, torrent id): a deluged whose plugin runs scripted payments, unlocked over RPC, seeding one torrent."""
+    keystore, manifest = tmp_path / 'key.json', tmp_path / '31337.json'
+    keystore.write_text('{}')
+    manifest.write_text('{}')
+    d = daemons('one', plugin='scripted')
+    torrent, tid = torrents.make(d.download_dir, 'paid.bin', 1024 * 1024)
+    d.add_torrent(torrent, seed=True)
+    script(d, totals={tid: TOTALS}, wallet=WALLET, closed=3)
+    d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
+    status = d.rpc('piecepay.unlock', 'pass phrase')
+    assert (status['state'], status['payments']) == ('running', 'scripted (tests only)')
+    return d, tid
 
 
 @pytest.hookimpl(hookwrapper=True)

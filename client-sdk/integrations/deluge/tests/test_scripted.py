@@ -2,53 +2,14 @@
 native/payments_scripted.cpp) instead of the agent, which is not in the tree yet: values crossing
 C++ -> Python -> Deluge's status API and RPC -> the console, the payments started in a thread and
 stopped with their thread joined, restarted on a settings change, and their refusals reported."""
-import json
-import os
-
 import pytest
 from deluge_client.client import RemoteException
 
 import torrents
 from deluged import wait_for
+from scripted import TOTALS, WALLET, script, script_threads, scripted_log
 from test_console import console
 from test_daemon import FIELDS, settled_status
-
-TOTALS = {'spent': '1500000000000000000', 'earned': '250000000000000', 'pending': '200000000000000',
-          'peers_paying': 2, 'peers_paid': 1}
-WALLET = {'address': '0x70997970C51812dc3A010C7d01b50e0d17dc79C8', 'token_balance': '7000000000000000000',
-          'free': '3000000000000000000', 'locked': '1000000000000000000'}
-
-
-def script(d, **entries):
-    directory = os.path.join(d.config_dir, 'piecepay')
-    os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, 'scripted.json'), 'w') as f:
-        json.dump(entries, f)
-
-
-def scripted_log(d):
-    with open(os.path.join(d.config_dir, 'piecepay', 'scripted.log')) as f:
-        return f.read().split('\n')[:-1]
-
-
-def script_threads(d):
-    return [t for t in d.thread_names() if t == 'piecepay-script']
-
-
-@pytest.fixture
-def running(daemons, tmp_path):
-    """A deluged whose plugin runs scripted payments, unlocked over RPC, seeding one torrent."""
-    keystore, manifest = tmp_path / 'key.json', tmp_path / '31337.json'
-    keystore.write_text('{}')
-    manifest.write_text('{}')
-    d = daemons('one', plugin='scripted')
-    torrent, tid = torrents.make(d.download_dir, 'paid.bin', 1024 * 1024)
-    d.add_torrent(torrent, seed=True)
-    script(d, totals={tid: TOTALS}, wallet=WALLET, closed=3)
-    d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
-    status = d.rpc('piecepay.unlock', 'pass phrase')
-    assert (status['state'], status['payments']) == ('running', 'scripted (tests only)')
-    return d, tid
 
 
 def test_the_payments_values_reach_the_status_api_rpc_and_console(running):

@@ -12,7 +12,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from deluged import free_port, wait_for
-from test_scripted import running  # noqa: F401 (a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # As the machine's notes say: without the background-networking flags Chromium keeps dialling out.
@@ -40,7 +39,7 @@ def browser(tmp_path):
 
 
 def test_columns_and_wallet_in_the_web_ui(running, browser, tmp_path):
-    d, tid = running  # scripted payments (test_scripted.py): the values are not all zero
+    d, tid = running  # scripted payments (conftest.py): the values are not all zero
     port = free_port()
     web = d.serve_web(port)
     try:

@@ -135,18 +135,20 @@ def merged(current, changes):
 def wallet_problem(settings):
     """Why payments cannot start with these settings (a PiecepayError), or None; only files and
     settings are looked at here: the wallet's password and the chain are the agent's to check."""
-    keystore = settings['keystore']
+    keystore, manifest = settings['keystore'], settings['manifest']
+    where = 'in %s' % CONFIG_FILE
     if not keystore:
-        return PiecepayError('wallet_not_configured', 'no wallet: set "keystore" in %s (set_config over RPC)' % CONFIG_FILE)
+        return PiecepayError('wallet_not_configured', 'no wallet: set "keystore" %s (set_config over RPC)' % where)
     if not os.path.isfile(keystore):
-        return PiecepayError('keystore_missing', 'wallet keystore %s does not exist (setting "keystore" in %s)' % (keystore, CONFIG_FILE))
+        return PiecepayError('keystore_missing', 'wallet keystore %s does not exist (setting "keystore" %s)' % (keystore, where))
     if not os.access(keystore, os.R_OK):
         return PiecepayError('keystore_unreadable', 'wallet keystore %s is not readable by deluged (setting "keystore")' % keystore)
-    manifest = settings['manifest']
     if not manifest:
-        return PiecepayError('manifest_not_configured', 'no deployment: set "manifest" (the deploy tool\'s deploy/deployments/<chainId>.json) in %s' % CONFIG_FILE)
+        return PiecepayError('manifest_not_configured',
+                             'no deployment: set "manifest" (deploy/deployments/<chainId>.json, by piecepay-deploy) %s' % where)
     if not os.path.isfile(manifest):
-        return PiecepayError('manifest_missing', 'deployment manifest %s does not exist (setting "manifest" in %s)' % (manifest, CONFIG_FILE))
+        return PiecepayError('manifest_missing', 'deployment manifest %s does not exist (setting "manifest" %s)' % (manifest, where))
     if not settings['relayer_urls'] and not settings['rpc_url']:
-        return PiecepayError('no_chain_access', 'set "relayer_urls" or "rpc_url" in %s: the wallet needs a relayer or a JSON-RPC endpoint' % CONFIG_FILE)
+        return PiecepayError('no_chain_access',
+                             'set "relayer_urls" or "rpc_url" %s: the wallet needs a relayer or a JSON-RPC endpoint' % where)
     return None
