@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -34,11 +35,14 @@ class Scripted final : public Payments {
 public:
     Scripted(std::string dir, std::string password) : dir_(std::move(dir)), password_(std::move(password)) {
         record("start");
-        thread_ = std::thread([this] {
+        std::promise<void> named;
+        thread_ = std::thread([this, &named] {
             pthread_setname_np(pthread_self(), "piecepay-script");
+            named.set_value();
             std::unique_lock lock(mutex_);
             stopped_cv_.wait(lock, [this] { return stopping_; });
         });
+        named.get_future().wait();  // started means visible under its name
     }
     ~Scripted() override { stop(); }
 
