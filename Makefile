@@ -78,7 +78,7 @@ deluge-plugin:
 	client-sdk/integrations/deluge/setup.sh
 	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge
 
-test-deluge: setup-deluge
+test-deluge: setup-toolchain setup-deluge
 	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge test
 
 bench-gas: setup-toolchain
