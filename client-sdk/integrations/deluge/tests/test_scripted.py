@@ -71,3 +71,10 @@ def test_payments_that_fail_to_start_leave_deluged_serving(daemons, tmp_path):
     leecher.add_torrent(torrent)
     leecher.connect_to(tid, seeder)
     leecher.wait_finished(tid)
+
+
+def test_deluged_shutting_down_stops_the_payments(running):
+    d, _ = running
+    d.stop()
+    assert d.proc.returncode == 0
+    assert scripted_log(d) == ['start password=11', 'stop password=11']
