@@ -65,7 +65,9 @@ def test_columns_and_wallet_in_the_web_ui(running, browser, tmp_path):
         for base_units, shown in (('0', '0'), ('250000000000000', '0.00025'), ('123456789000000000000000000', '123456789'),
                                   ('1', '0'), ('1000001000000000000', '1.000001')):
             assert browser.execute_script(tokens, base_units) == shown, base_units
-        # A payments problem shows in the status bar.
+        # A payments problem shows in the status bar as it happens: the daemon's PiecepayStatusEvent makes
+        # the page read the state again (its own timer is stopped here, so nothing else can).
+        browser.execute_script('clearInterval(deluge.plugins.Piecepay.timer)')
         d.rpc('piecepay.set_config', {'keystore': str(tmp_path / 'missing.json')})
         wait_for('the error in the status bar', lambda: texts(browser, '#piecepay-wallet') == ['piecepay: error (keystore_missing)'])
         # Disabled in the daemon, the plugin leaves the web UI: its columns and status go, Deluge's stay.

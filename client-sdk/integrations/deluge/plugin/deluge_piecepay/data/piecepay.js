@@ -34,11 +34,13 @@ Deluge.plugins.PiecepayPlugin = Ext.extend(Deluge.Plugin, {
         this.wallet = deluge.statusbar.add({ id: 'piecepay-wallet', xtype: 'tbtext', text: 'piecepay: …' });
         deluge.statusbar.doLayout();
         this.refresh();
-        this.timer = setInterval(this.refresh.createDelegate(this), 3000);
+        this.timer = setInterval(this.refresh.createDelegate(this), 10000);
     },
 
     onDisable: function() {
         clearInterval(this.timer);
+        if (this.listening) deluge.events.un('PiecepayStatusEvent', this.refresh, this);
+        this.listening = false;
         Ext.each(this.columns, function(c) {
             // Deluge 2.0.3's deregisterTorrentStatus leaves Deluge.Keys.Grid holding only the key it
             // removes: keep every other key ourselves.
@@ -63,6 +65,12 @@ Deluge.plugins.PiecepayPlugin = Ext.extend(Deluge.Plugin, {
         if (!deluge.client.piecepay) {
             me.show('piecepay: not connected');
             return;
+        }
+        // The state is shown as soon as it changes (the daemon's PiecepayStatusEvent, which can be
+        // subscribed to once connected); the balances are read again every 10 s.
+        if (!me.listening) {
+            deluge.events.on('PiecepayStatusEvent', me.refresh, me);
+            me.listening = true;
         }
         deluge.client.piecepay.get_status({
             success: function(st) {
