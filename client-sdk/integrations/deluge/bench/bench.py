@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
 
 import torrents  # noqa: E402
-from deluged import Deluged, wait_for  # noqa: E402
+from deluged import Deluged, built_egg, wait_for  # noqa: E402
 from paid import PaidSetup  # noqa: E402
 
 
@@ -95,9 +95,7 @@ def main():
     p.add_argument('--rounds', type=int, default=9)
     p.add_argument('--only', choices=('paid', 'free'))
     a = p.parse_args()
-    egg = os.environ.get('PIECEPAY_DELUGE_EGG', '')
-    if not os.path.isfile(egg):
-        sys.exit('bench-deluge: PIECEPAY_DELUGE_EGG must name the built egg (run `make bench-deluge`)')
+    egg = built_egg('PIECEPAY_DELUGE_EGG')
     modes = [a.only] if a.only else ['paid', 'free']
     size = a.size_mib * 1024 * 1024
     pairs, setup = {}, None

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 import torrents
-from deluged import Deluged
+from deluged import Deluged, built_egg
 from scripted import TOTALS, WALLET, script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,18 +28,12 @@ _pure_package()
 
 @pytest.fixture(scope='session')
 def egg():
-    path = os.environ.get('PIECEPAY_DELUGE_EGG', '')
-    if not os.path.isfile(path):
-        pytest.fail('PIECEPAY_DELUGE_EGG must name the built egg (run these tests with `make test-deluge`), got %r' % path)
-    return path
+    return built_egg('PIECEPAY_DELUGE_EGG')
 
 
 @pytest.fixture(scope='session')
 def scripted_egg():
-    path = os.environ.get('PIECEPAY_DELUGE_SCRIPTED_EGG', '')
-    if not os.path.isfile(path):
-        pytest.fail('PIECEPAY_DELUGE_SCRIPTED_EGG must name the egg with scripted payments (make test-deluge), got %r' % path)
-    return path
+    return built_egg('PIECEPAY_DELUGE_SCRIPTED_EGG')
 
 
 @pytest.fixture

@@ -20,10 +20,11 @@ USER, PASSWORD = 'tester', 'secret'  # admin (level 10)
 READER = 'reader'  # normal level (5): may read, may not change settings or move money
 
 
-def tcp_only_egg():
-    path = os.environ.get('PIECEPAY_TCP_ONLY_EGG', '')
+def built_egg(variable):
+    """The egg the Makefile built and named in `variable` (make test-deluge sets them all)."""
+    path = os.environ.get(variable, '')
     if not os.path.isfile(path):
-        raise AssertionError('PIECEPAY_TCP_ONLY_EGG must name the TcpOnly egg (run through make), got %r' % path)
+        raise AssertionError('%s must name an egg built by the Makefile (run `make test-deluge`), got %r' % (variable, path))
     return path
 
 
@@ -65,7 +66,7 @@ class Deluged:
         os.makedirs(os.path.join(self.config_dir, 'plugins'), exist_ok=True)
         os.makedirs(self.download_dir, exist_ok=True)
         # Every daemon runs over TCP only (tests/tcp_only/setup.py says why); `egg` adds piecepay.
-        eggs = [tcp_only_egg()] + ([egg] if egg else [])
+        eggs = [built_egg('PIECEPAY_TCP_ONLY_EGG')] + ([egg] if egg else [])
         for path in eggs:
             os.symlink(path, os.path.join(self.config_dir, 'plugins', os.path.basename(path)))
         with open(os.path.join(self.config_dir, 'auth'), 'w') as f:
