@@ -7,7 +7,7 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test check-locks test lint test-contracts slither test-rust test-torrent \
-	deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-deluge demo devnet eip712-fixture
+	deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-deluge demo devnet eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -21,6 +21,7 @@ help:
 	@echo "make deluge-plugin   the Deluge 2 plugin: client-sdk/integrations/deluge/build/Piecepay-*.egg"
 	@echo "make test-deluge     the Deluge plugin's tests with real deluged daemons (part of make test)"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
+	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test)"
 
@@ -98,6 +99,10 @@ bench-deluge: setup-toolchain setup-deluge
 
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
+
+# The wire codec's test vectors, written by the test that checks them (client-sdk/wire/tests/vectors.rs).
+wire-vectors:
+	PIECEPAY_WRITE_VECTORS=1 cargo test -p piecepay-wire --test vectors --locked
 
 devnet: setup-toolchain
 	cargo build --locked -p piecepay-relayer -p piecepay-deploy
