@@ -1,0 +1,45 @@
+// A devnet for the tests: `piecepay-devnet` (deploy/src/bin/piecepay-devnet.rs) — anvil, the contracts, funded
+// accounts and a relayer on SQLite — started on free ports and stopped (SIGTERM, which stops its children)
+// when the test is done. The binaries come from `cargo build -p piecepay-relayer -p piecepay-deploy`, which
+// `make test-js` runs first.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const BIN = `${ROOT}target/debug/`;
+
+/**
+ * Starts a devnet; resolves with its description (as `piecepay-devnet --json` prints it) and `stop()`.
+ *
+ * @param {{ peers?: number, leechers?: number, deposit?: number }} [options] deposit in whole tokens
+ */
+export async function startDevnet(options = {}) {
+  for (const bin of ['piecepay-devnet', 'piecepay-relayer']) {
+    if (!existsSync(`${BIN}${bin}`)) throw new Error(`${BIN}${bin} is missing: cargo build -p piecepay-relayer -p piecepay-deploy`);
+  }
+  const args = ['--port', '0', '--json', '--relayer-bin', `${BIN}piecepay-relayer`, '--peers', String(options.peers ?? 4),
+    '--leechers', String(options.leechers ?? 2), '--deposit', String(options.deposit ?? 100)];
+  const env = { ...process.env, PIECEPAY_ANVIL: `${ROOT}contracts/node_modules/.bin/anvil` };
+  const child = spawn(`${BIN}piecepay-devnet`, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = [];
+  createInterface({ input: child.stderr }).on('line', (line) => log.push(line));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  // If the test process ends without stopping it, the devnet (and so anvil and the relayer) goes too.
+  const orphan = () => child.kill('SIGTERM');
+  process.once('exit', orphan);
+  const first = await Promise.race([
+    new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
+    exited.then((code) => Promise.reject(new Error(`piecepay-devnet exited (${code}):\n${log.join('\n')}`))),
+  ]);
+  const info = JSON.parse(first);
+  return {
+    ...info,
+    stop: async () => {
+      process.off('exit', orphan);
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
