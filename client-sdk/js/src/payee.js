@@ -188,8 +188,11 @@ export class PayeeSession {
 
   /**
    * The credit check before serving a request for a piece not yet begun (§7): serve iff one more piece
-   * keeps `served − paid + price ≤ credit` and `served + price ≤ deposit`. `inFlight` pieces begun and not
-   * yet counted (`onPieceServed`) are counted as served, so the exposure never passes the window.
+   * keeps `served − paid + price ≤ credit` and `served + price ≤ deposit`. The deposit check also counts
+   * the `inFlight` pieces begun and not yet sent whole: nothing beyond the deposit can ever be paid. The
+   * credit check counts pieces sent, as §7 says: a payer's request pipeline may run ahead of its
+   * payments by what is in flight (a window counting it too would stall any payer whose pipeline is
+   * deeper than the window — WebTorrent asks for a second's worth of blocks).
    * When it fails, `reply` is a `payment_required` the first time since the peer was last served.
    *
    * @param {number} [inFlight]
@@ -200,14 +203,15 @@ export class PayeeSession {
     return out;
   }
 
-  /** A whole piece went to the peer: counts it at the price in force, then decides about the next. */
+  /** A whole piece went to the peer: counts it at the price in force, and says whether the next may go. */
   onPieceServed() {
     const out = outcome();
     if (this.state !== 'open') throw new PiecepayError('invalid_state', `cannot serve a piece on a channel that is ${this.state}`);
     this.served += this.price;
     this.piecesServed += 1;
     if (this.verificationDue()) this.verifyHeld(out);
-    this.decide(out, true);
+    // The peer is told when a request is refused (checkRequest), not here: it may pay before it asks.
+    this.decide(out, false);
     return out;
   }
 
@@ -218,6 +222,8 @@ export class PayeeSession {
   tick() {
     const out = outcome();
     this.verifyHeld(out);
+    // Decided again even with nothing to verify: a peer choked for pieces in flight may be served again.
+    if (out.serve === null && this.channel) this.decide(out, false);
     return out;
   }
 
@@ -262,11 +268,12 @@ export class PayeeSession {
 
   /**
    * Whether the receipt held should be verified now: the peer owes half its credit window counted
-   * against the last verified receipt, or the channel is no longer simply open.
+   * against the last verified receipt, it is being refused, or the channel is no longer simply open.
    */
   verificationDue() {
     if (!this.held) return false;
-    if (this.state !== 'open') return true;
+    // Not simply open, or refusing the peer for want of payment: the receipt decides what happens next.
+    if (this.state !== 'open' || this.toldChoked) return true;
     const owed = this.served > this.paid ? this.served - this.paid : 0n;
     return owed * 2n >= this.creditLimit(this.price);
   }
@@ -389,6 +396,12 @@ export class PayeeSession {
     this.held = null;
   }
 
+  /** The credit window in pieces at the price in force. */
+  creditPieces() {
+    if (this.credit.credit_pieces !== undefined) return this.credit.credit_pieces;
+    return this.price > 0n ? Number(/** @type {bigint} */ (this.credit.credit_amount) / this.price) : 0;
+  }
+
   /**
    * The credit limit at `price`.
    *
@@ -402,15 +415,14 @@ export class PayeeSession {
    * Whether one more piece may be served, and why not (§7). Deposit first: a peer over both limits has to
    * top up, paying alone would not do.
    *
-   * @param {number} [inFlight] pieces begun and not yet counted as served
+   * @param {number} [inFlight] pieces begun and not yet counted as served (the deposit check counts them)
    * @returns {{ serve: boolean, reason?: string }}
    */
   decision(inFlight = 0) {
     if (this.state === 'closing' || this.state === 'closed') return { serve: false, reason: 'closing' };
     if (this.state !== 'open') return { serve: false, reason: 'not_open' };
-    const served = this.served + BigInt(inFlight) * this.price;
-    if (served + this.price > this.deposit) return { serve: false, reason: 'deposit_exhausted' };
-    const owed = served > this.paid ? served - this.paid : 0n;
+    if (this.served + BigInt(inFlight + 1) * this.price > this.deposit) return { serve: false, reason: 'deposit_exhausted' };
+    const owed = this.served > this.paid ? this.served - this.paid : 0n;
     if (owed + this.price > this.creditLimit(this.price)) return { serve: false, reason: 'over_credit' };
     return { serve: true };
   }

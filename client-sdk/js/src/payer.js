@@ -46,6 +46,8 @@ export class PayerChannel {
     this.state = 'proposed';
     /** The price in force (accepted). */
     this.price = 0n;
+    /** The payee's credit window in token base units, as accepted (0 until a bid is). */
+    this.credit = 0n;
     this.deposit = 0n;
     /** Value owed for pieces that passed their hash check. */
     this.owed = 0n;
@@ -304,6 +306,7 @@ export class PayerSession {
     }
     if (channel.state === 'closing' || channel.state === 'closed') throw unexpected('accept', `the channel is ${channel.state}`);
     channel.price = accept.price;
+    channel.credit = accept.credit_pieces !== undefined ? accept.price * BigInt(accept.credit_pieces) : /** @type {bigint} */ (accept.credit_amount);
     this.accepted = true;
     if (channel.state === 'open') {
       // A payee met again on a new connection: its new conversation has to hear about the channel.

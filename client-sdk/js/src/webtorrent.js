@@ -55,6 +55,9 @@ const TO_PAYER = new Set(['terms', 'accept', 'reject', 'receipt_ack', 'payment_r
  *   `adoptOpen` (src/funding.js) make one
  * @property {(channel: PayerChannel, total: bigint) => Promise<bigint>} [topUp] tops the channel up to
  *   `total` and resolves with the new deposit; without it a payer whose deposit runs out stops paying
+ * @property {number} [batchDelayMs] how long a verified piece may wait for its receipt when it owes less
+ *   than a quarter of the payee's credit window (default 20; 0: a receipt per piece, as fast as they can
+ *   be signed and stored)
  *
  * @typedef {object} PiecepayOptions
  * @property {bigint | number} chainId the escrow's chain
@@ -199,6 +202,29 @@ export class Piecepay extends EventEmitter {
   }
 
   /**
+   * Pieces of `channel` passed their hash check: pays for them now when they add up to a quarter of the
+   * payee's credit window, else within `batchDelayMs` — like a delayed acknowledgement, one receipt then
+   * covers every piece verified meanwhile. A signature costs about a millisecond here (pure JavaScript),
+   * which at loopback speeds is more than a piece takes to arrive; the price per piece does not change,
+   * and what is owed unpaid stays far inside the window the payee extends.
+   *
+   * @param {PayerChannel} channel
+   */
+  payFor(channel) {
+    const c = /** @type {PayerChannel & { payTimer?: NodeJS.Timeout | null }} */ (channel);
+    const quarter = channel.credit / 4n;
+    const delay = this.payer?.batchDelayMs ?? 20;
+    if (delay === 0 || channel.owed - channel.signed >= (quarter > channel.price ? quarter : channel.price)) {
+      this.pump(channel);
+    } else if (!c.payTimer) {
+      c.payTimer = setTimeout(() => {
+        c.payTimer = null;
+        this.pump(channel);
+      }, delay);
+    }
+  }
+
+  /**
    * Signs and sends the receipts `channel` owes, one at a time: while one is being stored, pieces that
    * pass their check accumulate, and the next receipt covers them all (the signature rate adapts to the
    * store's, the price per piece does not).
@@ -206,7 +232,11 @@ export class Piecepay extends EventEmitter {
    * @param {PayerChannel} channel
    */
   async pump(channel) {
-    const c = /** @type {PayerChannel & { pumping?: boolean }} */ (channel);
+    const c = /** @type {PayerChannel & { pumping?: boolean, payTimer?: NodeJS.Timeout | null }} */ (channel);
+    if (c.payTimer) {
+      clearTimeout(c.payTimer);
+      c.payTimer = null;
+    }
     if (c.pumping) return;
     c.pumping = true;
     try {
@@ -297,9 +327,10 @@ export class Piecepay extends EventEmitter {
     this.emit('warning', error);
   }
 
-  /** Stops the timer, verifies what is held, hands the receipts to the relayer, closes the store. */
+  /** Pays what is owed, verifies what is held, hands the receipts to the relayer, closes the store. */
   async destroy() {
     clearInterval(this.timer);
+    await Promise.all([...this.channels.values()].map((channel) => this.pump(channel)));
     if (this.settleTimer) clearTimeout(this.settleTimer);
     this.settleTimer = null;
     await Promise.all([...this.peers].map((peer) => peer.flush()));
@@ -367,15 +398,16 @@ function extensionClass(payments, torrent, ledger) {
       this.queue = Promise.resolve();
       /**
        * Pieces begun and not yet sent whole: the blocks sent (offset → length), whether the piece is paid
-       * or free, and whether it is in flight — counted against the credit window. A choke drops the
-       * peer's requests, so it takes every piece out of flight; a piece asked for again is checked again.
+       * or free, and whether it is in flight — counted against the deposit (and the free share). A choke
+       * drops the peer's requests, so it takes every piece out of flight; one asked for again is checked
+       * again.
        *
-       * @type {Map<number, { blocks: Map<number, number>, paid: boolean, active: boolean }>}
+       * @type {Map<number, { blocks: Map<number, number>, paid: boolean, active: boolean, held?: boolean }>}
        */
       this.sending = new Map();
       this.freeServed = 0;
-      /** A request was refused while pieces were in flight: choke once they are sent. */
-      this.chokeWhenSent = false;
+      /** @type {{ index: number, offset: number, buffer: Buffer }[]} blocks held back for credit */
+      this.held = [];
       this.closed = false;
       payments.stats.peers += 1;
       payments.peers.add(this);
@@ -436,7 +468,12 @@ function extensionClass(payments, torrent, ledger) {
         payments.settleSoon();
       }
       if (out.reply) this.send(out.reply);
-      if (out.serve !== null) this.serve(out.serve);
+      // Over credit, the pieces asked for are held back (see onRequest), not refused: no choke for that.
+      if (out.serve === true || (out.serve === false && this.payee?.decision(this.inFlight()).reason !== 'over_credit')) {
+        this.serve(out.serve);
+      }
+      // A receipt with pieces held back for it: verify it now, it is what they wait for.
+      if (out.received === 'receipt' && this.held.length > 0 && this.payee?.held) await this.apply(this.payee.tick());
       if (out.checkChannel) await this.checkChannel(out.checkChannel);
       if (out.open) await this.funded();
       if (out.topUp !== null && this.payer?.channel) await payments.topUp(this.payer.channel, out.topUp);
@@ -461,9 +498,7 @@ function extensionClass(payments, torrent, ledger) {
     /** Puts the credit check in front of WebTorrent's serving. */
     gate() {
       const w = this.wire;
-      w.prependListener('request', (/** @type {number} */ index, /** @type {number} */ offset, /** @type {number} */ length) =>
-        this.onRequest(index, offset, length),
-      );
+      w.prependListener('request', (/** @type {number} */ index) => this.onRequest(index));
       // A choked peer's requests never reach the listener (the wire refuses them itself), so a peer that
       // wants pieces and may not have them is told why when it says it is interested.
       w.on('interested', () => this.tellWhyChoked());
@@ -473,9 +508,13 @@ function extensionClass(payments, torrent, ledger) {
         if (this.mayServe()) unchoke();
       };
       const piece = w.piece.bind(w);
-      w.piece = (/** @type {number} */ index, /** @type {number} */ offset, /** @type {Buffer} */ buffer) => {
+      this.sendBlock = (/** @type {number} */ index, /** @type {number} */ offset, /** @type {Buffer} */ buffer) => {
         piece(index, offset, buffer);
         this.onBlockSent(index, offset, buffer.length);
+      };
+      w.piece = (/** @type {number} */ index, /** @type {number} */ offset, /** @type {Buffer} */ buffer) => {
+        if (this.sending.get(index)?.held) this.held.push({ index, offset, buffer });
+        else /** @type {any} */ (this.sendBlock)(index, offset, buffer);
       };
     }
 
@@ -499,57 +538,77 @@ function extensionClass(payments, torrent, ledger) {
       if (reply) this.send(reply);
     }
 
-    /** @param {number} index @param {number} offset @param {number} length */
-    onRequest(index, offset, length) {
+    /** @param {number} index */
+    onRequest(index) {
       const begun = this.sending.get(index);
       if (begun?.active) return; // its credit was checked when it was asked for
-      /** @param {boolean} paid */
-      const start = (paid) => {
-        if (begun) begun.active = true;
-        else this.sending.set(index, { blocks: new Map(), paid, active: true });
+      /** @param {boolean} paid @param {boolean} [held] */
+      const start = (paid, held = false) => {
+        if (begun) Object.assign(begun, { active: true, held });
+        else this.sending.set(index, { blocks: new Map(), paid, active: true, held });
       };
       if (this.payee?.state === 'open') {
-        const out = this.payee.checkRequest(this.inFlight());
-        if (out.serve) start(true);
-        else this.refuse(out.reply, [index, offset, length]);
+        const { serve, reason } = this.payee.decision(this.inFlight());
+        if (serve) start(true);
+        // Over credit with payment on its way: hold the piece back until a receipt frees credit (flow
+        // control), up to a window's worth held; beyond that, or for any other reason, refuse.
+        else if (reason === 'over_credit' && this.heldPieces() < this.payee.creditPieces()) start(true, true);
+        else this.refuse(this.payee.checkRequest(this.inFlight()).reply);
       } else if (this.freeServed + this.inFlight() < payments.freePieces) {
         start(false);
       } else {
         // Speaks piecepay but has no open channel: tell it why, once per choke.
-        this.refuse(this.payee ? this.payee.checkRequest().reply : null, [index, offset, length]);
+        this.refuse(this.payee ? this.payee.checkRequest().reply : null);
       }
     }
 
     /**
-     * Refuses a request beyond the peer's limit (§7). Pieces already in flight were within it: with BEP 6
-     * only this request is rejected and the choke waits until they are sent (a choke would drop them
-     * too); otherwise the peer is choked now, which drops all its queued requests, so WebTorrent's answer
-     * to them goes nowhere.
+     * Refuses a request beyond the peer's limit (§7): `payment_required`, then a choke, which drops the
+     * peer's queued requests (or rejects them, under BEP 6), so WebTorrent's answer to them goes nowhere.
      *
-     * @param {Uint8Array | null} reply a `payment_required`, sent before the choke
-     * @param {[number, number, number]} request
+     * @param {Uint8Array | null} reply
      */
-    refuse(reply, request) {
+    refuse(reply) {
       payments.stats.requestsRefused += 1;
       if (reply) this.send(reply);
-      if (this.wire.hasFast && this.inFlight() > 0) {
-        this.wire.reject(...request);
-        this.chokeWhenSent = true;
-      } else {
-        this.serve(false);
-      }
+      this.serve(false);
     }
 
     /** @param {boolean} serve */
     serve(serve) {
       const w = this.wire;
-      this.chokeWhenSent = false;
       if (serve) {
         if (w.amChoking) /** @type {() => void} */ (this.unchoke)();
+        this.release();
       } else if (!w.amChoking) {
         payments.stats.chokes += 1;
         w.choke();
-        for (const piece of this.sending.values()) piece.active = false;
+        for (const piece of this.sending.values()) Object.assign(piece, { active: false, held: false });
+        // The blocks held back answer requests the choke dropped: they are refused too (BEP 6).
+        for (const b of this.held.splice(0)) if (w.hasFast) w.reject(b.index, b.offset, b.buffer.length);
+      }
+    }
+
+    /** Pieces held back for credit. */
+    heldPieces() {
+      let n = 0;
+      for (const piece of this.sending.values()) if (piece.held) n += 1;
+      return n;
+    }
+
+    /** Sends the blocks held back, piece by piece, while the peer's credit allows. */
+    release() {
+      const payee = this.payee;
+      while (this.held.length > 0 && payee?.state === 'open') {
+        const index = this.held[0].index;
+        const piece = this.sending.get(index);
+        if (piece?.held) {
+          if (!payee.decision(this.inFlight()).serve) return;
+          piece.held = false;
+        }
+        const blocks = this.held.filter((b) => b.index === index);
+        this.held = this.held.filter((b) => b.index !== index);
+        for (const b of blocks) /** @type {any} */ (this.sendBlock)(b.index, b.offset, b.buffer);
       }
     }
 
@@ -562,8 +621,6 @@ function extensionClass(payments, torrent, ledger) {
       for (const n of piece.blocks.values()) sent += n;
       if (sent < pieceLength(torrent, index)) return;
       this.sending.delete(index);
-      // The last piece in flight of a peer over its limit is out: now it is choked.
-      if (this.chokeWhenSent && this.inFlight() === 0 && !this.mayServe()) this.serve(false);
       if (piece.paid && this.payee?.state === 'open') {
         payments.stats.piecesServedPaid += 1;
         // Counted at once (the next request's credit check needs it); its outcome in turn.
@@ -600,7 +657,7 @@ function extensionClass(payments, torrent, ledger) {
       }
       channel.piecesVerified(1);
       payments.stats.piecesPaid += 1;
-      payments.pump(channel);
+      payments.payFor(channel);
     }
 
     /** The payee accepted our bid: fund the channel (once, whichever connection asked), announce it. */

@@ -93,8 +93,9 @@ test('credit: the payee chokes once over its window, with one payment_required, 
     assert.equal(a.checkRequest().serve, true);
     assert.equal(a.onPieceServed().serve, true);
   }
-  // The fourth piece fills the window: the payee chokes at once, without waiting for a request.
-  const choke = a.onPieceServed();
+  // The fourth piece fills the window; the next request is refused, and the peer told why.
+  assert.equal(a.onPieceServed().serve, false);
+  const choke = a.checkRequest();
   assert.equal(choke.serve, false);
   assert.deepEqual(wire.decode(choke.reply), { t: 'payment_required', reason: 'over_credit', paid: 0n, served: 4000n });
   // Told once per choke.
@@ -106,14 +107,16 @@ test('credit: the payee chokes once over its window, with one payment_required, 
   const out = a.onMessage(b.channel.signNext().bytes, NOW);
   assert.equal(out.persist.cumulative, 4000n);
   assert.equal(out.serve, true);
-  assert.equal(a.checkRequest(3).serve, true);
-  assert.equal(a.checkRequest(4).serve, false, 'four in flight would pass the window');
+  // Pieces in flight count against the deposit, not the window (§7 counts pieces sent).
+  assert.equal(a.checkRequest(50).serve, true);
+  assert.equal(a.checkRequest(96).serve, false, 'the deposit (100 pieces) would not cover them');
 });
 
 test('the deposit bounds serving and receipts', () => {
   const { a, b } = opened(2000n);
   a.onPieceServed();
-  const choke = a.onPieceServed();
+  a.onPieceServed();
+  const choke = a.checkRequest();
   assert.deepEqual(wire.decode(choke.reply), { t: 'payment_required', reason: 'deposit_exhausted', paid: 0n, served: 2000n, deposit: 2000n });
   const required = b.onMessage(choke.reply);
   assert.equal(required.peerCode, 'deposit_exhausted');

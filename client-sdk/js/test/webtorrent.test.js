@@ -24,7 +24,7 @@ import { connectRawPeer } from './support/raw-peer.js';
 const PRICE = 10n ** 15n;
 const CREDIT = 8;
 const PIECE = 64 * 1024;
-const DATA = randomBytes(32 * PIECE);
+const DATA = randomBytes(64 * PIECE);
 const LOOPBACK = { dht: false, tracker: false, lsd: false, utp: false, webSeeds: false };
 
 let devnet;
@@ -120,7 +120,7 @@ test('a WebTorrent leecher pays every piece to a WebTorrent seeder; the receipts
   await new Promise((resolve) => client.destroy(resolve));
 });
 
-test('a peer that stops paying gets its credit window, then payment_required, a choke and rejects', { timeout: 60_000 }, async () => {
+test('over its credit a peer waits for its receipt to be verified; one that stops paying is refused and choked', { timeout: 60_000 }, async () => {
   const leecher = devnet.peers.filter((p) => p.role === 'leecher')[1];
   const key = signingKey(leecher.account.key);
   const payerChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: leecher.account.key });
@@ -137,24 +137,47 @@ test('a peer that stops paying gets its credit window, then payment_required, a 
   assert.equal((await peer.nextOf('payment_required')).reason, 'not_open');
   peer.request(0, 0, 16384);
   await peer.until(() => peer.events.rejects > 0);
-  const rejectedBefore = peer.events.rejects;
   const id = channelId(addressOf(key), seeder.payments.payeeAddress, 77);
   peer.send(wire.encode({ t: 'channel', payer: addressOf(key).toLowerCase(), salt: 77, id, deposit: 10n ** 18n }));
   await peer.until(() => peer.events.unchokes > 0);
-  // Ask for every block of the first 12 pieces; only the credit window's worth is served.
-  for (let p = 0; p < 12; p += 1) for (let o = 0; o < PIECE; o += 16384) peer.request(p, o, 16384);
-  // The requests beyond the window are refused at once; the pieces within it are sent; then the choke.
-  assert.equal((await peer.nextOf('payment_required')).reason, 'over_credit');
-  await peer.until(() => peer.events.chokes > 0);
-  assert.ok(peer.events.rejects > rejectedBefore);
-  assert.equal(peer.events.pieces.length, CREDIT * (PIECE / 16384), 'every block of the pieces within credit');
-  assert.equal(new Set(peer.events.pieces).size, CREDIT);
-  // Paying for them brings the peer back within its credit: acknowledged, unchoked.
   const dom = domain(devnet.chain_id, devnet.escrow);
-  const cumulative = BigInt(CREDIT) * PRICE;
-  const sig = signDigest(key, digest(dom, 'Receipt', { payee: seeder.payments.payeeAddress, salt: 77, cumulative }));
-  peer.send(wire.encode({ t: 'receipt', salt: 77, cumulative, sig }));
-  assert.equal((await peer.nextOf('receipt_ack')).cumulative, cumulative);
+  const pay = (pieces) => {
+    const cumulative = BigInt(pieces) * PRICE;
+    const sig = signDigest(key, digest(dom, 'Receipt', { payee: seeder.payments.payeeAddress, salt: 77, cumulative }));
+    peer.send(wire.encode({ t: 'receipt', salt: 77, cumulative, sig }));
+    return cumulative;
+  };
+  const ask = (from, to) => {
+    for (let p = from; p < to; p += 1) for (let o = 0; o < PIECE; o += 16384) peer.request(p, o, 16384);
+  };
+  const blocks = PIECE / 16384;
+  const rejectsBefore = peer.events.rejects;
+
+  // A window's worth is served; the pieces asked for beyond it are held back, not refused.
+  ask(0, CREDIT);
+  await peer.until(() => peer.events.pieces.length === CREDIT * blocks);
+  ask(CREDIT, CREDIT + 4);
+  // The receipt for the window frees credit: it is verified at once, and the held pieces follow.
+  const paid = pay(CREDIT);
+  assert.equal((await peer.nextOf('receipt_ack')).cumulative, paid);
+  await peer.until(() => peer.events.pieces.length === (CREDIT + 4) * blocks);
+  assert.equal(peer.events.chokes, 0, 'flow control, no choke');
+  assert.equal(peer.events.rejects, rejectsBefore);
+
+  // A peer that stops paying: asked for all at once, its pipeline is served (§7 counts pieces sent), then
+  // a window's worth is held back, and the next request is refused: payment_required, choke, rejects.
+  ask(CREDIT + 4, 24);
+  await peer.until(() => peer.events.pieces.length === 24 * blocks);
+  ask(24, 24 + CREDIT + 1);
+  const required = await peer.nextOf('payment_required');
+  assert.equal(required.reason, 'over_credit');
+  assert.equal(required.served, 24n * PRICE);
+  assert.equal(required.paid, paid);
+  await peer.until(() => peer.events.chokes > 0 && peer.events.rejects >= rejectsBefore + (CREDIT + 1) * blocks);
+  assert.equal(peer.events.pieces.length, 24 * blocks, 'nothing beyond the pipeline served');
+  // Paying brings it back within credit: acknowledged, unchoked.
+  const all = pay(24);
+  assert.equal((await peer.nextOf('receipt_ack')).cumulative, all);
   await peer.until(() => peer.events.unchokes > 1);
   peer.close();
 });
