@@ -6,8 +6,9 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test check-locks test lint test-contracts slither test-rust test-torrent \
-	deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-deluge demo devnet eip712-fixture wire-vectors
+.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint test-contracts slither test-rust \
+	test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-js bench-deluge demo devnet \
+	eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -20,10 +21,12 @@ help:
 	@echo "make bench-deluge    two deluged on loopback with the piecepay plugin, paid vs free throughput"
 	@echo "make deluge-plugin   the Deluge 2 plugin: client-sdk/integrations/deluge/build/Piecepay-*.egg"
 	@echo "make test-deluge     the Deluge plugin's tests with real deluged daemons (part of make test)"
+	@echo "make test-js         the JavaScript client (client-sdk/js): unit, WebTorrent on a devnet, libtorrent interop"
+	@echo "make bench-js        JavaScript receipt verification, WebTorrent loopback throughput with payments on and off"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
-	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test)"
+	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
 
 # What each command needs, installed when missing (pinned, from the registries; see README "Prerequisites"):
 #   setup-toolchain  Foundry, solc-js, OpenZeppelin, forge-std (npm ci from contracts/package-lock.json)
@@ -31,6 +34,7 @@ help:
 #   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
 #                    selenium (PyPI) for the Deluge plugin's tests (`make deluge-plugin` needs only the first ones)
 #   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
+#   setup-js         the JavaScript client's packages (npm ci from client-sdk/js/package-lock.json)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
 setup-toolchain:
 	contracts/tools/install-toolchain.sh
@@ -46,10 +50,19 @@ setup-test: setup-toolchain setup-torrent setup-deluge
 	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
 	contracts/tools/install-venv.sh slither
 
-setup: setup-test
+# npm ci with install scripts off: WebTorrent 1.x's optional native modules (uTP, WebRTC) are not used,
+# and nothing is fetched beyond the registry. Redone only when the lock changes.
+JS := client-sdk/js
+setup-js: $(JS)/node_modules/.piecepay-lock
+
+$(JS)/node_modules/.piecepay-lock: $(JS)/package-lock.json
+	cd $(JS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp $(JS)/package-lock.json $@
+
+setup: setup-test setup-js
 
 # test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
-test: setup check-locks lint test-contracts slither test-torrent test-rust test-deluge
+test: setup check-locks lint test-contracts slither test-torrent test-rust test-js test-deluge
 
 # The lock files are in the form their tools write them: a lock that drifted from its manifest (or from
 # what the registry now serves) fails here with the file named, not in a newcomer's first command.
@@ -82,6 +95,14 @@ deluge-plugin:
 test-deluge: setup-toolchain setup-deluge
 	$(MAKE) --no-print-directory -C client-sdk/integrations/deluge test
 
+# The JavaScript client: generated ABI and type declarations (npm run build type-checks the sources), unit
+# tests, WebTorrent on a devnet (piecepay-devnet, the relayer), interoperability with the libtorrent program.
+test-js: setup-js setup-toolchain setup-torrent
+	contracts/tools/build-artifacts.sh
+	cargo build --locked -p piecepay-relayer -p piecepay-deploy
+	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent
+	cd $(JS) && npm run --silent build && npm test
+
 bench-gas: setup-toolchain
 	contracts/tools/bench-gas.sh
 
@@ -96,6 +117,9 @@ bench-torrent: setup-toolchain setup-torrent
 
 bench-deluge: setup-toolchain setup-deluge
 	$(MAKE) -s --no-print-directory -C client-sdk/integrations/deluge bench
+
+bench-js: setup-js
+	cd $(JS) && node bench/bench.js
 
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
