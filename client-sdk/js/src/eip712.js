@@ -197,6 +197,27 @@ export function recoverDigest(hash, signature) {
 }
 
 /**
+ * @typedef {object} PartyConfig one side of channels on one escrow
+ * @property {bigint | number} chainId the escrow's chain
+ * @property {string} escrow the escrow's address
+ * @property {string} token the ERC-20 the escrow holds
+ * @property {string | SigningKey} key the party's secret key
+ */
+
+/** A party's key and address and its escrow's domain, checked once: what both sessions start from. */
+export class Party {
+  /** @param {PartyConfig} config */
+  constructor(config) {
+    this.key = signingKey(config.key);
+    this.address = addressOf(this.key);
+    this.chainId = BigInt(config.chainId);
+    this.escrow = getAddress(config.escrow);
+    this.token = getAddress(config.token);
+    this.domain = domain(this.chainId, this.escrow);
+  }
+}
+
+/**
  * A signing key from a 0x-hex secret.
  *
  * @param {string | SigningKey} key

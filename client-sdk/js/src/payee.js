@@ -12,18 +12,17 @@
 import { getAddress } from 'ethers';
 
 import { PiecepayError } from './errors.js';
-import { ReceiptHasher, addressOf, channelId, digest, domain, recoverDigest, signDigest, signingKey } from './eip712.js';
+import { Party, ReceiptHasher, channelId, digest, recoverDigest, signDigest } from './eip712.js';
 import { dispatch, outcome, unexpected } from './outcome.js';
 import * as wire from './wire.js';
 
 const MAX_UINT40 = (1n << 40n) - 1n;
 
 /**
- * @typedef {object} PayeeConfig
- * @property {bigint | number} chainId the escrow's chain
- * @property {string} escrow the escrow's address
- * @property {string} token the ERC-20 the escrow holds
- * @property {string | import('ethers').SigningKey} key the payee's secret key (receipts pay its address)
+ * @typedef {import('./eip712.js').PartyConfig & PayeeTerms} PayeeConfig the payee's key (receipts pay
+ *   its address), its escrow, and its terms
+ *
+ * @typedef {object} PayeeTerms
  * @property {bigint} price the lowest price per piece accepted, token base units
  * @property {number} [creditPieces] the credit window in pieces (exactly one of the two)
  * @property {bigint} [creditAmount] the credit window in token base units
@@ -31,15 +30,10 @@ const MAX_UINT40 = (1n << 40n) - 1n;
  *   the peer owes half its credit, on `tick`, before a close and on `flush`
  */
 
-export class PayeeSession {
+export class PayeeSession extends Party {
   /** @param {PayeeConfig} config */
   constructor(config) {
-    this.key = signingKey(config.key);
-    this.address = addressOf(this.key);
-    this.chainId = BigInt(config.chainId);
-    this.escrow = getAddress(config.escrow);
-    this.token = getAddress(config.token);
-    this.domain = domain(this.chainId, this.escrow);
+    super(config);
     this.hasher = new ReceiptHasher(this.domain);
     this.minPrice = config.price;
     if ((config.creditPieces === undefined) === (config.creditAmount === undefined)) {

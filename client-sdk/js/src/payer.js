@@ -11,7 +11,7 @@
 import { getAddress } from 'ethers';
 
 import { PiecepayError } from './errors.js';
-import { ReceiptHasher, addressOf, channelId, digest, domain, recoverDigest, signDigest, signingKey } from './eip712.js';
+import { Party, ReceiptHasher, addressOf, channelId, digest, recoverDigest, signDigest } from './eip712.js';
 import { dispatch, unexpected } from './outcome.js';
 import * as wire from './wire.js';
 
@@ -20,7 +20,7 @@ const MAX_UINT40 = (1n << 40n) - 1n;
 /**
  * @typedef {object} PayerChannelConfig
  * @property {import('ethers').SigningKey} key
- * @property {ReturnType<typeof domain>} domain
+ * @property {ReturnType<typeof import('./eip712.js').domain>} domain
  * @property {string} payee
  * @property {number} salt
  * @property {ReceiptHasher} [hasher]
@@ -209,11 +209,10 @@ function checkUint40(deadline) {
 }
 
 /**
- * @typedef {object} PayerConfig
- * @property {bigint | number} chainId the escrow the payer trusts: terms naming another are refused
- * @property {string} escrow
- * @property {string} token
- * @property {string | import('ethers').SigningKey} key the payer's secret key
+ * @typedef {import('./eip712.js').PartyConfig & PayerPolicy} PayerConfig the payer's key, the escrow it
+ *   trusts (terms naming another are refused), and how it buys
+ *
+ * @typedef {object} PayerPolicy
  * @property {bigint} maxPrice the most paid for one piece
  * @property {bigint} [bid] the price to offer when above the payee's asking price (jumping its unchoke
  *   queue), at most `maxPrice`
@@ -221,15 +220,10 @@ function checkUint40(deadline) {
  *   connection to it), or null to not buy from it
  */
 
-export class PayerSession {
+export class PayerSession extends Party {
   /** @param {PayerConfig} config */
   constructor(config) {
-    this.key = signingKey(config.key);
-    this.address = addressOf(this.key);
-    this.chainId = BigInt(config.chainId);
-    this.escrow = getAddress(config.escrow);
-    this.token = getAddress(config.token);
-    this.domain = domain(this.chainId, this.escrow);
+    super(config);
     this.maxPrice = config.maxPrice;
     this.offer = config.bid ?? 0n;
     this.channelTo = config.channelTo;

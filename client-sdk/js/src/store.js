@@ -59,10 +59,11 @@ class Ledger {
   }
 }
 
-/** A `Store` in memory: nothing survives the process. */
+/** A `Store` in memory: nothing survives the process. `FileStore` adds the file. */
 export class MemoryStore {
-  constructor() {
-    this.ledger = new Ledger();
+  /** @param {Ledger} [ledger] */
+  constructor(ledger = new Ledger()) {
+    this.ledger = ledger;
   }
 
   /** @param {StoredReceipt} receipt */
@@ -99,7 +100,7 @@ export class MemoryStore {
  * save never resolved) and rewritten compactly, one line per channel and kind; it is compacted again when
  * it grows to several times that.
  */
-export class FileStore {
+export class FileStore extends MemoryStore {
   /**
    * Opens (creating it if needed) the store at `path`.
    *
@@ -136,8 +137,8 @@ export class FileStore {
    * @param {Ledger} ledger
    */
   constructor(path, ledger) {
+    super(ledger);
     this.path = path;
-    this.ledger = ledger;
     /** @type {import('node:fs/promises').FileHandle | null} */
     this.file = null;
     this.lines = 0;
@@ -160,26 +161,12 @@ export class FileStore {
     return raised;
   }
 
-  /** @param {string} channelId */
-  async highestReceipt(channelId) {
-    return this.ledger.received.get(channelId.toLowerCase()) ?? null;
-  }
-
-  async receipts() {
-    return [...this.ledger.received.values()];
-  }
-
   /** @param {string} channelId @param {bigint} cumulative @param {string} sig */
   async reserveSignature(channelId, cumulative, sig) {
     // Raised in memory first: a later reservation is compared with this one even before it is durable,
     // and a failed write leaves the mark high (the payer then signs higher, never lower).
     this.ledger.raiseSignature(channelId, cumulative, sig);
     await this.append(signatureRecord(channelId.toLowerCase(), cumulative, sig));
-  }
-
-  /** @param {string} channelId */
-  async lastSignature(channelId) {
-    return this.ledger.signed.get(channelId.toLowerCase()) ?? null;
   }
 
   /**

@@ -4,19 +4,16 @@
 // receipts settle on chain, and garbage sent to either seeder is answered with `error` replies.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import * as bencode from '../src/bencode.js';
-import { ChainClient } from '../src/chain.js';
 import { addressOf, channelId, domain, signingKey } from '../src/eip712.js';
 import { openViaRelayer } from '../src/funding.js';
 import { PayerChannel } from '../src/payer.js';
-import { RelayerClient } from '../src/relayer.js';
 import * as wire from '../src/wire.js';
-import { startDevnet } from './support/devnet.js';
+import { eventually, startTestbed } from './support/devnet.js';
 import { startCli, startLibtorrent } from './support/processes.js';
 import { connectRawPeer } from './support/raw-peer.js';
 
@@ -24,36 +21,18 @@ const PRICE = 10n ** 15n;
 const DEPOSIT = 10n ** 18n;
 const PIECE_KIB = 64;
 
+let bed;
 let devnet;
 let chain;
 let relayer;
 let dir;
 
 before(async () => {
-  devnet = await startDevnet({ peers: 4, leechers: 2, deposit: 100 });
-  chain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow });
-  relayer = new RelayerClient(devnet.relayer.url, { chainId: devnet.chain_id, escrow: devnet.escrow });
-  dir = mkdtempSync(join(tmpdir(), 'piecepay-interop-'));
+  bed = await startTestbed('interop', { peers: 4, leechers: 2, deposit: 100 });
+  ({ devnet, chain, relayer, dir } = bed);
 });
 
-after(async () => {
-  chain?.destroy();
-  await devnet?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-const leechers = () => devnet.peers.filter((p) => p.role === 'leecher').map((p) => p.account);
-const seeders = () => devnet.peers.filter((p) => p.role === 'seeder').map((p) => p.account);
-
-async function eventually(check, ms = 30_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+after(() => bed?.stop());
 
 /** The info-hash of a .torrent file: SHA-1 of its (canonical) info dictionary. */
 function infoHash(torrentFile) {
@@ -89,8 +68,8 @@ async function sendGarbage(port, torrentFile) {
 }
 
 test('a WebTorrent leecher pays a libtorrent seeder; the seeder\'s receipts settle on chain', { timeout: 180_000 }, async () => {
-  const [payer] = leechers();
-  const [, payee] = seeders();
+  const [payer] = bed.leechers();
+  const [, payee] = bed.seeders();
   const salt = 1001;
   // The payer opens its channel gaslessly, through the relayer; the libtorrent seeder is told it (checked
   // on chain here: the plugin takes the caller's word, it does not read the chain).
@@ -146,11 +125,11 @@ test('a WebTorrent leecher pays a libtorrent seeder; the seeder\'s receipts sett
 });
 
 test('a libtorrent leecher pays a WebTorrent seeder; the seeder hands its receipts to the relayer', { timeout: 180_000 }, async () => {
-  const [, payer] = leechers();
-  const [payee] = seeders();
+  const [, payer] = bed.leechers();
+  const [payee] = bed.seeders();
   const salt = 2002;
   // The payer's channel, opened on chain by the payer itself.
-  const payerChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: payer.key });
+  const payerChain = await bed.chainAs(payer.key);
   await payerChain.openChannel(payee.address, salt, DEPOSIT);
   payerChain.destroy();
   const id = channelId(payer.address, payee.address, salt);

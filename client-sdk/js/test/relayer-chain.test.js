@@ -4,40 +4,24 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { ChainClient } from '../src/chain.js';
 import { addressOf, channelId, domain, signingKey } from '../src/eip712.js';
 import { openViaRelayer } from '../src/funding.js';
 import { PayeeSession } from '../src/payee.js';
 import { PayerChannel } from '../src/payer.js';
-import { RelayerClient } from '../src/relayer.js';
 import * as wire from '../src/wire.js';
-import { startDevnet } from './support/devnet.js';
+import { eventually, startTestbed } from './support/devnet.js';
 
+let bed;
 let devnet;
 let relayer;
 let chain;
 
 before(async () => {
-  devnet = await startDevnet({ peers: 4, leechers: 2, deposit: 100 });
-  relayer = new RelayerClient(devnet.relayer.url, { chainId: devnet.chain_id, escrow: devnet.escrow });
-  chain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow });
+  bed = await startTestbed('relayer-chain', { peers: 4, leechers: 2, deposit: 100 });
+  ({ devnet, relayer, chain } = bed);
 });
 
-after(async () => {
-  chain?.destroy();
-  await devnet?.stop();
-});
-
-/** Polls `check` until it returns a truthy value (or throws after `ms`). */
-async function eventually(check, ms = 30_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+after(() => bed?.stop());
 
 const TOKEN = 10n ** 18n;
 
@@ -50,25 +34,25 @@ test('the relayer describes the escrow the devnet deployed', async () => {
 });
 
 test('open gaslessly through the relayer, pay, settle through the relayer, close cooperatively on chain', async () => {
-  const [leecher] = devnet.peers.filter((p) => p.role === 'leecher');
-  const [seeder] = devnet.peers.filter((p) => p.role === 'seeder');
-  const key = signingKey(leecher.account.key);
+  const [leecher] = bed.leechers();
+  const [seeder] = bed.seeders();
+  const key = signingKey(leecher.key);
   const dom = domain(devnet.chain_id, devnet.escrow);
-  const channel = new PayerChannel({ key, domain: dom, payee: seeder.account.address, salt: 41 });
+  const channel = new PayerChannel({ key, domain: dom, payee: seeder.address, salt: 41 });
   channel.price = 10n ** 15n;
   const { deposit } = await openViaRelayer(relayer, { deposit: TOKEN, chain })(channel);
   channel.funded(deposit);
   assert.deepEqual(await chain.channel(channel.id), { deposit: TOKEN, settled: 0n, closesAt: 0n, state: 'open' });
   // The payee's session sees the same channel.
-  const payee = new PayeeSession({ chainId: devnet.chain_id, escrow: devnet.escrow, token: devnet.token, key: seeder.account.key, price: 10n ** 15n, creditPieces: 8 });
+  const payee = new PayeeSession({ chainId: devnet.chain_id, escrow: devnet.escrow, token: devnet.token, key: seeder.key, price: 10n ** 15n, creditPieces: 8 });
   assert.equal(channelId(addressOf(key), payee.address, 41), channel.id);
 
   channel.piecesVerified(3);
   const receipt = channel.signNext();
-  const [accepted] = await relayer.submitReceipts([{ payee: seeder.account.address, salt: 41, cumulative: receipt.cumulative, sig: receipt.sig }]);
+  const [accepted] = await relayer.submitReceipts([{ payee: seeder.address, salt: 41, cumulative: receipt.cumulative, sig: receipt.sig }]);
   assert.equal(accepted.status, 'accepted');
   assert.equal(accepted.channelId, channel.id);
-  const [again] = await relayer.submitReceipts([{ payee: seeder.account.address, salt: 41, cumulative: receipt.cumulative, sig: receipt.sig }]);
+  const [again] = await relayer.submitReceipts([{ payee: seeder.address, salt: 41, cumulative: receipt.cumulative, sig: receipt.sig }]);
   assert.equal(again.status, 'duplicate');
   // Settled on chain by the relayer's batcher.
   await eventually(async () => (await chain.channel(channel.id)).settled === receipt.cumulative);
@@ -77,7 +61,7 @@ test('open gaslessly through the relayer, pay, settle through the relayer, close
   assert.equal((await relayer.channel(channel.id)).latest_receipt.cumulative, receipt.cumulative);
 
   // A stale receipt is refused with the API's code; a malformed request fails as a whole.
-  const [stale] = await relayer.submitReceipts([{ payee: seeder.account.address, salt: 41, cumulative: 1n, sig: receipt.sig }]);
+  const [stale] = await relayer.submitReceipts([{ payee: seeder.address, salt: 41, cumulative: 1n, sig: receipt.sig }]);
   assert.equal(stale.status, 'rejected');
   assert.ok(['stale_receipt', 'wrong_signer', 'unknown_channel'].includes(stale.code), stale.code);
   await assert.rejects(relayer.submitOperations([{ type: 'open' }]), { code: 'invalid_request', status: 400 });
@@ -92,31 +76,31 @@ test('open gaslessly through the relayer, pay, settle through the relayer, close
   const proposal = channel.close(0n, BigInt(Math.floor(Date.now() / 1000) + 600));
   const answer = payee.onMessage(proposal, Math.floor(Date.now() / 1000));
   assert.equal(answer.error, null, answer.error?.message);
-  const payerChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: leecher.account.key });
-  const before = await chain.balanceOf(seeder.account.address);
+  const payerChain = await bed.chainAs(leecher.key);
+  const before = await chain.balanceOf(seeder.address);
   await payerChain.cooperativeClose(answer.closeSigned);
   const closed = await chain.channel(channel.id);
   assert.equal(closed.state, 'closed');
   assert.equal(closed.settled, last.cumulative);
-  assert.equal(await chain.balanceOf(seeder.account.address), before + (last.cumulative - receipt.cumulative));
+  assert.equal(await chain.balanceOf(seeder.address), before + (last.cumulative - receipt.cumulative));
   payerChain.destroy();
 });
 
 test('a payee settles its own receipt on chain (settleBatch) when no relayer is at hand', async () => {
-  const [, leecher] = devnet.peers.filter((p) => p.role === 'leecher');
-  const [, seeder] = devnet.peers.filter((p) => p.role === 'seeder');
-  const payerChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: leecher.account.key });
-  const payeeChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: seeder.account.key });
-  const channel = new PayerChannel({ key: signingKey(leecher.account.key), domain: domain(devnet.chain_id, devnet.escrow), payee: seeder.account.address, salt: 9 });
-  await payerChain.openChannel(seeder.account.address, 9, TOKEN);
+  const [, leecher] = bed.leechers();
+  const [, seeder] = bed.seeders();
+  const payerChain = await bed.chainAs(leecher.key);
+  const payeeChain = await bed.chainAs(seeder.key);
+  const channel = new PayerChannel({ key: signingKey(leecher.key), domain: domain(devnet.chain_id, devnet.escrow), payee: seeder.address, salt: 9 });
+  await payerChain.openChannel(seeder.address, 9, TOKEN);
   channel.funded(TOKEN);
   channel.price = 7n;
   channel.piecesVerified(2);
   const receipt = channel.signNext();
-  await payeeChain.settle([{ payee: seeder.account.address, salt: 9, cumulative: receipt.cumulative, sig: receipt.sig }]);
+  await payeeChain.settle([{ payee: seeder.address, salt: 9, cumulative: receipt.cumulative, sig: receipt.sig }]);
   assert.equal((await chain.channel(channel.id)).settled, 14n);
   // An open signed for a deposit above the payer's balance is queued, then fails on chain with a reason.
-  const broke = new PayerChannel({ key: signingKey(leecher.account.key), domain: domain(devnet.chain_id, devnet.escrow), payee: seeder.account.address, salt: 10 });
+  const broke = new PayerChannel({ key: signingKey(leecher.key), domain: domain(devnet.chain_id, devnet.escrow), payee: seeder.address, salt: 10 });
   await assert.rejects(openViaRelayer(relayer, { deposit: 10n ** 25n })(broke), { code: 'open_failed' });
   payerChain.destroy();
   payeeChain.destroy();

@@ -4,21 +4,17 @@
 // behave: one that stops paying, one without the extension, one sending garbage.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import WebTorrent from 'webtorrent';
 
-import { ChainClient } from '../src/chain.js';
 import { addressOf, channelId, digest, domain, signDigest, signingKey } from '../src/eip712.js';
 import { checkOnChain, openViaRelayer } from '../src/funding.js';
-import { RelayerClient } from '../src/relayer.js';
 import { FileStore } from '../src/store.js';
 import { Piecepay } from '../src/webtorrent.js';
 import * as wire from '../src/wire.js';
-import { startDevnet } from './support/devnet.js';
+import { eventually, startTestbed } from './support/devnet.js';
 import { connectRawPeer } from './support/raw-peer.js';
 
 const PRICE = 10n ** 15n;
@@ -27,6 +23,7 @@ const PIECE = 64 * 1024;
 const DATA = randomBytes(64 * PIECE);
 const LOOPBACK = { dht: false, tracker: false, lsd: false, utp: false, webSeeds: false };
 
+let bed;
 let devnet;
 let chain;
 let relayer;
@@ -35,18 +32,14 @@ let dir;
 let seeder;
 
 before(async () => {
-  devnet = await startDevnet({ peers: 4, leechers: 3, deposit: 100 });
-  chain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow });
-  relayer = new RelayerClient(devnet.relayer.url, { chainId: devnet.chain_id, escrow: devnet.escrow });
-  dir = mkdtempSync(join(tmpdir(), 'piecepay-webtorrent-'));
-  seeder = await startSeeder(devnet.peers.find((p) => p.role === 'seeder').account.key);
+  bed = await startTestbed('webtorrent', { peers: 4, leechers: 3, deposit: 100 });
+  ({ devnet, chain, relayer, dir } = bed);
+  seeder = await startSeeder(bed.seeders()[0].key);
 });
 
 after(async () => {
   await seeder?.stop();
-  chain?.destroy();
-  await devnet?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await bed?.stop();
 });
 
 async function startSeeder(key) {
@@ -74,18 +67,9 @@ async function startSeeder(key) {
   };
 }
 
-async function eventually(check, ms = 30_000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 test('a WebTorrent leecher pays every piece to a WebTorrent seeder; the receipts settle on chain', { timeout: 60_000 }, async () => {
-  const leecherKey = devnet.peers.filter((p) => p.role === 'leecher')[0].account.key;
+  const leecherKey = bed.leechers()[0].key;
   const client = new WebTorrent(LOOPBACK);
   const payments = new Piecepay({
     chainId: devnet.chain_id,
@@ -121,9 +105,9 @@ test('a WebTorrent leecher pays every piece to a WebTorrent seeder; the receipts
 });
 
 test('over its credit a peer waits for its receipt to be verified; one that stops paying is refused and choked', { timeout: 60_000 }, async () => {
-  const leecher = devnet.peers.filter((p) => p.role === 'leecher')[1];
-  const key = signingKey(leecher.account.key);
-  const payerChain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key: leecher.account.key });
+  const leecher = bed.leechers()[1];
+  const key = signingKey(leecher.key);
+  const payerChain = await bed.chainAs(leecher.key);
   await payerChain.openChannel(seeder.payments.payeeAddress, 77, 10n ** 18n);
   payerChain.destroy();
   const peer = await connectRawPeer({ port: seeder.port, infoHash: seeder.torrent.infoHash });

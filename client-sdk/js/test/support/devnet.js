@@ -3,9 +3,14 @@
 // when the test is done. The binaries come from `cargo build -p piecepay-relayer -p piecepay-deploy`, which
 // `make test-js` runs first.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+import { ChainClient } from '../../src/chain.js';
+import { RelayerClient } from '../../src/relayer.js';
 
 export const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const BIN = `${ROOT}target/debug/`;
@@ -42,4 +47,51 @@ export async function startDevnet(options = {}) {
       await exited;
     },
   };
+}
+
+/**
+ * What most tests start from: a devnet, a read-only chain client and a relayer client on it, the funded
+ * accounts by role, and a temporary directory; `stop()` undoes all of it.
+ *
+ * @param {string} name the temporary directory's prefix
+ * @param {{ peers?: number, leechers?: number, deposit?: number }} [options]
+ */
+export async function startTestbed(name, options) {
+  const devnet = await startDevnet(options);
+  const chain = await ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow });
+  return {
+    devnet,
+    chain,
+    relayer: new RelayerClient(devnet.relayer.url, { chainId: devnet.chain_id, escrow: devnet.escrow }),
+    dir: mkdtempSync(join(tmpdir(), `piecepay-${name}-`)),
+    /** @returns {{ address: string, key: string }[]} */
+    leechers: () => devnet.peers.filter((p) => p.role === 'leecher').map((p) => p.account),
+    /** @returns {{ address: string, key: string }[]} */
+    seeders: () => devnet.peers.filter((p) => p.role === 'seeder').map((p) => p.account),
+    /** A chain client sending transactions from `key` (destroy it when done). @param {string} key */
+    chainAs: (key) => ChainClient.connect({ rpcUrl: devnet.rpc_url, escrow: devnet.escrow, key }),
+    async stop() {
+      chain.destroy();
+      await devnet.stop();
+      rmSync(this.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Polls `check` until it returns something truthy, and returns that; fails after `ms`. For conditions on
+ * the chain or a relayer, which tell nothing when they change.
+ *
+ * @template T
+ * @param {() => T | Promise<T>} check
+ * @param {number} [ms]
+ */
+export async function eventually(check, ms = 30_000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
