@@ -27,7 +27,7 @@ if (mode === 'paid') {
     ...BENCH_CHAIN,
     store: await FileStore.open(join(dir, 'seeder.jsonl')),
     // Chainless, as libtorrent's bench: the deposit claimed is believed (nothing is funded here).
-    payee: { key: PAYEE_KEY, price: PRICE, creditPieces: 64, checkChannel: async (claim) => claim.deposit },
+    payee: { key: PAYEE_KEY, price: PRICE, creditPieces: Number(process.env.BENCH_CREDIT_PIECES ?? 64), checkChannel: async (claim) => claim.deposit },
   });
   payments.attach(torrent);
 }

@@ -111,6 +111,7 @@ export class Piecepay extends EventEmitter {
       piecesServedPaid: 0,
       piecesServedFree: 0,
       requestsRefused: 0,
+      piecesHeld: 0,
       chokes: 0,
       receiptsAccepted: 0,
       receiptsRejected: 0,
@@ -548,12 +549,23 @@ function extensionClass(payments, torrent, ledger) {
         else this.sending.set(index, { blocks: new Map(), paid, active: true, held });
       };
       if (this.payee?.state === 'open') {
-        const { serve, reason } = this.payee.decision(this.inFlight());
-        if (serve) start(true);
-        // Over credit with payment on its way: hold the piece back until a receipt frees credit (flow
-        // control), up to a window's worth held; beyond that, or for any other reason, refuse.
-        else if (reason === 'over_credit' && this.heldPieces() < this.payee.creditPieces()) start(true, true);
-        else this.refuse(this.payee.checkRequest(this.inFlight()).reply);
+        let { serve, reason } = this.payee.decision(this.inFlight());
+        if (!serve && reason === 'over_credit' && this.payee.held) {
+          // The receipt held may cover it: verify it now (its acknowledgement follows in turn).
+          const out = this.payee.tick();
+          this.queue = this.queue.then(() => this.apply(out)).catch((e) => payments.warn(e));
+          ({ serve, reason } = this.payee.decision(this.inFlight()));
+        }
+        if (serve) {
+          start(true);
+        } else if (reason === 'over_credit' && this.heldPieces() < this.payee.creditPieces()) {
+          // Over credit with payment on its way: hold the piece back until a receipt frees credit (flow
+          // control), up to a window's worth held; beyond that, or for any other reason, refuse.
+          payments.stats.piecesHeld += 1;
+          start(true, true);
+        } else {
+          this.refuse(this.payee.checkRequest(this.inFlight()).reply);
+        }
       } else if (this.freeServed + this.inFlight() < payments.freePieces) {
         start(false);
       } else {
