@@ -12,7 +12,7 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
-	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge"
+	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge, JS"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
 	@echo "make bench-gas       gas per settlement/open/close on a local anvil"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
