@@ -15,10 +15,12 @@ const receipt = (cumulative) => ({ channelId: ID, payer: `0x${'aa'.repeat(20)}`,
 
 for (const [name, make] of [
   ['MemoryStore', async () => new MemoryStore()],
-  ['FileStore', async () => FileStore.open(join(mkdtempSync(join(tmpdir(), 'piecepay-store-')), 'store.jsonl'))],
+  ['FileStore', async (dir) => FileStore.open(join(dir, 'store.jsonl'))],
 ]) {
-  test(`${name}: receipts only ever rise; signatures never repeat or go down`, async () => {
-    const store = await make();
+  test(`${name}: receipts only ever rise; signatures never repeat or go down`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'piecepay-store-'));
+    t.after(() => rmSync(dir, { recursive: true }));
+    const store = await make(dir);
     assert.equal(await store.saveReceiptIfHigher(receipt(10n)), true);
     assert.equal(await store.saveReceiptIfHigher(receipt(10n)), false, 'idempotent');
     assert.equal(await store.saveReceiptIfHigher(receipt(5n)), false);
