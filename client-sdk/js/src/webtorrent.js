@@ -133,7 +133,10 @@ export class Piecepay extends EventEmitter {
   attach(torrent) {
     const ledger = new SupplyLedger();
     const Extension = extensionClass(this, torrent, ledger);
-    torrent.on('wire', (w) => w.use(Extension));
+    torrent.on('wire', (w) => {
+      w.use(Extension);
+      noDelay(torrent, w);
+    });
   }
 
   newPayeeSession() {
@@ -742,6 +745,21 @@ function extensionClass(payments, torrent, ledger) {
   }
   PiecepayExtension.prototype.name = EXTENSION_NAME;
   return PiecepayExtension;
+}
+
+/**
+ * Turns Nagle's algorithm off on the connection of `w` (WebTorrent leaves it on): piecepay's messages are
+ * small and each waits for the last, so with it every step of the negotiation and every receipt could
+ * wait for a delayed acknowledgement (40 ms on Linux). WebTorrent keeps the socket on its `Peer`, found
+ * through the torrent's peer table; a connection not found there is left as it is.
+ *
+ * @param {any} torrent
+ * @param {any} w
+ */
+function noDelay(torrent, w) {
+  for (const peer of Object.values(torrent._peers ?? {})) {
+    if (peer?.wire === w && typeof peer.conn?.setNoDelay === 'function') peer.conn.setNoDelay(true);
+  }
 }
 
 /**
