@@ -6,8 +6,8 @@ use piecepay_protocol::{
     alloy_primitives::{Address, aliases::U96},
     domain,
 };
-use piecepay_sdk::{Amount, Channel, CreditWindow, SignedReceipt};
-use piecepay_wire::{Code, Credit, ErrorMessage, Message};
+use piecepay_sdk::{Amount, Channel, SignedReceipt};
+use piecepay_wire::{Code, ErrorMessage, Message};
 
 use crate::{
     Error, PiecepayOutcome, PiecepayReceipt, Result, bytes::PiecepayBytes,
@@ -72,23 +72,8 @@ pub(crate) fn escrow_domain(chain_id: u64, escrow: Address) -> Eip712Domain {
 
 /// A wire amount as the escrow's `uint96`; the codec keeps amounts in range, the SDK checks again.
 pub(crate) fn u96(amount: Amount) -> Result<U96> {
-    U96::try_from(amount).map_err(|_| piecepay_sdk::Error::AmountTooLarge { amount }.into())
-}
-
-/// The wire's credit as the SDK's.
-pub(crate) const fn credit_window(credit: Credit) -> CreditWindow {
-    match credit {
-        Credit::Pieces(pieces) => CreditWindow::Pieces(pieces),
-        Credit::Amount(amount) => CreditWindow::Amount(amount),
-    }
-}
-
-/// The SDK's credit as the wire's.
-pub(crate) const fn wire_credit(credit: CreditWindow) -> Credit {
-    match credit {
-        CreditWindow::Pieces(pieces) => Credit::Pieces(pieces),
-        CreditWindow::Amount(amount) => Credit::Amount(amount),
-    }
+    piecepay_protocol::amount::to_u96(amount)
+        .ok_or_else(|| piecepay_sdk::Error::AmountTooLarge { amount }.into())
 }
 
 /// A signed receipt of `channel` as the C struct.

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod amount;
 pub mod bindings;
 pub mod eip712;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod signature;
 pub use alloy_primitives;
 pub use alloy_sol_types::{self, Eip712Domain, SolStruct};
 
+pub use amount::{Amount, CreditWindow, MAX_AMOUNT};
 pub use eip712::{
     CooperativeClose, OpenChannel, RECEIPT_TYPEHASH, Receipt, RequestClose, SettleFeeCap, TopUp,
     Withdrawal, channel_id, domain, signing_hash,

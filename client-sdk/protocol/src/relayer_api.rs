@@ -31,7 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     CompactSignature, CooperativeClose, OpenChannel, Receipt, RequestClose, SettleFeeCap, TopUp,
-    Withdrawal, channel_id,
+    Withdrawal,
+    amount::{self, DecimalError, from_u96, to_u96},
+    channel_id,
 };
 
 /// The API version, also the first segment of every versioned path.
@@ -46,9 +48,6 @@ pub const MAX_OPERATIONS_PER_REQUEST: usize = 100;
 /// Largest request body the relayer reads, in bytes (1 MiB). A full batch of receipts takes about a
 /// quarter of it.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Largest `uint96`: the escrow's bound on channel amounts (deposits, cumulatives, channel fees).
-pub const MAX_UINT96: u128 = (1 << 96) - 1;
 
 /// Largest `uint40`: the escrow's bound on timestamps (deadlines, `closesAt`).
 pub const MAX_UINT40: u64 = (1 << 40) - 1;
@@ -286,38 +285,30 @@ impl From<crate::Error> for ApiError {
 /// `field` names the field in the error message. Fails with [`ErrorCode::InvalidAmount`] for anything
 /// not canonical and [`ErrorCode::AmountTooLarge`] above `u128::MAX`.
 pub fn parse_decimal(field: &str, value: &str) -> Result<u128, ApiError> {
-    let digits = value.as_bytes();
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(ApiError::new(
+    amount::parse_decimal(value).map_err(|e| match e {
+        DecimalError::NotCanonical
+            if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() =>
+        {
+            ApiError::new(
+                ErrorCode::InvalidAmount,
+                format!("{field}: leading zeros are not allowed"),
+            )
+        }
+        DecimalError::NotCanonical => ApiError::new(
             ErrorCode::InvalidAmount,
             format!(
                 "{field}: expected a decimal string of digits (no sign, point, exponent or spaces)"
             ),
-        ));
-    }
-    if digits.len() > 1 && digits[0] == b'0' {
-        return Err(ApiError::new(
-            ErrorCode::InvalidAmount,
-            format!("{field}: leading zeros are not allowed"),
-        ));
-    }
-    digits
-        .iter()
-        .try_fold(0u128, |n, d| {
-            n.checked_mul(10)?.checked_add(u128::from(d - b'0'))
-        })
-        .ok_or_else(|| too_large(field, "uint128"))
+        ),
+        DecimalError::TooLarge => too_large(field, "uint128"),
+    })
 }
 
-/// Parses a decimal string within the escrow's `uint96` channel range ([`MAX_UINT96`]).
-pub fn parse_u96(field: &str, value: &str) -> Result<u128, ApiError> {
+/// Parses a decimal string within the escrow's `uint96` channel range ([`MAX_AMOUNT`]).
+pub fn parse_u96(field: &str, value: &str) -> Result<U96, ApiError> {
     match parse_decimal(field, value) {
-        Ok(n) if n <= MAX_UINT96 => Ok(n),
-        Ok(_)
-        | Err(ApiError {
-            code: ErrorCode::AmountTooLarge,
-            ..
-        }) => Err(too_large(field, "uint96")),
+        Ok(n) => to_u96(n).ok_or_else(|| too_large(field, "uint96")),
+        Err(e) if e.code == ErrorCode::AmountTooLarge => Err(too_large(field, "uint96")),
         Err(e) => Err(e),
     }
 }
@@ -394,8 +385,8 @@ fn nonzero(field: &str, address: Address) -> Result<Address, ApiError> {
     Ok(address)
 }
 
-fn positive(field: &str, amount: u128) -> Result<u128, ApiError> {
-    if amount == 0 {
+fn positive<T: Default + PartialEq>(field: &str, amount: T) -> Result<T, ApiError> {
+    if amount == T::default() {
         return Err(ApiError::new(
             ErrorCode::ZeroAmount,
             format!("{field}: must be positive"),
@@ -425,11 +416,6 @@ fn check_parties(payer: Address, payee: Address) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-fn u96(amount: u128) -> U96 {
-    // Callers only pass amounts already checked against MAX_UINT96.
-    U96::saturating_from(amount)
 }
 
 /// Checks that a request is for this relayer's escrow: its `chain_id` and `escrow` must be those of
@@ -597,7 +583,7 @@ impl ReceiptSubmission {
             receipt: Receipt {
                 payee,
                 salt: self.salt,
-                cumulative: u96(cumulative),
+                cumulative,
             },
             signature,
         })
@@ -629,7 +615,7 @@ impl ParsedReceipt {
         Ok(RecoveredReceipt {
             channel_id: self.receipt.channel_id(payer),
             payer,
-            cumulative: self.receipt.cumulative.to::<u128>(),
+            cumulative: from_u96(self.receipt.cumulative),
             receipt: self.receipt.clone(),
             signature: self.signature,
         })
@@ -796,7 +782,7 @@ pub struct AcceptedReceipt {
     #[serde(with = "wire::address")]
     pub payer: Address,
     /// The receipt's cumulative.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub cumulative: u128,
 }
 
@@ -1067,8 +1053,8 @@ impl OperationSubmission {
         Ok(match self {
             Self::Open(f) | Self::TopUp(f) => {
                 let (payer, payee) = channel_parties(&f.payer, &f.payee)?;
-                let deposit = u96(positive("deposit", parse_u96("deposit", &f.deposit)?)?);
-                let fee = u96(parse_u96("fee", &f.fee)?);
+                let deposit = positive("deposit", parse_u96("deposit", &f.deposit)?)?;
+                let fee = parse_u96("fee", &f.fee)?;
                 let deadline = check_deadline(f.deadline)?;
                 let signature = f.signature.parse("signature")?;
                 if matches!(self, Self::Open(_)) {
@@ -1106,7 +1092,7 @@ impl OperationSubmission {
                     message: RequestClose {
                         payee,
                         salt: c.salt,
-                        fee: u96(parse_u96("fee", &c.fee)?),
+                        fee: parse_u96("fee", &c.fee)?,
                         deadline: check_deadline(c.deadline)?,
                     },
                     signature: c.signature.parse("signature")?,
@@ -1148,8 +1134,8 @@ impl OperationSubmission {
                         payer,
                         payee,
                         salt: c.salt,
-                        cumulative: u96(parse_u96("cumulative", &c.cumulative)?),
-                        fee: u96(parse_u96("fee", &c.fee)?),
+                        cumulative: parse_u96("cumulative", &c.cumulative)?,
+                        fee: parse_u96("fee", &c.fee)?,
                         deadline: check_deadline(c.deadline)?,
                     },
                     payer_signature: c.payer_signature.parse("payer_signature")?,
@@ -1475,10 +1461,10 @@ pub struct ChannelStatus {
     /// The state on the escrow.
     pub state: ChannelState,
     /// The deposit.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub deposit: u128,
     /// The settled total on the escrow.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub settled: u128,
     /// End of the challenge window while `closing`, else `null`.
     pub closes_at: Option<u64>,
@@ -1492,7 +1478,7 @@ pub struct ChannelStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HeldReceipt {
     /// The receipt's cumulative.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub cumulative: u128,
     /// The payer's signature.
     #[serde(with = "wire::signature")]
@@ -1523,10 +1509,10 @@ pub struct SettlementStatus {
     /// Where its settlement is.
     pub status: SettlementState,
     /// The cumulative of the highest receipt the relayer holds (`"0"` if none).
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub received: u128,
     /// The settled total on the escrow, at the relayer's confirmation depth.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub settled: u128,
     /// The latest settlement transaction that carried this channel, or `null`.
     pub transaction: Option<SettlementTransaction>,
@@ -1539,7 +1525,7 @@ pub struct SettlementTransaction {
     #[serde(with = "wire::hash")]
     pub hash: B256,
     /// The cumulative it settles the channel to.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub cumulative: u128,
     /// The block that included it, or `null` while pending.
     pub block_number: Option<u64>,
@@ -1579,19 +1565,19 @@ pub struct RelayerInfo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MinFees {
     /// For an `open`.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub open: u128,
     /// For a `top_up`.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub top_up: u128,
     /// For a `request_close`.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub request_close: u128,
     /// For a `withdraw`.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub withdraw: u128,
     /// For a `cooperative_close`.
-    #[serde(with = "wire::amount")]
+    #[serde(with = "amount::decimal")]
     pub cooperative_close: u128,
 }
 
@@ -1719,19 +1705,6 @@ mod wire {
         String::deserialize(deserializer)
     }
 
-    /// `u128` as a canonical decimal string.
-    pub(super) mod amount {
-        use super::*;
-
-        pub(crate) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_str(value)
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-            super::super::parse_decimal("amount", &string(d)?).map_err(D::Error::custom)
-        }
-    }
-
     /// `Address` as EIP-55 hex.
     pub(super) mod address {
         use super::*;
@@ -1839,7 +1812,7 @@ mod wire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SigningKey, domain};
+    use crate::{MAX_AMOUNT, SigningKey, domain};
     use alloy_primitives::{address, b256, bytes};
     use serde_json::{Value, json};
 
@@ -2020,9 +1993,9 @@ mod tests {
 
     #[test]
     fn decimal_ranges_follow_the_solidity_types() {
-        assert_eq!(parse_u96("x", &MAX_UINT96.to_string()), Ok(MAX_UINT96));
+        assert_eq!(parse_u96("x", &MAX_AMOUNT.to_string()), Ok(U96::MAX));
         assert_eq!(
-            code(parse_u96("x", &(MAX_UINT96 + 1).to_string())),
+            code(parse_u96("x", &(MAX_AMOUNT + 1).to_string())),
             ErrorCode::AmountTooLarge
         );
         assert_eq!(
@@ -2127,7 +2100,7 @@ mod tests {
             ("cumulative", json!("007"), ErrorCode::InvalidAmount),
             (
                 "cumulative",
-                json!((MAX_UINT96 + 1).to_string()),
+                json!((MAX_AMOUNT + 1).to_string()),
                 ErrorCode::AmountTooLarge,
             ),
             (
@@ -2258,7 +2231,7 @@ mod tests {
         let receipt: ReceiptSubmission = serde_json::from_value(golden_receipt()).unwrap();
         let mut widest = receipt;
         widest.salt = u32::MAX;
-        widest.cumulative = MAX_UINT96.to_string();
+        widest.cumulative = MAX_AMOUNT.to_string();
         let request =
             SubmitReceiptsRequest::new(u64::MAX, ESCROW, vec![widest; MAX_RECEIPTS_PER_REQUEST]);
         let pretty = serde_json::to_vec_pretty(&request).unwrap();
@@ -2565,7 +2538,7 @@ mod tests {
                 ErrorCode::DeadlineOutOfRange,
             ),
             (
-                with(top_up, "deposit", json!((MAX_UINT96 + 1).to_string())),
+                with(top_up, "deposit", json!((MAX_AMOUNT + 1).to_string())),
                 ErrorCode::AmountTooLarge,
             ),
             (

@@ -1,28 +1,20 @@
 //! What both sides of a channel share: its identity, the agreed terms and signed messages.
 
+pub use piecepay_protocol::amount::{Amount, CreditWindow, MAX_AMOUNT, from_u96};
 use piecepay_protocol::{
     CompactSignature, Eip712Domain, Receipt, SigningKey, SolStruct,
     alloy_primitives::{
         Address, B256,
         aliases::{U40, U96},
     },
-    channel_id,
+    amount, channel_id,
 };
 
 use crate::{Error, Result};
 
-/// A token amount in base units.
-///
-/// `u128` for easy arithmetic; anything that reaches a signed message is checked against
-/// [`MAX_AMOUNT`], the escrow's `uint96` channel range.
-pub type Amount = u128;
-
-/// The largest channel amount the escrow can hold: `2^96 − 1` base units.
-pub const MAX_AMOUNT: Amount = (1 << 96) - 1;
-
-/// `amount` as the `uint96` the escrow's messages carry.
+/// `amount` as the `uint96` the escrow's messages carry, or [`Error::AmountTooLarge`].
 pub(crate) fn to_u96(amount: Amount) -> Result<U96> {
-    U96::try_from(amount).map_err(|_| Error::AmountTooLarge { amount })
+    amount::to_u96(amount).ok_or(Error::AmountTooLarge { amount })
 }
 
 /// `deadline` as the `uint40` timestamp the escrow's messages carry.
@@ -39,11 +31,6 @@ pub(crate) fn check_deposit(deposit: Amount) -> Result<()> {
         return Err(Error::AmountTooLarge { amount: deposit });
     }
     Ok(())
-}
-
-/// A `uint96` from a message as an [`Amount`]; always fits.
-pub(crate) fn from_u96(value: U96) -> Amount {
-    value.to::<Amount>()
 }
 
 /// One payment channel payer → payee on one escrow: its EIP-712 domain, its parties and salt, and the id
@@ -188,15 +175,6 @@ impl Channel {
     }
 }
 
-/// How much a payee serves a peer before being paid for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CreditWindow {
-    /// This many pieces, at the agreed price.
-    Pieces(u32),
-    /// This much value, in token base units.
-    Amount(Amount),
-}
-
 /// What payer and payee agreed: the price of one piece and the credit the payee extends.
 ///
 /// Terms may be renegotiated on an open channel (a raised bid): receipts carry cumulative totals, so a
@@ -240,10 +218,7 @@ impl Terms {
 
     /// The credit window in token base units: how much served value may be unpaid at once.
     pub const fn credit_limit(&self) -> Amount {
-        match self.credit {
-            CreditWindow::Pieces(pieces) => self.price.saturating_mul(pieces as Amount),
-            CreditWindow::Amount(amount) => amount,
-        }
+        self.credit.limit(self.price)
     }
 }
 

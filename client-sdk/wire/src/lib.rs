@@ -8,8 +8,8 @@ pub mod message;
 
 pub use error::{Error, Result};
 pub use message::{
-    Accept, Amount, Bid, ChannelFunded, Close, Code, Credit, ErrorMessage, MAX_AMOUNT, Message,
-    PaymentRequired, Receipt, ReceiptAck, Reject, Terms,
+    Accept, Amount, Bid, ChannelFunded, Close, Code, CreditWindow, ErrorMessage, MAX_AMOUNT,
+    Message, PaymentRequired, Receipt, ReceiptAck, Reject, Terms,
 };
 
 /// The most bytes one message may have. The largest version-1 message (`terms`) takes about 200; the

@@ -8,7 +8,7 @@ use piecepay_protocol::{
     alloy_primitives::{Address, B256},
 };
 use piecepay_wire::{
-    Accept, Bid, ChannelFunded, Close, Code, Credit, ErrorMessage, MAX_AMOUNT, Message,
+    Accept, Bid, ChannelFunded, Close, Code, CreditWindow, ErrorMessage, MAX_AMOUNT, Message,
     PaymentRequired, Receipt, ReceiptAck, Reject, Terms,
     bencode::{self, Limits, Value},
     check::decode_roundtrip,
@@ -53,10 +53,10 @@ fn code() -> impl Strategy<Value = Code> {
     "[a-z0-9_]{1,64}".prop_map(|text| Code::new(&text).expect("the regex makes codes"))
 }
 
-fn credit() -> impl Strategy<Value = Credit> {
+fn credit() -> impl Strategy<Value = CreditWindow> {
     prop_oneof![
-        any::<u32>().prop_map(Credit::Pieces),
-        amount().prop_map(Credit::Amount)
+        any::<u32>().prop_map(CreditWindow::Pieces),
+        amount().prop_map(CreditWindow::Amount)
     ]
 }
 

@@ -19,8 +19,8 @@ use piecepay_protocol::{
     channel_id, domain,
 };
 use piecepay_wire::{
-    Accept, Bid, ChannelFunded, Close, Code, Credit, ErrorMessage, MAX_AMOUNT, MAX_MESSAGE_LEN,
-    Message, PaymentRequired, Receipt, ReceiptAck, Reject, Terms, handshake,
+    Accept, Bid, ChannelFunded, Close, Code, CreditWindow, ErrorMessage, MAX_AMOUNT,
+    MAX_MESSAGE_LEN, Message, PaymentRequired, Receipt, ReceiptAck, Reject, Terms, handshake,
 };
 use serde_json::{Value, json};
 
@@ -85,7 +85,7 @@ fn valid() -> Vec<Value> {
                 token: TOKEN,
                 payee,
                 price: 1000,
-                credit: Credit::Pieces(2),
+                credit: CreditWindow::Pieces(2),
             }),
         ),
         (
@@ -96,7 +96,7 @@ fn valid() -> Vec<Value> {
                 token: TOKEN,
                 payee,
                 price: MAX_AMOUNT,
-                credit: Credit::Amount(MAX_AMOUNT),
+                credit: CreditWindow::Amount(MAX_AMOUNT),
             }),
         ),
         (
@@ -119,14 +119,14 @@ fn valid() -> Vec<Value> {
             "accept",
             Message::Accept(Accept {
                 price: 1000,
-                credit: Credit::Pieces(2),
+                credit: CreditWindow::Pieces(2),
             }),
         ),
         (
             "accept with credit_amount",
             Message::Accept(Accept {
                 price: 1000,
-                credit: Credit::Amount(64_000),
+                credit: CreditWindow::Amount(64_000),
             }),
         ),
         (
@@ -320,10 +320,10 @@ fn bytes_hex(bytes: impl AsRef<[u8]>) -> Value {
     Value::String(hex::encode_prefixed(bytes))
 }
 
-fn credit_json(credit: Credit, out: &mut serde_json::Map<String, Value>) {
+fn credit_json(credit: CreditWindow, out: &mut serde_json::Map<String, Value>) {
     match credit {
-        Credit::Pieces(pieces) => out.insert("credit_pieces".into(), json!(pieces)),
-        Credit::Amount(value) => out.insert("credit_amount".into(), amount(value)),
+        CreditWindow::Pieces(pieces) => out.insert("credit_pieces".into(), json!(pieces)),
+        CreditWindow::Amount(value) => out.insert("credit_amount".into(), amount(value)),
     };
 }
 

@@ -30,7 +30,7 @@ pub struct Settlement {
     /// The channel.
     pub channel_id: B256,
     /// Its settled total after the batch (uint96).
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub settled: u128,
 }
 
@@ -84,10 +84,10 @@ pub enum EscrowEvent {
         /// Its salt.
         salt: u32,
         /// Its deposit.
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         deposit: u128,
         /// Fee the payer paid the submitter (0 for a direct open).
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         fee: u128,
     },
     /// `ChannelToppedUp(channelId, deposit, fee)`: deposit is the new total.
@@ -95,10 +95,10 @@ pub enum EscrowEvent {
         /// The channel.
         channel_id: B256,
         /// The new total deposit.
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         deposit: u128,
         /// Fee paid to the submitter.
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         fee: u128,
     },
     /// `ReceiptsSettled(payee, credited, fee, settlements)`: one per payee group of a `settleBatch`.
@@ -126,7 +126,7 @@ pub enum EscrowEvent {
         /// End of the challenge window (unix seconds).
         closes_at: u64,
         /// Fee paid to the submitter.
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         fee: u128,
     },
     /// `ChannelClosed(channelId, settled, fee)`: the channel is closed with this final settled total.
@@ -134,10 +134,10 @@ pub enum EscrowEvent {
         /// The channel.
         channel_id: B256,
         /// Final settled total.
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         settled: u128,
         /// Fee paid to the submitter (cooperative close by signature).
-        #[serde(with = "crate::serde_u128")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         fee: u128,
     },
     /// `AuthorizationSkipped(index, reason)`: an entry of a `…BySig` batch that was not applied.

@@ -8,10 +8,10 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Fees {
     /// `maxFeePerGas`: the most the transaction pays per gas, base fee included.
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub max_fee_per_gas: u128,
     /// `maxPriorityFeePerGas`: the tip to the block producer, within `max_fee_per_gas`.
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub max_priority_fee_per_gas: u128,
 }
 
@@ -24,17 +24,17 @@ pub struct Fees {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeePolicy {
     /// The highest `maxFeePerGas` the submitter ever offers (wei per gas).
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub max_fee_cap: u128,
     /// The lowest tip offered (wei per gas): some nodes' suggestion is 0 on quiet chains.
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub min_priority_fee: u128,
     /// `maxFeePerGas = base_fee × base_fee_multiplier + tip`: headroom for the base fee to rise while the
     /// transaction waits (2 covers six full blocks in a row).
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub base_fee_multiplier: u128,
     /// Percent both fields rise per replacement; at least 10.
-    #[serde(with = "crate::serde_u128")]
+    #[serde(with = "piecepay_protocol::amount::decimal")]
     pub bump_percent: u128,
 }
 

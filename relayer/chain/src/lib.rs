@@ -12,7 +12,6 @@ pub mod journal;
 mod memory;
 mod nonce;
 pub mod preflight;
-mod serde_u128;
 mod submitter;
 
 pub use alloy;

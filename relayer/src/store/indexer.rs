@@ -39,19 +39,19 @@ pub enum ChannelEffect {
         /// The salt.
         salt: u32,
         /// The deposit.
-        #[serde(with = "decimal")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         deposit: u128,
     },
     /// `ChannelToppedUp`: the new total deposit.
     ToppedUp {
         /// The new total.
-        #[serde(with = "decimal")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         deposit: u128,
     },
     /// An entry of `ReceiptsSettled`: the new settled total.
     Settled {
         /// The new settled total.
-        #[serde(with = "decimal")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         settled: u128,
     },
     /// `CloseRequested`.
@@ -62,23 +62,9 @@ pub enum ChannelEffect {
     /// `ChannelClosed`: the final settled total.
     Closed {
         /// The final settled total.
-        #[serde(with = "decimal")]
+        #[serde(with = "piecepay_protocol::amount::decimal")]
         settled: u128,
     },
-}
-
-mod decimal {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(value: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&value.to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 impl ChannelEffect {

@@ -28,7 +28,7 @@ use crate::{
     PIECEPAY_ACTION_PERSIST_RECEIPT, PIECEPAY_ACTION_SERVE, PIECEPAY_ACTION_VERIFY_RECEIPT,
     PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome, PiecepayPayeeConfig,
     PiecepayReceipt, PiecepayState, Result,
-    session::{self, dispatch, encode, error_message, u96, wire_credit, wrong_direction},
+    session::{self, dispatch, encode, error_message, u96, wrong_direction},
 };
 
 /// A payee's session with one peer.
@@ -64,7 +64,7 @@ impl PayeeSession {
                 token: Address::from(config.token),
                 payee: key.address(),
                 price: policy.min_price,
-                credit: wire_credit(policy.credit),
+                credit: policy.credit,
             },
             key,
             policy,
@@ -403,7 +403,7 @@ impl PayeeSession {
 fn accept(terms: &Terms) -> Message {
     Message::Accept(Accept {
         price: terms.price(),
-        credit: wire_credit(terms.credit()),
+        credit: terms.credit(),
     })
 }
 

@@ -21,7 +21,7 @@ use crate::{
     PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome, PiecepayPayerConfig,
     PiecepayReceipt, PiecepaySignedOpen, PiecepayState, Result,
     payee::close_struct,
-    session::{self, credit_window, dispatch, encode, encode_checked, wrong_direction},
+    session::{self, dispatch, encode, encode_checked, wrong_direction},
 };
 
 /// Seconds between two raises of the bid after a choke: BitTorrent re-chokes every 10 s.
@@ -173,7 +173,7 @@ impl PayerSession {
         if accept.price > self.bidder.price() {
             return Err(piecepay_sdk::Error::InvalidTerms("accepted price above the bid").into());
         }
-        let terms = Terms::new(accept.price, credit_window(accept.credit))?;
+        let terms = Terms::new(accept.price, accept.credit)?;
         match &mut self.channel {
             Some(channel) => channel.update_terms(terms, now)?,
             None => {

@@ -15,7 +15,7 @@ use alloy::{
 use piecepay_protocol::{
     CompactSignature, CooperativeClose, Eip712Domain, OpenChannel, RequestClose, SettleFeeCap,
     SigningKey, SolStruct, TopUp, Withdrawal,
-    alloy_primitives::{Address, B256, U256, aliases::U96},
+    alloy_primitives::{Address, B256, U256},
     domain,
     settle_batch::{SettleBatch, SettleOutcome},
 };
@@ -28,7 +28,7 @@ use super::{
     },
     revert::decode_revert,
 };
-use crate::{Amount, Error, Result, Signed, SignedReceipt};
+use crate::{Amount, Error, Result, Signed, SignedReceipt, channel::to_u96};
 
 /// A mined, successful transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -220,10 +220,6 @@ fn sig(signature: &CompactSignature) -> IChannelEscrow::CompactSignature {
         r: signature.r,
         vs: signature.vs,
     }
-}
-
-fn u96(amount: Amount) -> Result<U96> {
-    U96::try_from(amount).map_err(|_| Error::AmountTooLarge { amount })
 }
 
 impl ChainClient<DynProvider> {
@@ -547,7 +543,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
     /// Opens this account's channel to `payee` with `salt`, locking `deposit` from its free balance.
     pub async fn open_channel(&self, payee: Address, salt: u32, deposit: Amount) -> Result<Opened> {
         let receipt = self
-            .send(self.escrow.openChannel(payee, salt, u96(deposit)?))
+            .send(self.escrow.openChannel(payee, salt, to_u96(deposit)?))
             .await?;
         let opened: ChannelEscrow::ChannelOpened = self.event(&receipt)?;
         Ok(Opened {
@@ -561,7 +557,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
     /// from this account's free balance to its open channel with `payee`.
     pub async fn top_up(&self, payee: Address, salt: u32, amount: Amount) -> Result<ToppedUp> {
         let receipt = self
-            .send(self.escrow.topUp(payee, salt, u96(amount)?))
+            .send(self.escrow.topUp(payee, salt, to_u96(amount)?))
             .await?;
         let topped: ChannelEscrow::ChannelToppedUp = self.event(&receipt)?;
         Ok(ToppedUp {

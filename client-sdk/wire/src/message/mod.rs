@@ -9,19 +9,14 @@ mod fields;
 mod types;
 
 pub use code::{Code, MAX_CODE_LEN};
+pub use piecepay_protocol::amount::{Amount, CreditWindow, MAX_AMOUNT};
 pub use types::{
-    Accept, Bid, ChannelFunded, Close, Credit, ErrorMessage, PaymentRequired, Receipt, ReceiptAck,
-    Reject, Terms,
+    Accept, Bid, ChannelFunded, Close, ErrorMessage, PaymentRequired, Receipt, ReceiptAck, Reject,
+    Terms,
 };
 
 use crate::{Error, Result, bencode};
 use fields::{Reader, Writer};
-
-/// A token amount in base units (the SDK's `Amount`).
-pub type Amount = u128;
-
-/// The largest amount a field carries: `2^96 − 1`, the escrow's range.
-pub const MAX_AMOUNT: Amount = (1 << 96) - 1;
 
 /// The most bytes of text in an `error`'s `msg`.
 pub const MAX_TEXT_LEN: usize = 256;
@@ -257,10 +252,10 @@ impl ErrorMessage {
     }
 }
 
-fn credit(r: &Reader<'_>, kind: &'static str) -> Result<Credit> {
+fn credit(r: &Reader<'_>, kind: &'static str) -> Result<CreditWindow> {
     match (r.has("credit_pieces"), r.has("credit_amount")) {
-        (true, false) => Ok(Credit::Pieces(r.u32("credit_pieces")?)),
-        (false, true) => Ok(Credit::Amount(r.amount("credit_amount")?)),
+        (true, false) => Ok(CreditWindow::Pieces(r.u32("credit_pieces")?)),
+        (false, true) => Ok(CreditWindow::Amount(r.amount("credit_amount")?)),
         (false, false) => Err(Error::MissingField {
             message: kind,
             field: "credit_pieces",
@@ -273,9 +268,9 @@ fn credit(r: &Reader<'_>, kind: &'static str) -> Result<Credit> {
     }
 }
 
-fn put_credit(w: &mut Writer, credit: Credit) {
+fn put_credit(w: &mut Writer, credit: CreditWindow) {
     match credit {
-        Credit::Pieces(pieces) => w.uint("credit_pieces", pieces),
-        Credit::Amount(amount) => w.amount("credit_amount", amount),
+        CreditWindow::Pieces(pieces) => w.uint("credit_pieces", pieces),
+        CreditWindow::Amount(amount) => w.amount("credit_amount", amount),
     };
 }

@@ -5,16 +5,7 @@ use piecepay_protocol::{
     alloy_primitives::{Address, B256},
 };
 
-use super::{Amount, Code};
-
-/// How much a payee serves before being paid: the `credit_pieces` or `credit_amount` field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Credit {
-    /// This many pieces at the agreed price (`credit_pieces`).
-    Pieces(u32),
-    /// This much value in token base units (`credit_amount`).
-    Amount(Amount),
-}
+use super::{Amount, Code, CreditWindow};
 
 /// `terms` (payee → payer), the hello: where and how this payee sells pieces.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -29,8 +20,8 @@ pub struct Terms {
     pub payee: Address,
     /// The lowest price per piece accepted, in token base units (`price`).
     pub price: Amount,
-    /// The credit extended to a paying peer.
-    pub credit: Credit,
+    /// The credit extended to a paying peer (`credit_pieces` or `credit_amount`).
+    pub credit: CreditWindow,
 }
 
 /// `bid` (payer → payee): the price per piece offered, and the channel the payer will pay through.
@@ -49,8 +40,8 @@ pub struct Bid {
 pub struct Accept {
     /// The price per piece in force (`price`), the bid's.
     pub price: Amount,
-    /// The credit extended.
-    pub credit: Credit,
+    /// The credit extended (`credit_pieces` or `credit_amount`).
+    pub credit: CreditWindow,
 }
 
 /// `reject` (payee → payer): the bid is refused.
