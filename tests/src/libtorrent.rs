@@ -227,7 +227,7 @@ fn read_results(stats: &Stats, receipts: &Path, swarm: &Swarm) -> anyhow::Result
         };
         let (l, s) =
             pair_of(swarm, r.payer, r.payee).context("a receipt for no channel of ours")?;
-        let channel = swarm.payee(l, s).expect("pair").channel();
+        let channel = swarm.channel(l, s).expect("pair");
         ensure!(
             channel.salt() == r.salt,
             "receipt salt {} for {l} → {s}",
@@ -250,7 +250,7 @@ fn pair_of(swarm: &Swarm, payer: Address, payee: Address) -> Option<(usize, usiz
         .flat_map(|l| (0..seeders).map(move |s| (l, s)))
         .find(|&(l, s)| {
             swarm
-                .payee(l, s)
-                .is_some_and(|p| p.channel().payer() == payer && p.channel().payee() == payee)
+                .channel(l, s)
+                .is_some_and(|c| c.payer() == payer && c.payee() == payee)
         })
 }

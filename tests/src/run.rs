@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use piecepay_sdk::{
-    Amount, CreditWindow, SignedReceipt, Terms,
+    Amount, CreditWindow, SignedReceipt,
     chain::{
         ChainClient,
         alloy::providers::{Provider, ProviderBuilder},
@@ -94,8 +94,8 @@ pub struct PairOutcome {
     pub seeder: usize,
     /// Pieces transferred.
     pub pieces: u64,
-    /// Receipts paid to the seeder: those it accepted (in-process engine), or those signed for it
-    /// (libtorrent, whose payee verifies lazily and accepts the newest of several at once).
+    /// Receipts signed for the seeder (its payee verifies lazily and accepts the newest of several at
+    /// once, whichever engine moved the pieces).
     pub receipts: u64,
     /// The highest cumulative the seeder holds.
     pub paid: Amount,
@@ -248,8 +248,11 @@ impl Run {
         }
 
         let content = Content::generate(scenario.file_len, scenario.piece_len, 0x5eed);
-        let terms = Terms::new(scenario.price, CreditWindow::Pieces(scenario.credit_pieces))?;
-        let seeder_addresses: Vec<_> = peers[..seeders].iter().map(|p| p.address).collect();
+        let seeder_keys = env
+            .seeders
+            .iter()
+            .map(SigningKey::from_bytes)
+            .collect::<Result<Vec<_>, _>>()?;
         let leecher_keys = env
             .leechers
             .iter()
@@ -261,9 +264,11 @@ impl Run {
         let mut swarm = Swarm::new(
             content,
             &domain(chain_id, env.escrow),
-            &seeder_addresses,
+            first_leecher.token(),
+            &seeder_keys,
             &leecher_keys,
-            terms,
+            scenario.price,
+            CreditWindow::Pieces(scenario.credit_pieces),
             salt_base,
             now,
         )?;
@@ -432,7 +437,7 @@ impl Run {
             submit_latest(&relayer, &receipts, chain_id, escrow).await?;
             settled_on_chain.clear();
             for &(l, s) in &channels {
-                let id = swarm.payee(l, s).expect("pair").channel().id();
+                let id = swarm.channel(l, s).expect("pair").id();
                 let info = seeder_peers[s].client.channel(id).await?;
                 settled_on_chain.insert((l, s), info.settled);
                 if let Some(status) = relayer.settlement(id).await?

@@ -182,7 +182,7 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
     run.transfer(u64::MAX, &mut Quiet).await.unwrap();
     // The seeder hands its receipt to the relayer and goes offline.
     run.hand_over(Duration::from_secs(30)).await.unwrap();
-    let payer = run.swarm().payer(0, 0).unwrap();
+    let payer = run.swarm().payer(0, 0).unwrap().channel().unwrap();
     let (paid, id, payee, salt) = (
         payer.cumulative(),
         payer.channel().id(),

@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_char};
 use piecepay_wire::{Code, ErrorMessage, Message, handshake};
 
 use crate::{
-    Error, PiecepayBytes, PiecepayStatus, last_error::guard, ptr as p, session::encode_checked,
+    Error, PiecepayBytes, PiecepayStatus, last_error::guard, marshal::encode, ptr as p,
     types::PiecepayMessageKind,
 };
 
@@ -52,7 +52,7 @@ pub unsafe extern "C" fn piecepay_message_kind(
         // SAFETY: the caller's contract.
         unsafe { p::put(out, PiecepayMessageKind::None, "out")? };
         let bytes = unsafe { p::bytes(data, len, "data")? };
-        let kind = PiecepayMessageKind::of(&Message::decode(bytes)?);
+        let kind = PiecepayMessageKind::of_kind(Message::decode(bytes)?.kind());
         unsafe { p::put(out, kind, "out") }
     })
 }
@@ -84,7 +84,7 @@ pub unsafe extern "C" fn piecepay_encode_error(
                 .map_err(|_| Error::InvalidArgument("text"))?
                 .to_owned()
         };
-        *out = encode_checked(&Message::Error(ErrorMessage::new(code, &text, None)))?;
+        *out = encode(&Message::Error(ErrorMessage::new(code, &text, None)))?;
         Ok(())
     })
 }

@@ -2,8 +2,6 @@
 
 use std::ffi::CStr;
 
-use piecepay_sdk::Amount;
-
 /// `Result` with this crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
@@ -25,7 +23,8 @@ pub enum Error {
     #[error("internal error (panic): {0}")]
     Panic(String),
 
-    /// The channel core refused the call (its code is the SDK's).
+    /// The sessions or the channel core refused the call (its code is the SDK's: the channel's, the
+    /// sessions' `unexpected_message`, `terms_mismatch`, … or the wire codec's).
     #[error(transparent)]
     Sdk(#[from] piecepay_sdk::Error),
 
@@ -37,39 +36,6 @@ pub enum Error {
     /// code).
     #[error(transparent)]
     Wire(#[from] piecepay_wire::Error),
-
-    /// A valid message that this side does not take in its role or state.
-    #[error("unexpected {kind} message: {reason}")]
-    UnexpectedMessage {
-        /// The message's `t`.
-        kind: &'static str,
-        /// Why it is not taken now.
-        reason: &'static str,
-    },
-
-    /// The payee's terms name another chain, escrow or token than the payer's.
-    #[error("terms for another {0} than this payer's")]
-    TermsMismatch(&'static str),
-
-    /// The payee asks more per piece than the payer's maximum price (or budget).
-    #[error("price {price} is above what this payer pays ({max_price})")]
-    PriceAboveMax {
-        /// The price asked.
-        price: Amount,
-        /// The most the payer pays.
-        max_price: Amount,
-    },
-
-    /// The deposit does not cover the payment; nothing was signed.
-    #[error("deposit {deposit} cannot cover cumulative {required}; top up to {suggested}")]
-    TopUpNeeded {
-        /// The channel's deposit.
-        deposit: Amount,
-        /// What the payment needs the deposit to reach.
-        required: Amount,
-        /// A total deposit that covers it.
-        suggested: Amount,
-    },
 
     /// The thing asked for does not exist yet (no receipt accepted, no close signed).
     #[error("nothing to return: {0}")]
@@ -262,10 +228,6 @@ impl Error {
             Self::Sdk(inner) => inner.code(),
             Self::Protocol(inner) => inner.code(),
             Self::Wire(inner) => inner.code(),
-            Self::UnexpectedMessage { .. } => "unexpected_message",
-            Self::TermsMismatch(_) => "terms_mismatch",
-            Self::PriceAboveMax { .. } => "price_above_max",
-            Self::TopUpNeeded { .. } => "top_up_needed",
             Self::NotFound(_) => "not_found",
         }
     }

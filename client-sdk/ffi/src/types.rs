@@ -147,20 +147,20 @@ pub enum PiecepayMessageKind {
 }
 
 impl PiecepayMessageKind {
-    /// The kind of a decoded message.
-    pub(crate) const fn of(message: &piecepay_wire::Message) -> Self {
-        use piecepay_wire::Message as M;
-        match message {
-            M::Terms(_) => Self::Terms,
-            M::Bid(_) => Self::Bid,
-            M::Accept(_) => Self::Accept,
-            M::Reject(_) => Self::Reject,
-            M::Channel(_) => Self::Channel,
-            M::Receipt(_) => Self::Receipt,
-            M::ReceiptAck(_) => Self::ReceiptAck,
-            M::PaymentRequired(_) => Self::PaymentRequired,
-            M::Close(_) => Self::Close,
-            M::Error(_) => Self::Error,
+    /// The kind of a message's `t` (`None` for one this version does not know).
+    pub(crate) fn of_kind(kind: &str) -> Self {
+        match kind {
+            "terms" => Self::Terms,
+            "bid" => Self::Bid,
+            "accept" => Self::Accept,
+            "reject" => Self::Reject,
+            "channel" => Self::Channel,
+            "receipt" => Self::Receipt,
+            "receipt_ack" => Self::ReceiptAck,
+            "payment_required" => Self::PaymentRequired,
+            "close" => Self::Close,
+            "error" => Self::Error,
+            _ => Self::None,
         }
     }
 }
@@ -203,22 +203,6 @@ pub struct PiecepayChannelInfo {
     pub served: PiecepayAmount,
     /// Payee: pieces served. Payer: pieces paid for.
     pub pieces: u64,
-}
-
-impl PiecepayChannelInfo {
-    /// A session that has no channel yet.
-    pub(crate) const fn negotiating() -> Self {
-        Self {
-            state: PiecepayState::Negotiating,
-            channel_id: [0; 32],
-            price: PiecepayAmount { lo: 0, hi: 0 },
-            deposit: PiecepayAmount { lo: 0, hi: 0 },
-            paid: PiecepayAmount { lo: 0, hi: 0 },
-            acknowledged: PiecepayAmount { lo: 0, hi: 0 },
-            served: PiecepayAmount { lo: 0, hi: 0 },
-            pieces: 0,
-        }
-    }
 }
 
 /// A payer-signed receipt, as a relayer (`POST /v1/receipts`) or the escrow (`settleBatch`) takes it.
@@ -324,4 +308,42 @@ pub struct PiecepayPayeeConfig {
     pub min_price: PiecepayAmount,
     /// Pieces served ahead of payment (the credit window), at least 1.
     pub credit_pieces: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use piecepay_sdk::Actions;
+    use piecepay_wire::message::MESSAGE_TYPES;
+
+    use super::*;
+
+    #[test]
+    fn action_bits_are_the_sessions() {
+        for (c, rust) in [
+            (PIECEPAY_ACTION_SERVE, Actions::SERVE),
+            (PIECEPAY_ACTION_CHOKE, Actions::CHOKE),
+            (PIECEPAY_ACTION_CHECK_CHANNEL, Actions::CHECK_CHANNEL),
+            (PIECEPAY_ACTION_PERSIST_RECEIPT, Actions::PERSIST_RECEIPT),
+            (PIECEPAY_ACTION_OPEN_CHANNEL, Actions::OPEN_CHANNEL),
+            (PIECEPAY_ACTION_TOP_UP, Actions::TOP_UP),
+            (PIECEPAY_ACTION_CLOSE_SIGNED, Actions::CLOSE_SIGNED),
+            (PIECEPAY_ACTION_PEER_CODE, Actions::PEER_CODE),
+            (PIECEPAY_ACTION_VERIFY_RECEIPT, Actions::VERIFY_RECEIPT),
+        ] {
+            assert_eq!(c, rust.bits(), "{rust:?}");
+        }
+    }
+
+    #[test]
+    fn every_message_type_has_its_kind() {
+        let kinds: Vec<_> = MESSAGE_TYPES
+            .iter()
+            .map(|t| PiecepayMessageKind::of_kind(t) as u32)
+            .collect();
+        assert_eq!(kinds, (1..=10).collect::<Vec<_>>());
+        assert_eq!(
+            PiecepayMessageKind::of_kind("nope"),
+            PiecepayMessageKind::None
+        );
+    }
 }

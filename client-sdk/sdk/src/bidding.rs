@@ -102,6 +102,15 @@ impl Bidder {
         })
     }
 
+    /// A bidder resumed after a restart: bidding `price` (kept within `start ..= max_price`) with `spent`
+    /// already paid.
+    pub fn resume(policy: BidPolicy, price: Amount, spent: Amount) -> Result<Self> {
+        let mut bidder = Self::new(policy)?;
+        bidder.price = price.clamp(policy.start, policy.max_price);
+        bidder.spent = spent;
+        Ok(bidder)
+    }
+
     /// The limits.
     pub const fn policy(&self) -> &BidPolicy {
         &self.policy
@@ -133,18 +142,26 @@ impl Bidder {
         self.spent = self.spent.saturating_add(amount);
     }
 
-    /// Pays one piece on `channel` at its agreed price, within the budget: refused with
-    /// [`Error::OverBudget`] (nothing signed) when the remaining budget does not cover that price;
-    /// otherwise [`PayerChannel::pay_piece`], and what it signed is recorded as spent. Pay through this,
-    /// not `channel.pay_piece` directly, and the budget holds for payments, not only for bids.
+    /// Pays one piece on `channel` at its agreed price, within the budget ([`pay`](Self::pay) with the
+    /// price).
     pub fn pay_piece(&mut self, channel: &mut PayerChannel, now: u64) -> Result<Payment> {
-        let price = channel.terms().price();
+        self.pay(channel, channel.terms().price(), now)
+    }
+
+    /// Pays `amount` more on `channel`, within the budget: refused with [`Error::OverBudget`] (nothing
+    /// signed) when the remaining budget does not cover it; otherwise [`PayerChannel::pay`], and what it
+    /// signed is recorded as spent. Pay through this, not `channel.pay` directly, and the budget holds for
+    /// payments, not only for bids.
+    pub fn pay(&mut self, channel: &mut PayerChannel, amount: Amount, now: u64) -> Result<Payment> {
         let remaining = self.remaining_budget();
-        if price > remaining {
-            return Err(Error::OverBudget { price, remaining });
+        if amount > remaining {
+            return Err(Error::OverBudget {
+                price: amount,
+                remaining,
+            });
         }
         let before = channel.cumulative();
-        let payment = channel.pay_piece(now)?;
+        let payment = channel.pay(amount, now)?;
         if let Payment::Paid { receipt, .. } = &payment {
             self.on_paid(receipt.cumulative() - before);
         }

@@ -22,6 +22,47 @@ pub enum Error {
     #[error(transparent)]
     Protocol(#[from] piecepay_protocol::Error),
 
+    /// The peer's bytes are not a valid message (the wire codec's code).
+    #[error(transparent)]
+    Wire(#[from] piecepay_wire::Error),
+
+    /// A valid message that this side does not take in its role or state.
+    #[error("unexpected {kind} message: {reason}")]
+    UnexpectedMessage {
+        /// The message's `t`.
+        kind: &'static str,
+        /// Why it is not taken now.
+        reason: &'static str,
+    },
+
+    /// The payee's terms name another chain, escrow, token (or payee) than the payer's session.
+    #[error("terms for another {0} than this payer's")]
+    TermsMismatch(&'static str),
+
+    /// The payee asks more per piece than the payer's maximum price (or budget).
+    #[error("price {price} is above what this payer pays ({max_price})")]
+    PriceAboveMax {
+        /// The price asked.
+        price: Amount,
+        /// The most the payer pays.
+        max_price: Amount,
+    },
+
+    /// The deposit does not cover the payment; nothing was signed.
+    #[error("deposit {deposit} cannot cover cumulative {required}; top up to {suggested}")]
+    TopUpNeeded {
+        /// The channel's deposit.
+        deposit: Amount,
+        /// What the payment needs the deposit to reach.
+        required: Amount,
+        /// A total deposit that covers it.
+        suggested: Amount,
+    },
+
+    /// What the call needs does not exist yet (no bid accepted, no terms received).
+    #[error("nothing to act on: {0}")]
+    NotFound(&'static str),
+
     /// The call is not a legal transition from the channel's current state.
     #[error("cannot {action} a channel that is {state}")]
     InvalidState {
@@ -41,7 +82,7 @@ pub enum Error {
     InvalidPolicy(&'static str),
 
     /// A payment would take the bidder past its budget; nothing was signed.
-    #[error("a piece at {price} exceeds the remaining budget {remaining}")]
+    #[error("a payment of {price} exceeds the remaining budget {remaining}")]
     OverBudget {
         /// The piece's price.
         price: Amount,
@@ -365,6 +406,12 @@ impl Error {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Protocol(inner) => inner.code(),
+            Self::Wire(inner) => inner.code(),
+            Self::UnexpectedMessage { .. } => "unexpected_message",
+            Self::TermsMismatch(_) => "terms_mismatch",
+            Self::PriceAboveMax { .. } => "price_above_max",
+            Self::TopUpNeeded { .. } => "top_up_needed",
+            Self::NotFound(_) => "not_found",
             Self::InvalidState { .. } => "invalid_state",
             Self::InvalidTerms(_) => "invalid_terms",
             Self::InvalidPolicy(_) => "invalid_policy",
@@ -538,6 +585,22 @@ mod tests {
                 reason: "",
             },
             Error::UnexpectedChainData(String::new()),
+            Error::Wire(piecepay_wire::Error::NotAMessage("")),
+            Error::UnexpectedMessage {
+                kind: "",
+                reason: "",
+            },
+            Error::TermsMismatch(""),
+            Error::PriceAboveMax {
+                price: 0,
+                max_price: 0,
+            },
+            Error::TopUpNeeded {
+                deposit: 0,
+                required: 0,
+                suggested: 0,
+            },
+            Error::NotFound(""),
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         assert!(

@@ -1,14 +1,18 @@
-//! The payee's C functions: thin wrappers that check pointers and run [`PayeeSession`] in the guard.
+//! The payee's C functions: thin wrappers that check pointers and run the SDK's [`PayeeSession`] in the
+//! guard.
 
 #![allow(unsafe_code)]
 
 use std::ptr;
 
-use super::PayeeSession;
+use piecepay_sdk::PayeeSession;
+
 use crate::{
-    PiecepayAmount, PiecepayBytes, PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome,
-    PiecepayPayeeConfig, PiecepayReceipt, PiecepayStatus, last_error::guard, ptr as p,
-    session::encode_checked,
+    Error, PiecepayAmount, PiecepayBytes, PiecepayChannelInfo, PiecepayCooperativeClose,
+    PiecepayOutcome, PiecepayPayeeConfig, PiecepayReceipt, PiecepayStatus,
+    last_error::guard,
+    marshal::{self, encode, handled},
+    ptr as p,
 };
 
 /// A payee's session with one peer (opaque). Create with [`piecepay_payee_new`], free with
@@ -31,7 +35,7 @@ pub unsafe extern "C" fn piecepay_payee_new(
         // SAFETY: the caller's contract.
         unsafe { p::put(out, ptr::null_mut(), "out")? };
         let config = unsafe { p::read(config, "config")? };
-        let session = PayeeSession::new(config)?;
+        let session = PayeeSession::new(marshal::payee_config(config)?)?;
         // SAFETY: checked non-null above.
         unsafe { p::put(out, Box::into_raw(Box::new(PiecepayPayee(session))), "out") }
     })
@@ -82,7 +86,7 @@ pub unsafe extern "C" fn piecepay_payee_terms(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::read(payee, "payee")? };
-        *out = encode_checked(&payee.0.terms_message())?;
+        *out = encode(&payee.0.terms_message())?;
         Ok(())
     })
 }
@@ -117,7 +121,7 @@ pub unsafe extern "C" fn piecepay_payee_on_message(
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::handle(payee, "payee")? };
         let bytes = unsafe { p::bytes(data, len, "data")? };
-        payee.0.on_message(bytes, now, out)
+        handled(out, payee.0.on_bytes(bytes, now))
     })
 }
 
@@ -138,7 +142,7 @@ pub unsafe extern "C" fn piecepay_payee_channel_funded(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::handle(payee, "payee")? };
-        payee.0.channel_funded(deposit.into(), now, out)
+        handled(out, payee.0.channel_funded(deposit.into(), now))
     })
 }
 
@@ -157,8 +161,7 @@ pub unsafe extern "C" fn piecepay_payee_check_request(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::handle(payee, "payee")? };
-        payee.0.check_request(out);
-        Ok(())
+        handled(out, Ok(payee.0.check_request()))
     })
 }
 
@@ -179,7 +182,7 @@ pub unsafe extern "C" fn piecepay_payee_on_piece_served(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::handle(payee, "payee")? };
-        payee.0.on_piece_served(now, out)
+        handled(out, payee.0.on_piece_served(now))
     })
 }
 
@@ -201,7 +204,7 @@ pub unsafe extern "C" fn piecepay_payee_verify_receipt(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payee = unsafe { p::handle(payee, "payee")? };
-        payee.0.verify_receipt(now, out)
+        handled(out, payee.0.verify_receipt(now))
     })
 }
 
@@ -218,7 +221,7 @@ pub unsafe extern "C" fn piecepay_payee_on_settled(
     guard(|| {
         // SAFETY: the caller's contract.
         let payee = unsafe { p::handle(payee, "payee")? };
-        payee.0.on_settled(settled.into(), now)
+        Ok(payee.0.on_settled(settled.into(), now)?)
     })
 }
 
@@ -235,8 +238,12 @@ pub unsafe extern "C" fn piecepay_payee_latest_receipt(
     guard(|| {
         // SAFETY: the caller's contract.
         let payee = unsafe { p::read(payee, "payee")? };
-        let receipt = payee.0.latest_receipt()?;
-        unsafe { p::put(out, receipt, "out") }
+        let (channel, receipt) = payee
+            .0
+            .channel()
+            .and_then(|c| Some((c.channel(), c.latest_receipt()?)))
+            .ok_or(Error::NotFound("no receipt accepted yet"))?;
+        unsafe { p::put(out, marshal::receipt(channel, receipt), "out") }
     })
 }
 
@@ -252,8 +259,11 @@ pub unsafe extern "C" fn piecepay_payee_cooperative_close(
     guard(|| {
         // SAFETY: the caller's contract.
         let payee = unsafe { p::read(payee, "payee")? };
-        let close = payee.0.cooperative_close()?;
-        unsafe { p::put(out, close, "out") }
+        let close = payee
+            .0
+            .cooperative_close()
+            .ok_or(Error::NotFound("no cooperative close co-signed"))?;
+        unsafe { p::put(out, marshal::close(close), "out") }
     })
 }
 
@@ -269,6 +279,6 @@ pub unsafe extern "C" fn piecepay_payee_info(
     guard(|| {
         // SAFETY: the caller's contract.
         let payee = unsafe { p::read(payee, "payee")? };
-        unsafe { p::put(out, payee.0.info(), "out") }
+        unsafe { p::put(out, marshal::info(&payee.0.info()), "out") }
     })
 }

@@ -1,16 +1,19 @@
-//! The payer's C functions: thin wrappers that check pointers and run [`PayerSession`] in the guard.
+//! The payer's C functions: thin wrappers that check pointers and run the SDK's [`PayerSession`] in the
+//! guard.
 
 #![allow(unsafe_code)]
 
 use std::ptr;
 
 use piecepay_protocol::alloy_primitives::B256;
+use piecepay_sdk::PayerSession;
 
-use super::PayerSession;
 use crate::{
-    PiecepayAmount, PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome,
-    PiecepayPayerConfig, PiecepayReceipt, PiecepaySignedOpen, PiecepayStatus, last_error::guard,
-    ptr as p, session::encode_checked,
+    Error, PiecepayAmount, PiecepayChannelInfo, PiecepayCooperativeClose, PiecepayOutcome,
+    PiecepayPayerConfig, PiecepayReceipt, PiecepaySignedOpen, PiecepayStatus,
+    last_error::guard,
+    marshal::{self, handled},
+    ptr as p,
 };
 
 /// A payer's session with one peer (opaque). Create with [`piecepay_payer_new`], free with
@@ -34,7 +37,7 @@ pub unsafe extern "C" fn piecepay_payer_new(
         // SAFETY: the caller's contract.
         unsafe { p::put(out, ptr::null_mut(), "out")? };
         let config = unsafe { p::read(config, "config")? };
-        let session = PayerSession::new(config)?;
+        let session = PayerSession::new(marshal::payer_config(config)?)?;
         // SAFETY: checked non-null above.
         unsafe { p::put(out, Box::into_raw(Box::new(PiecepayPayer(session))), "out") }
     })
@@ -98,7 +101,7 @@ pub unsafe extern "C" fn piecepay_payer_on_message(
         let out = unsafe { p::init(out, "out")? };
         let payer = unsafe { p::handle(payer, "payer")? };
         let bytes = unsafe { p::bytes(data, len, "data")? };
-        payer.0.on_message(bytes, now, out)
+        handled(out, payer.0.on_bytes(bytes, now))
     })
 }
 
@@ -119,8 +122,19 @@ pub unsafe extern "C" fn piecepay_payer_open(
     guard(|| {
         // SAFETY: the caller's contract.
         let payer = unsafe { p::handle(payer, "payer")? };
+        let address = payer.0.address();
         let signed = payer.0.open(deposit.into(), fee.into(), now)?;
-        unsafe { p::put(out, signed, "out") }
+        let message = &signed.message;
+        let open = PiecepaySignedOpen {
+            payer: address.0.0,
+            payee: message.payee.0.0,
+            salt: message.salt,
+            deposit: message.deposit.to::<u128>().into(),
+            fee: message.fee.to::<u128>().into(),
+            deadline: message.deadline.to::<u64>(),
+            signature: signed.signature.to_bytes(),
+        };
+        unsafe { p::put(out, open, "out") }
     })
 }
 
@@ -144,9 +158,7 @@ pub unsafe extern "C" fn piecepay_payer_channel_funded(
         let out = unsafe { p::init(out, "out")? };
         let payer = unsafe { p::handle(payer, "payer")? };
         let tx = unsafe { p::opt_array32(tx.cast::<[u8; 32]>()) }.map(B256::from);
-        let message = payer.0.channel_funded(deposit.into(), tx, now)?;
-        out.reply = encode_checked(&message)?;
-        Ok(())
+        handled(out, payer.0.channel_funded(deposit.into(), tx, now))
     })
 }
 
@@ -167,7 +179,7 @@ pub unsafe extern "C" fn piecepay_payer_on_piece_verified(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payer = unsafe { p::handle(payer, "payer")? };
-        payer.0.on_piece_verified(now, out)
+        handled(out, payer.0.on_piece_verified(now))
     })
 }
 
@@ -186,7 +198,7 @@ pub unsafe extern "C" fn piecepay_payer_on_choked(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payer = unsafe { p::handle(payer, "payer")? };
-        payer.0.on_choked(now, out)
+        handled(out, payer.0.on_choked(now))
     })
 }
 
@@ -207,7 +219,7 @@ pub unsafe extern "C" fn piecepay_payer_close(
         // SAFETY: the caller's contract.
         let out = unsafe { p::init(out, "out")? };
         let payer = unsafe { p::handle(payer, "payer")? };
-        payer.0.close(fee.into(), now, out)
+        handled(out, payer.0.close(fee.into(), now))
     })
 }
 
@@ -223,8 +235,11 @@ pub unsafe extern "C" fn piecepay_payer_cooperative_close(
     guard(|| {
         // SAFETY: the caller's contract.
         let payer = unsafe { p::read(payer, "payer")? };
-        let close = payer.0.cooperative_close()?;
-        unsafe { p::put(out, close, "out") }
+        let close = payer
+            .0
+            .cooperative_close()
+            .ok_or(Error::NotFound("the payee has not co-signed a close"))?;
+        unsafe { p::put(out, marshal::close(close), "out") }
     })
 }
 
@@ -241,8 +256,12 @@ pub unsafe extern "C" fn piecepay_payer_latest_receipt(
     guard(|| {
         // SAFETY: the caller's contract.
         let payer = unsafe { p::read(payer, "payer")? };
-        let receipt = payer.0.latest_receipt()?;
-        unsafe { p::put(out, receipt, "out") }
+        let (channel, receipt) = payer
+            .0
+            .channel()
+            .and_then(|c| Some((c.channel(), c.latest_receipt()?)))
+            .ok_or(Error::NotFound("no receipt signed yet"))?;
+        unsafe { p::put(out, marshal::receipt(channel, receipt), "out") }
     })
 }
 
@@ -258,6 +277,6 @@ pub unsafe extern "C" fn piecepay_payer_info(
     guard(|| {
         // SAFETY: the caller's contract.
         let payer = unsafe { p::read(payer, "payer")? };
-        unsafe { p::put(out, payer.0.info(), "out") }
+        unsafe { p::put(out, marshal::info(&payer.0.info()), "out") }
     })
 }
