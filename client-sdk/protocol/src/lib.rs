@@ -2,6 +2,7 @@
 
 pub mod amount;
 pub mod bindings;
+pub mod column;
 pub mod eip712;
 pub mod error;
 pub mod relayer_api;

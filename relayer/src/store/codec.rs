@@ -8,16 +8,12 @@ use piecepay_protocol::{
 
 use crate::{Error, Result};
 
-/// An amount as the schema's 39-digit zero-padded decimal: text order is numeric order.
-pub(crate) fn amount(value: u128) -> String {
-    format!("{value:039}")
-}
+/// An amount as the schema's 39-digit zero-padded decimal: text order is numeric order
+/// ([`piecepay_protocol::column`], the SDK store's encoding too).
+pub(crate) use piecepay_protocol::column::amount;
 
 pub(crate) fn parse_amount(text: &str, column: &str) -> Result<u128> {
-    if text.len() != 39 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(corrupt(column));
-    }
-    text.parse().map_err(|_| corrupt(column))
+    piecepay_protocol::column::parse_amount(text).ok_or_else(|| corrupt(column))
 }
 
 /// A unix time or block number as a 64-bit signed column.
