@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admission;
 pub mod amount;
 pub mod bindings;
 pub mod column;

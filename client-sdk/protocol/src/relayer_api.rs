@@ -29,9 +29,11 @@ use alloy_primitives::{
 use alloy_sol_types::{Eip712Domain, SolStruct};
 use serde::{Deserialize, Serialize};
 
+pub use crate::admission::Admission;
 use crate::{
     CompactSignature, CooperativeClose, OpenChannel, Receipt, RequestClose, SettleFeeCap, TopUp,
     Withdrawal,
+    admission::{ChannelView, Phase, Refusal},
     amount::{self, DecimalError, from_u96, to_u96},
     channel_id,
 };
@@ -665,69 +667,43 @@ pub struct ChannelSnapshot {
     pub held: Option<u128>,
 }
 
-/// What admitting a receipt means for the relayer's store.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Admission {
-    /// Higher than anything held: store it (durably, before answering), then answer `accepted`.
-    New,
-    /// The very cumulative already held: nothing to store, answer `duplicate`. This is what makes
-    /// resubmission safe.
-    Duplicate,
-}
-
 impl ChannelSnapshot {
-    /// Whether a receipt of `cumulative` may be stored at unix time `now`, as the escrow would settle it.
-    ///
-    /// In order: the cumulative already held is a [`Admission::Duplicate`] whatever the state (so a retry
-    /// gets the answer the first try got); a closed channel, or a closing one past `closes_at`, takes
-    /// nothing; the cumulative must be within the deposit, above what is settled and not below what is
-    /// held.
+    /// Whether a receipt of `cumulative` may be stored at unix time `now`: the one admission rule
+    /// ([`crate::admission`]; the receipt's signature was verified before), its refusals as API errors.
     pub fn admit(&self, cumulative: u128, now: u64) -> Result<Admission, ApiError> {
-        if self.held == Some(cumulative) {
-            return Ok(Admission::Duplicate);
-        }
-        match self.state {
-            ChannelState::Closed => {
-                return Err(ApiError::new(
-                    ErrorCode::ChannelClosed,
-                    "the channel is closed",
-                ));
-            }
-            ChannelState::Closing => {
-                if let Some(closes_at) = self.closes_at.filter(|&t| now > t) {
-                    return Err(ApiError::new(
-                        ErrorCode::ChallengeExpired,
-                        format!("the challenge window ended at {closes_at}"),
-                    ));
+        let view = ChannelView {
+            phase: match self.state {
+                ChannelState::Open => Phase::Open,
+                ChannelState::Closing => Phase::Closing {
+                    closes_at: self.closes_at,
+                },
+                ChannelState::Closed => Phase::NotOpen,
+            },
+            deposit: self.deposit,
+            settled: self.settled,
+            held: self.held,
+        };
+        view.admit(cumulative, now)
+            .map_err(|refusal| match refusal {
+                Refusal::NotOpen => {
+                    ApiError::new(ErrorCode::ChannelClosed, "the channel is closed")
                 }
-            }
-            ChannelState::Open => {}
-        }
-        if cumulative > self.deposit {
-            return Err(ApiError::new(
-                ErrorCode::ExceedsDeposit,
-                format!(
-                    "cumulative {cumulative} exceeds the deposit {}",
-                    self.deposit
+                Refusal::ChallengeExpired { closes_at } => ApiError::new(
+                    ErrorCode::ChallengeExpired,
+                    format!("the challenge window ended at {closes_at}"),
                 ),
-            ));
-        }
-        if cumulative <= self.settled {
-            return Err(ApiError::new(
-                ErrorCode::StaleReceipt,
-                format!(
-                    "cumulative {cumulative} is not above the {} settled",
-                    self.settled
+                Refusal::Stale { cumulative, latest } => ApiError::new(
+                    ErrorCode::StaleReceipt,
+                    format!("cumulative {cumulative} is not above the {latest} held or settled"),
                 ),
-            ));
-        }
-        if let Some(held) = self.held.filter(|&held| cumulative < held) {
-            return Err(ApiError::new(
-                ErrorCode::StaleReceipt,
-                format!("cumulative {cumulative} is below the {held} already held"),
-            ));
-        }
-        Ok(Admission::New)
+                Refusal::ExceedsDeposit {
+                    cumulative,
+                    deposit,
+                } => ApiError::new(
+                    ErrorCode::ExceedsDeposit,
+                    format!("cumulative {cumulative} exceeds the deposit {deposit}"),
+                ),
+            })
     }
 }
 

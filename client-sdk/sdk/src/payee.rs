@@ -24,7 +24,9 @@
 mod deferred;
 
 use piecepay_protocol::{
-    CompactSignature, CooperativeClose, Receipt, SigningKey, SolStruct, alloy_primitives::Address,
+    CompactSignature, CooperativeClose, Receipt, SigningKey, SolStruct,
+    admission::{Admission, ChannelView, Phase, Refusal},
+    alloy_primitives::Address,
     channel_id,
 };
 
@@ -529,9 +531,12 @@ impl PayeeChannel {
     }
 
     /// The checks [`Self::on_receipt`] makes before it recovers the signature, without changing anything:
-    /// the state accepts receipts, the challenge window (if any) is still open, the cumulative is above
-    /// everything accepted and within the deposit. `Ok(true)` for the very receipt already held (a resend),
-    /// `Ok(false)` for a new one that is worth the recovery.
+    /// the one admission rule ([`piecepay_protocol::admission`]: a duplicate of the receipt held is taken
+    /// again; otherwise the channel must be open, or closing within its challenge window, and the
+    /// cumulative above everything accepted or settled and within the deposit). `Ok(true)` for the very
+    /// receipt already held, byte for byte (a resend: no recovery needed), `Ok(false)` for one worth the
+    /// recovery — a new one, or the held cumulative under another signature, which is a duplicate only if
+    /// the payer signed it.
     ///
     /// An integrator that defers verification (holding the newest receipt until it matters) runs these
     /// checks on arrival, so a peer learns at once of a receipt that could never be accepted.
@@ -541,35 +546,51 @@ impl PayeeChannel {
         signature: &CompactSignature,
         now: u64,
     ) -> Result<bool> {
-        let (account, close) = match &self.state {
-            PayeeState::Open { account } => (account, None),
-            PayeeState::Closing { account, close } => (account, Some(*close)),
-            _ => return Err(self.invalid("accept a receipt on")),
-        };
-        if let Some(PayeeClose::Challenge { closes_at }) = close
-            && now > closes_at
-        {
-            return Err(Error::ChallengeExpired { closes_at });
-        }
-        // The very receipt already accepted, sent again because its acknowledgement never came (the
-        // caller's save may have failed): accepted again for nothing, so the caller saves and acks it.
-        if let Some(held) = &account.receipt
-            && held.message == *receipt
-            && held.signature == *signature
-        {
-            return Ok(true);
-        }
-        let (cumulative, latest) = (from_u96(receipt.cumulative), account.paid());
-        if cumulative <= latest {
-            return Err(Error::StaleReceipt { cumulative, latest });
-        }
-        if cumulative > account.deposit {
-            return Err(Error::ExceedsDeposit {
-                cumulative,
+        let cumulative = from_u96(receipt.cumulative);
+        let held = self.latest_receipt();
+        let view = match &self.state {
+            PayeeState::Open { account } | PayeeState::Closing { account, .. } => ChannelView {
+                phase: match &self.state {
+                    PayeeState::Closing {
+                        close: PayeeClose::Challenge { closes_at },
+                        ..
+                    } => Phase::Closing {
+                        closes_at: Some(*closes_at),
+                    },
+                    PayeeState::Closing { .. } => Phase::Closing { closes_at: None },
+                    _ => Phase::Open,
+                },
                 deposit: account.deposit,
-            });
+                settled: account.settled,
+                held: held.map(SignedReceipt::cumulative),
+            },
+            PayeeState::Proposed | PayeeState::Closed { .. } => ChannelView {
+                phase: Phase::NotOpen,
+                deposit: 0,
+                settled: 0,
+                held: None,
+            },
+        };
+        match view.admit(cumulative, now) {
+            Ok(Admission::Duplicate) => {
+                Ok(held.is_some_and(|h| h.message == *receipt && h.signature == *signature))
+            }
+            Ok(Admission::New) => Ok(false),
+            Err(Refusal::NotOpen) => Err(self.invalid("accept a receipt on")),
+            Err(Refusal::ChallengeExpired { closes_at }) => {
+                Err(Error::ChallengeExpired { closes_at })
+            }
+            Err(Refusal::Stale { cumulative, latest }) => {
+                Err(Error::StaleReceipt { cumulative, latest })
+            }
+            Err(Refusal::ExceedsDeposit {
+                cumulative,
+                deposit,
+            }) => Err(Error::ExceedsDeposit {
+                cumulative,
+                deposit,
+            }),
         }
-        Ok(false)
     }
 
     /// A receipt arrived from the peer: Open or Closing → same, with the receipt as the new highest.
@@ -579,9 +600,10 @@ impl PayeeChannel {
     /// it is this channel's. During a challenge window it is refused once the window is over
     /// ([`Error::ChallengeExpired`]): it could no longer be settled.
     ///
-    /// The receipt already held, byte for byte, is accepted again with `delta` 0 and no change: the payer
-    /// resends it when its acknowledgement never came (the save before the ack may have failed), and the
-    /// caller saves (idempotent) and acknowledges it.
+    /// A duplicate — the cumulative already held, signed by the payer — is accepted again with `delta` 0
+    /// and no change (the held receipt stays, first one wins): the payer resends it when its
+    /// acknowledgement never came (the save before the ack may have failed), and the caller saves
+    /// (idempotent) and acknowledges it. The very bytes held cost no recovery.
     pub fn on_receipt(
         &mut self,
         receipt: &Receipt,
@@ -590,14 +612,17 @@ impl PayeeChannel {
     ) -> Result<Accepted> {
         let cumulative = from_u96(receipt.cumulative);
         let latest = self.paid();
-        if self.precheck_receipt(receipt, signature, now)? {
+        let same_bytes = self.precheck_receipt(receipt, signature, now)?;
+        if !same_bytes {
+            self.channel.verify_receipt(receipt, signature)?;
+        }
+        if same_bytes || self.latest_receipt().map(SignedReceipt::cumulative) == Some(cumulative) {
             return Ok(Accepted {
                 delta: 0,
                 cumulative,
                 serve: self.serve_decision(),
             });
         }
-        self.channel.verify_receipt(receipt, signature)?;
 
         let account = self
             .state
@@ -842,7 +867,10 @@ impl PayeeChannel {
 
 #[cfg(test)]
 mod tests {
-    use piecepay_protocol::alloy_primitives::aliases::{U40, U96};
+    use piecepay_protocol::alloy_primitives::{
+        B256,
+        aliases::{U40, U96},
+    };
 
     use super::*;
     use crate::channel::tests::{channel_between, key};
@@ -1179,16 +1207,44 @@ mod tests {
             .unwrap();
         assert_eq!((again.delta, again.cumulative), (0, PRICE));
         assert_eq!(ch.state(), &before, "nothing changes");
-        // Same cumulative with other signature bytes is not the held receipt: refused as stale.
-        let mut other = held.signature;
-        other.r.0[31] ^= 1;
+        // The same cumulative under other signature bytes is a duplicate only if the payer signed it:
+        // a broken signature is refused, the payer's own re-signature (another nonce) is taken again
+        // for nothing, and the receipt held stays (first one wins).
+        let mut broken = held.signature;
+        broken.r.0[31] ^= 1;
+        assert!(ch.on_receipt(&held.message, &broken, T0).is_err());
+        let resigned = sign_with_other_nonce(1, &channel(), &held.message);
+        assert_ne!(resigned, held.signature);
+        let again = ch.on_receipt(&held.message, &resigned, T0).unwrap();
+        assert_eq!((again.delta, again.cumulative), (0, PRICE));
+        assert_eq!(ch.state(), &before, "the first copy stays");
+        let forged = receipt_on(&channel(), 3, PRICE);
         assert_eq!(
-            ch.on_receipt(&held.message, &other, T0),
-            Err(Error::StaleReceipt {
-                cumulative: PRICE,
-                latest: PRICE
-            })
+            ch.on_receipt(&forged.message, &forged.signature, T0)
+                .unwrap_err()
+                .code(),
+            "wrong_signer"
         );
+    }
+
+    /// A valid signature of `receipt` by `key(byte)` that is not the deterministic (RFC 6979) one: what
+    /// a payer whose signer draws its own nonces sends.
+    fn sign_with_other_nonce(byte: u8, channel: &Channel, receipt: &Receipt) -> CompactSignature {
+        use secp256k1::{Message, Secp256k1, SecretKey};
+        let secret = SecretKey::from_byte_array(B256::repeat_byte(byte).0).unwrap();
+        let digest = receipt.signing_hash(channel.domain_separator());
+        let (id, bytes) = Secp256k1::new()
+            .sign_ecdsa_recoverable_with_noncedata(
+                Message::from_digest(digest.0),
+                &secret,
+                &[7; 32],
+            )
+            .serialize_compact();
+        let mut vs = B256::from_slice(&bytes[32..]);
+        if i32::from(id) == 1 {
+            vs.0[0] |= 0x80;
+        }
+        CompactSignature::new(B256::from_slice(&bytes[..32]), vs)
     }
 
     #[test]
@@ -1212,13 +1268,16 @@ mod tests {
             ch.precheck_receipt(&forged.message, &forged.signature, T0),
             Ok(false)
         );
-        let stale = receipt(PRICE);
-        let mut other = stale.signature;
+        // The held cumulative under other bytes is worth a recovery (a duplicate only if the payer
+        // signed it); below it, stale.
+        let mut other = held.signature;
         other.r.0[31] ^= 1;
+        assert_eq!(ch.precheck_receipt(&held.message, &other, T0), Ok(false));
+        let stale = receipt(PRICE - 1);
         assert_eq!(
-            ch.precheck_receipt(&stale.message, &other, T0),
+            ch.precheck_receipt(&stale.message, &stale.signature, T0),
             Err(Error::StaleReceipt {
-                cumulative: PRICE,
+                cumulative: PRICE - 1,
                 latest: PRICE
             })
         );

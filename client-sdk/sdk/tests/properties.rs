@@ -139,7 +139,7 @@ proptest! {
                         .unwrap();
                     let before = payee.clone();
                     match payee.on_receipt(&receipt, &signature, now) {
-                        // The receipt already held, resent: accepted again for nothing.
+                        // The cumulative held, signed by the payer again: accepted again for nothing.
                         Ok(accepted) if cumulative == highest => {
                             prop_assert!(!forged);
                             prop_assert_eq!(accepted.delta, 0);
@@ -154,7 +154,11 @@ proptest! {
                             highest = cumulative;
                         }
                         Err(error) => {
-                            let expected = if cumulative <= highest {
+                            // The held cumulative is a duplicate only if the payer signed it.
+                            let expected = if cumulative == highest && highest > 0 {
+                                prop_assert!(forged, "a duplicate was refused: {error}");
+                                "wrong_signer"
+                            } else if cumulative <= highest {
                                 "stale_receipt"
                             } else if cumulative > deposit {
                                 "exceeds_deposit"
