@@ -6,9 +6,9 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint test-contracts slither test-rust \
-	test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-js bench-deluge demo devnet \
-	eip712-fixture wire-vectors
+.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint header test-contracts slither \
+	test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-js bench-deluge demo \
+	devnet eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-js        JavaScript receipt verification, WebTorrent loopback throughput with payments on and off"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
+	@echo "make header          regenerate client-sdk/ffi/include/piecepay.h (make lint fails when it drifted)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
 
@@ -69,10 +70,16 @@ test: setup check-locks lint test-contracts slither test-torrent test-rust test-
 check-locks: setup-toolchain
 	deploy/tools/check-locks.sh
 
-lint: setup-toolchain
+lint: setup-toolchain header
 	cd contracts && $(FORGE) fmt --check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	git diff --exit-code -- client-sdk/ffi/include || \
+		{ echo "lint: client-sdk/ffi/include/ differs from what cbindgen generates: run make header and commit it" >&2; exit 1; }
+
+# The C header is generated from the C ABI's Rust items (never edited by hand, never by a build script).
+header:
+	cargo run --locked -q -p piecepay-ffi --features header --bin piecepay-ffi-header
 
 test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test
