@@ -2,7 +2,7 @@
 //! reservation of a receipt before it leaves the process.
 
 use piecepay_protocol::CompactSignature;
-use sqlx::sqlite::SqliteRow;
+use sqlx::{SqliteConnection, sqlite::SqliteRow};
 
 use super::{
     SqliteStore,
@@ -187,6 +187,61 @@ fn payer_record(row: &SqliteRow, channel: Option<&Channel>) -> Result<PayerRecor
 }
 
 impl SqliteStore {
+    /// [`PayerStore::reserve_signature`] on `conn`, which may be inside a transaction the caller commits
+    /// (the client agent records what the receipt pays for in the same commit); its promises hold once
+    /// that commit is durable. Outside a transaction it commits at once, like the trait method.
+    pub async fn reserve_signature_in(
+        conn: &mut SqliteConnection,
+        channel: &Channel,
+        cumulative: Amount,
+        signature: &CompactSignature,
+    ) -> Result<()> {
+        let key = Key::of(channel)?;
+        if cumulative == 0 {
+            return Err(Error::ZeroAmount);
+        }
+        // Also refuses amounts above the uint96 range.
+        let receipt = signed_receipt(channel, cumulative, *signature)
+            .map_err(|_| Error::AmountTooLarge { amount: cumulative })?;
+        channel.verify_receipt(&receipt.message, &receipt.signature)?;
+
+        let done = key
+            .bind(sqlx::query(RESERVE))
+            .bind(amount(cumulative))
+            .bind(signature.to_bytes().as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(storage)?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let Some(row) = key
+            .bind(sqlx::query(RESERVE_REFUSAL))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(storage)?
+        else {
+            return Err(Error::UnknownChannel {
+                channel: channel.id(),
+            });
+        };
+        let deposit = get_amount(&row, "deposit")?;
+        match get::<String>(&row, "phase")?.as_str() {
+            "open" if cumulative > deposit => Err(Error::ExceedsDeposit {
+                cumulative,
+                deposit,
+            }),
+            "open" => Err(Error::NonIncreasingCumulative {
+                cumulative,
+                latest: get_amount(&row, "cumulative")?,
+            }),
+            phase => Err(Error::InvalidState {
+                action: "reserve a receipt on",
+                state: payer_phase_name(phase),
+            }),
+        }
+    }
+
     /// The reserved cumulative of the channel under `key`, if it is stored.
     async fn reserved(&self, key: &Key) -> Result<Option<Amount>> {
         let row = key
@@ -250,50 +305,8 @@ impl PayerStore for SqliteStore {
         cumulative: Amount,
         signature: &CompactSignature,
     ) -> Result<()> {
-        let key = Key::of(channel)?;
-        if cumulative == 0 {
-            return Err(Error::ZeroAmount);
-        }
-        // Also refuses amounts above the uint96 range.
-        let receipt = signed_receipt(channel, cumulative, *signature)
-            .map_err(|_| Error::AmountTooLarge { amount: cumulative })?;
-        channel.verify_receipt(&receipt.message, &receipt.signature)?;
-
-        let done = key
-            .bind(sqlx::query(RESERVE))
-            .bind(amount(cumulative))
-            .bind(signature.to_bytes().as_slice())
-            .execute(&self.pool)
-            .await
-            .map_err(storage)?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        let Some(row) = key
-            .bind(sqlx::query(RESERVE_REFUSAL))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?
-        else {
-            return Err(Error::UnknownChannel {
-                channel: channel.id(),
-            });
-        };
-        let deposit = get_amount(&row, "deposit")?;
-        match get::<String>(&row, "phase")?.as_str() {
-            "open" if cumulative > deposit => Err(Error::ExceedsDeposit {
-                cumulative,
-                deposit,
-            }),
-            "open" => Err(Error::NonIncreasingCumulative {
-                cumulative,
-                latest: get_amount(&row, "cumulative")?,
-            }),
-            phase => Err(Error::InvalidState {
-                action: "reserve a receipt on",
-                state: payer_phase_name(phase),
-            }),
-        }
+        let mut conn = self.pool.acquire().await.map_err(storage)?;
+        Self::reserve_signature_in(&mut conn, channel, cumulative, signature).await
     }
 
     async fn signed_cumulative(&self, channel: &Channel) -> Result<Option<Amount>> {

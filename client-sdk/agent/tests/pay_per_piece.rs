@@ -1,0 +1,67 @@
+//! Two agents on a devnet with a relayer: the leecher opens its channel itself and pays per piece, the
+//! seeder checks it on chain and hands its receipts to the relayer, which settles them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn a_leecher_opens_its_channel_pays_per_piece_and_the_receipts_settle() {
+    let net = Net::start(1, 1, true);
+    let seeder = agent(
+        piecepay_agent::AgentConfig {
+            payee: Some(payee_policy(PRICE, 4)),
+            ..net.config("seeder", true)
+        },
+        net.key("seeder", 0),
+    );
+    let leecher = agent(
+        piecepay_agent::AgentConfig {
+            payer: Some(payer_policy(1_000 * PRICE)),
+            ..net.config("leecher", true)
+        },
+        net.key("leecher", 0),
+    );
+    let (s, l) = (
+        seeder.attach(TORRENT, "leecher"),
+        leecher.attach(TORRENT, "seeder"),
+    );
+    s.start();
+    let moved = transfer(&s, &l, 40, Duration::from_secs(60));
+    assert_eq!(
+        moved,
+        40,
+        "seeder events: {:?}\nleecher events: {:?}",
+        drain_events(&seeder),
+        drain_events(&leecher)
+    );
+    assert!(
+        settle_down(&s, &l, Duration::from_secs(20), || !l.state().payment_due),
+        "the last receipt is acknowledged"
+    );
+    let spent = leecher.report();
+    assert_eq!(spent.spent, 40 * PRICE, "{spent:?}");
+    assert_eq!(spent.torrents[0].pieces_paid, 40);
+    let channel = spent.peers[0].channel_id;
+    assert!(
+        eventually(Duration::from_secs(60), || net.channel(channel).settled
+            == 40 * PRICE),
+        "the relayer settles every paid piece: {:?}; seeder events: {:?}",
+        net.channel(channel),
+        drain_events(&seeder)
+    );
+    assert!(eventually(Duration::from_secs(10), || seeder
+        .report()
+        .peers[0]
+        .settled
+        == 40 * PRICE));
+    let earned = seeder.report();
+    assert_eq!(earned.earned, 40 * PRICE);
+    assert_eq!(earned.torrents[0].pieces_served, 40);
+    assert_eq!(earned.torrents[0].earned, 40 * PRICE);
+    drop((s, l));
+    seeder.shutdown().unwrap();
+    leecher.shutdown().unwrap();
+}
