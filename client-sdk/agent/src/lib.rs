@@ -452,6 +452,16 @@ impl PeerLink {
         });
     }
 
+    /// The next message to send to the peer (one piecepay extended message payload), if any.
+    pub fn next_outgoing(&self) -> Option<Vec<u8>> {
+        self.inner.with_state(|state| {
+            state
+                .links
+                .get_mut(&self.id)
+                .and_then(|l| l.outbox.pop_front())
+        })
+    }
+
     /// The messages to send to the peer, in order (each one piecepay extended message payload).
     pub fn take_outgoing(&self) -> Vec<Vec<u8>> {
         self.inner.with_state(|state| {

@@ -1,12 +1,18 @@
 /*
  * piecepay's C ABI: pay-per-piece channels for BitTorrent clients.
  *
- * Ownership: handles (PiecepayPayer, PiecepayPayee) are created by *_new and freed by *_free.
+ * Two levels. The client agent (PiecepayAgent, one per process, and a PiecepayPeer per connection)
+ * does everything itself: wallet, channels checked on chain, persistence, relayer hand-off; the host
+ * only feeds it wire messages and piece events (docs/agent.md). The sessions (PiecepayPayer,
+ * PiecepayPayee) are the sans-IO protocol for hosts that do their own IO (docs/wire-protocol.md).
+ *
+ * Ownership: handles are created by *_new and freed by *_free (peers before their agent).
  * PiecepayBytes returned by any call are owned by the caller and freed with piecepay_bytes_free.
  * Strings returned as const char* are owned by the library (see each function).
  *
- * Threading: a handle may move between threads but must not be used by two threads at once.
- * The last error is per thread. See docs/wire-protocol.md and client-sdk/ffi/README.md.
+ * Threading: agent and peer handles may be used from any threads at once. A session handle may move
+ * between threads but must not be used by two threads at once. The last error is per thread.
+ * See docs/agent.md, docs/wire-protocol.md and client-sdk/ffi/README.md.
  */
 
 #ifndef PIECEPAY_H
@@ -141,6 +147,20 @@ enum PiecepayStatus
   PIECEPAY_STATUS_SIGNATURE_HIGH_S = 42,
   // `unencodable_recovery_id`.
   PIECEPAY_STATUS_UNENCODABLE_RECOVERY_ID = 43,
+  // `over_budget`: a payment beyond the budget; nothing was signed.
+  PIECEPAY_STATUS_OVER_BUDGET = 44,
+  // `config`: the agent's configuration is wrong (the message names the key); nothing started.
+  PIECEPAY_STATUS_CONFIG = 50,
+  // `wallet`: no key, a missing keystore, a wrong password.
+  PIECEPAY_STATUS_WALLET = 51,
+  // `deployment`: the manifest, RPC node or a relayer does not match the configured deployment.
+  PIECEPAY_STATUS_DEPLOYMENT = 52,
+  // `unavailable`: what the call needs is not configured or not reachable (an RPC node, a relayer).
+  PIECEPAY_STATUS_UNAVAILABLE = 53,
+  // `storage`: the agent's database failed.
+  PIECEPAY_STATUS_STORAGE = 54,
+  // `shut_down`: the agent is shut down.
+  PIECEPAY_STATUS_SHUT_DOWN = 55,
   // Any other code; `piecepay_last_error_code` gives it.
   PIECEPAY_STATUS_OTHER = 99,
 };
@@ -216,6 +236,10 @@ typedef uint32_t PiecepayState;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// A client agent (opaque): one per process. Create with [`piecepay_agent_new`], free with
+// [`piecepay_agent_free`]. Thread-safe.
+typedef struct PiecepayAgent PiecepayAgent;
+
 // A payee's session with one peer (opaque). Create with [`piecepay_payee_new`], free with
 // [`piecepay_payee_free`]. Not thread-safe: one thread at a time.
 typedef struct PiecepayPayee PiecepayPayee;
@@ -223,6 +247,16 @@ typedef struct PiecepayPayee PiecepayPayee;
 // A payer's session with one peer (opaque). Create with [`piecepay_payer_new`], free with
 // [`piecepay_payer_free`]. Not thread-safe: one thread at a time.
 typedef struct PiecepayPayer PiecepayPayer;
+
+// One peer connection of one torrent, attached to an agent (opaque). Create with [`piecepay_peer_new`],
+// free with [`piecepay_peer_free`] when the connection ends (before the agent). Thread-safe.
+typedef struct PiecepayPeer PiecepayPeer;
+
+// Called from the agent's threads when a peer has messages to send
+// ([`piecepay_peer_next_message`]) or its serve decision may have changed ([`piecepay_peer_state`]):
+// `peer_id` is [`piecepay_peer_id`]. It must return quickly and must not call back into the agent on
+// that thread; post the work to the host's own thread (libtorrent: its network thread's next tick).
+typedef void (*PiecepayWakeFn)(void *context, uint64_t peer_id);
 
 // Bytes owned by the caller once returned: free them with [`piecepay_bytes_free`] exactly once.
 // `data` is NULL when `len` is 0.
@@ -242,6 +276,23 @@ typedef struct PiecepayAmount {
   // The high 64 bits.
   uint64_t hi;
 } PiecepayAmount;
+
+// What the agent knows of one peer, for the host's choker and display.
+typedef struct PiecepayPeerState {
+  // The peer pays this agent on a funded channel.
+  bool paying;
+  // The price per piece it pays (its accepted bid), zero when not paying: rank unchoke slots by it.
+  struct PiecepayAmount bid;
+  // It may be served its next piece now ([`piecepay_peer_may_serve`]).
+  bool serve;
+  // It owes for pieces served (a receipt may be on its way): keep the connection a little.
+  bool owed;
+  // This agent pays the peer on a funded channel.
+  bool buying;
+  // This agent owes the peer (pieces verified and not yet in a receipt, or a receipt not yet
+  // acknowledged): keep the connection until it clears.
+  bool payment_due;
+} PiecepayPeerState;
 
 // How a payee session is set up.
 typedef struct PiecepayPayeeConfig {
@@ -381,6 +432,158 @@ typedef struct PiecepaySignedOpen {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Starts the agent of the configuration file `config_path` (TOML, `docs/agent.md`): loads the wallet,
+// opens the store, checks the RPC node and relayers against the deployment, resumes every stored
+// channel, starts its threads. `password` (NULL: none) unlocks a keystore; without it the configured
+// environment variable is read. Fails — nothing started — with `CONFIG`, `WALLET`, `DEPLOYMENT`,
+// `UNAVAILABLE` or `STORAGE` and a message naming what is wrong (`piecepay_last_error_message`).
+//
+// # Safety
+// `config_path` must be a NUL-terminated path; `password` NULL or NUL-terminated; `out` valid for writes.
+PiecepayStatus piecepay_agent_new(const char *config_path,
+                                  const char *password,
+                                  struct PiecepayAgent **out);
+
+// Stops the agent: its threads finish what is under way, every change is made durable, the store is
+// released. NULL does nothing.
+//
+// # Safety
+// `agent` must come from [`piecepay_agent_new`], have no peer left, and not be used afterwards.
+void piecepay_agent_free(struct PiecepayAgent *agent);
+
+// Writes the agent's 20-byte account address to `out`.
+//
+// # Safety
+// `agent` must be a live handle; `out` valid for 20 bytes of writes.
+PiecepayStatus piecepay_agent_address(const struct PiecepayAgent *agent, uint8_t *out);
+
+// Sets the wake callback (NULL: none), called with `context` and a peer's id from the agent's threads.
+//
+// # Safety
+// `agent` must be a live handle; `wake`, if set, must be callable from any thread with `context` until
+// the agent is freed or the callback replaced.
+PiecepayStatus piecepay_agent_set_wake(const struct PiecepayAgent *agent,
+                                       PiecepayWakeFn wake,
+                                       void *context);
+
+// The agent's report as JSON (`docs/agent.md`, "Reports"): spend and earnings per torrent and per peer,
+// balances, deposits locked, pending settlement; amounts as decimal strings. Free `*out` with
+// `piecepay_bytes_free`.
+//
+// # Safety
+// `agent` must be a live handle; `out` valid for writes.
+PiecepayStatus piecepay_agent_report_json(const struct PiecepayAgent *agent,
+                                          struct PiecepayBytes *out);
+
+// The next event as JSON (`{"at": …, "type": "channel_opened", …}`, `docs/agent.md`, "Events"), or empty
+// bytes when none is waiting. Free `*out` with `piecepay_bytes_free`.
+//
+// # Safety
+// `agent` must be a live handle; `out` valid for writes.
+PiecepayStatus piecepay_agent_next_event_json(const struct PiecepayAgent *agent,
+                                              struct PiecepayBytes *out);
+
+// Withdraws `*amount` (NULL: all) of the free balance to the 20-byte `to` (NULL: the agent's own
+// account); needs an RPC node. Blocks until the transaction is mined; its hash goes to `tx_out` (32
+// bytes, or NULL).
+//
+// # Safety
+// `agent` must be a live handle; `to` NULL or 20 readable bytes; `amount` NULL or readable; `tx_out`
+// NULL or valid for 32 bytes of writes.
+PiecepayStatus piecepay_agent_withdraw(const struct PiecepayAgent *agent,
+                                       const uint8_t *to,
+                                       const struct PiecepayAmount *amount,
+                                       uint8_t *tx_out);
+
+// Closes every channel the agent pays on (cooperatively where the payee is connected, else by a close
+// request the agent finalizes after the challenge window) and hands every receipt it was paid with to a
+// relayer now. Returns once the closes are under way (up to ~10 s); events report their end.
+//
+// # Safety
+// `agent` must be a live handle.
+PiecepayStatus piecepay_agent_close_all(const struct PiecepayAgent *agent);
+
+// Attaches a peer connection of the torrent `info_hash` (20 bytes) to the agent; `label` (NULL, or
+// UTF-8, e.g. `"10.0.0.7:6881"`) names it in reports. Free it with [`piecepay_peer_free`] when the
+// connection ends.
+//
+// # Safety
+// `agent` must be a live handle; `info_hash` 20 readable bytes; `label` NULL or NUL-terminated; `out`
+// valid for writes.
+PiecepayStatus piecepay_peer_new(const struct PiecepayAgent *agent,
+                                 const uint8_t *info_hash,
+                                 const char *label,
+                                 struct PiecepayPeer **out);
+
+// Detaches the connection (a receipt it held is still verified and stored). NULL does nothing.
+//
+// # Safety
+// `peer` must come from [`piecepay_peer_new`] and not be used afterwards.
+void piecepay_peer_free(struct PiecepayPeer *peer);
+
+// The peer's id, as the wake callback names it (0 for NULL).
+//
+// # Safety
+// `peer` must be NULL or a live handle.
+uint64_t piecepay_peer_id(const struct PiecepayPeer *peer);
+
+// The peer advertised piecepay in its extended handshake: when the agent sells, its terms (the hello)
+// are queued ([`piecepay_peer_next_message`]).
+//
+// # Safety
+// `peer` must be a live handle.
+PiecepayStatus piecepay_peer_start(const struct PiecepayPeer *peer);
+
+// One piecepay message from the peer (`data`, `len`: the extended message's payload after its id byte).
+// Replies, now or once the agent's IO is done, come out of [`piecepay_peer_next_message`]; a message that
+// does not decode is answered there with an `error`.
+//
+// # Safety
+// `peer` must be a live handle; `data` must point to `len` readable bytes (NULL if `len` is 0).
+PiecepayStatus piecepay_peer_on_message(const struct PiecepayPeer *peer,
+                                        const uint8_t *data,
+                                        size_t len);
+
+// Whether to serve the peer its next piece: on its funded channel within its credit window, or within
+// the free share. When false, swallow its requests (BEP 6 reject) and choke it. False for NULL.
+//
+// # Safety
+// `peer` must be NULL or a live handle.
+bool piecepay_peer_may_serve(const struct PiecepayPeer *peer);
+
+// A whole piece went to the peer.
+//
+// # Safety
+// `peer` must be a live handle.
+PiecepayStatus piecepay_peer_on_piece_served(const struct PiecepayPeer *peer);
+
+// A piece the peer supplied passed its hash check: the agent pays it (one receipt may cover several
+// pieces when they pass faster than a receipt is made durable).
+//
+// # Safety
+// `peer` must be a live handle.
+PiecepayStatus piecepay_peer_on_piece_verified(const struct PiecepayPeer *peer);
+
+// The peer choked us: a raised bid is queued if the payer policy allows.
+//
+// # Safety
+// `peer` must be a live handle.
+PiecepayStatus piecepay_peer_on_choked(const struct PiecepayPeer *peer);
+
+// The next message to send to the peer as one piecepay extended message, or empty bytes when none is
+// waiting. Free `*out` with `piecepay_bytes_free`.
+//
+// # Safety
+// `peer` must be a live handle; `out` valid for writes.
+PiecepayStatus piecepay_peer_next_message(const struct PiecepayPeer *peer,
+                                          struct PiecepayBytes *out);
+
+// What the agent knows of the peer (paying, its bid, serve, owed, buying, payment due).
+//
+// # Safety
+// `peer` must be a live handle; `out` valid for writes.
+PiecepayStatus piecepay_peer_state(const struct PiecepayPeer *peer, struct PiecepayPeerState *out);
 
 // Frees bytes returned by this library (in a `PiecepayBytes` or a `PiecepayOutcome`'s `reply`).
 // Freeing empty bytes (`data` NULL) does nothing.

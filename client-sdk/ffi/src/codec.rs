@@ -104,7 +104,7 @@ pub extern "C" fn piecepay_status_name(status: i32) -> *const c_char {
 use PiecepayStatus as S;
 
 /// Every status, for [`piecepay_status_name`].
-pub(crate) const STATUSES: [PiecepayStatus; 35] = [
+pub(crate) const STATUSES: [PiecepayStatus; 42] = [
     S::Ok,
     S::NullArgument,
     S::InvalidArgument,
@@ -139,6 +139,13 @@ pub(crate) const STATUSES: [PiecepayStatus; 35] = [
     S::InvalidSignature,
     S::SignatureHighS,
     S::UnencodableRecoveryId,
+    S::OverBudget,
+    S::Config,
+    S::Wallet,
+    S::Deployment,
+    S::Unavailable,
+    S::Storage,
+    S::ShutDown,
     S::Other,
 ];
 

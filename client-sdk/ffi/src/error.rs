@@ -40,6 +40,24 @@ pub enum Error {
     /// The thing asked for does not exist yet (no receipt accepted, no close signed).
     #[error("nothing to return: {0}")]
     NotFound(&'static str),
+
+    /// The client agent failed (its code: `config`, `wallet`, `deployment`, `unavailable`, `storage`, …).
+    #[error("{message}")]
+    Agent {
+        /// The agent's stable code.
+        code: &'static str,
+        /// Its message.
+        message: String,
+    },
+}
+
+impl From<piecepay_agent::Error> for Error {
+    fn from(error: piecepay_agent::Error) -> Self {
+        Self::Agent {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
 }
 
 /// A call's result in C: zero for success, a stable positive number otherwise. New statuses may be added;
@@ -118,6 +136,20 @@ pub enum PiecepayStatus {
     SignatureHighS = 42,
     /// `unencodable_recovery_id`.
     UnencodableRecoveryId = 43,
+    /// `over_budget`: a payment beyond the budget; nothing was signed.
+    OverBudget = 44,
+    /// `config`: the agent's configuration is wrong (the message names the key); nothing started.
+    Config = 50,
+    /// `wallet`: no key, a missing keystore, a wrong password.
+    Wallet = 51,
+    /// `deployment`: the manifest, RPC node or a relayer does not match the configured deployment.
+    Deployment = 52,
+    /// `unavailable`: what the call needs is not configured or not reachable (an RPC node, a relayer).
+    Unavailable = 53,
+    /// `storage`: the agent's database failed.
+    Storage = 54,
+    /// `shut_down`: the agent is shut down.
+    ShutDown = 55,
     /// Any other code; `piecepay_last_error_code` gives it.
     Other = 99,
 }
@@ -166,6 +198,13 @@ impl PiecepayStatus {
             "invalid_signature" | "invalid_signature_length" => Self::InvalidSignature,
             "signature_high_s" => Self::SignatureHighS,
             "unencodable_recovery_id" => Self::UnencodableRecoveryId,
+            "over_budget" => Self::OverBudget,
+            "config" => Self::Config,
+            "wallet" => Self::Wallet,
+            "deployment" => Self::Deployment,
+            "unavailable" => Self::Unavailable,
+            "storage" => Self::Storage,
+            "shut_down" => Self::ShutDown,
             _ => Self::Other,
         }
     }
@@ -212,6 +251,13 @@ impl PiecepayStatus {
             Self::InvalidSignature => c"PIECEPAY_STATUS_INVALID_SIGNATURE",
             Self::SignatureHighS => c"PIECEPAY_STATUS_SIGNATURE_HIGH_S",
             Self::UnencodableRecoveryId => c"PIECEPAY_STATUS_UNENCODABLE_RECOVERY_ID",
+            Self::OverBudget => c"PIECEPAY_STATUS_OVER_BUDGET",
+            Self::Config => c"PIECEPAY_STATUS_CONFIG",
+            Self::Wallet => c"PIECEPAY_STATUS_WALLET",
+            Self::Deployment => c"PIECEPAY_STATUS_DEPLOYMENT",
+            Self::Unavailable => c"PIECEPAY_STATUS_UNAVAILABLE",
+            Self::Storage => c"PIECEPAY_STATUS_STORAGE",
+            Self::ShutDown => c"PIECEPAY_STATUS_SHUT_DOWN",
             Self::Other => c"PIECEPAY_STATUS_OTHER",
         }
     }
@@ -229,6 +275,7 @@ impl Error {
             Self::Protocol(inner) => inner.code(),
             Self::Wire(inner) => inner.code(),
             Self::NotFound(_) => "not_found",
+            Self::Agent { code, .. } => code,
         }
     }
 
@@ -281,7 +328,10 @@ mod tests {
         let e = Error::Wire(piecepay_wire::Error::UnknownMessage("x".into()));
         assert_eq!(e.status(), PiecepayStatus::UnknownMessage);
         assert_eq!(Error::Panic(String::new()).status(), PiecepayStatus::Panic);
-        assert_eq!(PiecepayStatus::from_code("storage"), PiecepayStatus::Other);
+        assert_eq!(
+            PiecepayStatus::from_code("storage"),
+            PiecepayStatus::Storage
+        );
         assert_eq!(PiecepayStatus::from_code("rpc"), PiecepayStatus::Other);
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod agent;
 pub mod bytes;
 pub mod codec;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod payer;
 mod ptr;
 pub mod types;
 
+pub use agent::*;
 pub use bytes::{PiecepayBytes, piecepay_bytes_free};
 pub use codec::*;
 pub use error::{Error, PiecepayStatus, Result};
