@@ -134,7 +134,7 @@ fn start_buying(
     if policy.budget_total.saturating_sub(spent) < price
         || policy.budget_per_torrent().saturating_sub(torrent_spent) < price
     {
-        report_exhausted(inner, state, info_hash, policy);
+        report_exhausted(inner, state, info_hash, price, policy);
         return false;
     }
     let current = state
@@ -182,14 +182,16 @@ fn start_buying(
     true
 }
 
+/// Reports, once per budget, that `budget_total` (when it cannot pay one more piece at `price`) or the
+/// budget of `info_hash` ran out.
 fn report_exhausted(
     inner: &Inner,
     state: &mut State,
     info_hash: InfoHash,
+    price: Amount,
     policy: crate::config::PayerPolicy,
 ) {
-    let total =
-        policy.budget_total.saturating_sub(state.spent()) == 0 || state.exhausted.contains(&None);
+    let total = policy.budget_total.saturating_sub(state.spent()) < price;
     let key = if total { None } else { Some(info_hash) };
     if state.exhausted.insert(key) {
         inner.event(Event::BudgetExhausted {
@@ -418,7 +420,7 @@ fn sign_pending(inner: &Arc<Inner>, id: B256) -> Option<Signed> {
             }
         };
         for info_hash in exhausted {
-            report_exhausted(inner, state, info_hash, policy);
+            report_exhausted(inner, state, info_hash, price, policy);
         }
         signed
     });

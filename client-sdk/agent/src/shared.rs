@@ -54,7 +54,8 @@ pub(crate) struct Inner {
     pub event_signal: Condvar,
     pub waker: RwLock<Option<Waker>>,
     pub handle: Handle,
-    /// Chain time minus system time, seconds (deadlines are the chain's).
+    /// How far the chain's clock is ahead of this machine's, seconds (deadlines are the chain's); never
+    /// negative.
     pub clock_offset: AtomicI64,
     pub next_link: AtomicU64,
     /// Wakes the background loop early (a shutdown, a close request).
@@ -142,7 +143,7 @@ pub(crate) fn system_now() -> u64 {
 impl Inner {
     /// The chain's time, as far as the agent knows it (system time corrected by the last block seen).
     pub(crate) fn now(&self) -> u64 {
-        system_now().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed))
+        system_now().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed).max(0))
     }
 
     /// Locks the state.

@@ -52,12 +52,16 @@ pub(crate) async fn watch_chain(inner: Arc<Inner>, mut stop: watch::Receiver<boo
 /// One look at the chain: the clock, the balances, and every channel that is not closed.
 pub(crate) async fn poll_chain(inner: &Arc<Inner>) {
     if let Some(chain) = &inner.backends.chain {
+        // The chain's clock is never behind its latest block: a block stamped ahead of this machine's
+        // clock (a devnet moved forward, a skewed clock) moves the agent's `now` forward with it. A
+        // chain that mines on demand leaves its latest block in the past, which says nothing, so the
+        // correction only ever grows.
         if let Ok(block_time) = chain.block_timestamp().await {
-            let offset = i64::try_from(block_time).unwrap_or(i64::MAX)
+            let ahead = i64::try_from(block_time).unwrap_or(i64::MAX)
                 - i64::try_from(system_now()).unwrap_or(i64::MAX);
             inner
                 .clock_offset
-                .store(offset, std::sync::atomic::Ordering::Relaxed);
+                .fetch_max(ahead, std::sync::atomic::Ordering::Relaxed);
         }
         let balance = chain.balance_of(inner.address).await.ok();
         let tokens = chain
