@@ -73,16 +73,19 @@ impl Net {
 
     /// The key of the `i`-th peer of `role` (`leecher` or `seeder`).
     pub fn key(&self, role: &str, i: usize) -> SecretKey {
-        let key = self
-            .info
+        SecretKey::from_bytes(self.raw_key(role, i)).unwrap()
+    }
+
+    /// Its 32 bytes (devnet keys only).
+    pub fn raw_key(&self, role: &str, i: usize) -> B256 {
+        self.info
             .peers
             .iter()
             .filter(|p| p.role == role)
             .nth(i)
             .expect("that many peers")
             .account
-            .key;
-        SecretKey::from_bytes(key).unwrap()
+            .key
     }
 
     /// The relayer's URL.
