@@ -7,7 +7,7 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint header test-contracts slither \
-	test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-js bench-deluge demo \
+	test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent bench-relayer bench-torrent bench-js bench-deluge demo \
 	devnet eip712-fixture wire-vectors
 
 help:
@@ -16,6 +16,7 @@ help:
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
 	@echo "make bench-gas       gas per settlement/open/close on a local anvil"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
+	@echo "make bench-agent     how long a client agent takes to resume 1,000 stored channels"
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
 	@echo "make bench-torrent   libtorrent loopback throughput with payments on and off"
 	@echo "make bench-deluge    two deluged on loopback with the piecepay plugin, paid vs free throughput"
@@ -115,6 +116,10 @@ bench-gas: setup-toolchain
 
 bench-sdk:
 	cargo bench -p piecepay-sdk --bench sdk --locked
+
+# Starts anvil with the contracts (setup-toolchain), fills a store with 1,000 channels, times the resume.
+bench-agent: setup-toolchain
+	cargo bench -p piecepay-agent --bench resume --locked
 
 bench-relayer: setup-test
 	cargo bench -p piecepay-relayer --bench ingest --locked

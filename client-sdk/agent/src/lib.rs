@@ -150,7 +150,9 @@ impl Agent {
                 address: inner.address,
                 channels,
             });
-            tasks::poll_chain(&inner).await;
+            // The channels are looked at by the chain watch, in the background: a resume does not
+            // wait for one read per channel.
+            tasks::poll_account(&inner).await;
             Ok::<_, Error>(inner)
         })?;
         runtime.spawn(tasks::tick(inner.clone(), stop_rx.clone()));

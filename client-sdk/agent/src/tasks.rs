@@ -51,6 +51,12 @@ pub(crate) async fn watch_chain(inner: Arc<Inner>, mut stop: watch::Receiver<boo
 
 /// One look at the chain: the clock, the balances, and every channel that is not closed.
 pub(crate) async fn poll_chain(inner: &Arc<Inner>) {
+    poll_account(inner).await;
+    poll_channels(inner).await;
+}
+
+/// The chain's clock and the account's balances.
+pub(crate) async fn poll_account(inner: &Inner) {
     if let Some(chain) = &inner.backends.chain {
         // The chain's clock is never behind its latest block: a block stamped ahead of this machine's
         // clock (a devnet moved forward, a skewed clock) moves the agent's `now` forward with it. A
@@ -74,6 +80,10 @@ pub(crate) async fn poll_chain(inner: &Arc<Inner>) {
             state.tokens = tokens.or(state.tokens);
         });
     }
+}
+
+/// Every channel that is not closed, as the chain shows it now.
+async fn poll_channels(inner: &Arc<Inner>) {
     let (payees, payers): (Vec<B256>, Vec<B256>) = inner.with_state(|state| {
         let payees = state
             .payees
