@@ -65,3 +65,75 @@ fn a_leecher_opens_its_channel_pays_per_piece_and_the_receipts_settle() {
     seeder.shutdown().unwrap();
     leecher.shutdown().unwrap();
 }
+
+#[test]
+fn channels_close_cooperatively_and_the_refund_is_withdrawn() {
+    let net = Net::start(1, 1, true);
+    let seeder = agent(
+        piecepay_agent::AgentConfig {
+            payee: Some(payee_policy(PRICE, 4)),
+            ..net.config("seeder", true)
+        },
+        net.key("seeder", 0),
+    );
+    let leecher = agent(
+        piecepay_agent::AgentConfig {
+            payer: Some(payer_policy(1_000 * PRICE)),
+            ..net.config("leecher", true)
+        },
+        net.key("leecher", 0),
+    );
+    let (s, l) = (
+        seeder.attach(TORRENT, "leecher"),
+        leecher.attach(TORRENT, "seeder"),
+    );
+    s.start();
+    assert_eq!(transfer(&s, &l, 12, Duration::from_secs(60)), 12);
+    settle_down(&s, &l, Duration::from_secs(20), || !l.state().payment_due);
+    let channel = leecher.report().peers[0].channel_id;
+
+    // The user closes everything while the engine keeps moving messages: the seeder co-signs at once.
+    std::thread::scope(|scope| {
+        let closing = scope.spawn(|| leecher.close_all());
+        settle_down(&s, &l, Duration::from_secs(30), || closing.is_finished());
+        closing.join().unwrap().unwrap();
+    });
+    assert!(
+        eventually(Duration::from_secs(60), || matches!(
+            net.channel(channel).status,
+            piecepay_sdk::chain::ChannelStatus::Closed
+        )),
+        "{:?}",
+        drain_events(&leecher)
+    );
+    assert_eq!(
+        net.channel(channel).settled,
+        12 * PRICE,
+        "settled by the close itself"
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        let report = leecher.report();
+        report.peers[0].state == "closed" && report.wallet.locked == 0
+    }));
+    assert!(eventually(Duration::from_secs(10), || seeder
+        .report()
+        .peers[0]
+        .state
+        == "closed"));
+    let refund = DEPOSIT - 12 * PRICE;
+    assert!(eventually(Duration::from_secs(10), || leecher
+        .report()
+        .wallet
+        .withdrawable
+        == Some(refund)));
+    let chain = net.chain();
+    let account = leecher.address();
+    let tokens_before = net.rt.block_on(chain.token_balance_of(account)).unwrap();
+    leecher.withdraw(None, None).unwrap();
+    let tokens_after = net.rt.block_on(chain.token_balance_of(account)).unwrap();
+    assert_eq!(
+        tokens_after - tokens_before,
+        piecepay_sdk::protocol::alloy_primitives::U256::from(refund)
+    );
+    assert_eq!(leecher.report().wallet.withdrawable, Some(0));
+}
