@@ -434,7 +434,8 @@ impl Pair {
         Ok(())
     }
 
-    /// Delivers the reply of `from` (if any) to the payee; its outcome (empty if nothing was sent).
+    /// Delivers the reply of `from` (if any), encoded as on the wire, to the payee; its outcome (empty if
+    /// nothing was sent).
     fn deliver_to_payee(
         &mut self,
         from: &Outcome,
@@ -442,15 +443,10 @@ impl Pair {
         l: usize,
         s: usize,
     ) -> Result<Outcome, SwarmError> {
-        let Some(message) = &from.reply else {
-            return Ok(Outcome::default());
-        };
-        self.payee
-            .on_bytes(&over_the_wire(message), now)
-            .map_err(refused(l, s))
+        self.deliver(from, true, now, l, s)
     }
 
-    /// Delivers the reply of `from` (if any) to the payer; its outcome (empty if nothing was sent).
+    /// The same, to the payer.
     fn deliver_to_payer(
         &mut self,
         from: &Outcome,
@@ -458,12 +454,27 @@ impl Pair {
         l: usize,
         s: usize,
     ) -> Result<Outcome, SwarmError> {
+        self.deliver(from, false, now, l, s)
+    }
+
+    fn deliver(
+        &mut self,
+        from: &Outcome,
+        to_payee: bool,
+        now: u64,
+        l: usize,
+        s: usize,
+    ) -> Result<Outcome, SwarmError> {
         let Some(message) = &from.reply else {
             return Ok(Outcome::default());
         };
-        self.payer
-            .on_bytes(&over_the_wire(message), now)
-            .map_err(refused(l, s))
+        let bytes = over_the_wire(message);
+        let outcome = if to_payee {
+            self.payee.on_bytes(&bytes, now)
+        } else {
+            self.payer.on_bytes(&bytes, now)
+        };
+        outcome.map_err(refused(l, s))
     }
 
     /// The payee verifies the receipt it holds, if any, and acknowledges it to the payer.

@@ -570,23 +570,9 @@ async fn resume(inner: &Arc<Inner>) -> Result<usize> {
         if live {
             state.payer_by_payee.insert(payee, id);
         }
-        state.payers.insert(
-            id,
-            Payer {
-                session,
-                ledger,
-                pending: Default::default(),
-                carry: Default::default(),
-                reserved,
-                in_flight: false,
-                funding: false,
-                closing: false,
-                finalizing: false,
-                links: Default::default(),
-                last_link: None,
-                last_paid: inner.now(),
-            },
-        );
+        state
+            .payers
+            .insert(id, Payer::new(session, ledger, reserved, inner.now()));
     }
     for record in inner.store.payee_channels().await? {
         if record.channel.domain() != &domain || record.channel.payee() != inner.address {

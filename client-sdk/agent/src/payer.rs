@@ -1,7 +1,7 @@
 //! Buying: answering a payee's terms, funding the channel (gasless through a relayer, or on chain),
 //! paying verified pieces with one receipt in flight per channel, topping up, closing.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use piecepay_protocol::{
     Amount, MAX_AMOUNT,
@@ -153,23 +153,9 @@ fn start_buying(
             return false;
         };
         let id = piecepay_protocol::channel_id(inner.address, payee, session.salt());
-        state.payers.insert(
-            id,
-            Payer {
-                session,
-                ledger: Default::default(),
-                pending: Default::default(),
-                carry: Default::default(),
-                reserved: 0,
-                in_flight: false,
-                funding: false,
-                closing: false,
-                finalizing: false,
-                links: Default::default(),
-                last_link: None,
-                last_paid: inner.now(),
-            },
-        );
+        state
+            .payers
+            .insert(id, Payer::new(session, HashMap::new(), 0, inner.now()));
         state.payer_by_payee.insert(payee, id);
     }
     let id = state.payer_by_payee[&payee];
@@ -517,42 +503,20 @@ async fn open(
         deposit,
         via: if gasless { "relayer" } else { "chain" },
     });
-    let operation = if gasless {
-        let op = Operation::Open {
-            payer: inner.address,
-            message: signed.message.clone(),
-            signature: signed.signature,
-        };
-        match inner.backends.submit(&op).await {
-            Ok(op_id) => Some(op_id),
-            Err(error) if inner.backends.chain.is_some() => {
-                inner.event(Event::RelayerUnavailable {
-                    url: "(all)".into(),
-                    reason: error.to_string(),
-                });
-                open_on_chain(inner, payee, &signed.message, deposit).await?;
-                None
-            }
-            Err(error) => return Err(error),
-        }
-    } else {
-        open_on_chain(inner, payee, &signed.message, deposit).await?;
-        None
+    let op = Operation::Open {
+        payer: inner.address,
+        message: signed.message.clone(),
+        signature: signed.signature,
     };
+    let operation = gasless_or_on_chain(inner, &op, async {
+        let chain = inner.backends.chain("opening a channel")?;
+        chain
+            .open_channel(payee, signed.message.salt, deposit)
+            .await?;
+        Ok(())
+    })
+    .await?;
     wait_for_deposit(inner, id, operation, deposit, deadline).await
-}
-
-async fn open_on_chain(
-    inner: &Inner,
-    payee: Address,
-    message: &piecepay_protocol::OpenChannel,
-    deposit: Amount,
-) -> Result<()> {
-    let chain = inner
-        .backends
-        .chain("opening a channel without a relayer")?;
-    chain.open_channel(payee, message.salt, deposit).await?;
-    Ok(())
 }
 
 /// Makes sure the account's free balance holds `needed`: with an RPC node, reads it and, if short,
@@ -656,20 +620,19 @@ pub(crate) async fn top_up_channel(inner: &Arc<Inner>, id: B256, total: Amount) 
             })
             .ok_or(Error::ShutDown)??;
         save(inner, id).await;
-        let mut operation = None;
-        if gasless {
-            let op = Operation::TopUp {
-                payer: inner.address,
-                message: signed.message.clone(),
-                signature: signed.signature,
-            };
-            operation = Some(inner.backends.submit(&op).await?);
-        } else {
-            let chain = inner.backends.chain("a top-up without a relayer")?;
+        let op = Operation::TopUp {
+            payer: inner.address,
+            message: signed.message.clone(),
+            signature: signed.signature,
+        };
+        let operation = gasless_or_on_chain(inner, &op, async {
+            let chain = inner.backends.chain("a top-up")?;
             chain
                 .top_up(payee, signed.message.salt, target - current)
                 .await?;
-        }
+            Ok(())
+        })
+        .await?;
         wait_for_deposit(
             inner,
             id,
@@ -757,41 +720,22 @@ pub(crate) async fn submit_cooperative_close(inner: &Arc<Inner>, id: B256) {
     }) else {
         return;
     };
-    let result = async {
-        if inner.backends.relayers.is_empty() {
-            let chain = inner
-                .backends
-                .chain("a cooperative close without a relayer")?;
-            chain
-                .cooperative_close(
-                    &close.message,
-                    &close.payer_signature,
-                    &close.payee_signature,
-                )
-                .await?;
-        } else {
-            let op = Operation::CooperativeClose {
-                message: close.message.clone(),
-                payer_signature: close.payer_signature,
-                payee_signature: close.payee_signature,
-            };
-            match inner.backends.submit(&op).await {
-                Ok(_) => {}
-                Err(_) if inner.backends.chain.is_some() => {
-                    let chain = inner.backends.chain("a cooperative close")?;
-                    chain
-                        .cooperative_close(
-                            &close.message,
-                            &close.payer_signature,
-                            &close.payee_signature,
-                        )
-                        .await?;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Ok::<_, Error>(())
-    }
+    let op = Operation::CooperativeClose {
+        message: close.message.clone(),
+        payer_signature: close.payer_signature,
+        payee_signature: close.payee_signature,
+    };
+    let result = gasless_or_on_chain(inner, &op, async {
+        let chain = inner.backends.chain("a cooperative close")?;
+        chain
+            .cooperative_close(
+                &close.message,
+                &close.payer_signature,
+                &close.payee_signature,
+            )
+            .await?;
+        Ok(())
+    })
     .await;
     if let Err(error) = result {
         inner.event(Event::Error {
@@ -821,32 +765,42 @@ pub(crate) async fn request_close(inner: &Arc<Inner>, id: B256) -> Result<()> {
         })
         .ok_or(Error::ShutDown)??;
     save(inner, id).await;
-    if inner.backends.relayers.is_empty() {
-        let chain = inner.backends.chain("a close request without a relayer")?;
-        chain.request_close(payee, signed.message.salt).await?;
-    } else {
-        let op = Operation::RequestClose {
-            payer: inner.address,
-            message: signed.message,
-            signature: signed.signature,
-        };
-        if let Err(error) = inner.backends.submit(&op).await {
-            let chain = inner.backends.chain("a close request")?;
-            chain
-                .request_close(payee, op_salt(&op))
-                .await
-                .map_err(|_| error)?;
-        }
-    }
+    let salt = signed.message.salt;
+    let op = Operation::RequestClose {
+        payer: inner.address,
+        message: signed.message,
+        signature: signed.signature,
+    };
+    gasless_or_on_chain(inner, &op, async {
+        let chain = inner.backends.chain("a close request")?;
+        chain.request_close(payee, salt).await?;
+        Ok(())
+    })
+    .await?;
     inner.kick.notify_one();
     Ok(())
 }
 
-fn op_salt(op: &Operation) -> u32 {
-    match op {
-        Operation::RequestClose { message, .. } => message.salt,
-        _ => 0,
+/// Submits `operation` to a relayer (gasless); with none configured, or none taking it while an RPC node
+/// is configured, runs `on_chain` — the same step as this account's own transaction — instead. The
+/// relayer's operation id when one took it.
+async fn gasless_or_on_chain(
+    inner: &Inner,
+    operation: &Operation,
+    on_chain: impl Future<Output = Result<()>>,
+) -> Result<Option<B256>> {
+    if !inner.backends.relayers.is_empty() {
+        match inner.backends.submit(operation).await {
+            Ok(id) => return Ok(Some(id)),
+            Err(error) if inner.backends.chain.is_none() => return Err(error),
+            Err(error) => inner.event(Event::RelayerUnavailable {
+                url: "(all)".into(),
+                reason: error.to_string(),
+            }),
+        }
     }
+    on_chain.await?;
+    Ok(None)
 }
 
 /// Snapshots payer channel `id` (durable when it returns; a failure is reported).

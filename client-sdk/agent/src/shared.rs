@@ -133,6 +133,31 @@ pub(crate) struct Payee {
     pub last_link: Option<u64>,
 }
 
+impl Payer {
+    /// A channel this agent pays on, with its per-torrent `ledger` and the highest cumulative `reserved`.
+    pub(crate) fn new(
+        session: PayerSession,
+        ledger: HashMap<InfoHash, Tally>,
+        reserved: Amount,
+        now: u64,
+    ) -> Self {
+        Self {
+            session,
+            ledger,
+            pending: BTreeMap::new(),
+            carry: BTreeMap::new(),
+            reserved,
+            in_flight: false,
+            funding: false,
+            closing: false,
+            finalizing: false,
+            links: BTreeSet::new(),
+            last_link: None,
+            last_paid: now,
+        }
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn system_now() -> u64 {
     SystemTime::now()

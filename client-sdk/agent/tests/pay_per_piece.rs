@@ -10,25 +10,9 @@ use common::*;
 #[test]
 fn a_leecher_opens_its_channel_pays_per_piece_and_the_receipts_settle() {
     let net = Net::start(1, 1, true);
-    let seeder = agent(
-        piecepay_agent::AgentConfig {
-            payee: Some(payee_policy(PRICE, 4)),
-            ..net.config("seeder", true)
-        },
-        net.key("seeder", 0),
-    );
-    let leecher = agent(
-        piecepay_agent::AgentConfig {
-            payer: Some(payer_policy(1_000 * PRICE)),
-            ..net.config("leecher", true)
-        },
-        net.key("leecher", 0),
-    );
-    let (s, l) = (
-        seeder.attach(TORRENT, "leecher"),
-        leecher.attach(TORRENT, "seeder"),
-    );
-    s.start();
+    let seeder = seller(&net, payee_policy(PRICE, 4), |_| {});
+    let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
+    let (s, l) = connect(&seeder, &leecher);
     let moved = transfer(&s, &l, 40, Duration::from_secs(60));
     assert_eq!(
         moved,
@@ -69,25 +53,9 @@ fn a_leecher_opens_its_channel_pays_per_piece_and_the_receipts_settle() {
 #[test]
 fn channels_close_cooperatively_and_the_refund_is_withdrawn() {
     let net = Net::start(1, 1, true);
-    let seeder = agent(
-        piecepay_agent::AgentConfig {
-            payee: Some(payee_policy(PRICE, 4)),
-            ..net.config("seeder", true)
-        },
-        net.key("seeder", 0),
-    );
-    let leecher = agent(
-        piecepay_agent::AgentConfig {
-            payer: Some(payer_policy(1_000 * PRICE)),
-            ..net.config("leecher", true)
-        },
-        net.key("leecher", 0),
-    );
-    let (s, l) = (
-        seeder.attach(TORRENT, "leecher"),
-        leecher.attach(TORRENT, "seeder"),
-    );
-    s.start();
+    let seeder = seller(&net, payee_policy(PRICE, 4), |_| {});
+    let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
+    let (s, l) = connect(&seeder, &leecher);
     assert_eq!(transfer(&s, &l, 12, Duration::from_secs(60)), 12);
     settle_down(&s, &l, Duration::from_secs(20), || !l.state().payment_due);
     let channel = leecher.report().peers[0].channel_id;

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use piecepay_agent::{AgentConfig, Event};
+use piecepay_agent::Event;
 use piecepay_sdk::{
     Actions, PayerConfig, PayerSession, PayerSessionConfig,
     protocol::{SigningKey, alloy_primitives::B256},
@@ -23,26 +23,10 @@ fn events(agent: &piecepay_agent::Agent) -> Vec<Event> {
 fn a_spent_budget_stops_the_payments_and_the_payee_chokes() {
     let net = Net::start(1, 1, true);
     let credit = 3;
-    let seeder = agent(
-        AgentConfig {
-            payee: Some(payee_policy(PRICE, credit)),
-            ..net.config("seeder", true)
-        },
-        net.key("seeder", 0),
-    );
+    let seeder = seller(&net, payee_policy(PRICE, credit), |_| {});
     let budget = 10 * PRICE + PRICE / 2;
-    let leecher = agent(
-        AgentConfig {
-            payer: Some(payer_policy(budget)),
-            ..net.config("leecher", true)
-        },
-        net.key("leecher", 0),
-    );
-    let (s, l) = (
-        seeder.attach(TORRENT, "leecher"),
-        leecher.attach(TORRENT, "seeder"),
-    );
-    s.start();
+    let leecher = buyer(&net, payer_policy(budget), |_| {});
+    let (s, l) = connect(&seeder, &leecher);
     let moved = transfer(&s, &l, 100, Duration::from_secs(5));
     settle_down(&s, &l, Duration::from_secs(10), || !l.state().payment_due);
     let report = leecher.report();
@@ -71,28 +55,13 @@ fn a_spent_budget_stops_the_payments_and_the_payee_chokes() {
 #[test]
 fn terms_above_the_maximum_price_are_not_paid() {
     let net = Net::start(1, 1, true);
-    let seeder = agent(
-        AgentConfig {
-            payee: Some(piecepay_agent::config::PayeePolicy {
-                free_pieces: 2,
-                ..payee_policy(2 * PRICE, 4)
-            }),
-            ..net.config("seeder", true)
-        },
-        net.key("seeder", 0),
-    );
-    let leecher = agent(
-        AgentConfig {
-            payer: Some(payer_policy(1_000 * PRICE)),
-            ..net.config("leecher", true)
-        },
-        net.key("leecher", 0),
-    );
-    let (s, l) = (
-        seeder.attach(TORRENT, "leecher"),
-        leecher.attach(TORRENT, "seeder"),
-    );
-    s.start();
+    let priced_out = piecepay_agent::config::PayeePolicy {
+        free_pieces: 2,
+        ..payee_policy(2 * PRICE, 4)
+    };
+    let seeder = seller(&net, priced_out, |_| {});
+    let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
+    let (s, l) = connect(&seeder, &leecher);
     // The free share only: no bid, no channel, nothing signed.
     let moved = transfer(&s, &l, 10, Duration::from_secs(3));
     assert_eq!(moved, 2);
@@ -121,10 +90,9 @@ fn terms_above_the_maximum_price_are_not_paid() {
 #[test]
 fn a_channel_that_does_not_exist_on_chain_is_refused() {
     let net = Net::start(1, 1, true);
-    let mut config = net.config("seeder", true);
-    config.payee = Some(payee_policy(PRICE, 4));
-    config.timing.channel_check_s = 2;
-    let seeder = agent(config, net.key("seeder", 0));
+    let seeder = seller(&net, payee_policy(PRICE, 4), |c| {
+        c.timing.channel_check_s = 2
+    });
     let s = seeder.attach(TORRENT, "liar");
     s.start();
 

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use piecepay_agent::{AgentConfig, Event, config::RelayerConfig};
+use piecepay_agent::{Event, config::RelayerConfig};
 
 /// A relayer URL nothing listens on.
 const DEAD_RELAYER: &str = "http://127.0.0.1:9";
@@ -20,27 +20,9 @@ fn with_the_relayer_down_the_seeder_settles_on_chain_before_the_deadline() {
     };
     let mut policy = payee_policy(PRICE, 4);
     policy.settle.self_settle_min_value = Some(10 * PRICE);
-    let seeder = agent(
-        AgentConfig {
-            payee: Some(policy),
-            relayer: dead.clone(),
-            ..net.config("seeder", false)
-        },
-        net.key("seeder", 0),
-    );
-    let leecher = agent(
-        AgentConfig {
-            payer: Some(payer_policy(1_000 * PRICE)),
-            relayer: dead,
-            ..net.config("leecher", false)
-        },
-        net.key("leecher", 0),
-    );
-    let (s, l) = (
-        seeder.attach(TORRENT, "leecher"),
-        leecher.attach(TORRENT, "seeder"),
-    );
-    s.start();
+    let seeder = seller(&net, policy, |c| c.relayer = dead.clone());
+    let leecher = buyer(&net, payer_policy(1_000 * PRICE), |c| c.relayer = dead);
+    let (s, l) = connect(&seeder, &leecher);
     assert_eq!(transfer(&s, &l, 20, Duration::from_secs(60)), 20);
     settle_down(&s, &l, Duration::from_secs(10), || !l.state().payment_due);
     let channel = leecher.report().peers[0].channel_id;

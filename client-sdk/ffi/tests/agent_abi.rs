@@ -3,12 +3,16 @@
 
 #![allow(unsafe_code)]
 
+mod common;
+
 use std::{
     ffi::{CStr, CString},
-    path::{Path, PathBuf},
+    path::Path,
     process::Command,
     ptr,
 };
+
+use common::c::{compile, run};
 
 use piecepay_deploy::devnet::{Devnet, DevnetConfig};
 use piecepay_ffi::*;
@@ -75,28 +79,6 @@ fn a_wrong_configuration_fails_with_its_status_and_names_what_is_wrong() {
     }
 }
 
-/// The directory holding this test binary, where cargo also puts the crate's cdylib.
-fn artifacts_dir() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
 #[test]
 fn a_c_program_pays_per_piece_through_two_agents() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -150,19 +132,8 @@ fn a_c_program_pays_per_piece_through_two_agents() {
             .to_string()
     };
 
-    let libs = artifacts_dir();
     let program = dir.path().join("agent");
-    run(Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg("-I")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("include"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/agent.c"))
-        .arg("-L")
-        .arg(&libs)
-        .arg(format!("-Wl,-rpath,{}", libs.display()))
-        .arg("-lpiecepay_ffi")
-        .arg("-o")
-        .arg(&program));
+    compile("agent", &program);
     let stdout = run(Command::new(&program)
         .args([seller.as_os_str(), buyer.as_os_str()])
         .args(["30", "1000"])

@@ -205,6 +205,34 @@ pub fn agent(config: AgentConfig, key: SecretKey) -> Agent {
     Agent::start_with_key(config, key).unwrap_or_else(|e| panic!("the agent starts: {e}"))
 }
 
+/// The seeder's agent (the devnet's first seeder account), selling on `policy`; `config` adjusts the rest.
+pub fn seller(net: &Net, policy: PayeePolicy, config: impl FnOnce(&mut AgentConfig)) -> Agent {
+    let mut c = net.config("seeder", net.info.relayer.is_some());
+    c.payee = Some(policy);
+    config(&mut c);
+    agent(c, net.key("seeder", 0))
+}
+
+/// The leecher's agent (the devnet's first leecher account), buying on `policy`; `config` adjusts the
+/// rest.
+pub fn buyer(net: &Net, policy: PayerPolicy, config: impl FnOnce(&mut AgentConfig)) -> Agent {
+    let mut c = net.config("leecher", net.info.relayer.is_some());
+    c.payer = Some(policy);
+    config(&mut c);
+    agent(c, net.key("leecher", 0))
+}
+
+/// A connection between the two for `TORRENT`: the seeder's link and the leecher's, the seeder's terms
+/// on their way.
+pub fn connect(seeder: &Agent, leecher: &Agent) -> (PeerLink, PeerLink) {
+    let (s, l) = (
+        seeder.attach(TORRENT, "leecher"),
+        leecher.attach(TORRENT, "seeder"),
+    );
+    s.start();
+    (s, l)
+}
+
 /// Moves every message waiting on either link to the other; whether any moved.
 pub fn pump(a: &PeerLink, b: &PeerLink) -> bool {
     let mut moved = false;

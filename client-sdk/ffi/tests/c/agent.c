@@ -10,21 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "piecepay.h"
-
-static int checks = 0;
-
-#define CHECK(cond)                                                                             \
-  do {                                                                                          \
-    checks++;                                                                                   \
-    if (!(cond)) {                                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s (last error: %s: %s)\n", __FILE__, __LINE__,     \
-              #cond, piecepay_last_error_code(), piecepay_last_error_message());                \
-      return 1;                                                                                 \
-    }                                                                                           \
-  } while (0)
-
-#define OK(call) CHECK((call) == PIECEPAY_STATUS_OK)
 
 static atomic_uint wakes;
 

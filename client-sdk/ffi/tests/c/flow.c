@@ -4,21 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "piecepay.h"
-
-static int checks = 0;
-
-#define CHECK(cond)                                                                             \
-  do {                                                                                          \
-    checks++;                                                                                   \
-    if (!(cond)) {                                                                              \
-      fprintf(stderr, "%s:%d: check failed: %s (last error: %s: %s)\n", __FILE__, __LINE__,     \
-              #cond, piecepay_last_error_code(), piecepay_last_error_message());                \
-      return 1;                                                                                 \
-    }                                                                                           \
-  } while (0)
-
-#define OK(call) CHECK((call) == PIECEPAY_STATUS_OK)
 
 static const uint64_t NOW = 1700000000;
 static const uint64_t PRICE = 1000;

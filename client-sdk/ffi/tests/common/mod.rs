@@ -2,6 +2,8 @@
 
 #![allow(unsafe_code, dead_code)]
 
+pub mod c;
+
 use std::{ffi::CStr, ptr};
 
 use piecepay_ffi::*;
