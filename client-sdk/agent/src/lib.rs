@@ -4,15 +4,16 @@ mod backends;
 pub mod config;
 mod error;
 mod ledger;
+mod link;
 mod payee;
 mod payer;
 pub mod report;
+mod resume;
 mod shared;
 mod tasks;
 pub mod wallet;
 
 use std::{
-    collections::HashMap,
     path::Path,
     sync::{
         Arc, Condvar, Mutex, RwLock,
@@ -26,8 +27,8 @@ use piecepay_protocol::{
     alloy_primitives::{Address, B256},
 };
 use piecepay_sdk::{
-    PayeeSession, PayeeState, PayerConfig, PayerSession, PayerState,
-    store::{GroupCommit, PayeeStore, PayerStore, SqliteStore},
+    PayerState,
+    store::{GroupCommit, SqliteStore},
 };
 use tokio::{runtime::Runtime, sync::watch};
 
@@ -35,13 +36,13 @@ pub use backends::Deployment;
 pub use config::AgentConfig;
 pub use error::{Error, Result};
 pub use ledger::{InfoHash, Tally};
+pub use link::{PeerLink, PeerState};
 pub use report::{Event, EventRecord, PeerReport, Report, TorrentReport, WalletReport};
 
 use crate::{
     backends::Backends,
-    ledger::Role,
     report::Event as E,
-    shared::{Inner, Link, Payee, Payer, State},
+    shared::{Inner, Link, State},
 };
 
 /// Receipts the payee side makes durable in one commit at most.
@@ -145,7 +146,7 @@ impl Agent {
             for Unreachable { url, reason } in unreachable {
                 inner.event(E::RelayerUnavailable { url, reason });
             }
-            let channels = resume(&inner).await?;
+            let channels = resume::resume(&inner).await?;
             inner.event(E::Started {
                 address: inner.address,
                 channels,
@@ -211,7 +212,7 @@ impl Agent {
     /// Spend and earnings per torrent and per peer, balances, deposits locked: what the agent knows now
     /// (balances as last read from the chain).
     pub fn report(&self) -> Report {
-        report(&self.inner)
+        report::build(&self.inner)
     }
 
     /// The next event, if one happened since the last call (events older than the last 4,096 are
@@ -314,7 +315,7 @@ impl Agent {
             for id in cooperative {
                 payer::request_close(&inner, id).await?;
             }
-            settle_everything(&inner);
+            payee::settle_everything(&inner);
             Ok(())
         })
     }
@@ -369,399 +370,16 @@ impl Drop for Agent {
     }
 }
 
-/// One peer connection of one torrent, as the host's peer plugin sees it. Thread-safe; every call is
-/// quick (no IO on the caller's thread: what needs the chain, a relayer or a durable write runs on the
-/// agent's threads, and its messages wait in the outbox).
-pub struct PeerLink {
-    id: u64,
-    inner: Arc<Inner>,
-}
-
-impl core::fmt::Debug for PeerLink {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PeerLink")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a link knows of its peer, for the host's choker and display.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PeerState {
-    /// The peer pays this agent on a funded channel.
-    pub paying: bool,
-    /// The price per piece it pays (its accepted bid), zero when not paying: rank unchoke slots by it.
-    pub bid: Amount,
-    /// It may be served its next piece now.
-    pub serve: bool,
-    /// It owes for pieces served (a receipt may be on its way): keep the connection a little.
-    pub owed: bool,
-    /// This agent pays the peer on a funded channel.
-    pub buying: bool,
-    /// This agent owes the peer: pieces verified and not yet in a receipt, or a receipt not yet
-    /// acknowledged. Keep the connection until it clears.
-    pub payment_due: bool,
-}
-
-impl PeerLink {
-    /// The link's id, as the waker names it.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The peer advertised piecepay (its extended handshake): when this agent sells, its terms are
-    /// queued as the hello.
-    pub fn start(&self) {
-        payee::start(&self.inner, self.id);
-    }
-
-    /// A piecepay message from the peer (the extended message's payload). Replies land in the outbox.
-    pub fn on_message(&self, bytes: &[u8]) {
-        shared::on_message(&self.inner, self.id, bytes);
-    }
-
-    /// Whether to serve the peer its next piece: on its channel within its credit window, or within
-    /// the free share. When false, swallow its requests (BEP 6 reject) and choke it.
-    pub fn may_serve(&self) -> bool {
-        payee::may_serve(&self.inner, self.id)
-    }
-
-    /// A whole piece went to the peer.
-    pub fn on_piece_served(&self) {
-        payee::on_piece_served(&self.inner, self.id);
-    }
-
-    /// A piece the peer supplied passed its hash check: paid with the next receipt.
-    pub fn on_piece_verified(&self) {
-        payer::on_piece_verified(&self.inner, self.id);
-    }
-
-    /// The peer choked us: a raised bid goes out if the policy allows.
-    pub fn on_choked(&self) {
-        let now = self.inner.now();
-        self.inner.with_state(|state| {
-            let Some(payee) = state.links.get(&self.id).and_then(|l| l.payer_payee) else {
-                return;
-            };
-            let Some(id) = state.payer_by_payee.get(&payee).copied() else {
-                return;
-            };
-            if let Some(payer) = state.payers.get_mut(&id)
-                && let Ok(outcome) = payer.session.on_choked(now)
-            {
-                state.reply(self.id, &outcome);
-            }
-        });
-    }
-
-    /// The next message to send to the peer (one piecepay extended message payload), if any.
-    pub fn next_outgoing(&self) -> Option<Vec<u8>> {
-        self.inner.with_state(|state| {
-            state
-                .links
-                .get_mut(&self.id)
-                .and_then(|l| l.outbox.pop_front())
-        })
-    }
-
-    /// The messages to send to the peer, in order (each one piecepay extended message payload).
-    pub fn take_outgoing(&self) -> Vec<Vec<u8>> {
-        self.inner.with_state(|state| {
-            state
-                .links
-                .get_mut(&self.id)
-                .map(|l| l.outbox.drain(..).collect())
-                .unwrap_or_default()
-        })
-    }
-
-    /// What the link knows of its peer.
-    pub fn state(&self) -> PeerState {
-        let free = self.inner.payee_policy.map_or(0, |p| p.free_pieces);
-        let state = self.inner.lock();
-        let Some(link) = state.links.get(&self.id) else {
-            return PeerState::default();
-        };
-        let mut out = PeerState::default();
-        let payee = link.payee_channel.and_then(|id| state.payees.get(&id));
-        if let Some(payee) = payee.filter(|p| p.paying()) {
-            let channel = payee.session.channel().expect("paying");
-            out.paying = true;
-            out.bid = channel.terms().price();
-            out.serve = payee.session.may_serve();
-            out.owed = channel.state().account().is_some_and(|a| a.owed() > 0);
-        } else {
-            out.serve = link.free_served < free;
-        }
-        let payer = link
-            .payer_payee
-            .and_then(|p| state.payer_by_payee.get(&p))
-            .and_then(|id| state.payers.get(id));
-        if let Some(payer) = payer {
-            let info = payer.session.info();
-            out.buying = matches!(
-                payer.session.channel().map(|c| c.state()),
-                Some(PayerState::Open { .. })
-            );
-            out.payment_due =
-                info.acknowledged < info.paid || payer.in_flight || !payer.pending.is_empty();
-        }
-        out
-    }
-}
-
-impl Drop for PeerLink {
-    fn drop(&mut self) {
-        let verify = self.inner.with_state(|state| {
-            let link = state.links.remove(&self.id)?;
-            if let Some(payee) = link.payer_payee
-                && let Some(id) = state.payer_by_payee.get(&payee)
-                && let Some(payer) = state.payers.get_mut(id)
-            {
-                payer.links.remove(&self.id);
-            }
-            let id = link.payee_channel?;
-            let payee = state.payees.get_mut(&id)?;
-            payee.links.remove(&self.id);
-            (payee.session.held_receipt().is_some() && !state.stopping).then_some(id)
-        });
-        if let Some(id) = verify {
-            let inner = self.inner.clone();
-            self.inner
-                .handle
-                .spawn(async move { payee::verify(&inner, id).await });
-        }
-    }
-}
-
-/// Rebuilds every stored channel of this deployment as a session: a payer never signs below what it
-/// reserved, a payee keeps its highest receipt and settles what is unsettled. How many.
-async fn resume(inner: &Arc<Inner>) -> Result<usize> {
-    let domain = inner.deployment.domain();
-    let payer_ledger = ledger::load(&inner.store, &inner.deployment, Role::Payer).await?;
-    let payee_ledger = ledger::load(&inner.store, &inner.deployment, Role::Payee).await?;
-    let mut state = State::default();
-    for record in inner.store.payer_channels().await? {
-        if record.channel.domain() != &domain || record.channel.payer() != inner.address {
-            continue;
-        }
-        let id = record.channel.id();
-        let (salt, price) = (record.channel.salt(), record.terms.price());
-        let config = inner.payer_config(salt, price);
-        let channel = record.restore(
-            inner.signing.clone(),
-            PayerConfig {
-                auth_ttl: config.channel.auth_ttl,
-                ..PayerConfig::default()
-            },
-        )?;
-        let reserved = channel.cumulative();
-        let payee = channel.channel().payee();
-        let live = !matches!(channel.state(), PayerState::Closed { .. });
-        let session = PayerSession::restore(config, channel, reserved)?;
-        let ledger = payer_ledger.get(&id).cloned().unwrap_or_default();
-        for (info_hash, tally) in &ledger {
-            state
-                .spent_by_torrent
-                .entry(*info_hash)
-                .or_default()
-                .add(tally.pieces, tally.amount);
-        }
-        if live {
-            state.payer_by_payee.insert(payee, id);
-        }
-        state
-            .payers
-            .insert(id, Payer::new(session, ledger, reserved, inner.now()));
-    }
-    for record in inner.store.payee_channels().await? {
-        if record.channel.domain() != &domain || record.channel.payee() != inner.address {
-            continue;
-        }
-        let id = record.channel.id();
-        let config = inner.payee_config(Some(record.terms));
-        let channel = record.restore()?;
-        let mut payee = Payee::new(PayeeSession::restore(config, channel)?);
-        payee.saved = true;
-        payee.served = payee_ledger.get(&id).cloned().unwrap_or_default();
-        state.payees.insert(id, payee);
-    }
-    let channels = state.payers.len() + state.payees.len();
-    *inner.lock() = state;
-    Ok(channels)
-}
-
-/// Hands every receipt held to a relayer (or settles it) now, whatever the settlement policy says.
-fn settle_everything(inner: &Arc<Inner>) {
-    inner.with_state(|state| {
-        for payee in state.payees.values_mut() {
-            if let Some(channel) = payee.session.channel_mut()
-                && let Some(account) = channel.state().account()
-                && account.paid() > account.settled.max(account.handed)
-            {
-                payee.dirty = true;
-            }
-        }
-    });
-    let task = inner.clone();
-    inner.spawn(async move {
-        let policy = task.payee_policy;
-        if policy.is_none() {
-            return;
-        }
-        let receipts: Vec<(B256, piecepay_sdk::SignedReceipt)> = task.with_state(|state| {
-            state
-                .payees
-                .iter()
-                .filter_map(|(id, p)| {
-                    let account = p.session.channel()?.state().account()?;
-                    let receipt = account.receipt.clone()?;
-                    (receipt.cumulative() > account.settled.max(account.handed))
-                        .then_some((*id, receipt))
-                })
-                .collect()
-        });
-        for (_, receipt) in receipts {
-            let _ = task.backends.hand(&receipt).await;
-        }
-        task.kick.notify_one();
-    });
-}
-
-/// The report, from the sessions and the ledgers.
-fn report(inner: &Inner) -> Report {
-    let state = inner.lock();
-    let mut torrents: HashMap<InfoHash, TorrentReport> = HashMap::new();
-    let torrent = |torrents: &mut HashMap<InfoHash, TorrentReport>, info_hash: InfoHash| {
-        torrents.entry(info_hash).or_insert_with(|| TorrentReport {
-            info_hash,
-            ..TorrentReport::default()
-        });
-    };
-    for (info_hash, tally) in &state.spent_by_torrent {
-        torrent(&mut torrents, *info_hash);
-        let t = torrents.get_mut(info_hash).expect("just inserted");
-        t.pieces_paid = tally.pieces;
-        t.spent = tally.amount;
-    }
-    let mut peers = Vec::new();
-    let mut locked = 0;
-    let mut pending = 0;
-    let mut earned = 0;
-    for (id, payer) in &state.payers {
-        let info = payer.session.info();
-        let Some(channel) = payer.session.channel() else {
-            continue;
-        };
-        let settled = match channel.state() {
-            PayerState::Closed { settled, .. } => *settled,
-            _ => 0,
-        };
-        let open = !matches!(channel.state(), PayerState::Closed { .. });
-        let channel_locked = if open {
-            info.deposit.saturating_sub(info.paid.min(info.deposit))
-        } else {
-            0
-        };
-        locked += channel_locked;
-        peers.push(PeerReport {
-            role: "payer",
-            peer: channel.channel().payee(),
-            channel_id: *id,
-            state: state_name(info.state),
-            price: info.price,
-            deposit: info.deposit,
-            paid: payer.reserved,
-            settled,
-            pending: payer.reserved.saturating_sub(settled),
-            locked: channel_locked,
-            pieces: payer.ledger.values().map(|t| t.pieces).sum(),
-            connections: labels(&state, &payer.links),
-        });
-    }
-    for (id, payee) in &state.payees {
-        let info = payee.session.info();
-        let Some(channel) = payee.session.channel() else {
-            continue;
-        };
-        let settled = match channel.state() {
-            PayeeState::Closed { settled, .. } => *settled,
-            other => other.account().map_or(0, |a| a.settled),
-        };
-        earned += info.paid;
-        pending += info.paid.saturating_sub(settled);
-        let served_total: Amount = payee.served.values().map(|t| t.amount).sum();
-        for (info_hash, tally) in &payee.served {
-            torrent(&mut torrents, *info_hash);
-            let t = torrents.get_mut(info_hash).expect("just inserted");
-            t.pieces_served += tally.pieces;
-            t.served += tally.amount;
-            // Shared in proportion to what each torrent was served (a channel pays for all of them).
-            if served_total > 0 {
-                t.earned += share(info.paid, tally.amount, served_total);
-                t.settled += share(settled, tally.amount, served_total);
-            }
-        }
-        peers.push(PeerReport {
-            role: "payee",
-            peer: channel.channel().payer(),
-            channel_id: *id,
-            state: state_name(info.state),
-            price: info.price,
-            deposit: info.deposit,
-            paid: info.paid,
-            settled,
-            pending: info.paid.saturating_sub(settled),
-            locked: 0,
-            pieces: info.pieces,
-            connections: labels(&state, &payee.links),
-        });
-    }
-    peers.sort_by(|a, b| (a.role, a.channel_id).cmp(&(b.role, b.channel_id)));
-    let mut torrents: Vec<_> = torrents.into_values().collect();
-    torrents.sort_by_key(|t| t.info_hash);
-    Report {
-        address: inner.address,
-        chain_id: inner.deployment.chain_id,
-        escrow: inner.deployment.escrow,
-        wallet: WalletReport {
-            withdrawable: state.balance,
-            tokens: state.tokens,
-            locked,
-            pending,
-        },
-        spent: state.spent(),
-        earned,
-        torrents,
-        peers,
-    }
-}
-
-/// The labels of `links` that are attached.
-fn labels(state: &State, links: &std::collections::BTreeSet<u64>) -> Vec<String> {
-    links
-        .iter()
-        .filter_map(|id| state.links.get(id).map(|l| l.label.clone()))
-        .collect()
-}
-
-/// `total × part / whole`, without overflow for any amount in the escrow's range.
-fn share(total: Amount, part: Amount, whole: Amount) -> Amount {
-    total
-        .checked_mul(part)
-        .map_or_else(|| total / whole * part, |product| product / whole)
-}
-
-const fn state_name(state: piecepay_sdk::session::SessionState) -> &'static str {
-    use piecepay_sdk::session::SessionState as S;
-    match state {
-        S::Negotiating => "negotiating",
-        S::Proposed => "proposed",
-        S::Opening => "opening",
-        S::Open => "open",
-        S::Closing => "closing",
-        S::Closed => "closed",
-    }
-}
-
 use backends::Unreachable;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_and_links_may_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Agent>();
+        send_sync::<PeerLink>();
+    }
+}

@@ -188,6 +188,8 @@ impl Payee {
             checking: false,
             verifying: false,
             settling: false,
+            retry_at: 0,
+            failures: 0,
             links: Default::default(),
             last_link: None,
         }
@@ -333,7 +335,7 @@ pub(crate) fn settle_due(inner: &Arc<Inner>) {
         state
             .payees
             .iter_mut()
-            .filter(|(_, p)| !p.settling)
+            .filter(|(_, p)| !p.settling && now >= p.retry_at)
             .filter_map(|(id, p)| {
                 let settlement = p.session.channel()?.settlement(&settle, now)?;
                 p.settling = true;
@@ -350,9 +352,12 @@ pub(crate) fn settle_due(inner: &Arc<Inner>) {
 async fn settle_one(inner: &Arc<Inner>, id: B256, settlement: Settlement) {
     let cumulative = settlement.receipt.cumulative();
     let mut route = settlement.route;
+    // Whether it went somewhere: a settlement nobody took waits before the next try.
+    let mut sent = false;
     if route == SettleRoute::Relayer {
         match inner.backends.hand(&settlement.receipt).await {
             Ok(relayer) => {
+                sent = true;
                 record(inner, id, SettleRoute::Relayer, cumulative).await;
                 inner.event(Event::ReceiptHanded {
                     channel_id: id,
@@ -361,7 +366,9 @@ async fn settle_one(inner: &Arc<Inner>, id: B256, settlement: Settlement) {
                 });
             }
             Err(error) => {
-                if !inner.backends.relayers.is_empty() {
+                let first = inner
+                    .with_state(|state| state.payees.get(&id).is_some_and(|p| p.failures == 0));
+                if first && !inner.backends.relayers.is_empty() {
                     inner.event(Event::RelayerUnavailable {
                         url: "(all)".into(),
                         reason: error.to_string(),
@@ -377,6 +384,7 @@ async fn settle_one(inner: &Arc<Inner>, id: B256, settlement: Settlement) {
         match inner.backends.chain("settling by itself") {
             Ok(chain) => match chain.settle_receipt(&settlement.receipt).await {
                 Ok(report) => {
+                    sent = true;
                     record(inner, id, SettleRoute::OnChain, cumulative).await;
                     inner.event(Event::SelfSettled {
                         channel_id: id,
@@ -398,9 +406,24 @@ async fn settle_one(inner: &Arc<Inner>, id: B256, settlement: Settlement) {
             }),
         }
     }
+    let wait_at_most = inner
+        .payee_policy
+        .map_or(900, |p| p.settle.resend_after_s)
+        .max(1);
+    let now = inner.now();
     inner.with_state(|state| {
         if let Some(payee) = state.payees.get_mut(&id) {
             payee.settling = false;
+            if sent {
+                payee.failures = 0;
+                payee.retry_at = 0;
+            } else {
+                payee.failures = payee.failures.saturating_add(1);
+                // 2, 4, 8 … seconds: a relayer still indexing the channel takes it soon; one that is
+                // down is not asked every tick.
+                let wait = (1u64 << payee.failures.min(16)).min(wait_at_most);
+                payee.retry_at = now.saturating_add(wait);
+            }
         }
     });
 }
@@ -542,4 +565,41 @@ pub(crate) fn verify_held(inner: &Arc<Inner>) {
         let task = inner.clone();
         inner.spawn(async move { verify(&task, id).await });
     }
+}
+
+/// Hands every receipt held to a relayer (or settles it) now, whatever the settlement policy says.
+pub(crate) fn settle_everything(inner: &Arc<Inner>) {
+    inner.with_state(|state| {
+        for payee in state.payees.values_mut() {
+            if let Some(channel) = payee.session.channel_mut()
+                && let Some(account) = channel.state().account()
+                && account.paid() > account.settled.max(account.handed)
+            {
+                payee.dirty = true;
+            }
+        }
+    });
+    let task = inner.clone();
+    inner.spawn(async move {
+        let policy = task.payee_policy;
+        if policy.is_none() {
+            return;
+        }
+        let receipts: Vec<(B256, piecepay_sdk::SignedReceipt)> = task.with_state(|state| {
+            state
+                .payees
+                .iter()
+                .filter_map(|(id, p)| {
+                    let account = p.session.channel()?.state().account()?;
+                    let receipt = account.receipt.clone()?;
+                    (receipt.cumulative() > account.settled.max(account.handed))
+                        .then_some((*id, receipt))
+                })
+                .collect()
+        });
+        for (_, receipt) in receipts {
+            let _ = task.backends.hand(&receipt).await;
+        }
+        task.kick.notify_one();
+    });
 }

@@ -20,6 +20,9 @@ use crate::{
     shared::{Inner, Payer, State, asks, new_payer, outcome_of, receipt_message},
 };
 
+/// Seconds before a failed funding is tried again (the tick retries it while the payee is connected).
+const FUNDING_RETRY_S: u64 = 60;
+
 /// How often a funding, top-up or close waits on the chain before looking again.
 const POLL: Duration = Duration::from_millis(250);
 
@@ -465,6 +468,7 @@ pub(crate) async fn fund_channel(inner: &Arc<Inner>, payee: Address) {
                 {
                     let _ = channel.on_open_failed(inner.now());
                 }
+                payer.fund_retry_at = inner.now().saturating_add(FUNDING_RETRY_S);
                 inner.event(Event::FundingFailed {
                     payee,
                     code: error.code().to_owned(),

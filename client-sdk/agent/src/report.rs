@@ -7,7 +7,15 @@ use piecepay_protocol::{
     alloy_primitives::{Address, B256, hex},
     amount::decimal,
 };
+use std::collections::{BTreeSet, HashMap};
+
+use piecepay_sdk::{PayeeState, PayerState, session::SessionState};
 use serde::{Serialize, Serializer};
+
+use crate::{
+    ledger::InfoHash,
+    shared::{Inner, State},
+};
 
 /// Everything the agent knows of its money, at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -289,6 +297,142 @@ pub enum Event {
     },
 }
 
+/// The report, from the sessions and the ledgers.
+pub(crate) fn build(inner: &Inner) -> Report {
+    let state = inner.lock();
+    let mut torrents: HashMap<InfoHash, TorrentReport> = HashMap::new();
+    let torrent = |torrents: &mut HashMap<InfoHash, TorrentReport>, info_hash: InfoHash| {
+        torrents.entry(info_hash).or_insert_with(|| TorrentReport {
+            info_hash,
+            ..TorrentReport::default()
+        });
+    };
+    for (info_hash, tally) in &state.spent_by_torrent {
+        torrent(&mut torrents, *info_hash);
+        let t = torrents.get_mut(info_hash).expect("just inserted");
+        t.pieces_paid = tally.pieces;
+        t.spent = tally.amount;
+    }
+    let mut peers = Vec::new();
+    let mut locked = 0;
+    let mut pending = 0;
+    let mut earned = 0;
+    for (id, payer) in &state.payers {
+        let info = payer.session.info();
+        let Some(channel) = payer.session.channel() else {
+            continue;
+        };
+        let settled = match channel.state() {
+            PayerState::Closed { settled, .. } => *settled,
+            _ => 0,
+        };
+        let open = !matches!(channel.state(), PayerState::Closed { .. });
+        let channel_locked = if open {
+            info.deposit.saturating_sub(info.paid.min(info.deposit))
+        } else {
+            0
+        };
+        locked += channel_locked;
+        peers.push(PeerReport {
+            role: "payer",
+            peer: channel.channel().payee(),
+            channel_id: *id,
+            state: state_name(info.state),
+            price: info.price,
+            deposit: info.deposit,
+            paid: payer.reserved,
+            settled,
+            pending: payer.reserved.saturating_sub(settled),
+            locked: channel_locked,
+            pieces: payer.ledger.values().map(|t| t.pieces).sum(),
+            connections: labels(&state, &payer.links),
+        });
+    }
+    for (id, payee) in &state.payees {
+        let info = payee.session.info();
+        let Some(channel) = payee.session.channel() else {
+            continue;
+        };
+        let settled = match channel.state() {
+            PayeeState::Closed { settled, .. } => *settled,
+            other => other.account().map_or(0, |a| a.settled),
+        };
+        earned += info.paid;
+        pending += info.paid.saturating_sub(settled);
+        let served_total: Amount = payee.served.values().map(|t| t.amount).sum();
+        for (info_hash, tally) in &payee.served {
+            torrent(&mut torrents, *info_hash);
+            let t = torrents.get_mut(info_hash).expect("just inserted");
+            t.pieces_served += tally.pieces;
+            t.served += tally.amount;
+            // Shared in proportion to what each torrent was served (a channel pays for all of them).
+            if served_total > 0 {
+                t.earned += share(info.paid, tally.amount, served_total);
+                t.settled += share(settled, tally.amount, served_total);
+            }
+        }
+        peers.push(PeerReport {
+            role: "payee",
+            peer: channel.channel().payer(),
+            channel_id: *id,
+            state: state_name(info.state),
+            price: info.price,
+            deposit: info.deposit,
+            paid: info.paid,
+            settled,
+            pending: info.paid.saturating_sub(settled),
+            locked: 0,
+            pieces: info.pieces,
+            connections: labels(&state, &payee.links),
+        });
+    }
+    peers.sort_by(|a, b| (a.role, a.channel_id).cmp(&(b.role, b.channel_id)));
+    let mut torrents: Vec<_> = torrents.into_values().collect();
+    torrents.sort_by_key(|t| t.info_hash);
+    Report {
+        address: inner.address,
+        chain_id: inner.deployment.chain_id,
+        escrow: inner.deployment.escrow,
+        wallet: WalletReport {
+            withdrawable: state.balance,
+            tokens: state.tokens,
+            locked,
+            pending,
+        },
+        spent: state.spent(),
+        earned,
+        torrents,
+        peers,
+    }
+}
+
+/// The labels of `links` that are attached.
+fn labels(state: &State, links: &BTreeSet<u64>) -> Vec<String> {
+    links
+        .iter()
+        .filter_map(|id| state.links.get(id).map(|l| l.label.clone()))
+        .collect()
+}
+
+/// `total × part / whole`, without overflow for any amount in the escrow's range.
+fn share(total: Amount, part: Amount, whole: Amount) -> Amount {
+    total
+        .checked_mul(part)
+        .map_or_else(|| total / whole * part, |product| product / whole)
+}
+
+const fn state_name(state: SessionState) -> &'static str {
+    use SessionState as S;
+    match state {
+        S::Negotiating => "negotiating",
+        S::Proposed => "proposed",
+        S::Opening => "opening",
+        S::Open => "open",
+        S::Closing => "closing",
+        S::Closed => "closed",
+    }
+}
+
 fn opt_decimal<S: Serializer>(value: &Option<Amount>, s: S) -> Result<S::Ok, S::Error> {
     match value {
         Some(value) => s.collect_str(value),
@@ -310,6 +454,13 @@ fn opt_hex20<S: Serializer>(value: &Option<[u8; 20]>, s: S) -> Result<S::Ok, S::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shares_never_overflow() {
+        assert_eq!(share(10, 1, 4), 2);
+        assert_eq!(share(u128::MAX, 3, 4), u128::MAX / 4 * 3);
+        assert_eq!(share(0, 5, 7), 0);
+    }
 
     #[test]
     fn reports_and_events_are_json_with_decimal_amounts() {

@@ -115,6 +115,8 @@ pub(crate) struct Payer {
     pub links: BTreeSet<u64>,
     pub last_link: Option<u64>,
     pub last_paid: u64,
+    /// A funding that failed is tried again from then on (a minute later).
+    pub fund_retry_at: u64,
 }
 
 /// A channel this agent is paid on.
@@ -129,6 +131,10 @@ pub(crate) struct Payee {
     pub checking: bool,
     pub verifying: bool,
     pub settling: bool,
+    /// A settlement that found nobody to take it waits until then (doubling from 2 s, up to
+    /// `resend_after_s`).
+    pub retry_at: u64,
+    pub failures: u32,
     pub links: BTreeSet<u64>,
     pub last_link: Option<u64>,
 }
@@ -154,6 +160,7 @@ impl Payer {
             links: BTreeSet::new(),
             last_link: None,
             last_paid: now,
+            fund_retry_at: 0,
         }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) async fn tick(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         payee::flush(&inner).await;
         payee::settle_due(&inner);
         close_idle(&inner);
+        retry_funding(&inner);
     }
 }
 
@@ -237,6 +238,32 @@ async fn payer_saw(inner: &Arc<Inner>, id: B256, on_chain: OnChain) {
                 payer.finalizing = false;
             }
         });
+    }
+}
+
+/// Funds again every channel whose bid was accepted and whose funding failed a while ago, while its payee
+/// is connected.
+fn retry_funding(inner: &Arc<Inner>) {
+    let now = inner.now();
+    let due: Vec<piecepay_protocol::alloy_primitives::Address> = inner.with_state(|state| {
+        state
+            .payers
+            .values()
+            .filter(|p| {
+                !p.funding
+                    && !p.links.is_empty()
+                    && now >= p.fund_retry_at
+                    && matches!(
+                        p.session.channel().map(|c| c.state()),
+                        Some(PayerState::Proposed)
+                    )
+            })
+            .filter_map(|p| p.session.payee())
+            .collect()
+    });
+    for payee in due {
+        let task = inner.clone();
+        inner.spawn(async move { payer::fund_channel(&task, payee).await });
     }
 }
 
