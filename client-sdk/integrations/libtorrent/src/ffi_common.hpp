@@ -34,7 +34,9 @@ template <std::size_t N>
 inline void parse_hex(const std::string& text, std::uint8_t (&out)[N], const char* what) {
   std::string_view s = text;
   if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) s.remove_prefix(2);
-  if (s.size() != 2 * N) throw std::invalid_argument(std::string("invalid_argument: ") + what + " needs " + std::to_string(N) + " hex bytes");
+  if (s.size() != 2 * N)
+    throw std::invalid_argument(std::string("invalid_argument: ") + what + " needs " + std::to_string(N) +
+                                " hex bytes");
   for (std::size_t i = 0; i < N; ++i) {
     int const hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
     if (hi < 0 || lo < 0) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not hex");
@@ -56,7 +58,8 @@ inline PiecepayAmount parse_amount(const std::string& text, const char* what) {
   u128 v = 0;
   if (text.empty()) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is empty");
   for (char c : text) {
-    if (c < '0' || c > '9') throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not a decimal amount");
+    if (c < '0' || c > '9')
+      throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not a decimal amount");
     u128 const next = v * 10 + static_cast<unsigned>(c - '0');
     if (next / 10 != v) throw std::invalid_argument(std::string("invalid_argument: ") + what + " overflows");
     v = next;
@@ -90,16 +93,13 @@ struct Outcome {
   Outcome(const Outcome&) = delete;
   Outcome& operator=(const Outcome&) = delete;
   ~Outcome() { piecepay_bytes_free(raw.reply); }
-  std::string reply() const {
-    return std::string(reinterpret_cast<const char*>(raw.reply.data), raw.reply.len);
-  }
+  std::string reply() const { return std::string(reinterpret_cast<const char*>(raw.reply.data), raw.reply.len); }
   bool has(std::uint32_t action) const { return (raw.actions & action) != 0; }
 };
 
-
 /// One thread that signs (~24 µs per piece, payer) and verifies held receipts (~45 µs when due, payee),
-/// so secp256k1 work runs beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay increasing);
-/// the destructor runs what is queued, then joins.
+/// so secp256k1 work runs beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay
+/// increasing); the destructor runs what is queued, then joins.
 class Worker {
  public:
   Worker() : thread_([this] { run(); }) {}

@@ -268,14 +268,14 @@ class FfiPayee final : public PayeePeer {
 /// connection to the payee may carry once it has announced the channel on that connection.
 struct PayerChannel : Outbox {
   PiecepayPayer* handle = nullptr;
-  std::string payee;             ///< 20 address bytes
+  std::string payee;  ///< 20 address bytes
   std::uint32_t salt = 0;
   PiecepayAmount deposit{};
-  bool adopt = false;            ///< opened on chain by the caller: adopt it, never sign an open
-  bool funded = false;           ///< guarded by `mutex`
-  std::uint64_t pieces = 0;      ///< pieces owed for; guarded by `mutex`
-  std::uint64_t signed_ = 0;     ///< receipts signed; guarded by `mutex`
-  std::uint64_t paying = 0;      ///< pieces handed to the worker (default_after_pieces counts these)
+  bool adopt = false;         ///< opened on chain by the caller: adopt it, never sign an open
+  bool funded = false;        ///< guarded by `mutex`
+  std::uint64_t pieces = 0;   ///< pieces owed for; guarded by `mutex`
+  std::uint64_t signed_ = 0;  ///< receipts signed; guarded by `mutex`
+  std::uint64_t paying = 0;   ///< pieces handed to the worker (default_after_pieces counts these)
   /// Pieces handed to the worker to pay and not yet signed.
   std::atomic<std::uint64_t> pending{0};
   std::atomic<bool> unacknowledged{false};
@@ -305,8 +305,8 @@ class FfiPayer final : public PayerPeer {
     if (!channel_ && !bind(payload)) return;
     std::lock_guard<std::mutex> lock(channel_->mutex);
     Outcome o;
-    auto const status = piecepay_payer_on_message(channel_->handle, reinterpret_cast<const std::uint8_t*>(payload.data()),
-                                                  payload.size(), now, &o.raw);
+    auto const status = piecepay_payer_on_message(
+        channel_->handle, reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), now, &o.raw);
     if (status != PIECEPAY_STATUS_OK) counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> out_lock(replies_.mutex);
@@ -446,8 +446,8 @@ class FfiPayments final : public Payments, private PayerChannels {
       for (auto const& k : options.payee->verified_channels)
         verified_[{address_bytes(k.peer, "verified channel payer"), k.salt}] =
             parse_amount(k.deposit, "verified channel deposit");
-      payee_ctx_ = PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit,
-                                to_hex(address, 20)};
+      payee_ctx_ =
+          PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit, to_hex(address, 20)};
     }
     if (options.payer) {
       payer_.chain_id = options.chain.chain_id;
@@ -480,7 +480,8 @@ class FfiPayments final : public Payments, private PayerChannels {
 
   std::unique_ptr<PayerPeer> payer_peer(Counters& counters) override {
     if (!options_.payer) return nullptr;
-    return std::make_unique<FfiPayer>(static_cast<PayerChannels&>(*this), options_.payer->default_after_pieces, counters, worker_);
+    return std::make_unique<FfiPayer>(static_cast<PayerChannels&>(*this), options_.payer->default_after_pieces,
+                                      counters, worker_);
   }
 
   std::vector<ReceiptRecord> latest_receipts() const override { return book_.receipts(); }

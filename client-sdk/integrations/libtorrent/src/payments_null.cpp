@@ -22,9 +22,7 @@ class FreePayee final : public PayeePeer {
 class NullPayments final : public Payments {
  public:
   explicit NullPayments(bool payee) : payee_(payee) {}
-  std::unique_ptr<PayeePeer> payee_peer(Counters&) override {
-    return payee_ ? std::make_unique<FreePayee>() : nullptr;
-  }
+  std::unique_ptr<PayeePeer> payee_peer(Counters&) override { return payee_ ? std::make_unique<FreePayee>() : nullptr; }
   std::unique_ptr<PayerPeer> payer_peer(Counters&) override { return nullptr; }
   std::vector<ReceiptRecord> latest_receipts() const override { return {}; }
   std::vector<ChannelStats> channels() const override { return {}; }

@@ -9,9 +9,9 @@
 
 #include <chrono>
 #include <optional>
-#include <utility>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
 #include "frame.hpp"
 #include "payments.hpp"
@@ -30,8 +30,7 @@ constexpr int kMaxMessageBytes = 16 * 1024;
 
 std::uint64_t unix_now() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 class SessionState {
@@ -58,8 +57,8 @@ struct TorrentShared {
 
 class PeerPlugin final : public lt::peer_plugin {
  public:
-  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state,
-             std::shared_ptr<TorrentShared> torrent, PieceGeometry geometry)
+  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state, std::shared_ptr<TorrentShared> torrent,
+             PieceGeometry geometry)
       : pc_(std::move(pc)), state_(std::move(state)), torrent_(std::move(torrent)), served_(geometry) {
     Counters& c = state_->counters_;
     c.peers.fetch_add(1, std::memory_order_relaxed);
@@ -105,8 +104,10 @@ class PeerPlugin final : public lt::peer_plugin {
     std::string_view payload(body.data(), static_cast<std::size_t>(body.size()));
     std::uint64_t const now = unix_now();
     if (payee_ && payer_) {
-      if (for_payee(payload)) payee_->on_message(payload, now);
-      else payer_->on_message(payload, now);
+      if (for_payee(payload))
+        payee_->on_message(payload, now);
+      else
+        payer_->on_message(payload, now);
     } else if (payee_) {
       payee_->on_message(payload, now);
     } else if (payer_) {
@@ -276,8 +277,8 @@ class TorrentPlugin final : public lt::torrent_plugin {
 Extension::Extension(Options options) : state_(std::make_shared<SessionState>(std::move(options))) {}
 Extension::~Extension() = default;
 
-std::function<std::shared_ptr<lt::torrent_plugin>(lt::torrent_handle const&, lt::client_data_t)>
-Extension::for_torrent(lt::torrent_info const& ti) {
+std::function<std::shared_ptr<lt::torrent_plugin>(lt::torrent_handle const&, lt::client_data_t)> Extension::for_torrent(
+    lt::torrent_info const& ti) {
   auto state = state_;
   PieceGeometry const geometry = geometry_of(ti);
   return [state, geometry](lt::torrent_handle const&, lt::client_data_t) -> std::shared_ptr<lt::torrent_plugin> {

@@ -65,7 +65,8 @@ Fixture make_fixture(const fs::path& dir, const std::string& name, std::int64_t 
   lt::set_piece_hashes(ct, dir.string());
   std::vector<char> buf;
   lt::bencode(std::back_inserter(buf), ct.generate());
-  std::ofstream(dir / (name + ".torrent"), std::ios::binary).write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  std::ofstream(dir / (name + ".torrent"), std::ios::binary)
+      .write(buf.data(), static_cast<std::streamsize>(buf.size()));
   return Fixture{dir, name, std::make_shared<const lt::torrent_info>(buf, lt::from_span)};
 }
 
@@ -115,8 +116,8 @@ Node make_node(const std::string& name, const Fixture& fixture, const fs::path& 
   node.name = name;
   // No plugins at all without pex: metadata is known up front, and smart_ban matters only with
   // untrusted peers.
-  lt::session_params params = pex ? lt::session_params(loopback_settings())
-                                  : lt::session_params(loopback_settings(), {});
+  lt::session_params params =
+      pex ? lt::session_params(loopback_settings()) : lt::session_params(loopback_settings(), {});
   node.session = std::make_unique<lt::session>(std::move(params));
   lt::add_torrent_params atp;
   atp.ti = std::make_shared<lt::torrent_info>(*fixture.info);

@@ -1,10 +1,10 @@
 // Loopback swarm tests with real libtorrent sessions and real foreign clients (transmission-cli, aria2c):
 // the paying seeder's policy towards peers without the extension, interoperability, and (with the C ABI)
 // paying leechers completing beside them. Every wait polls a condition with a deadline.
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <libtorrent/peer_info.hpp>
@@ -50,9 +50,9 @@ fs::path test_dir(const std::string& name) {
 }
 
 swarm::Fixture fixture() {
-  static swarm::Fixture fx = swarm::make_fixture(
-      fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())) / "seed", "data.bin", kSize,
-      kPieceSize, 0x7e57);
+  static swarm::Fixture fx =
+      swarm::make_fixture(fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())) / "seed",
+                          "data.bin", kSize, kPieceSize, 0x7e57);
   return fx;
 }
 
@@ -126,12 +126,12 @@ class Child {
 };
 
 Child aria2c(const fs::path& torrent, const fs::path& dir) {
-  return Child({"aria2c", "--dir=" + dir.string(), "--enable-dht=false", "--enable-dht6=false",
-                "--bt-enable-lpd=false", "--enable-peer-exchange=false", "--disable-ipv6=true",
-                "--listen-port=" + std::to_string(free_port()), "--seed-time=0", "--file-allocation=none",
-                "--summary-interval=0", "--console-log-level=notice", "--bt-require-crypto=false",
-                "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=5", torrent.string()},
-               dir / "aria2c.log");
+  return Child(
+      {"aria2c", "--dir=" + dir.string(), "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+       "--enable-peer-exchange=false", "--disable-ipv6=true", "--listen-port=" + std::to_string(free_port()),
+       "--seed-time=0", "--file-allocation=none", "--summary-interval=0", "--console-log-level=notice",
+       "--bt-require-crypto=false", "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=5", torrent.string()},
+      dir / "aria2c.log");
 }
 
 // transmission drops every 127.x peer a tracker hands it ("martian" addresses), but accepts incoming
@@ -149,8 +149,8 @@ Child transmission(const fs::path& torrent, const fs::path& dir, std::uint16_t p
   fs::path const script = dir / "on-finish.sh";
   std::ofstream(script) << "#!/bin/sh\ntouch '" << done.string() << "'\n";
   fs::permissions(script, fs::perms::owner_all);
-  return Child({"transmission-cli", "-g", config.string(), "-w", dir.string(), "-p", std::to_string(port),
-                "-et", "-f", script.string(), torrent.string()},
+  return Child({"transmission-cli", "-g", config.string(), "-w", dir.string(), "-p", std::to_string(port), "-et", "-f",
+                script.string(), torrent.string()},
                dir / "transmission.log");
 }
 
@@ -202,8 +202,8 @@ void paying_leechers_complete_and_pay_every_piece() {
   swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(0));
   std::vector<swarm::Node> leechers;
   for (int i = 0; i < 2; ++i)
-    leechers.push_back(swarm::make_leecher("payer" + std::to_string(i), fx, dir / std::to_string(i),
-                                           swarm::demo_payer_options(i)));
+    leechers.push_back(
+        swarm::make_leecher("payer" + std::to_string(i), fx, dir / std::to_string(i), swarm::demo_payer_options(i)));
   for (auto& l : leechers) l.torrent.connect_peer(seeder.endpoint());
   for (auto& l : leechers) CHECK(swarm::wait_finished(l, 60s));
   for (auto& l : leechers) CHECK(same_bytes(dir / l.name.substr(5) / fx.name, fx.dir / fx.name));
@@ -241,7 +241,12 @@ void defaulting_payer_is_choked_at_its_credit_window() {
   swarm::Node payer = swarm::make_leecher("defaulter", fx, dir, buyer);
   payer.torrent.connect_peer(seeder.endpoint());
   Counters const& c = seeder.extension->counters();
-  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == kPaid && c.pieces_served_paid.load() >= kPaid + kCredit - 1 && c.chokes.load() >= 1; }, 20s));
+  CHECK(swarm::wait_until(
+      [&] {
+        return swarm::pieces_paid_to(seeder) == kPaid && c.pieces_served_paid.load() >= kPaid + kCredit - 1 &&
+               c.chokes.load() >= 1;
+      },
+      20s));
   CHECK(!swarm::wait_until([&] { return c.pieces_served_paid.load() > kPaid + kCredit + kOvershoot; }, 2s));
   CHECK(!finished(payer));
   CHECK(swarm::pieces_paid_to(seeder) == kPaid);
@@ -272,7 +277,8 @@ void stock_leecher_gets_free_share_then_is_choked() {
 void foreign_clients_complete_within_free_share() {
   auto fx = fixture();
   fs::path const dir = test_dir("foreign-free");
-  swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(static_cast<std::uint32_t>(fx.info->num_pieces())));
+  swarm::Node seeder =
+      swarm::make_seeder(fx, swarm::demo_payee_options(static_cast<std::uint32_t>(fx.info->num_pieces())));
   swarm::Tracker tracker({seeder.endpoint().port()});
   fs::path const torrent = dir / "data.torrent";
   swarm::write_torrent_file(fx, tracker.announce_url(), torrent);
@@ -284,7 +290,8 @@ void foreign_clients_complete_within_free_share() {
   Counters const& c = seeder.extension->counters();
   // Dial until transmission itself is connected: `peers` counts every connection ever made (aria2c's
   // too, and ones closed as duplicates), so reaching 2 could stop the dialing before transmission came.
-  CHECK(dial_until(seeder, tr_port, [&] { return c.peers.load() >= 2 && connected_to(seeder, "Transmission"); }, 30s));
+  CHECK(dial_until(
+      seeder, tr_port, [&] { return c.peers.load() >= 2 && connected_to(seeder, "Transmission"); }, 30s));
   int aria_code = -1;
   CHECK(swarm::wait_until([&] { return aria.exited(&aria_code); }, 60s, 20ms));
   CHECK(aria_code == 0);
@@ -313,7 +320,8 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   Child tr = transmission(torrent, dir / "transmission", tr_port);
   Counters const& c = seeder.extension->counters();
   // Both connected and were refused at least once each.
-  CHECK(dial_until(seeder, tr_port, [&] { return c.peers.load() >= 2 && c.chokes.load() >= 2; }, 30s));
+  CHECK(dial_until(
+      seeder, tr_port, [&] { return c.peers.load() >= 2 && c.chokes.load() >= 2; }, 30s));
   // Paying leechers and a stock libtorrent leecher join the same seeder: the payers are not stalled by
   // the refused peers, the stock one is refused like the foreign ones.
   std::vector<swarm::Node> payers;
@@ -338,7 +346,8 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
 #ifdef PIECEPAY_TESTS_HAVE_FFI
 std::string unhex(const std::string& hex) {
   std::string out;
-  for (std::size_t i = 2; i + 1 < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  for (std::size_t i = 2; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
   return out;
 }
 
@@ -504,8 +513,8 @@ void reconnected_payer_continues_its_channel() {
   auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
   CHECK(swarm::wait_until([&] { return piece_count(payer) >= pieces / 4; }, 20s));
   payer.torrent.pause();
-  CHECK(swarm::wait_until(
-      [&] { return seed.torrent.status(lt::torrent_handle::status_flags_t{}).num_peers == 0; }, 10s));
+  CHECK(
+      swarm::wait_until([&] { return seed.torrent.status(lt::torrent_handle::status_flags_t{}).num_peers == 0; }, 10s));
   CHECK(!finished(payer));
   payer.torrent.resume();
   Counters const& c = seed.extension->counters();
@@ -517,10 +526,12 @@ void reconnected_payer_continues_its_channel() {
       },
       10s, 250ms));
   CHECK(swarm::wait_finished(payer, 30s));
-  CHECK(swarm::wait_until([&] {
-    auto const r = seed.extension->latest_receipts();
-    return r.size() == 1 && r[0].cumulative == std::to_string(pieces * 1000);
-  }, 10s));
+  CHECK(swarm::wait_until(
+      [&] {
+        auto const r = seed.extension->latest_receipts();
+        return r.size() == 1 && r[0].cumulative == std::to_string(pieces * 1000);
+      },
+      10s));
   CHECK(c.peers.load() == 2);  // two connections, one channel
   CHECK(c.receipts_rejected.load() == 0);
   CHECK(c.protocol_errors.load() == 0);
@@ -539,7 +550,8 @@ int main(int argc, char** argv) {
           {"defaulting_payer_is_choked_at_its_credit_window", defaulting_payer_is_choked_at_its_credit_window},
           {"stock_leecher_gets_free_share_then_is_choked", stock_leecher_gets_free_share_then_is_choked},
           {"foreign_clients_complete_within_free_share", foreign_clients_complete_within_free_share},
-          {"foreign_and_stock_peers_refused_while_payers_complete", foreign_and_stock_peers_refused_while_payers_complete},
+          {"foreign_and_stock_peers_refused_while_payers_complete",
+           foreign_and_stock_peers_refused_while_payers_complete},
           {"caller_funded_swarm_pays_every_piece_across_seeders", caller_funded_swarm_pays_every_piece_across_seeders},
           {"caller_funded_seeder_refuses_unverified_channels", caller_funded_seeder_refuses_unverified_channels},
           {"reconnected_payer_continues_its_channel", reconnected_payer_continues_its_channel},

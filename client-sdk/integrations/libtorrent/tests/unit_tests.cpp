@@ -93,9 +93,9 @@ int main(int argc, char** argv) {
              l.add(1, 0, 20);
              l.add(1, 0, 20);
              CHECK(l.on_pass(0) == 1);
-             l.add(2, 0, 40);            // end-game duplicate after the pass: ignored
+             l.add(2, 0, 40);  // end-game duplicate after the pass: ignored
              CHECK(l.pending() == 0);
-             CHECK(l.on_pass(1) == 0);   // no block seen (already on disk): nobody to pay
+             CHECK(l.on_pass(1) == 0);  // no block seen (already on disk): nobody to pay
            }},
           {"ledger_pays_a_split_piece_to_its_main_supplier",
            [] {
@@ -103,20 +103,20 @@ int main(int argc, char** argv) {
              l.add(1, 0, 10);
              l.add(2, 0, 30);
              CHECK(l.on_pass(0) == 2);
-             l.add(3, 1, 20);            // equal shares: the first supplier
+             l.add(3, 1, 20);  // equal shares: the first supplier
              l.add(4, 1, 20);
              CHECK(l.on_pass(1) == 3);
-             l.add(5, 2, 20);            // the short last piece
+             l.add(5, 2, 20);  // the short last piece
              CHECK(l.on_pass(2) == 5);
            }},
           {"ledger_forgets_a_failed_piece",
            [] {
              PieceLedger<int> l(PieceGeometry{100, 40, 3});
-             l.add(1, 0, 40);            // bad data from 1
+             l.add(1, 0, 40);  // bad data from 1
              l.on_fail(0);
-             l.add(2, 0, 40);            // downloaded again from 2
+             l.add(2, 0, 40);  // downloaded again from 2
              CHECK(l.on_pass(0) == 2);
-             l.add(1, 7, 40);            // outside the torrent
+             l.add(1, 7, 40);  // outside the torrent
              CHECK(l.pending() == 0);
              CHECK(l.on_pass(7) == 0);
            }},

@@ -119,7 +119,7 @@ struct ReceiptRecord {
   std::string cumulative;  ///< decimal base units
   std::string signature;   ///< 0x hex, 64-byte EIP-2098 compact signature
   std::uint64_t chain_id = 0;
-  std::string escrow;      ///< 0x hex address
+  std::string escrow;  ///< 0x hex address
 
   /// One line of JSON with the fields above.
   std::string to_json() const;
@@ -157,7 +157,7 @@ class Extension {
 
   /// The torrent plugin factory for `add_torrent_params::extensions` of a torrent with metadata `ti`.
   std::function<std::shared_ptr<libtorrent::torrent_plugin>(libtorrent::torrent_handle const&,
-                                                           libtorrent::client_data_t)>
+                                                            libtorrent::client_data_t)>
   for_torrent(libtorrent::torrent_info const& ti);
 
   const Counters& counters() const;
