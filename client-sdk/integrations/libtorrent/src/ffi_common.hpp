@@ -1,5 +1,6 @@
-// What the C ABI code shares: hex and amount conversions, an outcome that frees its reply, the worker
-// thread that signs and verifies off libtorrent's network thread, and an outbox of payloads to send.
+// What the C ABI code shares: hex and amount conversions, owners of what the C ABI hands out (handles,
+// bytes, an outcome's reply) that free it exactly once, the worker thread that signs and verifies off
+// libtorrent's network thread, and an outbox of payloads to send.
 #pragma once
 
 #include <piecepay.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -85,6 +87,42 @@ inline std::string last_error() {
   const char* msg = piecepay_last_error_message();
   return std::string(code ? code : "unknown") + ": " + (msg ? msg : "");
 }
+
+/// A payee session handle, freed by its owner (`piecepay_payee_free`).
+struct PayeeFree {
+  void operator()(PiecepayPayee* p) const noexcept { piecepay_payee_free(p); }
+};
+using PayeeHandle = std::unique_ptr<PiecepayPayee, PayeeFree>;
+
+/// A payer session handle, freed by its owner (`piecepay_payer_free`).
+struct PayerFree {
+  void operator()(PiecepayPayer* p) const noexcept { piecepay_payer_free(p); }
+};
+using PayerHandle = std::unique_ptr<PiecepayPayer, PayerFree>;
+
+/// A new payee session; throws std::invalid_argument (the C ABI's code and message) on a bad config.
+inline PayeeHandle new_payee(const PiecepayPayeeConfig& config) {
+  PiecepayPayee* raw = nullptr;
+  if (piecepay_payee_new(&config, &raw) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+  return PayeeHandle(raw);
+}
+
+/// A new payer session; throws std::invalid_argument (the C ABI's code and message) on a bad config.
+inline PayerHandle new_payer(const PiecepayPayerConfig& config) {
+  PiecepayPayer* raw = nullptr;
+  if (piecepay_payer_new(&config, &raw) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+  return PayerHandle(raw);
+}
+
+/// Bytes the C ABI returned (`piecepay_*_terms`, ...), freed once.
+struct Bytes {
+  PiecepayBytes raw{};
+  Bytes() = default;
+  Bytes(const Bytes&) = delete;
+  Bytes& operator=(const Bytes&) = delete;
+  ~Bytes() { piecepay_bytes_free(raw); }
+  std::string str() const { return std::string(reinterpret_cast<const char*>(raw.data), raw.len); }
+};
 
 /// An outcome whose reply bytes are always freed.
 struct Outcome {

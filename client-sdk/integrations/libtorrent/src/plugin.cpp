@@ -25,9 +25,6 @@ namespace piecepay::torrent {
 // of: receipts leave within a tick (1 s) of the hash check that precedes the peer's last `have`.
 constexpr std::chrono::seconds kPartialGrace{3};
 
-// Extension messages are small (the largest, a receipt, is ~200 bytes); anything this big is abuse.
-constexpr int kMaxMessageBytes = 16 * 1024;
-
 std::uint64_t unix_now() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
@@ -94,12 +91,8 @@ class PeerPlugin final : public lt::peer_plugin {
 
   bool on_extended(int length, int msg, lt::span<char const> body) override {
     if (msg != kLocalMessageId) return false;
-    if (length > kMaxMessageBytes) {
-      state_->counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      pc_.disconnect(lt::errors::make_error_code(lt::errors::invalid_message), lt::operation_t::bittorrent,
-                     lt::peer_connection_interface::peer_error);
-      return true;
-    }
+    // No size limit of our own: the C ABI refuses a payload over PIECEPAY_MAX_MESSAGE_LEN unread and
+    // answers `too_large`, as the protocol asks, and libtorrent bounds what it buffers for one message.
     if (body.size() < length) return true;  // a fragment; libtorrent calls again with more
     std::string_view payload(body.data(), static_cast<std::size_t>(body.size()));
     std::uint64_t const now = unix_now();

@@ -19,12 +19,8 @@
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
 
-#if __has_include(<piecepay.h>)
-#include <piecepay.h>
-#define PIECEPAY_TESTS_HAVE_FFI 1
-#endif
-
 #include "check.hpp"
+#include "ffi_common.hpp"
 #include "paid_swarm.hpp"
 #include "swarm.hpp"
 #include "tracker.hpp"
@@ -56,7 +52,7 @@ swarm::Fixture fixture() {
   return fx;
 }
 
-[[maybe_unused]] std::uint64_t swarm_now() {
+std::uint64_t swarm_now() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
@@ -343,7 +339,6 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   CHECK(c.protocol_errors.load() == 0);
 }
 
-#ifdef PIECEPAY_TESTS_HAVE_FFI
 std::string unhex(const std::string& hex) {
   std::string out;
   for (std::size_t i = 2; i + 1 < hex.size(); i += 2)
@@ -368,15 +363,12 @@ bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std:
   std::memcpy(config.secret_key, key.data(), 32);
   config.min_price = PiecepayAmount{static_cast<std::uint64_t>(price), 0};
   config.credit_pieces = 1;
-  PiecepayPayee* payee = nullptr;
-  if (piecepay_payee_new(&config, &payee) != PIECEPAY_STATUS_OK) return false;
+  ffi::PayeeHandle const payee = ffi::new_payee(config);
   auto send = [&](const lt::entry& message) {
     std::string const bytes = bencoded(message);
-    PiecepayOutcome out{};
-    auto const status = piecepay_payee_on_message(payee, reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                                  bytes.size(), swarm_now(), &out);
-    piecepay_bytes_free(out.reply);
-    return status;
+    ffi::Outcome out;
+    return piecepay_payee_on_message(payee.get(), reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(),
+                                     swarm_now(), &out.raw);
   };
   lt::entry bid(lt::entry::dictionary_t);
   bid["t"] = "bid";
@@ -384,10 +376,9 @@ bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std:
   bid["payer"] = unhex(r.payer);
   bid["salt"] = static_cast<std::int64_t>(r.salt);
   bool ok = send(bid) == PIECEPAY_STATUS_OK;
-  PiecepayOutcome funded{};
-  ok = ok && piecepay_payee_channel_funded(payee, PiecepayAmount{static_cast<std::uint64_t>(deposit), 0}, swarm_now(),
-                                           &funded) == PIECEPAY_STATUS_OK;
-  piecepay_bytes_free(funded.reply);
+  ffi::Outcome funded;
+  ok = ok && piecepay_payee_channel_funded(payee.get(), PiecepayAmount{static_cast<std::uint64_t>(deposit), 0},
+                                           swarm_now(), &funded.raw) == PIECEPAY_STATUS_OK;
   lt::entry receipt(lt::entry::dictionary_t);
   receipt["t"] = "receipt";
   receipt["salt"] = static_cast<std::int64_t>(r.salt);
@@ -395,17 +386,14 @@ bool receipt_verifies(const ReceiptRecord& r, const std::string& payee_key, std:
   receipt["sig"] = unhex(r.signature);
   ok = ok && send(receipt) == PIECEPAY_STATUS_OK;
   // Nothing was served on this fresh session, so the receipt is held until verified: verify it now.
-  PiecepayOutcome verified{};
-  ok = ok && piecepay_payee_verify_receipt(payee, swarm_now(), &verified) == PIECEPAY_STATUS_OK &&
-       (verified.actions & PIECEPAY_ACTION_PERSIST_RECEIPT) != 0;
-  piecepay_bytes_free(verified.reply);
+  ffi::Outcome verified;
+  ok = ok && piecepay_payee_verify_receipt(payee.get(), swarm_now(), &verified.raw) == PIECEPAY_STATUS_OK &&
+       verified.has(PIECEPAY_ACTION_PERSIST_RECEIPT);
   PiecepayReceipt held{};
-  ok = ok && piecepay_payee_latest_receipt(payee, &held) == PIECEPAY_STATUS_OK &&
+  ok = ok && piecepay_payee_latest_receipt(payee.get(), &held) == PIECEPAY_STATUS_OK &&
        std::string(reinterpret_cast<const char*>(held.channel_id), 32) == unhex(r.channel_id);
-  piecepay_payee_free(payee);
   return ok;
 }
-#endif
 
 // The main job's swarm: two seeders, two leechers, every channel opened on chain beforehand by the caller
 // (salt = base + seeder index, one deposit each). Every leecher completes, spreads its pieces over both
@@ -450,9 +438,7 @@ void caller_funded_swarm_pays_every_piece_across_seeders() {
     CHECK(r.salt == 4242u + j);
     CHECK(std::find(report.leechers.begin(), report.leechers.end(), r.payer) != report.leechers.end());
     CHECK(r.chain_id == swarm::TestKeys::kChainId && r.escrow == swarm::TestKeys::kEscrow);
-#ifdef PIECEPAY_TESTS_HAVE_FFI
     CHECK(receipt_verifies(r, config.seeder_keys[j], kPrice, pieces * kPrice));
-#endif
   }
   std::string const json = report.to_json();
   CHECK(json.rfind(R"({"ok":true,"pieces":64,)", 0) == 0);
