@@ -9,6 +9,7 @@ pub mod payer;
 mod ptr;
 mod session;
 pub mod types;
+pub mod unchoke;
 
 pub use bytes::{PiecepayBytes, piecepay_bytes_free};
 pub use codec::*;
@@ -17,3 +18,4 @@ pub use last_error::{piecepay_last_error_code, piecepay_last_error_message};
 pub use payee::{PayeeSession, abi::*};
 pub use payer::{PayerSession, abi::*};
 pub use types::*;
+pub use unchoke::*;
