@@ -148,6 +148,12 @@ class FfiPayee final : public PayeePeer {
   }
 
   bool paying() const override { return core_->funded.load(std::memory_order_acquire); }
+  PiecepayAmount price() const override {
+    std::lock_guard<std::mutex> lock(core_->mutex);
+    PiecepayChannelInfo info{};
+    if (piecepay_payee_info(core_->handle.get(), &info) != PIECEPAY_STATUS_OK) return PiecepayAmount{};
+    return info.price;
+  }
   bool may_serve() const override { return core_->serve.load(std::memory_order_acquire); }
   bool owed() const override { return core_->owed.load(std::memory_order_acquire); }
 
@@ -314,12 +320,30 @@ class FfiPayer final : public PayerPeer {
     }
     if (o.has(PIECEPAY_ACTION_OPEN_CHANNEL)) {
       fund(now);
-    } else if (status == PIECEPAY_STATUS_OK && o.raw.received == PIECEPAY_MESSAGE_KIND_ACCEPT && channel_->funded) {
-      // A payee met again on a new connection: its new conversation has to hear about the channel.
+    } else if (status == PIECEPAY_STATUS_OK && o.raw.received == PIECEPAY_MESSAGE_KIND_ACCEPT && channel_->funded &&
+               !announced_.load(std::memory_order_acquire)) {
+      // A payee met again on a new connection: its new conversation has to hear about the channel. (An
+      // accept of a raised bid on this connection needs no announcement: it knows the channel.)
       announce(now);
     }
     if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT_ACK) channel_->refresh();
+    if (o.raw.received == PIECEPAY_MESSAGE_KIND_PAYMENT_REQUIRED)
+      payment_required_.store(true, std::memory_order_release);
   }
+
+  void on_choked(std::uint64_t now) override {
+    if (!channel_ || !announced_.load(std::memory_order_acquire)) return;  // about the channel, not a slot
+    if (payment_required_.load(std::memory_order_acquire)) return;         // paying, not bidding, is the answer
+    std::lock_guard<std::mutex> lock(channel_->mutex);
+    Outcome o;
+    if (piecepay_payer_on_choked(channel_->handle.get(), now, &o.raw) != PIECEPAY_STATUS_OK) return;
+    if (o.raw.reply.len == 0) return;  // not raised: too soon, at the maximum, or over budget
+    counters_.bids_raised.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> out_lock(replies_.mutex);
+    replies_.push(o);
+  }
+
+  void on_unchoked() override { payment_required_.store(false, std::memory_order_release); }
 
   void on_piece_passed(std::uint64_t now) override {
     if (!channel_) {
@@ -416,6 +440,8 @@ class FfiPayer final : public PayerPeer {
   std::shared_ptr<PayerChannel> channel_;
   Outbox replies_;
   std::atomic<bool> announced_{false};
+  /// The payee asked for payment (over its credit or the deposit) since it last unchoked us.
+  std::atomic<bool> payment_required_{false};
   std::uint64_t default_after_;
   Counters& counters_;
   Worker& worker_;
@@ -452,7 +478,8 @@ class FfiPayments final : public Payments, private PayerChannels {
       std::memcpy(payer_.token, token_, 20);
       parse_hex(options.payer->key_hex, payer_.secret_key, "payer key");
       payer_.max_price = parse_amount(options.payer->max_price, "max price");
-      payer_.bid_step = payer_.max_price;
+      payer_.bid_step =
+          options.payer->bid_step.empty() ? payer_.max_price : parse_amount(options.payer->bid_step, "bid step");
       deposit_ = parse_amount(options.payer->deposit, "deposit");
       payer_.auth_ttl = 3600;
       for (auto const& k : options.payer->open_channels)

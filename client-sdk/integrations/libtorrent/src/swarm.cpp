@@ -125,7 +125,7 @@ Node make_node(const std::string& name, const Fixture& fixture, const fs::path& 
   atp.flags = flags;
   if (options) {
     node.extension = std::make_unique<Extension>(*options);
-    atp.extensions.push_back(node.extension->for_torrent(*fixture.info));
+    node.session->add_extension(node.extension->plugin());
   }
   node.torrent = node.session->add_torrent(std::move(atp));
   bool const listening = wait_until([&] { return node.session->listen_port() != 0; }, std::chrono::seconds(10));

@@ -18,6 +18,8 @@
 
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/entry.hpp>
+#include <libtorrent/ip_filter.hpp>
+#include <libtorrent/session.hpp>
 
 #include "check.hpp"
 #include "ffi_common.hpp"
@@ -527,6 +529,94 @@ void reconnected_payer_continues_its_channel() {
   if (!channels.empty()) CHECK(channels[0].salt == 9 && channels[0].receipts == pieces);
 }
 
+/// Puts every peer of `node` in libtorrent's global peer class: loopback peers are "local" to libtorrent,
+/// which exempts them from rate limits.
+void rate_limit_loopback(swarm::Node& node) {
+  lt::ip_filter global;
+  global.add_rule(lt::make_address("0.0.0.0"), lt::make_address("255.255.255.255"),
+                  1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id));
+  node.session->set_peer_class_filter(global);
+}
+
+/// Whether `seeder` chokes its connection from `leecher` (matched by the leecher's local port).
+std::optional<bool> chokes(swarm::Node& seeder, swarm::Node& leecher) {
+  std::vector<lt::peer_info> mine, theirs;
+  leecher.torrent.get_peer_info(mine);
+  seeder.torrent.get_peer_info(theirs);
+  if (mine.empty()) return std::nullopt;
+  for (auto const& p : theirs)
+    if (p.ip.port() == mine[0].local_endpoint.port()) return bool(p.flags & lt::peer_info::choked);
+  return std::nullopt;
+}
+
+// Bids decide upload slots: a seeder with 2 upload slots (and libtorrent's one optimistic unchoke on
+// top) and 4 paying leechers whose maximum prices differ. The seeder asks 1 base unit per piece; a leecher
+// kept choked for lack of a slot bids its maximum, so once the two highest bidders have raised, they hold
+// the two slots and receive most of the bytes, while the other two take turns in the optimistic unchoke
+// and still progress. The seeder's upload is throttled so the transfer outlasts the auction.
+void highest_bidders_get_the_upload_slots() {
+  static swarm::Fixture const fx = swarm::make_fixture(
+      fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())) / "bids-seed", "bids.bin",
+      16 * 1024 * 1024, 64 * 1024, 0xb1d5);
+  fs::path const dir = test_dir("bids");
+  Options seller = swarm::demo_payee_options(0);
+  seller.payee->price = "1";
+  swarm::Node seeder = swarm::make_seeder(fx, seller, true, false);
+  lt::settings_pack slots;
+  slots.set_int(lt::settings_pack::unchoke_slots_limit, 2);
+  slots.set_int(lt::settings_pack::optimistic_unchoke_interval, 2);
+  slots.set_int(lt::settings_pack::upload_rate_limit, 2 * 1024 * 1024);
+  // Little read ahead per peer, so a peer choked at the end of its turn is not sent much more.
+  slots.set_int(lt::settings_pack::send_buffer_watermark, 64 * 1024);
+  slots.set_int(lt::settings_pack::send_buffer_low_watermark, 16 * 1024);
+  seeder.session->apply_settings(slots);
+  rate_limit_loopback(seeder);
+
+  constexpr int kLeechers = 4;
+  std::vector<swarm::Node> leechers;
+  for (int i = 0; i < kLeechers; ++i) {
+    Options buyer = swarm::demo_payer_options(i);
+    buyer.payer->max_price = std::to_string(1000 * (i + 1));  // leecher 3 bids the most
+    leechers.push_back(swarm::make_leecher("bidder" + std::to_string(i), fx, dir / std::to_string(i), buyer, false));
+  }
+  for (auto& l : leechers) l.torrent.connect_peer(seeder.endpoint());
+  auto const raised = [&](int i) { return leechers[i].extension->counters().bids_raised.load() >= 1; };
+  // The auction: whoever holds no slot bids its maximum; the two highest bidders do so in the end.
+  CHECK(swarm::wait_until([&] { return raised(2) && raised(3); }, 30s, 20ms));
+  auto const bytes = [&] {
+    std::vector<std::int64_t> b;
+    for (auto& l : leechers) b.push_back(l.torrent.status(lt::torrent_handle::status_flags_t{}).total_wanted_done);
+    return b;
+  };
+  // One ranking (1 s) to act on the raised bids, then a window of three optimistic turns, sampling who
+  // the seeder unchokes every 100 ms.
+  std::this_thread::sleep_for(1s);
+  std::vector<std::int64_t> const before = bytes();
+  std::vector<int> unchoked(kLeechers, 0);
+  constexpr int kSamples = 60;
+  for (int k = 0; k < kSamples; ++k) {
+    std::this_thread::sleep_for(100ms);
+    for (int i = 0; i < kLeechers; ++i) unchoked[i] += chokes(seeder, leechers[i]) == std::optional<bool>(false);
+  }
+  std::vector<std::int64_t> const after = bytes();
+  std::vector<std::int64_t> got;
+  for (int i = 0; i < kLeechers; ++i) got.push_back(after[i] - before[i]);
+  std::fprintf(stderr,
+               "  in 6 s once the bids were in, by max price 1000..4000: KiB %lld %lld %lld %lld, unchoked %d %d %d "
+               "%d of %d samples\n",
+               (long long)got[0] / 1024, (long long)got[1] / 1024, (long long)got[2] / 1024, (long long)got[3] / 1024,
+               unchoked[0], unchoked[1], unchoked[2], unchoked[3], kSamples);
+  CHECK(after[2] < fx.info->total_size() && after[3] < fx.info->total_size());  // still downloading
+  // The two slots: the two highest bidders, all along; the others by turns.
+  CHECK(unchoked[2] >= kSamples * 9 / 10 && unchoked[3] >= kSamples * 9 / 10);
+  CHECK(unchoked[0] < kSamples * 9 / 10 && unchoked[1] < kSamples * 9 / 10);
+  CHECK(got[2] + got[3] > got[0] + got[1]);  // most of the bytes
+  CHECK(got[0] > 0 && got[1] > 0);           // the others still progress
+  Counters const& c = seeder.extension->counters();
+  CHECK(c.receipts_rejected.load() == 0);
+  CHECK(c.protocol_errors.load() == 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -541,6 +631,7 @@ int main(int argc, char** argv) {
           {"caller_funded_swarm_pays_every_piece_across_seeders", caller_funded_swarm_pays_every_piece_across_seeders},
           {"caller_funded_seeder_refuses_unverified_channels", caller_funded_seeder_refuses_unverified_channels},
           {"reconnected_payer_continues_its_channel", reconnected_payer_continues_its_channel},
+          {"highest_bidders_get_the_upload_slots", highest_bidders_get_the_upload_slots},
       },
       argc, argv);
   fs::remove_all(fs::temp_directory_path() / ("piecepay-torrent-test-" + std::to_string(::getpid())));
