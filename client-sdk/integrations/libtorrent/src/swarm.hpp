@@ -62,6 +62,11 @@ Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, 
 Node make_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
                   const std::optional<Options>& options, bool pex = true);
 
+/// A leecher of `fixture` added from its magnet link (info-hash only): the metadata comes from peers
+/// (BEP 9, ut_metadata), no tracker and no DHT; add peers with connect_peer.
+Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
+                         const std::optional<Options>& options);
+
 /// Polls `done` until it is true or `timeout` passes (then false). Not a sleep: it returns as soon as the
 /// condition holds, checking every `poll`.
 template <class Pred>

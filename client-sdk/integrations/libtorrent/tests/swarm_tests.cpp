@@ -529,6 +529,27 @@ void reconnected_payer_continues_its_channel() {
   if (!channels.empty()) CHECK(channels[0].salt == 9 && channels[0].receipts == pieces);
 }
 
+// A leecher that has only the magnet link gets the metadata from the paying seeder (BEP 9, on loopback:
+// no tracker, no DHT), then downloads and pays for every piece like any payer.
+void magnet_leecher_gets_metadata_from_peers_and_pays_every_piece() {
+  auto fx = fixture();
+  fs::path const dir = test_dir("magnet");
+  swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(0), true, false);
+  swarm::Node leecher = swarm::make_magnet_leecher("magnet", fx, dir, swarm::demo_payer_options(0));
+  CHECK(!leecher.torrent.status(lt::torrent_handle::status_flags_t{}).has_metadata);
+  leecher.torrent.connect_peer(seeder.endpoint());
+  CHECK(swarm::wait_finished(leecher, 60s));
+  CHECK(same_bytes(dir / fx.name, fx.dir / fx.name));
+  auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
+  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == pieces; }, 10s));
+  CHECK(leecher.extension->counters().pieces_paid.load() == pieces);
+  CHECK(leecher.extension->counters().pieces_unpaid.load() == 0);
+  Counters const& c = seeder.extension->counters();
+  CHECK(c.pieces_served_paid.load() == pieces);
+  CHECK(c.receipts_rejected.load() == 0);
+  CHECK(c.protocol_errors.load() == 0);
+}
+
 /// Puts every peer of `node` in libtorrent's global peer class: loopback peers are "local" to libtorrent,
 /// which exempts them from rate limits.
 void rate_limit_loopback(swarm::Node& node) {
@@ -631,6 +652,8 @@ int main(int argc, char** argv) {
           {"caller_funded_swarm_pays_every_piece_across_seeders", caller_funded_swarm_pays_every_piece_across_seeders},
           {"caller_funded_seeder_refuses_unverified_channels", caller_funded_seeder_refuses_unverified_channels},
           {"reconnected_payer_continues_its_channel", reconnected_payer_continues_its_channel},
+          {"magnet_leecher_gets_metadata_from_peers_and_pays_every_piece",
+           magnet_leecher_gets_metadata_from_peers_and_pays_every_piece},
           {"highest_bidders_get_the_upload_slots", highest_bidders_get_the_upload_slots},
       },
       argc, argv);
