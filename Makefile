@@ -6,9 +6,9 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint header test-contracts slither \
-	test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent bench-relayer bench-torrent bench-js bench-deluge demo \
-	devnet eip712-fixture wire-vectors
+.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test lint header format-cpp \
+	test-contracts slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent bench-relayer \
+	bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -28,6 +28,7 @@ help:
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
 	@echo "make header          regenerate client-sdk/ffi/include/piecepay.h (make lint fails when it drifted)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
+	@echo "make format-cpp      format the C++ of the integrations (.clang-format; make lint checks it)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
 
 # What each command needs, installed when missing (pinned, from the registries; see README "Prerequisites"):
@@ -35,6 +36,7 @@ help:
 #   setup-torrent    libtorrent 2.0 and two foreign torrent clients (Debian)
 #   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
 #                    selenium (PyPI) for the Deluge plugin's tests (`make deluge-plugin` needs only the first ones)
+#   setup-lint       clang-format, the C++ format check of `make lint` (Debian)
 #   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
 #   setup-js         the JavaScript client's packages (npm ci from client-sdk/js/package-lock.json)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
@@ -48,7 +50,10 @@ setup-deluge:
 	client-sdk/integrations/deluge/setup.sh --tests
 	contracts/tools/install-venv.sh deluge-tests
 
-setup-test: setup-toolchain setup-torrent setup-deluge
+setup-lint:
+	deploy/tools/apt-install.sh "the C++ format check" clang-format
+
+setup-test: setup-toolchain setup-torrent setup-deluge setup-lint
 	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
 	contracts/tools/install-venv.sh slither
 
@@ -71,9 +76,13 @@ test: setup check-locks lint test-contracts slither test-torrent test-rust test-
 check-locks: setup-toolchain
 	deploy/tools/check-locks.sh
 
-lint: setup-toolchain header
+# The C++ that is ours (the integrations; not the generated C header) in the style of .clang-format.
+CPP_SOURCES = git ls-files -- 'client-sdk/integrations/*.cpp' 'client-sdk/integrations/*.hpp'
+
+lint: setup-toolchain setup-lint header
 	cd contracts && $(FORGE) fmt --check
 	cargo fmt --all --check
+	$(CPP_SOURCES) | xargs clang-format --dry-run --Werror
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	git diff --exit-code -- client-sdk/ffi/include || \
 		{ echo "lint: client-sdk/ffi/include/ differs from what cbindgen generates: run make header and commit it" >&2; exit 1; }
@@ -81,6 +90,9 @@ lint: setup-toolchain header
 # The C header is generated from the C ABI's Rust items (never edited by hand, never by a build script).
 header:
 	cargo run --locked -q -p piecepay-ffi --features header --bin piecepay-ffi-header
+
+format-cpp: setup-lint
+	$(CPP_SOURCES) | xargs clang-format -i
 
 test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test

@@ -429,6 +429,26 @@ typedef struct PiecepaySignedOpen {
   uint8_t signature[64];
 } PiecepaySignedOpen;
 
+// How a payee shares its upload slots.
+typedef struct PiecepayUnchokePolicy {
+  // Upload slots: peers unchoked at once by rank.
+  size_t slots;
+  // Percentage of the slots (0–100), rounded up, kept for peers that do not pay while there are such
+  // peers. Slots nobody of one kind claims go to the other.
+  uint8_t reserved_percent;
+} PiecepayUnchokePolicy;
+
+// A peer that wants pieces (it is interested), as a payee sees it when choosing whom to unchoke.
+typedef struct PiecepayUnchokeCandidate {
+  // The caller's id for the peer, returned in the ranking.
+  uint64_t peer;
+  // The accepted price per piece on the peer's funded channel; zero when it does not pay. Leave out a
+  // paying peer that is over its credit window (it cannot be served until it pays).
+  struct PiecepayAmount bid;
+  // What the peer gives back, e.g. the bytes it sent us in the last round: the tit-for-tat rank.
+  uint64_t reciprocation;
+} PiecepayUnchokeCandidate;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -880,6 +900,26 @@ PiecepayStatus piecepay_payer_latest_receipt(const struct PiecepayPayer *payer,
 // `payer` must be a live handle; `out` must be valid for writes.
 PiecepayStatus piecepay_payer_info(const struct PiecepayPayer *payer,
                                    struct PiecepayChannelInfo *out);
+
+// Chooses whom to unchoke among `len` `candidates`: at most `policy.slots` peers, paying ones by bid
+// (highest first, then by reciprocation), then the others by reciprocation, with
+// `ceil(slots × reserved_percent / 100)` slots kept for peers that do not pay while there are such peers.
+// Ties keep the input order, so the ranking is deterministic; an optimistic unchoke is the caller's.
+//
+// Writes the chosen peers' ids, best first, to `out` and their number to `*out_len`; `out` has room for
+// `out_cap` ids, which must be at least `min(policy.slots, len)` (`INVALID_ARGUMENT` otherwise).
+// `INVALID_POLICY` when `reserved_percent` is above 100.
+//
+// # Safety
+// `policy` must be valid for reads; `candidates` must point to `len` readable candidates (NULL if `len`
+// is 0); `out` must be valid for writes of `out_cap` ids (NULL if `out_cap` is 0); `out_len` valid for
+// writes.
+PiecepayStatus piecepay_rank_unchoke(const struct PiecepayUnchokePolicy *policy,
+                                     const struct PiecepayUnchokeCandidate *candidates,
+                                     size_t len,
+                                     uint64_t *out,
+                                     size_t out_cap,
+                                     size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

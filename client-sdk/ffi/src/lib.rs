@@ -10,6 +10,7 @@ pub mod payee;
 pub mod payer;
 mod ptr;
 pub mod types;
+pub mod unchoke;
 
 pub use agent::*;
 pub use bytes::{PiecepayBytes, piecepay_bytes_free};
@@ -19,3 +20,4 @@ pub use last_error::{piecepay_last_error_code, piecepay_last_error_message};
 pub use payee::*;
 pub use payer::*;
 pub use types::*;
+pub use unchoke::*;

@@ -13,6 +13,20 @@ pub(crate) unsafe fn bytes<'a>(
     len: usize,
     name: &'static str,
 ) -> Result<&'a [u8]> {
+    // SAFETY: the caller's contract.
+    unsafe { slice(data, len, name) }
+}
+
+/// `len` values at `data`; NULL is allowed only with `len` 0.
+///
+/// # Safety
+/// A non-null `data` must point to `len` valid, aligned `T`s that outlive the returned slice and are not
+/// written during it.
+pub(crate) unsafe fn slice<'a, T>(
+    data: *const T,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a [T]> {
     if data.is_null() {
         return if len == 0 {
             Ok(&[])
@@ -22,6 +36,27 @@ pub(crate) unsafe fn bytes<'a>(
     }
     // SAFETY: guaranteed by the caller.
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// Room for `len` values at `data`, for writing; NULL is allowed only with `len` 0.
+///
+/// # Safety
+/// A non-null `data` must be valid for writes of `len` aligned `T`s, not aliased during the returned
+/// borrow. `T` must be a plain type (any bit pattern valid), since the memory may be uninitialised.
+pub(crate) unsafe fn slice_mut<'a, T: Copy>(
+    data: *mut T,
+    len: usize,
+    name: &'static str,
+) -> Result<&'a mut [T]> {
+    if data.is_null() {
+        return if len == 0 {
+            Ok(&mut [])
+        } else {
+            Err(Error::InvalidArgument(name))
+        };
+    }
+    // SAFETY: guaranteed by the caller.
+    Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
 }
 
 /// `*ptr` for reading.

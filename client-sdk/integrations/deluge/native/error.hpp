@@ -8,12 +8,12 @@
 namespace piecepay::deluge {
 
 class Error : public std::runtime_error {
-public:
-    Error(std::string code, const std::string& message) : std::runtime_error(message), code_(std::move(code)) {}
-    const std::string& code() const noexcept { return code_; }
+ public:
+  Error(std::string code, const std::string& message) : std::runtime_error(message), code_(std::move(code)) {}
+  const std::string& code() const noexcept { return code_; }
 
-private:
-    std::string code_;
+ private:
+  std::string code_;
 };
 
 }  // namespace piecepay::deluge

@@ -15,34 +15,34 @@ namespace piecepay::deluge {
 
 // Amounts are decimal strings of token base units (they exceed 64 bits).
 struct TorrentTotals {
-    std::string spent = "0";    // paid to the peers we downloaded from (receipts signed)
-    std::string earned = "0";   // paid to us by the peers we uploaded to (receipts held)
-    std::string pending = "0";  // earned, not yet settled on chain
-    std::uint32_t peers_paying = 0;  // peers paying us now
-    std::uint32_t peers_paid = 0;    // peers we pay now
+  std::string spent = "0";         // paid to the peers we downloaded from (receipts signed)
+  std::string earned = "0";        // paid to us by the peers we uploaded to (receipts held)
+  std::string pending = "0";       // earned, not yet settled on chain
+  std::uint32_t peers_paying = 0;  // peers paying us now
+  std::uint32_t peers_paid = 0;    // peers we pay now
 };
 
 struct Wallet {
-    std::string address;
-    std::string token_balance = "0";  // the wallet's own tokens, outside the escrow
-    std::string free = "0";           // free balance in the escrow (withdrawable)
-    std::string locked = "0";         // deposits locked in open channels
+  std::string address;
+  std::string token_balance = "0";  // the wallet's own tokens, outside the escrow
+  std::string free = "0";           // free balance in the escrow (withdrawable)
+  std::string locked = "0";         // deposits locked in open channels
 };
 
 class Payments {
-public:
-    virtual ~Payments() = default;
-    // Per torrent, keyed by the v1 info-hash in lower-case hex (Deluge's torrent id).
-    virtual std::map<std::string, TorrentTotals> totals() = 0;
-    virtual Wallet wallet() = 0;
-    // Withdraws `amount` base units ("all": the whole free balance); returns what was withdrawn.
-    virtual std::string withdraw(const std::string& amount) = 0;
-    // Closes every channel cooperatively (payer side: refunds come back to the free balance); returns
-    // how many were closed.
-    virtual std::uint32_t close_all() = 0;
-    // Detaches from the session (its plugin stops acting on peers) and shuts the agent down: its threads
-    // are joined and its database closed before this returns.
-    virtual void stop() = 0;
+ public:
+  virtual ~Payments() = default;
+  // Per torrent, keyed by the v1 info-hash in lower-case hex (Deluge's torrent id).
+  virtual std::map<std::string, TorrentTotals> totals() = 0;
+  virtual Wallet wallet() = 0;
+  // Withdraws `amount` base units ("all": the whole free balance); returns what was withdrawn.
+  virtual std::string withdraw(const std::string& amount) = 0;
+  // Closes every channel cooperatively (payer side: refunds come back to the free balance); returns
+  // how many were closed.
+  virtual std::uint32_t close_all() = 0;
+  // Detaches from the session (its plugin stops acting on peers) and shuts the agent down: its threads
+  // are joined and its database closed before this returns.
+  virtual void stop() = 0;
 };
 
 // Starts the agent from its TOML config (the keystore's password given here, kept in memory only) and

@@ -8,9 +8,9 @@
 namespace piecepay::deluge {
 
 std::unique_ptr<Payments> start_payments(lt::session&, const std::string&, const std::string&) {
-    throw Error("agent_unavailable",
-                "this build of the piecepay plugin has no payment agent (client-sdk/agent, issue 13): "
-                "torrents are served without payments; rebuild with `make deluge-plugin` once it is in");
+  throw Error("agent_unavailable",
+              "this build of the piecepay plugin has no payment agent (client-sdk/agent, issue 13): "
+              "torrents are served without payments; rebuild with `make deluge-plugin` once it is in");
 }
 
 std::string payments_backend() { return "none (agent not built in)"; }

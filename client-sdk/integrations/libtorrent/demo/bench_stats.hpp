@@ -43,7 +43,9 @@ inline std::pair<double, double> median_ratio_ci95(const std::vector<double>& pa
     ratios.push_back(median_ratio(p, f));
   }
   std::sort(ratios.begin(), ratios.end());
-  auto const at = [&](double q) { return ratios[static_cast<std::size_t>(q * static_cast<double>(ratios.size() - 1))]; };
+  auto const at = [&](double q) {
+    return ratios[static_cast<std::size_t>(q * static_cast<double>(ratios.size() - 1))];
+  };
   return {at(0.025), at(0.975)};
 }
 

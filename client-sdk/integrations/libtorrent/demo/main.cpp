@@ -20,11 +20,12 @@
 //       time while a transfer runs: seeder and leechers share this process).
 #include <libtorrent/torrent_status.hpp>
 
+#include <sys/resource.h>
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -32,15 +33,14 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <sys/resource.h>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "args.hpp"
 #include "bench_stats.hpp"
-#include "peer.hpp"
 #include "paid_swarm.hpp"
+#include "peer.hpp"
 #include "swarm.hpp"
 
 namespace lt = libtorrent;
@@ -101,7 +101,8 @@ TransferResult transfer(const swarm::Fixture& fx, const fs::path& dir, int leech
       all = all && done[i];
     }
     if (all) break;
-    if (std::chrono::steady_clock::now() - start > 120s) throw std::runtime_error("transfer did not finish within 120 s");
+    if (std::chrono::steady_clock::now() - start > 120s)
+      throw std::runtime_error("transfer did not finish within 120 s");
   }
   double const secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double const cpu_ms = (process_cpu_seconds() - cpu_start) * 1000.0;
@@ -119,9 +120,10 @@ TransferResult transfer(const swarm::Fixture& fx, const fs::path& dir, int leech
   return {mib / secs, cpu_ms};
 }
 
-const std::set<std::string> kDemoOptions = {
-    "leechers", "size-mib", "size-kib", "piece-kib", "free-pieces", "credit-pieces", "receipts", "stats", "dir",
-    "chain-id", "escrow", "token", "seeder-keys", "leecher-keys", "salt-base", "deposit", "price", "timeout-s"};
+const std::set<std::string> kDemoOptions = {"leechers",      "size-mib", "size-kib",    "piece-kib",    "free-pieces",
+                                            "credit-pieces", "receipts", "stats",       "dir",          "chain-id",
+                                            "escrow",        "token",    "seeder-keys", "leecher-keys", "salt-base",
+                                            "deposit",       "price",    "timeout-s"};
 
 swarm::PaidSwarmConfig demo_config(const Args& a) {
   swarm::PaidSwarmConfig c;
@@ -184,11 +186,13 @@ void write_lines(const std::string& path, const std::vector<std::string>& lines)
 int demo(const Args& a) {
   swarm::PaidSwarmConfig const config = demo_config(a);
   fs::path const dir = work_dir(a);
-  std::int64_t const size = a.has("size-kib") ? static_cast<std::int64_t>(a.num("size-kib", 0, 1u << 30)) * 1024
-                                              : static_cast<std::int64_t>(a.num("size-mib", 32, 1u << 20)) * 1024 * 1024;
+  std::int64_t const size = a.has("size-kib")
+                                ? static_cast<std::int64_t>(a.num("size-kib", 0, 1u << 30)) * 1024
+                                : static_cast<std::int64_t>(a.num("size-mib", 32, 1u << 20)) * 1024 * 1024;
   auto const piece_kib = a.num("piece-kib", 256, 1u << 16);
   if (size <= 0) throw UsageError("the torrent needs a size above 0");
-  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0) throw UsageError("--piece-kib must be a power of two >= 16");
+  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0)
+    throw UsageError("--piece-kib must be a power of two >= 16");
   auto const piece = static_cast<int>(piece_kib * 1024);
   auto fx = swarm::make_fixture(dir / "seed", "demo.bin", size, piece, 0x5eed);
   std::fprintf(stderr,
@@ -202,8 +206,8 @@ int demo(const Args& a) {
                                    .c_str()
                              : "chainless test mode (payees trust claimed deposits)");
   swarm::SwarmReport const report = swarm::run_paid_swarm(fx, dir, config);
-  double const mib = static_cast<double>(report.total_bytes) * static_cast<double>(config.leecher_keys.size()) /
-                     (1024.0 * 1024.0);
+  double const mib =
+      static_cast<double>(report.total_bytes) * static_cast<double>(config.leecher_keys.size()) / (1024.0 * 1024.0);
   for (auto const& p : report.pairs)
     std::fprintf(stderr, "pair: leecher%d -> seeder%d delivered=%llu served=%llu signed=%llu accepted=%llu paid=%s\n",
                  p.leecher, p.seeder, (unsigned long long)p.pieces_delivered, (unsigned long long)p.pieces_served,
@@ -271,7 +275,8 @@ int main(int argc, char** argv) {
   try {
     std::string const cmd = argc > 1 ? argv[1] : "";
     if (cmd == "demo") return demo(parse(argc, argv, 2, kDemoOptions));
-    if (cmd == "bench") return bench(parse(argc, argv, 2, {"size-mib", "piece-kib", "rounds", "leechers", "dir", "only"}));
+    if (cmd == "bench")
+      return bench(parse(argc, argv, 2, {"size-mib", "piece-kib", "rounds", "leechers", "dir", "only"}));
     if (cmd == "seed") return seed(parse(argc, argv, 2, kSeedOptions));
     if (cmd == "leech") return leech(parse(argc, argv, 2, kLeechOptions));
     std::fprintf(stderr,

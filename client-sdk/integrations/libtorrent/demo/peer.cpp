@@ -60,10 +60,11 @@ std::vector<KnownChannel> known_channels(const Args& a, const std::string& k) {
     if (first == std::string::npos || second == std::string::npos)
       throw UsageError("--" + k + " wants ADDRESS:SALT:DEPOSIT items");
     Args one;
-    one.kv = {{"address", item.substr(0, first)}, {"salt", item.substr(first + 1, second - first - 1)},
+    one.kv = {{"address", item.substr(0, first)},
+              {"salt", item.substr(first + 1, second - first - 1)},
               {"deposit", item.substr(second + 1)}};
-    out.push_back(KnownChannel{address_arg(one, "address", ""), static_cast<std::uint32_t>(one.num("salt", 0, UINT32_MAX)),
-                               one.amount("deposit", "")});
+    out.push_back(KnownChannel{address_arg(one, "address", ""),
+                               static_cast<std::uint32_t>(one.num("salt", 0, UINT32_MAX)), one.amount("deposit", "")});
   }
   return out;
 }
@@ -72,11 +73,11 @@ std::string report(const swarm::Node& node) {
   auto const& c = node.extension->counters();
   auto const status = node.torrent.status(lt::torrent_handle::status_flags_t{});
   std::ostringstream o;
-  o << R"({"pieces":)" << node.torrent.torrent_file()->num_pieces() << R"(,"have":)" << status.num_pieces << R"(,"counters":{"peers":)"
-    << c.peers << R"(,"peers_with_extension":)" << c.peers_with_extension << R"(,"pieces_served_paid":)"
-    << c.pieces_served_paid << R"(,"pieces_served_free":)" << c.pieces_served_free << R"(,"requests_swallowed":)"
-    << c.requests_swallowed << R"(,"chokes":)" << c.chokes << R"(,"receipts_accepted":)" << c.receipts_accepted
-    << R"(,"receipts_rejected":)" << c.receipts_rejected << R"(,"pieces_paid":)" << c.pieces_paid
+  o << R"({"pieces":)" << node.torrent.torrent_file()->num_pieces() << R"(,"have":)" << status.num_pieces
+    << R"(,"counters":{"peers":)" << c.peers << R"(,"peers_with_extension":)" << c.peers_with_extension
+    << R"(,"pieces_served_paid":)" << c.pieces_served_paid << R"(,"pieces_served_free":)" << c.pieces_served_free
+    << R"(,"requests_swallowed":)" << c.requests_swallowed << R"(,"chokes":)" << c.chokes << R"(,"receipts_accepted":)"
+    << c.receipts_accepted << R"(,"receipts_rejected":)" << c.receipts_rejected << R"(,"pieces_paid":)" << c.pieces_paid
     << R"(,"pieces_unpaid":)" << c.pieces_unpaid << R"(,"protocol_errors":)" << c.protocol_errors
     << R"(},"receipts":[)";
   auto const receipts = node.extension->latest_receipts();
@@ -119,17 +120,18 @@ int run(swarm::Node& node, const std::string& hello) {
 
 std::string hello(const swarm::Node& node, const std::string& address, const std::string& torrent) {
   std::ostringstream o;
-  o << R"({"listen":"127.0.0.1:)" << node.session->listen_port() << R"(","address":")" << address
-    << R"(","torrent":")" << torrent << R"("})";
+  o << R"({"listen":"127.0.0.1:)" << node.session->listen_port() << R"(","address":")" << address << R"(","torrent":")"
+    << torrent << R"("})";
   return o.str();
 }
 
 }  // namespace
 
-const std::set<std::string> kSeedOptions = {"key", "chain-id", "escrow", "token", "price", "credit-pieces",
-                                            "free-pieces", "verified", "size-kib", "piece-kib", "dir"};
-const std::set<std::string> kLeechOptions = {"key", "chain-id", "escrow", "token", "torrent", "peer",
-                                             "max-price", "open-channel", "dir"};
+const std::set<std::string> kSeedOptions = {"key",      "chain-id",      "escrow",      "token",
+                                            "price",    "credit-pieces", "free-pieces", "verified",
+                                            "size-kib", "piece-kib",     "dir"};
+const std::set<std::string> kLeechOptions = {"key",  "chain-id",  "escrow",       "token", "torrent",
+                                             "peer", "max-price", "open-channel", "dir"};
 
 int seed(const Args& a) {
   Options o;
@@ -143,7 +145,8 @@ int seed(const Args& a) {
   o.free_pieces = static_cast<std::uint32_t>(a.num("free-pieces", 0, UINT32_MAX));
   auto const size = static_cast<std::int64_t>(a.num("size-kib", 4096, 1u << 22)) * 1024;
   auto const piece_kib = a.num("piece-kib", 64, 1u << 16);
-  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0) throw UsageError("--piece-kib must be a power of two >= 16");
+  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0)
+    throw UsageError("--piece-kib must be a power of two >= 16");
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-seed").string());
   auto const fx = swarm::make_fixture(dir / "seed", "interop.bin", size, static_cast<int>(piece_kib * 1024), 0x1e7e40);
   install_stop_signals();
@@ -162,7 +165,8 @@ int leech(const Args& a) {
   std::string const torrent = a.str("torrent", "");
   std::string const peer = a.str("peer", "");
   auto const colon = peer.rfind(':');
-  if (torrent.empty() || colon == std::string::npos) throw UsageError("--torrent FILE and --peer HOST:PORT are required");
+  if (torrent.empty() || colon == std::string::npos)
+    throw UsageError("--torrent FILE and --peer HOST:PORT are required");
   lt::error_code ec;
   auto const address = lt::make_address(peer.substr(0, colon), ec);
   Args port_arg;

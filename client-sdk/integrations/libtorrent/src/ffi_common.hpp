@@ -1,5 +1,6 @@
-// What the C ABI code shares: hex and amount conversions, an outcome that frees its reply, the worker
-// thread that signs and verifies off libtorrent's network thread, and an outbox of payloads to send.
+// What the C ABI code shares: hex and amount conversions, owners of what the C ABI hands out (handles,
+// bytes, an outcome's reply) that free it exactly once, the worker thread that signs and verifies off
+// libtorrent's network thread, and an outbox of payloads to send.
 #pragma once
 
 #include <piecepay.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -34,7 +36,9 @@ template <std::size_t N>
 inline void parse_hex(const std::string& text, std::uint8_t (&out)[N], const char* what) {
   std::string_view s = text;
   if (s.rfind("0x", 0) == 0 || s.rfind("0X", 0) == 0) s.remove_prefix(2);
-  if (s.size() != 2 * N) throw std::invalid_argument(std::string("invalid_argument: ") + what + " needs " + std::to_string(N) + " hex bytes");
+  if (s.size() != 2 * N)
+    throw std::invalid_argument(std::string("invalid_argument: ") + what + " needs " + std::to_string(N) +
+                                " hex bytes");
   for (std::size_t i = 0; i < N; ++i) {
     int const hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
     if (hi < 0 || lo < 0) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not hex");
@@ -56,7 +60,8 @@ inline PiecepayAmount parse_amount(const std::string& text, const char* what) {
   u128 v = 0;
   if (text.empty()) throw std::invalid_argument(std::string("invalid_argument: ") + what + " is empty");
   for (char c : text) {
-    if (c < '0' || c > '9') throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not a decimal amount");
+    if (c < '0' || c > '9')
+      throw std::invalid_argument(std::string("invalid_argument: ") + what + " is not a decimal amount");
     u128 const next = v * 10 + static_cast<unsigned>(c - '0');
     if (next / 10 != v) throw std::invalid_argument(std::string("invalid_argument: ") + what + " overflows");
     v = next;
@@ -83,6 +88,42 @@ inline std::string last_error() {
   return std::string(code ? code : "unknown") + ": " + (msg ? msg : "");
 }
 
+/// A payee session handle, freed by its owner (`piecepay_payee_free`).
+struct PayeeFree {
+  void operator()(PiecepayPayee* p) const noexcept { piecepay_payee_free(p); }
+};
+using PayeeHandle = std::unique_ptr<PiecepayPayee, PayeeFree>;
+
+/// A payer session handle, freed by its owner (`piecepay_payer_free`).
+struct PayerFree {
+  void operator()(PiecepayPayer* p) const noexcept { piecepay_payer_free(p); }
+};
+using PayerHandle = std::unique_ptr<PiecepayPayer, PayerFree>;
+
+/// A new payee session; throws std::invalid_argument (the C ABI's code and message) on a bad config.
+inline PayeeHandle new_payee(const PiecepayPayeeConfig& config) {
+  PiecepayPayee* raw = nullptr;
+  if (piecepay_payee_new(&config, &raw) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+  return PayeeHandle(raw);
+}
+
+/// A new payer session; throws std::invalid_argument (the C ABI's code and message) on a bad config.
+inline PayerHandle new_payer(const PiecepayPayerConfig& config) {
+  PiecepayPayer* raw = nullptr;
+  if (piecepay_payer_new(&config, &raw) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
+  return PayerHandle(raw);
+}
+
+/// Bytes the C ABI returned (`piecepay_*_terms`, ...), freed once.
+struct Bytes {
+  PiecepayBytes raw{};
+  Bytes() = default;
+  Bytes(const Bytes&) = delete;
+  Bytes& operator=(const Bytes&) = delete;
+  ~Bytes() { piecepay_bytes_free(raw); }
+  std::string str() const { return std::string(reinterpret_cast<const char*>(raw.data), raw.len); }
+};
+
 /// An outcome whose reply bytes are always freed.
 struct Outcome {
   PiecepayOutcome raw{};
@@ -90,16 +131,13 @@ struct Outcome {
   Outcome(const Outcome&) = delete;
   Outcome& operator=(const Outcome&) = delete;
   ~Outcome() { piecepay_bytes_free(raw.reply); }
-  std::string reply() const {
-    return std::string(reinterpret_cast<const char*>(raw.reply.data), raw.reply.len);
-  }
+  std::string reply() const { return std::string(reinterpret_cast<const char*>(raw.reply.data), raw.reply.len); }
   bool has(std::uint32_t action) const { return (raw.actions & action) != 0; }
 };
 
-
 /// One thread that signs (~24 µs per piece, payer) and verifies held receipts (~45 µs when due, payee),
-/// so secp256k1 work runs beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay increasing);
-/// the destructor runs what is queued, then joins.
+/// so secp256k1 work runs beside libtorrent's network thread instead of on it. Jobs run in order (receipts stay
+/// increasing); the destructor runs what is queued, then joins.
 class Worker {
  public:
   Worker() : thread_([this] { run(); }) {}

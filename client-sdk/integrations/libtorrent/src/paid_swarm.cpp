@@ -213,7 +213,8 @@ SwarmReport run_paid_swarm(const Fixture& fx, const fs::path& dir, const PaidSwa
                                 std::to_string(report.pieces) + " pieces (" + std::to_string(c.pieces_unpaid.load()) +
                                 " unpaid)");
     if (c.protocol_errors.load() != 0)
-      report.problems.push_back(leechers[i].name + ": " + std::to_string(c.protocol_errors.load()) + " protocol errors");
+      report.problems.push_back(leechers[i].name + ": " + std::to_string(c.protocol_errors.load()) +
+                                " protocol errors");
   }
   for (auto const& p : report.pairs) {
     std::string const who = "leecher" + std::to_string(p.leecher) + " -> seeder" + std::to_string(p.seeder);

@@ -33,7 +33,7 @@ struct PaidSwarmConfig {
   /// payees trust the deposit they claim.
   std::optional<CallerFunded> funded;
   std::chrono::seconds timeout{120};
-  bool progress = false;                  ///< progress and counters on stderr
+  bool progress = false;  ///< progress and counters on stderr
 };
 
 /// One (leecher, seeder) pair as both sides counted it.
@@ -58,13 +58,13 @@ struct SwarmReport {
   std::int64_t piece_bytes = 0;
   std::int64_t total_bytes = 0;
   std::string price;
-  double seconds = 0;                  ///< from the first connection to the last completion (or timeout)
-  std::vector<std::string> seeders;    ///< addresses
-  std::vector<std::string> leechers;   ///< addresses
-  std::vector<bool> completed;         ///< per leecher
-  std::vector<std::uint64_t> unpaid;   ///< per leecher: pieces supplied by a peer it does not pay
-  std::vector<PairReport> pairs;       ///< leecher-major, every (leecher, seeder)
-  std::vector<ReceiptRecord> receipts; ///< every seeder's latest receipt per channel
+  double seconds = 0;                   ///< from the first connection to the last completion (or timeout)
+  std::vector<std::string> seeders;     ///< addresses
+  std::vector<std::string> leechers;    ///< addresses
+  std::vector<bool> completed;          ///< per leecher
+  std::vector<std::uint64_t> unpaid;    ///< per leecher: pieces supplied by a peer it does not pay
+  std::vector<PairReport> pairs;        ///< leecher-major, every (leecher, seeder)
+  std::vector<ReceiptRecord> receipts;  ///< every seeder's latest receipt per channel
   /// Why the run is not a success, in words: a leecher that did not complete, a piece not paid, a
   /// receipt that did not reach its payee, a receipt rejected, a protocol error. Empty: success.
   std::vector<std::string> problems;

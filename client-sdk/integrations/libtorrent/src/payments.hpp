@@ -3,6 +3,8 @@
 // extension payloads and asks yes/no questions, so it never parses the protocol itself.
 #pragma once
 
+#include <piecepay.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +25,8 @@ class PayeePeer {
   virtual void on_message(std::string_view payload, std::uint64_t now) = 0;
   /// Whether a channel is open: the peer is charged by it (otherwise it is on the free share).
   virtual bool paying() const = 0;
+  /// The price per piece agreed with the peer (its accepted bid); zero before a bid was accepted.
+  virtual PiecepayAmount price() const = 0;
   /// Whether to serve the peer its next piece.
   virtual bool may_serve() const = 0;
   /// Whether the peer owes for pieces served (a receipt may still be on its way).
@@ -47,6 +51,12 @@ class PayerPeer {
   virtual void on_piece_passed(std::uint64_t now) = 0;
   /// Whether a receipt sent is not yet acknowledged.
   virtual bool unacknowledged() const = 0;
+  /// The peer chokes us (or still does, asked once a tick): when that is for lack of an upload slot — our
+  /// channel to it is announced and it asked for no payment — bid more, within the payer's maximum price,
+  /// at most once per raise interval.
+  virtual void on_choked(std::uint64_t now) = 0;
+  /// The peer unchoked us.
+  virtual void on_unchoked() = 0;
   /// Extension payloads to send, in order; drains the queue.
   virtual std::vector<std::string> take_outgoing() = 0;
 };

@@ -17,11 +17,15 @@ namespace {
 
 using ffi::amount_text;
 using ffi::as_u128;
-using ffi::last_error;
+using ffi::Bytes;
+using ffi::new_payee;
+using ffi::new_payer;
 using ffi::Outbox;
 using ffi::Outcome;
 using ffi::parse_amount;
 using ffi::parse_hex;
+using ffi::PayeeHandle;
+using ffi::PayerHandle;
 using ffi::to_hex;
 using ffi::u128;
 using ffi::Worker;
@@ -114,20 +118,18 @@ struct PayeeContext {
 };
 
 struct PayeeCore : Outbox {
-  PiecepayPayee* handle = nullptr;
+  explicit PayeeCore(PayeeHandle h) : handle(std::move(h)) {}
+  PayeeHandle const handle;  ///< used only with `mutex` held
   std::atomic<bool> funded{false};
   std::atomic<bool> serve{false};
   std::atomic<bool> owed{false};
   std::string channel_id;  ///< set once funded; guarded by `mutex`
-  ~PayeeCore() { piecepay_payee_free(handle); }
 };
 
 class FfiPayee final : public PayeePeer {
  public:
   FfiPayee(const PiecepayPayeeConfig& config, const PayeeContext& ctx, Counters& counters, Worker& worker)
-      : core_(std::make_shared<PayeeCore>()), ctx_(ctx), counters_(counters), worker_(worker) {
-    if (piecepay_payee_new(&config, &core_->handle) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
-  }
+      : core_(std::make_shared<PayeeCore>(new_payee(config))), ctx_(ctx), counters_(counters), worker_(worker) {}
   // The connection is gone: a receipt it left held unverified is still worth accepting.
   ~FfiPayee() override { post_verify(unix_now()); }
   FfiPayee(const FfiPayee&) = delete;
@@ -135,10 +137,8 @@ class FfiPayee final : public PayeePeer {
 
   void start(std::uint64_t) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
-    PiecepayBytes terms{};
-    if (piecepay_payee_terms(core_->handle, &terms) == PIECEPAY_STATUS_OK)
-      core_->push(std::string(reinterpret_cast<const char*>(terms.data), terms.len));
-    piecepay_bytes_free(terms);
+    Bytes terms;
+    if (piecepay_payee_terms(core_->handle.get(), &terms.raw) == PIECEPAY_STATUS_OK) core_->push(terms.str());
   }
 
   // Every message is cheap to handle (a receipt is only checked and held), so all are handled at once;
@@ -148,17 +148,23 @@ class FfiPayee final : public PayeePeer {
   }
 
   bool paying() const override { return core_->funded.load(std::memory_order_acquire); }
+  PiecepayAmount price() const override {
+    std::lock_guard<std::mutex> lock(core_->mutex);
+    PiecepayChannelInfo info{};
+    if (piecepay_payee_info(core_->handle.get(), &info) != PIECEPAY_STATUS_OK) return PiecepayAmount{};
+    return info.price;
+  }
   bool may_serve() const override { return core_->serve.load(std::memory_order_acquire); }
   bool owed() const override { return core_->owed.load(std::memory_order_acquire); }
 
   bool on_piece_served(std::uint64_t now) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
     Outcome o;
-    if (piecepay_payee_on_piece_served(core_->handle, now, &o.raw) != PIECEPAY_STATUS_OK) {
+    if (piecepay_payee_on_piece_served(core_->handle.get(), now, &o.raw) != PIECEPAY_STATUS_OK) {
       counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     } else if (!core_->channel_id.empty()) {
       PiecepayChannelInfo info{};
-      if (piecepay_payee_info(core_->handle, &info) == PIECEPAY_STATUS_OK)
+      if (piecepay_payee_info(core_->handle.get(), &info) == PIECEPAY_STATUS_OK)
         ctx_.book->served(core_->channel_id, as_u128(info.price));
     }
     apply(*core_, ctx_, o);
@@ -176,8 +182,8 @@ class FfiPayee final : public PayeePeer {
                              std::uint64_t now) {
     std::lock_guard<std::mutex> lock(core.mutex);
     Outcome o;
-    auto const status = piecepay_payee_on_message(core.handle, reinterpret_cast<const std::uint8_t*>(payload.data()),
-                                                  payload.size(), now, &o.raw);
+    auto const status = piecepay_payee_on_message(
+        core.handle.get(), reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), now, &o.raw);
     if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT && status != PIECEPAY_STATUS_OK)
       counters.receipts_rejected.fetch_add(1, std::memory_order_relaxed);
     else if (status != PIECEPAY_STATUS_OK)
@@ -194,7 +200,7 @@ class FfiPayee final : public PayeePeer {
     worker_.post([core = core_, ctx = &ctx_, counters = &counters_, now] {
       std::lock_guard<std::mutex> lock(core->mutex);
       Outcome o;
-      if (piecepay_payee_verify_receipt(core->handle, now, &o.raw) != PIECEPAY_STATUS_OK)
+      if (piecepay_payee_verify_receipt(core->handle.get(), now, &o.raw) != PIECEPAY_STATUS_OK)
         counters->receipts_rejected.fetch_add(1, std::memory_order_relaxed);
       // Persist before the acknowledgement (the reply) leaves.
       if (o.has(PIECEPAY_ACTION_PERSIST_RECEIPT)) persist_receipt(*core, *ctx, *counters);
@@ -218,13 +224,13 @@ class FfiPayee final : public PayeePeer {
     if (!deposit && ctx.trust_claims) deposit = claimed;
     if (!deposit) return;
     Outcome o;
-    if (piecepay_payee_channel_funded(core.handle, *deposit, now, &o.raw) != PIECEPAY_STATUS_OK) {
+    if (piecepay_payee_channel_funded(core.handle.get(), *deposit, now, &o.raw) != PIECEPAY_STATUS_OK) {
       counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       apply(core, ctx, o);
       return;
     }
     PiecepayChannelInfo info{};
-    if (piecepay_payee_info(core.handle, &info) == PIECEPAY_STATUS_OK && payer && salt) {
+    if (piecepay_payee_info(core.handle.get(), &info) == PIECEPAY_STATUS_OK && payer && salt) {
       core.channel_id = to_hex(info.channel_id, 32);
       ctx.book->opened(core.channel_id, address_hex(*payer), ctx.address, *salt);
     }
@@ -234,7 +240,7 @@ class FfiPayee final : public PayeePeer {
 
   static void persist_receipt(PayeeCore& core, const PayeeContext& ctx, Counters& counters) {
     PiecepayReceipt r{};
-    if (piecepay_payee_latest_receipt(core.handle, &r) != PIECEPAY_STATUS_OK) return;
+    if (piecepay_payee_latest_receipt(core.handle.get(), &r) != PIECEPAY_STATUS_OK) return;
     ReceiptRecord rec;
     rec.channel_id = to_hex(r.channel_id, 32);
     rec.payer = to_hex(r.payer, 20);
@@ -267,24 +273,24 @@ class FfiPayee final : public PayeePeer {
 /// The payer's channel to one payee, for the session's lifetime. Its outbox holds receipts, which any
 /// connection to the payee may carry once it has announced the channel on that connection.
 struct PayerChannel : Outbox {
-  PiecepayPayer* handle = nullptr;
-  std::string payee;             ///< 20 address bytes
+  explicit PayerChannel(PayerHandle h) : handle(std::move(h)) {}
+  PayerHandle const handle;  ///< used only with `mutex` held
+  std::string payee;         ///< 20 address bytes
   std::uint32_t salt = 0;
   PiecepayAmount deposit{};
-  bool adopt = false;            ///< opened on chain by the caller: adopt it, never sign an open
-  bool funded = false;           ///< guarded by `mutex`
-  std::uint64_t pieces = 0;      ///< pieces owed for; guarded by `mutex`
-  std::uint64_t signed_ = 0;     ///< receipts signed; guarded by `mutex`
-  std::uint64_t paying = 0;      ///< pieces handed to the worker (default_after_pieces counts these)
+  bool adopt = false;         ///< opened on chain by the caller: adopt it, never sign an open
+  bool funded = false;        ///< guarded by `mutex`
+  std::uint64_t pieces = 0;   ///< pieces owed for; guarded by `mutex`
+  std::uint64_t signed_ = 0;  ///< receipts signed; guarded by `mutex`
+  std::uint64_t paying = 0;   ///< pieces handed to the worker (default_after_pieces counts these)
   /// Pieces handed to the worker to pay and not yet signed.
   std::atomic<std::uint64_t> pending{0};
   std::atomic<bool> unacknowledged{false};
-  ~PayerChannel() { piecepay_payer_free(handle); }
 
   // Called with the mutex held.
   void refresh() {
     PiecepayChannelInfo info{};
-    if (piecepay_payer_info(handle, &info) == PIECEPAY_STATUS_OK)
+    if (piecepay_payer_info(handle.get(), &info) == PIECEPAY_STATUS_OK)
       unacknowledged.store(as_u128(info.paid) > as_u128(info.acknowledged), std::memory_order_release);
   }
 };
@@ -305,8 +311,8 @@ class FfiPayer final : public PayerPeer {
     if (!channel_ && !bind(payload)) return;
     std::lock_guard<std::mutex> lock(channel_->mutex);
     Outcome o;
-    auto const status = piecepay_payer_on_message(channel_->handle, reinterpret_cast<const std::uint8_t*>(payload.data()),
-                                                  payload.size(), now, &o.raw);
+    auto const status = piecepay_payer_on_message(
+        channel_->handle.get(), reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size(), now, &o.raw);
     if (status != PIECEPAY_STATUS_OK) counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> out_lock(replies_.mutex);
@@ -314,12 +320,30 @@ class FfiPayer final : public PayerPeer {
     }
     if (o.has(PIECEPAY_ACTION_OPEN_CHANNEL)) {
       fund(now);
-    } else if (status == PIECEPAY_STATUS_OK && o.raw.received == PIECEPAY_MESSAGE_KIND_ACCEPT && channel_->funded) {
-      // A payee met again on a new connection: its new conversation has to hear about the channel.
+    } else if (status == PIECEPAY_STATUS_OK && o.raw.received == PIECEPAY_MESSAGE_KIND_ACCEPT && channel_->funded &&
+               !announced_.load(std::memory_order_acquire)) {
+      // A payee met again on a new connection: its new conversation has to hear about the channel. (An
+      // accept of a raised bid on this connection needs no announcement: it knows the channel.)
       announce(now);
     }
     if (o.raw.received == PIECEPAY_MESSAGE_KIND_RECEIPT_ACK) channel_->refresh();
+    if (o.raw.received == PIECEPAY_MESSAGE_KIND_PAYMENT_REQUIRED)
+      payment_required_.store(true, std::memory_order_release);
   }
+
+  void on_choked(std::uint64_t now) override {
+    if (!channel_ || !announced_.load(std::memory_order_acquire)) return;  // about the channel, not a slot
+    if (payment_required_.load(std::memory_order_acquire)) return;         // paying, not bidding, is the answer
+    std::lock_guard<std::mutex> lock(channel_->mutex);
+    Outcome o;
+    if (piecepay_payer_on_choked(channel_->handle.get(), now, &o.raw) != PIECEPAY_STATUS_OK) return;
+    if (o.raw.reply.len == 0) return;  // not raised: too soon, at the maximum, or over budget
+    counters_.bids_raised.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> out_lock(replies_.mutex);
+    replies_.push(o);
+  }
+
+  void on_unchoked() override { payment_required_.store(false, std::memory_order_release); }
 
   void on_piece_passed(std::uint64_t now) override {
     if (!channel_) {
@@ -340,7 +364,7 @@ class FfiPayer final : public PayerPeer {
     worker_.post([channel = channel_, counters = &counters_, now] {
       std::lock_guard<std::mutex> lock(channel->mutex);
       Outcome o;
-      if (piecepay_payer_on_piece_verified(channel->handle, now, &o.raw) == PIECEPAY_STATUS_OK) {
+      if (piecepay_payer_on_piece_verified(channel->handle.get(), now, &o.raw) == PIECEPAY_STATUS_OK) {
         counters->pieces_paid.fetch_add(1, std::memory_order_relaxed);
         ++channel->signed_;
         channel->push(o);
@@ -387,7 +411,7 @@ class FfiPayer final : public PayerPeer {
   void fund(std::uint64_t now) {
     if (!channel_->adopt) {
       PiecepaySignedOpen signed_open{};
-      if (piecepay_payer_open(channel_->handle, channel_->deposit, PiecepayAmount{0, 0}, now, &signed_open) !=
+      if (piecepay_payer_open(channel_->handle.get(), channel_->deposit, PiecepayAmount{0, 0}, now, &signed_open) !=
           PIECEPAY_STATUS_OK) {
         counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
         return;
@@ -399,7 +423,7 @@ class FfiPayer final : public PayerPeer {
   // Tells this connection's payee the channel is funded. Called with the channel's mutex held.
   bool announce(std::uint64_t now) {
     Outcome o;
-    if (piecepay_payer_channel_funded(channel_->handle, channel_->deposit, nullptr, now, &o.raw) !=
+    if (piecepay_payer_channel_funded(channel_->handle.get(), channel_->deposit, nullptr, now, &o.raw) !=
         PIECEPAY_STATUS_OK) {
       counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       return false;
@@ -416,6 +440,8 @@ class FfiPayer final : public PayerPeer {
   std::shared_ptr<PayerChannel> channel_;
   Outbox replies_;
   std::atomic<bool> announced_{false};
+  /// The payee asked for payment (over its credit or the deposit) since it last unchoked us.
+  std::atomic<bool> payment_required_{false};
   std::uint64_t default_after_;
   Counters& counters_;
   Worker& worker_;
@@ -438,16 +464,13 @@ class FfiPayments final : public Payments, private PayerChannels {
       payee_.min_price = parse_amount(options.payee->price, "price");
       payee_.credit_pieces = options.payee->credit_pieces;
       // Validate once, up front, so a bad configuration fails at construction rather than per peer.
-      PiecepayPayee* probe = nullptr;
-      if (piecepay_payee_new(&payee_, &probe) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
       std::uint8_t address[20];
-      piecepay_payee_address(probe, address);
-      piecepay_payee_free(probe);
+      piecepay_payee_address(new_payee(payee_).get(), address);
       for (auto const& k : options.payee->verified_channels)
         verified_[{address_bytes(k.peer, "verified channel payer"), k.salt}] =
             parse_amount(k.deposit, "verified channel deposit");
-      payee_ctx_ = PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit,
-                                to_hex(address, 20)};
+      payee_ctx_ =
+          PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit, to_hex(address, 20)};
     }
     if (options.payer) {
       payer_.chain_id = options.chain.chain_id;
@@ -455,21 +478,19 @@ class FfiPayments final : public Payments, private PayerChannels {
       std::memcpy(payer_.token, token_, 20);
       parse_hex(options.payer->key_hex, payer_.secret_key, "payer key");
       payer_.max_price = parse_amount(options.payer->max_price, "max price");
-      payer_.bid_step = payer_.max_price;
+      payer_.bid_step =
+          options.payer->bid_step.empty() ? payer_.max_price : parse_amount(options.payer->bid_step, "bid step");
       deposit_ = parse_amount(options.payer->deposit, "deposit");
       payer_.auth_ttl = 3600;
       for (auto const& k : options.payer->open_channels)
         open_[address_bytes(k.peer, "open channel payee")] = {k.salt, parse_amount(k.deposit, "open channel deposit")};
       // Salts must not repeat for one (payer, payee): start from the clock, one per payee met.
       next_salt_ = static_cast<std::uint32_t>(unix_now());
-      PiecepayPayer* probe = nullptr;
       payer_.salt = next_salt_;
       payer_.budget = deposit_;
-      if (piecepay_payer_new(&payer_, &probe) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
       std::uint8_t address[20];
-      piecepay_payer_address(probe, address);
+      piecepay_payer_address(new_payer(payer_).get(), address);
       payer_address_ = to_hex(address, 20);
-      piecepay_payer_free(probe);
     }
   }
 
@@ -480,7 +501,8 @@ class FfiPayments final : public Payments, private PayerChannels {
 
   std::unique_ptr<PayerPeer> payer_peer(Counters& counters) override {
     if (!options_.payer) return nullptr;
-    return std::make_unique<FfiPayer>(static_cast<PayerChannels&>(*this), options_.payer->default_after_pieces, counters, worker_);
+    return std::make_unique<FfiPayer>(static_cast<PayerChannels&>(*this), options_.payer->default_after_pieces,
+                                      counters, worker_);
   }
 
   std::vector<ReceiptRecord> latest_receipts() const override { return book_.receipts(); }
@@ -492,7 +514,7 @@ class FfiPayments final : public Payments, private PayerChannels {
       std::lock_guard<std::mutex> channel_lock(channel->mutex);
       if (!channel->funded) continue;
       PiecepayChannelInfo info{};
-      if (piecepay_payer_info(channel->handle, &info) != PIECEPAY_STATUS_OK) continue;
+      if (piecepay_payer_info(channel->handle.get(), &info) != PIECEPAY_STATUS_OK) continue;
       ChannelStats s;
       s.channel_id = to_hex(info.channel_id, 32);
       s.payer = payer_address_;
@@ -512,23 +534,28 @@ class FfiPayments final : public Payments, private PayerChannels {
     auto const found = channels_.find(payee);
     if (found != channels_.end()) return found->second;
     PiecepayPayerConfig config = payer_;
-    auto channel = std::make_shared<PayerChannel>();
-    channel->payee = payee;
+    PiecepayAmount deposit = deposit_;
+    bool adopt = false;
     if (!open_.empty()) {
       auto const known = open_.find(payee);
       if (known == open_.end()) return nullptr;  // a payee we have no channel with: not bid to
       config.salt = known->second.first;
-      channel->deposit = known->second.second;
-      channel->adopt = true;
+      deposit = known->second.second;
+      adopt = true;
     } else {
       config.salt = next_salt_++;
-      channel->deposit = deposit_;
     }
-    config.budget = channel->deposit;  // one channel per handle: it never spends more than its deposit
-    if (piecepay_payer_new(&config, &channel->handle) != PIECEPAY_STATUS_OK) {
+    config.budget = deposit;  // one channel per handle: it never spends more than its deposit
+    std::shared_ptr<PayerChannel> channel;
+    try {
+      channel = std::make_shared<PayerChannel>(new_payer(config));
+    } catch (std::invalid_argument const&) {  // the options were validated at construction: not expected
       counters.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       return nullptr;
     }
+    channel->payee = payee;
+    channel->deposit = deposit;
+    channel->adopt = adopt;
     channel->salt = config.salt;
     channels_[payee] = channel;
     return channel;
@@ -561,11 +588,8 @@ std::string address_of(const std::string& key_hex) {
   config.bid_step = config.max_price;
   config.budget = config.max_price;
   config.auth_ttl = 1;
-  PiecepayPayer* payer = nullptr;
-  if (piecepay_payer_new(&config, &payer) != PIECEPAY_STATUS_OK) throw std::invalid_argument(last_error());
   std::uint8_t address[20];
-  piecepay_payer_address(payer, address);
-  piecepay_payer_free(payer);
+  piecepay_payer_address(new_payer(config).get(), address);
   return to_hex(address, 20);
 }
 

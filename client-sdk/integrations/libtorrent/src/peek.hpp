@@ -17,7 +17,8 @@ namespace piecepay::torrent::peek {
 /// The byte-string field `key` of the bencoded dictionary `payload` when it is exactly `size` bytes long.
 inline std::optional<std::string> bytes(std::string_view payload, const char* key, std::size_t size) {
   libtorrent::error_code ec;
-  libtorrent::bdecode_node const d = libtorrent::bdecode({payload.data(), static_cast<std::ptrdiff_t>(payload.size())}, ec);
+  libtorrent::bdecode_node const d =
+      libtorrent::bdecode({payload.data(), static_cast<std::ptrdiff_t>(payload.size())}, ec);
   if (ec || d.type() != libtorrent::bdecode_node::dict_t) return std::nullopt;
   libtorrent::bdecode_node const v = d.dict_find_string(key);
   if (!v || v.string_length() != static_cast<int>(size)) return std::nullopt;
@@ -27,7 +28,8 @@ inline std::optional<std::string> bytes(std::string_view payload, const char* ke
 /// The integer field `key` of the bencoded dictionary `payload` when it is in 0..2^32-1.
 inline std::optional<std::uint32_t> u32(std::string_view payload, const char* key) {
   libtorrent::error_code ec;
-  libtorrent::bdecode_node const d = libtorrent::bdecode({payload.data(), static_cast<std::ptrdiff_t>(payload.size())}, ec);
+  libtorrent::bdecode_node const d =
+      libtorrent::bdecode({payload.data(), static_cast<std::ptrdiff_t>(payload.size())}, ec);
   if (ec || d.type() != libtorrent::bdecode_node::dict_t) return std::nullopt;
   libtorrent::bdecode_node const v = d.dict_find_int(key);
   if (!v) return std::nullopt;

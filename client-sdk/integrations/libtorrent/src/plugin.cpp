@@ -1,18 +1,24 @@
 // libtorrent glue: turns peer-connection events into PayeePeer/PayerPeer calls and their answers into
-// choke / swallow / reject / extension messages.
+// choke / swallow / reject / extension messages; a session plugin joins every torrent and, when selling,
+// gives the upload slots out by bid (choker.hpp).
 #include "piecepay_torrent/plugin.hpp"
 
 #include <libtorrent/bdecode.hpp>
 #include <libtorrent/entry.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_request.hpp>
+#include <libtorrent/session_handle.hpp>
+#include <libtorrent/settings_pack.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
-#include <utility>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 
+#include "choker.hpp"
 #include "frame.hpp"
 #include "payments.hpp"
 #include "tally.hpp"
@@ -25,21 +31,30 @@ namespace piecepay::torrent {
 // of: receipts leave within a tick (1 s) of the hash check that precedes the peer's last `have`.
 constexpr std::chrono::seconds kPartialGrace{3};
 
-// Extension messages are small (the largest, a receipt, is ~200 bytes); anything this big is abuse.
-constexpr int kMaxMessageBytes = 16 * 1024;
-
 std::uint64_t unix_now() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
+
+namespace {
+
+Options checked(Options options) {
+  if (options.payee && options.payee->reserved_percent > 100)
+    throw std::invalid_argument("invalid_policy: reserved_percent above 100");
+  return options;
+}
+
+}  // namespace
 
 class SessionState {
  public:
-  explicit SessionState(Options options) : options_(std::move(options)), payments_(make_payments(options_)) {}
+  explicit SessionState(Options options) : options_(checked(std::move(options))), payments_(make_payments(options_)) {}
+  bool sells() const { return options_.payee.has_value(); }
+
   Options options_;
   Counters counters_;
   std::unique_ptr<Payments> payments_;
+  Choker choker_;  ///< network thread only; used when selling
 };
 
 namespace {
@@ -48,19 +63,25 @@ PieceGeometry geometry_of(lt::torrent_info const& ti) {
   return PieceGeometry{ti.total_size(), ti.piece_length(), ti.num_pieces()};
 }
 
-/// What the connections of one torrent share (all on libtorrent's network thread): who supplied which
-/// piece, so that each piece is paid once, to one peer. A ledger entry keeps a connection's payer side
-/// alive until its pieces are decided, so a receipt owed still leaves after the connection closed.
+/// What the connections of one torrent share (all on libtorrent's network thread): its piece geometry,
+/// once the metadata is known (a magnet link learns it from peers), and who supplied which piece, so
+/// that each piece is paid once, to one peer. A ledger entry keeps a connection's payer side alive until
+/// its pieces are decided, so a receipt owed still leaves after the connection closed.
 struct TorrentShared {
-  explicit TorrentShared(PieceGeometry geometry) : ledger(geometry) {}
-  PieceLedger<std::shared_ptr<PayerPeer>> ledger;
+  std::optional<PieceGeometry> geometry;
+  std::optional<PieceLedger<std::shared_ptr<PayerPeer>>> ledger;
+
+  void set_geometry(PieceGeometry g) {
+    if (geometry) return;
+    geometry = g;
+    ledger.emplace(g);
+  }
 };
 
-class PeerPlugin final : public lt::peer_plugin {
+class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
  public:
-  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state,
-             std::shared_ptr<TorrentShared> torrent, PieceGeometry geometry)
-      : pc_(std::move(pc)), state_(std::move(state)), torrent_(std::move(torrent)), served_(geometry) {
+  PeerPlugin(lt::peer_connection_handle pc, std::shared_ptr<SessionState> state, std::shared_ptr<TorrentShared> torrent)
+      : pc_(std::move(pc)), state_(std::move(state)), torrent_(std::move(torrent)) {
     Counters& c = state_->counters_;
     c.peers.fetch_add(1, std::memory_order_relaxed);
     payee_ = state_->payments_->payee_peer(c);
@@ -95,26 +116,24 @@ class PeerPlugin final : public lt::peer_plugin {
 
   bool on_extended(int length, int msg, lt::span<char const> body) override {
     if (msg != kLocalMessageId) return false;
-    if (length > kMaxMessageBytes) {
-      state_->counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-      pc_.disconnect(lt::errors::make_error_code(lt::errors::invalid_message), lt::operation_t::bittorrent,
-                     lt::peer_connection_interface::peer_error);
-      return true;
-    }
+    // No size limit of our own: the C ABI refuses a payload over PIECEPAY_MAX_MESSAGE_LEN unread and
+    // answers `too_large`, as the protocol asks, and libtorrent bounds what it buffers for one message.
     if (body.size() < length) return true;  // a fragment; libtorrent calls again with more
     std::string_view payload(body.data(), static_cast<std::size_t>(body.size()));
     std::uint64_t const now = unix_now();
     if (payee_ && payer_) {
-      if (for_payee(payload)) payee_->on_message(payload, now);
-      else payer_->on_message(payload, now);
+      if (for_payee(payload))
+        payee_->on_message(payload, now);
+      else
+        payer_->on_message(payload, now);
     } else if (payee_) {
       payee_->on_message(payload, now);
     } else if (payer_) {
       payer_->on_message(payload, now);
     }
     flush();
-    // A receipt may have brought the peer back under its credit window.
-    if (payee_ && pc_.is_choked() && pc_.is_peer_interested() && may_serve()) pc_.maybe_unchoke_this_peer();
+    // A funded channel or a receipt may have made the peer servable again.
+    if (payee_ && pc_.is_choked() && pc_.is_peer_interested() && may_serve()) unchoke();
     return true;
   }
 
@@ -154,24 +173,28 @@ class PeerPlugin final : public lt::peer_plugin {
   void sent_piece(lt::peer_request const& r) override {
     if (!payee_) return;
     flush();  // acknowledgements of receipts the worker verified meanwhile
-    if (!served_.add(static_cast<int>(r.piece), r.length)) return;
-    bool serve_next = true;
+    if (!served_) {
+      if (!torrent_->geometry) return;
+      served_.emplace(*torrent_->geometry);
+    }
+    if (!served_->add(static_cast<int>(r.piece), r.length)) return;
     if (payee_->paying()) {
       state_->counters_.pieces_served_paid.fetch_add(1, std::memory_order_relaxed);
-      serve_next = payee_->on_piece_served(unix_now());
+      payee_->on_piece_served(unix_now());
       flush();
     } else {
       state_->counters_.pieces_served_free.fetch_add(1, std::memory_order_relaxed);
       ++free_served_;
-      serve_next = may_serve();
     }
-    if (!serve_next) choke();
+    if (!may_serve()) choke();
   }
 
   // Once a second: the choker may have unchoked a peer we refuse to serve (or a payment may have made
-  // one servable again without a message, e.g. a top-up seen elsewhere).
+  // one servable again without a message, e.g. a top-up seen elsewhere); a payer kept choked bids more.
   void tick() override {
-    if (payee_) payee_->on_tick(unix_now());
+    std::uint64_t const now = unix_now();
+    if (payee_) payee_->on_tick(now);
+    if (payer_ && pc_.has_peer_choked() && pc_.is_interesting()) payer_->on_choked(now);
     flush();
     if (held_reason_ && !in_flight(std::chrono::steady_clock::now())) {
       lt::error_code const ec = *std::exchange(held_reason_, std::nullopt);
@@ -182,17 +205,46 @@ class PeerPlugin final : public lt::peer_plugin {
     if (!pc_.is_choked() && !may_serve()) {
       choke();
     } else if (pc_.is_choked() && pc_.is_peer_interested() && may_serve()) {
-      pc_.maybe_unchoke_this_peer();
+      unchoke();
     }
   }
+
+  // --- upload slots (SlotPeer, for the session's choker) ------------------------------------------------
+
+  bool wants_slot() const override { return pc_.is_peer_interested() && servable(); }
+  PiecepayAmount bid() const override { return payee_->paying() ? payee_->price() : PiecepayAmount{}; }
+  std::uint64_t take_received() override { return std::exchange(received_, 0); }
+  bool choked() const override { return pc_.is_choked(); }
+
+  void choke() override {
+    if (pc_.is_choked()) return;
+    state_->counters_.chokes.fetch_add(1, std::memory_order_relaxed);
+    pc_.choke_this_peer();
+  }
+
+  void unchoke() override { pc_.maybe_unchoke_this_peer(); }
 
   // --- buying ----------------------------------------------------------------------------------------
 
   // The piece is paid when it passes (TorrentPlugin::on_piece_pass), to whoever supplied most of it.
   bool on_piece(lt::peer_request const& r, lt::span<char const>) override {
-    if (!payer_) return false;
-    torrent_->ledger.add(payer_, static_cast<int>(r.piece), r.length);
+    received_ += static_cast<std::uint64_t>(r.length);
+    if (!payer_ || !torrent_->ledger) return false;
+    torrent_->ledger->add(payer_, static_cast<int>(r.piece), r.length);
     flush();  // receipts the worker signed meanwhile
+    return false;
+  }
+
+  bool on_choke() override {
+    if (payer_) {
+      payer_->on_choked(unix_now());
+      flush();
+    }
+    return false;
+  }
+
+  bool on_unchoke() override {
+    if (payer_) payer_->on_unchoked();
     return false;
   }
 
@@ -204,18 +256,20 @@ class PeerPlugin final : public lt::peer_plugin {
     if (payer_ && payer_->unacknowledged()) return true;
     if (!payee_) return false;
     if (payee_->owed()) return true;
-    return served_.partial() && held_since_ && now - *held_since_ < kPartialGrace;
+    return served_ && served_->partial() && held_since_ && now - *held_since_ < kPartialGrace;
   }
 
-  bool may_serve() const {
+  /// Whether the peer's payments (or the free share) allow serving it, slot or not.
+  bool servable() const {
     if (payee_->paying()) return payee_->may_serve();
     return free_served_ < state_->options_.free_pieces;
   }
 
-  void choke() {
-    if (pc_.is_choked()) return;
-    state_->counters_.chokes.fetch_add(1, std::memory_order_relaxed);
-    pc_.choke_this_peer();
+  /// Whether to serve the peer now: servable, and holding an upload slot (or taking a free one).
+  bool may_serve() {
+    if (!servable()) return false;
+    Choker& choker = state_->choker_;
+    return choker.holds(*this) || choker.offer(*this);
   }
 
   void flush() {
@@ -234,7 +288,7 @@ class PeerPlugin final : public lt::peer_plugin {
   lt::peer_connection_handle pc_;
   std::shared_ptr<SessionState> state_;
   std::shared_ptr<TorrentShared> torrent_;
-  PieceTally served_;
+  std::optional<PieceTally> served_;  ///< from the first piece served (the geometry is known by then)
   std::unique_ptr<PayeePeer> payee_;
   std::shared_ptr<PayerPeer> payer_;
   std::uint8_t peer_message_id_ = 0;
@@ -243,47 +297,125 @@ class PeerPlugin final : public lt::peer_plugin {
   std::optional<std::chrono::steady_clock::time_point> held_since_;
   std::optional<lt::error_code> held_reason_;
   std::uint32_t free_served_ = 0;
+  std::uint64_t received_ = 0;  ///< payload bytes from the peer since the choker last asked
 };
 
 class TorrentPlugin final : public lt::torrent_plugin {
  public:
-  TorrentPlugin(std::shared_ptr<SessionState> state, PieceGeometry geometry)
-      : state_(std::move(state)), shared_(std::make_shared<TorrentShared>(geometry)), geometry_(geometry) {}
+  TorrentPlugin(std::shared_ptr<SessionState> state, lt::torrent_handle handle)
+      : state_(std::move(state)), handle_(std::move(handle)), shared_(std::make_shared<TorrentShared>()) {}
 
   std::shared_ptr<lt::peer_plugin> new_connection(lt::peer_connection_handle const& pc) override {
     // Web seeds speak HTTP: nothing to sell or pay there.
     if (pc.type() != lt::connection_type::bittorrent) return nullptr;
-    return std::make_shared<PeerPlugin>(pc, state_, shared_, geometry_);
+    auto peer = std::make_shared<PeerPlugin>(pc, state_, shared_);
+    if (state_->sells()) state_->choker_.add(peer);
+    return peer;
+  }
+
+  // The metadata is known and the files checked: before this, no piece moves. (A torrent added from a
+  // magnet link gets here once its metadata arrived from peers, BEP 9.)
+  void on_files_checked() override {
+    std::shared_ptr<const lt::torrent_info> const ti = handle_.torrent_file();
+    if (ti && ti->is_valid()) shared_->set_geometry(geometry_of(*ti));
   }
 
   // Once per piece: pay its main supplier. Signing happens on the worker; the receipt leaves with that
   // payee's next flush (its next block, or tick).
   void on_piece_pass(lt::piece_index_t piece) override {
-    std::shared_ptr<PayerPeer> const supplier = shared_->ledger.on_pass(static_cast<int>(piece));
+    if (!shared_->ledger) return;
+    std::shared_ptr<PayerPeer> const supplier = shared_->ledger->on_pass(static_cast<int>(piece));
     if (supplier) supplier->on_piece_passed(unix_now());
   }
 
-  void on_piece_failed(lt::piece_index_t piece) override { shared_->ledger.on_fail(static_cast<int>(piece)); }
+  void on_piece_failed(lt::piece_index_t piece) override {
+    if (shared_->ledger) shared_->ledger->on_fail(static_cast<int>(piece));
+  }
 
  private:
   std::shared_ptr<SessionState> state_;
+  lt::torrent_handle handle_;
   std::shared_ptr<TorrentShared> shared_;
-  PieceGeometry geometry_;
+};
+
+/// The session plugin: joins every torrent and, when selling, runs the choker.
+class SessionPlugin final : public lt::plugin {
+ public:
+  explicit SessionPlugin(std::shared_ptr<SessionState> state) : state_(std::move(state)) {}
+
+  lt::feature_flags_t implemented_features() override { return lt::plugin::tick_feature; }
+
+  void added(lt::session_handle const& session) override { session_ = session; }
+
+  std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const& handle, lt::client_data_t) override {
+    if (!started_) joined_.insert(handle);
+    return std::make_shared<TorrentPlugin>(state_, handle);
+  }
+
+  void on_tick() override {
+    if (!started_) start();
+    if (!state_->sells()) return;
+    state_->choker_.rank(slot_policy(), std::chrono::steady_clock::now());
+  }
+
+ private:
+  // On the network thread, where session calls run inline: join the torrents that were in the session
+  // before the plugin (later ones come through new_torrent).
+  void start() {
+    started_ = true;
+    for (lt::torrent_handle& t : session_.get_torrents()) {
+      if (joined_.count(t) != 0) continue;
+      auto const state = state_;
+      t.add_extension([state](lt::torrent_handle const& h, lt::client_data_t) -> std::shared_ptr<lt::torrent_plugin> {
+        return std::make_shared<TorrentPlugin>(state, h);
+      });
+    }
+    joined_.clear();
+  }
+
+  // libtorrent's choker would give the slots out by its own ranking and fight ours every round, and its
+  // only hook (get_unchoke_priority) merely breaks ties among optimistic unchokes. So a selling session
+  // takes it over: unchoke_slots_limit -1 (with the fixed-slots algorithm) switches libtorrent's choker
+  // off, and the number the host set becomes ours to give out. A host that sets it again later (a
+  // client's preferences) is heard at the next tick.
+  SlotPolicy slot_policy() {
+    lt::settings_pack const s = session_.get_settings();
+    int const limit = s.get_int(lt::settings_pack::unchoke_slots_limit);
+    int const algorithm = s.get_int(lt::settings_pack::choking_algorithm);
+    if (!took_over_ || limit != -1 || algorithm != lt::settings_pack::fixed_slots_choker) {
+      if (!took_over_ || limit != -1) slots_ = limit;
+      lt::settings_pack ours;
+      ours.set_int(lt::settings_pack::unchoke_slots_limit, -1);
+      ours.set_int(lt::settings_pack::choking_algorithm, lt::settings_pack::fixed_slots_choker);
+      session_.apply_settings(std::move(ours));
+      took_over_ = true;
+    }
+    SlotPolicy policy;
+    policy.slots = slots_;
+    int const optimistic = s.get_int(lt::settings_pack::num_optimistic_unchoke_slots);
+    // libtorrent's default: one optimistic unchoke per five slots, at least one (none without slots).
+    policy.optimistic = slots_ == 0 ? 0 : optimistic > 0 ? optimistic : std::max(1, slots_ / 5);
+    policy.optimistic_interval =
+        std::chrono::seconds(std::max(1, s.get_int(lt::settings_pack::optimistic_unchoke_interval)));
+    policy.reserved_percent = state_->options_.payee->reserved_percent;
+    return policy;
+  }
+
+  std::shared_ptr<SessionState> state_;
+  lt::session_handle session_;
+  bool started_ = false;
+  std::set<lt::torrent_handle> joined_;  ///< torrents joined through new_torrent before the first tick
+  bool took_over_ = false;
+  int slots_ = 8;
 };
 
 }  // namespace
 
-Extension::Extension(Options options) : state_(std::make_shared<SessionState>(std::move(options))) {}
+Extension::Extension(Options options)
+    : state_(std::make_shared<SessionState>(std::move(options))), plugin_(std::make_shared<SessionPlugin>(state_)) {}
 Extension::~Extension() = default;
 
-std::function<std::shared_ptr<lt::torrent_plugin>(lt::torrent_handle const&, lt::client_data_t)>
-Extension::for_torrent(lt::torrent_info const& ti) {
-  auto state = state_;
-  PieceGeometry const geometry = geometry_of(ti);
-  return [state, geometry](lt::torrent_handle const&, lt::client_data_t) -> std::shared_ptr<lt::torrent_plugin> {
-    return std::make_shared<TorrentPlugin>(state, geometry);
-  };
-}
+std::shared_ptr<lt::plugin> Extension::plugin() { return plugin_; }
 
 const Counters& Extension::counters() const { return state_->counters_; }
 std::vector<ReceiptRecord> Extension::latest_receipts() const { return state_->payments_->latest_receipts(); }

@@ -5,6 +5,8 @@
 #include <libtorrent/bdecode.hpp>
 #include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
+#include <libtorrent/extensions/ut_metadata.hpp>
+#include <libtorrent/magnet_uri.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_status.hpp>
 
@@ -65,7 +67,8 @@ Fixture make_fixture(const fs::path& dir, const std::string& name, std::int64_t 
   lt::set_piece_hashes(ct, dir.string());
   std::vector<char> buf;
   lt::bencode(std::back_inserter(buf), ct.generate());
-  std::ofstream(dir / (name + ".torrent"), std::ios::binary).write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  std::ofstream(dir / (name + ".torrent"), std::ios::binary)
+      .write(buf.data(), static_cast<std::streamsize>(buf.size()));
   return Fixture{dir, name, std::make_shared<const lt::torrent_info>(buf, lt::from_span)};
 }
 
@@ -109,27 +112,33 @@ lt::tcp::endpoint Node::endpoint() const {
 
 namespace {
 
-Node make_node(const std::string& name, const Fixture& fixture, const fs::path& save_dir,
+/// A session for `atp`'s torrent (its ti, or a magnet link's info-hash).
+Node make_node(const std::string& name, lt::add_torrent_params atp, const fs::path& save_dir,
                const std::optional<Options>& options, lt::torrent_flags_t flags, bool pex) {
   Node node;
   node.name = name;
-  // No plugins at all without pex: metadata is known up front, and smart_ban matters only with
-  // untrusted peers.
-  lt::session_params params = pex ? lt::session_params(loopback_settings())
-                                  : lt::session_params(loopback_settings(), {});
+  // Without pex, no session plugin at all (smart_ban matters only with untrusted peers) and, per
+  // torrent, only ut_metadata: metadata for magnet links (BEP 9), no peer discovery.
+  lt::session_params params =
+      pex ? lt::session_params(loopback_settings()) : lt::session_params(loopback_settings(), {});
   node.session = std::make_unique<lt::session>(std::move(params));
-  lt::add_torrent_params atp;
-  atp.ti = std::make_shared<lt::torrent_info>(*fixture.info);
+  if (!pex) atp.extensions.push_back(&lt::create_ut_metadata_plugin);
   atp.save_path = save_dir.string();
   atp.flags = flags;
   if (options) {
     node.extension = std::make_unique<Extension>(*options);
-    atp.extensions.push_back(node.extension->for_torrent(*fixture.info));
+    node.session->add_extension(node.extension->plugin());
   }
   node.torrent = node.session->add_torrent(std::move(atp));
   bool const listening = wait_until([&] { return node.session->listen_port() != 0; }, std::chrono::seconds(10));
   if (!listening) throw std::runtime_error(name + ": not listening on 127.0.0.1");
   return node;
+}
+
+lt::add_torrent_params with_metadata(const Fixture& fixture) {
+  lt::add_torrent_params atp;
+  atp.ti = std::make_shared<lt::torrent_info>(*fixture.info);
+  return atp;
 }
 
 }  // namespace
@@ -138,7 +147,7 @@ Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, 
   // Not auto-managed and not paused: the torrent starts at once, no queueing.
   lt::torrent_flags_t flags{};
   if (seed_mode) flags |= lt::torrent_flags::seed_mode;
-  Node node = make_node("seeder", fixture, fixture.dir, options, flags, pex);
+  Node node = make_node("seeder", with_metadata(fixture), fixture.dir, options, flags, pex);
   if (!seed_mode && !wait_finished(node, std::chrono::seconds(60)))
     throw std::runtime_error("seeder: files did not check complete");
   return node;
@@ -147,7 +156,14 @@ Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, 
 Node make_leecher(const std::string& name, const Fixture& fixture, const fs::path& save_dir,
                   const std::optional<Options>& options, bool pex) {
   fs::create_directories(save_dir);
-  return make_node(name, fixture, save_dir, options, lt::torrent_flags_t{}, pex);
+  return make_node(name, with_metadata(fixture), save_dir, options, lt::torrent_flags_t{}, pex);
+}
+
+Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const fs::path& save_dir,
+                         const std::optional<Options>& options) {
+  fs::create_directories(save_dir);
+  return make_node(name, lt::parse_magnet_uri(lt::make_magnet_uri(*fixture.info)), save_dir, options,
+                   lt::torrent_flags_t{}, false);
 }
 
 bool wait_finished(Node& node, std::chrono::milliseconds timeout) {

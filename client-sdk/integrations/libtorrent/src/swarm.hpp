@@ -30,8 +30,8 @@ struct Fixture {
 
 /// Writes `size` pseudo-random bytes (from `seed`) as `dir/name` and builds a v1 torrent over it with
 /// `piece_size`-byte pieces. Reuses an existing file of the right size made from the same seed.
-Fixture make_fixture(const std::filesystem::path& dir, const std::string& name, std::int64_t size,
-                     int piece_size, std::uint64_t seed);
+Fixture make_fixture(const std::filesystem::path& dir, const std::string& name, std::int64_t size, int piece_size,
+                     std::uint64_t seed);
 
 /// Writes `fixture`'s .torrent with `announce_url` as its tracker to `out` (same info dict, same
 /// info-hash), for clients that only find peers through a tracker.
@@ -56,12 +56,16 @@ struct Node {
 /// `seed_mode` trusts the files without hashing them first (bench); otherwise they are checked. `pex`
 /// keeps libtorrent's default plugins (peer exchange among them); without it, a session only talks to
 /// the peers it is told about.
-Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true,
-                 bool pex = true);
+Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true, bool pex = true);
 
 /// A leecher of `fixture` downloading into `save_dir` (`pex` as for make_seeder).
 Node make_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
                   const std::optional<Options>& options, bool pex = true);
+
+/// A leecher of `fixture` added from its magnet link (info-hash only): the metadata comes from peers
+/// (BEP 9, ut_metadata), no tracker and no DHT; add peers with connect_peer.
+Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
+                         const std::optional<Options>& options);
 
 /// Polls `done` until it is true or `timeout` passes (then false). Not a sleep: it returns as soon as the
 /// condition holds, checking every `poll`.

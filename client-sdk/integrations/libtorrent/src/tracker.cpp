@@ -17,8 +17,8 @@ Tracker::Tracker(std::vector<std::uint16_t> peer_ports) {
     peers += static_cast<char>(port >> 8);
     peers += static_cast<char>(port & 0xff);
   }
-  body_ = "d8:completei1e10:incompletei0e8:intervali30e12:min intervali5e5:peers" + std::to_string(peers.size()) +
-          ":" + peers + "e";
+  body_ = "d8:completei1e10:incompletei0e8:intervali30e12:min intervali5e5:peers" + std::to_string(peers.size()) + ":" +
+          peers + "e";
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) throw std::runtime_error("tracker: socket failed");
   sockaddr_in addr{};
@@ -61,8 +61,9 @@ void Tracker::serve() {
     }
     if (req.rfind("GET ", 0) == 0) {
       ++announces_;
-      std::string const resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
-                               std::to_string(body_.size()) + "\r\nConnection: close\r\n\r\n" + body_;
+      std::string const resp =
+          "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body_.size()) +
+          "\r\nConnection: close\r\n\r\n" + body_;
       ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
     }
     ::close(c);

@@ -15,12 +15,12 @@ inline int& failures() {
   return n;
 }
 
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      ++::check::failures();                                                          \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      ++::check::failures();                                                            \
       std::fprintf(stderr, "  CHECK failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                                 \
+    }                                                                                   \
   } while (0)
 
 struct Test {

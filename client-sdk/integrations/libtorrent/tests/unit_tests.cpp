@@ -1,12 +1,66 @@
-// Unit tests of the pure parts: message framing, piece counting and the bench's statistics.
+// Unit tests of the parts without a session: message framing, piece counting, the choker (over fake
+// connections) and the bench's statistics.
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include "../demo/bench_stats.hpp"
 #include "check.hpp"
+#include "choker.hpp"
 #include "frame.hpp"
 #include "tally.hpp"
 
 using namespace piecepay::torrent;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// A connection as the choker sees it, with its state set by the test.
+struct FakePeer final : SlotPeer {
+  bool wants = true;
+  std::uint64_t price = 0;
+  std::uint64_t received = 0;
+  bool is_choked = true;
+  int chokes = 0;
+  bool wants_slot() const override { return wants; }
+  PiecepayAmount bid() const override { return PiecepayAmount{price, 0}; }
+  std::uint64_t take_received() override { return std::exchange(received, 0); }
+  bool choked() const override { return is_choked; }
+  void choke() override {
+    is_choked = true;
+    ++chokes;
+  }
+  void unchoke() override { is_choked = false; }
+};
+
+/// Fake peers registered with `choker`, in order, bidding `prices` (0: does not pay).
+std::vector<std::shared_ptr<FakePeer>> peers(Choker& choker, std::vector<std::uint64_t> prices) {
+  std::vector<std::shared_ptr<FakePeer>> out;
+  for (std::uint64_t price : prices) {
+    out.push_back(std::make_shared<FakePeer>());
+    out.back()->price = price;
+    choker.add(out.back());
+  }
+  return out;
+}
+
+std::vector<int> unchoked(const std::vector<std::shared_ptr<FakePeer>>& ps) {
+  std::vector<int> out;
+  for (std::size_t i = 0; i < ps.size(); ++i)
+    if (!ps[i]->is_choked) out.push_back(static_cast<int>(i));
+  return out;
+}
+
+SlotPolicy policy(int slots, int optimistic, std::uint8_t reserved_percent) {
+  SlotPolicy p;
+  p.slots = slots;
+  p.optimistic = optimistic;
+  p.optimistic_interval = 30s;
+  p.reserved_percent = reserved_percent;
+  return p;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   return check::run(
@@ -93,9 +147,9 @@ int main(int argc, char** argv) {
              l.add(1, 0, 20);
              l.add(1, 0, 20);
              CHECK(l.on_pass(0) == 1);
-             l.add(2, 0, 40);            // end-game duplicate after the pass: ignored
+             l.add(2, 0, 40);  // end-game duplicate after the pass: ignored
              CHECK(l.pending() == 0);
-             CHECK(l.on_pass(1) == 0);   // no block seen (already on disk): nobody to pay
+             CHECK(l.on_pass(1) == 0);  // no block seen (already on disk): nobody to pay
            }},
           {"ledger_pays_a_split_piece_to_its_main_supplier",
            [] {
@@ -103,22 +157,102 @@ int main(int argc, char** argv) {
              l.add(1, 0, 10);
              l.add(2, 0, 30);
              CHECK(l.on_pass(0) == 2);
-             l.add(3, 1, 20);            // equal shares: the first supplier
+             l.add(3, 1, 20);  // equal shares: the first supplier
              l.add(4, 1, 20);
              CHECK(l.on_pass(1) == 3);
-             l.add(5, 2, 20);            // the short last piece
+             l.add(5, 2, 20);  // the short last piece
              CHECK(l.on_pass(2) == 5);
            }},
           {"ledger_forgets_a_failed_piece",
            [] {
              PieceLedger<int> l(PieceGeometry{100, 40, 3});
-             l.add(1, 0, 40);            // bad data from 1
+             l.add(1, 0, 40);  // bad data from 1
              l.on_fail(0);
-             l.add(2, 0, 40);            // downloaded again from 2
+             l.add(2, 0, 40);  // downloaded again from 2
              CHECK(l.on_pass(0) == 2);
-             l.add(1, 7, 40);            // outside the torrent
+             l.add(1, 7, 40);  // outside the torrent
              CHECK(l.pending() == 0);
              CHECK(l.on_pass(7) == 0);
+           }},
+          {"choker_serves_everyone_until_it_ranks",
+           [] {
+             Choker c;
+             auto ps = peers(c, {0, 0});
+             CHECK(c.holds(*ps[0]) && c.offer(*ps[1]));
+           }},
+          {"choker_gives_slots_to_the_highest_bids_and_keeps_a_share_for_free_peers",
+           [] {
+             Choker c;
+             auto ps = peers(c, {10, 30, 20, 0, 0});
+             ps[3]->received = 500;  // free, gives back the most
+             ps[4]->received = 100;  // free
+             ps[0]->is_choked = false;
+             auto const t0 = Choker::Clock::now();
+             c.rank(policy(3, 0, 20), t0);  // one of three slots kept for free peers
+             CHECK((unchoked(ps) == std::vector<int>{1, 2, 3}));
+             CHECK(ps[0]->chokes == 1);
+             CHECK(c.holds(*ps[1]) && !c.holds(*ps[0]));
+             // No free peer wants a slot: all three go by bid.
+             ps[3]->wants = ps[4]->wants = false;
+             c.rank(policy(3, 0, 20), t0 + 1s);
+             CHECK((unchoked(ps) == std::vector<int>{0, 1, 2}));
+           }},
+          {"choker_rotates_the_optimistic_unchoke_longest_waiting_first",
+           [] {
+             Choker c;
+             auto ps = peers(c, {40, 10, 20, 30});
+             SlotPolicy p = policy(1, 1, 0);
+             p.optimistic_interval = 2s;
+             auto const t0 = Choker::Clock::now();
+             // Peer 0 holds the slot; among the others, never unchoked, the highest bid goes first.
+             c.rank(p, t0);
+             CHECK((unchoked(ps) == std::vector<int>{0, 3}));
+             c.rank(p, t0 + 1s);  // the turn lasts the interval
+             CHECK((unchoked(ps) == std::vector<int>{0, 3}));
+             c.rank(p, t0 + 2s);
+             CHECK((unchoked(ps) == std::vector<int>{0, 2}));
+             c.rank(p, t0 + 4s);
+             CHECK((unchoked(ps) == std::vector<int>{0, 1}));
+             c.rank(p, t0 + 6s);  // everyone had a turn: the one that waited longest
+             CHECK((unchoked(ps) == std::vector<int>{0, 3}));
+             // An optimistic peer that stops wanting loses its turn at once.
+             ps[3]->wants = false;
+             c.rank(p, t0 + 7s);
+             CHECK((unchoked(ps) == std::vector<int>{0, 2}));
+           }},
+          {"choker_offers_only_free_ranked_slots",
+           [] {
+             Choker c;
+             auto ps = peers(c, {0, 0, 0});
+             ps[2]->wants = false;
+             auto const t0 = Choker::Clock::now();
+             c.rank(policy(2, 0, 0), t0);
+             CHECK((unchoked(ps) == std::vector<int>{0, 1}));
+             CHECK(!c.offer(*ps[2]));  // does not want one
+             ps[2]->wants = true;
+             CHECK(!c.offer(*ps[2]));  // both slots in use
+             ps[1]->wants = false;     // e.g. over its credit until its receipt comes
+             CHECK(c.offer(*ps[2]) && c.holds(*ps[2]));
+           }},
+          {"choker_without_a_slot_limit_serves_everyone_who_wants",
+           [] {
+             Choker c;
+             auto ps = peers(c, {0, 0, 0});
+             ps[1]->wants = false;
+             c.rank(policy(-1, 1, 20), Choker::Clock::now());
+             CHECK((unchoked(ps) == std::vector<int>{0, 2}));
+             ps[1]->wants = true;
+             CHECK(c.offer(*ps[1]));
+           }},
+          {"choker_forgets_closed_connections",
+           [] {
+             Choker c;
+             auto ps = peers(c, {0, 0});
+             c.rank(policy(1, 0, 0), Choker::Clock::now());
+             CHECK((unchoked(ps) == std::vector<int>{0}));
+             ps.erase(ps.begin());  // peer 0's connection is gone
+             c.rank(policy(1, 0, 0), Choker::Clock::now());
+             CHECK(!ps[0]->is_choked);
            }},
       },
       argc, argv);

@@ -2,9 +2,11 @@
 // serves a peer only within its credit window, chokes the rest), a payer (pays a peer per piece, after
 // the piece passed its hash check), or both.
 //
-// Use: build one `Extension` per session, and add `extension.for_torrent(ti)` to the
-// `add_torrent_params::extensions` of every torrent that should take part. All plugin callbacks run on
-// libtorrent's network thread; `counters()` and `latest_receipts()` may be read from any thread.
+// Use: build one `Extension` per session and add `extension.plugin()` to the session
+// (`session.add_extension`): every torrent of the session takes part, those already in it and those added
+// later, magnet links included. A selling session's upload slots go to the highest bidders (see
+// README.md, "Upload slots"). All plugin callbacks run on libtorrent's network thread; `counters()`,
+// `latest_receipts()` and `channels()` may be read from any thread.
 #pragma once
 
 #include <libtorrent/extensions.hpp>
@@ -54,14 +56,21 @@ struct PayeeOptions {
   /// Accept the deposit a payer claims for a channel not in `verified_channels`, without asking the
   /// chain. Tests and the chainless demo and bench only: nothing backs such a channel.
   bool trust_claimed_deposit = false;
+  /// Percentage of the upload slots (0–100, rounded up) kept for peers that do not pay while there are
+  /// such peers; the other slots go to the highest bidders.
+  std::uint8_t reserved_percent = 20;
 };
 
 /// Buying pieces.
 struct PayerOptions {
   /// 0x-prefixed 32-byte hex secret of the payer's key.
   std::string key_hex;
-  /// Most this payer pays for one piece (decimal base units); terms above it are declined.
+  /// Most this payer pays for one piece (decimal base units); terms above it are declined. The first bid
+  /// meets the payee's asked price; a payee that keeps this payer choked for lack of a slot (not for
+  /// lack of payment) is bid more, by `bid_step` at most every 10 s, up to this.
   std::string max_price = "1000000";
+  /// How much one raise adds (decimal base units); empty: straight to `max_price`.
+  std::string bid_step;
   /// Deposit each channel is funded with (decimal base units) when this payer opens it itself.
   std::string deposit = "1000000000000";
   /// Channels already open on chain (payee, salt, deposit): adopted as funded, never opened again. When
@@ -104,6 +113,8 @@ struct Counters {
   std::atomic<std::uint64_t> receipts_accepted{0};
   std::atomic<std::uint64_t> receipts_rejected{0};
   std::atomic<std::uint64_t> pieces_paid{0};
+  /// Payer: bids raised because a payee kept this session choked for lack of an upload slot.
+  std::atomic<std::uint64_t> bids_raised{0};
   /// Payer: pieces that passed their hash check, supplied mostly by a peer this session has no funded
   /// channel with (a peer that does not sell, or the free share before the channel was funded).
   std::atomic<std::uint64_t> pieces_unpaid{0};
@@ -119,7 +130,7 @@ struct ReceiptRecord {
   std::string cumulative;  ///< decimal base units
   std::string signature;   ///< 0x hex, 64-byte EIP-2098 compact signature
   std::uint64_t chain_id = 0;
-  std::string escrow;      ///< 0x hex address
+  std::string escrow;  ///< 0x hex address
 
   /// One line of JSON with the fields above.
   std::string to_json() const;
@@ -155,10 +166,10 @@ class Extension {
   Extension(const Extension&) = delete;
   Extension& operator=(const Extension&) = delete;
 
-  /// The torrent plugin factory for `add_torrent_params::extensions` of a torrent with metadata `ti`.
-  std::function<std::shared_ptr<libtorrent::torrent_plugin>(libtorrent::torrent_handle const&,
-                                                           libtorrent::client_data_t)>
-  for_torrent(libtorrent::torrent_info const& ti);
+  /// The session plugin, for `session.add_extension` (once, on one session). It joins every torrent of
+  /// the session; when selling, it takes over the session's choker on its first tick: libtorrent's
+  /// `unchoke_slots_limit` still says how many upload slots there are, piecepay says who holds them.
+  std::shared_ptr<libtorrent::plugin> plugin();
 
   const Counters& counters() const;
   /// The highest receipt of every channel this session was paid on.
@@ -169,6 +180,7 @@ class Extension {
 
  private:
   std::shared_ptr<SessionState> state_;
+  std::shared_ptr<libtorrent::plugin> plugin_;
 };
 
 }  // namespace piecepay::torrent
