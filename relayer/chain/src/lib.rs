@@ -18,7 +18,7 @@ mod submitter;
 pub use alloy;
 pub use block::{BlockRef, find_common_ancestor};
 pub use classify::{SendErrorKind, classify_send_error};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Causes, Error, Result};
 pub use event::{
     EscrowEvent, EventMeta, IndexedEvent, Settlement, SkipOutcome, decode_log, event_signatures,
 };

@@ -25,7 +25,9 @@ impl Failure {
     pub fn from_error(error: &crate::Error) -> Self {
         tracing::error!(error = %error, code = error.code(), "request failed inside the relayer");
         match error {
-            crate::Error::Database(_) | crate::Error::Unavailable(_) => Self::new(
+            crate::Error::Database(_)
+            | crate::Error::DatabaseUnreachable { .. }
+            | crate::Error::Unavailable(_) => Self::new(
                 ErrorCode::Unavailable,
                 "the relayer's database is unavailable; retry",
             ),

@@ -24,7 +24,7 @@ use std::{
 };
 
 use piecepay_relayer_chain::{
-    Indexer, IndexerConfig, Submitter, SubmitterConfig, SubmitterEvent,
+    Error as ChainError, Indexer, IndexerConfig, Submitter, SubmitterConfig, SubmitterEvent,
     alloy::{
         primitives::Address,
         providers::{DynProvider, Provider, ProviderBuilder},
@@ -109,8 +109,7 @@ pub async fn run(
             history: 128.max(chain.confirmations.saturating_mul(4)),
             poll_interval: poll,
         },
-    )
-    .map_err(chain_error)?;
+    )?;
     let context = Context {
         settings: Arc::clone(&settings),
         store,
@@ -123,9 +122,12 @@ pub async fn run(
     tokio::select! {
         () = &mut stop_signal => Ok(()),
         result = indexer.run(std::future::pending()) => {
-            let error = result.err().map_or_else(|| "stopped".to_owned(), |e| e.to_string());
+            let error = match result {
+                Err(error) => Error::from(error),
+                Ok(()) => Error::Internal("the indexer stopped".into()),
+            };
             tracing::error!(error = %error, "the indexer stopped; the chain duties stop with it");
-            Err(Error::Chain(error))
+            Err(error)
         }
         () = submit_loop(submitter, Arc::clone(&metrics), Arc::clone(&kick), poll) => Ok(()),
         () = batch_loop(context, kick) => Ok(()),
@@ -142,12 +144,12 @@ async fn connect(
     let provider = ProviderBuilder::default()
         .connect(rpc_url)
         .await
-        .map_err(|e| Error::Chain(format!("connecting to {rpc_url}: {e}")))?
+        .map_err(|e| ChainError::rpc(format!("connecting to {rpc_url}"), e))?
         .erased();
     let chain_id = provider
         .get_chain_id()
         .await
-        .map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
+        .map_err(|e| ChainError::rpc("eth_chainId", e))?;
     if chain_id != settings.chain_id {
         return Err(Error::Config(format!(
             "chain.rpc_url serves chain {chain_id}, the escrow's domain is chain {}",
@@ -158,9 +160,7 @@ async fn connect(
     let mut config = SubmitterConfig::new(settings.escrow);
     config.confirmations = chain.confirmations;
     config.poll_interval = Duration::from_millis(chain.poll_interval_ms.max(10));
-    let mut submitter = Submitter::new(provider.clone(), signer, store, config)
-        .await
-        .map_err(chain_error)?;
+    let mut submitter = Submitter::new(provider.clone(), signer, store, config).await?;
     if let Ok(point) = std::env::var(CRASH_AT_ENV) {
         submitter = submitter.with_checkpoint(Arc::new(move |checkpoint| {
             if checkpoint.name() == point {
@@ -189,10 +189,6 @@ fn crash_point(checkpoint: &piecepay_relayer_chain::Checkpoint) {
             std::thread::park();
         }
     });
-}
-
-pub(crate) fn chain_error(error: piecepay_relayer_chain::Error) -> Error {
-    Error::Chain(format!("{} ({})", error, error.code()))
 }
 
 async fn submit_loop(

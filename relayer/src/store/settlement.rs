@@ -7,7 +7,7 @@ use piecepay_protocol::{
     relayer_api::{ChannelState, SettlementState, SettlementStatus, SettlementTransaction},
 };
 
-use super::{Store, codec, with_pool};
+use super::{Store, codec, journal, with_pool};
 use crate::Result;
 
 /// A channel whose held receipt is above its settled total and not in a batch yet.
@@ -44,9 +44,9 @@ pub struct BatchEntry {
     pub cumulative: u128,
 }
 
-/// Where a settlement batch is.
+/// Where a settlement batch is (its `status` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BatchStatus {
+pub(crate) enum BatchStatus {
     /// Built, not yet broadcast.
     Pending,
     /// Broadcast, not yet confirmed.
@@ -58,7 +58,7 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
-    const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Submitted => "submitted",
@@ -137,9 +137,16 @@ impl Store {
             .collect()
     }
 
-    /// Records a new batch of `entries` (status `pending`) in one transaction and takes its channels
-    /// out of the candidates (those whose held receipt is still the one batched). Returns its id.
-    pub async fn create_batch(&self, entries: &[BatchEntry], value: u128, now: u64) -> Result<i64> {
+    /// Stores a settlement batch of `entries` and its `settleBatch` job (id = batch id, queued) in **one
+    /// transaction**: a batch is never without its job, nor a job without its batch. Its channels stop
+    /// being candidates while the batch is live. Returns the batch id.
+    pub async fn create_settlement_job(
+        &self,
+        entries: &[BatchEntry],
+        value: u128,
+        now: u64,
+        calldata: &[u8],
+    ) -> Result<i64> {
         Ok(with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let batch_id: i64 = sqlx::query_scalar(
@@ -168,46 +175,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            sqlx::query(journal::INSERT_JOB)
+                .bind(batch_id)
+                .bind(journal::JobKind::Settle.as_str())
+                .bind(calldata)
+                .bind(codec::int(now))
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             batch_id
         }))
-    }
-
-    /// Moves a batch to `status` with its transaction and block where known. A `Failed` batch puts its
-    /// channels back among the candidates (pending since `now`).
-    pub async fn set_batch_status(
-        &self,
-        batch_id: i64,
-        status: BatchStatus,
-        tx_hash: Option<B256>,
-        block_number: Option<u64>,
-        now: u64,
-    ) -> Result<()> {
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE settlement_batches SET status = $1, tx_hash = COALESCE($2, tx_hash), \
-                 block_number = $3 WHERE batch_id = $4",
-            )
-            .bind(status.as_str())
-            .bind(tx_hash.as_ref().map(|h| h.as_slice()))
-            .bind(block_number.map(codec::int))
-            .bind(batch_id)
-            .execute(&mut *tx)
-            .await?;
-            if status == BatchStatus::Failed {
-                sqlx::query(
-                    "UPDATE receipts SET pending_since = $1 WHERE pending_since IS NULL AND channel_id IN \
-                     (SELECT channel_id FROM settlement_entries WHERE batch_id = $2)",
-                )
-                .bind(codec::int(now))
-                .bind(batch_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
     }
 
     /// `GET /v1/channels/{id}/settlement` at unix time `now`, or `None` for a channel never indexed.
