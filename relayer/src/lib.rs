@@ -7,6 +7,7 @@
 #![recursion_limit = "512"]
 pub mod api;
 pub mod batcher;
+pub mod chain;
 pub mod config;
 pub mod duties;
 pub mod error;
@@ -17,5 +18,5 @@ pub mod store;
 
 pub use config::{Config, Settings};
 pub use error::{Error, Result};
-pub use service::run;
+pub use service::{Node, run};
 pub use store::Store;

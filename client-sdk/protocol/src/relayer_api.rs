@@ -163,6 +163,9 @@ error_codes! {
     Unavailable = "unavailable", 503;
     /// A bug or an unexpected failure inside the relayer; details are in its logs, not here.
     Internal = "internal", 500;
+    /// The relayer's transaction account cannot pay for gas now, so it takes no gasless operations until
+    /// its operator funds it. Retry later, or submit through another relayer.
+    RelayerUnfunded = "relayer_unfunded", 503;
 
     // Values (whole request, or one item of a batch).
     /// An address that is not `0x` + 40 hex digits, fails its EIP-55 checksum, or is zero where that is

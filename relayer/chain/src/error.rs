@@ -18,7 +18,7 @@ pub enum Error {
     /// The JSON-RPC endpoint failed or answered something unusable (connection refused, timeout, HTTP
     /// error, an error response not covered by a more precise variant, return data that does not
     /// decode). Transient: retry later.
-    #[error("rpc error: {what}: {}", Causes(&**.source))]
+    #[error("rpc error: {what}: {}", crate::rpc::redact(&Causes(&**.source).to_string()))]
     Rpc {
         /// The call (`eth_getLogs`, `settleBatch pre-flight`, …).
         what: String,

@@ -12,6 +12,7 @@ pub mod journal;
 mod memory;
 mod nonce;
 pub mod preflight;
+pub mod rpc;
 mod serde_u128;
 mod submitter;
 

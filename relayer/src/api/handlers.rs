@@ -84,6 +84,13 @@ pub(super) async fn submit_operations(
     let max = state.settings.config.api.max_operations_per_request;
     check_batch("operations", request.operations.len(), max)?;
     request.check(&state.domain)?;
+    // The relayer pays every operation's gas: refused whole while it cannot (rather than queued to wait
+    // for funds in silence).
+    if let Some(chain) = &state.chain {
+        chain
+            .can_pay()
+            .map_err(|why| Failure::new(ErrorCode::RelayerUnfunded, why))?;
+    }
     let now = unix_now();
     let earliest_inclusion = now + state.settings.config.fees.inclusion_margin_s;
     let checked: Vec<Result<OperationRow, ApiError>> = request
@@ -211,6 +218,10 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
             .err()
             .map(|_| "the database does not answer".to_owned()),
     });
+    if let Some(chain) = &state.chain {
+        let every = crate::service::monitor_interval(&state.settings);
+        checks.extend(chain.readiness(every * 3 + piecepay_relayer_chain::rpc::REQUEST_TIMEOUT));
+    }
     checks.push(indexer_check(&state, unix_now()).await);
     let stopping = state.shutting_down.load(Ordering::SeqCst);
     checks.push(ReadinessCheck {

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub indexer_lag_blocks: AtomicI64,
     /// 1 while this node is the leader (runs indexer, batcher and submitter), else 0.
     pub leader: AtomicI64,
+    /// The signer's funds as last read, in wei (f64 bits; absent until read): balance, what a full
+    /// settlement batch may cost, `signer.warn_balance`.
+    signer_funds: Mutex<Option<[f64; 3]>>,
 }
 
 impl Metrics {
@@ -76,6 +79,12 @@ impl Metrics {
         for outcome in outcomes {
             *operations.entry(outcome).or_default() += 1;
         }
+    }
+
+    /// Records the signer's balance, what a full settlement batch may cost and the warning threshold,
+    /// all in wei.
+    pub fn set_signer_funds(&self, balance: u128, required: u128, warn: u128) {
+        *lock(&self.signer_funds) = Some([balance as f64, required as f64, warn as f64]);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -171,6 +180,30 @@ impl Metrics {
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
+        }
+        if let Some([balance, required, warn]) = *lock(&self.signer_funds) {
+            for (name, help, value) in [
+                (
+                    "piecepay_signer_balance_wei",
+                    "The signer's balance, in wei.",
+                    balance,
+                ),
+                (
+                    "piecepay_signer_balance_required_wei",
+                    "What one full settlement batch may cost at the current gas price, in wei: below it gasless operations are refused.",
+                    required,
+                ),
+                (
+                    "piecepay_signer_balance_warn_wei",
+                    "signer.warn_balance: below it the signer needs funds soon, in wei.",
+                    warn,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
         }
         out
     }

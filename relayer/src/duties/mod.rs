@@ -19,15 +19,17 @@ pub mod operations;
 pub mod settle;
 
 use std::{
+    collections::HashMap,
     sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use piecepay_relayer_chain::{
-    Error as ChainError, Indexer, IndexerConfig, Submitter, SubmitterConfig, SubmitterEvent,
+    Error as ChainError, Indexer, IndexerConfig, SendErrorKind, Submitter, SubmitterConfig,
+    SubmitterEvent, TxId,
     alloy::{
         primitives::Address,
-        providers::{DynProvider, Provider, ProviderBuilder},
+        providers::{DynProvider, Provider},
         signers::local::PrivateKeySigner,
     },
 };
@@ -35,7 +37,7 @@ use tokio::sync::{Notify, watch};
 
 pub use gasless::calldata as operations_calldata;
 
-use crate::{Error, Result, Settings, api::Metrics, ingest::unix_now, store::Store};
+use crate::{Error, Result, Settings, api::Metrics, chain::Chain, ingest::unix_now, store::Store};
 
 /// Environment variable naming a submitter checkpoint (`intent_recorded`, `signed`, `broadcast`) at which
 /// the process stops dead (it prints `CRASH-POINT <name> <job>` on stdout and freezes the submitter) so
@@ -57,11 +59,11 @@ pub struct Context {
     pub address: Address,
 }
 
-/// Runs the duties until `stop` turns true. A node without `chain.rpc_url` has none: it only serves
-/// the API (another node, or a separate process, follows the chain).
+/// Runs the duties over `chain` until `stop` turns true.
 pub async fn run(
     settings: Arc<Settings>,
     store: Store,
+    chain: Chain,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
@@ -70,10 +72,6 @@ pub async fn run(
         let _ = stopped.wait_for(|s| *s).await;
     };
     tokio::pin!(stop_signal);
-    let Some(rpc_url) = settings.config.chain.rpc_url.clone() else {
-        stop_signal.await;
-        return Ok(());
-    };
     let key = settings
         .submitter_key
         .clone()
@@ -81,13 +79,14 @@ pub async fn run(
     let signer = PrivateKeySigner::from_bytes(key.secret())
         .map_err(|_| Error::Config("the signer key is not a valid secp256k1 key".into()))?;
     let poll = Duration::from_millis(settings.config.chain.poll_interval_ms.max(10));
-    // The endpoint may be down when the node starts: retry until it answers or we are stopped.
-    let (provider, submitter) = loop {
-        let attempt = connect(&settings, &rpc_url, signer.clone(), store.clone());
+    let provider = chain.provider().clone();
+    // The endpoint may be down when this node takes over: retry until it answers or we are stopped.
+    let submitter = loop {
+        let attempt = submitter(&settings, &provider, signer.clone(), store.clone());
         tokio::select! {
             () = &mut stop_signal => return Ok(()),
-            connected = attempt => match connected {
-                Ok(pair) => break pair,
+            started = attempt => match started {
+                Ok(submitter) => break submitter,
                 Err(error @ Error::Config(_)) => return Err(error),
                 Err(error) => tracing::warn!(error = %error, "chain unreachable; retrying"),
             },
@@ -134,18 +133,13 @@ pub async fn run(
     }
 }
 
-/// The provider and the submitter; checks the endpoint serves the configured chain.
-async fn connect(
+/// The submitter, once the endpoint answers and serves the configured chain.
+async fn submitter(
     settings: &Settings,
-    rpc_url: &str,
+    provider: &DynProvider,
     signer: PrivateKeySigner,
     store: Store,
-) -> Result<(DynProvider, Submitter<Store>)> {
-    let provider = ProviderBuilder::default()
-        .connect(rpc_url)
-        .await
-        .map_err(|e| ChainError::rpc(format!("connecting to {rpc_url}"), e))?
-        .erased();
+) -> Result<Submitter<Store>> {
     let chain_id = provider
         .get_chain_id()
         .await
@@ -168,7 +162,7 @@ async fn connect(
             }
         }));
     }
-    Ok((provider, submitter))
+    Ok(submitter)
 }
 
 /// The test hook of [`CRASH_AT_ENV`]: announce, then freeze the submitter for good.
@@ -191,12 +185,16 @@ fn crash_point(checkpoint: &piecepay_relayer_chain::Checkpoint) {
     });
 }
 
+/// A refusal the node repeats every round (an unfunded signer, say) is logged at most this often.
+const REPEAT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
 async fn submit_loop(
     mut submitter: Submitter<Store>,
     metrics: Arc<Metrics>,
     kick: Arc<Notify>,
     poll: Duration,
 ) {
+    let mut warned: HashMap<(TxId, SendErrorKind), Instant> = HashMap::new();
     loop {
         let busy = match submitter.tick().await {
             Ok(events) => {
@@ -208,12 +206,20 @@ async fn submit_loop(
                                 .fetch_add(inclusion.gas_used, Ordering::Relaxed);
                             tracing::info!(?event, "submitter");
                         }
-                        SubmitterEvent::SendRefused { .. } | SubmitterEvent::Failed { .. } => {
-                            tracing::warn!(?event, "submitter");
+                        SubmitterEvent::SendRefused { id, kind, .. } => {
+                            let last = warned.get(&(*id, *kind));
+                            if last.is_none_or(|at| at.elapsed() >= REPEAT_WARNING_EVERY) {
+                                warned.insert((*id, *kind), Instant::now());
+                                tracing::warn!(?event, "submitter: the node refused a transaction");
+                            } else {
+                                tracing::debug!(?event, "submitter");
+                            }
                         }
+                        SubmitterEvent::Failed { .. } => tracing::warn!(?event, "submitter"),
                         _ => tracing::info!(?event, "submitter"),
                     }
                 }
+                warned.retain(|_, at| at.elapsed() < REPEAT_WARNING_EVERY * 10);
                 events.iter().any(|e| {
                     matches!(
                         e,
