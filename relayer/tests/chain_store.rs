@@ -368,6 +368,7 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
     let entry = BatchEntry {
         channel_id: channel.channel_id,
         cumulative: 300,
+        pending_since: 50,
     };
     let batch = store
         .create_settlement_job(&[entry], 300, 60, &[0xab])
@@ -436,6 +437,8 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
     )
     .await
     .unwrap();
+    // The value waited from its arrival (50) to the confirmation.
+    assert_eq!(store.settle_latencies(batch, 80).await.unwrap(), [30]);
     // Confirmed, but the indexer is below its block: not a candidate again yet, and still reported as
     // submitted (its settlement is on chain, the channel's row does not show it yet).
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());

@@ -215,11 +215,16 @@ both_engines!(settlement_batches, |store: Store| async move {
     assert_eq!(status.received, 300);
     assert!(status.transaction.is_none());
 
+    let unsettled = store.unsettled().await.unwrap();
+    assert_eq!(unsettled.channels, 1);
+    assert_eq!(unsettled.value, 300.0);
+    assert_eq!(unsettled.oldest_since, Some(50));
     let candidate = store.settlement_candidates(10).await.unwrap()[0];
     assert_eq!(candidate.fee_cap_bps, 30);
     let entry = BatchEntry {
         channel_id: channel.channel_id,
         cumulative: 300,
+        pending_since: 50,
     };
     let batch = store
         .create_settlement_job(&[entry], 300, 60, &[0xab])
@@ -253,6 +258,9 @@ both_engines!(settlement_batches, |store: Store| async move {
         .unwrap();
     assert_eq!(status.status, SettlementState::UpToDate);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    let unsettled = store.unsettled().await.unwrap();
+    assert_eq!((unsettled.channels, unsettled.value), (0, 0.0));
+    assert_eq!(unsettled.oldest_since, None);
 
     // A higher receipt on a channel whose window ended: expired.
     store

@@ -255,7 +255,13 @@ async fn indexer_check(state: &AppState, now: u64) -> ReadinessCheck {
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut text = state.metrics.render();
+    // Without the database the rest still answers; the gauges are left out rather than made up.
+    match state.store.unsettled().await {
+        Ok(unsettled) => super::metrics::render_unsettled(&mut text, &unsettled, unix_now()),
+        Err(error) => tracing::warn!(error = %error, "metrics: the unsettled value is unavailable"),
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

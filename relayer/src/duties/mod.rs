@@ -37,7 +37,13 @@ use tokio::sync::{Notify, watch};
 
 pub use gasless::calldata as operations_calldata;
 
-use crate::{Error, Result, Settings, api::Metrics, chain::Chain, ingest::unix_now, store::Store};
+use crate::{
+    Error, Result, Settings,
+    api::Metrics,
+    chain::Chain,
+    ingest::unix_now,
+    store::{OPERATION_JOB_BASE, Store},
+};
 
 /// Environment variable naming a submitter checkpoint (`intent_recorded`, `signed`, `broadcast`) at which
 /// the process stops dead (it prints `CRASH-POINT <name> <job>` on stdout and freezes the submitter) so
@@ -200,11 +206,14 @@ async fn submit_loop(
             Ok(events) => {
                 for event in &events {
                     match event {
-                        SubmitterEvent::Confirmed { inclusion, .. } => {
+                        SubmitterEvent::Confirmed { id, inclusion } => {
                             metrics
                                 .gas_used
                                 .fetch_add(inclusion.gas_used, Ordering::Relaxed);
                             tracing::info!(?event, "submitter");
+                            if id.0 < OPERATION_JOB_BASE && inclusion.success && !inclusion.cancel {
+                                observe_settled(submitter.journal(), &metrics, id.0).await;
+                            }
                         }
                         SubmitterEvent::SendRefused { id, kind, .. } => {
                             let last = warned.get(&(*id, *kind));
@@ -241,6 +250,17 @@ async fn submit_loop(
             () = kick.notified() => {}
             () = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+/// Records how long the value of a confirmed settlement batch waited.
+async fn observe_settled(store: &Store, metrics: &Metrics, batch_id: u64) {
+    let batch_id = i64::try_from(batch_id).unwrap_or(i64::MAX);
+    match store.settle_latencies(batch_id, unix_now()).await {
+        Ok(latencies) => latencies
+            .into_iter()
+            .for_each(|s| metrics.observe_settle_latency(s)),
+        Err(error) => tracing::warn!(error = %error, batch_id, "time to settle not recorded"),
     }
 }
 

@@ -137,6 +137,7 @@ impl Settler {
             entries.push(BatchEntry {
                 channel_id: c.channel_id,
                 cumulative: c.cumulative,
+                pending_since: c.pending_since,
             });
         }
         if entries.is_empty() {

@@ -35,7 +35,7 @@ pub use indexer::ChannelEffect;
 pub use journal::OPERATION_JOB_BASE;
 pub use operations::OperationRow;
 pub use receipts::{ReceiptWrite, ReceiptWriter};
-pub use settlement::{BatchEntry, SettlementCandidate};
+pub use settlement::{BatchEntry, SettlementCandidate, Unsettled};
 
 use crate::{Error, Result};
 

@@ -42,6 +42,19 @@ pub struct BatchEntry {
     pub channel_id: B256,
     /// The cumulative the batch settles it to.
     pub cumulative: u128,
+    /// Since when (unix time) the value it settles waited: the candidate's `pending_since`.
+    pub pending_since: u64,
+}
+
+/// The value acknowledged and not settled on chain yet, over every channel that is not closed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unsettled {
+    /// Channels whose held receipt is above their settled total.
+    pub channels: u64,
+    /// The sum of what they hold above it, in token base units (a float: a gauge, not an account).
+    pub value: f64,
+    /// Since when (unix time) the oldest of that value waits, as the batcher counts age.
+    pub oldest_since: Option<u64>,
 }
 
 /// Where a settlement batch is (its `status` column).
@@ -160,11 +173,13 @@ impl Store {
             .await?;
             for entry in entries {
                 sqlx::query(
-                    "INSERT INTO settlement_entries (batch_id, channel_id, cumulative) VALUES ($1, $2, $3)",
+                    "INSERT INTO settlement_entries (batch_id, channel_id, cumulative, pending_since) \
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(batch_id)
                 .bind(entry.channel_id.as_slice())
                 .bind(codec::amount(entry.cumulative))
+                .bind(codec::int(entry.pending_since))
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -185,6 +200,49 @@ impl Store {
             tx.commit().await?;
             batch_id
         }))
+    }
+
+    /// How long (seconds, at unix time `now`) the value each entry of batch `batch_id` settled had
+    /// waited: what `piecepay_settle_latency_seconds` observes once the batch is confirmed.
+    pub async fn settle_latencies(&self, batch_id: i64, now: u64) -> Result<Vec<u64>> {
+        let since: Vec<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT pending_since FROM settlement_entries \
+                 WHERE batch_id = $1 AND pending_since IS NOT NULL",
+            )
+            .bind(batch_id)
+            .fetch_all(pool)
+            .await?
+        });
+        since
+            .into_iter()
+            .map(|t| {
+                Ok(now.saturating_sub(codec::parse_int(t, "settlement_entries.pending_since")?))
+            })
+            .collect()
+    }
+
+    /// The value acknowledged and not yet settled on chain (`piecepay_unsettled_*`).
+    pub async fn unsettled(&self) -> Result<Unsettled> {
+        // DOUBLE PRECISION is a float in both engines (SQLite's affinity rules read "DOUB" as REAL).
+        let (channels, value, oldest): (i64, f64, Option<i64>) = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(CAST(r.cumulative AS DOUBLE PRECISION) \
+                 - CAST(c.settled AS DOUBLE PRECISION)), 0.0), \
+                 MIN(COALESCE(r.pending_since, r.received_at)) \
+                 FROM receipts r JOIN channels c ON c.channel_id = r.channel_id \
+                 WHERE c.state <> 'closed' AND r.cumulative > c.settled",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(Unsettled {
+            channels: codec::parse_int(channels, "count")?,
+            value,
+            oldest_since: oldest
+                .map(|t| codec::parse_int(t, "receipts.received_at"))
+                .transpose()?,
+        })
     }
 
     /// `GET /v1/channels/{id}/settlement` at unix time `now`, or `None` for a channel never indexed.
