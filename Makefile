@@ -33,7 +33,8 @@ help:
 #   setup-torrent    libtorrent 2.0 and two foreign torrent clients (Debian)
 #   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
 #                    selenium (PyPI) for the Deluge plugin's tests (`make deluge-plugin` needs only the first ones)
-#   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
+#   setup-test       PostgreSQL's server (the tests start their own from its binaries), promtool (Debian's
+#                    prometheus) and systemd-analyze for the relayer's ops kit, and slither (PyPI)
 #   setup-js         the JavaScript client's packages (npm ci from client-sdk/js/package-lock.json)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
 setup-toolchain:
@@ -48,6 +49,7 @@ setup-deluge:
 
 setup-test: setup-toolchain setup-torrent setup-deluge
 	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
+	deploy/tools/apt-install.sh "the relayer's operator kit tests (promtool, systemd-analyze)" prometheus systemd
 	contracts/tools/install-venv.sh slither
 
 # npm ci with install scripts off: WebTorrent 1.x's optional native modules (uTP, WebRTC) are not used,

@@ -1,6 +1,7 @@
 //! [`Metrics`]: the relayer's counters and histograms, rendered in Prometheus' text format for
 //! `GET /metrics`. Names may change between releases (they are not part of the versioned API).
 
+use piecepay_protocol::relayer_api::{Readiness, ReadinessState};
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -247,6 +248,28 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// `piecepay_ready` (1 when `/readyz` would answer 200) and `piecepay_ready_check{check}` per check.
+pub fn render_readiness(out: &mut String, readiness: &Readiness) {
+    let _ = writeln!(
+        out,
+        "# HELP piecepay_ready 1 when /readyz answers 200, else 0.\n# TYPE piecepay_ready gauge\n\
+         piecepay_ready {}",
+        u8::from(readiness.status == ReadinessState::Ready)
+    );
+    out.push_str(
+        "# HELP piecepay_ready_check Each check behind /readyz: 1 passed, 0 failed.\n\
+         # TYPE piecepay_ready_check gauge\n",
+    );
+    for check in &readiness.checks {
+        let _ = writeln!(
+            out,
+            "piecepay_ready_check{{check=\"{}\"}} {}",
+            check.name,
+            u8::from(check.ok)
+        );
     }
 }
 
