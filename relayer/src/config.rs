@@ -184,6 +184,14 @@ pub struct ApiConfig {
     /// `/readyz` fails once the indexer (run by whichever node leads) was last seen caught up with the
     /// chain longer ago than this, in seconds: receipts are checked against the channels it indexes.
     pub ready_indexer_max_age_s: u64,
+    /// Most connections open at once; past it a new one gets 503 `unavailable` and is closed.
+    pub max_connections: usize,
+    /// A client that began a request and has not sent its whole head within this is disconnected, in
+    /// milliseconds (slow-header attacks).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no traffic for this long is closed, in
+    /// milliseconds.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -197,6 +205,9 @@ impl Default for ApiConfig {
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             ready_indexer_max_age_s: 60,
+            max_connections: 1_024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -205,6 +216,15 @@ impl ApiConfig {
     /// The request timeout.
     pub const fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The HTTP edge's limits.
+    pub const fn edge(&self) -> crate::api::edge::Limits {
+        crate::api::edge::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 
     /// The limits as `/v1/info` reports them.
@@ -516,10 +536,15 @@ impl Config {
                 "chain.poll_interval_ms and chain.monitor_interval_ms must be positive".into(),
             ));
         }
-        if api.request_timeout_ms == 0 {
-            return Err(Error::Config(
-                "api.request_timeout_ms must be positive".into(),
-            ));
+        for (name, value) in [
+            ("request_timeout_ms", api.request_timeout_ms),
+            ("header_read_timeout_ms", api.header_read_timeout_ms),
+            ("idle_timeout_ms", api.idle_timeout_ms),
+            ("max_connections", api.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("api.{name} must be positive")));
+            }
         }
         if self.fees.settle_fee_bps > relayer_api::MAX_FEE_CAP_BPS {
             return Err(Error::Config(

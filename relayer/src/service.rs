@@ -1,7 +1,7 @@
 //! [`Node`]: one relayer node — checked before it serves, then the HTTP API on every node and, on the
 //! leader, the chain duties.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::{net::TcpListener, sync::watch};
 
@@ -78,14 +78,13 @@ impl Node {
             "relayer serving"
         );
         let draining = state.clone();
-        let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                draining.begin_shutdown();
-                tracing::info!("shutting down: draining in-flight requests");
-            })
-            .await;
+        let limits = state.settings.config.api.edge();
+        let served = api::edge::serve(listener, api::router(state), limits, async move {
+            shutdown.await;
+            draining.begin_shutdown();
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+        .await;
         let _ = stop_duties.send(true);
         if let Err(error) = duties.await {
             tracing::error!(error = %error, "leader duties panicked");

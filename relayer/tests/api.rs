@@ -286,6 +286,23 @@ both_engines!(whole_request_rejections, |store: Store| async move {
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_request")
     );
+    // The message says where, in JSON's words.
+    assert_eq!(
+        body["message"],
+        "receipts[0].cumulative: invalid type: integer `10`, expected a string"
+    );
+    // An integral number written as a float is the integer (the OpenAPI schema's "integer" allows it).
+    let mut float_salt =
+        serde_json::to_value(SubmitReceiptsRequest::new(CHAIN_ID, ESCROW, vec![one()])).unwrap();
+    float_salt["receipts"][0]["salt"] = json!(7.0);
+    let (status, body) = post(app, paths::RECEIPTS, float_salt.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    float_salt["receipts"][0]["salt"] = json!(7.5);
+    let (status, body) = post(app, paths::RECEIPTS, float_salt.to_string()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
 
     let request = Request::post(paths::RECEIPTS)
         .header(header::CONTENT_TYPE, "text/plain")

@@ -166,6 +166,12 @@ error_codes! {
     /// The relayer's transaction account cannot pay for gas now, so it takes no gasless operations until
     /// its operator funds it. Retry later, or submit through another relayer.
     RelayerUnfunded = "relayer_unfunded", 503;
+    /// The request is not HTTP/1.1 the relayer can read: a malformed request line or header.
+    MalformedRequest = "malformed_request", 400;
+    /// The request's URI is longer than the relayer reads (64 KiB).
+    UriTooLong = "uri_too_long", 414;
+    /// The request's headers are larger than the relayer reads.
+    HeadersTooLarge = "headers_too_large", 431;
 
     // Values (whole request, or one item of a batch).
     /// An address that is not `0x` + 40 hex digits, fails its EIP-55 checksum, or is zero where that is

@@ -1,6 +1,7 @@
 //! The HTTP API (`docs/relayer-api.md`): routes, middleware (metrics, rate limit, timeout) and the
 //! shared state handlers read.
 
+pub mod edge;
 mod error;
 mod handlers;
 pub mod metrics;
