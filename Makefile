@@ -8,7 +8,7 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-test setup-js check-locks test lint test-contracts slither test-rust \
 	test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-relayer bench-torrent bench-js bench-deluge demo devnet \
-	eip712-fixture wire-vectors
+	eip712-fixture wire-vectors openapi
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-js        JavaScript receipt verification, WebTorrent loopback throughput with payments on and off"
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
+	@echo "make openapi         regenerate relayer/openapi.json from the API's Rust types (make lint checks it)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
 
@@ -75,6 +76,9 @@ lint: setup-toolchain
 	cd contracts && $(FORGE) fmt --check
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	$(MAKE) --no-print-directory openapi
+	git diff --exit-code -- relayer/openapi.json \
+	  || { echo "lint: relayer/openapi.json is not what the types generate; commit the regenerated file" >&2; exit 1; }
 
 test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test
@@ -125,6 +129,11 @@ bench-js: setup-js
 
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
+
+# The relayer's OpenAPI document, generated from the API's Rust types (schemars) by the binary that serves it.
+openapi:
+	cargo run --locked -q -p piecepay-relayer --bin piecepay-relayer -- openapi > relayer/openapi.json.tmp
+	mv relayer/openapi.json.tmp relayer/openapi.json
 
 # The wire codec's test vectors, written by the test that checks them (client-sdk/wire/tests/vectors.rs).
 wire-vectors:

@@ -3,8 +3,6 @@
 //! `docs/relayer.md` is the operator's guide (configuration, metrics, failure behaviour);
 //! `docs/relayer-api.md` the HTTP contract this crate serves.
 
-// The OpenAPI document is one large `serde_json::json!` literal (src/api/openapi.rs).
-#![recursion_limit = "512"]
 pub mod api;
 pub mod batcher;
 pub mod chain;

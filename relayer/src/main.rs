@@ -3,6 +3,7 @@
 //! ```text
 //! piecepay-relayer run --config relayer.toml     check, then serve the API; lead (index, settle, submit) when elected
 //! piecepay-relayer migrate --config relayer.toml apply the database migrations and exit
+//! piecepay-relayer openapi                       print the API's OpenAPI document
 //! ```
 //!
 //! The configuration is the TOML file with `PIECEPAY_RELAYER__SECTION__KEY` environment overrides
@@ -64,6 +65,8 @@ enum Command {
         #[arg(long, short, default_value = "relayer.toml")]
         config: PathBuf,
     },
+    /// Print the API's OpenAPI 3.1 document (what `GET /v1/openapi.json` serves) and exit.
+    Openapi,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { config } => run(config).await,
             Command::Migrate { config } => migrate(config).await,
+            Command::Openapi => {
+                let mut stdout = std::io::stdout().lock();
+                stdout.write_all(piecepay_relayer::api::openapi::pretty().as_bytes())?;
+                Ok(stdout.flush()?)
+            }
         }
     });
     match result {
