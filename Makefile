@@ -7,8 +7,8 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test lint header format-cpp \
-	test-contracts slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent bench-relayer \
-	bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
+	openapi test-contracts slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent \
+	bench-relayer bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
@@ -27,6 +27,7 @@ help:
 	@echo "make eip712-fixture  regenerate contracts/test/fixtures/eip712.json"
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
 	@echo "make header          regenerate client-sdk/ffi/include/piecepay.h (make lint fails when it drifted)"
+	@echo "make openapi         regenerate relayer/openapi.json from the API's Rust types (make lint checks it)"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make format-cpp      format the C++ of the integrations (.clang-format; make lint checks it)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
@@ -37,7 +38,8 @@ help:
 #   setup-deluge     Deluge 2.0.3 and python3-libtorrent, boost.python, Chromium (Debian); pytest, deluge-client,
 #                    selenium (PyPI) for the Deluge plugin's tests (`make deluge-plugin` needs only the first ones)
 #   setup-lint       clang-format, the C++ format check of `make lint` (Debian)
-#   setup-test       PostgreSQL's server (the tests start their own from its binaries) and slither (PyPI)
+#   setup-test       PostgreSQL's server (the tests start their own from its binaries), promtool (Debian's
+#                    prometheus) and systemd-analyze for the relayer's ops kit, and slither (PyPI)
 #   setup-js         the JavaScript client's packages (npm ci from client-sdk/js/package-lock.json)
 # `make demo` needs only the first two, so a newcomer's first result does not wait for the rest.
 setup-toolchain:
@@ -55,6 +57,7 @@ setup-lint:
 
 setup-test: setup-toolchain setup-torrent setup-deluge setup-lint
 	deploy/tools/apt-install.sh "the relayer's PostgreSQL tests" postgresql
+	deploy/tools/apt-install.sh "the relayer's operator kit tests (promtool, systemd-analyze)" prometheus systemd
 	contracts/tools/install-venv.sh slither
 
 # npm ci with install scripts off: WebTorrent 1.x's optional native modules (uTP, WebRTC) are not used,
@@ -86,6 +89,9 @@ lint: setup-toolchain setup-lint header
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	git diff --exit-code -- client-sdk/ffi/include || \
 		{ echo "lint: client-sdk/ffi/include/ differs from what cbindgen generates: run make header and commit it" >&2; exit 1; }
+	$(MAKE) --no-print-directory openapi
+	git diff --exit-code -- relayer/openapi.json \
+	  || { echo "lint: relayer/openapi.json is not what the types generate; commit the regenerated file" >&2; exit 1; }
 
 # The C header is generated from the C ABI's Rust items (never edited by hand, never by a build script).
 header:
@@ -147,6 +153,11 @@ bench-js: setup-js
 
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
+
+# The relayer's OpenAPI document, generated from the API's Rust types (schemars) by the binary that serves it.
+openapi:
+	cargo run --locked -q -p piecepay-relayer --bin piecepay-relayer -- openapi > relayer/openapi.json.tmp
+	mv relayer/openapi.json.tmp relayer/openapi.json
 
 # The wire codec's test vectors, written by the test that checks them (client-sdk/wire/tests/vectors.rs).
 wire-vectors:

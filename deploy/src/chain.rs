@@ -1,16 +1,19 @@
-//! The JSON-RPC calls this crate makes: providers, typed `eth_call`s, transactions waited on to a receipt.
+//! The JSON-RPC calls this crate makes: providers, typed `eth_call`s, transactions waited on to a receipt,
+//! and the deploy command's own transactions — signed here, so that each can be recorded before it is
+//! sent ([`sign`], [`broadcast`], [`confirmed`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alloy::{
-    eips::BlockNumberOrTag,
-    network::{EthereumWallet, TransactionBuilder},
-    primitives::{Address, Bytes},
+    eips::{BlockNumberOrTag, Encodable2718},
+    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
+    primitives::{Address, B256, Bytes},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
 };
 use piecepay_protocol::alloy_sol_types::SolCall;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result, manifest::BlockRef};
 
@@ -57,16 +60,9 @@ pub async fn connect_signer(rpc_url: &str, signer: PrivateKeySigner) -> Result<D
 }
 
 fn check_url(rpc_url: &str) -> Result<()> {
-    let secure = rpc_url.starts_with("https://");
-    if !secure && !rpc_url.starts_with("http://") {
+    if !rpc_url.starts_with("https://") && !rpc_url.starts_with("http://") {
         return Err(Error::InvalidInput(format!(
             "RPC URL {rpc_url:?} must start with http:// or https:// (WebSocket endpoints are not supported)"
-        )));
-    }
-    if secure && !cfg!(feature = "tls") {
-        return Err(Error::InvalidInput(format!(
-            "RPC URL {rpc_url:?} needs TLS, which this build leaves out: build with `--features tls` \
-             (cargo run -p piecepay-deploy --features tls --bin piecepay-deploy -- …)"
         )));
     }
     Ok(())
@@ -79,6 +75,156 @@ const CANCUN_PROBE: [u8; 19] = [
     0x60, 0x01, 0x5f, 0x5d, 0x5f, 0x5c, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0x60, 0x20, 0x5e, 0x60, 0x20,
     0x60, 0x20, 0xf3,
 ];
+
+/// A transaction signed, not necessarily sent: what is recorded before it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedTx {
+    /// Its hash.
+    pub hash: B256,
+    /// Its nonce.
+    pub nonce: u64,
+    /// The EIP-2718 bytes `eth_sendRawTransaction` takes (sent again as they are if it was dropped).
+    pub raw: Bytes,
+}
+
+/// Percent added to the gas estimate: the state may move between estimate and inclusion.
+const GAS_MARGIN_PERCENT: u64 = 20;
+
+/// Fills `tx` as `from`'s transaction number `nonce` — gas estimated with a margin, fees by
+/// `options` (EIP-1559 from the chain's fee history, or with `legacy` a type-0 gas price) — and signs
+/// it with `wallet`. Nothing is sent.
+pub async fn sign(
+    provider: &DynProvider,
+    wallet: &EthereumWallet,
+    from: Address,
+    nonce: u64,
+    tx: TransactionRequest,
+    action: &str,
+    options: TxOptions,
+) -> Result<SignedTx> {
+    let chain_id = chain_id(provider).await?;
+    let mut tx = tx.with_from(from).with_nonce(nonce).with_chain_id(chain_id);
+    let gas = provider
+        .estimate_gas(tx.clone())
+        .await
+        .map_err(|e| Error::rpc_chain(format!("estimating the gas of {action}"), &e))?;
+    tx.set_gas_limit(gas.saturating_mul(100 + GAS_MARGIN_PERCENT).div_ceil(100));
+    if options.legacy {
+        let price = provider
+            .get_gas_price()
+            .await
+            .map_err(|e| Error::rpc_chain("eth_gasPrice", &e))?;
+        tx.set_gas_price(price);
+    } else {
+        let fees = provider
+            .estimate_eip1559_fees()
+            .await
+            .map_err(|e| Error::rpc_chain("eth_feeHistory (EIP-1559 fees)", &e))?;
+        tx.set_max_fee_per_gas(fees.max_fee_per_gas);
+        tx.set_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+    }
+    let envelope = <TransactionRequest as NetworkTransactionBuilder<Ethereum>>::build(tx, wallet)
+        .await
+        .map_err(|e| Error::TransactionFailed {
+            action: action.into(),
+            reason: format!("cannot sign it: {e}"),
+        })?;
+    Ok(SignedTx {
+        hash: *envelope.tx_hash(),
+        nonce,
+        raw: envelope.encoded_2718().into(),
+    })
+}
+
+/// Sends a signed transaction. A node that already has it (a rerun resending it) is not an error.
+pub async fn broadcast(provider: &DynProvider, tx: &SignedTx, action: &str) -> Result<()> {
+    match provider.send_raw_transaction(&tx.raw).await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_error_resp().is_some_and(|r| {
+                let m = r.message.to_ascii_lowercase();
+                m.contains("already known") || m.contains("already imported")
+            }) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(Error::rpc_chain(
+            format!("sending {action} ({})", tx.hash),
+            &e,
+        )),
+    }
+}
+
+/// How often [`confirmed`] looks for a receipt, and says it is still waiting when nothing changed.
+const POLL: Duration = Duration::from_millis(500);
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Waits until `hash` is mined and `options.confirmations` deep (or `options.timeout` passes), telling
+/// `progress` when it is mined, at each new confirmation, and every few seconds while nothing happens.
+/// A reverted transaction is an error.
+pub async fn confirmed(
+    provider: &DynProvider,
+    hash: B256,
+    action: &str,
+    options: TxOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<TransactionReceipt> {
+    let started = Instant::now();
+    let mut said = Instant::now();
+    let mut depth_said = 0;
+    loop {
+        let receipt = provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| Error::rpc_chain(format!("eth_getTransactionReceipt({hash})"), &e))?;
+        match receipt {
+            Some(receipt) if !receipt.status() => {
+                return Err(Error::TransactionFailed {
+                    action: action.into(),
+                    reason: format!("transaction {hash} reverted"),
+                });
+            }
+            Some(receipt) => {
+                let mined = receipt.block_number.unwrap_or_default();
+                let head = provider
+                    .get_block_number()
+                    .await
+                    .map_err(|e| Error::rpc_chain("eth_blockNumber", &e))?;
+                let depth = head.saturating_sub(mined) + 1;
+                if depth >= options.confirmations.max(1) {
+                    return Ok(receipt);
+                }
+                if depth != depth_said {
+                    progress(&format!(
+                        "{action}: mined in block {mined}, {depth}/{} confirmations",
+                        options.confirmations
+                    ));
+                    depth_said = depth;
+                    said = Instant::now();
+                }
+            }
+            None if said.elapsed() >= HEARTBEAT => {
+                progress(&format!(
+                    "{action}: waiting for {hash} to be mined ({} s)",
+                    started.elapsed().as_secs()
+                ));
+                said = Instant::now();
+            }
+            None => {}
+        }
+        if started.elapsed() >= options.timeout {
+            return Err(Error::Rpc {
+                action: format!("waiting for {action} ({hash})"),
+                reason: format!(
+                    "not {} blocks deep after {} s; run the same command again to go on waiting",
+                    options.confirmations,
+                    options.timeout.as_secs()
+                ),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
 
 /// Whether the chain runs Cancun's opcodes, by `eth_call`ing a tiny creation code that uses them: a chain
 /// without them would take the escrow's deployment and then fail every call that moves funds.

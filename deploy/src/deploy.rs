@@ -1,12 +1,12 @@
 //! One deployment: the token (new or existing) and the escrow, verified, recorded in the chain's manifest;
 //! or, when the chain already has a manifest, the recorded deployment verified instead.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use alloy::{
-    network::{ReceiptResponse, TransactionBuilder},
-    primitives::{Address, Bytes, U256, aliases::U40, keccak256},
-    providers::DynProvider,
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, B256, Bytes, U256, aliases::U40, keccak256},
+    providers::{DynProvider, Provider},
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
 };
@@ -21,6 +21,7 @@ use crate::{
     manifest::{
         ArtifactInfo, BlockRef, EscrowArgs, EscrowEntry, FORMAT, TokenArgs, TokenEntry, TokenOrigin,
     },
+    pending::{self, Pending, Sent, Step},
     signer::KeySource,
     verify::{Report, verify},
 };
@@ -64,6 +65,26 @@ pub struct TokenRequest {
     pub holder: Option<Address>,
 }
 
+/// What one deployment transaction cost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxCost {
+    /// The contract it created.
+    pub contract: &'static str,
+    /// The transaction.
+    pub transaction: B256,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// The price it paid per gas, in wei (the effective gas price).
+    pub gas_price: u128,
+}
+
+impl TxCost {
+    /// `gas_used × gas_price`, in wei.
+    pub const fn wei(&self) -> u128 {
+        self.gas_used as u128 * self.gas_price
+    }
+}
+
 /// One run of the deploy command.
 #[derive(Clone, Debug)]
 pub struct DeployRequest {
@@ -94,6 +115,8 @@ pub enum Outcome {
         path: PathBuf,
         /// The verification of the new deployment.
         report: Report,
+        /// What each deployment transaction cost.
+        costs: Vec<TxCost>,
     },
     /// The chain's manifest was found and its deployment verified; nothing was sent.
     Existing {
@@ -161,19 +184,31 @@ async fn run_inner(
                 None => request.key.load()?,
             };
             let deployer = signer.address();
-            let provider = chain::connect_signer(&request.rpc_url, signer).await?;
+            let wallet = EthereumWallet::from(signer);
             if !chain::supports_cancun(&provider).await? {
                 return Err(Error::UnsupportedChain { chain_id });
             }
             progress(&format!("deploying from {deployer}"));
-            let manifest = deploy(&provider, request, chain_id, deployer, progress).await?;
+            let mut deployment = Deployment {
+                provider: &provider,
+                wallet: &wallet,
+                deployer,
+                dir,
+                options: request.tx,
+                costs: Vec::new(),
+            };
+            let manifest = deployment.deploy(request, chain_id, &mut *progress).await?;
+            let costs = deployment.costs;
             progress("verifying the deployed code");
             let report = verify(&provider, &manifest).await?;
             let path = manifest.store(dir)?;
+            // Only now is the deployment complete: its record of what was sent goes.
+            Pending::remove(dir, chain_id)?;
             Ok(Outcome::Deployed {
                 manifest,
                 path,
                 report,
+                costs,
             })
         }
     }
@@ -212,7 +247,7 @@ fn validate(request: &DeployRequest) -> Result<()> {
     if request.tx.confirmations == 0 {
         return bad("confirmations must be at least 1");
     }
-    Ok(())
+    request.key.check()
 }
 
 /// Parameters given explicitly that the recorded deployment does not have.
@@ -270,103 +305,14 @@ fn check_conflicts(request: &DeployRequest, manifest: &Manifest) -> Result<()> {
     }
 }
 
-async fn deploy(
-    provider: &DynProvider,
-    request: &DeployRequest,
-    chain_id: u64,
+/// One deployment's transactions: signed, recorded ([`Pending`]), sent and waited for.
+struct Deployment<'a> {
+    provider: &'a DynProvider,
+    wallet: &'a EthereumWallet,
     deployer: Address,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Manifest> {
-    let token = match request.token.existing {
-        Some(address) => existing_token(provider, address).await?,
-        None => {
-            let t = &request.token;
-            let args = TokenArgs {
-                name: t.name.clone().unwrap_or_else(|| DEFAULT_TOKEN_NAME.into()),
-                symbol: t
-                    .symbol
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_TOKEN_SYMBOL.into()),
-                holder: t.holder.unwrap_or(deployer),
-                supply: t.supply.unwrap_or(U256::from(DEFAULT_TOKEN_SUPPLY)),
-            };
-            let artifact = Artifact::token()?;
-            let constructor = PieceToken::constructorCall {
-                name_: args.name.clone(),
-                symbol_: args.symbol.clone(),
-                holder: args.holder,
-                supply: args.supply,
-            };
-            progress(&format!(
-                "deploying PieceToken {} ({}), supply {} to {}",
-                args.name, args.symbol, args.supply, args.holder
-            ));
-            let created = create(
-                provider,
-                artifact,
-                constructor.abi_encode(),
-                "PieceToken",
-                request.tx,
-            )
-            .await?;
-            progress(&format!(
-                "PieceToken at {} (tx {}, block {})",
-                created.address, created.transaction, created.block.number
-            ));
-            TokenEntry {
-                address: created.address,
-                origin: TokenOrigin::Deployed,
-                code_hash: created.code_hash,
-                transaction: Some(created.transaction),
-                block: Some(created.block),
-                constructor_args: Some(args),
-                artifact: Some(ArtifactInfo::of(artifact)),
-            }
-        }
-    };
-
-    let args = EscrowArgs {
-        token: token.address,
-        challenge_period: request.challenge_period.unwrap_or(DEFAULT_CHALLENGE_PERIOD),
-    };
-    let artifact = Artifact::escrow()?;
-    let constructor = ChannelEscrow::constructorCall {
-        token: args.token,
-        challengePeriod: U40::from(args.challenge_period),
-    };
-    progress(&format!(
-        "deploying ChannelEscrow for token {}, challenge period {} s",
-        args.token, args.challenge_period
-    ));
-    let created = create(
-        provider,
-        artifact,
-        constructor.abi_encode(),
-        "ChannelEscrow",
-        request.tx,
-    )
-    .await?;
-    progress(&format!(
-        "ChannelEscrow at {} (tx {}, block {})",
-        created.address, created.transaction, created.block.number
-    ));
-
-    Ok(Manifest {
-        format: FORMAT.into(),
-        chain_id,
-        deployer,
-        created_at: now(),
-        deployment_block: created.block,
-        token,
-        escrow: EscrowEntry {
-            address: created.address,
-            code_hash: created.code_hash,
-            transaction: created.transaction,
-            block: created.block,
-            constructor_args: args,
-            artifact: ArtifactInfo::of(artifact),
-        },
-    })
+    dir: &'a Path,
+    options: TxOptions,
+    costs: Vec<TxCost>,
 }
 
 /// A contract created by one transaction.
@@ -377,35 +323,279 @@ struct Created {
     code_hash: alloy::primitives::B256,
 }
 
-async fn create(
-    provider: &DynProvider,
-    artifact: &Artifact,
-    constructor_args: Vec<u8>,
-    action: &str,
-    options: TxOptions,
-) -> Result<Created> {
-    let mut init = artifact.creation_code.to_vec();
-    init.extend_from_slice(&constructor_args);
-    let tx = TransactionRequest::default().with_deploy_code(Bytes::from(init));
-    let action = format!("deploying {action}");
-    let receipt = chain::send(provider, tx, &action, options).await?;
-    let address = receipt
-        .contract_address()
-        .ok_or_else(|| Error::TransactionFailed {
-            action: action.clone(),
-            reason: format!(
-                "receipt of {} names no created contract",
-                receipt.transaction_hash
-            ),
-        })?;
-    let block = chain::receipt_block(provider, &receipt).await?;
-    let code = chain::code_at(provider, address).await?;
-    Ok(Created {
-        address,
-        transaction: receipt.transaction_hash,
-        block,
-        code_hash: keccak256(&code),
-    })
+impl Deployment<'_> {
+    async fn deploy(
+        &mut self,
+        request: &DeployRequest,
+        chain_id: u64,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Manifest> {
+        let t = &request.token;
+        // The token: the one given, or a new one with these arguments.
+        let new_token = match t.existing {
+            Some(_) => None,
+            None => Some(TokenArgs {
+                name: t.name.clone().unwrap_or_else(|| DEFAULT_TOKEN_NAME.into()),
+                symbol: t
+                    .symbol
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_TOKEN_SYMBOL.into()),
+                holder: t.holder.unwrap_or(self.deployer),
+                supply: t.supply.unwrap_or(U256::from(DEFAULT_TOKEN_SUPPLY)),
+            }),
+        };
+        let challenge_period = request.challenge_period.unwrap_or(DEFAULT_CHALLENGE_PERIOD);
+        let genesis = chain::block(self.provider, 0)
+            .await?
+            .map(|b| b.hash)
+            .unwrap_or_default();
+        let asked = Pending::new(
+            chain_id,
+            genesis,
+            self.deployer,
+            new_token.clone(),
+            t.existing,
+            challenge_period,
+        );
+        let record = pending::path(self.dir, chain_id);
+        let mut pending = match Pending::load(self.dir, chain_id)? {
+            Some(found) if found.matches(&asked) => {
+                progress(&format!(
+                    "resuming the deployment recorded in {}",
+                    record.display()
+                ));
+                found
+            }
+            Some(found) if found.genesis != genesis => {
+                progress(&format!(
+                    "{} is of a chain this one replaced (another genesis block): starting afresh",
+                    record.display()
+                ));
+                asked
+            }
+            Some(_) => {
+                return Err(Error::ConfigConflict(format!(
+                    "{} records an unfinished deployment with other parameters (or deployer): run \
+                     again with those to finish it, or delete the file to start anew",
+                    record.display()
+                )));
+            }
+            None => asked,
+        };
+
+        let token = match new_token {
+            // No new token: `existing` is set (validate refuses new-token flags with it).
+            None => existing_token(self.provider, t.existing.unwrap_or_default()).await?,
+            Some(args) => {
+                let artifact = Artifact::token()?;
+                let constructor = PieceToken::constructorCall {
+                    name_: args.name.clone(),
+                    symbol_: args.symbol.clone(),
+                    holder: args.holder,
+                    supply: args.supply,
+                };
+                progress(&format!(
+                    "deploying PieceToken {} ({}), supply {} to {}",
+                    args.name, args.symbol, args.supply, args.holder
+                ));
+                let created = self
+                    .create(
+                        &mut pending,
+                        Step::Token,
+                        artifact,
+                        constructor.abi_encode(),
+                        progress,
+                    )
+                    .await?;
+                TokenEntry {
+                    address: created.address,
+                    origin: TokenOrigin::Deployed,
+                    code_hash: created.code_hash,
+                    transaction: Some(created.transaction),
+                    block: Some(created.block),
+                    constructor_args: Some(args),
+                    artifact: Some(ArtifactInfo::of(artifact)),
+                }
+            }
+        };
+
+        let args = EscrowArgs {
+            token: token.address,
+            challenge_period,
+        };
+        let artifact = Artifact::escrow()?;
+        let constructor = ChannelEscrow::constructorCall {
+            token: args.token,
+            challengePeriod: U40::from(args.challenge_period),
+        };
+        progress(&format!(
+            "deploying ChannelEscrow for token {}, challenge period {} s",
+            args.token, args.challenge_period
+        ));
+        let created = self
+            .create(
+                &mut pending,
+                Step::Escrow,
+                artifact,
+                constructor.abi_encode(),
+                progress,
+            )
+            .await?;
+        Ok(Manifest {
+            format: FORMAT.into(),
+            chain_id,
+            deployer: self.deployer,
+            created_at: now(),
+            deployment_block: created.block,
+            token,
+            escrow: EscrowEntry {
+                address: created.address,
+                code_hash: created.code_hash,
+                transaction: created.transaction,
+                block: created.block,
+                constructor_args: args,
+                artifact: ArtifactInfo::of(artifact),
+            },
+        })
+    }
+
+    /// Creates `step`'s contract: the transaction recorded for it if the chain can still mine it (mined,
+    /// pending, or dropped and sent again as it was), else a new one, signed, recorded, then sent.
+    async fn create(
+        &mut self,
+        pending: &mut Pending,
+        step: Step,
+        artifact: &Artifact,
+        constructor_args: Vec<u8>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Created> {
+        let action = format!("deploying {}", step.contract());
+        let sent = match pending.sent(step).cloned() {
+            Some(sent) => self.resume(sent, &action, progress).await?,
+            None => None,
+        };
+        let sent = match sent {
+            Some(sent) => sent,
+            None => {
+                let mut init = artifact.creation_code.to_vec();
+                init.extend_from_slice(&constructor_args);
+                let nonce = self
+                    .provider
+                    .get_transaction_count(self.deployer)
+                    .pending()
+                    .await
+                    .map_err(|e| Error::rpc_chain("eth_getTransactionCount", &e))?;
+                let tx = TransactionRequest::default().with_deploy_code(Bytes::from(init));
+                let signed = chain::sign(
+                    self.provider,
+                    self.wallet,
+                    self.deployer,
+                    nonce,
+                    tx,
+                    &action,
+                    self.options,
+                )
+                .await?;
+                let sent = Sent {
+                    step,
+                    address: self.deployer.create(nonce),
+                    tx: signed,
+                };
+                // Recorded before it is sent: whatever happens next, a rerun knows about it.
+                pending.record(self.dir, sent.clone())?;
+                chain::broadcast(self.provider, &sent.tx, &action).await?;
+                progress(&format!(
+                    "{action}: sent {} (nonce {}, to create {})",
+                    sent.tx.hash, sent.tx.nonce, sent.address
+                ));
+                sent
+            }
+        };
+        let receipt =
+            chain::confirmed(self.provider, sent.tx.hash, &action, self.options, progress).await?;
+        if receipt.contract_address != Some(sent.address) {
+            return Err(Error::TransactionFailed {
+                action,
+                reason: format!(
+                    "receipt of {} names {:?} as the created contract, not {}",
+                    receipt.transaction_hash, receipt.contract_address, sent.address
+                ),
+            });
+        }
+        let block = chain::receipt_block(self.provider, &receipt).await?;
+        let code = chain::code_at(self.provider, sent.address).await?;
+        self.costs.push(TxCost {
+            contract: step.contract(),
+            transaction: receipt.transaction_hash,
+            gas_used: receipt.gas_used,
+            gas_price: receipt.effective_gas_price,
+        });
+        progress(&format!(
+            "{} at {} (tx {}, block {})",
+            step.contract(),
+            sent.address,
+            receipt.transaction_hash,
+            block.number
+        ));
+        Ok(Created {
+            address: sent.address,
+            transaction: receipt.transaction_hash,
+            block,
+            code_hash: keccak256(&code),
+        })
+    }
+
+    /// A recorded transaction, if the chain can still mine it or has: mined or pending as it is, or
+    /// dropped and sent again. `None` if its nonce went to another transaction (it never will be).
+    async fn resume(
+        &self,
+        sent: Sent,
+        action: &str,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<Sent>> {
+        let hash = sent.tx.hash;
+        let rpc =
+            |what: &str, e: &dyn std::error::Error| Error::rpc_chain(format!("{what}({hash})"), e);
+        if self
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|e| rpc("eth_getTransactionReceipt", &e))?
+            .is_some()
+        {
+            progress(&format!("{action}: {hash}, recorded before, was mined"));
+            return Ok(Some(sent));
+        }
+        if self
+            .provider
+            .get_transaction_by_hash(hash)
+            .await
+            .map_err(|e| rpc("eth_getTransactionByHash", &e))?
+            .is_some()
+        {
+            progress(&format!("{action}: {hash}, recorded before, is pending"));
+            return Ok(Some(sent));
+        }
+        let used = self
+            .provider
+            .get_transaction_count(self.deployer)
+            .latest()
+            .await
+            .map_err(|e| Error::rpc_chain("eth_getTransactionCount", &e))?;
+        if used > sent.tx.nonce {
+            progress(&format!(
+                "{action}: {hash}, recorded before, can never be mined (its nonce {} went to \
+                 another transaction): signing anew",
+                sent.tx.nonce
+            ));
+            return Ok(None);
+        }
+        progress(&format!(
+            "{action}: {hash}, recorded before, was dropped: sending it again"
+        ));
+        chain::broadcast(self.provider, &sent.tx, action).await?;
+        Ok(Some(sent))
+    }
 }
 
 /// The entry of an existing ERC-20, after checking there is a contract that answers `totalSupply()`.

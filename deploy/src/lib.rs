@@ -6,7 +6,9 @@
 //!   against them ([`verify`], built on the pure comparisons in [`code`]), and writes `<chainId>.json`
 //!   ([`Manifest`]). A chain that already has a manifest gets its recorded deployment verified instead.
 //! - [`devnet`] runs the same code against a local anvil, funds accounts and starts a relayer.
-//! - [`chain`] holds the few JSON-RPC calls all of this makes; [`signer`] loads the deployer's key.
+//! - [`chain`] holds the few JSON-RPC calls all of this makes (the deployment's transactions are signed
+//!   there, to be recorded in [`pending`] before they are sent, so an interrupted run resumes);
+//!   [`signer`] loads the deployer's key.
 
 pub mod artifacts;
 pub mod chain;
@@ -15,6 +17,7 @@ pub mod deploy;
 pub mod devnet;
 mod error;
 pub mod manifest;
+pub mod pending;
 pub mod signer;
 pub mod verify;
 

@@ -28,6 +28,33 @@ pub enum KeySource {
 }
 
 impl KeySource {
+    /// Refuses variable names that are not names — a key pasted where the variable's name belongs, above
+    /// all — without repeating them.
+    pub fn check(&self) -> Result<()> {
+        let (flag, name) = match self {
+            Self::Env(name) => ("--key-env", name),
+            Self::Keystore { password_env, .. } => ("--password-env", password_env),
+        };
+        // 64 hex digits may spell a valid name ("ac09…"), but nobody names a variable that way.
+        let looks_like_a_key = {
+            let digits = name.strip_prefix("0x").unwrap_or(name);
+            digits.len() >= 32 && digits.bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        if is_variable_name(name) && !looks_like_a_key {
+            return Ok(());
+        }
+        Err(Error::InvalidInput(if looks_like_a_key {
+            format!(
+                "{flag} takes the NAME of the environment variable holding the secret (e.g. {KEY_ENV}), \
+                 not the secret itself; what was given is not shown. Put the key in that variable"
+            )
+        } else {
+            format!(
+                "{flag}: not an environment variable name (letters, digits and _, not starting with a digit); what was given is not shown"
+            )
+        }))
+    }
+
     /// Loads the signer. Decrypting a keystore takes a moment (scrypt) and may prompt for a password.
     pub fn load(&self) -> Result<PrivateKeySigner> {
         match self {
@@ -75,6 +102,15 @@ impl KeySource {
             }
         }
     }
+}
+
+/// Whether `name` can name an environment variable: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_variable_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A signer from raw key bytes (the devnet's anvil keys).
@@ -126,6 +162,24 @@ mod tests {
             let reason = parse_key(bad).unwrap_err();
             assert!(bad.len() < 8 || !reason.contains(bad), "{reason}");
         }
+    }
+
+    #[test]
+    fn a_key_given_as_the_variable_name_is_refused_unseen() {
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        for given in [key, &key[2..]] {
+            let error = KeySource::Env(given.into()).check().unwrap_err();
+            assert_eq!(error.code(), "invalid_input");
+            let text = error.to_string();
+            assert!(
+                text.contains("NAME") && !text.contains(&key[6..20]),
+                "{text}"
+            );
+        }
+        let error = KeySource::Env("not a name".into()).check().unwrap_err();
+        assert!(!error.to_string().contains("not a name"));
+        KeySource::Env(KEY_ENV.into()).check().unwrap();
+        KeySource::Env("_X9".into()).check().unwrap();
     }
 
     #[test]

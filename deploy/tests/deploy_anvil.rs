@@ -469,11 +469,28 @@ async fn bad_inputs_are_refused_with_codes() {
     }
     deploy_cli(&["--rpc-url", "localhost:8545"], &env).assert_code("invalid_input");
     deploy_cli(&["--rpc-url", "ws://127.0.0.1:8545"], &env).assert_code("invalid_input");
-    if !cfg!(feature = "tls") {
-        let run = deploy_cli(&["--rpc-url", "https://rpc.invalid"], &env);
-        run.assert_code("invalid_input");
-        assert!(run.stderr.contains("--features tls"), "{}", run.stderr);
-    }
+    // TLS is built in: an https:// endpoint is tried (and here fails to resolve), not refused.
+    let run = deploy_cli(
+        &[
+            "--rpc-url",
+            "https://rpc.invalid",
+            "--deployments-dir",
+            &dir,
+        ],
+        &env,
+    );
+    run.assert_code("rpc");
+    // The key itself where its variable's name belongs: refused, and never printed back.
+    let key = env[0].1;
+    let run = deploy_cli(&with(&base, &["--key-env", key]), &[]);
+    run.assert_code("invalid_input");
+    assert!(run.stderr.contains("NAME"), "{}", run.stderr);
+    let digits = key.trim_start_matches("0x");
+    assert!(
+        !run.stderr.contains(&digits[..16]) && !run.stdout.contains(&digits[..16]),
+        "the key is never echoed: {}",
+        run.stderr
+    );
     let closed = format!("http://127.0.0.1:{}", closed_port());
     let run = deploy_cli(&["--rpc-url", &closed, "--deployments-dir", &dir], &env);
     run.assert_code("rpc");

@@ -4,6 +4,10 @@
 //! directly or through a deployment manifest). `docs/relayer.md` is the reference; the field docs below
 //! are the same text.
 //!
+//! **Paths** (`chain.manifest`, `signer.key_file`, `tls.ca_file`, a relative `sqlite://` file) are
+//! relative to the directory of the configuration file, not to wherever the node was started from.
+//! Validation checks every value before anything connects, and says which key is wrong and why.
+//!
 //! **Environment overrides.** `PIECEPAY_RELAYER__<SECTION>__<KEY>=value` sets `<section>.<key>`
 //! (case-insensitive, `__` between levels), e.g. `PIECEPAY_RELAYER__DATABASE__URL=postgres://…`. The value
 //! is read as a TOML value when it parses as one (`8`, `true`, `"x"`), else as a string. The signer key
@@ -23,7 +27,10 @@ use piecepay_protocol::{
         self, Limits, MAX_BODY_BYTES, MAX_OPERATIONS_PER_REQUEST, MAX_RECEIPTS_PER_REQUEST, MinFees,
     },
 };
+use piecepay_relayer_chain::rpc::{self, Url};
+use reqwest::Certificate;
 use serde::Deserialize;
+use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 
 use crate::{Error, Result};
 
@@ -51,6 +58,18 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Receipt ingest tuning.
     pub ingest: IngestConfig,
+    /// Extra trust for outbound TLS.
+    pub tls: TlsConfig,
+}
+
+/// `[tls]`: outbound connections (the RPC endpoint over `https://`, PostgreSQL with `sslmode`) trust the
+/// platform's root certificates, and these.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// A PEM file of extra root certificates (a private CA of the endpoint or the database). For
+    /// PostgreSQL it is the `sslrootcert` unless the URL names one.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[chain]`.
@@ -75,6 +94,9 @@ pub struct ChainConfig {
     pub confirmations: u64,
     /// How often the indexer and the batcher look at the chain, in milliseconds.
     pub poll_interval_ms: u64,
+    /// How often the node reads the head, the gas price and its signer's balance (readiness, metrics,
+    /// whether it can pay), in milliseconds.
+    pub monitor_interval_ms: u64,
 }
 
 impl Default for ChainConfig {
@@ -88,6 +110,7 @@ impl Default for ChainConfig {
             start_block: None,
             confirmations: 2,
             poll_interval_ms: 1_000,
+            monitor_interval_ms: 5_000,
         }
     }
 }
@@ -100,6 +123,10 @@ pub struct SignerConfig {
     pub key_file: Option<PathBuf>,
     /// The environment variable holding the key when there is no `key_file`.
     pub key_env: String,
+    /// Below this balance (wei, decimal string) the node warns that its signer needs funds: in its log,
+    /// and as `piecepay_signer_balance_warn_wei` for alerts. Independent of it, gasless operations are
+    /// refused while the balance cannot pay for one full settlement batch.
+    pub warn_balance: String,
 }
 
 impl Default for SignerConfig {
@@ -107,15 +134,21 @@ impl Default for SignerConfig {
         Self {
             key_file: None,
             key_env: DEFAULT_KEY_ENV.to_owned(),
+            warn_balance: DEFAULT_WARN_BALANCE.to_owned(),
         }
     }
 }
+
+/// `signer.warn_balance` when none is given: 0.05 of the chain's coin (about 20 full settlement batches
+/// at 1 gwei).
+pub const DEFAULT_WARN_BALANCE: &str = "50000000000000000";
 
 /// `[database]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user@host:port/db`.
+    /// `sqlite://path/to/file.db` (created if missing; relative to the configuration file) or
+    /// `postgres://user@host:port/db` (`?sslmode=verify-full` and the like for TLS).
     pub url: String,
     /// Pool size.
     pub max_connections: u32,
@@ -151,6 +184,14 @@ pub struct ApiConfig {
     /// `/readyz` fails once the indexer (run by whichever node leads) was last seen caught up with the
     /// chain longer ago than this, in seconds: receipts are checked against the channels it indexes.
     pub ready_indexer_max_age_s: u64,
+    /// Most connections open at once; past it a new one gets 503 `unavailable` and is closed.
+    pub max_connections: usize,
+    /// A client that began a request and has not sent its whole head within this is disconnected, in
+    /// milliseconds (slow-header attacks).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in progress and no traffic for this long is closed, in
+    /// milliseconds.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -164,6 +205,9 @@ impl Default for ApiConfig {
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             ready_indexer_max_age_s: 60,
+            max_connections: 1_024,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
         }
     }
 }
@@ -172,6 +216,15 @@ impl ApiConfig {
     /// The request timeout.
     pub const fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The HTTP edge's limits.
+    pub const fn edge(&self) -> crate::api::edge::Limits {
+        crate::api::edge::Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+        }
     }
 
     /// The limits as `/v1/info` reports them.
@@ -293,14 +346,43 @@ pub struct Settings {
     pub min_fees: MinFees,
     /// The batcher's value threshold, parsed.
     pub value_threshold: u128,
+    /// `chain.rpc_url`, checked.
+    pub rpc_url: Option<Url>,
+    /// `tls.ca_file`'s certificates (empty without one).
+    pub extra_roots: Vec<Certificate>,
+    /// `signer.warn_balance`, parsed.
+    pub warn_balance: u128,
 }
 
 impl Config {
-    /// Reads `path` and applies the environment overrides in `env` (pass `std::env::vars()`).
+    /// Reads `path`, applies the environment overrides in `env` (pass `std::env::vars()`), and makes the
+    /// relative paths in it relative to `path`'s directory.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml(&text, env)
+        let mut config = Self::from_toml(&text, env)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), strip(&e))))?;
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        config.relative_to(&dir);
+        Ok(config)
+    }
+
+    /// Makes the relative paths of the configuration relative to `dir`.
+    pub fn relative_to(&mut self, dir: &Path) {
+        let join = |path: &mut Option<PathBuf>| {
+            if let Some(p) = path.as_mut()
+                && p.is_relative()
+            {
+                *p = dir.join(&*p);
+            }
+        };
+        join(&mut self.chain.manifest);
+        join(&mut self.signer.key_file);
+        join(&mut self.tls.ca_file);
+        self.database.url = sqlite_relative_to(&self.database.url, dir);
     }
 
     /// Parses TOML text and applies the environment overrides in `env`.
@@ -322,6 +404,23 @@ impl Config {
 
     /// Resolves the manifest, the signer key and the amounts; `env_var` looks up the key variable.
     pub fn resolve(self, env_var: impl Fn(&str) -> Option<String>) -> Result<Settings> {
+        let mut settings = self.resolve_without_signer()?;
+        if let Some((key, secret)) = load_key(&settings.config.signer, env_var)? {
+            settings.signer = Some(key);
+            settings.submitter_key = Some(SubmitterKey(secret));
+        }
+        if settings.rpc_url.is_some() && settings.signer.is_none() {
+            return Err(Error::Config(format!(
+                "a node with chain.rpc_url submits transactions: set signer.key_file or {}",
+                settings.config.signer.key_env
+            )));
+        }
+        Ok(settings)
+    }
+
+    /// [`resolve`](Self::resolve) without loading the signer key: every other value checked (what
+    /// `migrate` needs).
+    pub fn resolve_without_signer(self) -> Result<Settings> {
         let manifest = match &self.chain.manifest {
             Some(path) => Some(Manifest::read(path)?),
             None => None,
@@ -331,13 +430,15 @@ impl Config {
             .chain
             .chain_id
             .or_else(|| manifest.as_ref().and_then(|m| m.chain_id))
-            .ok_or_else(|| Error::Config("chain.chain_id is required (or a manifest)".into()))?;
+            .ok_or_else(|| {
+                Error::Config("chain.chain_id is required (or chain.manifest)".into())
+            })?;
         let escrow_text = self
             .chain
             .escrow
             .clone()
             .or_else(|| from_manifest(|m| m.escrow.clone()))
-            .ok_or_else(|| Error::Config("chain.escrow is required (or a manifest)".into()))?;
+            .ok_or_else(|| Error::Config("chain.escrow is required (or chain.manifest)".into()))?;
         let escrow = config_address("chain.escrow", &escrow_text)?;
         if escrow.is_zero() {
             return Err(Error::Config(
@@ -358,41 +459,54 @@ impl Config {
             .start_block
             .or_else(|| manifest.as_ref().and_then(|m| m.deployment_block))
             .unwrap_or(0);
-        let (signer, submitter_key) = match load_key(&self.signer, env_var)? {
-            Some((key, secret)) => (Some(key), Some(SubmitterKey(secret))),
-            None => (None, None),
+        let rpc_url = self
+            .chain
+            .rpc_url
+            .as_deref()
+            .map(|text| {
+                rpc::parse_url(text).map_err(|why| Error::Config(format!("chain.rpc_url: {why}")))
+            })
+            .transpose()?;
+        check_database_url(&self.database.url)?;
+        let extra_roots = match &self.tls.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::Config(format!("tls.ca_file {}: {e}", path.display())))?;
+                rpc::root_certificates(&pem).map_err(|why| {
+                    Error::Config(format!("tls.ca_file {}: {why}", path.display()))
+                })?
+            }
+            None => Vec::new(),
         };
-        let fee = |name: &str, value: &str| {
+        let amount = |name: &str, value: &str| {
             relayer_api::parse_decimal(name, value).map_err(|e| Error::Config(e.message))
         };
         let min_fees = MinFees {
-            open: fee("fees.min_open", &self.fees.min_open)?,
-            top_up: fee("fees.min_top_up", &self.fees.min_top_up)?,
-            request_close: fee("fees.min_request_close", &self.fees.min_request_close)?,
-            withdraw: fee("fees.min_withdraw", &self.fees.min_withdraw)?,
-            cooperative_close: fee(
+            open: amount("fees.min_open", &self.fees.min_open)?,
+            top_up: amount("fees.min_top_up", &self.fees.min_top_up)?,
+            request_close: amount("fees.min_request_close", &self.fees.min_request_close)?,
+            withdraw: amount("fees.min_withdraw", &self.fees.min_withdraw)?,
+            cooperative_close: amount(
                 "fees.min_cooperative_close",
                 &self.fees.min_cooperative_close,
             )?,
         };
-        let value_threshold = fee("batch.value_threshold", &self.batch.value_threshold)?;
+        let value_threshold = amount("batch.value_threshold", &self.batch.value_threshold)?;
+        let warn_balance = amount("signer.warn_balance", &self.signer.warn_balance)?;
         self.check_limits()?;
-        if self.chain.rpc_url.is_some() && signer.is_none() {
-            return Err(Error::Config(format!(
-                "a node with chain.rpc_url submits transactions: set signer.key_file or {}",
-                self.signer.key_env
-            )));
-        }
         Ok(Settings {
             config: self,
             chain_id,
             escrow,
             token,
             start_block,
-            signer,
-            submitter_key,
+            signer: None,
+            submitter_key: None,
             min_fees,
             value_threshold,
+            rpc_url,
+            extra_roots,
+            warn_balance,
         })
     }
 
@@ -417,10 +531,20 @@ impl Config {
             api.max_operations_per_request,
             MAX_OPERATIONS_PER_REQUEST,
         )?;
-        if api.request_timeout_ms == 0 {
+        if self.chain.poll_interval_ms == 0 || self.chain.monitor_interval_ms == 0 {
             return Err(Error::Config(
-                "api.request_timeout_ms must be positive".into(),
+                "chain.poll_interval_ms and chain.monitor_interval_ms must be positive".into(),
             ));
+        }
+        for (name, value) in [
+            ("request_timeout_ms", api.request_timeout_ms),
+            ("header_read_timeout_ms", api.header_read_timeout_ms),
+            ("idle_timeout_ms", api.idle_timeout_ms),
+            ("max_connections", api.max_connections as u64),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("api.{name} must be positive")));
+            }
         }
         if self.fees.settle_fee_bps > relayer_api::MAX_FEE_CAP_BPS {
             return Err(Error::Config(
@@ -441,6 +565,51 @@ impl Config {
 
 fn config_address(name: &str, text: &str) -> Result<Address> {
     relayer_api::parse_address(name, text).map_err(|e| Error::Config(e.message))
+}
+
+/// `Error::Config`'s message without its prefix, to put the file's name in front of it.
+fn strip(error: &Error) -> String {
+    match error {
+        Error::Config(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `url` with a relative SQLite file made relative to `dir` (other URLs as they are).
+fn sqlite_relative_to(url: &str, dir: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_owned();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (file, query) = match rest.split_once('?') {
+        Some((file, query)) => (file, Some(query)),
+        None => (rest, None),
+    };
+    if file.is_empty() || file.starts_with(':') || Path::new(file).is_absolute() {
+        return url.to_owned();
+    }
+    let joined = dir.join(file);
+    match query {
+        Some(query) => format!("sqlite://{}?{query}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
+    }
+}
+
+/// `database.url` names an engine the relayer runs on, in a form the driver reads.
+fn check_database_url(url: &str) -> Result<()> {
+    let invalid = |why: String| Error::Config(format!("database.url: {why}"));
+    if url.starts_with("sqlite:") {
+        url.parse::<SqliteConnectOptions>()
+            .map_err(|e| invalid(e.to_string()))?;
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        url.parse::<PgConnectOptions>()
+            .map_err(|e| invalid(e.to_string()))?;
+    } else {
+        return Err(invalid(
+            "expected sqlite://path or postgres://user@host:port/database".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The submitting key's secret, for the transaction signer of the chain side. Never printed: its `Debug`
@@ -716,6 +885,118 @@ mod tests {
         .unwrap();
         assert_eq!(deploy_tool.deployment_block, Some(7));
         assert!(Manifest::parse("{}").is_err());
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_the_key() {
+        for (extra, key, why) in [
+            ("rpc_url = \"not a url\"\n", "chain.rpc_url", "not a URL"),
+            (
+                "rpc_url = \"localhost:8545\"\n",
+                "chain.rpc_url",
+                "scheme localhost",
+            ),
+            (
+                "rpc_url = \"ws://127.0.0.1:8545\"\n",
+                "chain.rpc_url",
+                "ws:// is not supported",
+            ),
+            (
+                "[database]\nurl = \"mysql://x@y/z\"\n",
+                "database.url",
+                "expected sqlite",
+            ),
+            (
+                "[database]\nurl = \"postgres://x@y:notaport/z\"\n",
+                "database.url",
+                "port",
+            ),
+            (
+                "[signer]\nwarn_balance = \"1e18\"\n",
+                "signer.warn_balance",
+                "",
+            ),
+            (
+                "[tls]\nca_file = \"/nonexistent/ca.pem\"\n",
+                "tls.ca_file",
+                "No such file",
+            ),
+        ] {
+            let text = minimal() + extra;
+            let error = Config::from_toml(&text, [])
+                .unwrap()
+                .resolve(|_| Some("0x".to_owned() + &"01".repeat(32)))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(key) && error.contains(why),
+                "{extra}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_are_relative_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("piecepay-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("deploy")).unwrap();
+        std::fs::write(
+            dir.join("deploy/31337.json"),
+            format!(r#"{{"chain_id": 31337, "escrow": {{"address": "{ESCROW}"}}}}"#),
+        )
+        .unwrap();
+        std::fs::write(dir.join("relayer.key"), "01".repeat(32)).unwrap();
+        let file = dir.join("relayer.toml");
+        std::fs::write(
+            &file,
+            "[chain]\nmanifest = \"deploy/31337.json\"\n[signer]\nkey_file = \"relayer.key\"\n\
+             [database]\nurl = \"sqlite://data/relayer.db?mode=rwc\"\n",
+        )
+        .unwrap();
+        let config = Config::load(&file, []).unwrap();
+        assert_eq!(config.chain.manifest, Some(dir.join("deploy/31337.json")));
+        assert_eq!(
+            config.database.url,
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("data/relayer.db").display()
+            )
+        );
+        let settings = config.resolve(|_| None).unwrap();
+        assert_eq!(settings.chain_id, 31_337);
+        assert!(settings.signer.is_some());
+        // Absolute paths and other engines are left as they are.
+        assert_eq!(
+            sqlite_relative_to("sqlite:///abs/x.db", &dir),
+            "sqlite:///abs/x.db"
+        );
+        assert_eq!(
+            sqlite_relative_to("sqlite::memory:", &dir),
+            "sqlite::memory:"
+        );
+        assert_eq!(
+            sqlite_relative_to("postgres://a@b/c", &dir),
+            "postgres://a@b/c"
+        );
+        // A mistake names the file.
+        std::fs::write(&file, "[chain]\nchain_idd = 1\n").unwrap();
+        let error = Config::load(&file, []).unwrap_err().to_string();
+        assert!(
+            error.contains("relayer.toml") && error.contains("chain_idd"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_config_is_refused_even_without_a_signer() {
+        let error = Config::from_toml("", [])
+            .unwrap()
+            .resolve_without_signer()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("chain.chain_id is required"),
+            "{error}"
+        );
     }
 
     #[test]

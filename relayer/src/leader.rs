@@ -11,7 +11,7 @@ use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::watch;
 
-use crate::{Result, Settings, api::Metrics, store::Store};
+use crate::{Result, Settings, api::Metrics, chain::Chain, store::Store};
 
 /// The advisory lock key of the leader: "piecepay" in ASCII, as a big-endian i64.
 pub const LOCK_KEY: i64 = 0x7069_6563_6570_6179;
@@ -19,30 +19,44 @@ pub const LOCK_KEY: i64 = 0x7069_6563_6570_6179;
 /// How often a follower tries to take the lock, and a leader checks its connection.
 const POLL: Duration = Duration::from_millis(500);
 
-/// Runs the leader's duties whenever this node is the leader, until `stop` turns true.
+/// Runs the leader's duties over `chain` whenever this node is the leader, until `stop` turns true. A
+/// node without a chain (no `chain.rpc_url`) has no duties: it serves the API and leaves them to a node
+/// that has one.
 pub async fn run(
     settings: Arc<Settings>,
     store: Store,
+    chain: Option<Chain>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    if store.postgres_pool().is_none() {
+    let Some(chain) = chain else {
+        let _ = stop.wait_for(|s| *s).await;
+        return Ok(());
+    };
+    let Some(pool) = store.postgres_pool() else {
         metrics.leader.store(1, Ordering::Relaxed);
-        return crate::duties::run(settings, store, metrics, stop).await;
-    }
-    let url = settings.config.database.url.clone();
+        return crate::duties::run(settings, store, chain, metrics, stop).await;
+    };
+    // The lock's connection is made like the pool's (host, TLS, credentials).
+    let options = pool.connect_options();
+    // What this node last said about its role, so that it says it once per change.
+    let mut said = Role::Starting;
     loop {
         if *stop.borrow() {
             return Ok(());
         }
-        match try_lead(&url).await {
+        match try_lead(&options).await {
             Ok(Some(mut connection)) => {
-                tracing::info!("became leader");
+                tracing::info!(
+                    "became leader: indexing, settling and submitting for this database"
+                );
+                said = Role::Leader;
                 metrics.leader.store(1, Ordering::Relaxed);
                 let (stop_duties, duties_stopped) = watch::channel(false);
                 let duties = tokio::spawn(crate::duties::run(
                     Arc::clone(&settings),
                     store.clone(),
+                    chain.clone(),
                     Arc::clone(&metrics),
                     duties_stopped,
                 ));
@@ -63,8 +77,19 @@ pub async fn run(
                 metrics.leader.store(0, Ordering::Relaxed);
                 let _ = connection.close().await;
             }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(error = %error, "leader election: database unreachable"),
+            Ok(None) => {
+                if said != Role::StandingBy {
+                    tracing::info!(
+                        "standing by: another node holds the leader lock; serving the API, and taking \
+                         over the chain duties if that node goes"
+                    );
+                    said = Role::StandingBy;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "leader election: database unreachable");
+                said = Role::Starting;
+            }
         }
         tokio::select! {
             _ = stop.changed() => {}
@@ -73,12 +98,16 @@ pub async fn run(
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Starting,
+    Leader,
+    StandingBy,
+}
+
 /// A connection holding the leader lock, or `None` if another node holds it.
-async fn try_lead(url: &str) -> Result<Option<PgConnection>> {
-    let options: PgConnectOptions = url
-        .parse()
-        .map_err(|e| crate::Error::Config(format!("database.url: {e}")))?;
-    let mut connection = PgConnection::connect_with(&options).await?;
+async fn try_lead(options: &PgConnectOptions) -> Result<Option<PgConnection>> {
+    let mut connection = PgConnection::connect_with(options).await?;
     let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(LOCK_KEY)
         .fetch_one(&mut connection)

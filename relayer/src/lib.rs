@@ -3,10 +3,9 @@
 //! `docs/relayer.md` is the operator's guide (configuration, metrics, failure behaviour);
 //! `docs/relayer-api.md` the HTTP contract this crate serves.
 
-// The OpenAPI document is one large `serde_json::json!` literal (src/api/openapi.rs).
-#![recursion_limit = "512"]
 pub mod api;
 pub mod batcher;
+pub mod chain;
 pub mod config;
 pub mod duties;
 pub mod error;
@@ -17,5 +16,5 @@ pub mod store;
 
 pub use config::{Config, Settings};
 pub use error::{Error, Result};
-pub use service::run;
+pub use service::{Node, run};
 pub use store::Store;

@@ -286,6 +286,23 @@ both_engines!(whole_request_rejections, |store: Store| async move {
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_request")
     );
+    // The message says where, in JSON's words.
+    assert_eq!(
+        body["message"],
+        "receipts[0].cumulative: invalid type: integer `10`, expected a string"
+    );
+    // An integral number written as a float is the integer (the OpenAPI schema's "integer" allows it).
+    let mut float_salt =
+        serde_json::to_value(SubmitReceiptsRequest::new(CHAIN_ID, ESCROW, vec![one()])).unwrap();
+    float_salt["receipts"][0]["salt"] = json!(7.0);
+    let (status, body) = post(app, paths::RECEIPTS, float_salt.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    float_salt["receipts"][0]["salt"] = json!(7.5);
+    let (status, body) = post(app, paths::RECEIPTS, float_salt.to_string()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
 
     let request = Request::post(paths::RECEIPTS)
         .header(header::CONTENT_TYPE, "text/plain")
@@ -652,4 +669,137 @@ async fn a_corrupt_row_is_500_internal_without_internals() {
     );
     assert!(!body["message"].as_str().unwrap().contains("deposit"));
     let _ = ErrorCode::Internal;
+}
+
+/// `instance` is valid against `schema`, a schema of the OpenAPI document (its `$ref`s resolved there).
+fn assert_fits(document: &Value, schema: &Value, instance: &Value, what: &str) {
+    let mut root = schema.clone();
+    root["components"] = document["components"].clone();
+    let validator = jsonschema::draft202012::new(&root)
+        .unwrap_or_else(|e| panic!("{what}: the document's schema does not compile: {e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{what}: {errors:?}\n{instance}");
+}
+
+/// The schema of `path`'s `method` response with `status`, or of its request body.
+fn schema_of(document: &Value, path: &str, method: &str, status: Option<u16>) -> Value {
+    let operation = &document["paths"][path][method];
+    let content = match status {
+        Some(status) => &operation["responses"][status.to_string()]["content"],
+        None => &operation["requestBody"]["content"],
+    };
+    let schema = content["application/json"]["schema"].clone();
+    assert!(
+        schema.is_object(),
+        "{method} {path} {status:?}: no JSON schema"
+    );
+    schema
+}
+
+/// Every body this test exchanges with the router fits the schema the OpenAPI document gives for it:
+/// requests built from the API's types, and responses of every kind (results, statuses, errors).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_match_the_openapi_schemas() {
+    let (store, _guard) = common::sqlite_store().await;
+    let node = node(store.clone(), "[api]\nmax_body_bytes = 4096\n");
+    let app = &node.app;
+    let (status, document) = get(app, paths::OPENAPI).await;
+    assert_eq!(status, StatusCode::OK);
+    let channel = seed(&store, 7, ChannelState::Open, None, 100).await;
+    let payee = payee().address();
+    let deadline = unix_now() + 3_600;
+    let open = sign_open(&payer(), 11, 1_000, deadline);
+
+    let receipts = receipts_request(vec![
+        submission(&payer(), payee, 7, 500),
+        submission(&payer(), payee, 7, 500),
+        submission(&payer(), payee, 7, 5_000),
+    ]);
+    let operations = operations_body(vec![
+        OperationSubmission::from(&open),
+        OperationSubmission::from(&sign_open(&payer(), 12, 1, deadline)),
+    ]);
+    let posts: [(&str, String, u16); 6] = [
+        (paths::RECEIPTS, receipts, 200),
+        (paths::OPERATIONS, operations, 200),
+        (paths::RECEIPTS, "{not json".into(), 400),
+        (paths::RECEIPTS, r#"{"chain_id": 1}"#.into(), 400),
+        (paths::RECEIPTS, " ".repeat(5_000), 413),
+        (paths::OPERATIONS, operations_body(vec![]), 400),
+    ];
+    for (path, body, expected) in posts {
+        if let Ok(request) = serde_json::from_str::<Value>(&body)
+            && expected == 200
+        {
+            assert_fits(
+                &document,
+                &schema_of(&document, path, "post", None),
+                &request,
+                path,
+            );
+        }
+        let (status, response) = post(app, path, body).await;
+        assert_eq!(status.as_u16(), expected, "{path}: {response}");
+        let schema = schema_of(&document, path, "post", Some(expected));
+        assert_fits(
+            &document,
+            &schema,
+            &response,
+            &format!("POST {path} {expected}"),
+        );
+    }
+    let id = open.id(&test_domain());
+    let unknown = B256::repeat_byte(0x99);
+    let gets: [(String, &str, u16); 10] = [
+        (paths::INFO.into(), paths::INFO, 200),
+        (format!("/v1/operations/{id}"), paths::OPERATION, 200),
+        (format!("/v1/operations/{unknown}"), paths::OPERATION, 404),
+        (
+            format!("/v1/channels/{}", channel.channel_id),
+            paths::CHANNEL,
+            200,
+        ),
+        (format!("/v1/channels/{unknown}"), paths::CHANNEL, 404),
+        ("/v1/channels/0x12".into(), paths::CHANNEL, 400),
+        (
+            format!("/v1/channels/{}/settlement", channel.channel_id),
+            paths::SETTLEMENT,
+            200,
+        ),
+        (paths::HEALTH.into(), paths::HEALTH, 200),
+        // No indexer has run: not ready, with the readiness as the body.
+        (paths::READY.into(), paths::READY, 503),
+        (paths::INFO.into(), paths::INFO, 200),
+    ];
+    for (uri, path, expected) in gets {
+        let (status, response) = get(app, &uri).await;
+        assert_eq!(status.as_u16(), expected, "{uri}: {response}");
+        let schema = schema_of(&document, path, "get", Some(expected));
+        assert_fits(
+            &document,
+            &schema,
+            &response,
+            &format!("GET {uri} {expected}"),
+        );
+    }
+    // A method the route does not take.
+    let request = Request::delete(paths::INFO).body(Body::empty()).unwrap();
+    let (status, response, _) = send(app, request).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let schema = schema_of(&document, paths::INFO, "get", Some(405));
+    assert_fits(&document, &schema, &response, "DELETE /v1/info");
+    // And the schemas are not vacuous: a wrong body does not fit.
+    let schema = schema_of(&document, paths::INFO, "get", Some(200));
+    let root = {
+        let mut root = schema.clone();
+        root["components"] = document["components"].clone();
+        root
+    };
+    assert!(!jsonschema::draft202012::is_valid(
+        &root,
+        &json!({"api_version": 1})
+    ));
 }

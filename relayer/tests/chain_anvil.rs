@@ -9,14 +9,13 @@ use std::{collections::BTreeMap, time::Duration};
 
 use chain_support::{Engine, Net, RelayerProcess, wait_for};
 use piecepay_protocol::{
-    CompactSignature, CooperativeClose, OpenChannel, RequestClose, SettleFeeCap, SigningKey,
-    SolStruct, TopUp, Withdrawal,
+    CooperativeClose, RequestClose, SettleFeeCap, SigningKey, TopUp, Withdrawal,
     alloy_primitives::{
         Address, B256, U256,
         aliases::{U40, U96},
     },
-    channel_id, domain,
-    relayer_api::{ChannelState, Operation, OperationResult, OperationState, ReadinessState},
+    channel_id,
+    relayer_api::{ChannelState, Operation, OperationState, ReadinessState},
 };
 use piecepay_relayer::{Store, duties::CRASH_AT_ENV};
 use piecepay_relayer_chain::{
@@ -182,35 +181,6 @@ async fn the_watchtower_settles_before_the_challenge_window_ends() {
     assert_settled_exactly_once(&net, &relayer, &paid).await;
 }
 
-fn signed_open(
-    net: &Net,
-    payer: &B256,
-    payee: Address,
-    salt: u32,
-    fee: u64,
-    deadline: u64,
-) -> Operation {
-    let message = OpenChannel {
-        payee,
-        salt,
-        deposit: U96::from(500_000u64),
-        fee: U96::from(fee),
-        deadline: U40::from(deadline),
-    };
-    Operation::Open {
-        payer: address(payer),
-        signature: sign(net, payer, &message),
-        message,
-    }
-}
-
-fn queued_id(result: &OperationResult) -> B256 {
-    match result {
-        OperationResult::Queued(q) => q.operation_id,
-        other => panic!("not queued: {other:?}"),
-    }
-}
-
 /// A payer with no ETH opens a channel through the relayer: the operation is mined, the channel becomes
 /// known to the relayer, the relayer earns the fee; the same open again is refused by the escrow and
 /// reported `failed` with its reason.
@@ -224,12 +194,9 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
     let payee = address(&net.payee());
     let now = net.client(&payer).await.block_timestamp().await.unwrap();
     let api = relayer.client();
-    applied(
-        &net,
-        &relayer,
-        signed_open(&net, &payer, payee, 9, 25, now + 3_600),
-    )
-    .await;
+    relayer
+        .applied(&net, net.signed_open(&payer, payee, 9, 25, now + 3_600))
+        .await;
     let id = channel_id(address(&payer), payee, 9);
     let channel = wait_for("the channel to be indexed", TIMEOUT, || async {
         api.channel(id).await.unwrap()
@@ -242,8 +209,8 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
     assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
 
     // The same channel again: the escrow refuses it.
-    let again = signed_open(&net, &payer, payee, 9, 25, now + 3_601);
-    let operation = submit(&net, &relayer, again).await;
+    let again = net.signed_open(&payer, payee, 9, 25, now + 3_601);
+    let operation = relayer.queue(&net, again).await;
     let status = wait_for("the duplicate open to fail", TIMEOUT, || async {
         let status = api.operation(operation).await.unwrap()?;
         (status.status == OperationState::Failed).then_some(status)
@@ -254,38 +221,6 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
         "the escrow's reason"
     );
     assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
-}
-
-/// `message` signed by `key` in the escrow's domain.
-fn sign<T: SolStruct>(net: &Net, key: &B256, message: &T) -> CompactSignature {
-    let digest = message.eip712_signing_hash(&domain(net.chain_id, net.info.escrow));
-    SigningKey::from_bytes(key)
-        .unwrap()
-        .sign_digest(&digest)
-        .unwrap()
-}
-
-/// Submits one operation; returns its id once queued.
-async fn submit(net: &Net, relayer: &RelayerProcess, operation: Operation) -> B256 {
-    let results = relayer
-        .client()
-        .submit_signed_operations(net.chain_id, net.info.escrow, &[operation])
-        .await
-        .unwrap();
-    queued_id(&results[0])
-}
-
-/// Submits one operation and waits until it is applied on chain.
-async fn applied(net: &Net, relayer: &RelayerProcess, operation: Operation) {
-    let id = submit(net, relayer, operation).await;
-    let api = relayer.client();
-    let status = wait_for("the operation to be applied", TIMEOUT, || async {
-        let status = api.operation(id).await.unwrap()?;
-        assert_ne!(status.status, OperationState::Failed, "{status:?}");
-        (status.status == OperationState::Applied).then_some(status)
-    })
-    .await;
-    assert!(status.transaction_hash.is_some() && status.block_number.is_some());
 }
 
 /// Every other kind of gasless operation through the node, each checked on chain and in the relayer's
@@ -319,18 +254,18 @@ async fn every_gasless_operation_kind_gets_mined() {
         fee,
         deadline,
     };
-    let signature = sign(&net, &payer_a, &message);
+    let signature = net.sign(&payer_a, &message);
     let payer = address(&payer_a);
-    applied(
-        &net,
-        &relayer,
-        Operation::TopUp {
-            payer,
-            message,
-            signature,
-        },
-    )
-    .await;
+    relayer
+        .applied(
+            &net,
+            Operation::TopUp {
+                payer,
+                message,
+                signature,
+            },
+        )
+        .await;
     assert_eq!(chain.channel(id_a).await.unwrap().deposit, 150_000);
     wait_for("the relayer to see the top-up", TIMEOUT, || async {
         let seen = api.channel(id_a).await.unwrap()?;
@@ -343,17 +278,17 @@ async fn every_gasless_operation_kind_gets_mined() {
         nonce: chain.nonce_of(payee).await.unwrap(),
         deadline,
     };
-    let signature = sign(&net, &payee_key, &message);
-    applied(
-        &net,
-        &relayer,
-        Operation::SetSettleFeeCap {
-            payee,
-            message,
-            signature,
-        },
-    )
-    .await;
+    let signature = net.sign(&payee_key, &message);
+    relayer
+        .applied(
+            &net,
+            Operation::SetSettleFeeCap {
+                payee,
+                message,
+                signature,
+            },
+        )
+        .await;
     assert_eq!(chain.settle_fee_cap_of(payee).await.unwrap(), 50);
 
     let message = RequestClose {
@@ -362,18 +297,18 @@ async fn every_gasless_operation_kind_gets_mined() {
         fee,
         deadline,
     };
-    let signature = sign(&net, &payer_b, &message);
+    let signature = net.sign(&payer_b, &message);
     let payer = address(&payer_b);
-    applied(
-        &net,
-        &relayer,
-        Operation::RequestClose {
-            payer,
-            message,
-            signature,
-        },
-    )
-    .await;
+    relayer
+        .applied(
+            &net,
+            Operation::RequestClose {
+                payer,
+                message,
+                signature,
+            },
+        )
+        .await;
     assert!(matches!(
         chain.channel(id_b).await.unwrap().status,
         ChannelStatus::Closing { .. }
@@ -392,16 +327,14 @@ async fn every_gasless_operation_kind_gets_mined() {
         fee,
         deadline,
     };
-    let (payer_signature, payee_signature) = (
-        sign(&net, &payer_a, &message),
-        sign(&net, &payee_key, &message),
-    );
+    let (payer_signature, payee_signature) =
+        (net.sign(&payer_a, &message), net.sign(&payee_key, &message));
     let close = Operation::CooperativeClose {
         message,
         payer_signature,
         payee_signature,
     };
-    applied(&net, &relayer, close).await;
+    relayer.applied(&net, close).await;
     let closed = chain.channel(id_a).await.unwrap();
     assert_eq!(
         (closed.status, closed.settled),
@@ -422,18 +355,18 @@ async fn every_gasless_operation_kind_gets_mined() {
         nonce: chain.nonce_of(payee).await.unwrap(),
         deadline,
     };
-    let signature = sign(&net, &payee_key, &message);
+    let signature = net.sign(&payee_key, &message);
     let owner = payee;
-    applied(
-        &net,
-        &relayer,
-        Operation::Withdraw {
-            owner,
-            message,
-            signature,
-        },
-    )
-    .await;
+    relayer
+        .applied(
+            &net,
+            Operation::Withdraw {
+                owner,
+                message,
+                signature,
+            },
+        )
+        .await;
     assert_eq!(
         chain.token_balance_of(to).await.unwrap(),
         U256::from(30_000)

@@ -17,8 +17,13 @@ use piecepay_relayer::{
 };
 use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, EventMeta, Fees, Inclusion, IndexedEvent, IndexerStore,
-    RequeueReason, Settlement, SignedAttempt, TxId, TxIntent, TxJournal, TxState,
+    JournalOp, RequeueReason, Settlement, SignedAttempt, TxId, TxIntent, TxJournal, TxState,
 };
+
+/// One journal op (`Store` is an `IndexerStore` too, whose `apply` takes a block range).
+async fn op(store: &Store, id: TxId, op: JournalOp) -> piecepay_relayer_chain::Result<()> {
+    TxJournal::apply(store, id, op).await
+}
 
 fn block(number: u64, fork: u8) -> BlockRef {
     BlockRef::new(number, B256::repeat_byte(fork))
@@ -47,13 +52,18 @@ fn event(block: BlockRef, log_index: u64, tx: u8, event: EscrowEvent) -> Indexed
 
 both_engines!(indexer_store_rules, |store: Store| async move {
     assert_eq!(store.cursor().await.unwrap(), None);
-    store.apply(range(10, block(12, 1), vec![])).await.unwrap();
-    store.apply(range(10, block(12, 1), vec![])).await.unwrap(); // a retry: no-op
-    store.apply(range(13, block(15, 1), vec![])).await.unwrap();
+    IndexerStore::apply(&store, range(10, block(12, 1), vec![]))
+        .await
+        .unwrap();
+    IndexerStore::apply(&store, range(10, block(12, 1), vec![]))
+        .await
+        .unwrap(); // a retry: no-op
+    IndexerStore::apply(&store, range(13, block(15, 1), vec![]))
+        .await
+        .unwrap();
     assert_eq!(store.cursor().await.unwrap(), Some(block(15, 1)));
     assert_eq!(store.indexed_block().await.unwrap(), 15);
-    let gap = store
-        .apply(range(17, block(18, 1), vec![]))
+    let gap = IndexerStore::apply(&store, range(17, block(18, 1), vec![]))
         .await
         .unwrap_err();
     assert_eq!(gap.code(), "cursor_mismatch");
@@ -66,7 +76,9 @@ both_engines!(indexer_store_rules, |store: Store| async move {
     store.rewind(block(12, 1)).await.unwrap();
     store.rewind(block(12, 1)).await.unwrap();
     assert_eq!(store.recent_blocks(5).await.unwrap(), [block(12, 1)]);
-    store.apply(range(13, block(14, 3), vec![])).await.unwrap();
+    IndexerStore::apply(&store, range(13, block(14, 3), vec![]))
+        .await
+        .unwrap();
     store.prune_blocks(14).await.unwrap();
     assert_eq!(store.recent_blocks(5).await.unwrap(), [block(14, 3)]);
     store.prune_blocks(100).await.unwrap();
@@ -92,8 +104,7 @@ both_engines!(
             fee: 0,
         };
         let b1 = block(1, 1);
-        store
-            .apply(range(1, b1, vec![event(b1, 0, 1, opened)]))
+        IndexerStore::apply(&store, range(1, b1, vec![event(b1, 0, 1, opened)]))
             .await
             .unwrap();
         let b2 = block(2, 1);
@@ -137,7 +148,9 @@ both_engines!(
                 },
             ),
         ];
-        store.apply(range(2, b2, events)).await.unwrap();
+        IndexerStore::apply(&store, range(2, b2, events))
+            .await
+            .unwrap();
         let channel = store.channel_record(&id).await.unwrap().unwrap();
         assert_eq!(channel.deposit, 1_500);
         assert_eq!(channel.settled, 300);
@@ -186,8 +199,9 @@ both_engines!(
         );
         // The replacement block 2 closes it instead.
         let b2b = block(2, 2);
-        store
-            .apply(range(
+        IndexerStore::apply(
+            &store,
+            range(
                 2,
                 b2b,
                 vec![event(
@@ -200,16 +214,19 @@ both_engines!(
                         fee: 0,
                     },
                 )],
-            ))
-            .await
-            .unwrap();
+            ),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             store.channel_record(&id).await.unwrap().unwrap().state,
             ChannelState::Closed
         );
         assert!(store.settlement_candidates(10).await.unwrap().is_empty());
         // Rewinding past the open forgets the channel.
-        store.apply(range(3, block(3, 2), vec![])).await.unwrap();
+        IndexerStore::apply(&store, range(3, block(3, 2), vec![]))
+            .await
+            .unwrap();
         store.rewind(b1).await.unwrap();
         store.rewind(b1).await.unwrap();
         let gone_cursor = store.cursor().await.unwrap();
@@ -254,18 +271,34 @@ both_engines!(journal_rules, |store: Store| async move {
     let error = store.enqueue(TxId(1), vec![2].into()).await.unwrap_err();
     assert_eq!(error.code(), "duplicate_tx");
     assert_eq!(
-        store.mark_pending(TxId(1)).await.unwrap_err().code(),
+        op(&store, TxId(1), JournalOp::MarkPending)
+            .await
+            .unwrap_err()
+            .code(),
         "invalid_transition"
     );
     assert_eq!(
-        store.mark_pending(TxId(9)).await.unwrap_err().code(),
+        op(&store, TxId(9), JournalOp::MarkPending)
+            .await
+            .unwrap_err()
+            .code(),
         "unknown_tx"
     );
-    store.record_intent(TxId(1), intent(4)).await.unwrap();
-    store.record_intent(TxId(1), intent(4)).await.unwrap();
-    store.record_signed(TxId(1), attempt(1)).await.unwrap();
-    store.record_signed(TxId(1), attempt(1)).await.unwrap();
-    store.record_signed(TxId(1), attempt(2)).await.unwrap();
+    op(&store, TxId(1), JournalOp::RecordIntent(intent(4)))
+        .await
+        .unwrap();
+    op(&store, TxId(1), JournalOp::RecordIntent(intent(4)))
+        .await
+        .unwrap();
+    op(&store, TxId(1), JournalOp::RecordSigned(attempt(1)))
+        .await
+        .unwrap();
+    op(&store, TxId(1), JournalOp::RecordSigned(attempt(1)))
+        .await
+        .unwrap();
+    op(&store, TxId(1), JournalOp::RecordSigned(attempt(2)))
+        .await
+        .unwrap();
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 1);
     assert_eq!(unfinished[0].calldata, Bytes::from(vec![1]));
@@ -278,26 +311,40 @@ both_engines!(journal_rules, |store: Store| async move {
     };
     assert_eq!(*stored, intent(4));
     assert_eq!(attempts, &[attempt(1), attempt(2)]);
-    store
-        .mark_included(TxId(1), inclusion(1, 8, true))
-        .await
-        .unwrap();
-    store.mark_pending(TxId(1)).await.unwrap();
-    store
-        .mark_included(TxId(1), inclusion(1, 9, true))
-        .await
-        .unwrap();
-    store
-        .mark_confirmed(TxId(1), inclusion(1, 9, true))
-        .await
-        .unwrap();
-    store
-        .mark_confirmed(TxId(1), inclusion(1, 9, true))
-        .await
-        .unwrap();
+    op(
+        &store,
+        TxId(1),
+        JournalOp::MarkIncluded(inclusion(1, 8, true)),
+    )
+    .await
+    .unwrap();
+    op(&store, TxId(1), JournalOp::MarkPending).await.unwrap();
+    op(
+        &store,
+        TxId(1),
+        JournalOp::MarkIncluded(inclusion(1, 9, true)),
+    )
+    .await
+    .unwrap();
+    op(
+        &store,
+        TxId(1),
+        JournalOp::MarkConfirmed(inclusion(1, 9, true)),
+    )
+    .await
+    .unwrap();
+    op(
+        &store,
+        TxId(1),
+        JournalOp::MarkConfirmed(inclusion(1, 9, true)),
+    )
+    .await
+    .unwrap();
     assert!(store.unfinished().await.unwrap().is_empty());
     store.enqueue(TxId(2), vec![2].into()).await.unwrap();
-    store.mark_failed(TxId(2), "x".into()).await.unwrap();
+    op(&store, TxId(2), JournalOp::MarkFailed("x".into()))
+        .await
+        .unwrap();
     assert!(store.unfinished().await.unwrap().is_empty());
     assert_eq!(store.journal_jobs().await.unwrap().len(), 2);
 });
@@ -321,6 +368,7 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
     let entry = BatchEntry {
         channel_id: channel.channel_id,
         cumulative: 300,
+        pending_since: 50,
     };
     let batch = store
         .create_settlement_job(&[entry], 300, 60, &[0xab])
@@ -339,34 +387,58 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
                 .unwrap()
         }
     };
+    // Signed is not sent: nothing is claimed until the node took the transaction.
+    op(&store, job, JournalOp::RecordIntent(intent(0)))
+        .await
+        .unwrap();
+    op(&store, job, JournalOp::RecordSigned(attempt(1)))
+        .await
+        .unwrap();
+    let s = status(61).await;
+    assert_eq!(s.status, SettlementState::Pending);
+    assert!(s.transaction.is_none());
+    assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(1)))
+        .await
+        .unwrap();
+    let s = status(61).await;
+    assert_eq!(s.status, SettlementState::Submitted);
+    assert_eq!(s.transaction.unwrap().hash, B256::repeat_byte(1));
     // Requeued (a cancel was mined): no transaction to report, still batched.
-    store.record_intent(job, intent(0)).await.unwrap();
-    store.record_signed(job, attempt(1)).await.unwrap();
-    assert_eq!(
-        status(61).await.transaction.unwrap().hash,
-        B256::repeat_byte(1)
-    );
-    store.requeue(job, RequeueReason::Cancelled).await.unwrap();
+    op(&store, job, JournalOp::Requeue(RequeueReason::Cancelled))
+        .await
+        .unwrap();
     assert!(status(62).await.transaction.is_none());
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
     // Signed again, mined, confirmed.
-    store.record_intent(job, intent(1)).await.unwrap();
-    store.record_signed(job, attempt(2)).await.unwrap();
+    op(&store, job, JournalOp::RecordIntent(intent(1)))
+        .await
+        .unwrap();
+    op(&store, job, JournalOp::RecordSigned(attempt(2)))
+        .await
+        .unwrap();
+    op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(2)))
+        .await
+        .unwrap();
     let s = status(63).await;
     assert_eq!(s.status, SettlementState::Submitted);
     assert_eq!(s.transaction.unwrap().hash, B256::repeat_byte(2));
     assert_eq!(s.transaction.unwrap().block_number, None);
-    store
-        .mark_included(job, inclusion(2, 20, true))
+    op(&store, job, JournalOp::MarkIncluded(inclusion(2, 20, true)))
         .await
         .unwrap();
     let s = status(64).await;
     assert_eq!(s.transaction.unwrap().block_number, Some(20));
     assert_eq!(s.transaction.unwrap().cumulative, 300);
-    store
-        .mark_confirmed(job, inclusion(2, 20, true))
-        .await
-        .unwrap();
+    op(
+        &store,
+        job,
+        JournalOp::MarkConfirmed(inclusion(2, 20, true)),
+    )
+    .await
+    .unwrap();
+    // The value waited from its arrival (50) to the confirmation.
+    assert_eq!(store.settle_latencies(batch, 80).await.unwrap(), [30]);
     // Confirmed, but the indexer is below its block: not a candidate again yet, and still reported as
     // submitted (its settlement is on chain, the channel's row does not show it yet).
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
@@ -387,16 +459,26 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
         .unwrap();
     let job = TxId(batch as u64);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
-    store.record_intent(job, intent(2)).await.unwrap();
-    store.record_signed(job, attempt(3)).await.unwrap();
-    store
-        .mark_included(job, inclusion(3, 21, false))
+    op(&store, job, JournalOp::RecordIntent(intent(2)))
         .await
         .unwrap();
-    store
-        .mark_confirmed(job, inclusion(3, 21, false))
+    op(&store, job, JournalOp::RecordSigned(attempt(3)))
         .await
         .unwrap();
+    op(
+        &store,
+        job,
+        JournalOp::MarkIncluded(inclusion(3, 21, false)),
+    )
+    .await
+    .unwrap();
+    op(
+        &store,
+        job,
+        JournalOp::MarkConfirmed(inclusion(3, 21, false)),
+    )
+    .await
+    .unwrap();
     assert_eq!(store.settlement_candidates(10).await.unwrap().len(), 1);
 });
 
@@ -439,17 +521,39 @@ both_engines!(
             .create_operations_job("withdraw", &ids, 11, &[0xcd])
             .await;
         assert!(error.is_err(), "no longer pending");
-        store.record_intent(job, intent(0)).await.unwrap();
-        store.record_signed(job, attempt(5)).await.unwrap();
-        // A replacement is the one mined.
-        store.record_signed(job, attempt(6)).await.unwrap();
+        op(&store, job, JournalOp::RecordIntent(intent(0)))
+            .await
+            .unwrap();
+        op(&store, job, JournalOp::RecordSigned(attempt(5)))
+            .await
+            .unwrap();
+        // Signed, not yet taken by the node: still pending, no transaction claimed.
+        let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(status.status, OperationState::Pending);
+        assert_eq!(status.transaction_hash, None);
+        assert!(store.pending_operations(12, 10).await.unwrap().is_empty());
+        op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(5)))
+            .await
+            .unwrap();
+        let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(status.status, OperationState::Submitted);
+        assert_eq!(status.transaction_hash, Some(B256::repeat_byte(5)));
+        // A replacement, broadcast: the latest hash is reported.
+        op(&store, job, JournalOp::RecordSigned(attempt(6)))
+            .await
+            .unwrap();
+        op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(6)))
+            .await
+            .unwrap();
         let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
         assert_eq!(status.status, OperationState::Submitted);
         assert_eq!(status.transaction_hash, Some(B256::repeat_byte(6)));
 
         // The indexer sees the transaction (attempt 5, mined after all): entry 0 applied, entry 1 skipped.
         let b29 = block(29, 7);
-        store.apply(range(29, b29, vec![])).await.unwrap();
+        IndexerStore::apply(&store, range(29, b29, vec![]))
+            .await
+            .unwrap();
         let b = block(30, 5);
         let account = common::payer().address();
         let events = vec![
@@ -474,7 +578,9 @@ both_engines!(
                 },
             ),
         ];
-        store.apply(range(30, b, events)).await.unwrap();
+        IndexerStore::apply(&store, range(30, b, events))
+            .await
+            .unwrap();
         let applied = store.operation_status(&ids[0]).await.unwrap().unwrap();
         assert_eq!(applied.status, OperationState::Applied);
         assert_eq!(applied.transaction_hash, Some(B256::repeat_byte(5)));
@@ -483,14 +589,16 @@ both_engines!(
         assert_eq!(failed.status, OperationState::Failed);
         assert_eq!(failed.reason.unwrap().as_ref(), &[0xde, 0xad]);
         // The journal's own confirmation leaves them be.
-        store
-            .mark_included(job, inclusion(5, 30, true))
+        op(&store, job, JournalOp::MarkIncluded(inclusion(5, 30, true)))
             .await
             .unwrap();
-        store
-            .mark_confirmed(job, inclusion(5, 30, true))
-            .await
-            .unwrap();
+        op(
+            &store,
+            job,
+            JournalOp::MarkConfirmed(inclusion(5, 30, true)),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             store
                 .operation_status(&ids[0])

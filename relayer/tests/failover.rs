@@ -1,123 +1,93 @@
-//! Two relayer processes on one PostgreSQL: both serve the API, exactly one leads, and when the leader
-//! dies (SIGKILL) the other takes over.
+//! Two relayer processes on one PostgreSQL, each with the chain: both serve the API, exactly one leads,
+//! the other says it stands by, and when the leader dies (SIGKILL) the other takes over.
 
-mod common;
+mod chain_support;
 
 use std::time::{Duration, Instant};
 
-use common::*;
-use piecepay_protocol::relayer_api::{SubmitReceiptsRequest, paths};
-use piecepay_relayer::Store;
-use piecepay_test_support::{
-    TempDir,
-    postgres::PostgresServer,
-    relayer::{Relayer, RelayerCommand},
-    temp_dir, wait_for,
-};
+use chain_support::{Engine, Net, RelayerProcess, wait_for};
+use piecepay_protocol::{SigningKey, relayer_api::paths};
 
-struct Node {
-    relayer: Relayer,
-    base: String,
-}
-
-impl Node {
-    fn start(dir: &TempDir, name: &str, database_url: &str) -> Self {
-        let config = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "[chain]\nchain_id = {CHAIN_ID}\nescrow = \"{ESCROW}\"\n\
-                 [database]\nurl = \"{database_url}\"\n[api]\nlisten = \"127.0.0.1:0\"\n"
-            ),
-        )
-        .unwrap();
-        let relayer = RelayerCommand::new(env!("CARGO_BIN_EXE_piecepay-relayer"), config).start();
-        Self {
-            base: relayer.url().to_owned(),
-            relayer,
-        }
-    }
-
-    async fn is_leader(&self, client: &reqwest::Client) -> Option<bool> {
-        let text = client
-            .get(format!("{}{}", self.base, paths::METRICS))
-            .send()
-            .await
-            .ok()?
-            .text()
-            .await
-            .ok()?;
-        text.lines()
-            .find_map(|l| l.strip_prefix("piecepay_leader "))
-            .map(|v| v.trim() == "1")
-    }
+async fn is_leader(node: &RelayerProcess, client: &reqwest::Client) -> Option<bool> {
+    let text = client
+        .get(format!("{}{}", node.base, paths::METRICS))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("piecepay_leader "))
+        .map(|v| v.trim() == "1")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_follower_takes_over_when_the_leader_dies() {
-    let server = PostgresServer::start().unwrap();
-    let url = server.create_database("failover").unwrap();
-    let store = Store::open(&url, 2).await.unwrap();
-    let channel = open_channel(payer().address(), payee().address(), 7, 1_000);
-    store.upsert_channels(&[channel]).await.unwrap();
-    let dir = temp_dir();
+async fn the_follower_stands_by_and_takes_over_when_the_leader_dies() {
+    let mut net = Net::start(1, 3_600).await;
+    let url = net.database_url(Engine::Postgres, "failover");
+    let config = net.relayer_config(&url, "");
     let client = reqwest::Client::new();
 
-    let first = Node::start(&dir, "a", &url);
+    let first = RelayerProcess::start(&config, &net.dir.path().join("a.log"), &[]);
     wait_for(
         "the first node to lead",
-        Duration::from_secs(20),
-        async || (first.is_leader(&client).await == Some(true)).then_some(()),
+        Duration::from_secs(30),
+        || async { (is_leader(&first, &client).await == Some(true)).then_some(()) },
     )
     .await;
-    let second = Node::start(&dir, "b", &url);
+    let second = RelayerProcess::start(&config, &net.dir.path().join("b.log"), &[]);
     wait_for(
-        "the second node to serve",
-        Duration::from_secs(20),
-        async || second.is_leader(&client).await.map(drop),
+        "the second node to say it stands by",
+        Duration::from_secs(30),
+        || async {
+            let log = std::fs::read_to_string(&second.log).unwrap_or_default();
+            log.contains("standing by").then_some(())
+        },
     )
     .await;
     // Several election rounds pass: still exactly one leader.
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(first.is_leader(&client).await, Some(true));
-        assert_eq!(second.is_leader(&client).await, Some(false));
+        assert_eq!(is_leader(&first, &client).await, Some(true));
+        assert_eq!(is_leader(&second, &client).await, Some(false));
     }
 
-    // Any node serves the API over the shared database.
-    let body = SubmitReceiptsRequest::new(
-        CHAIN_ID,
-        ESCROW,
-        vec![submission(&payer(), payee().address(), 7, 40)],
-    );
-    let response = client
-        .post(format!("{}{}", second.base, paths::RECEIPTS))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
-        .send()
+    // Any node serves the API over the shared database: a channel the leader indexed takes a receipt
+    // through the follower.
+    let payer = net.payers()[0];
+    let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
+    let opened = net
+        .client(&payer)
+        .await
+        .open_channel(payee, 1, 1_000)
         .await
         .unwrap();
-    assert!(response.status().is_success());
-    let text = client
-        .get(format!("{}/v1/channels/{}", first.base, channel.channel_id))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(status["latest_receipt"]["cumulative"], "40");
+    wait_for(
+        "the leader to index the open",
+        Duration::from_secs(30),
+        || async {
+            second
+                .client()
+                .channel(opened.channel_id)
+                .await
+                .unwrap()
+                .map(drop)
+        },
+    )
+    .await;
+    second
+        .submit(&net, vec![net.receipt(&payer, payee, 1, 40)])
+        .await;
 
     let mut first = first;
-    first.relayer.kill();
+    first.kill();
     let started = Instant::now();
     wait_for(
         "the second node to take over",
-        Duration::from_secs(20),
-        async || (second.is_leader(&client).await == Some(true)).then_some(()),
+        Duration::from_secs(30),
+        || async { (is_leader(&second, &client).await == Some(true)).then_some(()) },
     )
     .await;
     eprintln!("takeover after {:?}", started.elapsed());
-    store.close().await;
 }

@@ -12,8 +12,9 @@ use piecepay_protocol::{
 };
 use piecepay_relayer::{
     Store,
-    store::{BatchEntry, BatchStatus, OperationRow, ReceiptWrite},
+    store::{BatchEntry, OperationRow, ReceiptWrite},
 };
+use piecepay_relayer_chain::{JournalOp, TxId, TxJournal};
 
 both_engines!(migrations_are_idempotent, |store: Store| async move {
     store.migrate().await.unwrap();
@@ -214,40 +215,37 @@ both_engines!(settlement_batches, |store: Store| async move {
     assert_eq!(status.received, 300);
     assert!(status.transaction.is_none());
 
+    let unsettled = store.unsettled().await.unwrap();
+    assert_eq!(unsettled.channels, 1);
+    assert_eq!(unsettled.value, 300.0);
+    assert_eq!(unsettled.oldest_since, Some(50));
     let candidate = store.settlement_candidates(10).await.unwrap()[0];
     assert_eq!(candidate.fee_cap_bps, 30);
     let entry = BatchEntry {
         channel_id: channel.channel_id,
         cumulative: 300,
+        pending_since: 50,
     };
-    let batch = store.create_batch(&[entry], 300, 60).await.unwrap();
+    let batch = store
+        .create_settlement_job(&[entry], 300, 60, &[0xab])
+        .await
+        .unwrap();
     assert!(
         store.settlement_candidates(10).await.unwrap().is_empty(),
         "batched"
     );
-
-    let tx = B256::repeat_byte(0xcd);
-    store
-        .set_batch_status(batch, BatchStatus::Submitted, Some(tx), None, 61)
-        .await
-        .unwrap();
-    let status = store
-        .settlement_status(&channel.channel_id, 62)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(status.status, SettlementState::Submitted);
-    assert_eq!(status.transaction.unwrap().hash, tx);
-    assert_eq!(status.transaction.unwrap().block_number, None);
-
-    // Dropped: back among the candidates.
-    store
-        .set_batch_status(batch, BatchStatus::Failed, None, None, 70)
-        .await
-        .unwrap();
+    // Refused before anything was signed: back among the candidates (the journal's transitions and
+    // what each does to the batch are in tests/chain_store.rs).
+    TxJournal::apply(
+        &store,
+        TxId(batch as u64),
+        JournalOp::MarkFailed("reverted".into()),
+    )
+    .await
+    .unwrap();
     let candidates = store.settlement_candidates(10).await.unwrap();
     assert_eq!(candidates.len(), 1);
-    assert_eq!(candidates[0].pending_since, 70);
+    assert!(candidates[0].pending_since >= 60);
 
     // Settled on chain (the indexer updates the channel): up to date, no longer a candidate.
     channel.settled = 300;
@@ -260,6 +258,9 @@ both_engines!(settlement_batches, |store: Store| async move {
         .unwrap();
     assert_eq!(status.status, SettlementState::UpToDate);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
+    let unsettled = store.unsettled().await.unwrap();
+    assert_eq!((unsettled.channels, unsettled.value), (0, 0.0));
+    assert_eq!(unsettled.oldest_since, None);
 
     // A higher receipt on a channel whose window ended: expired.
     store

@@ -57,6 +57,9 @@ pub const MAX_UINT40: u64 = (1 << 40) - 1;
 /// Largest settlement fee cap, in basis points (100%).
 pub const MAX_FEE_CAP_BPS: u16 = 10_000;
 
+#[cfg(feature = "schemars")]
+pub mod schema;
+
 /// Every route of the API, in axum 0.8's path syntax (`{param}`).
 pub mod paths {
     /// `GET`: [`RelayerInfo`](super::RelayerInfo).
@@ -164,6 +167,15 @@ error_codes! {
     Unavailable = "unavailable", 503;
     /// A bug or an unexpected failure inside the relayer; details are in its logs, not here.
     Internal = "internal", 500;
+    /// The relayer's transaction account cannot pay for gas now, so it takes no gasless operations until
+    /// its operator funds it. Retry later, or submit through another relayer.
+    RelayerUnfunded = "relayer_unfunded", 503;
+    /// The request is not HTTP/1.1 the relayer can read: a malformed request line or header.
+    MalformedRequest = "malformed_request", 400;
+    /// The request's URI is longer than the relayer reads (64 KiB).
+    UriTooLong = "uri_too_long", 414;
+    /// The request's headers are larger than the relayer reads.
+    HeadersTooLarge = "headers_too_large", 431;
 
     // Values (whole request, or one item of a batch).
     /// An address that is not `0x` + 40 hex digits, fails its EIP-55 checksum, or is zero where that is
@@ -242,6 +254,7 @@ impl<'de> Deserialize<'de> for ErrorCode {
 /// `code` is for machines and stable; `message` is for humans, may change, and never carries the
 /// relayer's internals.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[error("{code}: {message}")]
 pub struct ApiError {
     /// What went wrong, as a stable code.
@@ -456,10 +469,13 @@ fn check_batch(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
 
 /// An EIP-2098 compact signature as sent: `{"r": "0x…", "vs": "0x…"}`, 32 bytes each.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SignatureJson {
     /// `r`, `0x` + 64 hex digits.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Word"))]
     pub r: String,
     /// `vs` (`s` with the y parity in its top bit), `0x` + 64 hex digits.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Word"))]
     pub vs: String,
 }
 
@@ -518,12 +534,15 @@ fn expect_signer<T: SolStruct>(
 
 /// `POST /v1/receipts`: one or more payer-signed receipts, for the escrow of `chain_id`/`escrow`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SubmitReceiptsRequest {
     /// The chain the receipts were signed for.
     pub chain_id: u64,
     /// The escrow (EIP-712 `verifyingContract`) the receipts were signed for.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub escrow: String,
     /// 1 to [`MAX_RECEIPTS_PER_REQUEST`] receipts, processed in order.
+    #[cfg_attr(feature = "schemars", schemars(length(min = 1, max = MAX_RECEIPTS_PER_REQUEST)))]
     pub receipts: Vec<ReceiptSubmission>,
 }
 
@@ -547,12 +566,15 @@ impl SubmitReceiptsRequest {
 /// One receipt as sent: the EIP-712 `Receipt(address payee,uint32 salt,uint96 cumulative)` and the
 /// payer's signature over it. The payer is not sent: it is recovered from the signature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ReceiptSubmission {
     /// The channel's payee.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: String,
     /// The channel's salt.
     pub salt: u32,
     /// Total paid over the channel's life, in token base units (decimal string, `uint96`).
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cumulative: String,
     /// The payer's signature.
     pub signature: SignatureJson,
@@ -641,6 +663,7 @@ pub struct RecoveredReceipt {
 
 /// The state of a channel on the escrow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelState {
     /// Open: receipts settle, top-ups apply.
@@ -711,6 +734,7 @@ impl ChannelSnapshot {
 ///
 /// Every `accepted` receipt is committed to the relayer's database before this reply is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SubmitReceiptsResponse {
     /// `results[i]` is the outcome of `receipts[i]`.
     pub results: Vec<ReceiptResult>,
@@ -718,6 +742,7 @@ pub struct SubmitReceiptsResponse {
 
 /// The outcome of one submitted receipt, tagged by `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum ReceiptResult {
     /// Verified and stored: now the channel's highest receipt, to be settled.
@@ -750,15 +775,19 @@ impl ReceiptResult {
 
 /// What the relayer holds after accepting a receipt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct AcceptedReceipt {
     /// The channel the receipt pays on.
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub channel_id: B256,
     /// The recovered payer.
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payer: Address,
     /// The receipt's cumulative.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cumulative: u128,
 }
 
@@ -768,12 +797,15 @@ pub struct AcceptedReceipt {
 
 /// `POST /v1/operations`: signed gasless operations for the relayer to submit, batched, to the escrow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SubmitOperationsRequest {
     /// The chain the operations were signed for.
     pub chain_id: u64,
     /// The escrow the operations were signed for.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub escrow: String,
     /// 1 to [`MAX_OPERATIONS_PER_REQUEST`] operations.
+    #[cfg_attr(feature = "schemars", schemars(length(min = 1, max = MAX_OPERATIONS_PER_REQUEST)))]
     pub operations: Vec<OperationSubmission>,
 }
 
@@ -800,6 +832,7 @@ impl SubmitOperationsRequest {
 
 /// The kinds of gasless operation, as the `type` tag of a submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
     /// `openChannelsBySig`.
@@ -842,6 +875,7 @@ impl OperationKind {
 
 /// One signed operation as sent, tagged by `type`; the fields mirror the escrow's `…Auth` structs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OperationSubmission {
     /// `OpenAuth`: open channel (payer, payee, salt) with `deposit` from the payer's free balance.
@@ -860,16 +894,21 @@ pub enum OperationSubmission {
 
 /// Fields of an `open` or `top_up` (`OpenAuth`, `TopUpAuth`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChannelFunding {
     /// The payer, who signed.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payer: String,
     /// The payee.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: String,
     /// The channel's salt.
     pub salt: u32,
     /// The deposit (open) or the new total deposit (top-up), decimal `uint96`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub deposit: String,
     /// The fee the payer pays the relayer, decimal `uint96`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
     /// Unix time after which the signature is void (`uint40`).
     pub deadline: u64,
@@ -879,14 +918,18 @@ pub struct ChannelFunding {
 
 /// Fields of a `request_close` (`CloseAuth`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct CloseRequest {
     /// The payer, who signed.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payer: String,
     /// The payee.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: String,
     /// The channel's salt.
     pub salt: u32,
     /// The fee the payer pays the relayer, decimal `uint96`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
     /// Unix time after which the signature is void.
     pub deadline: u64,
@@ -896,16 +939,22 @@ pub struct CloseRequest {
 
 /// Fields of a `withdraw` (`WithdrawAuth`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct WithdrawRequest {
     /// The account owner, who signed.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub owner: String,
     /// The recipient of the tokens.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub to: String,
     /// Amount withdrawn, decimal `uint128`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub amount: String,
     /// The fee the owner pays the relayer, decimal `uint128`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
     /// The owner's next escrow nonce, decimal `uint64`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub nonce: String,
     /// Unix time after which the signature is void.
     pub deadline: u64,
@@ -915,12 +964,15 @@ pub struct WithdrawRequest {
 
 /// Fields of a `set_settle_fee_cap` (`SettleFeeCapAuth`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct FeeCapRequest {
     /// The payee, who signed.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: String,
     /// The cap, in basis points (at most 10,000).
     pub bps: u16,
     /// The payee's next escrow nonce, decimal `uint64`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub nonce: String,
     /// Unix time after which the signature is void.
     pub deadline: u64,
@@ -930,16 +982,21 @@ pub struct FeeCapRequest {
 
 /// Fields of a `cooperative_close` (`CooperativeCloseAuth` and both signatures).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct CooperativeCloseRequest {
     /// The payer.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payer: String,
     /// The payee.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: String,
     /// The channel's salt.
     pub salt: u32,
     /// Final total owed to the payee, decimal `uint96`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cumulative: String,
     /// The fee the payer pays the relayer, decimal `uint96`.
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
     /// Unix time after which the agreement is void.
     pub deadline: u64,
@@ -1353,6 +1410,7 @@ impl From<&Operation> for OperationSubmission {
 ///
 /// Every `queued` operation is committed to the relayer's database before this reply is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SubmitOperationsResponse {
     /// `results[i]` is the outcome of `operations[i]`.
     pub results: Vec<OperationResult>,
@@ -1360,6 +1418,7 @@ pub struct SubmitOperationsResponse {
 
 /// The outcome of one submitted operation, tagged by `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum OperationResult {
     /// Verified and stored; it will be submitted in a batch. Follow it with `GET /v1/operations/{id}`.
@@ -1372,14 +1431,17 @@ pub enum OperationResult {
 
 /// A queued operation's id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct QueuedOperation {
     /// The operation's id ([`Operation::id`]).
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub operation_id: B256,
 }
 
 /// Where a queued operation is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OperationState {
     /// Stored, waiting for the next batch.
@@ -1396,9 +1458,11 @@ pub enum OperationState {
 
 /// `GET /v1/operations/{operation_id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct OperationStatus {
     /// The operation's id.
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub operation_id: B256,
     /// Its kind.
     #[serde(rename = "type")]
@@ -1407,11 +1471,13 @@ pub struct OperationStatus {
     pub status: OperationState,
     /// The transaction that carries it (`submitted`, `applied`, `failed`), else `null`.
     #[serde(with = "wire::opt_hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::Hash>"))]
     pub transaction_hash: Option<B256>,
     /// The block that included it (`applied`, `failed`), else `null`.
     pub block_number: Option<u64>,
     /// For `failed`: the ABI-encoded custom error the escrow gave (`AuthorizationSkipped.reason`).
     #[serde(with = "wire::opt_bytes")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::HexBytes>"))]
     pub reason: Option<Bytes>,
 }
 
@@ -1422,15 +1488,19 @@ pub struct OperationStatus {
 /// `GET /v1/channels/{channel_id}`: the channel as the relayer has indexed it, and the highest receipt
 /// it holds for it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ChannelStatus {
     /// The channel's id.
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub channel_id: B256,
     /// The payer.
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payer: Address,
     /// The payee.
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub payee: Address,
     /// The salt.
     pub salt: u32,
@@ -1438,9 +1508,11 @@ pub struct ChannelStatus {
     pub state: ChannelState,
     /// The deposit.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub deposit: u128,
     /// The settled total on the escrow.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub settled: u128,
     /// End of the challenge window while `closing`, else `null`.
     pub closes_at: Option<u64>,
@@ -1452,17 +1524,21 @@ pub struct ChannelStatus {
 
 /// A receipt the relayer holds: enough, with the channel's payee and salt, to settle it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct HeldReceipt {
     /// The receipt's cumulative.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cumulative: u128,
     /// The payer's signature.
     #[serde(with = "wire::signature")]
+    #[cfg_attr(feature = "schemars", schemars(with = "SignatureJson"))]
     pub signature: CompactSignature,
 }
 
 /// How far a channel's settlement has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SettlementState {
     /// Nothing held beyond what is settled.
@@ -1478,17 +1554,21 @@ pub enum SettlementState {
 
 /// `GET /v1/channels/{channel_id}/settlement`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SettlementStatus {
     /// The channel's id.
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub channel_id: B256,
     /// Where its settlement is.
     pub status: SettlementState,
     /// The cumulative of the highest receipt the relayer holds (`"0"` if none).
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub received: u128,
     /// The settled total on the escrow, at the relayer's confirmation depth.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub settled: u128,
     /// The latest settlement transaction that carried this channel, or `null`.
     pub transaction: Option<SettlementTransaction>,
@@ -1496,12 +1576,15 @@ pub struct SettlementStatus {
 
 /// A settlement transaction, as far as one channel is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct SettlementTransaction {
     /// Its hash (the latest broadcast one, if it was replaced with higher fees).
     #[serde(with = "wire::hash")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Hash"))]
     pub hash: B256,
     /// The cumulative it settles the channel to.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cumulative: u128,
     /// The block that included it, or `null` while pending.
     pub block_number: Option<u64>,
@@ -1513,6 +1596,7 @@ pub struct SettlementTransaction {
 
 /// `GET /v1/info`: which escrow this relayer serves, what it charges and what it accepts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct RelayerInfo {
     /// [`API_VERSION`].
     pub api_version: String,
@@ -1520,12 +1604,15 @@ pub struct RelayerInfo {
     pub chain_id: u64,
     /// The escrow (EIP-712 `verifyingContract`).
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub escrow: Address,
     /// The escrow's ERC-20 token.
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub token: Address,
     /// The relayer's submitting account: where fees are credited.
     #[serde(with = "wire::address")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
     pub relayer: Address,
     /// The settlement fee the relayer claims, in basis points of what it credits a payee; it settles a
     /// payee's receipts only if the payee's on-chain cap allows it.
@@ -1539,21 +1626,27 @@ pub struct RelayerInfo {
 /// The lowest fee a relayer accepts per kind of gasless operation, in token base units. A settlement
 /// fee cap (`set_settle_fee_cap`) carries no fee.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct MinFees {
     /// For an `open`.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub open: u128,
     /// For a `top_up`.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub top_up: u128,
     /// For a `request_close`.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub request_close: u128,
     /// For a `withdraw`.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub withdraw: u128,
     /// For a `cooperative_close`.
     #[serde(with = "amount::decimal")]
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub cooperative_close: u128,
 }
 
@@ -1573,6 +1666,7 @@ impl MinFees {
 
 /// Request limits a relayer enforces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Limits {
     /// Largest request body, in bytes.
     pub max_body_bytes: u64,
@@ -1599,6 +1693,7 @@ impl Default for Limits {
 
 /// `GET /healthz` (HTTP 200): the process is alive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Health {
     /// Always `ok`.
     pub status: HealthState,
@@ -1606,6 +1701,7 @@ pub struct Health {
 
 /// The only liveness state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthState {
     /// Alive.
@@ -1621,6 +1717,7 @@ impl Health {
 
 /// `GET /readyz`: HTTP 200 with `ready`, or 503 with `not_ready`, and the checks behind it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Readiness {
     /// Whether every check passed.
     pub status: ReadinessState,
@@ -1650,6 +1747,7 @@ impl Readiness {
 
 /// Whether the relayer takes traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessState {
     /// Every check passed.
@@ -1660,6 +1758,7 @@ pub enum ReadinessState {
 
 /// One readiness check.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ReadinessCheck {
     /// What was checked: `database`, `chain`, `indexer`, …
     pub name: String,

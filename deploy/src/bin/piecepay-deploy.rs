@@ -2,14 +2,14 @@
 //! `<deployments-dir>/<chainId>.json`; against a chain that has a manifest, verifies it instead.
 //! See docs/deploy.md.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{io::Write, path::PathBuf, process::ExitCode, time::Duration};
 
 use alloy::primitives::{Address, U256};
 use anyhow::Context as _;
 use clap::Parser;
 use piecepay_deploy::{
     chain::TxOptions,
-    deploy::{self, DeployRequest, Mode, Outcome, TokenRequest},
+    deploy::{self, DeployRequest, Mode, Outcome, TokenRequest, TxCost},
     signer::{KEY_ENV, KeySource, PASSWORD_ENV},
 };
 
@@ -60,9 +60,14 @@ struct Cli {
     #[arg(long, value_name = "ADDRESS")]
     token_holder: Option<Address>,
 
-    /// Directory of the per-chain manifests.
-    #[arg(long, env = "PIECEPAY_DEPLOYMENTS_DIR", value_name = "DIR",
-          default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/deployments"))]
+    /// Directory of the per-chain manifests, relative to the current directory (from the repository's
+    /// root the default is the repository's own).
+    #[arg(
+        long,
+        env = "PIECEPAY_DEPLOYMENTS_DIR",
+        value_name = "DIR",
+        default_value = "deploy/deployments"
+    )]
     deployments_dir: PathBuf,
 
     /// Deploy anew even if the chain has a manifest, and overwrite it (e.g. after a devnet restart).
@@ -99,10 +104,16 @@ async fn main() -> ExitCode {
             let code = e
                 .downcast_ref::<piecepay_deploy::Error>()
                 .map_or("internal", piecepay_deploy::Error::code);
-            eprintln!("error[{code}]: {e:#}");
+            say(&mut std::io::stderr(), &format!("error[{code}]: {e:#}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes a line, whatever becomes of it: a closed terminal or pipe (`| head`, a killed log reader) must
+/// not stop a deployment half way — the println! family panics on a write error.
+fn say(out: &mut impl Write, line: &str) {
+    let _ = writeln!(out, "{line}");
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -139,33 +150,92 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             legacy: cli.legacy,
         },
     };
-    let outcome = deploy::run(&request, &mut |line| eprintln!("{line}")).await?;
-    let (verb, path, report) = match &outcome {
-        Outcome::Deployed { path, report, .. } => ("deployed", path, report),
-        Outcome::Existing { path, report, .. } => ("existing deployment verified", path, report),
+    let mut stderr = std::io::stderr();
+    let outcome = deploy::run(&request, &mut |line| say(&mut stderr, line)).await?;
+    let (verb, path, report, costs) = match &outcome {
+        Outcome::Deployed {
+            path,
+            report,
+            costs,
+            ..
+        } => ("deployed", path, report, &costs[..]),
+        Outcome::Existing { path, report, .. } => {
+            ("existing deployment verified", path, report, &[][..])
+        }
     };
     for check in &report.checks {
-        eprintln!("  ok: {check}");
+        say(&mut stderr, &format!("  ok: {check}"));
     }
     let manifest = outcome.manifest();
+    let mut stdout = std::io::stdout();
     if cli.json {
         let json = serde_json::to_string_pretty(manifest).context("serializing the manifest")?;
-        println!("{json}");
+        say(&mut stdout, &json);
+        // The summary is for people: beside the JSON, not in it.
+        for line in cost_summary(costs) {
+            say(&mut stderr, &line);
+        }
     } else {
-        println!("{verb} on chain {}", manifest.chain_id);
-        println!("  manifest  {}", path.display());
-        println!("  token     {}", manifest.token.address);
-        println!("  escrow    {}", manifest.escrow.address);
-        println!(
-            "  challenge {} s",
-            manifest.escrow.constructor_args.challenge_period
-        );
-        println!(
-            "  block     {} {}",
-            manifest.deployment_block.number, manifest.deployment_block.hash
-        );
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        let lines = [
+            format!("{verb} on chain {}", manifest.chain_id),
+            format!("  manifest  {}", shown.display()),
+            format!("  token     {}", manifest.token.address),
+            format!("  escrow    {}", manifest.escrow.address),
+            format!(
+                "  challenge {} s",
+                manifest.escrow.constructor_args.challenge_period
+            ),
+            format!(
+                "  block     {} {}",
+                manifest.deployment_block.number, manifest.deployment_block.hash
+            ),
+        ];
+        for line in lines.into_iter().chain(cost_summary(costs)) {
+            say(&mut stdout, &line);
+        }
     }
     Ok(())
+}
+
+/// Gas and cost per deployment transaction and in total, in the chain's coin (10^18 wei).
+fn cost_summary(costs: &[TxCost]) -> Vec<String> {
+    if costs.is_empty() {
+        return Vec::new();
+    }
+    let coin = |wei: u128| {
+        format!(
+            "{}.{:06}",
+            wei / 10u128.pow(18),
+            wei % 10u128.pow(18) / 10u128.pow(12)
+        )
+    };
+    let gwei = |wei: u128| {
+        format!(
+            "{}.{:03}",
+            wei / 1_000_000_000,
+            wei % 1_000_000_000 / 1_000_000
+        )
+    };
+    let mut lines = vec!["  gas:".to_owned()];
+    for c in costs {
+        lines.push(format!(
+            "    {:<14} {:>9} gas at {} gwei = {} (tx {})",
+            c.contract,
+            c.gas_used,
+            gwei(c.gas_price),
+            coin(c.wei()),
+            c.transaction
+        ));
+    }
+    let gas: u64 = costs.iter().map(|c| c.gas_used).sum();
+    let wei: u128 = costs.iter().map(TxCost::wei).sum();
+    lines.push(format!(
+        "    {:<14} {gas:>9} gas, {} of the chain's coin",
+        "total",
+        coin(wei)
+    ));
+    lines
 }
 
 /// Seconds, or a number with a unit s, m, h or d.
@@ -214,6 +284,31 @@ mod tests {
         assert_eq!(parse_u256("1_000"), Ok(U256::from(1_000)));
         assert!(parse_u256("0x10").is_err());
         assert!(parse_u256("1e18").is_err());
+    }
+
+    #[test]
+    fn costs_are_summed_in_the_chain_s_coin() {
+        let costs = [
+            TxCost {
+                contract: "PieceToken",
+                transaction: Default::default(),
+                gas_used: 1_000_000,
+                gas_price: 1_500_000_000,
+            },
+            TxCost {
+                contract: "ChannelEscrow",
+                transaction: Default::default(),
+                gas_used: 2_000_000,
+                gas_price: 1_000_000_000,
+            },
+        ];
+        let lines = cost_summary(&costs);
+        assert!(
+            lines[1].contains("1000000 gas at 1.500 gwei = 0.001500"),
+            "{lines:?}"
+        );
+        assert!(lines[3].contains("3000000 gas, 0.003500"), "{lines:?}");
+        assert!(cost_summary(&[]).is_empty());
     }
 
     #[test]

@@ -4,19 +4,30 @@ use std::{error::Error as StdError, fmt};
 
 use alloy::primitives::B256;
 
-/// Boxed error of a storage backend (sqlx, IO, …), kept as the source of [`Error::Store`].
+/// Boxed error of a storage backend (sqlx, IO, …) or of an RPC call, kept as an [`Error`]'s source.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Everything that can go wrong on the relayer's chain side.
+///
+/// Every variant that wraps another error keeps it as its [`source`](StdError::source) and shows its
+/// causes in its display text, so one line (`%error` in a log, `{error}` in a message) says what failed
+/// and why: `rpc error: eth_chainId: error sending request …: tcp connect error: Connection refused`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The JSON-RPC endpoint failed or answered something unusable (connection refused, timeout, HTTP
-    /// error, error response not covered by a more precise variant). Transient: retry later.
-    #[error("rpc error: {0}")]
-    Rpc(String),
+    /// error, an error response not covered by a more precise variant, return data that does not
+    /// decode). Transient: retry later.
+    #[error("rpc error: {what}: {}", crate::rpc::redact(&Causes(&**.source).to_string()))]
+    Rpc {
+        /// The call (`eth_getLogs`, `settleBatch pre-flight`, …).
+        what: String,
+        /// The transport's or decoder's error.
+        #[source]
+        source: BoxError,
+    },
     /// A storage backend (the node's database, a journal file) failed. The operation did not happen.
-    #[error("store error: {0}")]
+    #[error("store error: {}", Causes(&**.0))]
     Store(#[source] BoxError),
     /// A transition the journal refuses: `id` is not in a state from which `operation` is allowed.
     #[error("transaction {id}: cannot {operation} from state {state}")]
@@ -82,7 +93,7 @@ impl Error {
     /// A stable snake_case code for logs, metrics and APIs.
     pub const fn code(&self) -> &'static str {
         match self {
-            Self::Rpc(_) => "rpc",
+            Self::Rpc { .. } => "rpc",
             Self::Store(_) => "store",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::UnknownTx(_) => "unknown_tx",
@@ -103,8 +114,45 @@ impl Error {
         Self::Store(error.into())
     }
 
-    pub(crate) fn rpc(error: impl fmt::Display) -> Self {
-        Self::Rpc(error.to_string())
+    /// An [`Error::Rpc`] of the call `what`, caused by `source` (a transport error, a decoding error, or a
+    /// message saying what was wrong with the answer).
+    pub fn rpc(what: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Rpc {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
+    /// `map_err` adapter: an [`Error::Rpc`] of the call `what`.
+    pub(crate) fn rpc_of<E: Into<BoxError>>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |source| Self::rpc(what, source)
+    }
+}
+
+/// Displays an error and its sources as one line, `error: cause: cause of cause`, leaving out a cause
+/// whose text the line already holds (many errors repeat their source's message in their own).
+#[derive(Clone, Copy)]
+pub struct Causes<'a>(pub &'a (dyn StdError + 'static));
+
+impl fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut line = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(error) = cause {
+            let text = error.to_string();
+            if !text.is_empty() && !line.contains(&text) {
+                line.push_str(": ");
+                line.push_str(&text);
+            }
+            cause = error.source();
+        }
+        f.write_str(&line)
+    }
+}
+
+impl fmt::Debug for Causes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -118,7 +166,7 @@ mod tests {
     #[test]
     fn codes_are_snake_case() {
         let errors = [
-            Error::Rpc("x".into()),
+            Error::rpc("eth_chainId", "x"),
             Error::store(std::io::Error::other("disk")),
             Error::InvalidTransition {
                 id: 1,
@@ -149,5 +197,20 @@ mod tests {
             assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(!error.to_string().is_empty());
         }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn sources_are_kept_and_shown_once() {
+        let error = Error::rpc("eth_chainId", Outer(std::io::Error::other("refused")));
+        assert_eq!(error.to_string(), "rpc error: eth_chainId: outer: refused");
+        let source = StdError::source(&error).expect("the cause is kept");
+        assert_eq!(source.to_string(), "outer");
+        // A cause already in the text is not repeated.
+        let error = Error::store(std::io::Error::other("disk full"));
+        assert_eq!(error.to_string(), "store error: disk full");
     }
 }

@@ -15,11 +15,7 @@ use std::{
 
 use alloy::primitives::Bytes;
 
-use crate::{
-    Error, Result, TxId, TxJournal, TxRecord,
-    journal::{Inclusion, JournalOp, RequeueReason, SignedAttempt, TxIntent},
-    memory::enqueue_into,
-};
+use crate::{Error, Result, TxId, TxJournal, TxRecord, journal::JournalOp, memory::enqueue_into};
 
 #[derive(Debug)]
 struct Inner {
@@ -87,21 +83,6 @@ impl FileJournal {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    fn op(&self, id: TxId, op: JournalOp) -> Result<()> {
-        let mut inner = self.lock();
-        let record = inner.records.get(&id).ok_or(Error::UnknownTx(id.0))?;
-        let Some(state) = record.state.apply(id, &op)? else {
-            return Ok(());
-        };
-        let record = TxRecord {
-            state,
-            ..record.clone()
-        };
-        inner.write(&record)?;
-        inner.records.insert(id, record);
-        Ok(())
-    }
 }
 
 impl Inner {
@@ -142,32 +123,19 @@ impl TxJournal for FileJournal {
             .collect())
     }
 
-    async fn record_intent(&self, id: TxId, intent: TxIntent) -> Result<()> {
-        self.op(id, JournalOp::RecordIntent(intent))
-    }
-
-    async fn record_signed(&self, id: TxId, attempt: SignedAttempt) -> Result<()> {
-        self.op(id, JournalOp::RecordSigned(attempt))
-    }
-
-    async fn mark_included(&self, id: TxId, inclusion: Inclusion) -> Result<()> {
-        self.op(id, JournalOp::MarkIncluded(inclusion))
-    }
-
-    async fn mark_pending(&self, id: TxId) -> Result<()> {
-        self.op(id, JournalOp::MarkPending)
-    }
-
-    async fn mark_confirmed(&self, id: TxId, inclusion: Inclusion) -> Result<()> {
-        self.op(id, JournalOp::MarkConfirmed(inclusion))
-    }
-
-    async fn requeue(&self, id: TxId, reason: RequeueReason) -> Result<()> {
-        self.op(id, JournalOp::Requeue(reason))
-    }
-
-    async fn mark_failed(&self, id: TxId, reason: String) -> Result<()> {
-        self.op(id, JournalOp::MarkFailed(reason))
+    async fn apply(&self, id: TxId, op: JournalOp) -> Result<()> {
+        let mut inner = self.lock();
+        let record = inner.records.get(&id).ok_or(Error::UnknownTx(id.0))?;
+        let Some(state) = record.state.after(id, &op)? else {
+            return Ok(());
+        };
+        let record = TxRecord {
+            state,
+            ..record.clone()
+        };
+        inner.write(&record)?;
+        inner.records.insert(id, record);
+        Ok(())
     }
 }
 
@@ -176,7 +144,10 @@ mod tests {
     use alloy::primitives::B256;
 
     use super::*;
-    use crate::{BlockRef, Fees, TxState};
+    use crate::{
+        BlockRef, Fees, TxState,
+        journal::{Inclusion, SignedAttempt, TxIntent},
+    };
 
     fn temp(name: &str) -> PathBuf {
         let path = std::env::temp_dir().join(format!(
@@ -211,17 +182,20 @@ mod tests {
             let journal = FileJournal::open(&path).unwrap();
             journal.enqueue(TxId(1), vec![0xaa].into()).await.unwrap();
             journal.enqueue(TxId(2), vec![0xbb].into()).await.unwrap();
-            journal.record_intent(TxId(1), intent()).await.unwrap();
             journal
-                .record_signed(TxId(1), attempt.clone())
+                .apply(TxId(1), JournalOp::RecordIntent(intent()))
                 .await
                 .unwrap();
             journal
-                .record_signed(TxId(1), attempt.clone())
+                .apply(TxId(1), JournalOp::RecordSigned(attempt.clone()))
+                .await
+                .unwrap();
+            journal
+                .apply(TxId(1), JournalOp::RecordSigned(attempt.clone()))
                 .await
                 .unwrap(); // no-op, no line
             journal
-                .mark_failed(TxId(2), "reverted".into())
+                .apply(TxId(2), JournalOp::MarkFailed("reverted".into()))
                 .await
                 .unwrap();
         }
@@ -251,7 +225,10 @@ mod tests {
             gas_used: 50_000,
             cancel: false,
         };
-        journal.mark_included(TxId(1), inclusion).await.unwrap();
+        journal
+            .apply(TxId(1), JournalOp::MarkIncluded(inclusion))
+            .await
+            .unwrap();
         drop(journal);
         let journal = FileJournal::open(&path).unwrap();
         assert_eq!(journal.get(TxId(1)).unwrap().state.name(), "included");
@@ -264,7 +241,11 @@ mod tests {
             "duplicate_tx"
         );
         assert_eq!(
-            journal.mark_pending(TxId(7)).await.unwrap_err().code(),
+            journal
+                .apply(TxId(7), JournalOp::MarkPending)
+                .await
+                .unwrap_err()
+                .code(),
             "unknown_tx"
         );
         assert_eq!(journal.all().len(), 2);

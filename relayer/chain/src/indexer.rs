@@ -123,7 +123,11 @@ impl<S: IndexerStore> Indexer<S> {
         {
             return self.rewind(cursor).await;
         }
-        let head = self.provider.get_block_number().await.map_err(Error::rpc)?;
+        let head = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(Error::rpc_of("eth_blockNumber"))?;
         let Some(target) = head.checked_sub(self.config.confirmations) else {
             return Ok(IndexerStep::UpToDate { head });
         };
@@ -140,7 +144,11 @@ impl<S: IndexerStore> Indexer<S> {
             .event_signature(event_signatures())
             .from_block(from)
             .to_block(to_number);
-        let logs = self.provider.get_logs(&filter).await.map_err(Error::rpc)?;
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(Error::rpc_of("eth_getLogs"))?;
         // The logs are of the chain that had `to_hash` and the cursor both before and after they were
         // read; anything else raced a reorg and is read again next round.
         let still_to = self.canonical_hash(to_number).await?;
@@ -264,7 +272,7 @@ impl<S: IndexerStore> Indexer<S> {
             .provider
             .get_header_by_number(BlockNumberOrTag::Number(number))
             .await
-            .map_err(Error::rpc)?;
+            .map_err(Error::rpc_of("eth_getHeaderByNumber"))?;
         Ok(header.map(|h| h.hash))
     }
 }

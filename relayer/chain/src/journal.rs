@@ -18,6 +18,9 @@
 //!   while an old signed one could still be mined;
 //! - a job leaves `Included` only once its block is `confirmations` deep (`mark_confirmed`), or back to
 //!   `Pending` if that block is no longer canonical (`mark_pending`).
+//!
+//! `mark_broadcast` (the node took an attempt) changes no state; it is there for journals that report
+//! what was sent.
 
 use core::future::Future;
 
@@ -185,20 +188,22 @@ pub struct TxRecord {
 /// [`MemoryJournal`]: crate::MemoryJournal
 /// [`FileJournal`]: crate::FileJournal
 ///
+/// Three calls: [`enqueue`](Self::enqueue) a job, read the [`unfinished`](Self::unfinished) ones, and
+/// [`apply`](Self::apply) one [`JournalOp`] to a job. Which op is allowed from which state is
+/// [`TxState::after`], shared by every implementation, so an implementation only stores.
+///
 /// **Durability**: every write is durable (committed, fsynced) when its future resolves `Ok`; the
 /// submitter takes the next dangerous step (signing, broadcasting) only after that.
 ///
-/// **Ordering**: one submitter writes a journal at a time (the node's leader); calls for one job come in
+/// **Ordering**: one submitter writes a journal at a time (the node's leader); ops for one job come in
 /// the order of the state diagram in the [module docs](self). Implementations need no locking beyond one
 /// transaction per call.
 ///
 /// **Idempotency**: repeating a call that already took effect (same id, same arguments, e.g. after a
-/// crash between the write and the next step) succeeds and changes nothing. A call from a state the
-/// diagram does not allow fails with [`Error::InvalidTransition`](crate::Error::InvalidTransition) and
-/// changes nothing. A failed call changes nothing.
-///
-/// The node may do more in the same database transaction (mark its batch settled in `mark_confirmed`,
-/// re-open its receipts in `requeue`); that is the point of these narrow methods.
+/// crash between the write and the next step) succeeds and changes nothing. An op the diagram does not
+/// allow from the job's state fails with [`Error::InvalidTransition`](crate::Error::InvalidTransition)
+/// and changes nothing; an unknown id fails with [`Error::UnknownTx`](crate::Error::UnknownTx). A failed
+/// call changes nothing.
 pub trait TxJournal: Send + Sync {
     /// Stores a new job as [`TxState::Queued`]. An id that exists with the same calldata is a no-op
     /// (whatever its state); with other calldata it is [`Error::DuplicateTx`](crate::Error::DuplicateTx).
@@ -208,76 +213,52 @@ pub trait TxJournal: Send + Sync {
     /// submitter loads at start and on every tick.
     fn unfinished(&self) -> impl Future<Output = Result<Vec<TxRecord>>> + Send;
 
-    /// `Queued → Prepared`: stores the nonce, gas limit and fees, before anything is signed.
-    /// Also allowed from `Prepared` with the same intent (idempotent) or another one (a restart that
-    /// found nothing signed may choose again; nothing of the old intent was ever broadcast).
-    fn record_intent(&self, id: TxId, intent: TxIntent) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Prepared | Pending → Pending`: appends a signed attempt, before it is broadcast. An attempt whose
-    /// hash is already stored is a no-op.
-    fn record_signed(
-        &self,
-        id: TxId,
-        attempt: SignedAttempt,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Pending | Included → Included`: one of the job's attempts (`inclusion.tx_hash`) was mined. From
-    /// `Included` it replaces the inclusion (the same transaction re-mined in another block).
-    fn mark_included(
-        &self,
-        id: TxId,
-        inclusion: Inclusion,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Included → Pending`: the inclusion's block is no longer canonical (a reorg); the attempts are kept
-    /// and will be rebroadcast. A no-op from `Pending`.
-    fn mark_pending(&self, id: TxId) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Included → Confirmed`: the inclusion is `confirmations` deep. Final. `inclusion` is the stored
-    /// one, passed so the implementation need not read it. A no-op from `Confirmed`.
-    fn mark_confirmed(
-        &self,
-        id: TxId,
-        inclusion: Inclusion,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Prepared | Pending | Included → Queued`: the job's calldata was not executed and its nonce is
-    /// used or released; it will be prepared again with a new nonce. Drops the intent and attempts. A
-    /// no-op from `Queued`.
-    fn requeue(&self, id: TxId, reason: RequeueReason) -> impl Future<Output = Result<()>> + Send;
-
-    /// `Queued → Failed`: refused before a nonce was chosen (gas estimation reverted). Final. A no-op
-    /// from `Failed`.
-    fn mark_failed(&self, id: TxId, reason: String) -> impl Future<Output = Result<()>> + Send;
+    /// Moves job `id` to [`TxState::after`] `op` and stores it (nothing is written when `after` says the
+    /// op is a no-op).
+    fn apply(&self, id: TxId, op: JournalOp) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// One [`TxJournal`] write, as data: what [`TxState::apply`] takes. Lets every implementation share the
-/// transition rules (the provided journals use it; the node may, to validate before its UPDATE).
+/// One [`TxJournal::apply`] write, as data. [`TxState::after`] holds the rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum JournalOp {
-    /// [`TxJournal::record_intent`].
+    /// `Queued → Prepared`: stores the nonce, gas limit and fees, before anything is signed. Also allowed
+    /// from `Prepared` with the same intent (idempotent) or another one (a restart that found nothing
+    /// signed may choose again; nothing of the old intent was ever broadcast).
     RecordIntent(TxIntent),
-    /// [`TxJournal::record_signed`].
+    /// `Prepared | Pending → Pending`: appends a signed attempt, before it is broadcast. An attempt whose
+    /// hash is already stored is a no-op.
     RecordSigned(SignedAttempt),
-    /// [`TxJournal::mark_included`].
+    /// `Pending | Included`, no change of state: the node accepted the stored attempt with this hash (or
+    /// already had it), so it may be mined from now on. Journals that keep only states store nothing; the
+    /// node's marks the job's batch `submitted` (never before: a signed attempt the node refused, say for
+    /// want of funds, was not sent).
+    MarkBroadcast(B256),
+    /// `Pending | Included → Included`: one of the job's attempts (`inclusion.tx_hash`) was mined. From
+    /// `Included` it replaces the inclusion (the same transaction re-mined in another block).
     MarkIncluded(Inclusion),
-    /// [`TxJournal::mark_pending`].
+    /// `Included → Pending`: the inclusion's block is no longer canonical (a reorg); the attempts are kept
+    /// and will be rebroadcast. A no-op from `Pending`.
     MarkPending,
-    /// [`TxJournal::mark_confirmed`].
+    /// `Included → Confirmed`: the inclusion (the stored one) is `confirmations` deep. Final. A no-op from
+    /// `Confirmed`.
     MarkConfirmed(Inclusion),
-    /// [`TxJournal::requeue`].
+    /// `Prepared | Pending | Included → Queued`: the job's calldata was not executed and its nonce is
+    /// used or released; it will be prepared again with a new nonce. Drops the intent and attempts. A
+    /// no-op from `Queued`.
     Requeue(RequeueReason),
-    /// [`TxJournal::mark_failed`].
+    /// `Queued → Failed`: refused before a nonce was chosen (gas estimation reverted). Final. A no-op
+    /// from `Failed`.
     MarkFailed(String),
 }
 
 impl JournalOp {
-    /// The [`TxJournal`] method's name.
+    /// A stable snake_case name of the op.
     pub const fn name(&self) -> &'static str {
         match self {
             Self::RecordIntent(_) => "record_intent",
             Self::RecordSigned(_) => "record_signed",
+            Self::MarkBroadcast(_) => "mark_broadcast",
             Self::MarkIncluded(_) => "mark_included",
             Self::MarkPending => "mark_pending",
             Self::MarkConfirmed(_) => "mark_confirmed",
@@ -288,10 +269,10 @@ impl JournalOp {
 }
 
 impl TxState {
-    /// The state after `op`, by the rules of [`TxJournal`]: `Ok(None)` for an idempotent no-op,
+    /// The state after `op`, by the rules of [`JournalOp`]: `Ok(None)` for a no-op (nothing to store),
     /// [`Error::InvalidTransition`](crate::Error::InvalidTransition) for a transition the diagram does
     /// not allow (job `id` is for the message).
-    pub fn apply(&self, id: TxId, op: &JournalOp) -> Result<Option<Self>> {
+    pub fn after(&self, id: TxId, op: &JournalOp) -> Result<Option<Self>> {
         use JournalOp as Op;
         let invalid = || crate::Error::InvalidTransition {
             id: id.0,
@@ -324,6 +305,12 @@ impl TxState {
             (Self::Included { attempts, .. }, Op::RecordSigned(attempt))
                 if attempts.iter().any(|a| a.hash == attempt.hash) =>
             {
+                return Ok(None);
+            }
+            (
+                Self::Pending { attempts, .. } | Self::Included { attempts, .. },
+                Op::MarkBroadcast(hash),
+            ) if attempts.iter().any(|a| a.hash == *hash) => {
                 return Ok(None);
             }
             (Self::Pending { intent, attempts }, Op::MarkIncluded(inclusion))
@@ -390,38 +377,8 @@ impl<T: TxJournal + ?Sized> TxJournal for std::sync::Arc<T> {
     fn unfinished(&self) -> impl Future<Output = Result<Vec<TxRecord>>> + Send {
         (**self).unfinished()
     }
-    fn record_intent(&self, id: TxId, intent: TxIntent) -> impl Future<Output = Result<()>> + Send {
-        (**self).record_intent(id, intent)
-    }
-    fn record_signed(
-        &self,
-        id: TxId,
-        attempt: SignedAttempt,
-    ) -> impl Future<Output = Result<()>> + Send {
-        (**self).record_signed(id, attempt)
-    }
-    fn mark_included(
-        &self,
-        id: TxId,
-        inclusion: Inclusion,
-    ) -> impl Future<Output = Result<()>> + Send {
-        (**self).mark_included(id, inclusion)
-    }
-    fn mark_pending(&self, id: TxId) -> impl Future<Output = Result<()>> + Send {
-        (**self).mark_pending(id)
-    }
-    fn mark_confirmed(
-        &self,
-        id: TxId,
-        inclusion: Inclusion,
-    ) -> impl Future<Output = Result<()>> + Send {
-        (**self).mark_confirmed(id, inclusion)
-    }
-    fn requeue(&self, id: TxId, reason: RequeueReason) -> impl Future<Output = Result<()>> + Send {
-        (**self).requeue(id, reason)
-    }
-    fn mark_failed(&self, id: TxId, reason: String) -> impl Future<Output = Result<()>> + Send {
-        (**self).mark_failed(id, reason)
+    fn apply(&self, id: TxId, op: JournalOp) -> impl Future<Output = Result<()>> + Send {
+        (**self).apply(id, op)
     }
 }
 
@@ -461,7 +418,7 @@ mod tests {
 
     fn run(state: TxState, ops: &[JournalOp]) -> crate::Result<TxState> {
         ops.iter().try_fold(state, |state, op| {
-            Ok(state.apply(TxId(1), op)?.unwrap_or(state))
+            Ok(state.after(TxId(1), op)?.unwrap_or(state))
         })
     }
 
@@ -473,8 +430,11 @@ mod tests {
             Op::RecordIntent(intent(3)),
             Op::RecordSigned(attempt(1, false)),
             Op::RecordSigned(attempt(1, false)),
+            Op::MarkBroadcast(B256::repeat_byte(1)),
             Op::RecordSigned(attempt(2, false)),
+            Op::MarkBroadcast(B256::repeat_byte(2)),
             Op::MarkIncluded(inclusion(2, 9)),
+            Op::MarkBroadcast(B256::repeat_byte(2)),
             Op::MarkIncluded(inclusion(2, 9)),
             Op::RecordSigned(attempt(2, false)),
             Op::MarkConfirmed(inclusion(2, 9)),
@@ -542,7 +502,7 @@ mod tests {
         }
         assert_eq!(
             TxState::Queued
-                .apply(TxId(1), &Op::Requeue(RequeueReason::NonceTaken))
+                .after(TxId(1), &Op::Requeue(RequeueReason::NonceTaken))
                 .unwrap(),
             None
         );
@@ -566,6 +526,10 @@ mod tests {
             (TxState::Queued, Op::MarkIncluded(inclusion(1, 5))),
             (TxState::Queued, Op::MarkPending),
             (TxState::Queued, Op::MarkConfirmed(inclusion(1, 5))),
+            (TxState::Queued, Op::MarkBroadcast(B256::repeat_byte(1))),
+            (prepared.clone(), Op::MarkBroadcast(B256::repeat_byte(1))),
+            (pending.clone(), Op::MarkBroadcast(B256::repeat_byte(9))), // not an attempt
+            (confirmed.clone(), Op::MarkBroadcast(B256::repeat_byte(1))),
             (prepared.clone(), Op::MarkIncluded(inclusion(1, 5))),
             (prepared.clone(), Op::MarkConfirmed(inclusion(1, 5))),
             (prepared.clone(), Op::MarkFailed("x".into())),
@@ -583,7 +547,7 @@ mod tests {
             (failed.clone(), Op::Requeue(RequeueReason::Cancelled)),
         ];
         for (state, op) in cases {
-            let error = state.apply(TxId(1), &op).unwrap_err();
+            let error = state.after(TxId(1), &op).unwrap_err();
             assert_eq!(error.code(), "invalid_transition", "{state:?} {op:?}");
         }
     }

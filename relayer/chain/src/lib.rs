@@ -12,12 +12,13 @@ pub mod journal;
 mod memory;
 mod nonce;
 pub mod preflight;
+pub mod rpc;
 mod submitter;
 
 pub use alloy;
 pub use block::{BlockRef, find_common_ancestor};
 pub use classify::{SendErrorKind, classify_send_error};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Causes, Error, Result};
 pub use event::{
     EscrowEvent, EventMeta, IndexedEvent, Settlement, SkipOutcome, decode_log, event_signatures,
 };

@@ -9,8 +9,7 @@ use alloy::primitives::{B256, Bytes};
 
 use crate::{
     BlockRange, BlockRef, Error, IndexedEvent, IndexerStore, Result, TxId, TxJournal, TxRecord,
-    TxState,
-    journal::{Inclusion, JournalOp, RequeueReason, SignedAttempt, TxIntent},
+    TxState, journal::JournalOp,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,15 +39,6 @@ impl MemoryJournal {
     /// One job.
     pub fn get(&self, id: TxId) -> Option<TxRecord> {
         lock(&self.records).get(&id).cloned()
-    }
-
-    fn op(&self, id: TxId, op: JournalOp) -> Result<()> {
-        let mut records = lock(&self.records);
-        let record = records.get_mut(&id).ok_or(Error::UnknownTx(id.0))?;
-        if let Some(next) = record.state.apply(id, &op)? {
-            record.state = next;
-        }
-        Ok(())
     }
 }
 
@@ -88,32 +78,13 @@ impl TxJournal for MemoryJournal {
             .collect())
     }
 
-    async fn record_intent(&self, id: TxId, intent: TxIntent) -> Result<()> {
-        self.op(id, JournalOp::RecordIntent(intent))
-    }
-
-    async fn record_signed(&self, id: TxId, attempt: SignedAttempt) -> Result<()> {
-        self.op(id, JournalOp::RecordSigned(attempt))
-    }
-
-    async fn mark_included(&self, id: TxId, inclusion: Inclusion) -> Result<()> {
-        self.op(id, JournalOp::MarkIncluded(inclusion))
-    }
-
-    async fn mark_pending(&self, id: TxId) -> Result<()> {
-        self.op(id, JournalOp::MarkPending)
-    }
-
-    async fn mark_confirmed(&self, id: TxId, inclusion: Inclusion) -> Result<()> {
-        self.op(id, JournalOp::MarkConfirmed(inclusion))
-    }
-
-    async fn requeue(&self, id: TxId, reason: RequeueReason) -> Result<()> {
-        self.op(id, JournalOp::Requeue(reason))
-    }
-
-    async fn mark_failed(&self, id: TxId, reason: String) -> Result<()> {
-        self.op(id, JournalOp::MarkFailed(reason))
+    async fn apply(&self, id: TxId, op: JournalOp) -> Result<()> {
+        let mut records = lock(&self.records);
+        let record = records.get_mut(&id).ok_or(Error::UnknownTx(id.0))?;
+        if let Some(next) = record.state.after(id, &op)? {
+            record.state = next;
+        }
+        Ok(())
     }
 }
 
@@ -275,11 +246,18 @@ mod tests {
             "duplicate_tx"
         );
         assert_eq!(
-            journal.mark_pending(TxId(1)).await.unwrap_err().code(),
+            journal
+                .apply(TxId(1), JournalOp::MarkPending)
+                .await
+                .unwrap_err()
+                .code(),
             "invalid_transition"
         );
         assert_eq!(journal.get(TxId(1)).unwrap().state, TxState::Queued);
-        journal.mark_failed(TxId(1), "x".into()).await.unwrap();
+        journal
+            .apply(TxId(1), JournalOp::MarkFailed("x".into()))
+            .await
+            .unwrap();
         assert!(journal.unfinished().await.unwrap().is_empty());
         assert_eq!(journal.all().len(), 1);
     }

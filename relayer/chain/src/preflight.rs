@@ -41,11 +41,14 @@ pub fn split_by_outcomes(
     outcomes: &[SettleOutcome],
 ) -> Result<(SettleBatch, Vec<Dropped>)> {
     if outcomes.len() != batch.len() {
-        return Err(Error::Rpc(format!(
-            "settleBatch pre-flight returned {} outcomes for {} receipts",
-            outcomes.len(),
-            batch.len()
-        )));
+        return Err(Error::rpc(
+            "settleBatch pre-flight",
+            format!(
+                "{} outcomes returned for {} receipts",
+                outcomes.len(),
+                batch.len()
+            ),
+        ));
     }
     let mut kept = SettleBatch::new();
     let mut dropped = Vec::new();
@@ -80,7 +83,7 @@ pub async fn call(
         Ok(data) => Ok(data),
         Err(error) => match error.as_error_resp().and_then(|e| e.as_revert_data()) {
             Some(data) => Err(Error::Reverted { data }),
-            None => Err(Error::rpc(error)),
+            None => Err(Error::rpc("eth_call", error)),
         },
     }
 }
@@ -94,12 +97,13 @@ pub async fn preflight_settle(
 ) -> Result<Vec<SettleOutcome>> {
     let data = call(provider, from, escrow, batch.calldata().into()).await?;
     let bytes = settleBatchCall::abi_decode_returns(&data)
-        .map_err(|e| Error::Rpc(format!("settleBatch returned undecodable data: {e}")))?;
+        .map_err(Error::rpc_of("settleBatch pre-flight"))?;
     bytes
         .iter()
         .map(|&byte| {
-            SettleOutcome::from_byte(byte)
-                .ok_or_else(|| Error::Rpc(format!("unknown settle outcome {byte}")))
+            SettleOutcome::from_byte(byte).ok_or_else(|| {
+                Error::rpc("settleBatch pre-flight", format!("unknown outcome {byte}"))
+            })
         })
         .collect()
 }
@@ -120,7 +124,7 @@ pub async fn preflight_by_sig(
 /// authorisation, empty = applied. Every such function returns the same type, so one decoder serves all.
 pub fn decode_by_sig_failures(data: &[u8]) -> Result<Vec<Bytes>> {
     openChannelsBySigCall::abi_decode_returns(data)
-        .map_err(|e| Error::Rpc(format!("by-sig batch returned undecodable data: {e}")))
+        .map_err(Error::rpc_of("by-sig batch pre-flight"))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::{
     BlockRef, Error, FeePolicy, Fees, NonceManager, Result, SendErrorKind, TxId, TxJournal,
     TxRecord, TxState, classify_send_error,
-    journal::{Inclusion, RequeueReason, SignedAttempt, TxIntent},
+    journal::{Inclusion, JournalOp, RequeueReason, SignedAttempt, TxIntent},
 };
 
 /// Gas of a cancel: a plain transfer.
@@ -238,7 +238,10 @@ impl<J: TxJournal> Submitter<J> {
         if config.max_in_flight == 0 {
             return Err(Error::Config("max_in_flight must be at least 1".into()));
         }
-        let chain_id = provider.get_chain_id().await.map_err(Error::rpc)?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(Error::rpc_of("eth_chainId"))?;
         Ok(Self {
             provider,
             signer,
@@ -310,14 +313,18 @@ impl<J: TxJournal> Submitter<J> {
             .get_transaction_count(address)
             .latest()
             .await
-            .map_err(Error::rpc)?;
+            .map_err(Error::rpc_of("eth_getTransactionCount"))?;
         let pending = self
             .provider
             .get_transaction_count(address)
             .pending()
             .await
-            .map_err(Error::rpc)?;
-        let head = self.provider.get_block_number().await.map_err(Error::rpc)?;
+            .map_err(Error::rpc_of("eth_getTransactionCount"))?;
+        let head = self
+            .provider
+            .get_block_number()
+            .await
+            .map_err(Error::rpc_of("eth_blockNumber"))?;
         let highest = records.iter().filter_map(|r| r.state.nonce()).max();
         self.nonces.resync(mined, pending, highest);
         let mut view = View {
@@ -397,11 +404,13 @@ impl<J: TxJournal> Submitter<J> {
             Err(error) => {
                 if let Some(data) = error.as_error_resp().and_then(|e| e.as_revert_data()) {
                     let reason = Error::Reverted { data }.to_string();
-                    self.journal.mark_failed(id, reason.clone()).await?;
+                    self.journal
+                        .apply(id, JournalOp::MarkFailed(reason.clone()))
+                        .await?;
                     events.push(SubmitterEvent::Failed { id, reason });
                     return Ok(false);
                 }
-                return Err(Error::rpc(error));
+                return Err(Error::rpc("eth_estimateGas", error));
             }
         };
         let gas_limit = estimate
@@ -414,7 +423,9 @@ impl<J: TxJournal> Submitter<J> {
             gas_limit,
             fees,
         };
-        self.journal.record_intent(id, intent).await?;
+        self.journal
+            .apply(id, JournalOp::RecordIntent(intent))
+            .await?;
         self.hook(&Checkpoint::IntentRecorded { id, nonce });
         let attempt = self.sign(&record.calldata, &intent, fees, false)?;
         self.send_new(id, nonce, attempt, SendKind::First, events)
@@ -436,7 +447,9 @@ impl<J: TxJournal> Submitter<J> {
                 let Some(inclusion) = inclusion_of(&receipt, attempt.cancel) else {
                     continue;
                 };
-                self.journal.mark_included(id, inclusion).await?;
+                self.journal
+                    .apply(id, JournalOp::MarkIncluded(inclusion))
+                    .await?;
                 self.last_sent.remove(&id);
                 events.push(SubmitterEvent::Included { id, inclusion });
                 return Ok(());
@@ -452,11 +465,13 @@ impl<J: TxJournal> Submitter<J> {
                 .get_transaction_count(self.address())
                 .number(settled_at)
                 .await
-                .map_err(Error::rpc)?;
+                .map_err(Error::rpc_of("eth_getTransactionCount"))?;
             if confirmed_count <= intent.nonce {
                 return Ok(());
             }
-            self.journal.requeue(id, RequeueReason::NonceTaken).await?;
+            self.journal
+                .apply(id, JournalOp::Requeue(RequeueReason::NonceTaken))
+                .await?;
             self.last_sent.remove(&id);
             events.push(SubmitterEvent::Requeued {
                 id,
@@ -513,7 +528,7 @@ impl<J: TxJournal> Submitter<J> {
                     .provider
                     .get_transaction_by_hash(last.hash)
                     .await
-                    .map_err(Error::rpc)?
+                    .map_err(Error::rpc_of("eth_getTransactionByHash"))?
                     .is_some();
                 if known {
                     return Ok(());
@@ -548,19 +563,25 @@ impl<J: TxJournal> Submitter<J> {
                     return Ok(());
                 }
                 if inclusion.cancel {
-                    self.journal.requeue(id, RequeueReason::Cancelled).await?;
+                    self.journal
+                        .apply(id, JournalOp::Requeue(RequeueReason::Cancelled))
+                        .await?;
                     events.push(SubmitterEvent::Requeued {
                         id,
                         reason: RequeueReason::Cancelled,
                     });
                 } else {
-                    self.journal.mark_confirmed(id, inclusion).await?;
+                    self.journal
+                        .apply(id, JournalOp::MarkConfirmed(inclusion))
+                        .await?;
                     events.push(SubmitterEvent::Confirmed { id, inclusion });
                 }
             }
             Some(current) => {
                 // Re-mined in another block by the reorg.
-                self.journal.mark_included(id, current).await?;
+                self.journal
+                    .apply(id, JournalOp::MarkIncluded(current))
+                    .await?;
                 events.push(SubmitterEvent::Reorged {
                     id,
                     block: inclusion.block,
@@ -578,7 +599,9 @@ impl<J: TxJournal> Submitter<J> {
                         .await?
                         .and_then(|r| inclusion_of(&r, attempt.cancel))
                     {
-                        self.journal.mark_included(id, other).await?;
+                        self.journal
+                            .apply(id, JournalOp::MarkIncluded(other))
+                            .await?;
                         events.push(SubmitterEvent::Reorged {
                             id,
                             block: inclusion.block,
@@ -590,7 +613,7 @@ impl<J: TxJournal> Submitter<J> {
                         return Ok(());
                     }
                 }
-                self.journal.mark_pending(id).await?;
+                self.journal.apply(id, JournalOp::MarkPending).await?;
                 // Rebroadcast at once next round, before any bump.
                 self.last_sent.remove(&id);
                 events.push(SubmitterEvent::Reorged {
@@ -611,7 +634,9 @@ impl<J: TxJournal> Submitter<J> {
         kind: SendKind,
         events: &mut Vec<SubmitterEvent>,
     ) -> Result<()> {
-        self.journal.record_signed(id, attempt.clone()).await?;
+        self.journal
+            .apply(id, JournalOp::RecordSigned(attempt.clone()))
+            .await?;
         self.hook(&Checkpoint::Signed {
             id,
             hash: attempt.hash,
@@ -634,7 +659,7 @@ impl<J: TxJournal> Submitter<J> {
             hash: attempt.hash,
         });
         self.last_sent.insert(id, Instant::now());
-        match result {
+        let taken = match result {
             Ok(_) => {
                 events.push(SubmitterEvent::Sent {
                     id,
@@ -643,23 +668,30 @@ impl<J: TxJournal> Submitter<J> {
                     fees: attempt.fees,
                     kind,
                 });
-                Ok(())
+                true
             }
-            Err(error) => self.refused(id, attempt, error, events),
+            Err(error) => self.refused(id, attempt, error, events)? == SendErrorKind::AlreadyKnown,
+        };
+        if taken {
+            self.journal
+                .apply(id, JournalOp::MarkBroadcast(attempt.hash))
+                .await?;
         }
+        Ok(())
     }
 
+    /// Classifies and reports a refused send; returns the refusal's class.
     fn refused(
         &mut self,
         id: TxId,
         attempt: &SignedAttempt,
         error: TransportError,
         events: &mut Vec<SubmitterEvent>,
-    ) -> Result<()> {
+    ) -> Result<SendErrorKind> {
         let Some(response) = error.as_error_resp() else {
             // No answer: the request may or may not have reached the node. Possibly sent; the next round
             // asks the chain.
-            return Err(Error::rpc(error));
+            return Err(Error::rpc("eth_sendRawTransaction", error));
         };
         let kind = classify_send_error(&response.message);
         if kind == SendErrorKind::FeeTooLow {
@@ -668,14 +700,14 @@ impl<J: TxJournal> Submitter<J> {
                 self.last_sent.insert(id, past);
             }
         }
-        tracing::info!(%id, kind = kind.as_str(), message = %response.message, "send refused");
+        tracing::debug!(%id, kind = kind.as_str(), message = %response.message, "send refused");
         events.push(SubmitterEvent::SendRefused {
             id,
             hash: attempt.hash,
             kind,
             message: response.message.to_string(),
         });
-        Ok(())
+        Ok(kind)
     }
 
     /// Signs the job's transaction (or its cancel) at its nonce with `fees`. Deterministic (RFC 6979), so
@@ -725,7 +757,7 @@ impl<J: TxJournal> Submitter<J> {
             .provider
             .get_fee_history(1, BlockNumberOrTag::Latest, &[])
             .await
-            .map_err(Error::rpc)?;
+            .map_err(Error::rpc_of("eth_feeHistory"))?;
         let base_fee = history
             .next_block_base_fee()
             .or_else(|| history.latest_block_base_fee())
@@ -734,7 +766,7 @@ impl<J: TxJournal> Submitter<J> {
             .provider
             .get_max_priority_fee_per_gas()
             .await
-            .map_err(Error::rpc)?;
+            .map_err(Error::rpc_of("eth_maxPriorityFeePerGas"))?;
         let fees = self.config.fees.market(base_fee, tip);
         view.market = Some(fees);
         Ok(fees)
@@ -744,7 +776,7 @@ impl<J: TxJournal> Submitter<J> {
         self.provider
             .get_transaction_receipt(hash)
             .await
-            .map_err(Error::rpc)
+            .map_err(Error::rpc_of("eth_getTransactionReceipt"))
     }
 
     fn hook(&self, checkpoint: &Checkpoint) {

@@ -84,6 +84,13 @@ pub(super) async fn submit_operations(
     let max = state.settings.config.api.max_operations_per_request;
     check_batch("operations", request.operations.len(), max)?;
     request.check(&state.domain)?;
+    // The relayer pays every operation's gas: refused whole while it cannot (rather than queued to wait
+    // for funds in silence).
+    if let Some(chain) = &state.chain {
+        chain
+            .can_pay()
+            .map_err(|why| Failure::new(ErrorCode::RelayerUnfunded, why))?;
+    }
     let now = unix_now();
     let earliest_inclusion = now + state.settings.config.fees.inclusion_margin_s;
     let checked: Vec<Result<OperationRow, ApiError>> = request
@@ -202,6 +209,14 @@ pub(super) async fn health() -> Answer {
 }
 
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
+    let readiness = readiness(&state).await;
+    let status = StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::OK);
+    json_response(status, &readiness)
+}
+
+/// The checks behind `/readyz` (and `piecepay_ready` in the metrics): database, chain and signer (on a
+/// node with the chain), indexer, serving.
+async fn readiness(state: &AppState) -> Readiness {
     let mut checks = Vec::new();
     let database = state.store.ping().await;
     checks.push(ReadinessCheck {
@@ -211,16 +226,18 @@ pub(super) async fn ready(State(state): State<AppState>) -> Response {
             .err()
             .map(|_| "the database does not answer".to_owned()),
     });
-    checks.push(indexer_check(&state, unix_now()).await);
+    if let Some(chain) = &state.chain {
+        let every = crate::service::monitor_interval(&state.settings);
+        checks.extend(chain.readiness(every * 3 + piecepay_relayer_chain::rpc::REQUEST_TIMEOUT));
+    }
+    checks.push(indexer_check(state, unix_now()).await);
     let stopping = state.shutting_down.load(Ordering::SeqCst);
     checks.push(ReadinessCheck {
         name: "serving".to_owned(),
         ok: !stopping,
         detail: stopping.then(|| "shutting down".to_owned()),
     });
-    let readiness = Readiness::from_checks(checks);
-    let status = StatusCode::from_u16(readiness.http_status()).unwrap_or(StatusCode::OK);
-    json_response(status, &readiness)
+    Readiness::from_checks(checks)
 }
 
 /// Whether the channels receipts are checked against are current: the leader's indexer (on this node or
@@ -244,7 +261,14 @@ async fn indexer_check(state: &AppState, now: u64) -> ReadinessCheck {
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut text = state.metrics.render();
+    super::metrics::render_readiness(&mut text, &readiness(&state).await);
+    // Without the database the rest still answers; the gauges are left out rather than made up.
+    match state.store.unsettled().await {
+        Ok(unsettled) => super::metrics::render_unsettled(&mut text, &unsettled, unix_now()),
+        Err(error) => tracing::warn!(error = %error, "metrics: the unsettled value is unavailable"),
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -1,6 +1,7 @@
 //! [`Metrics`]: the relayer's counters and histograms, rendered in Prometheus' text format for
 //! `GET /metrics`. Names may change between releases (they are not part of the versioned API).
 
+use piecepay_protocol::relayer_api::{Readiness, ReadinessState};
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -12,15 +13,61 @@ use std::{
 };
 
 /// Upper bounds of the request latency histogram, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
+const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
 ];
 
-#[derive(Debug, Default)]
+/// Upper bounds of the time-to-settle histogram, in seconds: a second to a day.
+const SETTLE_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1_800.0, 3_600.0, 7_200.0, 21_600.0, 86_400.0,
+];
+
+/// A Prometheus histogram: a count per upper bound (not cumulative until rendered), the total and sum.
+#[derive(Debug)]
 struct Histogram {
-    buckets: [u64; LATENCY_BUCKETS.len()],
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
     count: u64,
     sum: f64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    fn observe(&mut self, value: f64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(self.bounds) {
+            if value <= *bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of `name`, with `labels` (`route="…",` or empty).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, n) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
+        let labels = labels.trim_end_matches(',');
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
+        let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
+        let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
+    }
 }
 
 /// Every metric of a node. Shared (`Arc`) by the API, ingest, batcher and chain tasks.
@@ -42,6 +89,11 @@ pub struct Metrics {
     pub indexer_lag_blocks: AtomicI64,
     /// 1 while this node is the leader (runs indexer, batcher and submitter), else 0.
     pub leader: AtomicI64,
+    /// The signer's funds as last read, in wei (f64 bits; absent until read): balance, what a full
+    /// settlement batch may cost, `signer.warn_balance`.
+    signer_funds: Mutex<Option<[f64; 3]>>,
+    /// Seconds from a receipt's acknowledgement to its settlement's confirmation.
+    settle_latency: Mutex<Option<Histogram>>,
 }
 
 impl Metrics {
@@ -50,16 +102,17 @@ impl Metrics {
         *lock(&self.requests)
             .entry((route.to_owned(), status))
             .or_default() += 1;
-        let mut latency = lock(&self.latency);
-        let histogram = latency.entry(route.to_owned()).or_default();
-        let seconds = elapsed.as_secs_f64();
-        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum += seconds;
+        lock(&self.latency)
+            .entry(route.to_owned())
+            .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a settled receipt whose value waited `seconds` between acknowledgement and confirmation.
+    pub fn observe_settle_latency(&self, seconds: u64) {
+        lock(&self.settle_latency)
+            .get_or_insert_with(|| Histogram::new(SETTLE_BUCKETS))
+            .observe(seconds as f64);
     }
 
     /// Counts receipt results by outcome (`accepted`, `duplicate`, or the rejection code).
@@ -78,6 +131,12 @@ impl Metrics {
         }
     }
 
+    /// Records the signer's balance, what a full settlement batch may cost and the warning threshold,
+    /// all in wei.
+    pub fn set_signer_funds(&self, balance: u128, required: u128, warn: u128) {
+        *lock(&self.signer_funds) = Some([balance as f64, required as f64, warn as f64]);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -94,28 +153,20 @@ impl Metrics {
         );
         out.push_str("# TYPE piecepay_http_request_duration_seconds histogram\n");
         for (route, h) in lock(&self.latency).iter() {
-            for (bound, n) in LATENCY_BUCKETS.iter().zip(h.buckets) {
-                let _ = writeln!(
-                    out,
-                    "piecepay_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "piecepay_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "piecepay_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "piecepay_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+            h.render(
+                &mut out,
+                "piecepay_http_request_duration_seconds",
+                &format!("route=\"{route}\","),
             );
         }
+        out.push_str(
+            "# HELP piecepay_settle_latency_seconds Time from a receipt's acknowledgement to its \
+             settlement's confirmation, per settled receipt.\n",
+        );
+        out.push_str("# TYPE piecepay_settle_latency_seconds histogram\n");
+        lock(&self.settle_latency)
+            .get_or_insert_with(|| Histogram::new(SETTLE_BUCKETS))
+            .render(&mut out, "piecepay_settle_latency_seconds", "");
         counter_family(
             &mut out,
             "piecepay_receipts_total",
@@ -172,7 +223,83 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
+        if let Some([balance, required, warn]) = *lock(&self.signer_funds) {
+            for (name, help, value) in [
+                (
+                    "piecepay_signer_balance_wei",
+                    "The signer's balance, in wei.",
+                    balance,
+                ),
+                (
+                    "piecepay_signer_balance_required_wei",
+                    "What one full settlement batch may cost at the current gas price, in wei: below it gasless operations are refused.",
+                    required,
+                ),
+                (
+                    "piecepay_signer_balance_warn_wei",
+                    "signer.warn_balance: below it the signer needs funds soon, in wei.",
+                    warn,
+                ),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        }
         out
+    }
+}
+
+/// `piecepay_ready` (1 when `/readyz` would answer 200) and `piecepay_ready_check{check}` per check.
+pub fn render_readiness(out: &mut String, readiness: &Readiness) {
+    let _ = writeln!(
+        out,
+        "# HELP piecepay_ready 1 when /readyz answers 200, else 0.\n# TYPE piecepay_ready gauge\n\
+         piecepay_ready {}",
+        u8::from(readiness.status == ReadinessState::Ready)
+    );
+    out.push_str(
+        "# HELP piecepay_ready_check Each check behind /readyz: 1 passed, 0 failed.\n\
+         # TYPE piecepay_ready_check gauge\n",
+    );
+    for check in &readiness.checks {
+        let _ = writeln!(
+            out,
+            "piecepay_ready_check{{check=\"{}\"}} {}",
+            check.name,
+            u8::from(check.ok)
+        );
+    }
+}
+
+/// The `piecepay_unsettled_*` gauges of `unsettled` at unix time `now` (read from the database at each
+/// scrape, so every node of a cluster reports the same).
+pub fn render_unsettled(out: &mut String, unsettled: &crate::store::Unsettled, now: u64) {
+    let oldest = unsettled
+        .oldest_since
+        .map_or(0, |since| now.saturating_sub(since));
+    for (name, help, value) in [
+        (
+            "piecepay_unsettled_value",
+            "Value acknowledged and not settled on chain yet, in token base units.",
+            unsettled.value,
+        ),
+        (
+            "piecepay_unsettled_channels",
+            "Channels holding a receipt above their settled total.",
+            unsettled.channels as f64,
+        ),
+        (
+            "piecepay_unsettled_oldest_seconds",
+            "How long the oldest unsettled value has waited (0: none waits).",
+            oldest as f64,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+        );
     }
 }
 

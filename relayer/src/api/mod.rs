@@ -1,6 +1,7 @@
 //! The HTTP API (`docs/relayer-api.md`): routes, middleware (metrics, rate limit, timeout) and the
 //! shared state handlers read.
 
+pub mod edge;
 mod error;
 mod handlers;
 pub mod metrics;
@@ -33,7 +34,7 @@ pub use error::{Failure, JsonBody, json_response};
 pub use metrics::Metrics;
 pub use rate_limit::RateLimiter;
 
-use crate::{Settings, ingest::Ingest, store::Store};
+use crate::{Settings, chain::Chain, ingest::Ingest, store::Store};
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Set once shutdown begins: `/readyz` turns 503 so load balancers stop sending.
     pub shutting_down: Arc<AtomicBool>,
+    /// The chain as this node sees it (`None` without `chain.rpc_url`): readiness and the signer's funds.
+    pub chain: Option<Chain>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             metrics,
             limiter: Arc::new(limiter),
             shutting_down: Arc::new(AtomicBool::new(false)),
+            chain: None,
         }
     }
 }

@@ -19,15 +19,17 @@ pub mod operations;
 pub mod settle;
 
 use std::{
+    collections::HashMap,
     sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use piecepay_relayer_chain::{
-    Indexer, IndexerConfig, Submitter, SubmitterConfig, SubmitterEvent,
+    Error as ChainError, Indexer, IndexerConfig, SendErrorKind, Submitter, SubmitterConfig,
+    SubmitterEvent, TxId,
     alloy::{
         primitives::Address,
-        providers::{DynProvider, Provider, ProviderBuilder},
+        providers::{DynProvider, Provider},
         signers::local::PrivateKeySigner,
     },
 };
@@ -35,7 +37,13 @@ use tokio::sync::{Notify, watch};
 
 pub use gasless::calldata as operations_calldata;
 
-use crate::{Error, Result, Settings, api::Metrics, ingest::unix_now, store::Store};
+use crate::{
+    Error, Result, Settings,
+    api::Metrics,
+    chain::Chain,
+    ingest::unix_now,
+    store::{OPERATION_JOB_BASE, Store},
+};
 
 /// Environment variable naming a submitter checkpoint (`intent_recorded`, `signed`, `broadcast`) at which
 /// the process stops dead (it prints `CRASH-POINT <name> <job>` on stdout and freezes the submitter) so
@@ -57,11 +65,11 @@ pub struct Context {
     pub address: Address,
 }
 
-/// Runs the duties until `stop` turns true. A node without `chain.rpc_url` has none: it only serves
-/// the API (another node, or a separate process, follows the chain).
+/// Runs the duties over `chain` until `stop` turns true.
 pub async fn run(
     settings: Arc<Settings>,
     store: Store,
+    chain: Chain,
     metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) -> Result<()> {
@@ -70,10 +78,6 @@ pub async fn run(
         let _ = stopped.wait_for(|s| *s).await;
     };
     tokio::pin!(stop_signal);
-    let Some(rpc_url) = settings.config.chain.rpc_url.clone() else {
-        stop_signal.await;
-        return Ok(());
-    };
     let key = settings
         .submitter_key
         .clone()
@@ -81,13 +85,14 @@ pub async fn run(
     let signer = PrivateKeySigner::from_bytes(key.secret())
         .map_err(|_| Error::Config("the signer key is not a valid secp256k1 key".into()))?;
     let poll = Duration::from_millis(settings.config.chain.poll_interval_ms.max(10));
-    // The endpoint may be down when the node starts: retry until it answers or we are stopped.
-    let (provider, submitter) = loop {
-        let attempt = connect(&settings, &rpc_url, signer.clone(), store.clone());
+    let provider = chain.provider().clone();
+    // The endpoint may be down when this node takes over: retry until it answers or we are stopped.
+    let submitter = loop {
+        let attempt = submitter(&settings, &provider, signer.clone(), store.clone());
         tokio::select! {
             () = &mut stop_signal => return Ok(()),
-            connected = attempt => match connected {
-                Ok(pair) => break pair,
+            started = attempt => match started {
+                Ok(submitter) => break submitter,
                 Err(error @ Error::Config(_)) => return Err(error),
                 Err(error) => tracing::warn!(error = %error, "chain unreachable; retrying"),
             },
@@ -109,8 +114,7 @@ pub async fn run(
             history: 128.max(chain.confirmations.saturating_mul(4)),
             poll_interval: poll,
         },
-    )
-    .map_err(chain_error)?;
+    )?;
     let context = Context {
         settings: Arc::clone(&settings),
         store,
@@ -123,31 +127,29 @@ pub async fn run(
     tokio::select! {
         () = &mut stop_signal => Ok(()),
         result = indexer.run(std::future::pending()) => {
-            let error = result.err().map_or_else(|| "stopped".to_owned(), |e| e.to_string());
+            let error = match result {
+                Err(error) => Error::from(error),
+                Ok(()) => Error::Internal("the indexer stopped".into()),
+            };
             tracing::error!(error = %error, "the indexer stopped; the chain duties stop with it");
-            Err(Error::Chain(error))
+            Err(error)
         }
         () = submit_loop(submitter, Arc::clone(&metrics), Arc::clone(&kick), poll) => Ok(()),
         () = batch_loop(context, kick) => Ok(()),
     }
 }
 
-/// The provider and the submitter; checks the endpoint serves the configured chain.
-async fn connect(
+/// The submitter, once the endpoint answers and serves the configured chain.
+async fn submitter(
     settings: &Settings,
-    rpc_url: &str,
+    provider: &DynProvider,
     signer: PrivateKeySigner,
     store: Store,
-) -> Result<(DynProvider, Submitter<Store>)> {
-    let provider = ProviderBuilder::default()
-        .connect(rpc_url)
-        .await
-        .map_err(|e| Error::Chain(format!("connecting to {rpc_url}: {e}")))?
-        .erased();
+) -> Result<Submitter<Store>> {
     let chain_id = provider
         .get_chain_id()
         .await
-        .map_err(|e| Error::Chain(format!("eth_chainId: {e}")))?;
+        .map_err(|e| ChainError::rpc("eth_chainId", e))?;
     if chain_id != settings.chain_id {
         return Err(Error::Config(format!(
             "chain.rpc_url serves chain {chain_id}, the escrow's domain is chain {}",
@@ -158,9 +160,7 @@ async fn connect(
     let mut config = SubmitterConfig::new(settings.escrow);
     config.confirmations = chain.confirmations;
     config.poll_interval = Duration::from_millis(chain.poll_interval_ms.max(10));
-    let mut submitter = Submitter::new(provider.clone(), signer, store, config)
-        .await
-        .map_err(chain_error)?;
+    let mut submitter = Submitter::new(provider.clone(), signer, store, config).await?;
     if let Ok(point) = std::env::var(CRASH_AT_ENV) {
         submitter = submitter.with_checkpoint(Arc::new(move |checkpoint| {
             if checkpoint.name() == point {
@@ -168,7 +168,7 @@ async fn connect(
             }
         }));
     }
-    Ok((provider, submitter))
+    Ok(submitter)
 }
 
 /// The test hook of [`CRASH_AT_ENV`]: announce, then freeze the submitter for good.
@@ -191,9 +191,8 @@ fn crash_point(checkpoint: &piecepay_relayer_chain::Checkpoint) {
     });
 }
 
-pub(crate) fn chain_error(error: piecepay_relayer_chain::Error) -> Error {
-    Error::Chain(format!("{} ({})", error, error.code()))
-}
+/// A refusal the node repeats every round (an unfunded signer, say) is logged at most this often.
+const REPEAT_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 async fn submit_loop(
     mut submitter: Submitter<Store>,
@@ -201,23 +200,35 @@ async fn submit_loop(
     kick: Arc<Notify>,
     poll: Duration,
 ) {
+    let mut warned: HashMap<(TxId, SendErrorKind), Instant> = HashMap::new();
     loop {
         let busy = match submitter.tick().await {
             Ok(events) => {
                 for event in &events {
                     match event {
-                        SubmitterEvent::Confirmed { inclusion, .. } => {
+                        SubmitterEvent::Confirmed { id, inclusion } => {
                             metrics
                                 .gas_used
                                 .fetch_add(inclusion.gas_used, Ordering::Relaxed);
                             tracing::info!(?event, "submitter");
+                            if id.0 < OPERATION_JOB_BASE && inclusion.success && !inclusion.cancel {
+                                observe_settled(submitter.journal(), &metrics, id.0).await;
+                            }
                         }
-                        SubmitterEvent::SendRefused { .. } | SubmitterEvent::Failed { .. } => {
-                            tracing::warn!(?event, "submitter");
+                        SubmitterEvent::SendRefused { id, kind, .. } => {
+                            let last = warned.get(&(*id, *kind));
+                            if last.is_none_or(|at| at.elapsed() >= REPEAT_WARNING_EVERY) {
+                                warned.insert((*id, *kind), Instant::now());
+                                tracing::warn!(?event, "submitter: the node refused a transaction");
+                            } else {
+                                tracing::debug!(?event, "submitter");
+                            }
                         }
+                        SubmitterEvent::Failed { .. } => tracing::warn!(?event, "submitter"),
                         _ => tracing::info!(?event, "submitter"),
                     }
                 }
+                warned.retain(|_, at| at.elapsed() < REPEAT_WARNING_EVERY * 10);
                 events.iter().any(|e| {
                     matches!(
                         e,
@@ -239,6 +250,17 @@ async fn submit_loop(
             () = kick.notified() => {}
             () = tokio::time::sleep(pause) => {}
         }
+    }
+}
+
+/// Records how long the value of a confirmed settlement batch waited.
+async fn observe_settled(store: &Store, metrics: &Metrics, batch_id: u64) {
+    let batch_id = i64::try_from(batch_id).unwrap_or(i64::MAX);
+    match store.settle_latencies(batch_id, unix_now()).await {
+        Ok(latencies) => latencies
+            .into_iter()
+            .for_each(|s| metrics.observe_settle_latency(s)),
+        Err(error) => tracing::warn!(error = %error, batch_id, "time to settle not recorded"),
     }
 }
 

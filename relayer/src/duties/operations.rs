@@ -15,7 +15,7 @@ use piecepay_relayer_chain::{
     preflight::{call, decode_by_sig_failures},
 };
 
-use super::{Context, chain_error, gasless};
+use super::{Context, gasless};
 use crate::{Result, ingest::unix_now};
 
 /// Most operations one round reads (and one `…BySig` batch carries).
@@ -77,24 +77,26 @@ async fn submit(
         match call(&context.provider, context.address, escrow, calldata.into()).await {
             Ok(_) => vec![Bytes::new()],
             Err(ChainError::Reverted { data }) => vec![data],
-            Err(error) => return Err(chain_error(error)),
+            Err(error) => return Err(error.into()),
         }
     } else {
         // `call` rather than `preflight_by_sig`: a revert of the whole batch fails every entry.
         match call(&context.provider, context.address, escrow, calldata.into()).await {
-            Ok(data) => decode_by_sig_failures(&data)
-                .map_err(|e| crate::Error::Chain(format!("{} pre-flight: {e}", kind.as_str())))?,
+            Ok(data) => decode_by_sig_failures(&data)?,
             Err(ChainError::Reverted { data }) => vec![data; operations.len()],
-            Err(error) => return Err(chain_error(error)),
+            Err(error) => return Err(error.into()),
         }
     };
     if failures.len() != operations.len() {
-        return Err(crate::Error::Chain(format!(
-            "{} pre-flight returned {} results for {} operations",
-            kind.as_str(),
-            failures.len(),
-            operations.len()
-        )));
+        return Err(ChainError::rpc(
+            format!("{} pre-flight", kind.as_str()),
+            format!(
+                "{} results returned for {} operations",
+                failures.len(),
+                operations.len()
+            ),
+        )
+        .into());
     }
     let in_flight = context.store.unfinished_jobs().await? > 0;
     let mut kept = Vec::new();

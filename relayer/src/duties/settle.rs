@@ -8,11 +8,12 @@ use std::{
 
 use piecepay_protocol::alloy_primitives::{Address, B256};
 use piecepay_relayer_chain::{
+    Error as ChainError,
     alloy::{eips::BlockNumberOrTag, providers::Provider},
     preflight::{preflight_settle, split_by_outcomes},
 };
 
-use super::{Context, chain_error};
+use super::Context;
 use crate::{
     Error, Result,
     batcher::{self, PolicyInputs},
@@ -65,16 +66,13 @@ impl Settler {
         if candidates.is_empty() {
             return Ok(false);
         }
-        let rpc = |e: piecepay_relayer_chain::alloy::transports::TransportError| {
-            Error::Chain(format!("rpc: {e}"))
-        };
         // The escrow compares deadlines with block time; the policy runs on wall time.
         let head = context
             .provider
             .get_block_by_number(BlockNumberOrTag::Latest)
             .await
-            .map_err(rpc)?
-            .ok_or_else(|| Error::Chain("no latest block".into()))?;
+            .map_err(|e| ChainError::rpc("eth_getBlockByNumber(latest)", e))?
+            .ok_or_else(|| ChainError::rpc("eth_getBlockByNumber(latest)", "no block returned"))?;
         let skew = i128::from(head.header.timestamp) - i128::from(now);
         let candidates: Vec<SettlementCandidate> = candidates
             .into_iter()
@@ -83,7 +81,11 @@ impl Settler {
                 c
             })
             .collect();
-        let gas_price_wei = context.provider.get_gas_price().await.map_err(rpc)?;
+        let gas_price_wei = context
+            .provider
+            .get_gas_price()
+            .await
+            .map_err(|e| ChainError::rpc("eth_gasPrice", e))?;
         let plan = batcher::plan(
             &candidates,
             &PolicyInputs {
@@ -108,9 +110,8 @@ impl Settler {
             context.address,
             &batch,
         )
-        .await
-        .map_err(chain_error)?;
-        let (kept, dropped) = split_by_outcomes(&batch, &outcomes).map_err(chain_error)?;
+        .await?;
+        let (kept, dropped) = split_by_outcomes(&batch, &outcomes)?;
         let planned: HashMap<ReceiptKey, &SettlementCandidate> = plan
             .entries
             .iter()
@@ -131,11 +132,12 @@ impl Settler {
         for (receipt, signature, _) in kept.receipts() {
             let cumulative = receipt.cumulative.to::<u128>();
             let c = lookup(receipt.payee, receipt.salt, cumulative, signature.r)
-                .ok_or_else(|| Error::Chain("a kept receipt is not in the plan".into()))?;
+                .ok_or_else(|| Error::Internal("a kept receipt is not in the plan".into()))?;
             value += c.cumulative.saturating_sub(c.settled);
             entries.push(BatchEntry {
                 channel_id: c.channel_id,
                 cumulative: c.cumulative,
+                pending_since: c.pending_since,
             });
         }
         if entries.is_empty() {

@@ -175,7 +175,7 @@ impl Committer {
         // Our raises that did apply are not in the cache: start afresh.
         self.snapshots.clear();
         if lost.iter().any(|id| redo.writes.contains_key(id)) {
-            return Err(Error::Database(
+            return Err(Error::Internal(
                 "a receipt raise was lost and still wins on re-read".to_owned(),
             ));
         }

@@ -191,7 +191,7 @@ fn kind(event: &EscrowEvent) -> &'static str {
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Database(format!("encoding an event: {e}")))
+    serde_json::to_string(value).map_err(|e| Error::Internal(format!("encoding an event: {e}")))
 }
 
 /// The `chain_events` rows of one event: one per channel effect, or one with the event itself.
@@ -466,9 +466,9 @@ impl Store {
 
     /// One transaction: the cursor's compare-and-set, then every write.
     async fn write_indexer(&self, writes: Writes) -> ChainResult<()> {
-        let to = writes
-            .to
-            .ok_or_else(|| store_error(Error::Database("no cursor".into())))?;
+        let to = writes.to.ok_or_else(|| {
+            store_error(Error::Internal("an indexer write without a cursor".into()))
+        })?;
         let new_cursor = cursor_text(to);
         let mismatch = || piecepay_relayer_chain::Error::CursorMismatch {
             expected: show_cursor(writes.from),
@@ -607,7 +607,7 @@ impl Store {
                 // Our own operations batch (any of its attempts): every entry not skipped is applied.
                 sqlx::query(
                     "UPDATE operations SET status = 'applied', tx_hash = $1, block_number = $2 \
-                     WHERE status = 'submitted' AND job_id = \
+                     WHERE status IN ('pending', 'submitted') AND job_id = \
                      (SELECT tx_id FROM tx_attempts WHERE tx_hash = $1)",
                 )
                 .bind(tx_hash.as_slice())

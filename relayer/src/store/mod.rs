@@ -21,10 +21,10 @@ mod operations;
 mod receipts;
 mod settlement;
 
-use std::{str::FromStr, time::Duration};
+use std::{future::Future, path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
-    PgPool, SqlitePool,
+    Connection, PgConnection, PgPool, SqliteConnection, SqlitePool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -35,7 +35,7 @@ pub use indexer::ChannelEffect;
 pub use journal::OPERATION_JOB_BASE;
 pub use operations::OperationRow;
 pub use receipts::{ReceiptWrite, ReceiptWriter};
-pub use settlement::{BatchEntry, BatchStatus, SettlementCandidate};
+pub use settlement::{BatchEntry, SettlementCandidate, Unsettled};
 
 use crate::{Error, Result};
 
@@ -50,6 +50,32 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a caller waits for a pooled connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the first connection may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Awaits one connection to `target`, closing it; its failure, or silence past [`CONNECT_TIMEOUT`], is
+/// [`Error::DatabaseUnreachable`].
+async fn reachable<C: Connection>(
+    connect: impl Future<Output = sqlx::Result<C>>,
+    target: String,
+) -> Result<()> {
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            )))
+        });
+    match connected {
+        Ok(connection) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Err(source) => Err(Error::DatabaseUnreachable { target, source }),
+    }
+}
 
 /// Which engine a [`Store`] runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -97,15 +123,32 @@ impl Store {
     /// Connects to `url` (`sqlite://path` — created if missing — or `postgres://…`) with at most
     /// `max_connections` connections. Does not migrate: call [`migrate`](Self::migrate).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        Self::connect_with(url, max_connections, None).await
+    }
+
+    /// [`connect`](Self::connect), with `ca_file` as PostgreSQL's `sslrootcert` unless the URL names one
+    /// (extra root certificates for `sslmode=verify-ca`/`verify-full`, beside the platform's).
+    ///
+    /// One connection is made first, alone, so that an unreachable database fails at once with
+    /// [`Error::DatabaseUnreachable`] naming it and saying why (refused, authentication, TLS, …), rather
+    /// than as a pool that timed out.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        ca_file: Option<&Path>,
+    ) -> Result<Self> {
         let max_connections = max_connections.max(1);
+        let invalid = |e: sqlx::Error| Error::Config(format!("database.url: {e}"));
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| Error::Config(format!("database.url: {e}")))?
+                .map_err(invalid)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true);
+            let target = format!("sqlite://{}", options.get_filename().display());
+            reachable(SqliteConnection::connect_with(&options), target).await?;
             Pool::Sqlite(
                 SqlitePoolOptions::new()
                     .max_connections(max_connections)
@@ -114,8 +157,20 @@ impl Store {
                     .await?,
             )
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| Error::Config(format!("database.url: {e}")))?;
+            let mut options = PgConnectOptions::from_str(url).map_err(invalid)?;
+            if let Some(ca_file) = ca_file
+                && !url.contains("sslrootcert=")
+            {
+                options = options.ssl_root_cert(ca_file);
+            }
+            let target = format!(
+                "postgres://{}@{}:{}/{}",
+                options.get_username(),
+                options.get_host(),
+                options.get_port(),
+                options.get_database().unwrap_or(options.get_username())
+            );
+            reachable(PgConnection::connect_with(&options), target).await?;
             Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(max_connections)
@@ -155,7 +210,8 @@ impl Store {
         }
     }
 
-    /// The PostgreSQL pool, for leader election (advisory locks live on one connection).
+    /// The PostgreSQL pool, for leader election (advisory locks live on one connection, made with the
+    /// pool's options: `pool.connect_options()`).
     pub const fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             Pool::Postgres(pool) => Some(pool),

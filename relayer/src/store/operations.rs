@@ -40,7 +40,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             for row in rows {
                 let body = serde_json::to_string(&row.submission)
-                    .map_err(|e| Error::Database(format!("operation body: {e}")))?;
+                    .map_err(|e| Error::Internal(format!("encoding an operation: {e}")))?;
                 let inserted = sqlx::query_scalar::<_, Vec<u8>>(
                     "INSERT INTO operations (operation_id, kind, body, channel_id, fee, deadline, status, \
                      created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7) \
@@ -90,8 +90,9 @@ impl Store {
         }))
     }
 
-    /// Pending operations, oldest first, at most `limit`; those whose deadline is before `now` are
-    /// marked `expired` first and not returned.
+    /// Operations waiting for a batch, oldest first, at most `limit`; those whose deadline is before
+    /// `now` are marked `expired` first and not returned. (Operations in a job read `pending` too until
+    /// one of its transactions is broadcast; the job carries them.)
     pub async fn pending_operations(
         &self,
         now: u64,
@@ -99,13 +100,14 @@ impl Store {
     ) -> Result<Vec<(B256, OperationSubmission)>> {
         let rows: Vec<(Vec<u8>, String)> = with_pool!(self, |pool| {
             sqlx::query(
-                "UPDATE operations SET status = 'expired' WHERE status = 'pending' AND deadline < $1",
+                "UPDATE operations SET status = 'expired' \
+                 WHERE status = 'pending' AND job_id IS NULL AND deadline < $1",
             )
             .bind(codec::int(now))
             .execute(pool)
             .await?;
             sqlx::query_as(
-                "SELECT operation_id, body FROM operations WHERE status = 'pending' \
+                "SELECT operation_id, body FROM operations WHERE status = 'pending' AND job_id IS NULL \
                  ORDER BY created_at, operation_id LIMIT $1",
             )
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))

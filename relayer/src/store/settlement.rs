@@ -7,7 +7,7 @@ use piecepay_protocol::{
     relayer_api::{ChannelState, SettlementState, SettlementStatus, SettlementTransaction},
 };
 
-use super::{Store, codec, with_pool};
+use super::{Store, codec, journal, with_pool};
 use crate::Result;
 
 /// A channel whose held receipt is above its settled total and not in a batch yet.
@@ -42,11 +42,24 @@ pub struct BatchEntry {
     pub channel_id: B256,
     /// The cumulative the batch settles it to.
     pub cumulative: u128,
+    /// Since when (unix time) the value it settles waited: the candidate's `pending_since`.
+    pub pending_since: u64,
 }
 
-/// Where a settlement batch is.
+/// The value acknowledged and not settled on chain yet, over every channel that is not closed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unsettled {
+    /// Channels whose held receipt is above their settled total.
+    pub channels: u64,
+    /// The sum of what they hold above it, in token base units (a float: a gauge, not an account).
+    pub value: f64,
+    /// Since when (unix time) the oldest of that value waits, as the batcher counts age.
+    pub oldest_since: Option<u64>,
+}
+
+/// Where a settlement batch is (its `status` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BatchStatus {
+pub(crate) enum BatchStatus {
     /// Built, not yet broadcast.
     Pending,
     /// Broadcast, not yet confirmed.
@@ -58,7 +71,7 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
-    const fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Submitted => "submitted",
@@ -137,9 +150,16 @@ impl Store {
             .collect()
     }
 
-    /// Records a new batch of `entries` (status `pending`) in one transaction and takes its channels
-    /// out of the candidates (those whose held receipt is still the one batched). Returns its id.
-    pub async fn create_batch(&self, entries: &[BatchEntry], value: u128, now: u64) -> Result<i64> {
+    /// Stores a settlement batch of `entries` and its `settleBatch` job (id = batch id, queued) in **one
+    /// transaction**: a batch is never without its job, nor a job without its batch. Its channels stop
+    /// being candidates while the batch is live. Returns the batch id.
+    pub async fn create_settlement_job(
+        &self,
+        entries: &[BatchEntry],
+        value: u128,
+        now: u64,
+        calldata: &[u8],
+    ) -> Result<i64> {
         Ok(with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let batch_id: i64 = sqlx::query_scalar(
@@ -153,11 +173,13 @@ impl Store {
             .await?;
             for entry in entries {
                 sqlx::query(
-                    "INSERT INTO settlement_entries (batch_id, channel_id, cumulative) VALUES ($1, $2, $3)",
+                    "INSERT INTO settlement_entries (batch_id, channel_id, cumulative, pending_since) \
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(batch_id)
                 .bind(entry.channel_id.as_slice())
                 .bind(codec::amount(entry.cumulative))
+                .bind(codec::int(entry.pending_since))
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -168,46 +190,59 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            sqlx::query(journal::INSERT_JOB)
+                .bind(batch_id)
+                .bind(journal::JobKind::Settle.as_str())
+                .bind(calldata)
+                .bind(codec::int(now))
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             batch_id
         }))
     }
 
-    /// Moves a batch to `status` with its transaction and block where known. A `Failed` batch puts its
-    /// channels back among the candidates (pending since `now`).
-    pub async fn set_batch_status(
-        &self,
-        batch_id: i64,
-        status: BatchStatus,
-        tx_hash: Option<B256>,
-        block_number: Option<u64>,
-        now: u64,
-    ) -> Result<()> {
-        with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "UPDATE settlement_batches SET status = $1, tx_hash = COALESCE($2, tx_hash), \
-                 block_number = $3 WHERE batch_id = $4",
+    /// How long (seconds, at unix time `now`) the value each entry of batch `batch_id` settled had
+    /// waited: what `piecepay_settle_latency_seconds` observes once the batch is confirmed.
+    pub async fn settle_latencies(&self, batch_id: i64, now: u64) -> Result<Vec<u64>> {
+        let since: Vec<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT pending_since FROM settlement_entries \
+                 WHERE batch_id = $1 AND pending_since IS NOT NULL",
             )
-            .bind(status.as_str())
-            .bind(tx_hash.as_ref().map(|h| h.as_slice()))
-            .bind(block_number.map(codec::int))
             .bind(batch_id)
-            .execute(&mut *tx)
-            .await?;
-            if status == BatchStatus::Failed {
-                sqlx::query(
-                    "UPDATE receipts SET pending_since = $1 WHERE pending_since IS NULL AND channel_id IN \
-                     (SELECT channel_id FROM settlement_entries WHERE batch_id = $2)",
-                )
-                .bind(codec::int(now))
-                .bind(batch_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
+            .fetch_all(pool)
+            .await?
         });
-        Ok(())
+        since
+            .into_iter()
+            .map(|t| {
+                Ok(now.saturating_sub(codec::parse_int(t, "settlement_entries.pending_since")?))
+            })
+            .collect()
+    }
+
+    /// The value acknowledged and not yet settled on chain (`piecepay_unsettled_*`).
+    pub async fn unsettled(&self) -> Result<Unsettled> {
+        // DOUBLE PRECISION is a float in both engines (SQLite's affinity rules read "DOUB" as REAL).
+        let (channels, value, oldest): (i64, f64, Option<i64>) = with_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT COUNT(*), COALESCE(SUM(CAST(r.cumulative AS DOUBLE PRECISION) \
+                 - CAST(c.settled AS DOUBLE PRECISION)), 0.0), \
+                 MIN(COALESCE(r.pending_since, r.received_at)) \
+                 FROM receipts r JOIN channels c ON c.channel_id = r.channel_id \
+                 WHERE c.state <> 'closed' AND r.cumulative > c.settled",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(Unsettled {
+            channels: codec::parse_int(channels, "count")?,
+            value,
+            oldest_since: oldest
+                .map(|t| codec::parse_int(t, "receipts.received_at"))
+                .transpose()?,
+        })
     }
 
     /// `GET /v1/channels/{id}/settlement` at unix time `now`, or `None` for a channel never indexed.

@@ -11,10 +11,16 @@ use std::{
 
 use piecepay_deploy::devnet::{Devnet, DevnetConfig, DevnetInfo};
 use piecepay_protocol::{
-    Receipt, SigningKey,
-    alloy_primitives::{Address, B256, U256, aliases::U96},
+    CompactSignature, OpenChannel, Receipt, SigningKey, SolStruct,
+    alloy_primitives::{
+        Address, B256, U256,
+        aliases::{U40, U96},
+    },
     domain,
-    relayer_api::{ReceiptResult, ReceiptSubmission, SubmitReceiptsRequest},
+    relayer_api::{
+        Operation, OperationResult, OperationState, ReceiptResult, ReceiptSubmission,
+        SubmitReceiptsRequest,
+    },
 };
 use piecepay_relayer_chain::alloy::{
     providers::{DynProvider, Provider},
@@ -150,7 +156,7 @@ impl Net {
         let path = self.dir.path().join("relayer.toml");
         let text = format!(
             "[chain]\nrpc_url = \"{rpc}\"\nmanifest = \"{manifest}\"\nconfirmations = 1\n\
-             poll_interval_ms = 200\n\
+             poll_interval_ms = 200\nmonitor_interval_ms = 500\n\
              [signer]\nkey_file = \"{key}\"\n\
              [database]\nurl = \"{database_url}\"\n\
              [api]\nlisten = \"127.0.0.1:0\"\nrate_limit_per_second = 0\n\
@@ -177,10 +183,7 @@ impl Net {
             salt,
             cumulative: U96::from(cumulative),
         };
-        let digest = piecepay_protocol::SolStruct::eip712_signing_hash(
-            &receipt,
-            &domain(self.chain_id, self.info.escrow),
-        );
+        let digest = receipt.eip712_signing_hash(&domain(self.chain_id, self.info.escrow));
         ReceiptSubmission::new(&receipt, &key.sign_digest(&digest).unwrap())
     }
 
@@ -207,6 +210,38 @@ impl Net {
         (settled, skipped)
     }
 
+    /// `message` signed by `key` in the escrow's domain.
+    pub fn sign<T: SolStruct>(&self, key: &B256, message: &T) -> CompactSignature {
+        let digest = message.eip712_signing_hash(&domain(self.chain_id, self.info.escrow));
+        SigningKey::from_bytes(key)
+            .unwrap()
+            .sign_digest(&digest)
+            .unwrap()
+    }
+
+    /// A gasless open from `payer` to `payee` (deposit 500,000), signed.
+    pub fn signed_open(
+        &self,
+        payer: &B256,
+        payee: Address,
+        salt: u32,
+        fee: u64,
+        deadline: u64,
+    ) -> Operation {
+        let message = OpenChannel {
+            payee,
+            salt,
+            deposit: U96::from(500_000u64),
+            fee: U96::from(fee),
+            deadline: U40::from(deadline),
+        };
+        Operation::Open {
+            payer: SigningKey::from_bytes(payer).unwrap().address(),
+            signature: self.sign(payer, &message),
+            message,
+        }
+    }
+
     /// How many transactions the relayer's key has had mined.
     pub async fn relayer_transactions(&self) -> u64 {
         self.provider
@@ -226,7 +261,13 @@ impl Drop for Net {
 
 /// A `piecepay-relayer run` child logging to a file; SIGKILLed on drop (its log's tail printed if the
 /// test panics).
-pub struct RelayerProcess(Relayer);
+pub struct RelayerProcess {
+    relayer: Relayer,
+    /// Its API, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Its log file.
+    pub log: PathBuf,
+}
 
 impl RelayerProcess {
     pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
@@ -236,21 +277,56 @@ impl RelayerProcess {
         let command = env
             .iter()
             .fold(command, |command, (key, value)| command.env(key, value));
-        Self(command.start())
+        let relayer = command.start();
+        Self {
+            base: relayer.url().to_owned(),
+            log: log.to_owned(),
+            relayer,
+        }
     }
 
     pub fn client(&self) -> RelayerClient {
-        RelayerClient::new(RelayerClientConfig::new(self.0.url())).unwrap()
+        RelayerClient::new(RelayerClientConfig::new(&self.base)).unwrap()
     }
 
     /// SIGKILL, and reap it.
     pub fn kill(&mut self) {
-        self.0.kill();
+        self.relayer.kill();
     }
 
     /// Its next stdout line, if one comes within `timeout`.
     pub fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
-        self.0.next_line(timeout)
+        self.relayer.next_line(timeout)
+    }
+
+    /// Submits one operation; returns its id once queued.
+    pub async fn queue(&self, net: &Net, operation: Operation) -> B256 {
+        let results = self
+            .client()
+            .submit_signed_operations(net.chain_id, net.info.escrow, &[operation])
+            .await
+            .unwrap();
+        match &results[0] {
+            OperationResult::Queued(q) => q.operation_id,
+            other => panic!("not queued: {other:?}"),
+        }
+    }
+
+    /// Submits one operation and waits until it is applied on chain.
+    pub async fn applied(&self, net: &Net, operation: Operation) {
+        let id = self.queue(net, operation).await;
+        let api = self.client();
+        let status = wait_for(
+            "the operation to be applied",
+            std::time::Duration::from_secs(60),
+            async || {
+                let status = api.operation(id).await.unwrap()?;
+                assert_ne!(status.status, OperationState::Failed, "{status:?}");
+                (status.status == OperationState::Applied).then_some(status)
+            },
+        )
+        .await;
+        assert!(status.transaction_hash.is_some() && status.block_number.is_some());
     }
 
     /// Submits receipts and checks each was accepted (held).

@@ -1,0 +1,229 @@
+//! The deploy command when things go wrong around it, against a real anvil: a deployment killed (SIGKILL)
+//! after sending its token transaction resumes on the next run without deploying a second token —
+//! whether the transaction was mined meanwhile or dropped by the node — and closed stdout/stderr pipes
+//! do not stop a deployment. Also what a deployment tells its operator: progress while it waits for
+//! confirmations, what each transaction cost, and where the manifest went (by default under the
+//! current directory, not the build machine's).
+
+mod support;
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::providers::Provider;
+use piecepay_deploy::{
+    Manifest,
+    pending::{self, Pending, Step},
+    signer::parse_key,
+};
+use piecepay_test_support::{anvil::Anvil, keys::DEPLOYER_KEY};
+use serde_json::{Value, json};
+use support::*;
+
+fn key() -> String {
+    DEPLOYER_KEY.to_string()
+}
+
+async fn rpc(url: &str, method: &'static str, params: Value) -> Value {
+    provider(url)
+        .await
+        .raw_request::<Value, Value>(method.into(), params)
+        .await
+        .unwrap_or_else(|e| panic!("{method}: {e}"))
+}
+
+async fn transactions_sent(url: &str) -> u64 {
+    let deployer = parse_key(&key()).unwrap().address();
+    provider(url)
+        .await
+        .get_transaction_count(deployer)
+        .latest()
+        .await
+        .unwrap()
+}
+
+/// Starts a deployment that cannot finish (anvil does not mine), waits until it recorded and sent its
+/// token transaction, and kills it; returns what it recorded.
+async fn killed_after_sending_the_token(url: &str, dir: &Path) -> Pending {
+    rpc(url, "evm_setAutomine", json!([false])).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-deploy"))
+        .args(["--rpc-url", url, "--deployments-dir"])
+        .arg(dir)
+        .env("PIECEPAY_DEPLOYER_KEY", key())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let recorded = loop {
+        if let Some(pending) = Pending::load(dir, 31_337).unwrap()
+            && pending.sent(Step::Token).is_some()
+        {
+            // Recorded before sent: wait until the node has it too.
+            let hash = pending.sent(Step::Token).unwrap().tx.hash;
+            let known = rpc(url, "eth_getTransactionByHash", json!([hash])).await;
+            if !known.is_null() {
+                break pending;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token transaction was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    recorded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_deployment_resumes_without_a_second_token() {
+    // The token transaction is mined while nobody waits for it.
+    let tmp = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start().await;
+    let dir = tmp.path().join("deployments");
+    let recorded = killed_after_sending_the_token(anvil.url(), &dir).await;
+    let token = recorded.sent(Step::Token).unwrap().address;
+    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
+    rpc(anvil.url(), "evm_mine", json!([])).await;
+    assert_eq!(transactions_sent(anvil.url()).await, 1);
+    let run = deploy_cli(
+        &[
+            "--rpc-url",
+            anvil.url(),
+            "--deployments-dir",
+            &dir.display().to_string(),
+        ],
+        &[("PIECEPAY_DEPLOYER_KEY", &key())],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("resuming the deployment recorded in"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("was mined"), "{}", run.stderr);
+    let manifest = Manifest::load(&dir, 31_337).unwrap().unwrap();
+    assert_eq!(manifest.token.address, token, "the first run's token");
+    assert_eq!(
+        transactions_sent(anvil.url()).await,
+        2,
+        "one token, one escrow"
+    );
+    assert!(
+        !pending::path(&dir, 31_337).exists(),
+        "the record goes with the manifest"
+    );
+
+    // The token transaction is dropped by the node while nobody waits for it.
+    let tmp = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start().await;
+    let dir = tmp.path().join("deployments");
+    let recorded = killed_after_sending_the_token(anvil.url(), &dir).await;
+    let sent = recorded.sent(Step::Token).unwrap().clone();
+    rpc(anvil.url(), "anvil_dropTransaction", json!([sent.tx.hash])).await;
+    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
+    let run = deploy_cli(
+        &[
+            "--rpc-url",
+            anvil.url(),
+            "--deployments-dir",
+            &dir.display().to_string(),
+        ],
+        &[("PIECEPAY_DEPLOYER_KEY", &key())],
+    );
+    run.assert_ok();
+    assert!(
+        run.stderr.contains("was dropped: sending it again"),
+        "{}",
+        run.stderr
+    );
+    let manifest = Manifest::load(&dir, 31_337).unwrap().unwrap();
+    assert_eq!(manifest.token.address, sent.address);
+    assert_eq!(
+        manifest.token.transaction,
+        Some(sent.tx.hash),
+        "the same transaction, sent again"
+    );
+    assert_eq!(transactions_sent(anvil.url()).await, 2);
+
+    // A record of other parameters is not resumed by accident.
+    let tmp = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start().await;
+    let dir = tmp.path().join("deployments");
+    killed_after_sending_the_token(anvil.url(), &dir).await;
+    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
+    let run = deploy_cli(
+        &[
+            "--rpc-url",
+            anvil.url(),
+            "--deployments-dir",
+            &dir.display().to_string(),
+            "--challenge-period",
+            "2h",
+        ],
+        &[("PIECEPAY_DEPLOYER_KEY", &key())],
+    );
+    run.assert_code("config_conflict");
+    assert!(run.stderr.contains("31337.pending.json"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_pipes_do_not_stop_a_deployment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start().await;
+    let dir = tmp.path().join("deployments");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_piecepay-deploy"))
+        .args(["--rpc-url", anvil.url(), "--deployments-dir"])
+        .arg(&dir)
+        .env("PIECEPAY_DEPLOYER_KEY", key())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads either: both pipes close before the first line.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let manifest = Manifest::load(&dir, 31_337).unwrap().unwrap();
+    assert_eq!(transactions_sent(anvil.url()).await, 2);
+    assert_ne!(manifest.token.address, manifest.escrow.address);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_costs_and_where_the_manifest_went() {
+    let tmp = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start().await;
+    // Blocks every second, so confirmations come one by one.
+    rpc(anvil.url(), "evm_setIntervalMining", json!([1])).await;
+    let output = Command::new(env!("CARGO_BIN_EXE_piecepay-deploy"))
+        .args(["--rpc-url", anvil.url(), "--confirmations", "2"])
+        .current_dir(tmp.path())
+        .env("PIECEPAY_DEPLOYER_KEY", key())
+        .env_remove("PIECEPAY_DEPLOYMENTS_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // The default directory is under the current one.
+    let manifest = tmp.path().join("deploy/deployments/31337.json");
+    assert!(manifest.exists(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("manifest  {}", manifest.display())),
+        "the absolute path is shown: {stdout}"
+    );
+    assert!(stderr.contains("1/2 confirmations"), "{stderr}");
+    for contract in ["PieceToken", "ChannelEscrow", "total"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(contract) && l.contains(" gas"))
+            .unwrap_or_else(|| panic!("no cost line for {contract}: {stdout}"));
+        assert!(line.contains('.'), "{line}");
+    }
+}
