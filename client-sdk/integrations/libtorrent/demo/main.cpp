@@ -39,6 +39,7 @@
 
 #include "args.hpp"
 #include "bench_stats.hpp"
+#include "client.hpp"
 #include "paid_swarm.hpp"
 #include "peer.hpp"
 #include "swarm.hpp"
@@ -279,9 +280,11 @@ int main(int argc, char** argv) {
       return bench(parse(argc, argv, 2, {"size-mib", "piece-kib", "rounds", "leechers", "dir", "only"}));
     if (cmd == "seed") return seed(parse(argc, argv, 2, kSeedOptions));
     if (cmd == "leech") return leech(parse(argc, argv, 2, kLeechOptions));
+    if (cmd == "serve") return serve(parse(argc, argv, 2, kServeOptions));
+    if (cmd == "download") return download(parse(argc, argv, 2, kDownloadOptions));
     std::fprintf(stderr,
-                 "usage: piecepay-torrent demo|bench|seed|leech [--option value]... (see the top of demo/main.cpp "
-                 "and demo/peer.cpp)\n");
+                 "usage: piecepay-torrent demo|bench|seed|leech|serve|download [--option value]... (see the top of "
+                 "demo/main.cpp, demo/peer.cpp and demo/client.cpp)\n");
     return 2;
   } catch (UsageError const& e) {
     std::fprintf(stderr, "piecepay-torrent: usage error: %s\n", e.what());

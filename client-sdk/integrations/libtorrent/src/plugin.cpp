@@ -7,29 +7,24 @@
 #include <libtorrent/entry.hpp>
 #include <libtorrent/peer_connection_handle.hpp>
 #include <libtorrent/peer_request.hpp>
-#include <libtorrent/session_handle.hpp>
-#include <libtorrent/settings_pack.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
 #include "choker.hpp"
+#include "connection.hpp"
 #include "frame.hpp"
 #include "payments.hpp"
+#include "session_plugin.hpp"
 #include "tally.hpp"
 
 namespace lt = libtorrent;
 
 namespace piecepay::torrent {
-
-// How long a payee holds a redundant connection for a receipt that may pay for a piece it sent only part
-// of: receipts leave within a tick (1 s) of the hash check that precedes the peer's last `have`.
-constexpr std::chrono::seconds kPartialGrace{3};
 
 std::uint64_t unix_now() {
   return static_cast<std::uint64_t>(
@@ -58,10 +53,6 @@ class SessionState {
 };
 
 namespace {
-
-PieceGeometry geometry_of(lt::torrent_info const& ti) {
-  return PieceGeometry{ti.total_size(), ti.piece_length(), ti.num_pieces()};
-}
 
 /// What the connections of one torrent share (all on libtorrent's network thread): its piece geometry,
 /// once the metadata is known (a magnet link learns it from peers), and who supplied which piece, so
@@ -137,14 +128,9 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
     return true;
   }
 
-  // libtorrent closes connections between two seeds at once, dropping whatever is still buffered. Hold
-  // such a connection while a receipt may still be on its way either way, so the last pieces are paid
-  // too, and close it from tick() once nothing is (the close libtorrent wanted, only later). Other
-  // reasons (timeouts, errors) are not held up.
+  // A redundant connection is held while a receipt may still be on its way either way (connection.hpp).
   bool can_disconnect(lt::error_code const& ec) override {
-    bool const redundant = ec == lt::errors::torrent_finished || ec == lt::errors::upload_upload_connection ||
-                           ec == lt::errors::uninteresting_upload_peer;
-    if (!redundant) return true;
+    if (!redundant(ec)) return true;
     auto const now = std::chrono::steady_clock::now();
     if (!held_since_) held_since_ = now;
     if (!in_flight(now)) return true;
@@ -338,81 +324,15 @@ class TorrentPlugin final : public lt::torrent_plugin {
   std::shared_ptr<TorrentShared> shared_;
 };
 
-/// The session plugin: joins every torrent and, when selling, runs the choker.
-class SessionPlugin final : public lt::plugin {
- public:
-  explicit SessionPlugin(std::shared_ptr<SessionState> state) : state_(std::move(state)) {}
-
-  lt::feature_flags_t implemented_features() override { return lt::plugin::tick_feature; }
-
-  void added(lt::session_handle const& session) override { session_ = session; }
-
-  std::shared_ptr<lt::torrent_plugin> new_torrent(lt::torrent_handle const& handle, lt::client_data_t) override {
-    if (!started_) joined_.insert(handle);
-    return std::make_shared<TorrentPlugin>(state_, handle);
-  }
-
-  void on_tick() override {
-    if (!started_) start();
-    if (!state_->sells()) return;
-    state_->choker_.rank(slot_policy(), std::chrono::steady_clock::now());
-  }
-
- private:
-  // On the network thread, where session calls run inline: join the torrents that were in the session
-  // before the plugin (later ones come through new_torrent).
-  void start() {
-    started_ = true;
-    for (lt::torrent_handle& t : session_.get_torrents()) {
-      if (joined_.count(t) != 0) continue;
-      auto const state = state_;
-      t.add_extension([state](lt::torrent_handle const& h, lt::client_data_t) -> std::shared_ptr<lt::torrent_plugin> {
-        return std::make_shared<TorrentPlugin>(state, h);
-      });
-    }
-    joined_.clear();
-  }
-
-  // libtorrent's choker would give the slots out by its own ranking and fight ours every round, and its
-  // only hook (get_unchoke_priority) merely breaks ties among optimistic unchokes. So a selling session
-  // takes it over: unchoke_slots_limit -1 (with the fixed-slots algorithm) switches libtorrent's choker
-  // off, and the number the host set becomes ours to give out. A host that sets it again later (a
-  // client's preferences) is heard at the next tick.
-  SlotPolicy slot_policy() {
-    lt::settings_pack const s = session_.get_settings();
-    int const limit = s.get_int(lt::settings_pack::unchoke_slots_limit);
-    int const algorithm = s.get_int(lt::settings_pack::choking_algorithm);
-    if (!took_over_ || limit != -1 || algorithm != lt::settings_pack::fixed_slots_choker) {
-      if (!took_over_ || limit != -1) slots_ = limit;
-      lt::settings_pack ours;
-      ours.set_int(lt::settings_pack::unchoke_slots_limit, -1);
-      ours.set_int(lt::settings_pack::choking_algorithm, lt::settings_pack::fixed_slots_choker);
-      session_.apply_settings(std::move(ours));
-      took_over_ = true;
-    }
-    SlotPolicy policy;
-    policy.slots = slots_;
-    int const optimistic = s.get_int(lt::settings_pack::num_optimistic_unchoke_slots);
-    // libtorrent's default: one optimistic unchoke per five slots, at least one (none without slots).
-    policy.optimistic = slots_ == 0 ? 0 : optimistic > 0 ? optimistic : std::max(1, slots_ / 5);
-    policy.optimistic_interval =
-        std::chrono::seconds(std::max(1, s.get_int(lt::settings_pack::optimistic_unchoke_interval)));
-    policy.reserved_percent = state_->options_.payee->reserved_percent;
-    return policy;
-  }
-
-  std::shared_ptr<SessionState> state_;
-  lt::session_handle session_;
-  bool started_ = false;
-  std::set<lt::torrent_handle> joined_;  ///< torrents joined through new_torrent before the first tick
-  bool took_over_ = false;
-  int slots_ = 8;
-};
-
 }  // namespace
 
-Extension::Extension(Options options)
-    : state_(std::make_shared<SessionState>(std::move(options))), plugin_(std::make_shared<SessionPlugin>(state_)) {}
+Extension::Extension(Options options) : state_(std::make_shared<SessionState>(std::move(options))) {
+  auto const state = state_;
+  plugin_ = std::make_shared<SessionPlugin>(
+      [state](lt::torrent_handle const& h) { return std::make_shared<TorrentPlugin>(state, h); },
+      [state]() { return state->sells() ? std::shared_ptr<Choker>(state, &state->choker_) : nullptr; },
+      state->sells() ? state->options_.payee->reserved_percent : 0);
+}
 Extension::~Extension() = default;
 
 std::shared_ptr<lt::plugin> Extension::plugin() { return plugin_; }
