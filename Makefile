@@ -21,6 +21,7 @@ help:
 	@echo "make bench-torrent   libtorrent loopback throughput with payments on and off"
 	@echo "make bench-deluge    two deluged on loopback with the piecepay plugin, paid vs free throughput"
 	@echo "make deluge-plugin   the Deluge 2 plugin: client-sdk/integrations/deluge/build/Piecepay-*.egg"
+	@echo "make test-torrent    the libtorrent plugin: unit, loopback swarms, stock clients, agent-driven clients on a devnet"
 	@echo "make test-deluge     the Deluge plugin's tests with real deluged daemons (part of make test)"
 	@echo "make test-js         the JavaScript client (client-sdk/js): unit, WebTorrent on a devnet, libtorrent interop"
 	@echo "make bench-js        JavaScript receipt verification, WebTorrent loopback throughput with payments on and off"
@@ -109,9 +110,12 @@ slither: setup-test
 test-rust: setup-test
 	cargo test --workspace --locked
 
-# The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients.
+# The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients;
+# then the agent-driven client (`piecepay-torrent serve|download`) in separate processes on a devnet.
 test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
+	cargo build --locked -p piecepay-relayer
+	cargo test --locked -p piecepay-e2e --test torrent_agent
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
 deluge-plugin:
