@@ -80,13 +80,21 @@ def test_the_agent_config_carries_every_setting_but_never_the_password(tmp_path)
     with open(path, 'rb') as f:
         toml = tomllib.load(f)
     assert toml == {
-        'wallet': {'keystore': '/k/key.json'},
-        'deployment': {'manifest': '/m/31337.json'},
-        'network': {'relayer_urls': ['http://127.0.0.1:7']},
-        'store': {'sqlite': str(tmp_path / 'piecepay' / 'agent.sqlite')},
-        'payer': {'max_price': '20', 'budget_per_torrent': '30', 'budget_total': '40', 'deposit_per_channel': '50'},
-        'payee': {'price': '10', 'credit_window': 6, 'free_share': 2},
+        'wallet': {'keystore': '/k/key.json', 'password_env': 'PIECEPAY_PASSWORD'},
+        'chain': {'manifest': '/m/31337.json'},
+        'relayer': {'urls': ['http://127.0.0.1:7']},
+        'store': {'path': str(tmp_path / 'piecepay' / 'agent.sqlite')},
+        'payee': {'price': '10', 'credit_pieces': 6, 'free_pieces': 2},
+        'payer': {'max_price': '20', 'budget_total': '40', 'budget_per_torrent': '30', 'deposit_per_channel': '50'},
     }
+
+
+def test_a_zero_price_sells_nothing_and_a_zero_max_price_buys_nothing(tmp_path):
+    s = settings.merged({}, {'keystore': '/k/key.json', 'manifest': '/m/31337.json', 'rpc_url': 'http://127.0.0.1:8545'})
+    with open(agent_config.write(s, str(tmp_path / 'piecepay')), 'rb') as f:
+        toml = tomllib.load(f)
+    assert toml['chain'] == {'manifest': '/m/31337.json', 'rpc_url': 'http://127.0.0.1:8545'}
+    assert 'payee' not in toml and 'payer' not in toml and 'relayer' not in toml
 
 
 def test_an_amount_is_checked_under_the_name_it_is_given():

@@ -21,25 +21,31 @@ def _toml(value):
 
 
 def render(settings, data_dir):
+    """The agent's TOML for these settings, in the format docs/agent.md ("Configuration") defines."""
     sections = {
-        'wallet': {'keystore': settings['keystore']},
-        'deployment': {'manifest': settings['manifest']},
-        'network': {'relayer_urls': settings['relayer_urls'], 'rpc_url': settings['rpc_url']},
-        'store': {'sqlite': os.path.join(data_dir, 'agent.sqlite')},
-        'payer': {
-            'max_price': settings['max_price'],
-            'budget_per_torrent': settings['budget_per_torrent'],
-            'budget_total': settings['budget_total'],
-            'deposit_per_channel': settings['deposit_per_channel'],
-        },
+        'wallet': {'keystore': settings['keystore'], 'password_env': settings['password_env']},
+        'chain': {'manifest': settings['manifest'], 'rpc_url': settings['rpc_url']},
+        'relayer': {'urls': settings['relayer_urls']} if settings['relayer_urls'] else {},
+        'store': {'path': os.path.join(data_dir, 'agent.sqlite')},
+        # A price of 0 sells nothing: peers get the free share only (the agent without [payee]).
         'payee': {
             'price': settings['price'],
-            'credit_window': settings['credit_window'],
-            'free_share': settings['free_share'],
-        },
+            'credit_pieces': settings['credit_window'],
+            'free_pieces': settings['free_share'],
+        } if settings['price'] != '0' else {},
+        # A maximum price of 0 never pays (the agent without [payer]); a budget per torrent of 0 is the
+        # total budget (the agent's default).
+        'payer': {
+            'max_price': settings['max_price'],
+            'budget_total': settings['budget_total'],
+            'budget_per_torrent': '' if settings['budget_per_torrent'] == '0' else settings['budget_per_torrent'],
+            'deposit_per_channel': settings['deposit_per_channel'],
+        } if settings['max_price'] != '0' else {},
     }
     lines = ['# Written by the piecepay Deluge plugin from piecepay.conf; edit the settings, not this file.']
     for name, keys in sections.items():
+        if not keys:
+            continue
         lines.append('')
         lines.append('[%s]' % name)
         for key, value in keys.items():
