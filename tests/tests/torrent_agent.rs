@@ -321,12 +321,13 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
         "the unspent deposit came back"
     );
 
-    // The seeder earned exactly what both paid, and the chain credited it.
+    // The seeder was paid exactly what both paid, and the chain credited it.
     let (seeder_report, ok) = seeder.terminate();
     assert!(ok, "{seeder_report}");
     let paid = PIECES * PRICE + spent1;
     let books = &seeder_report["torrents"][0];
-    assert_eq!(amount(&books["served"]), paid, "{seeder_report}");
+    // Served counts pieces sent whole: those in flight to the killed leecher were sent again.
+    assert!(amount(&books["served"]) >= paid, "{seeder_report}");
     assert_eq!(amount(&books["settled"]), paid, "{seeder_report}");
     assert_eq!(
         chain.balance_of(address(&info, "seeder", 0)).await.unwrap(),
