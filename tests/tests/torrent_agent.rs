@@ -92,7 +92,8 @@ fn address(info: &DevnetInfo, role: &str, i: usize) -> Address {
         .address
 }
 
-/// A `piecepay-torrent` process: its first stdout line (the hello) read, the rest collected.
+/// A `piecepay-torrent` process: its first stdout line (the hello) read, the rest collected. Killed when
+/// dropped unfinished (a failing test leaves nothing running).
 struct Process {
     child: Child,
     hello: Value,
@@ -121,7 +122,7 @@ impl Process {
     }
 
     /// Waits for the exit; the last JSON line it printed (the agent's report) and whether it succeeded.
-    fn finish(mut self, timeout: Duration) -> (Value, bool) {
+    fn finish(&mut self, timeout: Duration) -> (Value, bool) {
         let deadline = Instant::now() + timeout;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -134,7 +135,7 @@ impl Process {
         (serde_json::from_str(&last).unwrap(), status.success())
     }
 
-    fn terminate(self) -> (Value, bool) {
+    fn terminate(&mut self) -> (Value, bool) {
         let pid = self.child.id().to_string();
         assert!(
             Command::new("kill")
@@ -144,6 +145,15 @@ impl Process {
                 .success()
         );
         self.finish(Duration::from_secs(20))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -234,7 +244,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     // The seeder: its agent sells at PRICE, with a credit of CREDIT pieces.
     let seeder_config = text(write_config(&info, dir, "seeder", "seeder"));
     let seed_dir = text(dir.join("seed"));
-    let seeder = Process::start(
+    let mut seeder = Process::start(
         &[
             "serve",
             "--config",
@@ -258,7 +268,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     let dir0 = text(dir.join("leecher0"));
     let mut args = leecher_args(&config0, &torrent, &peer, &dir0);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let leecher = Process::start(&args, key(&info, "leecher", 0), dir, "leecher0.log");
+    let mut leecher = Process::start(&args, key(&info, "leecher", 0), dir, "leecher0.log");
     let (report, ok) = leecher.finish(Duration::from_secs(90));
     assert!(ok, "leecher 0 failed: {report}\n{}", logs(dir));
     assert_eq!(amount(&report["spent"]), PIECES * PRICE, "{report}");
@@ -300,7 +310,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     assert!(u128::from(had) < PIECES, "killed mid-download");
     let mut args = leecher_args(&config1, &torrent, &peer, &dir1);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let resumed = Process::start(&args, key(&info, "leecher", 1), dir, "leecher1.log");
+    let mut resumed = Process::start(&args, key(&info, "leecher", 1), dir, "leecher1.log");
     let (report1, ok) = resumed.finish(Duration::from_secs(90));
     assert!(
         ok,
