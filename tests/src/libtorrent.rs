@@ -97,6 +97,20 @@ impl Libtorrent {
             .join("../client-sdk/integrations/libtorrent/build/dev/piecepay-torrent")
     }
 
+    /// [`Self::default_bin`], which must have been built (tests: `make test-torrent` builds it first).
+    ///
+    /// # Panics
+    /// When it is missing, saying how to build it.
+    pub fn built_bin() -> PathBuf {
+        let bin = Self::default_bin();
+        assert!(
+            bin.is_file(),
+            "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",
+            bin.display()
+        );
+        bin
+    }
+
     /// Runs the transfer; `progress` gets each leecher's piece count as the program reports it.
     pub async fn transfer(
         &self,

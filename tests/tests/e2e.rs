@@ -4,7 +4,7 @@
 //! Needs the `piecepay-relayer` binary in this target directory: `cargo test --workspace` (what
 //! `make test` runs) builds it; alone, run `cargo build -p piecepay-relayer` first.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
 use piecepay_deploy::devnet::{Devnet, DevnetConfig};
 use piecepay_e2e::{
@@ -225,25 +225,13 @@ async fn the_watchtower_settles_for_an_offline_seeder_when_its_leecher_closes() 
     devnet.shutdown().await;
 }
 
-/// The libtorrent plugin's program, built by `make -C client-sdk/integrations/libtorrent` (which
-/// `make test` runs before the cargo tests).
-fn torrent_bin() -> PathBuf {
-    let bin = Libtorrent::default_bin();
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",
-        bin.display()
-    );
-    bin
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_libtorrent_transfers_are_paid_per_piece_and_settled_on_chain() {
     let dir = tempfile::tempdir().unwrap();
     let (devnet, env) = devnet(&dir, 2, 2, &[]).await;
     let scenario = Scenario {
         engine: Engine::Libtorrent(Libtorrent {
-            bin: torrent_bin(),
+            bin: Libtorrent::built_bin(),
             dir: dir.path().join("torrent"),
         }),
         ..scenario(vec![Conduct::Pays; 2])

@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use piecepay_deploy::devnet::{Devnet, DevnetInfo};
+use piecepay_deploy::devnet::{Account, Devnet, DevnetInfo};
 use piecepay_e2e::libtorrent::Libtorrent;
 use piecepay_sdk::{
     chain::{ChainClient, ChannelStatus},
@@ -30,16 +30,6 @@ const DEPOSIT: u128 = 1_000_000;
 /// 8 MiB of 64 KiB pieces.
 const PIECES: u128 = 128;
 const CREDIT: u128 = 8;
-
-fn torrent_bin() -> PathBuf {
-    let bin = Libtorrent::default_bin();
-    assert!(
-        bin.is_file(),
-        "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",
-        bin.display()
-    );
-    bin
-}
 
 /// Writes agent `name`'s configuration (its key in the environment variable `PIECEPAY_KEY`).
 fn write_config(info: &DevnetInfo, dir: &Path, name: &str, role: &str) -> PathBuf {
@@ -71,25 +61,23 @@ fn write_config(info: &DevnetInfo, dir: &Path, name: &str, role: &str) -> PathBu
     config
 }
 
-/// The key of the `i`-th peer of `role`.
-fn key(info: &DevnetInfo, role: &str, i: usize) -> B256 {
-    info.peers
+/// The account of the `i`-th peer of `role`.
+fn account<'a>(info: &'a DevnetInfo, role: &str, i: usize) -> &'a Account {
+    &info
+        .peers
         .iter()
         .filter(|p| p.role == role)
         .nth(i)
         .expect("that many peers")
         .account
-        .key
+}
+
+fn key(info: &DevnetInfo, role: &str, i: usize) -> B256 {
+    account(info, role, i).key
 }
 
 fn address(info: &DevnetInfo, role: &str, i: usize) -> Address {
-    info.peers
-        .iter()
-        .filter(|p| p.role == role)
-        .nth(i)
-        .expect("that many peers")
-        .account
-        .address
+    account(info, role, i).address
 }
 
 /// A `piecepay-torrent` process: its first stdout line (the hello) read, the rest collected. Killed when
@@ -103,7 +91,7 @@ struct Process {
 impl Process {
     fn start(args: &[&str], key: B256, dir: &Path, log: &str) -> Self {
         let log = std::fs::File::create(dir.join(log)).unwrap();
-        let mut child = Command::new(torrent_bin())
+        let mut child = Command::new(Libtorrent::built_bin())
             .args(args)
             .env("PIECEPAY_KEY", hex::encode(key))
             .stdout(Stdio::piped())

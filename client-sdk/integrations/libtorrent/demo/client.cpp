@@ -36,6 +36,7 @@
 #include <sstream>
 
 #include "piecepay_torrent/attach.hpp"
+#include "session_args.hpp"
 #include "swarm.hpp"
 
 namespace lt = libtorrent;
@@ -43,15 +44,6 @@ namespace fs = std::filesystem;
 
 namespace piecepay::torrent::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void install_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop.store(true); };
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
 
 std::unique_ptr<Attachment> attach_from(lt::session& session, const Args& a) {
   std::string const config = a.str("config", "");
@@ -110,12 +102,8 @@ const std::set<std::string> kDownloadOptions = {"config", "password-env", "torre
                                                 "dir",    "close",        "rate-kib", "timeout-s"};
 
 int serve(const Args& a) {
-  auto const size = static_cast<std::int64_t>(a.num("size-kib", 4096, 1u << 22)) * 1024;
-  auto const piece_kib = a.num("piece-kib", 64, 1u << 16);
-  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0)
-    throw UsageError("--piece-kib must be a power of two >= 16");
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-serve").string());
-  auto const fx = swarm::make_fixture(dir / "seed", "served.bin", size, static_cast<int>(piece_kib * 1024), 0x5e77e);
+  auto const fx = seed_fixture(a, dir, "served.bin", 0x5e77e);
   install_stop_signals();
   Client c{swarm::make_seeder(fx, std::nullopt, /*seed_mode=*/true, /*pex=*/false), nullptr};
   // A buyer that finished closes its channel cooperatively, with this seller connected: libtorrent would
@@ -133,24 +121,14 @@ int serve(const Args& a) {
 
 int download(const Args& a) {
   std::string const torrent = a.str("torrent", "");
-  std::string const peer = a.str("peer", "");
-  auto const colon = peer.rfind(':');
-  if (torrent.empty() || colon == std::string::npos)
-    throw UsageError("--torrent FILE and --peer HOST:PORT are required");
-  lt::error_code ec;
-  auto const address = lt::make_address(peer.substr(0, colon), ec);
-  Args port_arg;
-  port_arg.kv = {{"port", peer.substr(colon + 1)}};
-  auto const port = static_cast<std::uint16_t>(port_arg.num("port", 0, 65535));
-  if (ec || port == 0) throw UsageError("--peer wants HOST:PORT with a numeric host");
-  auto info = std::make_shared<const lt::torrent_info>(torrent, ec);
-  if (ec) throw UsageError("--torrent " + torrent + ": " + ec.message());
+  Source const source = download_source(a);
   std::string const close = a.str("close", "no");
   if (close != "yes" && close != "no") throw UsageError("--close wants yes or no");
   auto const timeout = std::chrono::seconds(a.num("timeout-s", 120, 86400));
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-download").string());
   install_stop_signals();
-  Client c{swarm::make_leecher("downloader", swarm::Fixture{dir, info->name(), info}, dir / "download", std::nullopt,
+  Client c{swarm::make_leecher("downloader", swarm::Fixture{dir, source.info->name(), source.info}, dir / "download",
+                               std::nullopt,
                                /*pex=*/false),
            nullptr};
   if (a.has("rate-kib")) {
@@ -167,7 +145,7 @@ int download(const Args& a) {
   }
   c.payments = attach_from(*c.node.session, a);
   c.hello(torrent);
-  c.node.torrent.connect_peer(lt::tcp::endpoint(address, port));
+  c.node.torrent.connect_peer(source.peer);
   auto const deadline = std::chrono::steady_clock::now() + timeout;
   auto next = std::chrono::steady_clock::now();
   auto const complete = [&] { return c.node.torrent.status(lt::torrent_handle::status_flags_t{}).is_seeding; };

@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "session_args.hpp"
 #include "swarm.hpp"
 
 namespace lt = libtorrent;
@@ -35,15 +36,6 @@ namespace fs = std::filesystem;
 
 namespace piecepay::torrent::cli {
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void install_stop_signals() {
-  struct sigaction sa {};
-  sa.sa_handler = [](int) { g_stop.store(true); };
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
 
 ChainOptions chain(const Args& a) {
   for (auto const* k : {"key", "escrow", "token"})
@@ -143,12 +135,8 @@ int seed(const Args& a) {
   p.verified_channels = known_channels(a, "verified");
   o.payee = p;
   o.free_pieces = static_cast<std::uint32_t>(a.num("free-pieces", 0, UINT32_MAX));
-  auto const size = static_cast<std::int64_t>(a.num("size-kib", 4096, 1u << 22)) * 1024;
-  auto const piece_kib = a.num("piece-kib", 64, 1u << 16);
-  if (piece_kib < 16 || (piece_kib & (piece_kib - 1)) != 0)
-    throw UsageError("--piece-kib must be a power of two >= 16");
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-seed").string());
-  auto const fx = swarm::make_fixture(dir / "seed", "interop.bin", size, static_cast<int>(piece_kib * 1024), 0x1e7e40);
+  auto const fx = seed_fixture(a, dir, "interop.bin", 0x1e7e40);
   install_stop_signals();
   swarm::Node node = swarm::make_seeder(fx, o, /*seed_mode=*/true, /*pex=*/false);
   return run(node, hello(node, address_of(p.key_hex), (fx.dir / (fx.name + ".torrent")).string()));
@@ -163,24 +151,13 @@ int leech(const Args& a) {
   p.open_channels = known_channels(a, "open-channel");
   o.payer = p;
   std::string const torrent = a.str("torrent", "");
-  std::string const peer = a.str("peer", "");
-  auto const colon = peer.rfind(':');
-  if (torrent.empty() || colon == std::string::npos)
-    throw UsageError("--torrent FILE and --peer HOST:PORT are required");
-  lt::error_code ec;
-  auto const address = lt::make_address(peer.substr(0, colon), ec);
-  Args port_arg;
-  port_arg.kv = {{"port", peer.substr(colon + 1)}};
-  auto const port = static_cast<std::uint16_t>(port_arg.num("port", 0, 65535));
-  if (ec || port == 0) throw UsageError("--peer wants HOST:PORT with a numeric host");
-  auto info = std::make_shared<const lt::torrent_info>(torrent, ec);
-  if (ec) throw UsageError("--torrent " + torrent + ": " + ec.message());
+  Source const source = download_source(a);
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-leech").string());
-  swarm::Fixture const fx{dir, info->name(), info};
+  swarm::Fixture const fx{dir, source.info->name(), source.info};
   install_stop_signals();
   fs::remove_all(dir / "download");
   swarm::Node node = swarm::make_leecher("leecher", fx, dir / "download", o, /*pex=*/false);
-  node.torrent.connect_peer(lt::tcp::endpoint(address, port));
+  node.torrent.connect_peer(source.peer);
   return run(node, hello(node, address_of(p.key_hex), torrent));
 }
 

@@ -135,10 +135,7 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   lt::string_view type() const override { return kExtensionName; }
 
-  void add_handshake(lt::entry& handshake) override {
-    handshake["m"][kExtensionName] = kLocalMessageId;
-    handshake[version_key()] = protocol_version();
-  }
+  void add_handshake(lt::entry& handshake) override { torrent::add_handshake(handshake); }
 
   bool on_handshake(lt::span<char const> reserved) override {
     fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
@@ -148,13 +145,10 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   // Always keep the plugin, extension or not: a peer without it is still policed (its free share).
   bool on_extension_handshake(lt::bdecode_node const& handshake) override {
     if (!link_) return true;
-    lt::bdecode_node const m = handshake.dict_find_dict("m");
-    if (!m) return true;
-    std::int64_t const id = m.dict_find_int_value(kExtensionName, 0);
-    if (id < 1 || id > 255) return true;
-    if (negotiate_version(handshake.dict_find_int_value(version_key(), 0)) == 0) return true;
+    std::uint8_t const id = peer_message_id(handshake);
+    if (id == 0) return true;
     if (peer_message_id_ == 0) core_->counters->peers_with_extension.fetch_add(1, std::memory_order_relaxed);
-    peer_message_id_ = static_cast<std::uint8_t>(id);
+    peer_message_id_ = id;
     piecepay_peer_start(link_->get());
     on_wake();
     return true;
@@ -184,14 +178,9 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   bool on_request(lt::peer_request const& r) override {
     if (!link_ || may_serve()) return false;
-    // Swallow: libtorrent never queues it. A BEP 6 peer gets a reject so its picker frees the block;
-    // for any other peer the choke below cancels all its requests by the base protocol.
+    // Swallow: libtorrent never queues it; a reject (BEP 6) or the choke below frees the peer's request.
     core_->counters->requests_swallowed.fetch_add(1, std::memory_order_relaxed);
-    if (fast_) {
-      auto const reject = frame::reject(static_cast<std::uint32_t>(static_cast<int>(r.piece)),
-                                        static_cast<std::uint32_t>(r.start), static_cast<std::uint32_t>(r.length));
-      pc_.send_buffer(reject.data(), static_cast<int>(reject.size()));
-    }
+    if (fast_) reject(pc_, r);
     choke();
     return true;
   }

@@ -81,10 +81,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   lt::string_view type() const override { return kExtensionName; }
 
-  void add_handshake(lt::entry& handshake) override {
-    handshake["m"][kExtensionName] = kLocalMessageId;
-    handshake[version_key()] = protocol_version();
-  }
+  void add_handshake(lt::entry& handshake) override { torrent::add_handshake(handshake); }
 
   bool on_handshake(lt::span<char const> reserved) override {
     fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
@@ -93,13 +90,10 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // Always keep the plugin, extension or not: a peer without it is still policed by the payee.
   bool on_extension_handshake(lt::bdecode_node const& handshake) override {
-    lt::bdecode_node const m = handshake.dict_find_dict("m");
-    if (!m) return true;
-    std::int64_t const id = m.dict_find_int_value(kExtensionName, 0);
-    if (id < 1 || id > 255) return true;
-    if (negotiate_version(handshake.dict_find_int_value(version_key(), 0)) == 0) return true;
+    std::uint8_t const id = peer_message_id(handshake);
+    if (id == 0) return true;
     if (peer_message_id_ == 0) state_->counters_.peers_with_extension.fetch_add(1, std::memory_order_relaxed);
-    peer_message_id_ = static_cast<std::uint8_t>(id);
+    peer_message_id_ = id;
     if (payee_) payee_->start(unix_now());
     flush();
     return true;
@@ -142,14 +136,9 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   bool on_request(lt::peer_request const& r) override {
     if (!payee_ || may_serve()) return false;
-    // Swallow: libtorrent never queues it. A BEP 6 peer gets a reject so its picker frees the block;
-    // for any other peer the choke below cancels all its requests by the base protocol.
+    // Swallow: libtorrent never queues it; a reject (BEP 6) or the choke below frees the peer's request.
     state_->counters_.requests_swallowed.fetch_add(1, std::memory_order_relaxed);
-    if (fast_) {
-      auto const msg = frame::reject(static_cast<std::uint32_t>(static_cast<int>(r.piece)),
-                                     static_cast<std::uint32_t>(r.start), static_cast<std::uint32_t>(r.length));
-      pc_.send_buffer(msg.data(), static_cast<int>(msg.size()));
-    }
+    if (fast_) reject(pc_, r);
     choke();
     return true;
   }
