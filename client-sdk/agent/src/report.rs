@@ -382,7 +382,8 @@ pub(crate) fn build(inner: &Inner) -> Report {
             settled,
             pending: info.paid.saturating_sub(settled),
             locked: 0,
-            pieces: info.pieces,
+            // From the ledger, like a payer's: the session forgets its books once the channel closed.
+            pieces: payee.served.values().map(|t| t.pieces).sum(),
             connections: labels(&state, &payee.links),
         });
     }

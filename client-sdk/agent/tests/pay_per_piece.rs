@@ -51,7 +51,7 @@ fn a_leecher_opens_its_channel_pays_per_piece_and_the_receipts_settle() {
 }
 
 #[test]
-fn channels_close_cooperatively_and_the_refund_is_withdrawn() {
+fn closed_channels_keep_their_totals_and_the_refund_is_withdrawn() {
     let net = Net::start(1, 1, true);
     let seeder = seller(&net, payee_policy(PRICE, 4), |_| {});
     let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
@@ -88,6 +88,23 @@ fn channels_close_cooperatively_and_the_refund_is_withdrawn() {
         .peers[0]
         .state
         == "closed"));
+    // Closed channels keep counting in what was paid and earned.
+    let paid = |report: &piecepay_agent::Report| {
+        let peer = &report.peers[0];
+        (peer.paid, peer.settled, peer.pending, peer.pieces)
+    };
+    let assert_totals = |seeder: &piecepay_agent::Agent, leecher: &piecepay_agent::Agent| {
+        let (earned, spent) = (seeder.report(), leecher.report());
+        assert_eq!(earned.earned, 12 * PRICE, "{earned:?}");
+        assert_eq!(earned.torrents[0].earned, 12 * PRICE, "{earned:?}");
+        assert_eq!(paid(&earned), (12 * PRICE, 12 * PRICE, 0, 12), "{earned:?}");
+        assert_eq!(earned.wallet.pending, 0, "{earned:?}");
+        assert_eq!(spent.spent, 12 * PRICE, "{spent:?}");
+        assert_eq!(spent.torrents[0].spent, 12 * PRICE, "{spent:?}");
+        assert_eq!(paid(&spent), (12 * PRICE, 12 * PRICE, 0, 12), "{spent:?}");
+    };
+    assert_totals(&seeder, &leecher);
+
     let refund = DEPOSIT - 12 * PRICE;
     assert!(eventually(Duration::from_secs(10), || leecher
         .report()
@@ -104,4 +121,14 @@ fn channels_close_cooperatively_and_the_refund_is_withdrawn() {
         piecepay_sdk::protocol::alloy_primitives::U256::from(refund)
     );
     assert_eq!(leecher.report().wallet.withdrawable, Some(0));
+
+    // And after a restart, from what the stores kept.
+    drop((s, l));
+    seeder.shutdown().unwrap();
+    leecher.shutdown().unwrap();
+    let seeder = seller(&net, payee_policy(PRICE, 4), |_| {});
+    let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
+    assert_totals(&seeder, &leecher);
+    seeder.shutdown().unwrap();
+    leecher.shutdown().unwrap();
 }

@@ -445,9 +445,13 @@ impl PayeeChannel {
         self.state.account().and_then(|a| a.receipt.as_ref())
     }
 
-    /// What the payer has paid (0 before the channel is funded).
+    /// What the payer has paid (0 before the channel is funded). Once closed, what the chain paid out:
+    /// the books are gone, and a receipt not settled by then was never collected.
     pub fn paid(&self) -> Amount {
-        self.state.account().map_or(0, Account::paid)
+        match &self.state {
+            PayeeState::Closed { settled, .. } => *settled,
+            state => state.account().map_or(0, Account::paid),
+        }
     }
 
     fn invalid(&self, action: &'static str) -> Error {
@@ -1728,7 +1732,7 @@ mod tests {
                     settled: PRICE
                 }
             );
-            assert_eq!(ch.paid(), 0);
+            assert_eq!(ch.paid(), PRICE, "what it settled");
             assert_eq!(ch.updated_at(), T0 + 3);
         }
     }
