@@ -42,6 +42,7 @@
 #include "client.hpp"
 #include "paid_swarm.hpp"
 #include "peer.hpp"
+#include "piecepay_torrent/attach.hpp"
 #include "swarm.hpp"
 
 namespace lt = libtorrent;
@@ -289,6 +290,9 @@ int main(int argc, char** argv) {
   } catch (UsageError const& e) {
     std::fprintf(stderr, "piecepay-torrent: usage error: %s\n", e.what());
     return 2;
+  } catch (piecepay::torrent::AttachError const& e) {
+    std::fprintf(stderr, "piecepay-torrent: %s\n", e.what());  // already "error[code]: …"
+    return 1;
   } catch (std::exception const& e) {
     std::fprintf(stderr, "piecepay-torrent: error: %s\n", e.what());
     return 1;

@@ -1,15 +1,23 @@
-// Unit tests of the parts without a session: message framing, piece counting, the choker (over fake
-// connections) and the bench's statistics.
+// Unit tests of the parts without a peer: message framing, piece counting, the choker (over fake
+// connections), the bench's statistics and how attach reports an agent that does not start.
+#include <piecepay.h>
+
+#include <libtorrent/session.hpp>
+
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "../demo/bench_stats.hpp"
 #include "check.hpp"
 #include "choker.hpp"
 #include "frame.hpp"
+#include "piecepay_torrent/attach.hpp"
+#include "swarm.hpp"
 #include "tally.hpp"
 
+namespace lt = libtorrent;
 using namespace piecepay::torrent;
 using namespace std::chrono_literals;
 
@@ -65,6 +73,30 @@ SlotPolicy policy(int slots, int optimistic, std::uint8_t reserved_percent) {
 int main(int argc, char** argv) {
   return check::run(
       {
+          {"attach_error_is_one_line_with_its_code_once",
+           [] {
+             lt::session ses(swarm::loopback_settings());
+             std::string const missing = "/nonexistent/piecepay-agent.toml";
+             try {
+               attach(ses, missing);
+               CHECK(false);
+             } catch (AttachError const& e) {
+               // The C ABI's message names the file; the code goes in front of it once.
+               std::string const message = piecepay_last_error_message();
+               CHECK(e.code == "config");
+               CHECK(e.what() == "error[config]: " + message);
+               CHECK(message.rfind("config " + missing + ": cannot read it", 0) == 0);
+             }
+             AttachOptions options;
+             options.reserved_percent = 101;
+             try {
+               attach(ses, missing, nullptr, options);
+               CHECK(false);
+             } catch (AttachError const& e) {
+               CHECK(e.code == "invalid_policy");
+               CHECK(std::string(e.what()) == "error[invalid_policy]: reserved_percent above 100");
+             }
+           }},
           {"extended_frame_layout",
            [] {
              std::string const m = frame::extended(7, "d1:ai1ee");

@@ -26,11 +26,13 @@ typedef struct PiecepayAgent PiecepayAgent;  // piecepay.h
 namespace piecepay::torrent {
 
 /// The agent refused to start or to do what it was asked: `code` is the C ABI's stable error code
-/// (`config`, `wallet`, `deployment`, `unavailable`, `storage`, `shut_down`, …), `what()` is
-/// "code: message".
+/// (`config`, `wallet`, `deployment`, `unavailable`, `storage`, `shut_down`, …), `what()` is one line,
+/// "error[code]: message", as the project's other programs print their failures (the message is the C
+/// ABI's, which names what is wrong and where, e.g. `error[config]: config /etc/agent.toml: cannot read
+/// it: …`).
 struct AttachError : std::runtime_error {
   AttachError(std::string code, const std::string& message)
-      : std::runtime_error(code + ": " + message), code(std::move(code)) {}
+      : std::runtime_error("error[" + code + "]: " + message), code(std::move(code)) {}
   std::string code;
 };
 
