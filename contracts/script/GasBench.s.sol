@@ -23,7 +23,8 @@ contract BatchDepositor {
 /// transactions in steady state; tools/gas-report.py reads their receipts (gasUsed: what the transaction
 /// really paid, base cost and calldata included) and prints the benchmark lines.
 /// Measured, in this order: per size N in (1, 10, 50, 200) a warm-up settleBatch then the measured
-/// settleBatch of N receipts; openChannelsBySig of 100 channels; cooperativeClose; depositWithPermit; withdraw.
+/// settleBatch of N receipts; openChannelsBySig of 100 channels; cooperativeClose; depositWithPermit; withdraw;
+/// fundChannelsWithPermit twice (a new payer's first channel from wallet tokens, then adding to it).
 contract GasBench is Script {
     using PaymentSigner for IChannelEscrow;
 
@@ -35,10 +36,11 @@ contract GasBench is Script {
     ChannelEscrow internal escrow;
     BatchDepositor internal depositor;
     uint40 internal deadline;
+    address internal relayer;
 
     function run() external {
         uint256 relayerKey = vm.envUint("PRIVATE_KEY");
-        address relayer = vm.addr(relayerKey);
+        relayer = vm.addr(relayerKey);
         deadline = uint40(block.timestamp + 1 days);
 
         vm.startBroadcast(relayerKey);
@@ -56,9 +58,13 @@ contract GasBench is Script {
         }
         _benchOpen();
         _benchCooperativeClose();
-        _benchDepositWithPermit(relayer);
+        _benchDepositWithPermit();
         escrow.withdraw(relayer, 1e18);
+        uint256 onboardKey = _keys("onboard", 1, 1)[0];
+        token.transfer(vm.addr(onboardKey), 100e18);
+        payable(vm.addr(onboardKey)).transfer(1 ether);
         vm.stopBroadcast();
+        _benchOnboarding(onboardKey);
     }
 
     /// @dev N channels of N distinct payers to N/10 payees (at least 1), all opened and settled once
@@ -81,6 +87,8 @@ contract GasBench is Script {
                     salt: 1,
                     deposit: CHANNEL_DEPOSIT,
                     fee: 0,
+                    relayer: address(0),
+                    channelNonce: 0,
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
@@ -110,7 +118,8 @@ contract GasBench is Script {
         }
     }
 
-    /// @dev 20 payers each open 5 channels to 5 of 25 seeders: a leecher joining a swarm.
+    /// @dev 20 payers each open 5 channels to 5 of 25 seeders: a leecher joining a swarm, through its
+    /// relayer (named in each signed open, as the SDK does).
     function _benchOpen() internal {
         uint256[] memory payerKeys = _keys("opener", 1, 20);
         uint256[] memory seederKeys = _keys("seeder", 1, 25);
@@ -127,6 +136,8 @@ contract GasBench is Script {
                     salt: 7,
                     deposit: 10e18,
                     fee: 1e15,
+                    relayer: relayer,
+                    channelNonce: 0,
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
@@ -140,14 +151,21 @@ contract GasBench is Script {
         uint256 payerKey = _keys("payer", 4000, 1)[0];
         uint256 payeeKey = _keys("payee", 4000, 1)[0];
         IChannelEscrow.CooperativeCloseAuth memory auth = IChannelEscrow.CooperativeCloseAuth({
-            payer: vm.addr(payerKey), payee: vm.addr(payeeKey), salt: 1, cumulative: 3e18, fee: 0, deadline: deadline
+            payer: vm.addr(payerKey),
+            payee: vm.addr(payeeKey),
+            salt: 1,
+            cumulative: 3e18,
+            fee: 0,
+            relayer: address(0),
+            channelNonce: 0,
+            deadline: deadline
         });
         IChannelEscrow e = IChannelEscrow(address(escrow));
         escrow.cooperativeClose(auth, e.signCooperativeClose(payerKey, auth), e.signCooperativeClose(payeeKey, auth));
     }
 
     /// @dev A payer that already has an escrow balance deposits more with a permit, submitted by the relayer.
-    function _benchDepositWithPermit(address relayer) internal {
+    function _benchDepositWithPermit() internal {
         uint256 ownerKey = _keys("payer", 4000, 2)[1];
         address owner = vm.addr(ownerKey);
         token.transfer(owner, 10e18);
@@ -157,8 +175,23 @@ contract GasBench is Script {
             keccak256(abi.encode(permitTypehash, owner, address(escrow), 10e18, token.nonces(owner), deadline));
         (uint8 v, bytes32 r, bytes32 s) =
             vm.sign(ownerKey, keccak256(abi.encodePacked(hex"1901", token.DOMAIN_SEPARATOR(), structHash)));
-        escrow.depositWithPermit(owner, 10e18, deadline, v, r, s);
-        relayer; // the relayer submits; the owner pays no gas
+        escrow.depositWithPermit(owner, 10e18, deadline, v, r, s); // the relayer submits; the owner pays no gas
+    }
+
+    /// @dev A new payer (wallet tokens, some ETH, no escrow account, never permitted) opens its first
+    /// channel in one transaction, then adds to it with a second permit.
+    function _benchOnboarding(uint256 payerKey) internal {
+        address payee = vm.addr(_keys("seeder", 1, 1)[0]);
+        IChannelEscrow.ChannelFunding[] memory channels = new IChannelEscrow.ChannelFunding[](1);
+        channels[0] = IChannelEscrow.ChannelFunding({payee: payee, salt: 1, amount: 10e18});
+        IChannelEscrow.CompactSignature memory sig =
+            PaymentSigner.signPermit(address(token), payerKey, address(escrow), 10e18, 0, deadline);
+        vm.startBroadcast(payerKey);
+        escrow.fundChannelsWithPermit(10e18, deadline, sig, channels);
+        channels[0].amount = 5e18;
+        sig = PaymentSigner.signPermit(address(token), payerKey, address(escrow), 5e18, 1, deadline);
+        escrow.fundChannelsWithPermit(5e18, deadline, sig, channels);
+        vm.stopBroadcast();
     }
 
     function _fund(uint256[] memory keys) internal {
@@ -178,6 +211,7 @@ contract GasBench is Script {
                     IChannelEscrow.SettleFeeCapAuth({
                     payee: vm.addr(payeeKeys[i]),
                     bps: 100,
+                    relayer: relayer,
                     nonce: 0,
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)

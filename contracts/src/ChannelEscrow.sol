@@ -21,11 +21,15 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     using PaymentHash for *;
     using ChannelPacking for Channel;
 
-    /// @notice Free balance, signed-operation nonce and settlement fee cap, packed into one slot.
+    /// @notice Free balance, signed-operation nonce and settlement fee setting, packed into one slot:
+    /// bits 0–127 balance, 128–191 nonce, 192–207 fee cap, 208–239 fee relayer id, 240–255 zero. The
+    /// settlement loop reads the fee setting from the word it credits (ChannelEscrow._settleGroups).
     struct Account {
         uint128 balance;
         uint64 nonce;
         uint16 settleFeeCapBps;
+        /// @dev The id (see `_relayerIds`) of the one relayer that may take the fee; 0: none.
+        uint32 settleFeeRelayer;
     }
 
     /// @inheritdoc IChannelEscrow
@@ -35,16 +39,24 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
 
     uint40 private constant MAX_CHALLENGE_PERIOD = 30 days;
     uint16 private constant BPS = 10_000;
+    /// @dev Passed as the signed channel nonce of a direct call, which has none to check.
+    uint256 private constant ANY_NONCE = type(uint256).max;
 
     /// @dev Settlement batch layout (see settleBatch): a 24-byte group header, then 80-byte receipts.
     uint256 private constant GROUP_HEADER_SIZE = 24;
     uint256 private constant RECEIPT_SIZE = 80;
+    /// @dev settleBatch's scratch memory at 0x80 (its layout: _settleGroups).
+    uint256 private constant SCRATCH_SIZE = 0x260;
     /// @dev secp256k1n / 2: signatures with a larger `s` are the malleable twin of a low-s one.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     mapping(address account => Account) private _accounts;
-    /// @dev Channel words in the ChannelPacking layout.
-    mapping(bytes32 channelId => uint256 word) private _channels;
+    /// @dev Relayer ids: a payee's fee setting names its relayer by a 32-bit id so that it fits the account
+    /// word the settlement loop reads anyway (an address would cost a second cold slot per payee group).
+    /// Ids are handed out, from 1, the first time a fee setting names an address; they grant nothing.
+    mapping(address relayer => uint32 id) private _relayerIds;
+    mapping(uint32 id => address relayer) private _relayers;
+    uint32 private _relayerCount;
 
     constructor(address token, uint40 challengePeriod) EIP712(PaymentHash.DOMAIN_NAME, PaymentHash.DOMAIN_VERSION) {
         if (token == address(0)) revert ZeroAddress();
@@ -62,7 +74,10 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IChannelEscrow
     function deposit(address account, uint256 amount) external nonReentrant {
         if (account == address(0)) revert ZeroAddress();
-        _pull(msg.sender, account, amount);
+        if (account == address(this)) revert EscrowAddress();
+        uint256 received = _pull(msg.sender, amount);
+        _credit(account, received);
+        emit Deposited(account, msg.sender, received);
     }
 
     /// @inheritdoc IChannelEscrow
@@ -73,7 +88,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         // A permit that someone front-ran has already set the allowance it carries; ignoring the failure
         // here lets the transfer below decide, so front-running cannot block the deposit.
         try IERC20Permit(TOKEN).permit(owner, address(this), amount, deadline, v, r, s) {} catch {}
-        _pull(owner, owner, amount);
+        uint256 received = _pull(owner, amount);
+        _credit(owner, received);
+        emit Deposited(owner, owner, received);
     }
 
     /// @inheritdoc IChannelEscrow
@@ -85,20 +102,31 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IChannelEscrow
     function withdrawBySig(WithdrawAuth[] calldata auths) external nonReentrant returns (bytes[] memory failures) {
         failures = new bytes[](auths.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 fees = 0;
         for (uint256 i; i < auths.length; ++i) {
             WithdrawAuth calldata a = auths[i];
-            bytes memory failure = _checkSigned(a.hash(), a.sig, a.owner, a.deadline);
+            (bytes32 structHash, bool canonical) = a.hash();
+            bytes memory failure = canonical
+                ? _checkSigned(domainSeparator, structHash, a.sig, a.owner, a.relayer, a.deadline)
+                : _nonCanonical(_start(a), PaymentHash.WITHDRAW_WIDTHS);
             if (failure.length == 0) failure = _checkNonce(a.owner, a.nonce);
             if (failure.length == 0) failure = _debitWithdrawal(a.owner, a.to, a.amount, a.fee);
-            fees += _recordOutcome(failures, i, failure, a.fee);
-            // The nonce is used only by an applied entry: a skipped one stays valid for later.
             if (failure.length == 0) {
+                // The nonce is used only by an applied entry: a skipped one stays valid for later.
                 _bumpNonce(a.owner);
                 IERC20(TOKEN).safeTransfer(a.to, a.amount);
+                fees += a.fee;
+            } else {
+                _skip(failures, i, failure);
             }
         }
         _collectFees(fees);
+    }
+
+    /// @inheritdoc IChannelEscrow
+    function advanceNonce() external {
+        _bumpNonce(msg.sender);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -108,46 +136,125 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IChannelEscrow
     function openChannel(address payee, uint32 salt, uint96 amount) external returns (bytes32 id) {
         id = PaymentHash.channelId(msg.sender, payee, salt);
-        _revertIfFailed(_open(id, msg.sender, payee, salt, amount, 0));
+        _revertIfFailed(_open(id, msg.sender, payee, salt, amount, 0, ANY_NONCE));
     }
 
     /// @inheritdoc IChannelEscrow
     function openChannelsBySig(OpenAuth[] calldata auths) external returns (bytes[] memory failures) {
         failures = new bytes[](auths.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 fees = 0;
         for (uint256 i; i < auths.length; ++i) {
-            OpenAuth calldata a = auths[i];
-            address payer = a.payer;
-            uint96 fee = a.fee;
-            bytes memory failure = _checkSigned(a.hash(), a.sig, payer, a.deadline);
-            if (failure.length == 0) {
-                address payee = a.payee;
-                uint32 salt = a.salt;
-                failure = _open(PaymentHash.channelId(payer, payee, salt), payer, payee, salt, a.deposit, fee);
-            }
-            fees += _recordOutcome(failures, i, failure, fee);
+            (bytes memory failure, uint96 fee) = _openBySig(auths[i], domainSeparator);
+            if (failure.length == 0) fees += fee;
+            else _skip(failures, i, failure);
         }
         _collectFees(fees);
+    }
+
+    /// @dev One entry of openChannelsBySig; returns its failure (empty: applied) and the fee it pays.
+    function _openBySig(OpenAuth calldata a, bytes32 domainSeparator)
+        private
+        returns (bytes memory failure, uint96 fee)
+    {
+        (bytes32 structHash, bool canonical) = a.hash();
+        if (!canonical) return (_nonCanonical(_start(a), PaymentHash.OPEN_WIDTHS), 0);
+        // Canonical, so every field is its raw word: read without the ABI decoder's checks.
+        address payer;
+        address relayer;
+        uint40 deadline;
+        assembly ("memory-safe") {
+            payer := calldataload(a)
+            fee := calldataload(add(a, 0x80))
+            relayer := calldataload(add(a, 0xa0))
+            deadline := calldataload(add(a, 0xe0))
+        }
+        failure = _checkSigned(domainSeparator, structHash, a.sig, payer, relayer, deadline);
+        if (failure.length != 0) return (failure, 0);
+        address payee;
+        uint32 salt;
+        uint96 amount;
+        uint256 channelNonce;
+        assembly ("memory-safe") {
+            payee := calldataload(add(a, 0x20))
+            salt := calldataload(add(a, 0x40))
+            amount := calldataload(add(a, 0x60))
+            channelNonce := calldataload(add(a, 0xc0))
+        }
+        failure = _open(PaymentHash.channelId(payer, payee, salt), payer, payee, salt, amount, fee, channelNonce);
+    }
+
+    /// @inheritdoc IChannelEscrow
+    function fundChannelsWithPermit(
+        uint256 value,
+        uint256 deadline,
+        CompactSignature calldata sig,
+        ChannelFunding[] calldata channels
+    ) external nonReentrant {
+        // As in depositWithPermit: a failed permit (front-run, or an allowance already given) is left to
+        // the transfer below to judge.
+        try IERC20Permit(TOKEN).permit(
+            msg.sender, address(this), value, deadline, uint8(27 + (uint256(sig.vs) >> 255)), sig.r, _s(sig.vs)
+        ) {}
+            catch {}
+        // Logged before the channels take it, so that an indexer sees the balance rise first; the whole
+        // call reverts unless exactly `total` arrives (below).
+        uint256 total;
+        for (uint256 i; i < channels.length; ++i) {
+            // Cannot overflow: each amount is below 2^96, and calldata holds far fewer than 2^160 entries.
+            unchecked {
+                total += channels[i].amount;
+            }
+        }
+        if (total == 0) revert ZeroAmount();
+        emit Deposited(msg.sender, msg.sender, total);
+        for (uint256 i; i < channels.length; ++i) {
+            ChannelFunding calldata c = channels[i];
+            address payee = c.payee;
+            uint32 salt = c.salt;
+            uint96 amount = c.amount;
+            bytes32 id = PaymentHash.channelId(msg.sender, payee, salt);
+            uint256 word = ChannelPacking.load(id);
+            if (ChannelPacking.state(word) == ChannelState.None) {
+                _revertIfFailed(_checkNewChannel(id, word, msg.sender, payee, amount, ANY_NONCE));
+                ChannelPacking.store(id, ChannelPacking.opened(amount, ChannelPacking.nonce(word)));
+                emit ChannelOpened(id, msg.sender, payee, salt, amount, 0);
+            } else {
+                if (amount == 0) revert ZeroAmount();
+                uint256 newDeposit = uint256(ChannelPacking.deposit(word)) + amount;
+                _revertIfFailed(_checkRaise(id, word, newDeposit, ANY_NONCE));
+                _writeDeposit(id, word, newDeposit, 0);
+            }
+        }
+        uint256 received = _pull(msg.sender, total);
+        if (received != total) revert TransferShortfall(total, received);
     }
 
     /// @inheritdoc IChannelEscrow
     function topUp(address payee, uint32 salt, uint96 amount) external {
         if (amount == 0) revert ZeroAmount();
         bytes32 id = PaymentHash.channelId(msg.sender, payee, salt);
-        _revertIfFailed(_topUpTo(id, msg.sender, uint256(_channel(id).deposit) + amount, 0));
+        _revertIfFailed(_topUpTo(id, msg.sender, uint256(ChannelPacking.deposit(ChannelPacking.load(id))) + amount, 0, ANY_NONCE));
     }
 
     /// @inheritdoc IChannelEscrow
     function topUpsBySig(TopUpAuth[] calldata auths) external returns (bytes[] memory failures) {
         failures = new bytes[](auths.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 fees = 0;
         for (uint256 i; i < auths.length; ++i) {
             TopUpAuth calldata a = auths[i];
-            bytes memory failure = _checkSigned(a.hash(), a.sig, a.payer, a.deadline);
+            (bytes32 structHash, bool canonical) = a.hash();
+            bytes memory failure = canonical
+                ? _checkSigned(domainSeparator, structHash, a.sig, a.payer, a.relayer, a.deadline)
+                : _nonCanonical(_start(a), PaymentHash.TOP_UP_WIDTHS);
             if (failure.length == 0) {
-                failure = _topUpTo(PaymentHash.channelId(a.payer, a.payee, a.salt), a.payer, a.deposit, a.fee);
+                failure = _topUpTo(
+                    PaymentHash.channelId(a.payer, a.payee, a.salt), a.payer, a.deposit, a.fee, a.channelNonce
+                );
             }
-            fees += _recordOutcome(failures, i, failure, a.fee);
+            if (failure.length == 0) fees += a.fee;
+            else _skip(failures, i, failure);
         }
         _collectFees(fees);
     }
@@ -158,184 +265,233 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
 
     /// @inheritdoc IChannelEscrow
     function settleBatch(bytes calldata batch) external returns (bytes memory outcomes) {
-        // One outcome byte per receipt; the batch cannot hold more receipts than this.
+        // The settlement loop's scratch memory: SCRATCH_SIZE bytes at 0x80, the first allocation of the call
+        // (see _settleGroups). Reserved before anything else, so its addresses are constants.
+        assembly ("memory-safe") {
+            // Nothing is allocated before this point in settleBatch; if a compiler ever did, every
+            // settlement would revert here (and every settlement test fail) rather than misbehave.
+            if iszero(eq(mload(0x40), 0x80)) { invalid() }
+            mstore(0x40, add(0x80, SCRATCH_SIZE))
+        }
+        // One outcome byte per receipt; the batch cannot hold more receipts than this. Settled receipts
+        // leave their byte 0; the length is trimmed to the receipts actually present.
         outcomes = new bytes(batch.length / RECEIPT_SIZE);
+        _collectFees(_settleGroups(batch, outcomes));
+    }
+
+    /// @dev settleBatch's work, in one assembly block: the gas-critical part of the escrow. Per group: parse
+    /// the header, read the payee's account word (its fee setting, then its credit), refuse the group
+    /// whole if its fee is not the caller's to take, settle its receipts, credit the payee, log. Per
+    /// receipt: hash the struct and the digest, recover the payer (it is not sent), derive the channel id
+    /// from it, read and write the one channel slot. test/symbolic/SettleEquivalence.t.sol proves it equal
+    /// to the plain-Solidity SettleReference on bounded batches. Returns the fees the caller earned.
+    ///
+    /// Scratch memory, reserved by settleBatch at 0x80 (constant addresses keep the loop short):
+    ///   0x080 typehash, then the recovered payer | 0x0a0 payee | 0x0c0 salt | 0x0e0 cumulative
+    ///         (words 0–3: the receipt's struct hash; words 0–2 after recovery: its channel id)
+    ///   0x100 0x1901 ‖ domainSeparator ‖ structHash (66 bytes: the EIP-712 digest)
+    ///   0x160 digest | 0x180 v | 0x1a0 r | 0x1c0 s (ecrecover's input)
+    ///   0x220 the group's first receipt (calldata) | 0x240 its first outcome byte (memory)
+    ///   0x260 ReceiptSkipped data (the outcome) | 0x280 its topic
+    ///   0x2a0 the group's credit so far | 0x2c0 where its next ReceiptsSettled entry goes
+    /// ReceiptsSettled's data is built after the outcomes, in free memory: credited, fee, 0x60, length,
+    /// then one packed 36-byte entry per settled receipt.
+    function _settleGroups(bytes calldata batch, bytes memory outcomes) private returns (uint256 fees) {
         bytes32 domainSeparator = _domainSeparatorV4();
-        uint256 receipts;
-        uint256 feeTotal;
-        uint256 cursor;
-        while (cursor < batch.length) {
-            uint256 outPtr;
-            assembly ("memory-safe") {
-                outPtr := add(add(outcomes, 0x20), receipts)
-            }
-            (uint256 count, uint256 fee) = _settleGroup(batch, cursor, domainSeparator, outPtr);
-            unchecked {
-                // Cannot overflow: bounded by the batch length and by holdings < 2^128.
-                cursor += GROUP_HEADER_SIZE + count * RECEIPT_SIZE;
-                receipts += count;
-                feeTotal += fee;
-            }
-        }
-        _collectFees(feeTotal);
-        // Trim the upper-bound allocation to the receipts actually present.
-        assembly ("memory-safe") {
-            mstore(outcomes, receipts)
-        }
-    }
-
-    /// @dev Settles the group starting at `cursor` and credits its payee; returns the group's receipt
-    /// count and the fee the caller earned from it. Outcome bytes go to `outPtr` onwards.
-    function _settleGroup(bytes calldata batch, uint256 cursor, bytes32 domainSeparator, uint256 outPtr)
-        private
-        returns (uint256 count, uint256 fee)
-    {
-        if (batch.length - cursor < GROUP_HEADER_SIZE) revert MalformedBatch(cursor);
-        uint256 header;
-        uint256 first;
-        assembly ("memory-safe") {
-            // Only the top 24 bytes are used, and they are inside the batch (checked above).
-            header := calldataload(add(batch.offset, cursor))
-            first := add(add(batch.offset, cursor), GROUP_HEADER_SIZE)
-        }
-        address payee = address(uint160(header >> 96));
-        uint256 feeBps = (header >> 80) & 0xffff;
-        count = (header >> 64) & 0xffff;
-        if (batch.length - cursor - GROUP_HEADER_SIZE < count * RECEIPT_SIZE) {
-            revert MalformedBatch(cursor + GROUP_HEADER_SIZE);
-        }
-
-        Account storage payeeAccount = _accounts[payee];
-        uint256 m = _prepareSettleScratch(payee, feeBps <= payeeAccount.settleFeeCapBps, domainSeparator);
-        (uint256 credited, uint256 entriesEnd) = _settleReceipts(m, first, first + count * RECEIPT_SIZE, outPtr);
-        if (credited != 0) {
-            // feeBps ≤ the payee's cap ≤ 10,000 here (else nothing was credited), so fee ≤ credited.
-            fee = credited * feeBps / BPS;
-            _credit(payee, credited - fee);
-            bytes32 topic = ReceiptsSettled.selector;
-            assembly ("memory-safe") {
-                // ReceiptsSettled's data, ABI-encoded in place in front of the Settlement entries that
-                // _settleReceipts wrote from m+0x300: credited, fee, offset of the array, its length.
-                mstore(add(m, 0x280), credited)
-                mstore(add(m, 0x2a0), fee)
-                mstore(add(m, 0x2c0), 0x60)
-                mstore(add(m, 0x2e0), shr(6, sub(entriesEnd, add(m, 0x300))))
-                log2(add(m, 0x280), sub(entriesEnd, add(m, 0x280)), topic, payee)
-            }
-        }
-    }
-
-    /// @dev Writes the per-group constants of `_settleReceipts` into scratch memory above the free-memory
-    /// pointer (nothing is allocated until `_settleReceipts` returns) and returns its address. Layout:
-    ///   0x000 typehash, then payer | 0x020 payee | 0x040 salt | 0x060 cumulative   (struct hash, channel id)
-    ///   0x080 0x1901 ‖ domainSeparator ‖ structHash (66 bytes)                     (EIP-712 digest)
-    ///   0x0e0 digest | 0x100 v | 0x120 r | 0x140 s | 0x160 recovered               (ecrecover in/out)
-    ///   0x180 channel id | 0x1a0 mapping slot index                                (storage slot)
-    ///   0x1c0 skip event data | 0x1e0 RECEIPT_TYPEHASH | 0x220 ReceiptSkipped topic
-    ///   0x240 block.timestamp | 0x260 fee allowed (0/1)
-    ///   0x280 ReceiptsSettled data: credited, fee, 0x60, length, then one (channelId, settled) per settled receipt
-    function _prepareSettleScratch(address payee, bool feeAllowed, bytes32 domainSeparator)
-        private
-        view
-        returns (uint256 m)
-    {
-        bytes32 receiptTypehash = PaymentHash.RECEIPT_TYPEHASH;
+        bytes32 settledTopic = ReceiptsSettled.selector;
         bytes32 skippedTopic = ReceiptSkipped.selector;
+        bytes32 groupSkippedTopic = GroupSkipped.selector;
+        bytes4 malformed = MalformedBatch.selector;
         assembly ("memory-safe") {
-            m := mload(0x40)
-            mstore(add(m, 0x20), payee)
-            mstore(add(m, 0x80), shl(240, 0x1901))
-            mstore(add(m, 0x82), domainSeparator)
-            mstore(add(m, 0x1a0), _channels.slot)
-            mstore(add(m, 0x1e0), receiptTypehash)
-            mstore(add(m, 0x220), skippedTopic)
-            mstore(add(m, 0x240), timestamp())
-            mstore(add(m, 0x260), feeAllowed)
-        }
-    }
+            // Records a settled receipt: the channel's new settled total `target` (from `settled`) into its
+            // word, the credit into the word at 0x2a0, and an entry at the pointer held at 0x2c0: payer (20)
+            // ‖ salt (4) ‖ settled (12). The next entry overwrites the zeros the second word leaves.
+            function settle(slot, word, target, settled) {
+                sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
+                // Cannot overflow: at most 2^16 receipts of at most 2^96 each.
+                mstore(0x2a0, add(mload(0x2a0), sub(target, settled)))
+                let entry := mload(0x2c0)
+                mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
+                mstore(add(entry, 0x20), shl(224, target))
+                mstore(0x2c0, add(entry, 36))
+            }
 
-    /// @dev The gas-critical loop over the 80-byte receipts in calldata [p, end). Per receipt: hash the
-    /// struct and the digest, recover the payer (it is not sent), derive the channel id from it, read and
-    /// write the one channel slot. Writes a SettleOutcome byte per skipped receipt at outPtr (settled ones
-    /// stay 0), appends a Settlement entry per settled receipt from m+0x300, and returns the amount to credit
-    /// to the payee and the end of the entries.
-    function _settleReceipts(uint256 m, uint256 p, uint256 end, uint256 outPtr)
-        private
-        returns (uint256 credited, uint256 entries)
-    {
-        assembly ("memory-safe") {
-            entries := add(m, 0x300)
-            for {} lt(p, end) {
-                p := add(p, 80)
-                outPtr := add(outPtr, 1)
-            } {
-                mstore(m, mload(add(m, 0x1e0)))
-                mstore(add(m, 0x40), shr(224, calldataload(p)))
-                mstore(add(m, 0x60), shr(160, calldataload(add(p, 4))))
-                mstore(add(m, 0xa2), keccak256(m, 0x80))
-                mstore(add(m, 0xe0), keccak256(add(m, 0x80), 0x42))
-                // EIP-2098: the top bit of vs is the parity (v = 27 or 28), the rest is s.
-                let vs := calldataload(add(p, 48))
-                mstore(add(m, 0x100), add(27, shr(255, vs)))
-                mstore(add(m, 0x120), calldataload(add(p, 16)))
-                mstore(add(m, 0x140), shr(1, shl(1, vs)))
-                // A failed recovery returns nothing and leaves the zeroed output: payer 0 owns no channel.
-                mstore(add(m, 0x160), 0)
-                pop(staticcall(gas(), 1, add(m, 0xe0), 0x80, add(m, 0x160), 0x20))
-                mstore(m, mload(add(m, 0x160)))
-                mstore(add(m, 0x180), keccak256(m, 0x60))
-                let slot := keccak256(add(m, 0x180), 0x40)
-                let word := sload(slot)
-                let settled := and(shr(96, word), 0xffffffffffffffffffffffff)
-                // Never beyond the deposit: settle min(cumulative, deposit).
-                let target := and(word, 0xffffffffffffffffffffffff)
-                if lt(mload(add(m, 0x60)), target) { target := mload(add(m, 0x60)) }
-
-                // SettleOutcome codes: 1 UnknownChannel, 2 ChannelClosed, 3 ChallengeExpired, 4 Stale,
-                // 5 MalleableSignature, 6 FeeAboveCap. Later checks take precedence. Bits above the state
-                // byte are always zero, so shr(232, word) is the state.
+            // A receipt that is not the common case (see settleReceipts): a closing channel within its
+            // challenge window still settles; anything else is skipped, its SettleOutcome written at its
+            // outcome byte and logged: 1 UnknownChannel, 2 ChannelClosed, 3 ChallengeExpired, 4 Stale,
+            // 5 MalleableSignature (later checks take precedence).
+            function settleOrSkip(slot, word, target, settled, p) {
                 let outcome := mul(4, iszero(gt(target, settled)))
-                if eq(shr(232, word), 2) {
-                    if gt(mload(add(m, 0x240)), and(shr(192, word), 0xffffffffff)) { outcome := 3 }
-                }
-                if eq(shr(232, word), 3) { outcome := 2 }
-                if iszero(shr(232, word)) { outcome := 1 }
-                if gt(mload(add(m, 0x140)), HALF_CURVE_ORDER) { outcome := 5 }
-                if iszero(mload(add(m, 0x260))) { outcome := 6 }
-
+                let state := shr(248, word)
+                if eq(state, 2) { if gt(timestamp(), and(shr(192, word), 0xffffffffff)) { outcome := 3 } }
+                if eq(state, 3) { outcome := 2 }
+                if iszero(state) { outcome := 1 }
+                if gt(mload(0x1c0), HALF_CURVE_ORDER) { outcome := 5 }
                 switch outcome
-                case 0 {
-                    sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
-                    // Cannot overflow: at most 2^16 receipts of at most 2^96 each.
-                    credited := add(credited, sub(target, settled))
-                    mstore(entries, mload(add(m, 0x180)))
-                    mstore(add(entries, 0x20), target)
-                    entries := add(entries, 0x40)
-                }
+                case 0 { settle(slot, word, target, settled) }
                 default {
-                    mstore8(outPtr, outcome)
-                    mstore(add(m, 0x1c0), outcome)
-                    log2(add(m, 0x1c0), 0x20, mload(add(m, 0x220)), mload(add(m, 0x180)))
+                    mstore8(add(mload(0x240), div(sub(p, mload(0x220)), 80)), outcome)
+                    mstore(0x260, outcome)
+                    log2(0x260, 0x20, mload(0x280), slot)
                 }
             }
+
+            // Settles the receipts in calldata [p, end) of the group whose payee is at 0xa0: adds what it
+            // credits to the word at 0x2a0 and appends an entry per settled receipt at the pointer held at
+            // 0x2c0. Only p and end live on the stack across iterations; everything else stays in the
+            // scratch words, so the hot path does not shuffle the stack.
+            function settleReceipts(p, end) {
+                for {} lt(p, end) { p := add(p, 80) } {
+                    // RECEIPT_TYPEHASH (PaymentHash), as a literal: the fixture test settles the fixture's
+                    // signed receipt through this loop, so a wrong value cannot pass.
+                    mstore(0x80, 0xcb94042996b0f55c8170d1f022df52f6af9f0b192ae2777da06c62206beeab6c)
+                    mstore(0xc0, shr(224, calldataload(p)))
+                    mstore(0xe0, shr(160, calldataload(add(p, 4))))
+                    mstore(0x122, keccak256(0x80, 0x80))
+                    mstore(0x160, keccak256(0x100, 0x42))
+                    // EIP-2098: the top bit of vs is the parity (v = 27 or 28), the rest is s.
+                    let vs := calldataload(add(p, 48))
+                    mstore(0x180, add(27, shr(255, vs)))
+                    mstore(0x1a0, calldataload(add(p, 16)))
+                    mstore(0x1c0, shr(1, shl(1, vs)))
+                    // The payer is recovered into word 0. A failed recovery returns nothing and leaves the
+                    // zero written here: payer 0 owns no channel. Zeroed for every receipt, so a bad
+                    // signature never inherits the previous receipt's payer.
+                    mstore(0x80, 0)
+                    pop(staticcall(gas(), 1, 0x160, 0x80, 0x80, 0x20))
+                    // The channel id is its storage slot (ChannelPacking).
+                    let slot := keccak256(0x80, 0x60)
+                    let word := sload(slot)
+                    let settled := and(shr(96, word), 0xffffffffffffffffffffffff)
+                    // Never beyond the deposit: target = min(cumulative, deposit), branch-free.
+                    let target := and(word, 0xffffffffffffffffffffffff)
+                    let cumulative := mload(0xe0)
+                    target := xor(target, mul(xor(target, cumulative), lt(cumulative, target)))
+                    // The common case: an open channel (state, the top byte, 1), something new to settle, a
+                    // low-s signature.
+                    if iszero(or(or(xor(shr(248, word), 1), iszero(gt(target, settled))), gt(mload(0x1c0), HALF_CURVE_ORDER))) {
+                        // settle(slot, word, target, settled), written out: the hot path makes no call.
+                        sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
+                        mstore(0x2a0, add(mload(0x2a0), sub(target, settled)))
+                        let entry := mload(0x2c0)
+                        mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
+                        mstore(add(entry, 0x20), shl(224, target))
+                        mstore(0x2c0, add(entry, 36))
+                        continue
+                    }
+                    settleOrSkip(slot, word, target, settled, p)
+                }
+            }
+
+            mstore(0x100, shl(240, 0x1901))
+            mstore(0x102, domainSeparator)
+            mstore(0x280, skippedTopic)
+            // ReceiptsSettled's data, in free memory after the outcomes (nothing is allocated meanwhile).
+            let log := mload(0x40)
+            // The outcome byte of the next group's first receipt.
+            let out := add(outcomes, 0x20)
+            // The caller's relayer id, read when a group first claims a fee (ids are below 2^32).
+            let callerId := not(0)
+            let end := add(batch.offset, batch.length)
+            for { let cursor := batch.offset } lt(cursor, end) {} {
+                if lt(sub(end, cursor), 24) {
+                    mstore(0x00, malformed)
+                    mstore(0x04, sub(cursor, batch.offset))
+                    revert(0x00, 0x24)
+                }
+                let header := calldataload(cursor)
+                let payee := shr(96, header)
+                let feeBps := and(shr(80, header), 0xffff)
+                let first := add(cursor, 24)
+                let count := and(shr(64, header), 0xffff)
+                // Cannot overflow: count < 2^16 and calldata offsets are far below 2^64.
+                cursor := add(first, mul(count, 80))
+                if gt(cursor, end) {
+                    mstore(0x00, malformed)
+                    mstore(0x04, sub(first, batch.offset))
+                    revert(0x00, 0x24)
+                }
+                mstore(0x00, payee)
+                mstore(0x20, _accounts.slot)
+                let accountSlot := keccak256(0x00, 0x40)
+                let account := sload(accountSlot)
+
+                // The fee check, before any receipt is read: a fee needs feeBps ≤ the payee's cap (bits
+                // 192–207 of its account word) and the caller to be the relayer the payee named (its id in
+                // bits 208–239).
+                if feeBps {
+                    if eq(callerId, not(0)) {
+                        mstore(0x00, caller())
+                        mstore(0x20, _relayerIds.slot)
+                        callerId := and(sload(keccak256(0x00, 0x40)), 0xffffffff)
+                    }
+                    if or(
+                        gt(feeBps, and(shr(192, account), 0xffff)),
+                        or(iszero(callerId), iszero(eq(callerId, and(shr(208, account), 0xffffffff))))
+                    ) {
+                        // SettleOutcome 6, FeeAboveCap, for every receipt of the group.
+                        for { let o := out } lt(o, add(out, count)) { o := add(o, 1) } { mstore8(o, 6) }
+                        out := add(out, count)
+                        mstore(0x00, feeBps)
+                        mstore(0x20, count)
+                        log2(0x00, 0x40, groupSkippedTopic, payee)
+                        continue
+                    }
+                }
+
+                mstore(0xa0, payee)
+                mstore(0x220, first)
+                mstore(0x240, out)
+                mstore(0x2a0, 0)
+                mstore(0x2c0, add(log, 0x80))
+                settleReceipts(first, cursor)
+                let credited := mload(0x2a0)
+                let entriesEnd := mload(0x2c0)
+                out := add(out, count)
+
+                if credited {
+                    // feeBps ≤ the payee's cap ≤ 10,000 here (else the group was skipped), so fee ≤ credited.
+                    let fee := div(mul(credited, feeBps), 10000)
+                    // The balance is the low 128 bits and balance + credit is part of holdings < 2^128 (see
+                    // the contract's note): the sum never carries into the nonce.
+                    sstore(accountSlot, add(account, sub(credited, fee)))
+                    fees := add(fees, fee)
+                    // ABI encoding of (credited, fee, bytes settlements): the bytes' length, then its data
+                    // zero-padded to whole words.
+                    let length := sub(entriesEnd, add(log, 0x80))
+                    mstore(log, credited)
+                    mstore(add(log, 0x20), fee)
+                    mstore(add(log, 0x40), 0x60)
+                    mstore(add(log, 0x60), length)
+                    mstore(entriesEnd, 0)
+                    log2(log, add(0x80, and(add(length, 31), not(31))), settledTopic, payee)
+                }
+            }
+            mstore(outcomes, sub(out, add(outcomes, 0x20)))
         }
     }
 
     /// @inheritdoc IChannelEscrow
-    function setSettleFeeCap(uint16 bps) external {
-        _revertIfFailed(_setSettleFeeCap(msg.sender, bps));
+    function setSettleFeeCap(uint16 bps, address relayer) external {
+        _revertIfFailed(_setSettleFeeCap(msg.sender, bps, relayer));
     }
 
     /// @inheritdoc IChannelEscrow
     function setSettleFeeCapsBySig(SettleFeeCapAuth[] calldata auths) external returns (bytes[] memory failures) {
         failures = new bytes[](auths.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
         for (uint256 i; i < auths.length; ++i) {
             SettleFeeCapAuth calldata a = auths[i];
-            bytes memory failure = _checkSigned(a.hash(), a.sig, a.payee, a.deadline);
+            (bytes32 structHash, bool canonical) = a.hash();
+            // The fee cap pays no fee, so anyone may submit it: its `relayer` names who may take
+            // settlement fees, not who submits.
+            bytes memory failure = canonical
+                ? _checkSigned(domainSeparator, structHash, a.sig, a.payee, address(0), a.deadline)
+                : _nonCanonical(_start(a), PaymentHash.FEE_CAP_WIDTHS);
             if (failure.length == 0) failure = _checkNonce(a.payee, a.nonce);
-            if (failure.length == 0) failure = _setSettleFeeCap(a.payee, a.bps);
+            if (failure.length == 0) failure = _setSettleFeeCap(a.payee, a.bps, a.relayer);
             if (failure.length == 0) _bumpNonce(a.payee);
-            _recordOutcome(failures, i, failure, 0);
+            else _skip(failures, i, failure);
         }
     }
 
@@ -351,14 +507,19 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IChannelEscrow
     function requestClosesBySig(CloseAuth[] calldata auths) external returns (bytes[] memory failures) {
         failures = new bytes[](auths.length);
+        bytes32 domainSeparator = _domainSeparatorV4();
         uint256 fees = 0;
         for (uint256 i; i < auths.length; ++i) {
             CloseAuth calldata a = auths[i];
-            bytes memory failure = _checkSigned(a.hash(), a.sig, a.payer, a.deadline);
+            (bytes32 structHash, bool canonical) = a.hash();
+            bytes memory failure = canonical
+                ? _checkSigned(domainSeparator, structHash, a.sig, a.payer, a.relayer, a.deadline)
+                : _nonCanonical(_start(a), PaymentHash.CLOSE_WIDTHS);
             if (failure.length == 0) {
                 failure = _requestClose(PaymentHash.channelId(a.payer, a.payee, a.salt), a.payer, a.fee);
             }
-            fees += _recordOutcome(failures, i, failure, a.fee);
+            if (failure.length == 0) fees += a.fee;
+            else _skip(failures, i, failure);
         }
         _collectFees(fees);
     }
@@ -366,18 +527,38 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @inheritdoc IChannelEscrow
     function finalizeClose(address payer, address payee, uint32 salt) external {
         bytes32 id = PaymentHash.channelId(payer, payee, salt);
-        Channel memory c = _channel(id);
-        if (c.state != ChannelState.Closing) revert InvalidChannelState(id, c.state);
-        if (block.timestamp <= c.closesAt) revert ChallengePeriodActive(id, c.closesAt);
-        _close(id, c, payer);
+        uint256 word = ChannelPacking.load(id);
+        ChannelState state = ChannelPacking.state(word);
+        if (state != ChannelState.Closing) revert InvalidChannelState(id, state);
+        uint40 closesAt = uint40(word >> ChannelPacking.CLOSES_AT_SHIFT);
+        // slither-disable-next-line timestamp
+        if (block.timestamp <= closesAt) revert ChallengePeriodActive(id, closesAt);
+        _close(id, word, payer);
     }
 
     /// @inheritdoc IChannelEscrow
     function closeByPayee(address payer, uint32 salt) external {
         bytes32 id = PaymentHash.channelId(payer, msg.sender, salt);
-        Channel memory c = _channel(id);
-        if (c.state != ChannelState.Open && c.state != ChannelState.Closing) revert InvalidChannelState(id, c.state);
-        _close(id, c, payer);
+        uint256 word = ChannelPacking.load(id);
+        ChannelState state = ChannelPacking.state(word);
+        if (state != ChannelState.Open && state != ChannelState.Closing) revert InvalidChannelState(id, state);
+        _close(id, word, payer);
+    }
+
+    /// @inheritdoc IChannelEscrow
+    function advanceChannelNonce(address payer, address payee, uint32 salt) external {
+        bytes32 id = PaymentHash.channelId(payer, payee, salt);
+        if (msg.sender != payer && msg.sender != payee) revert NotChannelParty(id, msg.sender);
+        uint256 word = ChannelPacking.load(id);
+        // A closed channel never changes again: nothing signed for it can apply anyway.
+        if (ChannelPacking.state(word) == ChannelState.Closed) revert InvalidChannelState(id, ChannelState.Closed);
+        uint16 nonce = ChannelPacking.nonce(word);
+        if (nonce == type(uint16).max) revert ChannelNonceExhausted(id);
+        unchecked {
+            // Cannot overflow: checked just above; the nonce field is the bits the addition lands in.
+            ChannelPacking.store(id, word + (1 << ChannelPacking.NONCE_SHIFT));
+            emit ChannelNonceAdvanced(id, nonce + 1);
+        }
     }
 
     /// @inheritdoc IChannelEscrow
@@ -386,34 +567,87 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         CompactSignature calldata payerSig,
         CompactSignature calldata payeeSig
     ) external {
-        uint40 deadline = auth.deadline;
+        (bytes32 structHash, bool canonical) = auth.hash();
+        if (!canonical) {
+            revert NonCanonicalField(PaymentHash.firstDirtyField(_start(auth), PaymentHash.COOPERATIVE_CLOSE_WIDTHS));
+        }
+        // Canonical, so every field is its raw word: read without the ABI decoder's checks (or masks).
+        uint40 deadline;
+        address relayer;
+        address payer;
+        address payee;
+        assembly ("memory-safe") {
+            deadline := calldataload(add(auth, 0xe0))
+            relayer := calldataload(add(auth, 0xa0))
+            payer := calldataload(auth)
+            payee := calldataload(add(auth, 0x20))
+        }
         // slither-disable-next-line timestamp
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        bytes32 digest = _hashTypedDataV4(auth.hash());
-        address payer = auth.payer;
-        address payee = auth.payee;
-        _requireSigner(digest, payerSig, payer);
-        _requireSigner(digest, payeeSig, payee);
-        bytes32 id = PaymentHash.channelId(payer, payee, auth.salt);
-        uint256 word = _channels[id];
-        ChannelState state = ChannelPacking.state(word);
-        if (state != ChannelState.Open && state != ChannelState.Closing) revert InvalidChannelState(id, state);
+        if (_wrongRelayer(relayer)) revert WrongRelayer(relayer, msg.sender);
+        (address byPayer, address byPayee) =
+            _recoverPair(_digest(_domainSeparatorV4(), structHash), payerSig, payeeSig);
+        bool bad;
+        assembly ("memory-safe") {
+            // Either signature recovered another address, or none (0): one test for both, the hot path.
+            bad := or(or(xor(byPayer, payer), iszero(byPayer)), or(xor(byPayee, payee), iszero(byPayee)))
+        }
+        if (bad) {
+            if (byPayer != payer || byPayer == address(0)) revert InvalidSigner(byPayer, payer);
+            revert InvalidSigner(byPayee, payee);
+        }
+        _closeCooperatively(auth, payer, payee);
+    }
 
-        // The agreed amount can only raise what is settled, and never beyond the deposit.
-        uint96 deposit = ChannelPacking.deposit(word);
-        uint96 settled = ChannelPacking.settled(word);
-        uint96 cumulative = auth.cumulative;
-        if (cumulative > deposit) cumulative = deposit;
-        if (cumulative > settled) {
-            _credit(payee, cumulative - settled);
-            settled = cumulative;
+    /// @dev cooperativeClose's effects, once both signatures are checked: settle up to the agreed amount,
+    /// refund the payer (who pays the fee), leave the tombstone, log. Three slots: the channel, the payee's
+    /// account (only if the close raises `settled`) and the payer's; one read and one write each.
+    function _closeCooperatively(CooperativeCloseAuth calldata auth, address payer, address payee) private {
+        bytes32 id = PaymentHash.channelId(payer, payee, uint32(_word(auth, 2)));
+        uint256 word = ChannelPacking.load(id);
+        // Open (1) or Closing (2): state − 1 ≤ 1, wrapping for None (0).
+        unchecked {
+            if ((word >> ChannelPacking.STATE_SHIFT) - 1 > 1) {
+                revert InvalidChannelState(id, ChannelPacking.state(word));
+            }
+        }
+        uint16 nonce = ChannelPacking.nonce(word);
+        uint16 signedNonce = uint16(_word(auth, 6));
+        if (signedNonce != nonce) revert InvalidChannelNonce(id, nonce, signedNonce);
+
+        uint256 settled;
+        uint256 refund;
+        uint256 fee = _word(auth, 4);
+        bytes32 payerSlot = _accountSlot(payer);
+        uint256 available;
+        assembly ("memory-safe") {
+            let deposit_ := and(word, 0xffffffffffffffffffffffff)
+            settled := and(shr(96, word), 0xffffffffffffffffffffffff)
+            // The agreed amount can only raise what is settled, and never beyond the deposit.
+            let cumulative := calldataload(add(auth, 0x60))
+            if gt(cumulative, deposit_) { cumulative := deposit_ }
+            if gt(cumulative, settled) {
+                // The payee's credit: its balance is the low 128 bits, and balance + credit is part of
+                // holdings < 2^128, so the sum never carries into the nonce.
+                mstore(0x00, payee)
+                mstore(0x20, _accounts.slot)
+                let payeeSlot := keccak256(0x00, 0x40)
+                sstore(payeeSlot, add(sload(payeeSlot), sub(cumulative, settled)))
+                settled := cumulative
+            }
+            // The tombstone: amounts and nonce kept, state Closed, closesAt cleared (ChannelPacking).
+            sstore(id, or(or(deposit_, shl(96, settled)), or(shl(232, nonce), shl(248, 3))))
+            refund := sub(deposit_, settled)
+            // Cannot overflow: the payer's balance and the refund are both part of holdings < 2^128.
+            available := add(and(sload(payerSlot), 0xffffffffffffffffffffffffffffffff), refund)
         }
         // The payer gets the rest of the deposit back and pays the fee from it (or from its free balance).
-        _credit(payer, deposit - settled);
-        uint96 fee = auth.fee;
-        if (fee != 0) _revertIfFailed(_debit(payer, fee));
-        _channels[id] = ChannelPacking.closed(deposit, settled);
-        emit ChannelClosed(id, settled, fee);
+        if (available < fee) revert InsufficientBalance(payer, available, fee);
+        assembly ("memory-safe") {
+            // balance + refund − fee is in [0, 2^128): the low 128 bits stay the balance.
+            sstore(payerSlot, sub(add(sload(payerSlot), refund), fee))
+        }
+        emit ChannelClosed(id, uint96(settled), uint96(fee));
         _collectFees(fee);
     }
 
@@ -447,8 +681,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IChannelEscrow
-    function settleFeeCapOf(address account) external view returns (uint16) {
-        return _accounts[account].settleFeeCapBps;
+    function settleFeeCapOf(address account) external view returns (uint16 bps, address relayer) {
+        Account storage a = _accounts[account];
+        return (a.settleFeeCapBps, _relayers[a.settleFeeRelayer]);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -457,17 +692,17 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     // ABI-encoded custom error. Direct calls revert with it; signed batches skip the entry and log it.
     // ---------------------------------------------------------------------------------------------
 
-    function _pull(address from, address account, uint256 amount) private {
+    /// @dev Pulls `amount` from `from` and returns what arrived (a fee-on-transfer token delivers less),
+    /// refusing holdings above 2^128 − 1. The caller credits it and logs `Deposited`.
+    function _pull(address from, uint256 amount) private returns (uint256 received) {
         if (amount == 0) revert ZeroAmount();
         IERC20 token = IERC20(TOKEN);
         uint256 before = token.balanceOf(address(this));
         // slither-disable-next-line arbitrary-send-erc20,arbitrary-send-erc20-permit
-        token.safeTransferFrom(from, address(this), amount); // `from` is the caller, or the permit's owner credited below
+        token.safeTransferFrom(from, address(this), amount); // `from` is the caller or the permit's owner
         uint256 holdings = token.balanceOf(address(this));
         if (holdings > type(uint128).max) revert HoldingsOverflow(holdings);
-        uint256 received = holdings - before;
-        _credit(account, received);
-        emit Deposited(account, from, received);
+        received = holdings - before;
     }
 
     /// @dev The accounting half of a withdrawal; the caller then transfers `amount` to `to` (interaction last).
@@ -476,41 +711,92 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         returns (bytes memory failure)
     {
         if (to == address(0)) return abi.encodeWithSelector(ZeroAddress.selector);
+        if (to == address(this)) return abi.encodeWithSelector(EscrowAddress.selector);
         if (amount == 0) return abi.encodeWithSelector(ZeroAmount.selector);
         failure = _debit(owner, amount + fee);
         if (failure.length != 0) return failure;
         emit Withdrawn(owner, to, amount, fee);
     }
 
-    function _open(bytes32 id, address payer, address payee, uint32 salt, uint96 amount, uint96 fee)
-        private
-        returns (bytes memory failure)
-    {
-        if (payee == address(0)) return abi.encodeWithSelector(ZeroAddress.selector);
-        if (payee == payer) return abi.encodeWithSelector(SelfChannel.selector, payer);
-        if (amount == 0) return abi.encodeWithSelector(ZeroAmount.selector);
-        if (_channels[id] != 0) return abi.encodeWithSelector(ChannelExists.selector, id);
+    /// @dev Opens channel `id` with `amount` from the payer's free balance; `signedNonce` is the channel
+    /// nonce a signed open carries (ANY_NONCE for a direct call).
+    function _open(
+        bytes32 id,
+        address payer,
+        address payee,
+        uint32 salt,
+        uint96 amount,
+        uint96 fee,
+        uint256 signedNonce
+    ) private returns (bytes memory failure) {
+        uint256 word = ChannelPacking.load(id);
+        failure = _checkNewChannel(id, word, payer, payee, amount, signedNonce);
+        if (failure.length != 0) return failure;
         failure = _debit(payer, uint256(amount) + fee);
         if (failure.length != 0) return failure;
-        _channels[id] = ChannelPacking.opened(amount);
+        ChannelPacking.store(id, ChannelPacking.opened(amount, ChannelPacking.nonce(word)));
         emit ChannelOpened(id, payer, payee, salt, amount, fee);
     }
 
-    function _topUpTo(bytes32 id, address payer, uint256 newDeposit, uint96 fee)
+    function _checkNewChannel(
+        bytes32 id,
+        uint256 word,
+        address payer,
+        address payee,
+        uint96 amount,
+        uint256 signedNonce
+    ) private pure returns (bytes memory failure) {
+        if (payee == address(0)) return abi.encodeWithSelector(ZeroAddress.selector);
+        if (payee == payer) return abi.encodeWithSelector(SelfChannel.selector, payer);
+        if (amount == 0) return abi.encodeWithSelector(ZeroAmount.selector);
+        if (ChannelPacking.state(word) != ChannelState.None) return abi.encodeWithSelector(ChannelExists.selector, id);
+        return _checkChannelNonce(id, word, signedNonce);
+    }
+
+    function _checkChannelNonce(bytes32 id, uint256 word, uint256 signedNonce)
+        private
+        pure
+        returns (bytes memory failure)
+    {
+        uint16 nonce = ChannelPacking.nonce(word);
+        if (signedNonce != ANY_NONCE && signedNonce != nonce) {
+            return abi.encodeWithSelector(InvalidChannelNonce.selector, id, nonce, uint16(signedNonce));
+        }
+    }
+
+    /// @dev Raises channel `id`'s deposit to `newDeposit`, the payer paying the increase and `fee` from its
+    /// free balance.
+    function _topUpTo(bytes32 id, address payer, uint256 newDeposit, uint96 fee, uint256 signedNonce)
         private
         returns (bytes memory failure)
     {
-        Channel memory c = _channel(id);
-        if (c.state != ChannelState.Open) {
-            return abi.encodeWithSelector(InvalidChannelState.selector, id, c.state);
-        }
-        if (newDeposit > type(uint96).max) return abi.encodeWithSelector(DepositOverflow.selector, newDeposit);
-        if (newDeposit <= c.deposit) return abi.encodeWithSelector(StaleTopUp.selector, id, c.deposit, newDeposit);
-        failure = _debit(payer, newDeposit - c.deposit + fee);
+        uint256 word = ChannelPacking.load(id);
+        failure = _checkRaise(id, word, newDeposit, signedNonce);
         if (failure.length != 0) return failure;
-        c.deposit = uint96(newDeposit);
-        _channels[id] = c.pack();
-        emit ChannelToppedUp(id, c.deposit, fee);
+        // Cannot underflow: _checkRaise checked newDeposit > deposit.
+        failure = _debit(payer, newDeposit - ChannelPacking.deposit(word) + fee);
+        if (failure.length != 0) return failure;
+        _writeDeposit(id, word, newDeposit, fee);
+    }
+
+    function _checkRaise(bytes32 id, uint256 word, uint256 newDeposit, uint256 signedNonce)
+        private
+        pure
+        returns (bytes memory failure)
+    {
+        ChannelState state = ChannelPacking.state(word);
+        if (state != ChannelState.Open) return abi.encodeWithSelector(InvalidChannelState.selector, id, state);
+        failure = _checkChannelNonce(id, word, signedNonce);
+        if (failure.length != 0) return failure;
+        if (newDeposit > type(uint96).max) return abi.encodeWithSelector(DepositOverflow.selector, newDeposit);
+        uint96 current = ChannelPacking.deposit(word);
+        if (newDeposit <= current) return abi.encodeWithSelector(StaleTopUp.selector, id, current, newDeposit);
+    }
+
+    /// @dev Writes a deposit raise checked by `_checkRaise` (and paid for) and logs it.
+    function _writeDeposit(bytes32 id, uint256 word, uint256 newDeposit, uint96 fee) private {
+        ChannelPacking.store(id, (word & ~ChannelPacking.AMOUNT_MASK) | newDeposit);
+        emit ChannelToppedUp(id, uint96(newDeposit), fee);
     }
 
     function _requestClose(bytes32 id, address payer, uint96 fee) private returns (bytes memory failure) {
@@ -523,33 +809,56 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         c.state = ChannelState.Closing;
         // Cannot overflow in practice: uint40 seconds last until the year 36812.
         c.closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
-        _channels[id] = c.pack();
+        ChannelPacking.store(id, c.pack());
         emit CloseRequested(id, c.closesAt, fee);
     }
 
-    function _setSettleFeeCap(address payee, uint16 bps) private returns (bytes memory failure) {
+    function _setSettleFeeCap(address payee, uint16 bps, address relayer) private returns (bytes memory failure) {
         if (bps > BPS) return abi.encodeWithSelector(FeeCapTooHigh.selector, bps);
-        _accounts[payee].settleFeeCapBps = bps;
-        emit SettleFeeCapSet(payee, bps);
+        uint32 id = _relayerIds[relayer];
+        if (id == 0 && relayer != address(0)) {
+            uint32 count = _relayerCount;
+            if (count == type(uint32).max) return abi.encodeWithSelector(RelayerIdsExhausted.selector);
+            unchecked {
+                // Cannot overflow: checked just above.
+                id = count + 1;
+            }
+            _relayerCount = id;
+            _relayerIds[relayer] = id;
+            _relayers[id] = relayer;
+        }
+        Account storage a = _accounts[payee];
+        a.settleFeeCapBps = bps;
+        a.settleFeeRelayer = id;
+        emit SettleFeeCapSet(payee, bps, relayer);
     }
 
     /// @dev Refunds what the payee has not been paid to the payer and leaves a `Closed` tombstone, so the
     /// id (and every receipt ever signed for it) can never be used again.
-    function _close(bytes32 id, Channel memory c, address payer) private {
-        _channels[id] = ChannelPacking.closed(c.deposit, c.settled);
-        _credit(payer, c.deposit - c.settled);
-        emit ChannelClosed(id, c.settled, 0);
+    function _close(bytes32 id, uint256 word, address payer) private {
+        uint96 deposit_ = ChannelPacking.deposit(word);
+        uint96 settled = ChannelPacking.settled(word);
+        ChannelPacking.store(id, ChannelPacking.closed(deposit_, settled, ChannelPacking.nonce(word)));
+        _credit(payer, deposit_ - settled);
+        emit ChannelClosed(id, settled, 0);
     }
 
     /// @dev Adds `amount` to `account`'s free balance with one read and one write of its slot. The balance
     /// is the low 128 bits of the account word, and every credit comes out of holdings < 2^128 (see the
     /// contract's note), so the sum never carries into the nonce bits.
     function _credit(address account, uint256 amount) private {
+        bytes32 slot = _accountSlot(account);
+        assembly ("memory-safe") {
+            sstore(slot, add(sload(slot), amount))
+        }
+    }
+
+    /// @dev The storage slot of `account`'s Account word.
+    function _accountSlot(address account) private pure returns (bytes32 slot) {
         assembly ("memory-safe") {
             mstore(0x00, account)
             mstore(0x20, _accounts.slot)
-            let slot := keccak256(0x00, 0x40)
-            sstore(slot, add(sload(slot), amount))
+            slot := keccak256(0x00, 0x40)
         }
     }
 
@@ -578,31 +887,86 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     }
 
     function _bumpNonce(address account) private {
+        Account storage a = _accounts[account];
+        uint64 next;
         unchecked {
             // Cannot overflow: 2^64 signed operations will not happen.
-            ++_accounts[account].nonce;
+            next = a.nonce + 1;
         }
+        a.nonce = next;
+        emit NonceAdvanced(account, next);
     }
 
-    /// @dev Checks deadline and signer of a signed operation; the domain separator binds chain id and
-    /// this contract.
-    function _checkSigned(bytes32 structHash, CompactSignature calldata sig, address expected, uint40 deadline)
-        private
-        view
-        returns (bytes memory failure)
-    {
-        // slither-disable-next-line timestamp
-        if (block.timestamp > deadline) return abi.encodeWithSelector(SignatureExpired.selector, deadline);
-        address recovered = _recover(_hashTypedDataV4(structHash), sig.r, sig.vs);
+    /// @dev The checks every signed operation shares, cheapest first: deadline, submitter, signer. The
+    /// domain separator binds chain id and this contract.
+    function _checkSigned(
+        bytes32 domainSeparator,
+        bytes32 structHash,
+        CompactSignature calldata sig,
+        address expected,
+        address relayer,
+        uint40 deadline
+    ) private view returns (bytes memory failure) {
+        failure = _checkSubmission(relayer, deadline);
+        if (failure.length != 0) return failure;
+        address recovered = _recover(_digest(domainSeparator, structHash), sig.r, sig.vs);
         if (recovered != expected || recovered == address(0)) {
             return abi.encodeWithSelector(InvalidSigner.selector, recovered, expected);
         }
-        return failure;
     }
 
-    function _requireSigner(bytes32 digest, CompactSignature calldata sig, address expected) private view {
-        address recovered = _recover(digest, sig.r, sig.vs);
-        if (recovered != expected || recovered == address(0)) revert InvalidSigner(recovered, expected);
+    /// @dev A signed operation may be submitted until its deadline, by its named relayer (anyone if zero).
+    function _checkSubmission(address relayer, uint40 deadline) private view returns (bytes memory failure) {
+        // slither-disable-next-line timestamp
+        if (block.timestamp > deadline) return abi.encodeWithSelector(SignatureExpired.selector, deadline);
+        if (_wrongRelayer(relayer)) return abi.encodeWithSelector(WrongRelayer.selector, relayer, msg.sender);
+    }
+
+    /// @dev Whether a signed operation naming `relayer` may not be submitted by the caller: it names
+    /// someone (zero names anyone) and that is not the caller. Branch-free: it runs for every entry.
+    function _wrongRelayer(address relayer) private view returns (bool wrong) {
+        assembly ("memory-safe") {
+            wrong := and(iszero(iszero(relayer)), iszero(eq(relayer, caller())))
+        }
+    }
+
+    /// @dev Recovers the signers of two compact signatures over one digest, as `_recover` does each.
+    function _recoverPair(bytes32 digest, CompactSignature calldata first, CompactSignature calldata second)
+        private
+        view
+        returns (address a, address b)
+    {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, digest)
+            // EIP-2098 signature at calldata `sig` → its signer at memory `out`, 0 if invalid or high-s: a
+            // high-s signature gets v = 0, which ecrecover refuses, and a refused recovery returns nothing,
+            // leaving the zero written first.
+            function recoverInto(mem, sig, out) {
+                let vs := calldataload(add(sig, 0x20))
+                let s := shr(1, shl(1, vs))
+                mstore(add(mem, 0x20), mul(add(27, shr(255, vs)), iszero(gt(s, HALF_CURVE_ORDER))))
+                mstore(add(mem, 0x40), calldataload(sig))
+                mstore(add(mem, 0x60), s)
+                mstore(out, 0)
+                pop(staticcall(gas(), 1, mem, 0x80, out, 0x20))
+            }
+            recoverInto(m, first, add(m, 0x80))
+            recoverInto(m, second, add(m, 0xa0))
+            a := mload(add(m, 0x80))
+            b := mload(add(m, 0xa0))
+        }
+    }
+
+    /// @dev The EIP-712 digest `keccak256(0x1901 ‖ domainSeparator ‖ structHash)`, in scratch memory.
+    function _digest(bytes32 domainSeparator, bytes32 structHash) private pure returns (bytes32 d) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, shl(240, 0x1901))
+            mstore(add(m, 0x02), domainSeparator)
+            mstore(add(m, 0x22), structHash)
+            d := keccak256(m, 0x42)
+        }
     }
 
     /// @dev EIP-2098 compact-signature recovery; 0 for an invalid or malleable (high-s) signature.
@@ -610,30 +974,37 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// without its error plumbing, which costs ~600 gas per signature on the gasless paths.
     function _recover(bytes32 digest, bytes32 r, bytes32 vs) private view returns (address signer) {
         assembly ("memory-safe") {
+            let m := mload(0x40)
             let s := shr(1, shl(1, vs))
-            if iszero(gt(s, HALF_CURVE_ORDER)) {
-                let m := mload(0x40)
-                mstore(m, digest)
-                mstore(add(m, 0x20), add(27, shr(255, vs)))
-                mstore(add(m, 0x40), r)
-                mstore(add(m, 0x60), s)
-                mstore(add(m, 0x80), 0)
-                pop(staticcall(gas(), 1, m, 0x80, add(m, 0x80), 0x20))
-                signer := mload(add(m, 0x80))
-            }
+            mstore(m, digest)
+            // v = 27 or 28; 0, which ecrecover refuses, for a high-s signature.
+            mstore(add(m, 0x20), mul(add(27, shr(255, vs)), iszero(gt(s, HALF_CURVE_ORDER))))
+            mstore(add(m, 0x40), r)
+            mstore(add(m, 0x60), s)
+            // Zeroed before every call: a refused recovery returns nothing and must leave 0 here, not
+            // whatever the last recovery wrote.
+            mstore(add(m, 0x80), 0)
+            pop(staticcall(gas(), 1, m, 0x80, add(m, 0x80), 0x20))
+            signer := mload(add(m, 0x80))
         }
     }
 
-    function _channel(bytes32 id) private view returns (Channel memory) {
-        return ChannelPacking.unpack(_channels[id]);
+    /// @dev `s` of an EIP-2098 `vs`.
+    function _s(bytes32 vs) private pure returns (bytes32) {
+        return bytes32((uint256(vs) << 1) >> 1);
     }
 
-    /// @dev Records a batch entry's outcome; returns the fee it earned (0 if it was skipped).
-    function _recordOutcome(bytes[] memory failures, uint256 index, bytes memory failure, uint256 fee)
-        private
-        returns (uint256 earned)
-    {
-        if (failure.length == 0) return fee;
+    function _channel(bytes32 id) private view returns (Channel memory) {
+        return ChannelPacking.unpack(ChannelPacking.load(id));
+    }
+
+    /// @dev The failure of an entry that is not canonical ABI, naming its first dirty field.
+    function _nonCanonical(uint256 start, uint256 widths) private pure returns (bytes memory) {
+        return abi.encodeWithSelector(NonCanonicalField.selector, PaymentHash.firstDirtyField(start, widths));
+    }
+
+    /// @dev Records a skipped batch entry: its reason in the returned list and in the log.
+    function _skip(bytes[] memory failures, uint256 index, bytes memory failure) private {
         failures[index] = failure;
         emit AuthorizationSkipped(index, failure);
     }
@@ -642,6 +1013,51 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         if (failure.length == 0) return;
         assembly ("memory-safe") {
             revert(add(failure, 0x20), mload(failure))
+        }
+    }
+
+    /// @dev Word `i` of the cooperative close `a`, raw: only for a struct checked canonical.
+    function _word(CooperativeCloseAuth calldata a, uint256 i) private pure returns (uint256 w) {
+        assembly ("memory-safe") {
+            w := calldataload(add(a, shl(5, i)))
+        }
+    }
+
+    // Calldata offset of a signed struct, for PaymentHash.firstDirtyField.
+
+    function _start(OpenAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    function _start(TopUpAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    function _start(CloseAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    function _start(WithdrawAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    function _start(SettleFeeCapAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    function _start(CooperativeCloseAuth calldata a) private pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
         }
     }
 }

@@ -33,9 +33,11 @@ def main() -> None:
         return sum(1 for log in receipt["logs"] if log["topics"][0].lower() == t)
 
     def settled_receipts(receipt) -> int:
-        # ReceiptsSettled's data: credited, fee, array offset, array length, entries.
-        t = topic("ReceiptsSettled(address,uint256,uint256,(bytes32,uint96)[])")
-        return sum(int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16) for log in receipt["logs"] if log["topics"][0].lower() == t)
+        # ReceiptsSettled's data: credited, fee, offset and length of `settlements`, 36 bytes per entry.
+        t = topic("ReceiptsSettled(address,uint256,uint256,bytes)")
+        return sum(
+            int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16) // 36 for log in receipt["logs"] if log["topics"][0].lower() == t
+        )
 
     settles = calls("settleBatch(")
     sizes = [1, 10, 50, 200]
@@ -68,6 +70,14 @@ def main() -> None:
     if count(withdraw, "Withdrawn(address,address,uint256,uint256)") != 1:
         sys.exit("gas-report: withdraw did not withdraw")
     print(f"gas withdraw {gas(withdraw)}")
+
+    onboard, add_funds = calls("fundChannelsWithPermit(")
+    if count(onboard, "ChannelOpened(bytes32,address,address,uint32,uint96,uint96)") != 1:
+        sys.exit("gas-report: fundChannelsWithPermit did not open the first channel")
+    print(f"gas onboard_first_channel {gas(onboard)}")
+    if count(add_funds, "ChannelToppedUp(bytes32,uint96,uint96)") != 1:
+        sys.exit("gas-report: fundChannelsWithPermit did not top the channel up")
+    print(f"gas top_up_with_permit {gas(add_funds)}")
 
 
 if __name__ == "__main__":

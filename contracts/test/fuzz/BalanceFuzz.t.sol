@@ -176,7 +176,7 @@ contract BalanceFuzzTest is EscrowFuzzBase {
     {
         auths = new IChannelEscrow.WithdrawAuth[](1);
         auths[0] = iescrow.signWithdraw(
-            payerKey, IChannelEscrow.WithdrawAuth(payer, to, amount, fee, nonce, _deadline(), _noSig())
+            payerKey, IChannelEscrow.WithdrawAuth(payer, to, amount, fee, address(0), nonce, _deadline(), _noSig())
         );
     }
 

@@ -128,7 +128,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, auth);
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, auth);
         vm.prank(relayer);
@@ -169,7 +169,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, auth);
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, auth);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InsufficientBalance.selector, payer, available, fee));

@@ -64,6 +64,6 @@ abstract contract EscrowFuzzBase is EscrowTestBase {
 
     function _setCap(uint16 bps) internal {
         vm.prank(payee);
-        escrow.setSettleFeeCap(bps);
+        escrow.setSettleFeeCap(bps, relayer);
     }
 }

@@ -125,7 +125,11 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         uint40 deadline = _deadline();
         bytes32 digest = iescrow.digest(
-            keccak256(abi.encode(PaymentHash.OPEN_CHANNEL_TYPEHASH, payee, SALT, deposit, uint96(0), deadline))
+            keccak256(
+                abi.encode(
+                    PaymentHash.OPEN_CHANNEL_TYPEHASH, payee, SALT, deposit, uint96(0), address(0), uint16(0), deadline
+                )
+            )
         );
         (IChannelEscrow.CompactSignature memory low, IChannelEscrow.CompactSignature memory twin, address signer) =
             _signatureAndTwin(digest, rKeySeed, sSeed, parity);
@@ -133,7 +137,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         bytes32 id = escrow.channelId(signer, payee, SALT);
 
         IChannelEscrow.OpenAuth[] memory auths = new IChannelEscrow.OpenAuth[](1);
-        auths[0] = IChannelEscrow.OpenAuth(signer, payee, SALT, deposit, 0, deadline, twin);
+        auths[0] = IChannelEscrow.OpenAuth(signer, payee, SALT, deposit, 0, address(0), 0, deadline, twin);
         vm.prank(relayer);
         assertEq(
             escrow.openChannelsBySig(auths)[0],
@@ -158,7 +162,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.OpenAuth[] memory auths = new IChannelEscrow.OpenAuth[](1);
         auths[0] =
-            iescrow.signOpen(otherKey, IChannelEscrow.OpenAuth(payer, payee, SALT, deposit, 0, _deadline(), _noSig()));
+            iescrow.signOpen(otherKey, IChannelEscrow.OpenAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline(), _noSig()));
         vm.prank(relayer);
         assertEq(
             escrow.openChannelsBySig(auths)[0],
@@ -178,7 +182,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         bytes32 id = _openChannel(SALT, deposit);
         Snapshot memory before = _snapshot(id);
         IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, deposit, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig =
             iescrow.signCooperativeClose(replacePayer ? otherKey : payerKey, auth);
         IChannelEscrow.CompactSignature memory payeeSig =

@@ -31,7 +31,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
         auths[0] = iescrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, _deadline(), _noSig())
+            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
         bytes[] memory failures = escrow.topUpsBySig(auths);
@@ -66,7 +66,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
         auths[0] = iescrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, _deadline(), _noSig())
+            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
         bytes[] memory failures = escrow.topUpsBySig(auths);
@@ -109,7 +109,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
         auths[0] = iescrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, 0, _deadline(), _noSig())
+            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, 0, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
         assertEq(escrow.topUpsBySig(auths)[0], closing, "signed top-up of a closing channel");

@@ -30,7 +30,7 @@ contract ChannelEscrowInvariants is EscrowTestBase {
         ids = handler.channelIds();
         assertEq(handler.ACCOUNTS(), ACCOUNTS, "account count");
 
-        bytes4[] memory selectors = new bytes4[](14);
+        bytes4[] memory selectors = new bytes4[](17);
         selectors[0] = EscrowHandler.deposit.selector;
         selectors[1] = EscrowHandler.withdraw.selector;
         selectors[2] = EscrowHandler.withdrawBySig.selector;
@@ -45,6 +45,9 @@ contract ChannelEscrowInvariants is EscrowTestBase {
         selectors[11] = EscrowHandler.finalizeClose.selector;
         selectors[12] = EscrowHandler.closeByPayee.selector;
         selectors[13] = EscrowHandler.cooperativeClose.selector;
+        selectors[14] = EscrowHandler.fundChannelsWithPermit.selector;
+        selectors[15] = EscrowHandler.advanceNonce.selector;
+        selectors[16] = EscrowHandler.advanceChannelNonce.selector;
         targetContract(address(handler));
         targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
     }
@@ -126,13 +129,16 @@ contract ChannelEscrowInvariants is EscrowTestBase {
             IChannelEscrow.Channel[] memory modelled,
             uint256[ACCOUNTS] memory free,
             uint64[ACCOUNTS] memory nonces,
-            uint16[ACCOUNTS] memory caps
+            uint16[ACCOUNTS] memory caps,
+            address[ACCOUNTS] memory feeRelayers
         ) = handler.modelState();
         for (uint256 i; i < ACCOUNTS; ++i) {
             address a = accounts[i];
             assertEq(escrow.balanceOf(a), free[i], "5: free balance differs from the model");
             assertEq(escrow.nonceOf(a), nonces[i], "5: nonce differs from the model");
-            assertEq(escrow.settleFeeCapOf(a), caps[i], "5: fee cap differs from the model");
+            (uint16 bps, address named) = escrow.settleFeeCapOf(a);
+            assertEq(bps, caps[i], "5: fee cap differs from the model");
+            assertEq(named, feeRelayers[i], "5: fee relayer differs from the model");
         }
         for (uint256 i; i < channels.length; ++i) {
             assertEq(abi.encode(channels[i]), abi.encode(modelled[i]), "5: channel differs from the model");
@@ -143,7 +149,11 @@ contract ChannelEscrowInvariants is EscrowTestBase {
     /// most were applied, and the actions that should move money did.
     function afterInvariant() external view {
         assertEq(handler.violations(), 0, handler.firstViolation());
-        (uint256[14] memory calls, uint256[14] memory applied, uint256[14] memory rejected) = handler.callCounts();
+        (
+            uint256[17] memory calls,
+            uint256[17] memory applied,
+            uint256[17] memory rejected
+        ) = handler.callCounts();
         uint256 totalCalls;
         uint256 totalApplied;
         for (uint256 a; a < calls.length; ++a) {

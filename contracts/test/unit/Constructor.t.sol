@@ -31,7 +31,9 @@ contract ConstructorTest is UnitTest {
         ChannelEscrow fresh = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
         assertEq(fresh.balanceOf(payer), 0);
         assertEq(fresh.nonceOf(payer), 0);
-        assertEq(fresh.settleFeeCapOf(payee), 0);
+        (uint16 bps, address feeRelayer) = fresh.settleFeeCapOf(payee);
+        assertEq(bps, 0);
+        assertEq(feeRelayer, address(0));
         assertEq(uint8(fresh.channel(fresh.channelId(payer, payee, 1)).state), uint8(IChannelEscrow.ChannelState.None));
     }
 

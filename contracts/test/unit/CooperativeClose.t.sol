@@ -17,7 +17,7 @@ contract CooperativeCloseTest is UnitTest {
     }
 
     function _auth(uint96 cumulative, uint96 fee) private view returns (IChannelEscrow.CooperativeCloseAuth memory) {
-        return IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, cumulative, fee, _deadline());
+        return IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, cumulative, fee, address(0), 0, _deadline());
     }
 
     function _close(address caller, IChannelEscrow.CooperativeCloseAuth memory a) private {

@@ -108,6 +108,13 @@ contract DepositTest is UnitTest {
         escrow.deposit(address(0), 1e18);
     }
 
+    /// @dev Tokens credited to the escrow's own account could never leave: refused.
+    function test_RevertWhen_depositToEscrowItself() external {
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.EscrowAddress.selector));
+        vm.prank(payer);
+        escrow.deposit(address(escrow), 1e18);
+    }
+
     function test_RevertWhen_depositZeroAmount() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
         vm.prank(payer);

@@ -65,14 +65,26 @@ contract Eip712FixtureTest is Test, Eip712FixtureInputs {
         }
     }
 
+    /// @dev PaymentHash's typehashes are literals (so that they are not hashed at run time): each must be
+    /// keccak256 of its type string.
+    function test_typehashLiteralsMatchTypeStrings() external pure {
+        assertEq(PaymentHash.RECEIPT_TYPEHASH, keccak256(PaymentHash.RECEIPT_TYPE));
+        assertEq(PaymentHash.OPEN_CHANNEL_TYPEHASH, keccak256(PaymentHash.OPEN_CHANNEL_TYPE));
+        assertEq(PaymentHash.TOP_UP_TYPEHASH, keccak256(PaymentHash.TOP_UP_TYPE));
+        assertEq(PaymentHash.REQUEST_CLOSE_TYPEHASH, keccak256(PaymentHash.REQUEST_CLOSE_TYPE));
+        assertEq(PaymentHash.WITHDRAWAL_TYPEHASH, keccak256(PaymentHash.WITHDRAWAL_TYPE));
+        assertEq(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, keccak256(PaymentHash.SETTLE_FEE_CAP_TYPE));
+        assertEq(PaymentHash.COOPERATIVE_CLOSE_TYPEHASH, keccak256(PaymentHash.COOPERATIVE_CLOSE_TYPE));
+    }
+
     /// @dev The settlement hot path hashes receipts in assembly: the fixture's receipt signature must
     /// settle through it, proving the assembly encoding equals PaymentHash's.
     function test_fixture_receiptSettlesThroughAssemblyPath() external {
         address payee = vm.parseJsonAddress(json, ".payee");
         // Give the channel a deposit by writing its storage word directly (the fixture token is not a
-        // real contract): deposit 2e18, state Open. Slot = keccak(id, 3): mapping `_channels` is slot 3.
+        // real contract): deposit 2e18, state Open (the top byte). The word lives at slot `id` (ChannelPacking).
         bytes32 id = vm.parseJsonBytes32(json, ".channelId");
-        vm.store(address(escrow), keccak256(abi.encode(id, uint256(3))), bytes32(uint256(2e18) | (uint256(1) << 232)));
+        vm.store(address(escrow), id, bytes32(uint256(2e18) | (uint256(1) << 248)));
         assertEq(uint8(escrow.channel(id).state), uint8(IChannelEscrow.ChannelState.Open), "storage layout changed");
 
         bytes memory batch = abi.encodePacked(

@@ -34,7 +34,7 @@ contract SettleBatchTest is UnitTest {
 
     function _setCap(address who, uint16 bps) private {
         vm.prank(who);
-        escrow.setSettleFeeCap(bps);
+        escrow.setSettleFeeCap(bps, relayer);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 3e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, _settlements(id, 3e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, _settled(payer, 1, 3e18));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 3e18);
@@ -59,7 +59,7 @@ contract SettleBatchTest is UnitTest {
         _settle(1, 3e18);
         bytes memory batch = _one(1, 8e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settlements(id, 8e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settled(payer, 1, 8e18));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 8e18);
@@ -78,7 +78,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 25e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 0, _settlements(id, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 0, _settled(payer, 1, 10e18));
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18);
         _assertChannel(id, 10e18, 10e18, 0, IChannelEscrow.ChannelState.Open);
@@ -377,7 +377,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 4e18, 1);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, FEE_ABOVE_CAP);
+        emit IChannelEscrow.GroupSkipped(payee, 1, 1);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(FEE_ABOVE_CAP));
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -393,10 +393,10 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 101, 2), _entry(payerKey, payee, 1, 4e18), _entry(payerKey, payee, 2, 6e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id1, FEE_ABOVE_CAP);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id2, FEE_ABOVE_CAP);
+        emit IChannelEscrow.GroupSkipped(payee, 101, 2);
+        vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(FEE_ABOVE_CAP, FEE_ABOVE_CAP));
+        assertEq(_countLogs(vm.getRecordedLogs(), IChannelEscrow.ReceiptSkipped.selector), 0, "receipts unread");
         assertEq(escrow.balanceOf(payee), 0);
         assertEq(escrow.balanceOf(relayer), 0);
         _assertChannel(id1, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
@@ -405,10 +405,10 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_feeAtCapSplitsCredit() external {
         _setCap(payee, 500);
-        bytes32 id = _openChannel(1, 10e18);
+        _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 500);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 5e17, _settlements(id, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 5e17, _settled(payer, 1, 10e18));
         _expectFees(relayer, 5e17);
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18 - 5e17);
@@ -418,10 +418,10 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_feeBelowCap() external {
         _setCap(payee, 500);
-        bytes32 id = _openChannel(1, 10e18);
+        _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 100);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 1e17, _settlements(id, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 1e17, _settled(payer, 1, 10e18));
         _expectFees(relayer, 1e17);
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 10e18 - 1e17);
@@ -430,11 +430,11 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_feeIsOnDeltaNotCumulative() external {
         _setCap(payee, 1000);
-        bytes32 id = _openChannel(1, 10e18);
+        _openChannel(1, 10e18);
         _settle(1, 6e18);
         bytes memory batch = _one(1, 8e18, 1000);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 2e17, _settlements(id, 8e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 2e17, _settled(payer, 1, 8e18));
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 8e18 - 2e17);
         assertEq(escrow.balanceOf(relayer), 2e17);
@@ -450,10 +450,10 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_feeRoundsDown() external {
         _setCap(payee, 50);
-        bytes32 id = _openChannel(1, 10e18);
+        _openChannel(1, 10e18);
         bytes memory batch = _one(1, 199, 50); // 199 × 50 / 10,000 = 0.995 → 0
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 199, 0, _settlements(id, 199));
+        emit IChannelEscrow.ReceiptsSettled(payee, 199, 0, _settled(payer, 1, 199));
         vm.recordLogs();
         _settleAs(relayer, batch);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -483,6 +483,83 @@ contract SettleBatchTest is UnitTest {
         assertEq(escrow.balanceOf(relayer), 0);
     }
 
+    /// @dev Only the relayer the payee named may take its fee: a copier replaying the relayer's batch
+    /// (same calldata, another sender) gets the whole group skipped and settles nothing.
+    function test_settle_feeOnlyForTheNamedRelayer() external {
+        _setCap(payee, 500);
+        bytes32 id = _openChannel(1, 10e18);
+        bytes memory batch = _one(1, 4e18, 25);
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.GroupSkipped(payee, 25, 1);
+        assertEq(_settleAs(stranger, batch), _o(FEE_ABOVE_CAP));
+        assertEq(escrow.balanceOf(stranger), 0);
+        _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        // The named relayer's own submission still lands, fee included.
+        assertEq(_settleAs(relayer, batch), _o(SETTLED));
+        assertEq(escrow.balanceOf(relayer), 1e16);
+        assertEq(escrow.balanceOf(payee), 4e18 - 1e16);
+    }
+
+    /// @dev Anyone may settle a payee's receipts for no fee, whichever relayer it named.
+    function test_settle_othersSettleForFree() external {
+        _setCap(payee, 500);
+        bytes32 id = _openChannel(1, 10e18);
+        assertEq(_settleAs(stranger, _one(1, 4e18, 0)), _o(SETTLED));
+        assertEq(escrow.balanceOf(payee), 4e18);
+        assertEq(escrow.balanceOf(stranger), 0);
+        _assertChannel(id, 10e18, 4e18, 0, IChannelEscrow.ChannelState.Open);
+    }
+
+    /// @dev A cap with no relayer named (zero) grants nobody a fee, however high.
+    function test_settle_capWithoutRelayerGrantsNoFee() external {
+        vm.prank(payee);
+        escrow.setSettleFeeCap(10_000, address(0));
+        _openChannel(1, 10e18);
+        assertEq(_settleAs(relayer, _one(1, 4e18, 1)), _o(FEE_ABOVE_CAP));
+        assertEq(escrow.balanceOf(payee), 0);
+    }
+
+    /// @dev Renaming the relayer moves the fee right at once: the old one's pending batch is refused.
+    function test_settle_renamedRelayerLosesTheFee() external {
+        _setCap(payee, 500);
+        _openChannel(1, 10e18);
+        vm.prank(payee);
+        escrow.setSettleFeeCap(500, stranger);
+        assertEq(_settleAs(relayer, _one(1, 4e18, 25)), _o(FEE_ABOVE_CAP));
+        assertEq(_settleAs(stranger, _one(1, 4e18, 25)), _o(SETTLED));
+        assertEq(escrow.balanceOf(stranger), 1e16);
+    }
+
+    /// @dev The griefing the fee check before the loop prevents: a payee that lowers its cap just before
+    /// a 40-receipt batch lands used to make it burn ~224,000 gas (a recovery and a storage read per
+    /// receipt) for nothing. Now the group is refused from its header: bounded execution gas, no receipt
+    /// read (no ReceiptSkipped log, no channel touched).
+    function test_settle_refusedGroupFailsCheap() external {
+        uint16 receipts = 40;
+        _fund(payer, uint256(receipts) * 1e18);
+        bytes memory batch = _header(payee, 25, receipts);
+        for (uint32 salt = 1; salt <= receipts; ++salt) {
+            vm.prank(payer);
+            escrow.openChannel(payee, salt, 1e18);
+            batch = bytes.concat(batch, _entry(payerKey, payee, salt, 1e18));
+        }
+        _setCap(payee, 10); // lowered below the 25 bps the batch claims
+        vm.recordLogs();
+        vm.prank(relayer);
+        uint256 before = gasleft();
+        bytes memory outcomes = escrow.settleBatch(batch);
+        uint256 used = before - gasleft();
+        assertLt(used, 15_000, "a refused group costs no recovery");
+        assertEq(outcomes.length, receipts);
+        for (uint256 i; i < receipts; ++i) {
+            assertEq(uint8(outcomes[i]), uint8(FEE_ABOVE_CAP));
+        }
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(_countLogs(logs, IChannelEscrow.ReceiptSkipped.selector), 0);
+        assertEq(_countLogs(logs, IChannelEscrow.GroupSkipped.selector), 1);
+        assertEq(escrow.channel(escrow.channelId(payer, payee, 1)).settled, 0);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Batch shapes
     // ---------------------------------------------------------------------------------------------
@@ -501,9 +578,9 @@ contract SettleBatchTest is UnitTest {
             _entry(payerKey, payee2, 1, 10e18)
         );
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 5e16, _settlements(a1, 2e18, a2, 3e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18)));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee2, 10e18, 2e17, _settlements(b1, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(payee2, 10e18, 2e17, _settled(payer, 1, 10e18));
         _expectFees(relayer, 5e16 + 2e17);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED, SETTLED));
@@ -535,13 +612,13 @@ contract SettleBatchTest is UnitTest {
     }
 
     function test_settle_samePayeeInTwoGroups() external {
-        bytes32 id1 = _openChannel(1, 10e18);
-        bytes32 id2 = _openChannel(2, 10e18);
+        _openChannel(1, 10e18);
+        _openChannel(2, 10e18);
         bytes memory batch = bytes.concat(_one(1, 1e18, 0), _one(2, 2e18, 0));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 1e18, 0, _settlements(id1, 1e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 1e18, 0, _settled(payer, 1, 1e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 0, _settlements(id2, 2e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 0, _settled(payer, 2, 2e18));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 3e18);
     }
@@ -551,7 +628,7 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 3e18), _entry(payerKey, payee, 1, 5e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settlements(id, 3e18, id, 5e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 5e18);
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Open);
@@ -564,7 +641,7 @@ contract SettleBatchTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptSkipped(id, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settlements(id, 5e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settled(payer, 1, 5e18));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, STALE));
         assertEq(escrow.balanceOf(payee), 5e18);
     }
@@ -597,7 +674,7 @@ contract SettleBatchTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptSkipped(open1, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 4e18, 0, _settlements(open1, 4e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 4e18, 0, _settled(payer, 1, 4e18));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, abi.encodePacked(uint8(UNKNOWN), uint8(SETTLED), uint8(CLOSED), uint8(STALE)));
         assertEq(escrow.balanceOf(payee), 4e18);
@@ -611,7 +688,7 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(strangerKey, payee, 1, 2e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, _settlements(a, 1e18, b, 2e18));
+        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         _assertChannel(a, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(b, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Open);

@@ -14,60 +14,108 @@ contract SettleFeeCapTest is UnitTest {
 
     function test_setSettleFeeCap_setsAndEmits() external {
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.SettleFeeCapSet(payee, 250);
+        emit IChannelEscrow.SettleFeeCapSet(payee, 250, relayer);
         vm.prank(payee);
-        escrow.setSettleFeeCap(250);
-        assertEq(escrow.settleFeeCapOf(payee), 250);
+        escrow.setSettleFeeCap(250, relayer);
+        assertEq(_capOf(payee), 250);
         assertEq(escrow.nonceOf(payee), 0);
     }
 
     function test_setSettleFeeCap_canBeLoweredToZero() external {
         vm.startPrank(payee);
-        escrow.setSettleFeeCap(250);
+        escrow.setSettleFeeCap(250, relayer);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.SettleFeeCapSet(payee, 0);
-        escrow.setSettleFeeCap(0);
+        emit IChannelEscrow.SettleFeeCapSet(payee, 0, relayer);
+        escrow.setSettleFeeCap(0, relayer);
         vm.stopPrank();
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
     }
 
     function test_setSettleFeeCap_hundredPercent() external {
         vm.prank(payee);
-        escrow.setSettleFeeCap(10_000);
-        assertEq(escrow.settleFeeCapOf(payee), 10_000);
+        escrow.setSettleFeeCap(10_000, relayer);
+        assertEq(_capOf(payee), 10_000);
     }
 
     function test_setSettleFeeCap_keepsBalance() external {
         _fund(payee, 3e18);
         vm.prank(payee);
-        escrow.setSettleFeeCap(1);
+        escrow.setSettleFeeCap(1, relayer);
         assertEq(escrow.balanceOf(payee), 3e18);
     }
 
     function test_RevertWhen_feeCapAboveHundredPercent() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.FeeCapTooHigh.selector, 10_001));
         vm.prank(payee);
-        escrow.setSettleFeeCap(10_001);
+        escrow.setSettleFeeCap(10_001, relayer);
     }
 
     function test_RevertWhen_feeCapMaxUint16() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.FeeCapTooHigh.selector, type(uint16).max));
         vm.prank(payee);
-        escrow.setSettleFeeCap(type(uint16).max);
+        escrow.setSettleFeeCap(type(uint16).max, relayer);
     }
 
     /// @dev Lowering the cap stops a relayer from claiming the old rate.
     function test_setSettleFeeCap_loweringRejectsPendingFeeClaims() external {
         _openChannel(1, 10e18);
         vm.prank(payee);
-        escrow.setSettleFeeCap(100);
+        escrow.setSettleFeeCap(100, relayer);
         vm.prank(payee);
-        escrow.setSettleFeeCap(50);
+        escrow.setSettleFeeCap(50, relayer);
         bytes memory batch = iescrow.singleReceiptBatch(payerKey, payee, 1, 1e18, 100);
         vm.prank(relayer);
         bytes memory outcomes = escrow.settleBatch(batch);
         assertEq(uint8(outcomes[0]), uint8(IChannelEscrow.SettleOutcome.FeeAboveCap));
         assertEq(escrow.balanceOf(relayer), 0);
+    }
+
+    function test_setSettleFeeCap_namesTheRelayer() external {
+        vm.prank(payee);
+        escrow.setSettleFeeCap(250, relayer);
+        (uint16 bps, address named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 250);
+        assertEq(named, relayer);
+        vm.prank(payee);
+        escrow.setSettleFeeCap(250, stranger);
+        (, named) = escrow.settleFeeCapOf(payee);
+        assertEq(named, stranger, "renamed");
+    }
+
+    function test_setSettleFeeCap_zeroRelayerNamesNobody() external {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.SettleFeeCapSet(payee, 100, address(0));
+        vm.prank(payee);
+        escrow.setSettleFeeCap(100, address(0));
+        (uint16 bps, address named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 100);
+        assertEq(named, address(0));
+    }
+
+    /// @dev Two payees naming the same relayer share its id; each keeps its own cap.
+    function test_setSettleFeeCap_sameRelayerForSeveralPayees() external {
+        vm.prank(payee);
+        escrow.setSettleFeeCap(100, relayer);
+        vm.prank(stranger);
+        escrow.setSettleFeeCap(300, relayer);
+        (uint16 a, address ra) = escrow.settleFeeCapOf(payee);
+        (uint16 b, address rb) = escrow.settleFeeCapOf(stranger);
+        assertEq(a, 100);
+        assertEq(b, 300);
+        assertEq(ra, relayer);
+        assertEq(rb, relayer);
+    }
+
+    function testFuzz_setSettleFeeCap_anyRelayer(address named, uint16 bps) external {
+        bps = uint16(bound(bps, 0, 10_000));
+        _fund(payee, 7e18);
+        vm.prank(payee);
+        escrow.setSettleFeeCap(bps, named);
+        (uint16 got, address gotRelayer) = escrow.settleFeeCapOf(payee);
+        assertEq(got, bps);
+        assertEq(gotRelayer, named);
+        assertEq(escrow.balanceOf(payee), 7e18, "the fee setting shares the balance's slot");
+        assertEq(escrow.nonceOf(payee), 0);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -77,14 +125,14 @@ contract SettleFeeCapTest is UnitTest {
     function test_setFeeCapBySig_setsAndAdvancesNonce() external {
         IChannelEscrow.SettleFeeCapAuth[] memory auths = _list(_feeCapAuth(payeeKey, 300, 0));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.SettleFeeCapSet(payee, 300);
+        emit IChannelEscrow.SettleFeeCapSet(payee, 300, relayer);
         vm.recordLogs();
         vm.prank(relayer);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(auths);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
         assertEq(failures.length, 1);
         assertEq(failures[0].length, 0);
-        assertEq(escrow.settleFeeCapOf(payee), 300);
+        assertEq(_capOf(payee), 300);
         assertEq(escrow.nonceOf(payee), 1);
         assertEq(escrow.balanceOf(relayer), 0);
     }
@@ -96,7 +144,7 @@ contract SettleFeeCapTest is UnitTest {
         auths[2] = _feeCapAuth(strangerKey, 300, 1); // wrong signer
         auths[2].payee = payee;
         auths[3] = iescrow.signFeeCap(
-            payeeKey, IChannelEscrow.SettleFeeCapAuth(payee, 400, 1, uint40(block.timestamp - 1), _noSig())
+            payeeKey, IChannelEscrow.SettleFeeCapAuth(payee, 400, relayer, 1, uint40(block.timestamp - 1), _noSig())
         ); // expired
         auths[4] = _feeCapAuth(strangerKey, 500, 0); // good, another payee
 
@@ -106,19 +154,19 @@ contract SettleFeeCapTest is UnitTest {
         reasons[3] = _expired(block.timestamp - 1);
 
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.SettleFeeCapSet(payee, 100);
+        emit IChannelEscrow.SettleFeeCapSet(payee, 100, relayer);
         for (uint256 i = 1; i < 4; ++i) {
             _expectSkipped(i, reasons[i]);
         }
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.SettleFeeCapSet(stranger, 500);
+        emit IChannelEscrow.SettleFeeCapSet(stranger, 500, relayer);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(auths);
 
         for (uint256 i; i < 5; ++i) {
             assertEq(failures[i], reasons[i]);
         }
-        assertEq(escrow.settleFeeCapOf(payee), 100);
-        assertEq(escrow.settleFeeCapOf(stranger), 500);
+        assertEq(_capOf(payee), 100);
+        assertEq(_capOf(stranger), 500);
         assertEq(escrow.nonceOf(payee), 1);
         assertEq(escrow.nonceOf(stranger), 1);
     }
@@ -130,7 +178,7 @@ contract SettleFeeCapTest is UnitTest {
         _expectSkipped(0, reason);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(auths);
         assertEq(failures[0], reason);
-        assertEq(escrow.settleFeeCapOf(payee), 100);
+        assertEq(_capOf(payee), 100);
     }
 
     /// @dev A skipped entry must leave state untouched, nonce included. FAILS on the current src: the nonce
@@ -144,12 +192,12 @@ contract SettleFeeCapTest is UnitTest {
         IChannelEscrow.SettleFeeCapAuth[] memory auths = _list(_feeCapAuth(payeeKey, 100, 0));
         escrow.setSettleFeeCapsBySig(auths);
         vm.prank(payee);
-        escrow.setSettleFeeCap(0);
+        escrow.setSettleFeeCap(0, relayer);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.InvalidNonce.selector, payee, 1, 0);
         _expectSkipped(0, reason);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(auths);
         assertEq(failures[0], reason);
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
     }
 
     function test_setFeeCapBySig_sharesNonceWithWithdrawals() external {
@@ -159,7 +207,7 @@ contract SettleFeeCapTest is UnitTest {
         assertEq(failures[0], abi.encodeWithSelector(IChannelEscrow.InvalidNonce.selector, payee, 1, 0));
         failures = escrow.setSettleFeeCapsBySig(_list(_feeCapAuth(payeeKey, 100, 1)));
         assertEq(failures[0].length, 0);
-        assertEq(escrow.settleFeeCapOf(payee), 100);
+        assertEq(_capOf(payee), 100);
         assertEq(escrow.nonceOf(payee), 2);
     }
 

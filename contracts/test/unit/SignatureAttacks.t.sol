@@ -167,7 +167,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_rejects_openAuthForAnotherEscrow() external {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a =
-            iother.signOpen(payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, _deadline(), _noSig()));
+            iother.signOpen(payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig()));
         address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(recovered, payer));
@@ -176,7 +176,7 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_openAuthSignedUnderForeignDomain() external {
         _fund(payer, 10e18);
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = PaymentSigner.signDigest(payerKey, _foreignDigest(block.chainid, address(other), _openHash(a)));
         address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
@@ -236,7 +236,7 @@ contract SignatureAttacksTest is UnitTest {
     }
 
     function test_rejects_openAuthHighS() external {
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(address(0), payee, 1, 1e18, 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(address(0), payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         (address signer, IChannelEscrow.CompactSignature memory high, IChannelEscrow.CompactSignature memory low) =
             _highSPair(_digest(_openHash(a)));
         _fund(signer, 10e18);
@@ -266,7 +266,7 @@ contract SignatureAttacksTest is UnitTest {
     /// @dev Typed data separates message kinds: a receipt signature is no open authorisation.
     function test_rejects_receiptSignatureUsedAsOpenAuth() external {
         _fund(payer, 10e18);
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = iescrow.signReceipt(payerKey, payee, 1, 1e18);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(_recover(_digest(_openHash(a)), a.sig), payer));
@@ -397,7 +397,7 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_withdrawAuthHighS() external {
         IChannelEscrow.WithdrawAuth memory a =
-            IChannelEscrow.WithdrawAuth(address(0), stranger, 1e18, 0, 0, _deadline(), _noSig());
+            IChannelEscrow.WithdrawAuth(address(0), stranger, 1e18, 0, address(0), 0, _deadline(), _noSig());
         (address signer, IChannelEscrow.CompactSignature memory high, IChannelEscrow.CompactSignature memory low) =
             _highSPair(_digest(_withdrawHash(a)));
         _fund(signer, 10e18);
@@ -417,7 +417,7 @@ contract SignatureAttacksTest is UnitTest {
         vm.chainId(OTHER_CHAIN);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(_recover(_digest(_feeCapHash(a)), a.sig), payee));
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
     }
 
     /// @dev A relayer cannot raise its own allowance: only the payee's signature sets the payee's cap.
@@ -427,7 +427,7 @@ contract SignatureAttacksTest is UnitTest {
         a.payee = payee;
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(relayer2, payee));
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
     }
 
     function test_rejects_feeCapAuthExpired() external {
@@ -435,7 +435,7 @@ contract SignatureAttacksTest is UnitTest {
         vm.warp(a.deadline + 1);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
         assertEq(failures[0], _expired(a.deadline));
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -445,7 +445,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_RevertWhen_cooperativeCloseReplayedOnAnotherChain() external {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
         vm.chainId(OTHER_CHAIN);
@@ -458,7 +458,7 @@ contract SignatureAttacksTest is UnitTest {
         _openChannel(1, 10e18);
         _openChannel(2, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
         a.salt = 2;
@@ -470,7 +470,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_RevertWhen_cooperativeCloseForAnotherEscrow() external {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iother.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory payeeSig = iother.signCooperativeClose(payeeKey, a);
         address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
@@ -481,7 +481,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_RevertWhen_cooperativeClosePayerSigHighS() external {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
         // High s is refused before any comparison: it recovers to nobody.
@@ -492,7 +492,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_RevertWhen_cooperativeClosePayeeSigHighS() external {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, _deadline());
+            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         vm.expectRevert(_invalidSigner(address(0), payee));

@@ -42,23 +42,23 @@ abstract contract UnitTest is EscrowTestBase {
     // ---------------------------------------------------------------------------------------------
 
     function _openHash(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        return PaymentSigner.hashOpen(a);
     }
 
     function _topUpHash(IChannelEscrow.TopUpAuth memory a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
+        return PaymentSigner.hashTopUp(a);
     }
 
     function _closeHash(IChannelEscrow.CloseAuth memory a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
+        return PaymentSigner.hashClose(a);
     }
 
     function _withdrawHash(IChannelEscrow.WithdrawAuth memory a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.nonce, a.deadline));
+        return PaymentSigner.hashWithdraw(a);
     }
 
     function _feeCapHash(IChannelEscrow.SettleFeeCapAuth memory a) internal pure returns (bytes32) {
-        return keccak256(abi.encode(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, a.bps, a.nonce, a.deadline));
+        return PaymentSigner.hashFeeCap(a);
     }
 
     /// @dev The EIP-712 digest the escrow under test expects for `structHash`.
@@ -138,7 +138,7 @@ abstract contract UnitTest is EscrowTestBase {
         returns (IChannelEscrow.OpenAuth memory)
     {
         return iescrow.signOpen(
-            key, IChannelEscrow.OpenAuth(vm.addr(key), payee, salt, deposit_, fee, _deadline(), _noSig())
+            key, IChannelEscrow.OpenAuth(vm.addr(key), payee, salt, deposit_, fee, address(0), 0, _deadline(), _noSig())
         );
     }
 
@@ -148,12 +148,12 @@ abstract contract UnitTest is EscrowTestBase {
         returns (IChannelEscrow.TopUpAuth memory)
     {
         return iescrow.signTopUp(
-            key, IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, _deadline(), _noSig())
+            key, IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, address(0), 0, _deadline(), _noSig())
         );
     }
 
     function _closeAuth(uint256 key, uint32 salt, uint96 fee) internal view returns (IChannelEscrow.CloseAuth memory) {
-        return iescrow.signClose(key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, _deadline(), _noSig()));
+        return iescrow.signClose(key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, address(0), _deadline(), _noSig()));
     }
 
     function _withdrawAuth(uint256 key, address to, uint128 amount, uint128 fee, uint64 nonce)
@@ -162,7 +162,7 @@ abstract contract UnitTest is EscrowTestBase {
         returns (IChannelEscrow.WithdrawAuth memory)
     {
         return iescrow.signWithdraw(
-            key, IChannelEscrow.WithdrawAuth(vm.addr(key), to, amount, fee, nonce, _deadline(), _noSig())
+            key, IChannelEscrow.WithdrawAuth(vm.addr(key), to, amount, fee, address(0), nonce, _deadline(), _noSig())
         );
     }
 
@@ -171,7 +171,7 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.SettleFeeCapAuth memory)
     {
-        return iescrow.signFeeCap(key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, nonce, _deadline(), _noSig()));
+        return iescrow.signFeeCap(key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, relayer, nonce, _deadline(), _noSig()));
     }
 
     function _list(IChannelEscrow.OpenAuth memory a) internal pure returns (IChannelEscrow.OpenAuth[] memory l) {
@@ -241,19 +241,9 @@ abstract contract UnitTest is EscrowTestBase {
         return abi.encodePacked(uint8(a), uint8(b), uint8(c));
     }
 
-    function _settlements(bytes32 id, uint96 settled) internal pure returns (IChannelEscrow.Settlement[] memory s) {
-        s = new IChannelEscrow.Settlement[](1);
-        s[0] = IChannelEscrow.Settlement(id, settled);
-    }
-
-    function _settlements(bytes32 id0, uint96 settled0, bytes32 id1, uint96 settled1)
-        internal
-        pure
-        returns (IChannelEscrow.Settlement[] memory s)
-    {
-        s = new IChannelEscrow.Settlement[](2);
-        s[0] = IChannelEscrow.Settlement(id0, settled0);
-        s[1] = IChannelEscrow.Settlement(id1, settled1);
+    /// @dev ReceiptsSettled's packed entry for channel (payer_, salt) settled at `settled`.
+    function _settled(address payer_, uint32 salt, uint96 settled) internal pure returns (bytes memory) {
+        return abi.encodePacked(payer_, salt, settled);
     }
 
     // ---------------------------------------------------------------------------------------------

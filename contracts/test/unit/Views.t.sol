@@ -67,11 +67,11 @@ contract ViewsTest is UnitTest {
     }
 
     function test_settleFeeCapOf_defaultsToZero() external {
-        assertEq(escrow.settleFeeCapOf(payee), 0);
+        assertEq(_capOf(payee), 0);
         vm.prank(payee);
-        escrow.setSettleFeeCap(250);
-        assertEq(escrow.settleFeeCapOf(payee), 250);
-        assertEq(escrow.settleFeeCapOf(payer), 0);
+        escrow.setSettleFeeCap(250, relayer);
+        assertEq(_capOf(payee), 250);
+        assertEq(_capOf(payer), 0);
     }
 
     function test_domainSeparator_followsChainId() external {

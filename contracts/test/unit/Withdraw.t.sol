@@ -41,6 +41,27 @@ contract WithdrawTest is UnitTest {
         escrow.withdraw(address(0), 1e18);
     }
 
+    /// @dev Tokens sent to the escrow's own address would sit there outside every balance, for good.
+    function test_RevertWhen_withdrawToEscrowItself() external {
+        _fund(payer, 10e18);
+        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.EscrowAddress.selector));
+        vm.prank(payer);
+        escrow.withdraw(address(escrow), 1e18);
+    }
+
+    function test_withdrawBySig_toEscrowItselfIsSkipped() external {
+        _fund(payer, 10e18);
+        IChannelEscrow.WithdrawAuth[] memory auths = new IChannelEscrow.WithdrawAuth[](2);
+        auths[0] = _withdrawAuth(payerKey, address(escrow), 1e18, 0, 0);
+        auths[1] = _withdrawAuth(payerKey, receiver, 1e18, 0, 0);
+        bytes memory reason = abi.encodeWithSelector(IChannelEscrow.EscrowAddress.selector);
+        _expectSkipped(0, reason);
+        bytes[] memory failures = escrow.withdrawBySig(auths);
+        assertEq(failures[0], reason);
+        assertEq(failures[1].length, 0, "the nonce the skipped entry did not use goes to the next");
+        assertEq(escrow.balanceOf(payer), 9e18);
+    }
+
     function test_RevertWhen_withdrawZeroAmount() external {
         _fund(payer, 10e18);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));

@@ -63,6 +63,11 @@ abstract contract EscrowTestBase is Test {
         return IChannelEscrow.SettleOutcome(uint8(outcomes[0]));
     }
 
+    /// @dev The settlement fee cap `account` set, in basis points.
+    function _capOf(address account) internal view returns (uint16 bps) {
+        (bps,) = escrow.settleFeeCapOf(account);
+    }
+
     function _deadline() internal view returns (uint40) {
         return uint40(block.timestamp + 1 hours);
     }

@@ -58,14 +58,58 @@ library PaymentSigner {
         );
     }
 
+    // Struct hashes by an explicit abi.encode of the fields, independent of the contract's word copying.
+
+    function hashOpen(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline
+            )
+        );
+    }
+
+    function hashTopUp(IChannelEscrow.TopUpAuth memory a) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline)
+        );
+    }
+
+    function hashClose(IChannelEscrow.CloseAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.relayer, a.deadline));
+    }
+
+    function hashWithdraw(IChannelEscrow.WithdrawAuth memory a) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.relayer, a.nonce, a.deadline)
+        );
+    }
+
+    function hashFeeCap(IChannelEscrow.SettleFeeCapAuth memory a) internal pure returns (bytes32) {
+        return keccak256(abi.encode(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, a.bps, a.relayer, a.nonce, a.deadline));
+    }
+
+    function hashCooperativeClose(IChannelEscrow.CooperativeCloseAuth memory a) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                PaymentHash.COOPERATIVE_CLOSE_TYPEHASH,
+                a.payer,
+                a.payee,
+                a.salt,
+                a.cumulative,
+                a.fee,
+                a.relayer,
+                a.channelNonce,
+                a.deadline
+            )
+        );
+    }
+
     function signOpen(IChannelEscrow escrow, uint256 key, IChannelEscrow.OpenAuth memory a)
         internal
         view
         returns (IChannelEscrow.OpenAuth memory)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
-        a.sig = signDigest(key, digest(escrow, structHash));
+        a.sig = signDigest(key, digest(escrow, hashOpen(a)));
         return a;
     }
 
@@ -74,9 +118,7 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.TopUpAuth memory)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.deadline));
-        a.sig = signDigest(key, digest(escrow, structHash));
+        a.sig = signDigest(key, digest(escrow, hashTopUp(a)));
         return a;
     }
 
@@ -85,9 +127,7 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.CloseAuth memory)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(PaymentHash.REQUEST_CLOSE_TYPEHASH, a.payee, a.salt, a.fee, a.deadline));
-        a.sig = signDigest(key, digest(escrow, structHash));
+        a.sig = signDigest(key, digest(escrow, hashClose(a)));
         return a;
     }
 
@@ -96,9 +136,7 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.WithdrawAuth memory)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.nonce, a.deadline));
-        a.sig = signDigest(key, digest(escrow, structHash));
+        a.sig = signDigest(key, digest(escrow, hashWithdraw(a)));
         return a;
     }
 
@@ -107,17 +145,8 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.SettleFeeCapAuth memory)
     {
-        bytes32 structHash = keccak256(abi.encode(PaymentHash.SETTLE_FEE_CAP_TYPEHASH, a.bps, a.nonce, a.deadline));
-        a.sig = signDigest(key, digest(escrow, structHash));
+        a.sig = signDigest(key, digest(escrow, hashFeeCap(a)));
         return a;
-    }
-
-    function hashCooperativeClose(IChannelEscrow.CooperativeCloseAuth memory a) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                PaymentHash.COOPERATIVE_CLOSE_TYPEHASH, a.payer, a.payee, a.salt, a.cumulative, a.fee, a.deadline
-            )
-        );
     }
 
     function signCooperativeClose(IChannelEscrow escrow, uint256 key, IChannelEscrow.CooperativeCloseAuth memory a)
@@ -126,5 +155,21 @@ library PaymentSigner {
         returns (IChannelEscrow.CompactSignature memory)
     {
         return signDigest(key, digest(escrow, hashCooperativeClose(a)));
+    }
+
+    /// @dev An EIP-2612 permit of `token` for `spender`, signed by `key`, in compact form.
+    function signPermit(
+        address token,
+        uint256 key,
+        address spender,
+        uint256 value,
+        uint256 nonce,
+        uint256 deadline
+    ) internal view returns (IChannelEscrow.CompactSignature memory) {
+        bytes32 permitTypehash =
+            keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
+        bytes32 structHash = keccak256(abi.encode(permitTypehash, VM.addr(key), spender, value, nonce, deadline));
+        (, bytes memory separator) = token.staticcall(abi.encodeWithSignature("DOMAIN_SEPARATOR()"));
+        return signDigest(key, keccak256(abi.encodePacked(hex"1901", abi.decode(separator, (bytes32)), structHash)));
     }
 }

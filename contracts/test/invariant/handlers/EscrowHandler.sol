@@ -34,10 +34,13 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         Warp,
         FinalizeClose,
         CloseByPayee,
-        CooperativeClose
+        CooperativeClose,
+        FundChannelsWithPermit,
+        AdvanceNonce,
+        AdvanceChannelNonce
     }
 
-    uint256 public constant ACTION_COUNT = 14;
+    uint256 public constant ACTION_COUNT = 17;
     uint256 public constant ACTORS = 3;
     uint256 public constant SALTS = 4;
     /// @dev Everyone whose free balance can change: the actors and the relayer.
@@ -83,6 +86,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     mapping(address account => uint256) public ghostFree;
     mapping(address account => uint64) public ghostNonce;
     mapping(address account => uint16) public ghostCap;
+    /// @dev The relayer each payee's fee cap names (zero: none).
+    mapping(address account => address) public ghostFeeRelayer;
     /// @dev Token flows into and out of the escrow.
     uint256 public ghostDeposited;
     uint256 public ghostWithdrawn;
@@ -146,7 +151,10 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         "warp",
         "finalizeClose",
         "closeByPayee",
-        "cooperativeClose"
+        "cooperativeClose",
+        "fundChannelsWithPermit",
+        "advanceNonce",
+        "advanceChannelNonce"
     ];
     bool internal recorded;
 
@@ -244,10 +252,14 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         amount = _bound(amount, 1, ghostFree[owner]);
         fee = _bound(fee, 0, _min(MAX_FEE, ghostFree[owner] - amount));
         uint64 expected = ghostNonce[owner];
-        IChannelEscrow.WithdrawAuth memory a =
-            IChannelEscrow.WithdrawAuth(owner, to, uint128(amount), uint128(fee), expected, _deadline(mode), _noSig());
+        IChannelEscrow.WithdrawAuth memory a = IChannelEscrow.WithdrawAuth(
+            owner, to, uint128(amount), uint128(fee), _namedRelayer(mode), expected, _deadline(mode), _noSig()
+        );
         bytes memory refusal;
-        if (mode % 8 == 0) {
+        if (mode % 8 == 2) {
+            a.relayer = accountList[o];
+            refusal = abi.encodeWithSelector(IChannelEscrow.WrongRelayer.selector, a.relayer, relayer);
+        } else if (mode % 8 == 0) {
             unchecked {
                 a.nonce = expected + uint64(_bound(mode >> 8, 1, type(uint64).max));
             }
@@ -369,19 +381,48 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         uint40 deadline = _deadline(mode);
         auths[0] = _signedOpen(id, keys[payer], amount, fee, deadline);
         if (auths.length == 1) return (auths, refusal);
-        uint256 kind = (mode >> 2) % 3;
+        uint256 kind = (mode >> 2) % 5;
         if (kind == 0) {
             auths[1] = auths[0];
             refusal = abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id);
+        } else if (kind == 3) {
+            // Names another relayer: only that one may submit it.
+            auths[1] = _signedOpen(id, keys[payer], amount, fee, deadline);
+            auths[1].relayer = accountList[payer];
+            auths[1] = iescrow.signOpen(keys[payer], auths[1]);
+            refusal =
+                abi.encodeWithSelector(IChannelEscrow.WrongRelayer.selector, accountList[payer], accountList[ACTORS]);
+        } else if (kind == 4 && _otherFresh(id, mode) != bytes32(0)) {
+            // Another channel never opened, signed under a channel nonce it does not have (yet).
+            bytes32 other = _otherFresh(id, mode);
+            auths[1] = _signedOpen(other, keys[refOf[other].payer], amount, fee, deadline);
+            auths[1].channelNonce = model[other].nonce + 1;
+            auths[1] = iescrow.signOpen(keys[refOf[other].payer], auths[1]);
+            refusal = abi.encodeWithSelector(
+                IChannelEscrow.InvalidChannelNonce.selector, other, model[other].nonce, model[other].nonce + 1
+            );
         } else if (kind == 1) {
             auths[1] = _signedOpen(id, keys[payer], amount, fee, uint40(ghostNow - 1));
             refusal = abi.encodeWithSelector(IChannelEscrow.SignatureExpired.selector, ghostNow - 1);
+        } else if (kind == 0 || kind == 4) {
+            auths[1] = auths[0];
+            refusal = abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id);
         } else {
             uint256 otherKey = keys[(payer + 1 + (mode >> 4) % (ACTORS - 1)) % ACTORS];
             auths[1] = _signedOpen(id, otherKey, amount, fee, deadline);
             refusal =
                 abi.encodeWithSelector(IChannelEscrow.InvalidSigner.selector, vm.addr(otherKey), accountList[payer]);
         }
+    }
+
+    /// @dev A channel never opened other than `id`, or zero.
+    function _otherFresh(bytes32 id, uint256 seed) internal view returns (bytes32) {
+        uint256 n = ids.length;
+        for (uint256 i; i < n; ++i) {
+            bytes32 other = ids[(seed % n + i) % n];
+            if (other != id && model[other].state == IChannelEscrow.ChannelState.None) return other;
+        }
+        return bytes32(0);
     }
 
     function _signedOpen(bytes32 id, uint256 key, uint256 amount, uint256 fee, uint40 deadline)
@@ -398,6 +439,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
                 salts[r.salt],
                 uint96(amount),
                 uint96(fee),
+                _namedRelayer(deadline),
+                model[id].nonce,
                 deadline,
                 _noSig()
             )
@@ -441,7 +484,15 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         auths[0] = iescrow.signTopUp(
             keys[r.payer],
             IChannelEscrow.TopUpAuth(
-                payer, accountList[r.payee], salts[r.salt], newTotal, uint96(fee), _deadline(mode), _noSig()
+                payer,
+                accountList[r.payee],
+                salts[r.salt],
+                newTotal,
+                uint96(fee),
+                _namedRelayer(mode),
+                model[id].nonce,
+                _deadline(mode),
+                _noSig()
             )
         );
         auths[1] = auths[0];
@@ -472,12 +523,17 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     // Settlement
     // =============================================================================================
 
-    function setSettleFeeCap(uint256 payeeSeed, uint256 bps) external step(Action.SetSettleFeeCap) {
+    /// @dev Mostly names the relayer; sometimes another actor (who then earns the fees when it submits) or
+    /// nobody.
+    function setSettleFeeCap(uint256 payeeSeed, uint256 bps, uint256 relayerSeed) external step(Action.SetSettleFeeCap) {
         address payee = accountList[payeeSeed % ACTORS];
         bps = _bound(bps, 0, BPS);
+        uint256 pick = relayerSeed % 6;
+        address named = pick == 0 ? address(0) : pick == 1 ? accountList[(relayerSeed >> 8) % ACTORS] : accountList[ACTORS];
         vm.prank(payee);
-        try escrow.setSettleFeeCap(uint16(bps)) {
+        try escrow.setSettleFeeCap(uint16(bps), named) {
             ghostCap[payee] = uint16(bps);
+            ghostFeeRelayer[payee] = named;
             _applied();
         } catch (bytes memory err) {
             _unexpected("setSettleFeeCap", err);
@@ -516,11 +572,15 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             uint256 gSeed = uint256(keccak256(abi.encode(seed, g)));
             groups[g] = _planGroup(g == 0 ? firstPayee : uint8(gSeed % ACTORS), gSeed, g == 0 && live, liveId);
         }
-        // The live receipt always goes through, so that every settleBatch call settles something.
-        if (live) {
-            groups[0].feeBps = uint16(_min(groups[0].feeBps, ghostCap[accountList[firstPayee]]));
-        }
         address submitter = _account(submitterSeed);
+        // The live receipt always goes through, so that every settleBatch call settles something: its group
+        // claims no more than this submitter may take.
+        if (live) {
+            address payee = accountList[firstPayee];
+            groups[0].feeBps = ghostFeeRelayer[payee] == submitter
+                ? uint16(_min(groups[0].feeBps, ghostCap[payee]))
+                : 0;
+        }
         if (!_submitBatch(groups, submitter)) return;
         _applied();
         if ((seed >> 32) % 4 == 0) _resubmit(groups, submitter);
@@ -652,7 +712,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         uint256 k;
         uint256 fees;
         for (uint256 g; g < groups.length; ++g) {
-            (uint256 groupSettles, uint256 fee) = _predictGroup(groups[g], outcomes, k);
+            (uint256 groupSettles, uint256 fee) = _predictGroup(groups[g], outcomes, k, submitter);
             k += groups[g].receipts.length;
             settles += groupSettles;
             fees += fee;
@@ -661,15 +721,24 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     }
 
     /// @dev One payee group: outcomes from index `k`, the payee credited the group's increase minus its fee.
-    function _predictGroup(Group memory group, bytes memory outcomes, uint256 k)
+    /// A group claiming a fee the submitter may not take (above the cap, or the submitter is not the
+    /// relayer the payee named) is refused whole: FeeAboveCap for each receipt, none of them looked at.
+    function _predictGroup(Group memory group, bytes memory outcomes, uint256 k, address submitter)
         internal
         returns (uint256 settles, uint256 fee)
     {
         address payee = accountList[group.payee];
-        bool feeAllowed = group.feeBps <= ghostCap[payee];
+        bool feeAllowed = group.feeBps == 0
+            || (group.feeBps <= ghostCap[payee] && ghostFeeRelayer[payee] == submitter && submitter != address(0));
+        if (!feeAllowed) {
+            for (uint256 i; i < group.receipts.length; ++i) {
+                outcomes[k + i] = bytes1(uint8(IChannelEscrow.SettleOutcome.FeeAboveCap));
+            }
+            return (0, 0);
+        }
         uint256 credited;
         for (uint256 i; i < group.receipts.length; ++i) {
-            (bytes32 id, uint8 outcome) = _predictReceipt(payee, group.receipts[i], feeAllowed);
+            (bytes32 id, uint8 outcome) = _predictReceipt(payee, group.receipts[i]);
             outcomes[k + i] = bytes1(outcome);
             if (outcome != uint8(IChannelEscrow.SettleOutcome.Settled)) continue;
             ++settles;
@@ -681,11 +750,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         ghostFree[payee] += credited - fee;
     }
 
-    function _predictReceipt(address payee, Planned memory p, bool feeAllowed)
-        internal
-        view
-        returns (bytes32 id, uint8 outcome)
-    {
+    function _predictReceipt(address payee, Planned memory p) internal view returns (bytes32 id, uint8 outcome) {
         uint256 s = uint256(p.vs) & ((1 << 255) - 1);
         uint8 v = uint8(27 + (uint256(p.vs) >> 255));
         bytes32 digest = keccak256(
@@ -694,7 +759,6 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         address signer = ecrecover(digest, v, p.r, bytes32(s));
         id = PaymentHash.channelId(signer, payee, p.salt);
         IChannelEscrow.Channel memory c = model[id];
-        if (!feeAllowed) return (id, uint8(IChannelEscrow.SettleOutcome.FeeAboveCap));
         if (s > HALF_ORDER) return (id, uint8(IChannelEscrow.SettleOutcome.MalleableSignature));
         if (c.state == IChannelEscrow.ChannelState.None) {
             return (id, uint8(IChannelEscrow.SettleOutcome.UnknownChannel));
@@ -766,7 +830,9 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         IChannelEscrow.CloseAuth[] memory auths = new IChannelEscrow.CloseAuth[](2);
         auths[0] = iescrow.signClose(
             keys[r.payer],
-            IChannelEscrow.CloseAuth(payer, accountList[r.payee], salts[r.salt], uint96(fee), _deadline(mode), _noSig())
+            IChannelEscrow.CloseAuth(
+                payer, accountList[r.payee], salts[r.salt], uint96(fee), _namedRelayer(mode), _deadline(mode), _noSig()
+            )
         );
         auths[1] = auths[0];
         vm.prank(relayer);
@@ -947,8 +1013,16 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     {
         ChannelRef memory r = refOf[id];
         IChannelEscrow.Channel memory c = model[id];
+        k.submitter = _account(mode >> 8);
         k.auth = IChannelEscrow.CooperativeCloseAuth(
-            accountList[r.payer], accountList[r.payee], salts[r.salt], 0, 0, _deadline(mode)
+            accountList[r.payer],
+            accountList[r.payee],
+            salts[r.salt],
+            0,
+            0,
+            (mode >> 12) % 2 == 0 ? address(0) : k.submitter,
+            c.nonce,
+            _deadline(mode)
         );
         uint256 kind = mode % 3;
         if (kind == 0) k.auth.cumulative = uint96(_bound(cumulativeSeed, 0, c.settled));
@@ -965,7 +1039,188 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         k.payeeSig = iescrow.signCooperativeClose(keys[r.payee], k.auth);
         // The payer signed this amount whether or not the close goes through.
         _raiseMaxSigned(id, k.auth.cumulative);
-        k.submitter = _account(mode >> 8);
+    }
+
+    // =============================================================================================
+    // Onboarding and cancellation
+    // =============================================================================================
+
+    /// @dev A payer funds one or two of its channels straight from its wallet with a permit: opens the
+    /// ones never opened, tops up the open ones. Sometimes one of them is closing or closed: the whole call
+    /// must revert and change nothing.
+    function fundChannelsWithPermit(uint256 channelSeed, uint256 amount, uint256 mode)
+        external
+        step(Action.FundChannelsWithPermit)
+    {
+        (bool found, bytes32 first) = _find(channelSeed, NONE | OPEN);
+        if (!found) {
+            _recordNothingToDo();
+            return;
+        }
+        ChannelRef memory r = refOf[first];
+        address payer = accountList[r.payer];
+        bool refused = mode % 6 == 0;
+        bytes32 second = first;
+        if (mode % 3 == 1 || refused) {
+            // A second channel of the same payer: another one that can be funded, or (refused) one that cannot.
+            for (uint256 i; i < ids.length; ++i) {
+                bytes32 id = ids[((channelSeed >> 8) + i) % ids.length];
+                IChannelEscrow.ChannelState st = model[id].state;
+                bool fundable = st == IChannelEscrow.ChannelState.None || st == IChannelEscrow.ChannelState.Open;
+                if (id != first && refOf[id].payer == r.payer && fundable != refused) {
+                    second = id;
+                    break;
+                }
+            }
+            if (second == first) refused = false;
+        }
+        amount = _bound(amount, 1, MAX_AMOUNT);
+        IChannelEscrow.ChannelFunding[] memory channels =
+            new IChannelEscrow.ChannelFunding[](second == first ? 1 : 2);
+        channels[0] = IChannelEscrow.ChannelFunding(accountList[r.payee], salts[r.salt], uint96(amount));
+        if (second != first) {
+            ChannelRef memory r2 = refOf[second];
+            channels[1] = IChannelEscrow.ChannelFunding(accountList[r2.payee], salts[r2.salt], uint96(amount));
+        }
+        // A permit for the largest allowance: the wallet keeps approving every later deposit.
+        IChannelEscrow.CompactSignature memory sig = PaymentSigner.signPermit(
+            address(token), keys[r.payer], address(escrow), type(uint256).max, token.nonces(payer), ghostNow + 1 hours
+        );
+        uint256 tokensBefore = token.balanceOf(payer);
+        bytes32 before = _stateHash();
+        vm.prank(payer);
+        try escrow.fundChannelsWithPermit(type(uint256).max, ghostNow + 1 hours, sig, channels) {
+            if (!_check(!refused, "funded a channel that is not open")) return;
+            _check(token.balanceOf(payer) + amount * channels.length == tokensBefore, "pulled another amount");
+            ghostDeposited += amount * channels.length;
+            _modelFund(first, amount);
+            if (second != first) _modelFund(second, amount);
+            _applied();
+        } catch (bytes memory err) {
+            if (!refused) {
+                _unexpected("fundChannelsWithPermit", err);
+                return;
+            }
+            _check(
+                keccak256(err)
+                    == keccak256(
+                        abi.encodeWithSelector(
+                            IChannelEscrow.InvalidChannelState.selector, second, model[second].state
+                        )
+                    ),
+                "refused funding: wrong error"
+            );
+            _check(_stateHash() == before, "refused funding changed state");
+            _rejected();
+        }
+    }
+
+    function _modelFund(bytes32 id, uint256 amount) internal {
+        if (model[id].state == IChannelEscrow.ChannelState.None) _modelOpen(id, amount);
+        else model[id].deposit += uint96(amount);
+    }
+
+    /// @dev An actor voids what it signed under its nonce; a withdrawal signed under the old one is then
+    /// refused.
+    function advanceNonce(uint256 actorSeed, uint256 amount) external step(Action.AdvanceNonce) {
+        uint256 o = actorSeed % ACTORS;
+        address owner = accountList[o];
+        uint64 old = ghostNonce[owner];
+        vm.prank(owner);
+        try escrow.advanceNonce() {
+            ghostNonce[owner] = old + 1;
+        } catch (bytes memory err) {
+            _unexpected("advanceNonce", err);
+            return;
+        }
+        if (_ensureFree(owner, 1)) {
+            IChannelEscrow.WithdrawAuth[] memory auths = new IChannelEscrow.WithdrawAuth[](1);
+            auths[0] = iescrow.signWithdraw(
+                keys[o],
+                IChannelEscrow.WithdrawAuth(
+                    owner, sink, uint128(_bound(amount, 1, ghostFree[owner])), 0, address(0), old, _deadline(amount), _noSig()
+                )
+            );
+            _expectWithdrawalRefused(
+                auths, abi.encodeWithSelector(IChannelEscrow.InvalidNonce.selector, owner, old + 1, old)
+            );
+        }
+        _applied();
+    }
+
+    /// @dev The payer or the payee of a channel not yet closed (never opened, open or closing) voids what was
+    /// signed for it; a top-up signed under the old nonce (if the channel is open) is then refused. On a
+    /// closed channel the call is refused.
+    function advanceChannelNonce(uint256 channelSeed, uint256 mode) external step(Action.AdvanceChannelNonce) {
+        if (mode % 5 == 0) {
+            (bool closed, bytes32 closedId) = _find(channelSeed, CLOSED);
+            if (closed) {
+                ChannelRef memory rc = refOf[closedId];
+                vm.prank(accountList[rc.payer]);
+                try escrow.advanceChannelNonce(accountList[rc.payer], accountList[rc.payee], salts[rc.salt]) {
+                    _violation("advanced the nonce of a closed channel");
+                } catch (bytes memory err) {
+                    _check(
+                        keccak256(err)
+                            == keccak256(
+                                abi.encodeWithSelector(
+                                    IChannelEscrow.InvalidChannelState.selector,
+                                    closedId,
+                                    IChannelEscrow.ChannelState.Closed
+                                )
+                            ),
+                        "nonce of a closed channel: wrong error"
+                    );
+                    _rejected();
+                }
+                return;
+            }
+        }
+        (bool found, bytes32 id) = _find(channelSeed, NONE | OPEN | CLOSING);
+        if (!found) {
+            _recordNothingToDo();
+            return;
+        }
+        ChannelRef memory r = refOf[id];
+        uint16 old = model[id].nonce;
+        vm.prank(accountList[(mode >> 4) % 2 == 0 ? r.payer : r.payee]);
+        try escrow.advanceChannelNonce(accountList[r.payer], accountList[r.payee], salts[r.salt]) {
+            model[id].nonce = old + 1;
+        } catch (bytes memory err) {
+            _unexpected("advanceChannelNonce", err);
+            return;
+        }
+        if (model[id].state == IChannelEscrow.ChannelState.Open) {
+            IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
+            auths[0] = iescrow.signTopUp(
+                keys[r.payer],
+                IChannelEscrow.TopUpAuth(
+                    accountList[r.payer],
+                    accountList[r.payee],
+                    salts[r.salt],
+                    model[id].deposit + 1,
+                    0,
+                    address(0),
+                    old,
+                    _deadline(mode),
+                    _noSig()
+                )
+            );
+            bytes32 before = _stateHash();
+            vm.prank(accountList[ACTORS]);
+            try escrow.topUpsBySig(auths) returns (bytes[] memory failures) {
+                _check(
+                    keccak256(_entry(failures, 0))
+                        == keccak256(abi.encodeWithSelector(IChannelEscrow.InvalidChannelNonce.selector, id, old + 1, old)),
+                    "top-up under an advanced nonce: wrong refusal"
+                );
+                _check(_stateHash() == before, "top-up under an advanced nonce changed state");
+            } catch (bytes memory err) {
+                _unexpected("topUpsBySig (old nonce)", err);
+                return;
+            }
+        }
+        _applied();
     }
 
     // =============================================================================================
@@ -988,7 +1243,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             IChannelEscrow.Channel[] memory channels,
             uint256[ACCOUNTS] memory free,
             uint64[ACCOUNTS] memory nonces,
-            uint16[ACCOUNTS] memory caps
+            uint16[ACCOUNTS] memory caps,
+            address[ACCOUNTS] memory feeRelayers
         )
     {
         channels = new IChannelEscrow.Channel[](ids.length);
@@ -997,7 +1253,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         }
         for (uint256 i; i < ACCOUNTS; ++i) {
             address a = accountList[i];
-            (free[i], nonces[i], caps[i]) = (ghostFree[a], ghostNonce[a], ghostCap[a]);
+            (free[i], nonces[i], caps[i], feeRelayers[i]) = (ghostFree[a], ghostNonce[a], ghostCap[a], ghostFeeRelayer[a]);
         }
     }
 
@@ -1045,6 +1301,11 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     function _recipient(uint256 seed) internal view returns (address) {
         uint256 i = seed % (ACCOUNTS + 1);
         return i == ACCOUNTS ? sink : accountList[i];
+    }
+
+    /// @dev The relayer a signed operation names: the handler's relayer (who submits them all), or nobody.
+    function _namedRelayer(uint256 seed) internal view returns (address) {
+        return (seed >> 3) % 2 == 0 ? accountList[ACTORS] : address(0);
     }
 
     function _deadline(uint256 seed) internal view returns (uint40) {
@@ -1198,7 +1459,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function _modelOpen(bytes32 id, uint256 amount) internal {
-        model[id] = IChannelEscrow.Channel(uint96(amount), 0, 0, IChannelEscrow.ChannelState.Open);
+        model[id] = IChannelEscrow.Channel(uint96(amount), 0, 0, model[id].nonce, IChannelEscrow.ChannelState.Open);
         ++channelsOpened;
     }
 
@@ -1245,6 +1506,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             IChannelEscrow.Channel memory prev = lastSeen[id];
             _checkTransition(c.deposit >= prev.deposit, "deposit decreased");
             _checkTransition(c.settled >= prev.settled, "settled decreased");
+            _checkTransition(c.nonce >= prev.nonce, "channel nonce decreased");
             _checkTransition(uint8(c.state) >= uint8(prev.state), "state moved backwards");
             if (prev.state == IChannelEscrow.ChannelState.Closed) {
                 _checkTransition(keccak256(abi.encode(c)) == keccak256(abi.encode(prev)), "closed channel changed");
@@ -1257,7 +1519,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     function _stateHash() internal view returns (bytes32 h) {
         for (uint256 i; i < ACCOUNTS; ++i) {
             address a = accountList[i];
-            h = keccak256(abi.encode(h, escrow.balanceOf(a), escrow.nonceOf(a), escrow.settleFeeCapOf(a)));
+            (uint16 bps, address named) = escrow.settleFeeCapOf(a);
+            h = keccak256(abi.encode(h, escrow.balanceOf(a), escrow.nonceOf(a), bps, named));
         }
         for (uint256 i; i < ids.length; ++i) {
             h = keccak256(abi.encode(h, escrow.channel(ids[i])));

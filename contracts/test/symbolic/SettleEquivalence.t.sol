@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Test} from "forge-std/Test.sol";
+
+import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
+import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
+import {SettleReference} from "./SettleReference.sol";
+
+/// @notice Symbolic proof (halmos, `make symbolic`) that ChannelEscrow's assembly settlement loop behaves
+/// exactly as the plain-Solidity SettleReference: for every value of every input below — signatures,
+/// salts, cumulative amounts, the stored channel and account words, fee claim, fee cap, fee relayer, the
+/// caller's relayer id, block time — both return the same outcome bytes and leave the same channel words,
+/// payee account word and caller account word.
+///
+/// Bounds: batches of two receipts, as one group of two (the loop's carried state: the credit, the
+/// entries, the previous payer in scratch memory) and as two groups of one (the group loop: fee check,
+/// payee credit, caller fee). Channels and accounts are any well-formed words (state 0–3, settled ≤
+/// deposit, balances below 2^127 so that credits stay within the escrow's 2^128 holdings bound). `ecrecover`
+/// is an uninterpreted function and keccak256 an injective one, so "any signature" covers valid, invalid
+/// (recovering 0) and malleable ones, and two receipts of one channel. Events are not compared (the unit
+/// tests pin them). `forge test` runs only test_storageLayout here (the `check_` functions are halmos's).
+contract SettleEquivalenceTest is Test {
+    /// @dev ChannelEscrow's storage: `_accounts` is slot 2, `_relayerIds` slot 3 (after EIP712's two
+    /// string slots); a channel's word lives at the slot numbered by its id. test_storageLayout pins them.
+    uint256 private constant ACCOUNTS_SLOT = 2;
+    uint256 private constant RELAYER_IDS_SLOT = 3;
+
+    ChannelEscrow internal escrow;
+    SettleReference internal ref;
+
+    function setUp() public {
+        // No token is ever called by settleBatch; any nonzero address will do.
+        escrow = new ChannelEscrow(address(0x7070), 1 hours);
+        ref = new SettleReference(escrow.DOMAIN_SEPARATOR());
+    }
+
+    struct SignedReceipt {
+        uint32 salt;
+        uint96 cumulative;
+        bytes32 r;
+        bytes32 vs;
+        uint256 word;
+    }
+
+    /// @dev One group, one receipt.
+    function check_oneReceipt(
+        address caller,
+        bool claimsFee,
+        uint256 account,
+        uint32 callerId,
+        SignedReceipt memory a,
+        uint40 time
+    ) public {
+        address payee = address(0xbeef);
+        uint16 feeBps = _fee(claimsFee);
+        vm.warp(time);
+        _setAccount(payee, account);
+        _setRelayerId(caller, callerId);
+        bytes32 idA = _setChannel(payee, a);
+        bytes memory batch = bytes.concat(abi.encodePacked(payee, feeBps, uint16(1)), _pack(a));
+        _compare(batch, caller);
+        _assertSameWord(idA);
+        _assertSameAccount(payee);
+        _assertSameAccount(caller);
+    }
+
+    /// @dev One group, two receipts.
+    function check_oneGroupOfTwo(
+        address payee,
+        address caller,
+        uint16 feeBps,
+        uint256 account,
+        uint32 callerId,
+        SignedReceipt memory a,
+        SignedReceipt memory b,
+        uint40 time
+    ) public {
+        vm.warp(time);
+        _setAccount(payee, account);
+        _setRelayerId(caller, callerId);
+        bytes32 idA = _setChannel(payee, a);
+        bytes32 idB = _setChannel(payee, b);
+        bytes memory batch = bytes.concat(abi.encodePacked(payee, feeBps, uint16(2)), _pack(a), _pack(b));
+        _compare(batch, caller);
+        _assertSameWord(idA);
+        _assertSameWord(idB);
+        _assertSameAccount(payee);
+        _assertSameAccount(caller);
+    }
+
+    /// @dev Two groups of one receipt each (any payees, equal or not).
+    function check_twoGroupsOfOne(
+        address payeeA,
+        address payeeB,
+        address caller,
+        uint16 feeA,
+        uint16 feeB,
+        uint256 accountA,
+        uint256 accountB,
+        uint32 callerId,
+        SignedReceipt memory a,
+        SignedReceipt memory b,
+        uint40 time
+    ) public {
+        vm.warp(time);
+        _setAccount(payeeA, accountA);
+        _setAccount(payeeB, accountB);
+        _setRelayerId(caller, callerId);
+        bytes32 idA = _setChannel(payeeA, a);
+        bytes32 idB = _setChannel(payeeB, b);
+        bytes memory batch = bytes.concat(
+            abi.encodePacked(payeeA, feeA, uint16(1)), _pack(a), abi.encodePacked(payeeB, feeB, uint16(1)), _pack(b)
+        );
+        _compare(batch, caller);
+        _assertSameWord(idA);
+        _assertSameWord(idB);
+        _assertSameAccount(payeeA);
+        _assertSameAccount(payeeB);
+        _assertSameAccount(caller);
+    }
+
+    /// @dev The slots this check writes are the escrow's (a layout change would make the check vacuous).
+    function test_storageLayout() public {
+        address payee = makeAddr("payee");
+        vm.store(address(escrow), keccak256(abi.encode(payee, ACCOUNTS_SLOT)), bytes32(uint256(5) | (7 << 192)));
+        assertEq(escrow.balanceOf(payee), 5);
+        (uint16 bps,) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 7);
+        bytes32 id = escrow.channelId(payee, address(1), 2);
+        vm.store(address(escrow), id, bytes32(uint256(9) | (1 << 248)));
+        assertEq(escrow.channel(id).deposit, 9);
+        vm.prank(payee);
+        escrow.setSettleFeeCap(1, address(0xbeef));
+        assertEq(uint256(vm.load(address(escrow), keccak256(abi.encode(address(0xbeef), RELAYER_IDS_SLOT)))), 1);
+    }
+
+    /// @dev A group's fee claim: none, or 25 bps. Concrete on each path: a symbolic claim would make the
+    /// fee a product of two symbolic words (credited × feeBps), which the solver bit-blasts for minutes per
+    /// query; whether the claim is allowed (cap, relayer ids: symbolic) is what the check is about.
+    function _fee(bool claims) internal pure returns (uint16) {
+        return claims ? 25 : 0;
+    }
+
+    function _compare(bytes memory batch, address caller) internal {
+        vm.prank(caller);
+        bytes memory got = escrow.settleBatch(batch);
+        vm.prank(caller);
+        bytes memory want = ref.settleBatch(batch);
+        assertEq(keccak256(got), keccak256(want), "outcomes");
+    }
+
+    function _pack(SignedReceipt memory x) internal pure returns (bytes memory) {
+        return abi.encodePacked(x.salt, x.cumulative, x.r, x.vs);
+    }
+
+    /// @dev Stores receipt `x`'s channel word under the id its signature leads to, in both contracts.
+    function _setChannel(address payee, SignedReceipt memory x) internal returns (bytes32 id) {
+        // A well-formed word: state 0–3 in the top byte, settled ≤ deposit.
+        vm.assume(x.word >> 248 <= 3);
+        vm.assume((x.word >> 96) & ((1 << 96) - 1) <= x.word & ((1 << 96) - 1));
+        bytes32 digest = keccak256(
+            abi.encodePacked(hex"1901", escrow.DOMAIN_SEPARATOR(), PaymentHash.hashReceipt(payee, x.salt, x.cumulative))
+        );
+        address payer =
+            ecrecover(digest, uint8(27 + (uint256(x.vs) >> 255)), x.r, bytes32((uint256(x.vs) << 1) >> 1));
+        id = keccak256(abi.encode(payer, payee, x.salt));
+        vm.store(address(escrow), id, bytes32(x.word));
+        ref.setChannel(id, x.word);
+    }
+
+    function _setAccount(address who, uint256 word) internal {
+        // Upper 16 bits zero, fee cap ≤ 100%, balance below 2^127 (holdings bound: credits cannot carry).
+        vm.assume(word >> 240 == 0);
+        vm.assume((word >> 192) & 0xffff <= 10_000);
+        vm.assume(word & ((1 << 128) - 1) < 1 << 127);
+        vm.store(address(escrow), keccak256(abi.encode(who, ACCOUNTS_SLOT)), bytes32(word));
+        ref.setAccount(who, word);
+    }
+
+    function _setRelayerId(address who, uint32 id) internal {
+        vm.store(address(escrow), keccak256(abi.encode(who, RELAYER_IDS_SLOT)), bytes32(uint256(id)));
+        ref.setRelayerId(who, id);
+    }
+
+    function _assertSameWord(bytes32 id) internal view {
+        assertEq(uint256(vm.load(address(escrow), id)), ref.channelWord(id), "channel word");
+    }
+
+    function _assertSameAccount(address who) internal view {
+        assertEq(
+            uint256(vm.load(address(escrow), keccak256(abi.encode(who, ACCOUNTS_SLOT)))),
+            ref.accountWord(who),
+            "account word"
+        );
+    }
+}
