@@ -479,6 +479,8 @@ fn sign_open(
         salt,
         deposit: U96::from(5_000u64),
         fee: U96::from(fee),
+        relayer: Address::ZERO,
+        channelNonce: 0,
         deadline: U40::from(deadline),
     };
     let signature = payer_key
@@ -512,6 +514,8 @@ both_engines!(operations_queue_and_rejections, |store: Store| async move {
         to: payee().address(),
         amount: 5,
         fee: 2_000,
+        // Names another relayer as its only submitter: this one would be skipped by the escrow.
+        relayer: Address::repeat_byte(0x99),
         nonce: 0,
         deadline: U40::from(deadline),
     };
@@ -529,6 +533,8 @@ both_engines!(operations_queue_and_rejections, |store: Store| async move {
         salt: 7,
         cumulative: U96::from(10u64),
         fee: U96::ZERO,
+        relayer: Address::ZERO,
+        channelNonce: 0,
         deadline: U40::from(deadline),
     };
     let hash = close.eip712_signing_hash(&test_domain());
@@ -552,7 +558,7 @@ both_engines!(operations_queue_and_rejections, |store: Store| async move {
     json_ops.push(bad);
     json_ops.push(json!({
         "type": "set_settle_fee_cap", "payee": payee().address().to_string(), "bps": 10_001,
-        "nonce": "0", "deadline": deadline, "signature": json_ops[0]["signature"].clone()
+        "relayer": Address::ZERO.to_string(), "nonce": "0", "deadline": deadline, "signature": json_ops[0]["signature"].clone()
     }));
     let body = json!({"chain_id": CHAIN_ID, "escrow": ESCROW.to_string(), "operations": json_ops});
     let (status, response) = post(app, paths::OPERATIONS, body.to_string()).await;
@@ -565,7 +571,7 @@ both_engines!(operations_queue_and_rejections, |store: Store| async move {
             "fee_too_low",
             "signature_expired",
             "wrong_signer",
-            "queued",
+            "wrong_relayer",
             "queued",
             "deadline_out_of_range",
             "zero_amount",

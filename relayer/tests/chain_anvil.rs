@@ -246,12 +246,16 @@ async fn every_gasless_operation_kind_gets_mined() {
     let api = relayer.client();
     let deadline = U40::from(chain.block_timestamp().await.unwrap() + 3_600);
     let fee = U96::from(FEE);
+    // Every operation names this relayer as its only submitter (and so the only one paid its fee).
+    let relayer_address = net.relayer_address();
 
     let message = TopUp {
         payee,
         salt: 1,
         deposit: U96::from(150_000u64),
         fee,
+        relayer: relayer_address,
+        channelNonce: 0,
         deadline,
     };
     let signature = net.sign(&payer_a, &message);
@@ -275,6 +279,7 @@ async fn every_gasless_operation_kind_gets_mined() {
 
     let message = SettleFeeCap {
         bps: 50,
+        relayer: relayer_address,
         nonce: chain.nonce_of(payee).await.unwrap(),
         deadline,
     };
@@ -289,12 +294,16 @@ async fn every_gasless_operation_kind_gets_mined() {
             },
         )
         .await;
-    assert_eq!(chain.settle_fee_cap_of(payee).await.unwrap(), 50);
+    assert_eq!(
+        chain.settle_fee_cap_of(payee).await.unwrap(),
+        (50, relayer_address)
+    );
 
     let message = RequestClose {
         payee,
         salt: 1,
         fee,
+        relayer: relayer_address,
         deadline,
     };
     let signature = net.sign(&payer_b, &message);
@@ -325,6 +334,8 @@ async fn every_gasless_operation_kind_gets_mined() {
         salt: 1,
         cumulative: U96::from(40_000u64),
         fee,
+        relayer: relayer_address,
+        channelNonce: 0,
         deadline,
     };
     let (payer_signature, payee_signature) =
@@ -352,6 +363,7 @@ async fn every_gasless_operation_kind_gets_mined() {
         to,
         amount: 30_000,
         fee: u128::from(FEE),
+        relayer: relayer_address,
         nonce: chain.nonce_of(payee).await.unwrap(),
         deadline,
     };

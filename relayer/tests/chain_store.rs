@@ -488,6 +488,7 @@ fn withdrawal(deadline: u64) -> OperationSubmission {
         to: payee().address().to_checksum(None),
         amount: "5".into(),
         fee: "1".into(),
+        relayer: None,
         nonce: "0".into(),
         deadline,
         signature: SignatureJson {

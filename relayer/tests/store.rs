@@ -116,6 +116,7 @@ both_engines!(operations_queue_once, |store: Store| async move {
         to: payee().address().to_checksum(None),
         amount: "5".into(),
         fee: "1".into(),
+        relayer: None,
         nonce: "0".into(),
         deadline: 2_000,
         signature: piecepay_protocol::relayer_api::SignatureJson {

@@ -358,8 +358,12 @@ typedef struct PiecepayCooperativeClose {
   uint32_t salt;
   // The final total owed to the payee.
   struct PiecepayAmount cumulative;
-  // Most the relayer may take.
+  // What the submitting relayer takes.
   struct PiecepayAmount fee;
+  // The only relayer that may submit it; all zero: anyone.
+  uint8_t relayer[20];
+  // The channel nonce it is signed under.
+  uint16_t channel_nonce;
   // Unix time after which it is void.
   uint64_t deadline;
   // The payer's signature, `r ‖ vs`.

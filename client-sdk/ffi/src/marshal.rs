@@ -105,6 +105,8 @@ pub(crate) fn close(close: &CosignedClose) -> PiecepayCooperativeClose {
         salt: message.salt,
         cumulative: from_u96(message.cumulative).into(),
         fee: from_u96(message.fee).into(),
+        relayer: message.relayer.0.0,
+        channel_nonce: message.channelNonce,
         deadline: message.deadline.to::<u64>(),
         payer_signature: close.payer_signature.to_bytes(),
         payee_signature: close.payee_signature.to_bytes(),

@@ -257,8 +257,12 @@ pub struct PiecepayCooperativeClose {
     pub salt: u32,
     /// The final total owed to the payee.
     pub cumulative: PiecepayAmount,
-    /// Most the relayer may take.
+    /// What the submitting relayer takes.
     pub fee: PiecepayAmount,
+    /// The only relayer that may submit it; all zero: anyone.
+    pub relayer: [u8; 20],
+    /// The channel nonce it is signed under.
+    pub channel_nonce: u16,
     /// Unix time after which it is void.
     pub deadline: u64,
     /// The payer's signature, `r ‖ vs`.

@@ -497,6 +497,8 @@ fn cooperative_close_is_co_signed() {
         salt: a.salt,
         cumulative: U96::from(PRICE),
         fee: U96::ZERO,
+        relayer: Address::from(a.relayer),
+        channelNonce: a.channel_nonce,
         deadline: U40::from(a.deadline),
     };
     let digest = message.eip712_signing_hash(&domain(CHAIN, Address::from(ESCROW)));

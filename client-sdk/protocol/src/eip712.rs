@@ -58,8 +58,8 @@ sol! {
     }
 
     /// The payer's authorisation to open channel (payer, `payee`, `salt`) funded with `deposit` from
-    /// its free balance, paying the relayer at most `fee`. Replay-safe without a nonce: a channel id
-    /// can be opened only once.
+    /// its free balance, paying the relayer `fee`. Replay-safe without a nonce: a channel id can be opened
+    /// only once.
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct OpenChannel {
         /// The channel's payee.
@@ -68,71 +68,87 @@ sol! {
         uint32 salt;
         /// Amount moved from the payer's free balance into the channel.
         uint96 deposit;
-        /// Most the submitting relayer may take from the payer's free balance.
+        /// What the submitting relayer takes from the payer's free balance.
         uint96 fee;
+        /// The only account that may submit it (and collect `fee`); zero: anyone.
+        address relayer;
+        /// The channel's nonce (0 unless advanced): advancing it voids this open.
+        uint16 channelNonce;
         /// Unix time after which the authorisation is void.
         uint40 deadline;
     }
 
-    /// The payer's authorisation to add `deposit` to an open channel, paying the relayer at most `fee`.
+    /// The payer's authorisation to raise an open channel's deposit to the new total `deposit`, paying
+    /// the relayer `fee`.
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct TopUp {
         /// The channel's payee.
         address payee;
         /// The channel's salt.
         uint32 salt;
-        /// Amount added from the payer's free balance.
+        /// The new total deposit (a replay finds it already there).
         uint96 deposit;
-        /// Most the submitting relayer may take from the payer's free balance.
+        /// What the submitting relayer takes from the payer's free balance.
         uint96 fee;
+        /// The only account that may submit it (and collect `fee`); zero: anyone.
+        address relayer;
+        /// The channel's nonce: advancing it voids this top-up.
+        uint16 channelNonce;
         /// Unix time after which the authorisation is void.
         uint40 deadline;
     }
 
     /// The payer's authorisation to start the unilateral close (and its challenge window) of a channel,
-    /// paying the relayer at most `fee`.
+    /// paying the relayer `fee`. No nonce: it is the payer's way out, which nobody may block.
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct RequestClose {
         /// The channel's payee.
         address payee;
         /// The channel's salt.
         uint32 salt;
-        /// Most the submitting relayer may take from the payer's free balance.
+        /// What the submitting relayer takes from the payer's free balance.
         uint96 fee;
+        /// The only account that may submit it (and collect `fee`); zero: anyone.
+        address relayer;
         /// Unix time after which the authorisation is void.
         uint40 deadline;
     }
 
     /// The signer's authorisation to withdraw `amount` of its free balance to `to`, paying the relayer
-    /// at most `fee`.
+    /// `fee`.
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct Withdrawal {
         /// Recipient of the tokens.
         address to;
         /// Amount withdrawn from the signer's free balance.
         uint128 amount;
-        /// Most the submitting relayer may take from the signer's free balance.
+        /// What the submitting relayer takes from the signer's free balance.
         uint128 fee;
-        /// The signer's next escrow nonce; a withdrawal is used once.
+        /// The only account that may submit it (and collect `fee`); zero: anyone.
+        address relayer;
+        /// The signer's next account nonce; a withdrawal uses it up.
         uint64 nonce;
         /// Unix time after which the authorisation is void.
         uint40 deadline;
     }
 
-    /// The payee's cap, in basis points of each settled amount, on the fee a relayer may take when it
-    /// settles the payee's receipts.
+    /// The payee's settlement fee setting: `relayer`, and no one else, may keep up to `bps` of each
+    /// amount it settles for the payee. Anyone may submit it (it pays no fee).
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct SettleFeeCap {
         /// Fee cap in basis points (1/10,000) of the settled amount.
         uint16 bps;
-        /// The signer's next escrow nonce.
+        /// The one relayer that may take the fee; zero: none.
+        address relayer;
+        /// The signer's next account nonce.
         uint64 nonce;
         /// Unix time after which the authorisation is void.
         uint40 deadline;
     }
 
-    /// Both parties' agreement to close a channel at once: `cumulative` goes to the payee, the rest back
-    /// to the payer, and the relayer may take at most `fee`. Signed by payer and payee alike.
+    /// Both parties' agreement to close a channel at once: the payee ends with at least `cumulative`
+    /// (capped at the deposit), the rest goes back to the payer, who pays the relayer `fee`. Signed by
+    /// payer and payee alike; either voids it by advancing the channel's nonce.
     #[derive(Debug, PartialEq, Eq, Hash)]
     struct CooperativeClose {
         /// The channel's payer.
@@ -143,8 +159,12 @@ sol! {
         uint32 salt;
         /// Final total owed to the payee.
         uint96 cumulative;
-        /// Most the submitting relayer may take.
+        /// What the submitting relayer takes from the payer.
         uint96 fee;
+        /// The only account that may submit it (and collect `fee`); zero: anyone.
+        address relayer;
+        /// The channel's nonce: advancing it voids this close.
+        uint16 channelNonce;
         /// Unix time after which the agreement is void.
         uint40 deadline;
     }

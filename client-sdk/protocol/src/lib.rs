@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod amount;
+pub mod auth;
 pub mod bindings;
 pub mod column;
 pub mod eip712;

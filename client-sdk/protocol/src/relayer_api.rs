@@ -209,6 +209,8 @@ error_codes! {
     SignatureExpired = "signature_expired", 400;
     /// An operation whose fee is below the relayer's minimum (see `min_fees` in `/v1/info`).
     FeeTooLow = "fee_too_low", 400;
+    /// An operation that names another relayer as its only submitter: this relayer cannot submit it.
+    WrongRelayer = "wrong_relayer", 400;
 
     // State.
     /// No such channel on the escrow (as far as the relayer has indexed). For a receipt, this is also
@@ -408,6 +410,11 @@ fn positive<T: Default + PartialEq>(field: &str, amount: T) -> Result<T, ApiErro
         ));
     }
     Ok(amount)
+}
+
+/// An operation's optional `relayer`: absent is the zero address (anyone may submit).
+fn parse_relayer(value: Option<&str>) -> Result<Address, ApiError> {
+    value.map_or(Ok(Address::ZERO), |v| parse_address("relayer", v))
 }
 
 fn channel_parties(payer: &str, payee: &str) -> Result<(Address, Address), ApiError> {
@@ -910,6 +917,13 @@ pub struct ChannelFunding {
     /// The fee the payer pays the relayer, decimal `uint96`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
+    /// The only relayer that may submit it (and collect `fee`); absent: anyone (the zero address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::Address>"))]
+    pub relayer: Option<String>,
+    /// The channel's nonce it was signed under; absent: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_nonce: Option<u16>,
     /// Unix time after which the signature is void (`uint40`).
     pub deadline: u64,
     /// The payer's signature.
@@ -931,6 +945,10 @@ pub struct CloseRequest {
     /// The fee the payer pays the relayer, decimal `uint96`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
+    /// The only relayer that may submit it (and collect `fee`); absent: anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::Address>"))]
+    pub relayer: Option<String>,
     /// Unix time after which the signature is void.
     pub deadline: u64,
     /// The payer's signature.
@@ -953,6 +971,10 @@ pub struct WithdrawRequest {
     /// The fee the owner pays the relayer, decimal `uint128`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
+    /// The only relayer that may submit it (and collect `fee`); absent: anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::Address>"))]
+    pub relayer: Option<String>,
     /// The owner's next escrow nonce, decimal `uint64`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub nonce: String,
@@ -971,6 +993,9 @@ pub struct FeeCapRequest {
     pub payee: String,
     /// The cap, in basis points (at most 10,000).
     pub bps: u16,
+    /// The one relayer that may take the fee (the zero address: none).
+    #[cfg_attr(feature = "schemars", schemars(with = "schema::Address"))]
+    pub relayer: String,
     /// The payee's next escrow nonce, decimal `uint64`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub nonce: String,
@@ -998,6 +1023,13 @@ pub struct CooperativeCloseRequest {
     /// The fee the payer pays the relayer, decimal `uint96`.
     #[cfg_attr(feature = "schemars", schemars(with = "schema::Amount"))]
     pub fee: String,
+    /// The only relayer that may submit it (and collect `fee`); absent: anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(with = "Option<schema::Address>"))]
+    pub relayer: Option<String>,
+    /// The channel's nonce it was signed under; absent: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_nonce: Option<u16>,
     /// Unix time after which the agreement is void.
     pub deadline: u64,
     /// The payer's signature over the `CooperativeClose` message.
@@ -1088,6 +1120,8 @@ impl OperationSubmission {
                 let (payer, payee) = channel_parties(&f.payer, &f.payee)?;
                 let deposit = positive("deposit", parse_u96("deposit", &f.deposit)?)?;
                 let fee = parse_u96("fee", &f.fee)?;
+                let relayer = parse_relayer(f.relayer.as_deref())?;
+                let channel_nonce = f.channel_nonce.unwrap_or(0);
                 let deadline = check_deadline(f.deadline)?;
                 let signature = f.signature.parse("signature")?;
                 if matches!(self, Self::Open(_)) {
@@ -1096,6 +1130,8 @@ impl OperationSubmission {
                         salt: f.salt,
                         deposit,
                         fee,
+                        relayer,
+                        channelNonce: channel_nonce,
                         deadline,
                     };
                     Operation::Open {
@@ -1109,6 +1145,8 @@ impl OperationSubmission {
                         salt: f.salt,
                         deposit,
                         fee,
+                        relayer,
+                        channelNonce: channel_nonce,
                         deadline,
                     };
                     Operation::TopUp {
@@ -1126,6 +1164,7 @@ impl OperationSubmission {
                         payee,
                         salt: c.salt,
                         fee: parse_u96("fee", &c.fee)?,
+                        relayer: parse_relayer(c.relayer.as_deref())?,
                         deadline: check_deadline(c.deadline)?,
                     },
                     signature: c.signature.parse("signature")?,
@@ -1137,6 +1176,7 @@ impl OperationSubmission {
                     to: nonzero("to", parse_address("to", &w.to)?)?,
                     amount: positive("amount", parse_decimal("amount", &w.amount)?)?,
                     fee: parse_decimal("fee", &w.fee)?,
+                    relayer: parse_relayer(w.relayer.as_deref())?,
                     nonce: parse_u64("nonce", &w.nonce)?,
                     deadline: check_deadline(w.deadline)?,
                 },
@@ -1154,6 +1194,7 @@ impl OperationSubmission {
                     payee,
                     message: SettleFeeCap {
                         bps: c.bps,
+                        relayer: parse_address("relayer", &c.relayer)?,
                         nonce: parse_u64("nonce", &c.nonce)?,
                         deadline: check_deadline(c.deadline)?,
                     },
@@ -1169,6 +1210,8 @@ impl OperationSubmission {
                         salt: c.salt,
                         cumulative: parse_u96("cumulative", &c.cumulative)?,
                         fee: parse_u96("fee", &c.fee)?,
+                        relayer: parse_relayer(c.relayer.as_deref())?,
+                        channelNonce: c.channel_nonce.unwrap_or(0),
                         deadline: check_deadline(c.deadline)?,
                     },
                     payer_signature: c.payer_signature.parse("payer_signature")?,
@@ -1252,6 +1295,36 @@ impl Operation {
         }
     }
 
+    /// The relayer the operation names as its only submitter (`None`: anyone may submit it). A fee cap
+    /// names no submitter: its `relayer` is who may take settlement fees.
+    pub fn submitter(&self) -> Option<Address> {
+        let relayer = match self {
+            Self::Open { message, .. } => message.relayer,
+            Self::TopUp { message, .. } => message.relayer,
+            Self::RequestClose { message, .. } => message.relayer,
+            Self::Withdraw { message, .. } => message.relayer,
+            Self::CooperativeClose { message, .. } => message.relayer,
+            Self::SetSettleFeeCap { .. } => Address::ZERO,
+        };
+        (!relayer.is_zero()).then_some(relayer)
+    }
+
+    /// Refuses an operation that `relayer` cannot submit because it names another submitter
+    /// ([`ErrorCode::WrongRelayer`]): the escrow would skip it.
+    pub fn check_submitter(&self, relayer: Address) -> Result<(), ApiError> {
+        match self.submitter() {
+            Some(named) if named != relayer => Err(ApiError::new(
+                ErrorCode::WrongRelayer,
+                format!(
+                    "the operation names {} as its relayer, not {}",
+                    named.to_checksum(None),
+                    relayer.to_checksum(None)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The channel the operation acts on, if it acts on one.
     pub fn channel_id(&self) -> Option<B256> {
         match self {
@@ -1324,6 +1397,8 @@ impl Operation {
 impl From<&Operation> for OperationSubmission {
     fn from(operation: &Operation) -> Self {
         let address = |a: &Address| a.to_checksum(None);
+        let named = |a: &Address| (!a.is_zero()).then(|| a.to_checksum(None));
+        let nonzero_nonce = |n: u16| (n != 0).then_some(n);
         let deadline = |d: U40| d.to::<u64>();
         match operation {
             Operation::Open {
@@ -1336,6 +1411,8 @@ impl From<&Operation> for OperationSubmission {
                 salt: message.salt,
                 deposit: message.deposit.to_string(),
                 fee: message.fee.to_string(),
+                relayer: named(&message.relayer),
+                channel_nonce: nonzero_nonce(message.channelNonce),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
             }),
@@ -1349,6 +1426,8 @@ impl From<&Operation> for OperationSubmission {
                 salt: message.salt,
                 deposit: message.deposit.to_string(),
                 fee: message.fee.to_string(),
+                relayer: named(&message.relayer),
+                channel_nonce: nonzero_nonce(message.channelNonce),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
             }),
@@ -1361,6 +1440,7 @@ impl From<&Operation> for OperationSubmission {
                 payee: address(&message.payee),
                 salt: message.salt,
                 fee: message.fee.to_string(),
+                relayer: named(&message.relayer),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
             }),
@@ -1373,6 +1453,7 @@ impl From<&Operation> for OperationSubmission {
                 to: address(&message.to),
                 amount: message.amount.to_string(),
                 fee: message.fee.to_string(),
+                relayer: named(&message.relayer),
                 nonce: message.nonce.to_string(),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
@@ -1384,6 +1465,7 @@ impl From<&Operation> for OperationSubmission {
             } => Self::SetSettleFeeCap(FeeCapRequest {
                 payee: address(payee),
                 bps: message.bps,
+                relayer: address(&message.relayer),
                 nonce: message.nonce.to_string(),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
@@ -1398,6 +1480,8 @@ impl From<&Operation> for OperationSubmission {
                 salt: message.salt,
                 cumulative: message.cumulative.to_string(),
                 fee: message.fee.to_string(),
+                relayer: named(&message.relayer),
+                channel_nonce: nonzero_nonce(message.channelNonce),
                 deadline: deadline(message.deadline),
                 payer_signature: payer_signature.into(),
                 payee_signature: payee_signature.into(),
@@ -1928,10 +2012,11 @@ mod tests {
             "salt": 7,
             "deposit": "5000000000000000000",
             "fee": "1000000000000000",
+            "relayer": "0x7e7e7e7E7e7E7e7e7e7E7e7e7e7E7e7e7e7e7e7E",
             "deadline": 1700003600,
             "signature": {
-                "r": "0x03ef28cf4d22bb56bae6b6bc5476a84f63a9aba953063f4acea3a3c4cbbfc666",
-                "vs": "0x930191716ba79e6bc4f9b1a791ead31366c2ae46deac820fe757321d75be1448"
+                "r": "0x0246537e4fd0c75d354513e5726721e6d29a6945cbd7ea4871424f54649cb68a",
+                "vs": "0xfa883ca570f6e5eb990631c04b9234b425344e78a6eecd52cb08c087c92d47e6"
             }
         })
     }
@@ -1944,14 +2029,16 @@ mod tests {
             "salt": 7,
             "cumulative": "1000000000000000000",
             "fee": "1000000000000000",
+            "relayer": "0x7e7e7e7E7e7E7e7e7e7E7e7e7e7E7e7e7e7e7e7E",
+            "channel_nonce": 1,
             "deadline": 1700003600,
             "payer_signature": {
-                "r": "0x6879d8bfa722703e294dd55465fed916d2095e2e9f7d7bff1eee1baf3019f7f2",
-                "vs": "0x1899440948776b817e427a843d11fd4ad5deb5ec2305d282dd01b68e77f85d67"
+                "r": "0xab469a4c23e56431534c6ae7a5c9582256651c51d9590e1fd2a2c521a0fd87e2",
+                "vs": "0x13f70c0b0ad8ba99b6720fc04be98785e35acaf619e0c7363370020d931ed22e"
             },
             "payee_signature": {
-                "r": "0xd2a4ca46470ca011c734a093c03ea3fc1cc3cd5b8b5015f0afbb38c74ef54634",
-                "vs": "0x3ee214d56e380e4ef9961fc4a5885a794b8cae58681bfec8ea29aa93201e2119"
+                "r": "0xc8434503887727438c04a2a1a6fdd2c3dbe92b9080056d776fb0472ed642cf93",
+                "vs": "0x5902379aae23bf840ab8206b41a73a58a1027960c290fbfdcc1d08c9eef1992b"
             }
         })
     }
@@ -2388,6 +2475,32 @@ mod tests {
 
     // --- operations --------------------------------------------------------------------------------
 
+    /// The relayer the test operations name (as the SDK names the relayer it submits through).
+    fn test_relayer() -> Address {
+        Address::repeat_byte(0x7e)
+    }
+
+    #[test]
+    fn only_the_named_relayer_may_submit() {
+        for operation in signed_operations() {
+            match operation.submitter() {
+                Some(named) => {
+                    assert_eq!(named, test_relayer());
+                    assert_eq!(operation.check_submitter(test_relayer()), Ok(()));
+                    let err = operation
+                        .check_submitter(Address::repeat_byte(1))
+                        .unwrap_err();
+                    assert_eq!(err.code, ErrorCode::WrongRelayer);
+                }
+                None => assert_eq!(operation.check_submitter(Address::repeat_byte(1)), Ok(())),
+            }
+        }
+        // The fee cap's relayer is who may take settlement fees, not who submits it.
+        let cap = &signed_operations()[4];
+        assert_eq!(cap.kind(), OperationKind::SetSettleFeeCap);
+        assert_eq!(cap.submitter(), None);
+    }
+
     fn signed_operations() -> Vec<Operation> {
         let d = test_domain();
         let (payer, payee) = (key(1), key(2));
@@ -2396,6 +2509,8 @@ mod tests {
             salt: 7,
             deposit: U96::from(5 * ONE_TOKEN),
             fee: U96::from(ONE_TOKEN / 1_000),
+            relayer: test_relayer(),
+            channelNonce: 0,
             deadline: U40::from(DEADLINE),
         };
         let top_up = TopUp {
@@ -2403,23 +2518,28 @@ mod tests {
             salt: 7,
             deposit: U96::from(6 * ONE_TOKEN),
             fee: U96::from(1u8),
+            relayer: Address::ZERO,
+            channelNonce: 2,
             deadline: U40::from(DEADLINE),
         };
         let close = RequestClose {
             payee: payee.address(),
             salt: 7,
             fee: U96::ZERO,
+            relayer: test_relayer(),
             deadline: U40::from(DEADLINE),
         };
         let withdrawal = Withdrawal {
             to: Address::repeat_byte(9),
             amount: u128::MAX,
             fee: 3,
+            relayer: Address::ZERO,
             nonce: u64::MAX,
             deadline: U40::from(DEADLINE),
         };
         let cap = SettleFeeCap {
             bps: 25,
+            relayer: test_relayer(),
             nonce: 0,
             deadline: U40::from(DEADLINE),
         };
@@ -2429,6 +2549,8 @@ mod tests {
             salt: 7,
             cumulative: U96::from(ONE_TOKEN),
             fee: U96::from(ONE_TOKEN / 1_000),
+            relayer: test_relayer(),
+            channelNonce: 1,
             deadline: U40::from(DEADLINE),
         };
         let sign = |k: &SigningKey, digest: B256| k.sign_digest(&digest).unwrap();
@@ -2476,11 +2598,11 @@ mod tests {
         );
         assert_eq!(
             operations[0].id(&test_domain()),
-            b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f")
+            b256!("0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00")
         );
         assert_eq!(
             operations[5].id(&test_domain()),
-            b256!("0x58d2c524407a91a75be8f7d353089370544afe5d6d5165f57f48e18e93186e37")
+            b256!("0x929afd9076d66b305c8d7392ff901deb1c7d81966d826cda115366635519546b")
         );
     }
 
@@ -2495,6 +2617,7 @@ mod tests {
     fn identical_messages_from_two_signers_have_different_ids() {
         let message = SettleFeeCap {
             bps: 25,
+            relayer: test_relayer(),
             nonce: 0,
             deadline: U40::from(2_000_000_000u64),
         };
@@ -2686,7 +2809,7 @@ mod tests {
 
     #[test]
     fn operations_response_golden() {
-        let id = b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f");
+        let id = b256!("0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00");
         let response = SubmitOperationsResponse {
             results: vec![
                 OperationResult::Queued(QueuedOperation { operation_id: id }),
@@ -2700,8 +2823,8 @@ mod tests {
         assert_golden(
             &response,
             json!({"results": [
-                {"status": "queued", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
-                {"status": "duplicate", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
+                {"status": "queued", "operation_id": "0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00"},
+                {"status": "duplicate", "operation_id": "0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00"},
                 {"status": "rejected", "code": "fee_too_low", "message": "fee 0 is below the minimum 1000"}
             ]}),
         );
@@ -2711,7 +2834,7 @@ mod tests {
     fn operation_status_golden() {
         let status = OperationStatus {
             operation_id: b256!(
-                "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"
+                "0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00"
             ),
             kind: OperationKind::Open,
             status: OperationState::Failed,
@@ -2723,7 +2846,7 @@ mod tests {
         assert_golden(
             &status,
             json!({
-                "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f",
+                "operation_id": "0x57f3896482d8c44e95caf0b245c771e4c90ebcc983f9e40f6a44eddfd43b9f00",
                 "type": "open",
                 "status": "failed",
                 "transaction_hash": format!("0x{}", "ab".repeat(32)),

@@ -200,6 +200,55 @@ impl SettleBatch {
     }
 }
 
+/// Bytes of one entry of `ReceiptsSettled`'s packed `settlements`: payer, salt, settled.
+pub const SETTLED_ENTRY_LEN: usize = 20 + 4 + 12;
+
+/// One channel's new settled total, an entry of the escrow's `ReceiptsSettled(payee, credited, fee,
+/// settlements)` event: `settlements` packs `payer (20) ‖ salt (4) ‖ settled (12)` per settled receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SettledEntry {
+    /// The channel's payer (recovered from the receipt's signature).
+    pub payer: Address,
+    /// The channel's salt.
+    pub salt: u32,
+    /// The channel's settled total after the receipt.
+    pub settled: U96,
+}
+
+impl SettledEntry {
+    /// The channel's id, given the event's payee.
+    pub fn channel_id(&self, payee: Address) -> alloy_primitives::B256 {
+        crate::channel_id(self.payer, payee, self.salt)
+    }
+
+    /// The entries of a `ReceiptsSettled` event's `settlements`; `None` if its length is not a whole
+    /// number of entries (not an escrow event).
+    pub fn decode_all(settlements: &[u8]) -> Option<Vec<Self>> {
+        if !settlements.len().is_multiple_of(SETTLED_ENTRY_LEN) {
+            return None;
+        }
+        Some(
+            settlements
+                .chunks_exact(SETTLED_ENTRY_LEN)
+                .map(|entry| Self {
+                    payer: Address::from_slice(&entry[..20]),
+                    salt: u32::from_be_bytes(entry[20..24].try_into().expect("4 bytes")),
+                    settled: U96::from_be_slice(&entry[24..]),
+                })
+                .collect(),
+        )
+    }
+
+    /// The packed entry, as the escrow logs it.
+    pub fn encode(&self) -> [u8; SETTLED_ENTRY_LEN] {
+        let mut out = [0u8; SETTLED_ENTRY_LEN];
+        out[..20].copy_from_slice(self.payer.as_slice());
+        out[20..24].copy_from_slice(&self.salt.to_be_bytes());
+        out[24..].copy_from_slice(&self.settled.to_be_bytes::<12>());
+        out
+    }
+}
+
 /// A batch that is not a whole number of well-formed groups; the escrow reverts with
 /// `MalformedBatch(offset)` at the same offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -386,6 +435,26 @@ mod tests {
         assert_eq!(calldata[..4], settleBatchCall::SELECTOR);
         let call = settleBatchCall::abi_decode(&calldata).unwrap();
         assert_eq!(call.batch.as_ref(), batch.encode().as_slice());
+    }
+
+    #[test]
+    fn settled_entries_round_trip_and_name_their_channel() {
+        let entry = SettledEntry {
+            payer: Address::repeat_byte(1),
+            salt: 0x0102_0304,
+            settled: U96::from(0x0506u64),
+        };
+        let packed = [entry.encode(), entry.encode()].concat();
+        assert_eq!(&packed[20..24], &hex!("01020304"));
+        assert_eq!(&packed[24..36], &hex!("000000000000000000000506"));
+        assert_eq!(SettledEntry::decode_all(&packed), Some(vec![entry, entry]));
+        assert_eq!(SettledEntry::decode_all(&packed[1..]), None);
+        assert_eq!(SettledEntry::decode_all(&[]), Some(vec![]));
+        let payee = Address::repeat_byte(2);
+        assert_eq!(
+            entry.channel_id(payee),
+            crate::channel_id(entry.payer, payee, entry.salt)
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ const PAYER_KEY: &str = "0x70617965720000000000000000000000000000000000000000000
 const PAYEE_KEY: &str = "0x7061796565000000000000000000000000000000000000000000000000000002";
 const SALT: u32 = 0xC0FFEE;
 const DEADLINE: u64 = 1_900_000_000;
+/// The relayer every message but the withdrawal names.
+const RELAYER: Address = address!("0x3000000000000000000000000000000000000003");
 
 /// The fixture file; unknown fields fail the parse, so a message added on the forge side is noticed.
 #[derive(Deserialize)]
@@ -209,6 +211,8 @@ fn open_channel() {
         salt: SALT,
         deposit: U96::from(5_000_000_000_000_000_000u128),
         fee: U96::from(1_000_000_000_000_000u128),
+        relayer: RELAYER,
+        channelNonce: 3,
         deadline: U40::from(DEADLINE),
     };
     check("openChannel", &value, &fixture().open_channel, &payer());
@@ -221,6 +225,8 @@ fn top_up() {
         salt: SALT,
         deposit: U96::from(8_000_000_000_000_000_000u128),
         fee: U96::from(2_000_000_000_000_000u128),
+        relayer: RELAYER,
+        channelNonce: 4,
         deadline: U40::from(DEADLINE),
     };
     check("topUp", &value, &fixture().top_up, &payer());
@@ -232,6 +238,7 @@ fn request_close() {
         payee: payee().address(),
         salt: SALT,
         fee: U96::from(3_000_000_000_000_000u128),
+        relayer: RELAYER,
         deadline: U40::from(DEADLINE),
     };
     check("requestClose", &value, &fixture().request_close, &payer());
@@ -244,6 +251,7 @@ fn withdrawal() {
         to: payer().address(),
         amount: 4_000_000_000_000_000_000,
         fee: 4_000_000_000_000_000,
+        relayer: Address::ZERO,
         nonce: 9,
         deadline: U40::from(DEADLINE),
     };
@@ -254,6 +262,7 @@ fn withdrawal() {
 fn settle_fee_cap() {
     let value = SettleFeeCap {
         bps: 125,
+        relayer: RELAYER,
         nonce: 3,
         deadline: U40::from(DEADLINE),
     };
@@ -268,6 +277,8 @@ fn cooperative_close() {
         salt: SALT,
         cumulative: U96::from(2_000_000_000_000_000_000u128),
         fee: U96::from(5_000_000_000_000_000u128),
+        relayer: RELAYER,
+        channelNonce: 6,
         deadline: U40::from(DEADLINE),
     };
     check(

@@ -347,6 +347,27 @@ pub enum Error {
         needed: U256,
     },
 
+    /// A signed operation names `expected` as the only relayer that may submit it; `caller` did.
+    #[error("the operation names {expected} as its relayer, {caller} submitted it")]
+    WrongRelayer {
+        /// The relayer the operation names.
+        expected: Address,
+        /// Who submitted it.
+        caller: Address,
+    },
+
+    /// A signed operation carries channel nonce `provided`; the channel's is `expected` (someone advanced
+    /// it, voiding what was signed before): sign again under the new nonce.
+    #[error("channel {channel_id} has nonce {expected}, the operation was signed under {provided}")]
+    ChannelNonceMismatch {
+        /// The channel.
+        channel_id: B256,
+        /// The channel's nonce.
+        expected: u16,
+        /// The nonce the operation carries.
+        provided: u16,
+    },
+
     /// The token refused a transfer the escrow made (returned false).
     #[error("token {token} refused the transfer")]
     TokenTransferFailed {
@@ -448,6 +469,8 @@ impl Error {
             Self::MalformedBatch { .. } => "malformed_batch",
             Self::InsufficientAllowance { .. } => "insufficient_allowance",
             Self::InsufficientTokens { .. } => "insufficient_tokens",
+            Self::WrongRelayer { .. } => "wrong_relayer",
+            Self::ChannelNonceMismatch { .. } => "channel_nonce_mismatch",
             Self::TokenTransferFailed { .. } => "token_transfer_failed",
             Self::Reverted { .. } => "reverted",
             Self::Rpc(_) => "rpc",
@@ -567,6 +590,15 @@ mod tests {
                 account: Address::ZERO,
                 balance: U256::ZERO,
                 needed: U256::ZERO,
+            },
+            Error::WrongRelayer {
+                expected: Address::ZERO,
+                caller: Address::ZERO,
+            },
+            Error::ChannelNonceMismatch {
+                channel_id: B256::ZERO,
+                expected: 0,
+                provided: 0,
             },
             Error::TokenTransferFailed {
                 token: Address::ZERO,

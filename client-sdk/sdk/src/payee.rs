@@ -770,8 +770,13 @@ impl PayeeChannel {
     }
 
     /// Co-signs the payer's cooperative close with the payee's `key`: Open or Closing →
-    /// Closing{Cooperative}. Returns the payee's signature; with the payer's, anyone may submit
-    /// `cooperativeClose`.
+    /// Closing{Cooperative}. Returns the payee's signature; with the payer's, the relayer the close names
+    /// (anyone, if none) may submit `cooperativeClose`.
+    ///
+    /// From here on the payee serves nothing on this channel ([`serve_decision`](Self::serve_decision)
+    /// chokes): the payer holds a close it can submit until its deadline, and receipts for pieces served
+    /// after it would not be settled once it lands. A payee that wants to trade on must first void its
+    /// signature on chain (`advanceChannelNonce`) and open anew.
     ///
     /// Refused if expired, for another channel, not signed by the payer, or for less than the payee
     /// already holds a receipt for ([`Error::CloseBelowReceipts`]).
@@ -920,6 +925,8 @@ mod tests {
             salt: channel.salt(),
             cumulative: U96::from(cumulative),
             fee: U96::from(1u64),
+            relayer: Address::ZERO,
+            channelNonce: 0,
             deadline: U40::from(deadline),
         }
     }
@@ -1634,6 +1641,26 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// The cooperative close that later receipts cannot cheat: once the payee co-signed, it serves no more
+    /// on the channel (the payer could submit the close any time before its deadline, and nothing served
+    /// after it would be paid), whatever arrives — even a higher receipt, which it still accepts and holds.
+    #[test]
+    fn after_co_signing_a_close_nothing_more_is_served() {
+        let mut ch = open_paid();
+        assert_eq!(ch.serve_decision(), ServeDecision::Serve);
+        co_sign(&mut ch, PRICE, T0).unwrap();
+        assert_eq!(
+            ch.serve_decision(),
+            ServeDecision::Choke(ChokeReason::Closing)
+        );
+        assert!(ch.on_piece_served(T0).is_err(), "no piece may be served");
+        accept(&mut ch, 2 * PRICE, T0).unwrap();
+        assert_eq!(
+            ch.serve_decision(),
+            ServeDecision::Choke(ChokeReason::Closing)
+        );
     }
 
     #[test]

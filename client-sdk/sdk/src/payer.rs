@@ -39,6 +39,10 @@ pub struct PayerConfig {
     pub top_up_threshold: Amount,
     /// How much a suggested top-up adds to the deposit.
     pub top_up_amount: Amount,
+    /// The relayer named in every signed open, top-up, close request and cooperative close: the only
+    /// account that may submit them, and so take their fee (a copier of its batch gets nothing). The zero
+    /// address lets anyone submit them.
+    pub relayer: Address,
 }
 
 impl PayerConfig {
@@ -63,12 +67,14 @@ impl PayerConfig {
 }
 
 impl Default for PayerConfig {
-    /// Authorisations valid for ten minutes; top-ups suggested only when a payment does not fit.
+    /// Authorisations valid for ten minutes, submittable by anyone; top-ups suggested only when a payment
+    /// does not fit.
     fn default() -> Self {
         Self {
             auth_ttl: 600,
             top_up_threshold: 0,
             top_up_amount: 0,
+            relayer: Address::ZERO,
         }
     }
 }
@@ -225,6 +231,8 @@ pub struct PayerChannel {
     terms: Terms,
     config: PayerConfig,
     state: PayerState,
+    /// The channel's nonce on the escrow, which signed opens, top-ups and cooperative closes carry.
+    channel_nonce: u16,
     updated_at: u64,
 }
 
@@ -287,8 +295,23 @@ impl PayerChannel {
             terms,
             config,
             state,
+            channel_nonce: 0,
             updated_at,
         })
+    }
+
+    /// The channel's nonce on the escrow (the `nonce` of its `channel(id)`), which every open, top-up and
+    /// cooperative close signed from now on carries. 0 for a channel whose nonce was never advanced — all
+    /// of them unless someone called `advanceChannelNonce`, which voids what was signed before.
+    #[must_use]
+    pub const fn with_channel_nonce(mut self, nonce: u16) -> Self {
+        self.channel_nonce = nonce;
+        self
+    }
+
+    /// The chain advanced the channel's nonce (`ChannelNonceAdvanced`): later signatures carry it.
+    pub const fn on_channel_nonce(&mut self, nonce: u16) {
+        self.channel_nonce = nonce;
     }
 
     /// The channel's identity.
@@ -374,6 +397,8 @@ impl PayerChannel {
             salt: self.channel.salt(),
             deposit: to_u96(deposit)?,
             fee: to_u96(fee)?,
+            relayer: self.config.relayer,
+            channelNonce: self.channel_nonce,
             deadline: to_u40(deadline)?,
         };
         let signed = self
@@ -535,6 +560,8 @@ impl PayerChannel {
             salt: self.channel.salt(),
             deposit: to_u96(deposit)?,
             fee: to_u96(fee)?,
+            relayer: self.config.relayer,
+            channelNonce: self.channel_nonce,
             deadline: to_u40(deadline)?,
         };
         let signed = self
@@ -598,6 +625,8 @@ impl PayerChannel {
             salt: self.channel.salt(),
             cumulative: to_u96(self.cumulative())?,
             fee: to_u96(fee)?,
+            relayer: self.config.relayer,
+            channelNonce: self.channel_nonce,
             deadline: to_u40(deadline)?,
         };
         let signed = self
@@ -637,6 +666,7 @@ impl PayerChannel {
             payee: self.channel.payee(),
             salt: self.channel.salt(),
             fee: to_u96(fee)?,
+            relayer: self.config.relayer,
             deadline: to_u40(deadline)?,
         };
         let signed = self
@@ -745,6 +775,7 @@ mod tests {
             auth_ttl: 60,
             top_up_threshold: 25,
             top_up_amount: 100,
+            relayer: Address::repeat_byte(0x7e),
         }
     }
 
@@ -876,6 +907,8 @@ mod tests {
                 salt: 7,
                 deposit: U96::from(100u64),
                 fee: U96::from(3u64),
+                relayer: Address::repeat_byte(0x7e),
+                channelNonce: 0,
                 deadline: to_u40(T0 + 60).unwrap(),
             }
         );
@@ -1219,6 +1252,8 @@ mod tests {
                 salt: 7,
                 cumulative: U96::from(PRICE),
                 fee: U96::from(4u64),
+                relayer: Address::repeat_byte(0x7e),
+                channelNonce: 0,
                 deadline: to_u40(T0 + 60).unwrap(),
             }
         );
@@ -1233,6 +1268,17 @@ mod tests {
             } if *deadline == T0 + 60
         ));
         assert_eq!(ch.cumulative(), PRICE, "the receipt is kept");
+    }
+
+    /// After the chain advanced the channel's nonce, what the payer signs carries the new one.
+    #[test]
+    fn signatures_carry_the_channel_nonce() {
+        let mut ch = proposed().with_channel_nonce(2);
+        assert_eq!(ch.open(100, 0, T0).unwrap().message.channelNonce, 2);
+        ch.on_opened(100, T0).unwrap();
+        ch.on_channel_nonce(3);
+        assert_eq!(ch.top_up(150, 0, T0).unwrap().message.channelNonce, 3);
+        assert_eq!(ch.cooperative_close(0, T0).unwrap().message.channelNonce, 3);
     }
 
     #[test]
@@ -1252,6 +1298,7 @@ mod tests {
                     payee: ch.channel().payee(),
                     salt: 7,
                     fee: U96::from(1u64),
+                    relayer: Address::repeat_byte(0x7e),
                     deadline: to_u40(T0 + 160).unwrap(),
                 }
             );

@@ -119,7 +119,8 @@ impl<'a> Pair<'a> {
             ChannelInfo {
                 deposit,
                 settled: 0,
-                status: ChannelStatus::Open
+                status: ChannelStatus::Open,
+                nonce: 0,
             }
         );
         payee.on_channel_opened(info.deposit, now).unwrap();
@@ -201,7 +202,8 @@ async fn cooperative_close_after_paying_per_piece_then_withdraw() {
         ChannelInfo {
             deposit: 50_000,
             settled: 5_000,
-            status: ChannelStatus::Closed
+            status: ChannelStatus::Closed,
+            nonce: 0,
         }
     );
     assert_eq!(escrow_balance(&payer, payee.address()).await, 5_000);
@@ -344,7 +346,8 @@ async fn unilateral_close_settled_in_the_challenge_window_then_finalized() {
         ChannelInfo {
             deposit: 60_000,
             settled: 4_000,
-            status: ChannelStatus::Closed
+            status: ChannelStatus::Closed,
+            nonce: 0,
         }
     );
     assert_eq!(escrow_balance(&payer, payer.address()).await, 96_000);
@@ -395,8 +398,14 @@ async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap()
     assert_eq!(escrow_balance(&payer, payee.address()).await, 0);
 
     // Within the cap the payee set, the relayer keeps its 1%.
-    payee.set_settle_fee_cap(100).await.unwrap();
-    assert_eq!(payee.settle_fee_cap_of(payee.address()).await.unwrap(), 100);
+    payee
+        .set_settle_fee_cap(100, relayer.address())
+        .await
+        .unwrap();
+    assert_eq!(
+        payee.settle_fee_cap_of(payee.address()).await.unwrap(),
+        (100, relayer.address())
+    );
     let report = relayer.settle(&batch).await.unwrap();
     assert_eq!(
         report.settled,

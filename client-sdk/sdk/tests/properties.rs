@@ -197,7 +197,7 @@ proptest! {
         ops in prop::collection::vec(payer_op(), 1..40),
     ) {
         let terms = Terms::new(price, CreditWindow::Pieces(2)).unwrap();
-        let config = PayerConfig { auth_ttl: 60, top_up_threshold: 50, top_up_amount: 200 };
+        let config = PayerConfig { auth_ttl: 60, top_up_threshold: 50, top_up_amount: 200, ..PayerConfig::default() };
         let mut payer = PayerChannel::new(key(1), channel(), terms, config, T0).unwrap();
         let _ = payer.open(deposit, 0, T0).unwrap();
         payer.on_opened(deposit, T0).unwrap();

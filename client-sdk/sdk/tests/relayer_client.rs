@@ -238,6 +238,8 @@ fn open_operation() -> Operation {
         salt: 7,
         deposit: U96::from(5 * ONE_TOKEN),
         fee: U96::from(ONE_TOKEN / 1_000),
+        relayer: Address::ZERO,
+        channelNonce: 0,
         deadline: U40::from(1_700_003_600u64),
     };
     let digest = message.eip712_signing_hash(&domain(CHAIN_ID, ESCROW));

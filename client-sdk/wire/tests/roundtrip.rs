@@ -120,14 +120,24 @@ fn message() -> impl Strategy<Value = Message> {
                 deposit
             })
         ),
-        (amount(), amount(), any::<u64>(), signature()).prop_map(
-            |(cumulative, fee, deadline, signature)| Message::Close(Close {
-                cumulative,
-                fee,
-                deadline,
-                signature
-            })
-        ),
+        (
+            amount(),
+            amount(),
+            proptest::option::of(address()),
+            any::<u16>(),
+            any::<u64>(),
+            signature()
+        )
+            .prop_map(|(cumulative, fee, relayer, nonce, deadline, signature)| {
+                Message::Close(Close {
+                    cumulative,
+                    fee,
+                    relayer: relayer.unwrap_or(Address::ZERO),
+                    nonce,
+                    deadline,
+                    signature,
+                })
+            }),
         (
             code(),
             proptest::option::of("\\PC{0,60}"),

@@ -202,6 +202,19 @@ fn valid() -> Vec<Value> {
             Message::Close(Close {
                 cumulative: 5000,
                 fee: 0,
+                relayer: Address::ZERO,
+                nonce: 0,
+                deadline: 1_900_000_000,
+                signature: sig,
+            }),
+        ),
+        (
+            "close naming its relayer and channel nonce",
+            Message::Close(Close {
+                cumulative: 5000,
+                fee: 10,
+                relayer: Address::repeat_byte(0x7e),
+                nonce: 65_535,
                 deadline: 1_900_000_000,
                 signature: sig,
             }),
@@ -211,6 +224,8 @@ fn valid() -> Vec<Value> {
             Message::Close(Close {
                 cumulative: 5000,
                 fee: 10,
+                relayer: Address::ZERO,
+                nonce: 0,
                 deadline: u64::MAX,
                 signature: sig,
             }),
@@ -737,6 +752,7 @@ fn receipts() -> Vec<Value> {
 /// A cooperative close: the payer's `close`, then the payee's with its own signature over the same
 /// message.
 fn close() -> Value {
+    const CLOSE_RELAYER: Address = Address::repeat_byte(0x7e);
     let (payer, payee) = (key(PAYER_KEY), key(PAYEE_KEY));
     let dom = domain(CHAIN_ID, ESCROW);
     let message = CooperativeClose {
@@ -745,6 +761,8 @@ fn close() -> Value {
         salt: 7,
         cumulative: U96::from(5000),
         fee: U96::from(10),
+        relayer: CLOSE_RELAYER,
+        channelNonce: 3,
         deadline: U40::from(1_900_000_000),
     };
     let digest = message.eip712_signing_hash(&dom);
@@ -753,6 +771,8 @@ fn close() -> Value {
         let bytes = Message::Close(Close {
             cumulative: 5000,
             fee: 10,
+            relayer: CLOSE_RELAYER,
+            nonce: 3,
             deadline: 1_900_000_000,
             signature,
         })
@@ -772,6 +792,8 @@ fn close() -> Value {
         "salt": 7,
         "cumulative": amount(5000),
         "fee": amount(10),
+        "relayer": bytes_hex(CLOSE_RELAYER),
+        "nonce": 3,
         "deadline": "1900000000",
         "digest": bytes_hex(digest),
         "payer_sig": payer_sig,

@@ -5,7 +5,10 @@ use alloy::{
     rpc::types::Log,
     sol_types::SolEvent,
 };
-use piecepay_protocol::{bindings::ChannelEscrow as E, settle_batch::SettleOutcome};
+use piecepay_protocol::{
+    bindings::ChannelEscrow as E,
+    settle_batch::{SettleOutcome, SettledEntry},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
@@ -273,11 +276,11 @@ pub fn decode_log(log: &Log) -> Result<Option<IndexedEvent>> {
                 payee: e.payee,
                 credited: e.credited,
                 fee: e.fee,
-                settlements: e
-                    .settlements
+                settlements: SettledEntry::decode_all(&e.settlements)
+                    .ok_or_else(|| bad("ReceiptsSettled settlements not whole entries".into()))?
                     .iter()
                     .map(|s| Settlement {
-                        channel_id: s.channelId,
+                        channel_id: s.channel_id(e.payee),
                         settled: s.settled.to(),
                     })
                     .collect(),
@@ -375,10 +378,14 @@ mod tests {
             payee: Address::repeat_byte(2),
             credited: U256::from(30),
             fee: U256::from(1),
-            settlements: vec![piecepay_protocol::bindings::IChannelEscrow::Settlement {
-                channelId: B256::repeat_byte(9),
+            settlements: SettledEntry {
+                payer: Address::repeat_byte(1),
+                salt: 5,
                 settled: U96::from(30u64),
-            }],
+            }
+            .encode()
+            .to_vec()
+            .into(),
         };
         let decoded = decode_log(&rpc_log(settled.encode_log_data()))
             .unwrap()
@@ -390,7 +397,11 @@ mod tests {
                 credited: U256::from(30),
                 fee: U256::from(1),
                 settlements: vec![Settlement {
-                    channel_id: B256::repeat_byte(9),
+                    channel_id: piecepay_protocol::channel_id(
+                        Address::repeat_byte(1),
+                        Address::repeat_byte(2),
+                        5
+                    ),
                     settled: 30,
                 }],
             }

@@ -579,6 +579,7 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
     let auth = |key: &SigningKey, nonce: u64| {
         let message = SettleFeeCap {
             bps: 30,
+            relayer: Address::ZERO,
             nonce,
             deadline: U40::from(deadline),
         };
@@ -588,6 +589,7 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
         IChannelEscrow::SettleFeeCapAuth {
             payee: key.address(),
             bps: 30,
+            relayer: Address::ZERO,
             nonce,
             deadline: U40::from(deadline),
             sig: IChannelEscrow::CompactSignature {
@@ -615,11 +617,21 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
     let escrow =
         piecepay_sdk::chain::bindings::ChannelEscrow::new(net.escrow, net.deployer.clone());
     assert_eq!(
-        escrow.settleFeeCapOf(good.address()).call().await.unwrap(),
+        escrow
+            .settleFeeCapOf(good.address())
+            .call()
+            .await
+            .unwrap()
+            .bps,
         30
     );
     assert_eq!(
-        escrow.settleFeeCapOf(stale.address()).call().await.unwrap(),
+        escrow
+            .settleFeeCapOf(stale.address())
+            .call()
+            .await
+            .unwrap()
+            .bps,
         0
     );
 }

@@ -93,11 +93,20 @@ pub(super) async fn submit_operations(
     }
     let now = unix_now();
     let earliest_inclusion = now + state.settings.config.fees.inclusion_margin_s;
+    // The account that submits the batches: an operation naming another relayer would be skipped by the
+    // escrow (`WrongRelayer`), so it is refused here.
+    let relayer = state
+        .settings
+        .signer
+        .as_ref()
+        .map(|s| s.address())
+        .unwrap_or_default();
     let checked: Vec<Result<OperationRow, ApiError>> = request
         .operations
         .iter()
         .map(|submission| {
             let (operation, id) = submission.verify(&state.domain, earliest_inclusion)?;
+            operation.check_submitter(relayer)?;
             let minimum = state.settings.min_fees.for_kind(operation.kind());
             if operation.fee() < minimum {
                 return Err(ApiError::new(

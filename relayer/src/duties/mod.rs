@@ -14,7 +14,6 @@
 //! Stopping (`stop` turns true: shutdown or lost leadership) drops the loops wherever they are; every
 //! write they make is one transaction, so that is as safe as a crash, which the journal is built for.
 
-mod gasless;
 pub mod operations;
 pub mod settle;
 
@@ -35,7 +34,7 @@ use piecepay_relayer_chain::{
 };
 use tokio::sync::{Notify, watch};
 
-pub use gasless::calldata as operations_calldata;
+pub use piecepay_protocol::auth::calldata as operations_calldata;
 
 use crate::{
     Error, Result, Settings,

@@ -15,7 +15,7 @@ use piecepay_relayer_chain::{
     preflight::{call, decode_by_sig_failures},
 };
 
-use super::{Context, gasless};
+use super::{Context, operations_calldata};
 use crate::{Result, ingest::unix_now};
 
 /// Most operations one round reads (and one `…BySig` batch carries).
@@ -69,7 +69,7 @@ async fn submit(
     operations: Vec<(B256, Operation)>,
     now: u64,
 ) -> Result<bool> {
-    let Some(calldata) = gasless::calldata(kind, operations.iter().map(|(_, o)| o)) else {
+    let Some(calldata) = operations_calldata(kind, operations.iter().map(|(_, o)| o)) else {
         return Ok(false);
     };
     let escrow = context.settings.escrow;
@@ -113,7 +113,7 @@ async fn submit(
                 .await?;
         }
     }
-    let Some(calldata) = gasless::calldata(kind, kept.iter().map(|(_, o)| o)) else {
+    let Some(calldata) = operations_calldata(kind, kept.iter().map(|(_, o)| o)) else {
         return Ok(false);
     };
     let ids: Vec<B256> = kept.iter().map(|(id, _)| *id).collect();

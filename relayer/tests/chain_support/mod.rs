@@ -21,6 +21,7 @@ use piecepay_protocol::{
         Operation, OperationResult, OperationState, ReceiptResult, ReceiptSubmission,
         SubmitReceiptsRequest,
     },
+    settle_batch::SettledEntry,
 };
 use piecepay_relayer_chain::alloy::{
     providers::{DynProvider, Provider},
@@ -195,11 +196,11 @@ impl Net {
         let mut skipped = 0;
         for log in &logs {
             if let Ok(e) = ChannelEscrow::ReceiptsSettled::decode_log(&log.inner) {
+                let entries = SettledEntry::decode_all(&e.data.settlements).unwrap();
                 settled.extend(
-                    e.data
-                        .settlements
+                    entries
                         .iter()
-                        .filter(|s| s.channelId == channel)
+                        .filter(|s| s.channel_id(e.data.payee) == channel)
                         .map(|s| s.settled.to::<u128>()),
                 );
             }
@@ -233,6 +234,8 @@ impl Net {
             salt,
             deposit: U96::from(500_000u64),
             fee: U96::from(fee),
+            relayer: Address::ZERO,
+            channelNonce: 0,
             deadline: U40::from(deadline),
         };
         Operation::Open {

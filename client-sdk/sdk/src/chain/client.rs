@@ -17,7 +17,7 @@ use piecepay_protocol::{
     SigningKey, SolStruct, TopUp, Withdrawal,
     alloy_primitives::{Address, B256, U256},
     domain,
-    settle_batch::{SettleBatch, SettleOutcome},
+    settle_batch::{SettleBatch, SettleOutcome, SettledEntry},
 };
 
 use super::{
@@ -76,6 +76,9 @@ pub struct ChannelInfo {
     pub settled: Amount,
     /// Where the channel is in its lifecycle.
     pub status: ChannelStatus,
+    /// The channel's nonce: opens, top-ups and cooperative closes must be signed under it
+    /// (`advanceChannelNonce` moves it on, voiding what was signed before).
+    pub nonce: u16,
 }
 
 /// A channel opened: the `ChannelOpened` event.
@@ -367,6 +370,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             deposit: channel.deposit.to(),
             settled: channel.settled.to(),
             status,
+            nonce: channel.nonce,
         })
     }
 
@@ -390,13 +394,16 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             .map_err(contract_error)
     }
 
-    /// The settlement fee cap `account` set as a payee, in basis points.
-    pub async fn settle_fee_cap_of(&self, account: Address) -> Result<u16> {
-        self.escrow
+    /// The settlement fee setting `account` made as a payee: the cap in basis points and the one relayer
+    /// that may keep up to it (the zero address: none).
+    pub async fn settle_fee_cap_of(&self, account: Address) -> Result<(u16, Address)> {
+        let cap = self
+            .escrow
             .settleFeeCapOf(account)
             .call()
             .await
-            .map_err(contract_error)
+            .map_err(contract_error)?;
+        Ok((cap.bps, cap.relayer))
     }
 
     /// The unilateral-close challenge window, in seconds.
@@ -530,6 +537,60 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         Ok(Tx::of(&self.send(call).await?))
     }
 
+    /// Opens (or tops up, for one already open) this account's channels from its wallet tokens in one
+    /// transaction: signs an EIP-2612 permit for the sum of `channels`' amounts and submits
+    /// `fundChannelsWithPermit`, which pulls the tokens and puts each amount straight into its channel
+    /// (no approval, no free-balance round trip). `channels` are `(payee, salt, amount)`; all are funded
+    /// or the call fails.
+    pub async fn fund_channels_with_permit(
+        &self,
+        channels: &[(Address, u32, Amount)],
+        deadline: u64,
+    ) -> Result<Tx> {
+        let total = channels
+            .iter()
+            .try_fold(0u128, |sum, &(_, _, amount)| sum.checked_add(amount))
+            .ok_or(Error::AmountTooLarge {
+                amount: Amount::MAX,
+            })?;
+        let permit = self.sign_permit(total, deadline).await?;
+        let fundings = channels
+            .iter()
+            .map(|&(payee, salt, amount)| {
+                Ok(IChannelEscrow::ChannelFunding {
+                    payee,
+                    salt,
+                    amount: to_u96(amount)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let call = self.escrow.fundChannelsWithPermit(
+            U256::from(permit.value),
+            U256::from(permit.deadline),
+            sig(&permit.signature),
+            fundings,
+        );
+        Ok(Tx::of(&self.send(call).await?))
+    }
+
+    /// Voids every withdrawal and fee setting this account signed and nobody submitted yet: moves its
+    /// account nonce on.
+    pub async fn advance_nonce(&self) -> Result<Tx> {
+        Ok(Tx::of(&self.send(self.escrow.advanceNonce()).await?))
+    }
+
+    /// Voids every open, top-up and cooperative close signed for the channel (`payer`, `payee`, `salt`)
+    /// under its current nonce: moves the channel's nonce on. Only the payer or the payee may.
+    pub async fn advance_channel_nonce(
+        &self,
+        payer: Address,
+        payee: Address,
+        salt: u32,
+    ) -> Result<Tx> {
+        let call = self.escrow.advanceChannelNonce(payer, payee, salt);
+        Ok(Tx::of(&self.send(call).await?))
+    }
+
     /// Withdraws `amount` of this account's free balance to `to`.
     pub async fn withdraw(&self, to: Address, amount: Amount) -> Result<Tx> {
         let receipt = self
@@ -611,6 +672,8 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             salt: close.salt,
             cumulative: close.cumulative,
             fee: close.fee,
+            relayer: close.relayer,
+            channelNonce: close.channelNonce,
             deadline: close.deadline,
         };
         let call = self
@@ -638,11 +701,17 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         for settled in self.events::<ChannelEscrow::ReceiptsSettled>(&receipt) {
             report.credited += settled.credited;
             report.fees += settled.fee;
+            let entries = SettledEntry::decode_all(&settled.settlements).ok_or_else(|| {
+                Error::UnexpectedChainData(format!(
+                    "ReceiptsSettled settlements of {} bytes",
+                    settled.settlements.len()
+                ))
+            })?;
             report
                 .settled
-                .extend(settled.settlements.iter().map(|s| ChannelSettled {
-                    channel_id: s.channelId,
-                    settled: s.settled.to(),
+                .extend(entries.iter().map(|e| ChannelSettled {
+                    channel_id: e.channel_id(settled.payee),
+                    settled: e.settled.to(),
                 }));
         }
         for skipped in self.events::<ChannelEscrow::ReceiptSkipped>(&receipt) {
@@ -681,10 +750,10 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             .collect()
     }
 
-    /// Sets this account's settlement fee cap as a payee: relayers may keep at most `bps` of what they
-    /// settle for it.
-    pub async fn set_settle_fee_cap(&self, bps: u16) -> Result<Tx> {
-        let receipt = self.send(self.escrow.setSettleFeeCap(bps)).await?;
+    /// Sets this account's settlement fee setting as a payee: `relayer` may keep at most `bps` of what it
+    /// settles for it; anyone else (or everyone, for the zero address) settles it for no fee.
+    pub async fn set_settle_fee_cap(&self, bps: u16, relayer: Address) -> Result<Tx> {
+        let receipt = self.send(self.escrow.setSettleFeeCap(bps, relayer)).await?;
         Ok(Tx::of(&receipt))
     }
 
@@ -703,6 +772,8 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
                 salt: s.message.salt,
                 deposit: s.message.deposit,
                 fee: s.message.fee,
+                relayer: s.message.relayer,
+                channelNonce: s.message.channelNonce,
                 deadline: s.message.deadline,
                 sig: sig(&s.signature),
             })
@@ -723,6 +794,8 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
                 salt: s.message.salt,
                 deposit: s.message.deposit,
                 fee: s.message.fee,
+                relayer: s.message.relayer,
+                channelNonce: s.message.channelNonce,
                 deadline: s.message.deadline,
                 sig: sig(&s.signature),
             })
@@ -742,6 +815,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
                 payee: s.message.payee,
                 salt: s.message.salt,
                 fee: s.message.fee,
+                relayer: s.message.relayer,
                 deadline: s.message.deadline,
                 sig: sig(&s.signature),
             })
@@ -761,6 +835,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
                 to: s.message.to,
                 amount: s.message.amount,
                 fee: s.message.fee,
+                relayer: s.message.relayer,
                 nonce: s.message.nonce,
                 deadline: s.message.deadline,
                 sig: sig(&s.signature),
@@ -779,6 +854,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             .map(|(payee, s)| IChannelEscrow::SettleFeeCapAuth {
                 payee: *payee,
                 bps: s.message.bps,
+                relayer: s.message.relayer,
                 nonce: s.message.nonce,
                 deadline: s.message.deadline,
                 sig: sig(&s.signature),

@@ -99,7 +99,19 @@ fn escrow_error(error: Escrow) -> Error {
         Escrow::InvalidChallengePeriod(e) => Error::InvalidChallengePeriod { period: e.period },
         Escrow::MalformedBatch(e) => Error::MalformedBatch { offset: e.offset },
         Escrow::SafeERC20FailedOperation(e) => Error::TokenTransferFailed { token: e.token },
-        // Reentrancy (impossible with a plain ERC-20) and EIP-712 name errors (constructor only): raw.
+        Escrow::WrongRelayer(e) => Error::WrongRelayer {
+            expected: e.expected,
+            caller: e.caller,
+        },
+        Escrow::InvalidChannelNonce(e) => Error::ChannelNonceMismatch {
+            channel_id: e.channelId,
+            expected: e.expected,
+            provided: e.provided,
+        },
+        Escrow::EscrowAddress(_) => Error::InvalidChannel("the escrow's own address as an account"),
+        // Reentrancy (impossible with a plain ERC-20), EIP-712 name errors (constructor only), and what
+        // this SDK never sends (non-canonical words, a stranger advancing a channel nonce, exhausted
+        // nonces and relayer ids, a fee-on-transfer shortfall): raw.
         other => Error::Reverted {
             data: other.abi_encode().into(),
         },

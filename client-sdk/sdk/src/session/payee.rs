@@ -290,6 +290,8 @@ impl PayeeSession {
             salt: channel.channel().salt(),
             cumulative: to_u96(close.cumulative)?,
             fee: to_u96(close.fee)?,
+            relayer: close.relayer,
+            channelNonce: close.nonce,
             deadline: U40::try_from(close.deadline).map_err(|_| Error::DeadlineOutOfRange {
                 deadline: close.deadline,
             })?,

@@ -452,6 +452,8 @@ impl PayerSession {
         let reply = Message::Close(Close {
             cumulative: from_u96(signed.message.cumulative),
             fee: from_u96(signed.message.fee),
+            relayer: signed.message.relayer,
+            nonce: signed.message.channelNonce,
             deadline: signed.message.deadline.to::<u64>(),
             signature: signed.signature,
         });

@@ -82,6 +82,13 @@ impl<'a> Reader<'a> {
         Ok(int as u32)
     }
 
+    /// An optional integer in `0..=u16::MAX`.
+    pub(crate) fn opt_u16(&self, field: &'static str) -> Result<Option<u16>> {
+        self.opt(field)
+            .map(|value| Ok(self.int_in(field, value, u16::MAX.into())? as u16))
+            .transpose()
+    }
+
     /// An integer in `0..=u64::MAX`.
     pub(crate) fn u64(&self, field: &'static str) -> Result<u64> {
         let int = self.int_in(field, self.get(field)?, u64::MAX.into())?;
@@ -95,6 +102,11 @@ impl<'a> Reader<'a> {
             self.get(field)?,
             20,
         )?))
+    }
+
+    /// An optional [`address`](Self::address).
+    pub(crate) fn opt_address(&self, field: &'static str) -> Result<Option<Address>> {
+        self.has(field).then(|| self.address(field)).transpose()
     }
 
     /// A 32-byte hash.
@@ -192,6 +204,17 @@ impl Writer {
 
     pub(crate) fn uint(&mut self, field: &'static str, value: impl Into<u64>) -> &mut Self {
         self.put(field, Value::Int(value.into().into()))
+    }
+
+    pub(crate) fn opt_uint(
+        &mut self,
+        field: &'static str,
+        value: Option<impl Into<u64>>,
+    ) -> &mut Self {
+        match value {
+            Some(value) => self.uint(field, value),
+            None => self,
+        }
     }
 
     pub(crate) fn raw(&mut self, field: &'static str, bytes: &[u8]) -> &mut Self {

@@ -15,6 +15,8 @@ pub use types::{
     Terms,
 };
 
+use piecepay_protocol::alloy_primitives::Address;
+
 use crate::{Error, Result, bencode};
 use fields::{Reader, Writer};
 
@@ -143,6 +145,8 @@ impl Message {
             "close" => Self::Close(Close {
                 cumulative: r.amount("cumulative")?,
                 fee: r.amount("fee")?,
+                relayer: r.opt_address("relayer")?.unwrap_or(Address::ZERO),
+                nonce: r.opt_u16("nonce")?.unwrap_or(0),
                 deadline: r.u64("deadline")?,
                 signature: r.signature("sig")?,
             }),
@@ -207,6 +211,11 @@ impl Message {
             Self::Close(m) => {
                 w.amount("cumulative", m.cumulative)
                     .amount("fee", m.fee)
+                    .opt_raw(
+                        "relayer",
+                        (!m.relayer.is_zero()).then_some(m.relayer.as_slice()),
+                    )
+                    .opt_uint("nonce", (m.nonce != 0).then_some(m.nonce))
                     .uint("deadline", m.deadline)
                     .raw("sig", &m.signature.to_bytes());
             }

@@ -108,8 +108,13 @@ pub struct PaymentRequired {
 pub struct Close {
     /// The final total owed to the payee (`cumulative`).
     pub cumulative: Amount,
-    /// Most a submitting relayer may take (`fee`).
+    /// What the submitting relayer takes (`fee`).
     pub fee: Amount,
+    /// The only relayer that may submit the close (`relayer`; the zero address, sent as an absent field:
+    /// anyone).
+    pub relayer: Address,
+    /// The channel nonce the close is signed under (`nonce`; 0 is sent as an absent field).
+    pub nonce: u16,
     /// Unix time after which the close is void (`deadline`).
     pub deadline: u64,
     /// The sender's signature (`sig`).
