@@ -14,7 +14,9 @@ import { ESCROW_ABI, TOKEN_ABI } from './generated/abi.js';
 const STATES = ['none', 'open', 'closing', 'closed'];
 
 /**
- * @typedef {{ deposit: bigint, settled: bigint, closesAt: bigint, state: 'none' | 'open' | 'closing' | 'closed' }} ChannelState
+ * @typedef {{ deposit: bigint, settled: bigint, closesAt: bigint, nonce: number,
+ *   state: 'none' | 'open' | 'closing' | 'closed' }} ChannelState `nonce`: the channel nonce its opens, top-ups and
+ *   cooperative closes are signed under
  */
 
 export class ChainClient {
@@ -89,7 +91,13 @@ export class ChainClient {
   async channel(id) {
     const blockTag = this.confirmations > 0 ? Math.max(0, (await this.provider.getBlockNumber()) - this.confirmations) : 'latest';
     const c = await this.escrow.channel(id, { blockTag });
-    return { deposit: c.deposit, settled: c.settled, closesAt: c.closesAt, state: /** @type {any} */ (STATES[Number(c.state)] ?? 'none') };
+    return {
+      deposit: c.deposit,
+      settled: c.settled,
+      closesAt: c.closesAt,
+      nonce: Number(c.nonce),
+      state: /** @type {any} */ (STATES[Number(c.state)] ?? 'none'),
+    };
   }
 
   /** @param {string} account the free balance in the escrow */
@@ -147,7 +155,16 @@ export class ChainClient {
    * @param {import('./outcome.js').SignedClose} close
    */
   async cooperativeClose(close) {
-    const auth = { payer: close.payer, payee: close.payee, salt: close.salt, cumulative: close.cumulative, fee: close.fee, deadline: close.deadline };
+    const auth = {
+      payer: close.payer,
+      payee: close.payee,
+      salt: close.salt,
+      cumulative: close.cumulative,
+      fee: close.fee,
+      relayer: close.relayer,
+      channelNonce: close.channelNonce,
+      deadline: close.deadline,
+    };
     return wait(this.escrow.cooperativeClose(auth, splitSignature(close.payerSig), splitSignature(close.payeeSig)));
   }
 

@@ -68,10 +68,12 @@ export function openViaRelayer(relayer, options) {
       const open = await openDeposit(options.chain, channel);
       if (open !== null) return { deposit: open };
     }
-    const minimum = (await relayer.info()).min_fees.open ?? 0n;
+    const info = await relayer.info();
+    const minimum = info.min_fees.open ?? 0n;
     const fee = options.fee !== undefined && options.fee > minimum ? options.fee : minimum;
     const deadline = BigInt(Math.floor(Date.now() / 1000) + (options.ttlSeconds ?? 3600));
-    const auth = channel.signOpen(options.deposit, fee, deadline);
+    // Bound to this relayer: a copier of its batch could not submit the open, nor take its fee.
+    const auth = channel.signOpen(options.deposit, fee, deadline, info.relayer);
     const [result] = await relayer.submitOperations([operations.open(auth)]);
     if (result.status === 'rejected') {
       throw new PiecepayError(result.code, `the relayer refused the open of ${channel.id}: ${result.message}`);

@@ -30,8 +30,8 @@ import * as wire from './wire.js';
  * @typedef {{ channelId: string, payer: string, payee: string, salt: number, cumulative: bigint,
  *   sig: string }} AcceptedReceipt
  * @typedef {{ payee: string, salt: number, id: string }} ChannelToFund
- * @typedef {{ payer: string, payee: string, salt: number, cumulative: bigint, fee: bigint,
- *   deadline: bigint, payerSig: string, payeeSig: string }} SignedClose
+ * @typedef {{ payer: string, payee: string, salt: number, cumulative: bigint, fee: bigint, relayer: string,
+ *   channelNonce: number, deadline: bigint, payerSig: string, payeeSig: string }} SignedClose
  */
 
 /** @returns {Outcome} */

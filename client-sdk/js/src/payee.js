@@ -9,7 +9,7 @@
  * (`checkChannel`), and `channelFunded` records the deposit the chain shows.
  */
 
-import { getAddress } from 'ethers';
+import { ZeroAddress, getAddress } from 'ethers';
 
 import { PiecepayError } from './errors.js';
 import { Party, ReceiptHasher, channelId, digest, recoverDigest, signDigest } from './eip712.js';
@@ -363,6 +363,8 @@ export class PayeeSession extends Party {
       salt: this.channel.salt,
       cumulative: close.cumulative,
       fee: close.fee,
+      relayer: getAddress(close.relayer ?? ZeroAddress),
+      channelNonce: close.nonce ?? 0,
       deadline: close.deadline,
     };
     const hash = digest(this.domain, 'CooperativeClose', message);
@@ -382,7 +384,7 @@ export class PayeeSession extends Party {
     }
     this.close = { ...message, payerSig: close.sig, payeeSig };
     this.state = 'closing';
-    out.reply = wire.encode({ t: 'close', cumulative: close.cumulative, fee: close.fee, deadline: close.deadline, sig: payeeSig });
+    out.reply = wire.encode(wire.closeMessage(message, payeeSig));
     out.closeSigned = this.close;
     out.serve = false;
   }

@@ -8,7 +8,7 @@
  * (pay per verified piece) → `closing` (a close signed: no receipt after it) → `closed`.
  */
 
-import { getAddress } from 'ethers';
+import { ZeroAddress, getAddress } from 'ethers';
 
 import { PiecepayError } from './errors.js';
 import { Party, ReceiptHasher, addressOf, channelId, digest, recoverDigest, signDigest } from './eip712.js';
@@ -24,6 +24,10 @@ const MAX_UINT40 = (1n << 40n) - 1n;
  * @property {string} payee
  * @property {number} salt
  * @property {ReceiptHasher} [hasher]
+ * @property {string} [relayer] the only relayer that may submit what this channel signs (opens, top-ups,
+ *   cooperative closes) and so take their fees; default: the zero address, anyone
+ * @property {number} [channelNonce] the channel's nonce on the escrow (`channel(id).nonce`), which those
+ *   signatures carry; default 0 (a channel whose nonce was never advanced)
  */
 
 export class PayerChannel {
@@ -42,6 +46,8 @@ export class PayerChannel {
     }
     this.salt = config.salt;
     this.id = channelId(this.payer, this.payee, this.salt);
+    this.relayer = getAddress(config.relayer ?? ZeroAddress);
+    this.channelNonce = config.channelNonce ?? 0;
     /** @type {'proposed' | 'opening' | 'open' | 'closing' | 'closed'} */
     this.state = 'proposed';
     /** The price in force (accepted). */
@@ -81,16 +87,17 @@ export class PayerChannel {
    * opening.
    *
    * @param {bigint} deposit
-   * @param {bigint} fee the most the relayer may take
+   * @param {bigint} fee what the submitting relayer takes
    * @param {bigint} deadline unix seconds
+   * @param {string} [relayer] the only relayer that may submit it (default: the channel's `relayer`)
    */
-  signOpen(deposit, fee, deadline) {
+  signOpen(deposit, fee, deadline, relayer = this.relayer) {
     if (this.state !== 'proposed' && this.state !== 'opening') {
       throw new PiecepayError('invalid_state', `cannot open a channel that is ${this.state}`);
     }
     if (deposit <= 0n) throw new PiecepayError('zero_amount', 'a channel needs a deposit');
     checkUint40(deadline);
-    const message = { payee: this.payee, salt: this.salt, deposit, fee, deadline };
+    const message = { payee: this.payee, salt: this.salt, deposit, fee, relayer: getAddress(relayer), channelNonce: this.channelNonce, deadline };
     const sig = signDigest(this.key, digest(this.domain, 'OpenChannel', message));
     this.state = 'opening';
     return { payer: this.payer, ...message, sig };
@@ -102,12 +109,13 @@ export class PayerChannel {
    * @param {bigint} deposit the new total
    * @param {bigint} fee
    * @param {bigint} deadline
+   * @param {string} [relayer] the only relayer that may submit it (default: the channel's `relayer`)
    */
-  signTopUp(deposit, fee, deadline) {
+  signTopUp(deposit, fee, deadline, relayer = this.relayer) {
     if (this.state !== 'open') throw new PiecepayError('invalid_state', `cannot top up a channel that is ${this.state}`);
     if (deposit <= this.deposit) throw new PiecepayError('stale_top_up', `a top-up to ${deposit} is not above ${this.deposit}`);
     checkUint40(deadline);
-    const message = { payee: this.payee, salt: this.salt, deposit, fee, deadline };
+    const message = { payee: this.payee, salt: this.salt, deposit, fee, relayer: getAddress(relayer), channelNonce: this.channelNonce, deadline };
     return { payer: this.payer, ...message, sig: signDigest(this.key, digest(this.domain, 'TopUp', message)) };
   }
 
@@ -187,7 +195,7 @@ export class PayerChannel {
   /**
    * Signs a cooperative close at the highest cumulative signed: open → closing; no receipt after it.
    *
-   * @param {bigint} fee the most a submitting relayer may take
+   * @param {bigint} fee what the submitting relayer (the channel's `relayer`, or anyone if zero) takes
    * @param {bigint} deadline unix seconds
    */
   close(fee, deadline) {
@@ -195,11 +203,20 @@ export class PayerChannel {
       throw new PiecepayError('invalid_state', `cannot close a channel that is ${this.state}`);
     }
     checkUint40(deadline);
-    const message = { payer: this.payer, payee: this.payee, salt: this.salt, cumulative: this.signed, fee, deadline };
+    const message = {
+      payer: this.payer,
+      payee: this.payee,
+      salt: this.salt,
+      cumulative: this.signed,
+      fee,
+      relayer: this.relayer,
+      channelNonce: this.channelNonce,
+      deadline,
+    };
     const sig = signDigest(this.key, digest(this.domain, 'CooperativeClose', message));
     this.closing = { message, sig };
     this.state = 'closing';
-    return wire.encode({ t: 'close', cumulative: this.signed, fee, deadline, sig });
+    return wire.encode(wire.closeMessage(message, sig));
   }
 }
 
@@ -341,7 +358,13 @@ export class PayerSession extends Party {
     const ours = this.channel?.closing;
     if (!this.channel || !ours) throw unexpected('close', 'the payer proposes cooperative closes');
     const m = ours.message;
-    if (close.cumulative !== m.cumulative || close.fee !== m.fee || close.deadline !== m.deadline) {
+    const same =
+      close.cumulative === m.cumulative &&
+      close.fee === m.fee &&
+      getAddress(close.relayer ?? ZeroAddress) === m.relayer &&
+      (close.nonce ?? 0) === m.channelNonce &&
+      close.deadline === m.deadline;
+    if (!same) {
       throw unexpected('close', 'it differs from the close the payer signed');
     }
     const signer = recoverDigest(digest(this.domain, 'CooperativeClose', m), close.sig);
@@ -354,6 +377,8 @@ export class PayerSession extends Party {
       salt: m.salt,
       cumulative: m.cumulative,
       fee: m.fee,
+      relayer: m.relayer,
+      channelNonce: m.channelNonce,
       deadline: m.deadline,
       payerSig: ours.sig,
       payeeSig: close.sig,

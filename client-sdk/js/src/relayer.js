@@ -220,7 +220,8 @@ export class RelayerClient {
  */
 export const operations = {
   /**
-   * @param {{ payer: string, payee: string, salt: number, deposit: bigint, fee: bigint, deadline: bigint, sig: string }} o
+   * @param {{ payer: string, payee: string, salt: number, deposit: bigint, fee: bigint, relayer: string,
+   *   channelNonce: number, deadline: bigint, sig: string }} o
    */
   open: (o) => ({
     type: 'open',
@@ -229,11 +230,14 @@ export const operations = {
     salt: o.salt,
     deposit: o.deposit.toString(),
     fee: o.fee.toString(),
+    relayer: getAddress(o.relayer),
+    channel_nonce: o.channelNonce,
     deadline: Number(o.deadline),
     signature: splitSignature(o.sig),
   }),
   /**
-   * @param {{ payer: string, payee: string, salt: number, deposit: bigint, fee: bigint, deadline: bigint, sig: string }} o
+   * @param {{ payer: string, payee: string, salt: number, deposit: bigint, fee: bigint, relayer: string,
+   *   channelNonce: number, deadline: bigint, sig: string }} o
    */
   topUp: (o) => ({ ...operations.open(o), type: 'top_up' }),
   /**
@@ -246,6 +250,8 @@ export const operations = {
     salt: c.salt,
     cumulative: c.cumulative.toString(),
     fee: c.fee.toString(),
+    relayer: getAddress(c.relayer),
+    channel_nonce: c.channelNonce,
     deadline: Number(c.deadline),
     payer_signature: splitSignature(c.payerSig),
     payee_signature: splitSignature(c.payeeSig),

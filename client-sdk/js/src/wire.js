@@ -17,7 +17,9 @@
  * @typedef {{ t: 'receipt', salt: number, cumulative: bigint, sig: string }} ReceiptMessage
  * @typedef {{ t: 'receipt_ack', cumulative: bigint }} ReceiptAckMessage
  * @typedef {{ t: 'payment_required', reason: string, paid: bigint, served: bigint, deposit?: bigint }} PaymentRequiredMessage
- * @typedef {{ t: 'close', cumulative: bigint, fee: bigint, deadline: bigint, sig: string }} CloseMessage
+ * @typedef {{ t: 'close', cumulative: bigint, fee: bigint, relayer?: string, nonce?: number, deadline: bigint,
+ *   sig: string }} CloseMessage `relayer` (absent: the zero address, anyone) and `nonce` (the channel nonce,
+ *   absent: 0) are sent only when not zero
  * @typedef {{ t: 'error', code: string, msg?: string, re?: string }} ErrorMessage
  * @typedef {TermsMessage | BidMessage | AcceptMessage | RejectMessage | ChannelMessage | ReceiptMessage
  *   | ReceiptAckMessage | PaymentRequiredMessage | CloseMessage | ErrorMessage} Message
@@ -53,7 +55,7 @@ const SCHEMAS = {
   receipt: [['salt', 'u32'], ['cumulative', 'amount'], ['sig', 'signature']],
   receipt_ack: [['cumulative', 'amount']],
   payment_required: [['reason', 'code'], ['paid', 'amount'], ['served', 'amount'], ['deposit', 'amount', true]],
-  close: [['cumulative', 'amount'], ['fee', 'amount'], ['deadline', 'u64'], ['sig', 'signature']],
+  close: [['cumulative', 'amount'], ['fee', 'amount'], ['relayer', 'address', true], ['nonce', 'u16', true], ['deadline', 'u64'], ['sig', 'signature']],
   error: [['code', 'code'], ['msg', 'text', true], ['re', 'code', true]],
 };
 
@@ -61,7 +63,7 @@ const SCHEMAS = {
 export const MESSAGE_TYPES = Object.freeze(Object.keys(SCHEMAS));
 
 const BYTE_LENGTHS = { address: 20, hash: 32, signature: 64 };
-const INT_MAX = { amount: MAX_AMOUNT, u32: MAX_U32, u64: MAX_U64 };
+const INT_MAX = { amount: MAX_AMOUNT, u16: 0xffffn, u32: MAX_U32, u64: MAX_U64 };
 
 /**
  * Decodes one message (the payload of a BEP 10 extended message, after its id byte).
@@ -128,11 +130,12 @@ function readCredit(kind, dict, out) {
 function readField(kind, name, type, raw) {
   switch (type) {
     case 'amount':
+    case 'u16':
     case 'u32':
     case 'u64': {
       if (typeof raw !== 'bigint') throw invalid(kind, name, 'not an integer');
       if (raw < 0n || raw > INT_MAX[type]) throw invalid(kind, name, 'out of range');
-      return type === 'u32' ? Number(raw) : raw;
+      return type === 'u32' || type === 'u16' ? Number(raw) : raw;
     }
     case 'address':
     case 'hash':
@@ -202,6 +205,7 @@ export function encode(message) {
 function writeField(kind, name, type, value) {
   switch (type) {
     case 'amount':
+    case 'u16':
     case 'u32':
     case 'u64': {
       const int = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value;
@@ -321,4 +325,19 @@ export function toHex(bytes) {
 export function fromHex(hex) {
   if (typeof hex !== 'string' || !/^0x([0-9a-fA-F]{2})*$/.test(hex)) return null;
   return Uint8Array.from(Buffer.from(hex.slice(2), 'hex'));
+}
+
+/**
+ * The `close` message of a signed `CooperativeClose`: `relayer` and `nonce` only when not zero (§5.9).
+ *
+ * @param {{ cumulative: bigint, fee: bigint, relayer: string, channelNonce: number, deadline: bigint }} m
+ * @param {string} sig
+ * @returns {CloseMessage}
+ */
+export function closeMessage(m, sig) {
+  /** @type {CloseMessage} */
+  const close = { t: 'close', cumulative: m.cumulative, fee: m.fee, deadline: m.deadline, sig };
+  if (BigInt(m.relayer) !== 0n) close.relayer = m.relayer;
+  if (m.channelNonce !== 0) close.nonce = m.channelNonce;
+  return close;
 }

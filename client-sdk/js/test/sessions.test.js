@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { SigningKey } from 'ethers';
+import { SigningKey, ZeroAddress } from 'ethers';
 
 import { addressOf, digest, domain, recoverDigest, signDigest } from '../src/eip712.js';
 import { PayeeSession } from '../src/payee.js';
@@ -177,6 +177,32 @@ test('cooperative close: the payer signs, the payee co-signs, both hold the same
   assert.throws(() => b.channel.signNext(), { code: 'invalid_state' });
 });
 
+test('a cooperative close names its relayer and channel nonce; both sign them, and the wire carries them', () => {
+  const { a, b } = opened();
+  a.onPieceServed();
+  payOne(a, b);
+  const relayer = `0x${'7e'.repeat(20)}`;
+  b.channel.relayer = addressOf(new SigningKey(`0x${'77'.repeat(32)}`));
+  b.channel.channelNonce = 3;
+  const proposal = b.channel.close(5n, BigInt(NOW + 3600));
+  const sent = wire.decode(proposal);
+  assert.equal(sent.relayer, b.channel.relayer.toLowerCase());
+  assert.equal(sent.nonce, 3);
+  const answer = a.onMessage(proposal, NOW);
+  assert.equal(answer.error, null);
+  assert.equal(answer.closeSigned.relayer, b.channel.relayer);
+  assert.equal(answer.closeSigned.channelNonce, 3);
+  const done = b.onMessage(answer.reply);
+  assert.deepEqual(done.closeSigned, answer.closeSigned);
+  // The payee signed exactly those fields: its signature does not recover for another relayer or nonce.
+  const m = { ...b.channel.closing.message };
+  assert.equal(recoverDigest(digest(domain(CHAIN, ESCROW), 'CooperativeClose', m), answer.closeSigned.payeeSig), a.address);
+  for (const other of [{ relayer }, { channelNonce: 4 }]) {
+    const h = digest(domain(CHAIN, ESCROW), 'CooperativeClose', { ...m, ...other });
+    assert.notEqual(recoverDigest(h, answer.closeSigned.payeeSig), a.address);
+  }
+});
+
 test('a close below the receipts, expired or forged is refused and changes nothing', () => {
   const { a, b } = opened();
   a.onPieceServed();
@@ -184,7 +210,7 @@ test('a close below the receipts, expired or forged is refused and changes nothi
   a.tick();
   const dom = domain(CHAIN, ESCROW);
   const close = (cumulative, deadline, key = PAYER_KEY) => {
-    const m = { payer: b.address, payee: a.address, salt: 7, cumulative, fee: 0n, deadline };
+    const m = { payer: b.address, payee: a.address, salt: 7, cumulative, fee: 0n, relayer: ZeroAddress, channelNonce: 0, deadline };
     return wire.encode({ t: 'close', cumulative, fee: 0n, deadline, sig: signDigest(key, digest(dom, 'CooperativeClose', m)) });
   };
   assert.equal(a.onMessage(close(500n, BigInt(NOW + 60)), NOW).error.code, 'close_below_receipts');

@@ -9,7 +9,7 @@ import { SigningKey, getAddress } from 'ethers';
 
 import { ReceiptHasher, addressOf, channelId, digest, domain, recoverDigest, signDigest } from '../src/eip712.js';
 import { negotiate } from '../src/handshake.js';
-import { decode, encode, errorReply, fromHex, toHex } from '../src/wire.js';
+import { closeMessage, decode, encode, errorReply, fromHex, toHex } from '../src/wire.js';
 
 const vectors = JSON.parse(
   readFileSync(new URL('../../../contracts/test/fixtures/wire-vectors.json', import.meta.url), 'utf8'),
@@ -83,14 +83,22 @@ test('receipts: the same digest, channel id and signature as the Rust side, and 
 test('a cooperative close: both signatures and both messages', () => {
   const c = vectors.close;
   const dom = domain(c.chain_id, c.escrow);
-  const message = { payer: c.payer, payee: c.payee, salt: c.salt, cumulative: BigInt(c.cumulative), fee: BigInt(c.fee), deadline: BigInt(c.deadline) };
+  const message = {
+    payer: c.payer,
+    payee: c.payee,
+    salt: c.salt,
+    cumulative: BigInt(c.cumulative),
+    fee: BigInt(c.fee),
+    relayer: c.relayer,
+    channelNonce: c.nonce,
+    deadline: BigInt(c.deadline),
+  };
   assert.equal(digest(dom, 'CooperativeClose', message), c.digest);
   for (const [who, key] of [['payer', c.payer_key], ['payee', c.payee_key]]) {
     const sig = signDigest(new SigningKey(key), c.digest);
     assert.equal(sig, c[`${who}_sig`]);
     assert.equal(recoverDigest(c.digest, sig), getAddress(c[who]));
-    const wire = { t: 'close', cumulative: message.cumulative, fee: message.fee, deadline: message.deadline, sig };
-    assert.equal(toHex(encode(wire)), c[`${who}_hex`]);
+    assert.equal(toHex(encode(closeMessage(message, sig))), c[`${who}_hex`]);
   }
 });
 

@@ -398,6 +398,12 @@ fn message_json(message: &Message) -> Value {
         Message::Close(c) => {
             m.insert("cumulative".into(), amount(c.cumulative));
             m.insert("fee".into(), amount(c.fee));
+            if !c.relayer.is_zero() {
+                m.insert("relayer".into(), bytes_hex(c.relayer));
+            }
+            if c.nonce != 0 {
+                m.insert("nonce".into(), json!(c.nonce));
+            }
             m.insert("deadline".into(), json!(c.deadline.to_string()));
             m.insert("sig".into(), bytes_hex(c.signature.to_bytes()));
         }
@@ -670,6 +676,8 @@ fn invalid_inputs() -> Vec<(String, Vec<u8>, &'static str)> {
         ("a msg that is not UTF-8", b"d4:code5:other3:msg2:\xc3\x281:t5:errore".to_vec()),
         ("an re that is not a code", b"d4:code5:other2:re5:Hello1:t5:errore".to_vec()),
         ("a deadline of 2^64", format!("d10:cumulativei1e8:deadlinei18446744073709551616e3:feei0e3:sig64:{sig64}1:t5:closee").into_bytes()),
+        ("a close nonce of 2^16", format!("d10:cumulativei1e8:deadlinei1e3:feei0e5:noncei65536e3:sig64:{sig64}1:t5:closee").into_bytes()),
+        ("a close relayer of 19 bytes", format!("d10:cumulativei1e8:deadlinei1e3:feei0e7:relayer19:{}3:sig64:{sig64}1:t5:closee", "r".repeat(19)).into_bytes()),
         ("an optional amount out of range", b"d4:code11:bid_too_low9:min_pricei-1e1:t6:rejecte".to_vec()),
         (
             "an invalid field before a missing one (fields are checked in the order of §5)",
