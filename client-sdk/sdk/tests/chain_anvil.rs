@@ -10,7 +10,9 @@
 use piecepay_sdk::{
     Amount, Channel, CreditWindow, Error, PayeeChannel, PayerChannel, PayerConfig, Payment,
     ServeDecision, Terms,
-    chain::{ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, bindings::PieceToken},
+    chain::{
+        ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, SkippedGroup, bindings::PieceToken,
+    },
     protocol::{
         SigningKey,
         alloy_primitives::{Address, B256, U256},
@@ -394,7 +396,20 @@ async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap()
     let mut batch = SettleBatch::new();
     batch.push(&latest.message, &latest.signature, 100);
     let refused = relayer.settle(&batch).await.unwrap();
-    assert_eq!(refused.skipped, [(pair.id, SettleOutcome::FeeAboveCap)]);
+    // The whole group is skipped before any receipt is read (one event, no per-receipt outcome).
+    assert_eq!(
+        refused.skipped_groups,
+        [SkippedGroup {
+            payee: payee.address(),
+            fee_bps: 100,
+            receipts: 1
+        }]
+    );
+    assert!(refused.skipped.is_empty());
+    assert_eq!(
+        relayer.preflight_settle(&batch).await.unwrap(),
+        [SettleOutcome::FeeAboveCap]
+    );
     assert_eq!(escrow_balance(&payer, payee.address()).await, 0);
 
     // Within the cap the payee set, the relayer keeps its 1%.

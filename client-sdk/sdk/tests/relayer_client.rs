@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 const CHAIN_ID: u64 = 31_337;
 const ESCROW: Address = Address::repeat_byte(0xe5);
 const CHANNEL: B256 = b256!("0xf26689e6d6b24fa28e41abc2dc678ea392367fe09febe13473d8c464f767d793");
-const OPEN_ID: B256 = b256!("0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f");
+const OPEN_ID: B256 = b256!("0x45e49c6b166356a1cc27e71206e0bab9f748968e625046aa71a7848be7b01b07");
 const ONE_TOKEN: u128 = 1_000_000_000_000_000_000;
 
 // --- the canned server ---------------------------------------------------------------------------
@@ -260,8 +260,8 @@ fn open_json() -> Value {
         "fee": "1000000000000000",
         "deadline": 1700003600,
         "signature": {
-            "r": "0x03ef28cf4d22bb56bae6b6bc5476a84f63a9aba953063f4acea3a3c4cbbfc666",
-            "vs": "0x930191716ba79e6bc4f9b1a791ead31366c2ae46deac820fe757321d75be1448"
+            "r": "0x586431e6ba06dbf7d9ac777edca2f8707b0c3dc09ef13b0a2043b969ec507ee2",
+            "vs": "0xabb2c23f2cfd0a3f6c95d8e079a0169ec7b0835c5df990d159456ddc960824c8"
         }
     })
 }
@@ -402,7 +402,7 @@ async fn operations_are_sent_as_the_api_says_and_results_decoded() {
     let server = Server::start(vec![reply(
         200,
         json!({"results": [
-            {"status": "queued", "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f"},
+            {"status": "queued", "operation_id": "0x45e49c6b166356a1cc27e71206e0bab9f748968e625046aa71a7848be7b01b07"},
             {"status": "rejected", "code": "fee_too_low", "message": "fee below 2000000000000000"},
         ]}),
     )])
@@ -445,7 +445,7 @@ async fn operation_status_and_unknown_operations() {
         reply(
             200,
             json!({
-                "operation_id": "0x891be5673a6f4c89c3adbe53f926d865471a5239b6acc9fc5c9885f8e00f327f",
+                "operation_id": "0x45e49c6b166356a1cc27e71206e0bab9f748968e625046aa71a7848be7b01b07",
                 "type": "open",
                 "status": "applied",
                 "transaction_hash": format!("0x{}", "ab".repeat(32)),

@@ -137,10 +137,25 @@ pub struct SettleReport {
     pub settled: Vec<ChannelSettled>,
     /// Receipts skipped (`ReceiptSkipped`): the channel id derived from the recovered signer, and why.
     pub skipped: Vec<(B256, SettleOutcome)>,
+    /// Payee groups skipped unread because the submitter may not take the fee they claim
+    /// (`GroupSkipped`: above the payee's cap, or the submitter is not the payee's fee relayer); their
+    /// receipts are [`SettleOutcome::FeeAboveCap`] and may be resubmitted with fee 0.
+    pub skipped_groups: Vec<SkippedGroup>,
     /// The sum credited over all payees, fees included.
     pub credited: U256,
     /// The submitter's fees out of `credited`.
     pub fees: U256,
+}
+
+/// A payee group `settleBatch` skipped before reading its receipts: the `GroupSkipped` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SkippedGroup {
+    /// The group's payee.
+    pub payee: Address,
+    /// The fee the group claimed, in basis points.
+    pub fee_bps: u16,
+    /// How many receipts it held.
+    pub receipts: u16,
 }
 
 /// What a gasless (`…BySig`) batch did: every entry was applied except those in `skipped`.
@@ -695,6 +710,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             tx: Tx::of(&receipt),
             settled: Vec::new(),
             skipped: Vec::new(),
+            skipped_groups: Vec::new(),
             credited: U256::ZERO,
             fees: U256::ZERO,
         };
@@ -713,6 +729,13 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
                     channel_id: e.channel_id(settled.payee),
                     settled: e.settled.to(),
                 }));
+        }
+        for group in self.events::<ChannelEscrow::GroupSkipped>(&receipt) {
+            report.skipped_groups.push(SkippedGroup {
+                payee: group.payee,
+                fee_bps: group.feeBps,
+                receipts: group.receipts,
+            });
         }
         for skipped in self.events::<ChannelEscrow::ReceiptSkipped>(&receipt) {
             let outcome = SettleOutcome::from_byte(skipped.outcome).ok_or_else(|| {

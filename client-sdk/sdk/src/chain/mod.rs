@@ -18,6 +18,6 @@ pub use alloy;
 
 pub use client::{
     BySigReport, ChainClient, ChallengeStarted, ChannelInfo, ChannelSettled, ChannelStatus, Closed,
-    Opened, SettleReport, SignedPermit, ToppedUp, Tx,
+    Opened, SettleReport, SignedPermit, SkippedGroup, ToppedUp, Tx,
 };
 pub use revert::{channel_state_name, decode_revert};
