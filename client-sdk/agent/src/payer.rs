@@ -490,7 +490,10 @@ async fn open(
     let deposit = policy.deposit_per_channel;
     let gasless = !inner.backends.relayers.is_empty();
     let fee = if gasless { policy.max_fee } else { 0 };
-    ensure_free_balance(inner, deposit.saturating_add(fee)).await?;
+    if gasless {
+        // The relayer opens from the free balance; on chain, `open_on_chain` funds it from the wallet.
+        ensure_free_balance(inner, deposit.saturating_add(fee)).await?;
+    }
     let now = inner.now();
     let signed = inner
         .with_state(|state| {
@@ -514,13 +517,31 @@ async fn open(
     };
     let operation = gasless_or_on_chain(inner, &op, async {
         let chain = inner.backends.chain("opening a channel")?;
-        chain
-            .open_channel(payee, signed.message.salt, deposit)
-            .await?;
-        Ok(())
+        open_on_chain(inner, chain, payee, signed.message.salt, deposit).await
     })
     .await?;
     wait_for_deposit(inner, id, operation, deposit, deadline).await
+}
+
+/// Opens the channel with this account's own transaction: from the free balance when it holds `deposit`,
+/// else straight from the wallet's tokens with an EIP-2612 permit (`fundChannelsWithPermit`: one
+/// transaction, no approval and no deposit first).
+async fn open_on_chain(
+    inner: &Inner,
+    chain: &piecepay_sdk::chain::ChainClient,
+    payee: Address,
+    salt: u32,
+    deposit: Amount,
+) -> Result<()> {
+    if chain.balance_of(inner.address).await? >= deposit {
+        chain.open_channel(payee, salt, deposit).await?;
+    } else {
+        let deadline = inner.now().saturating_add(3_600);
+        chain
+            .fund_channels_with_permit(&[(payee, salt, deposit)], deadline)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Makes sure the account's free balance holds `needed`: with an RPC node, reads it and, if short,
