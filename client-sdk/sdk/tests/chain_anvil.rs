@@ -14,8 +14,11 @@ use piecepay_sdk::{
         ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, SkippedGroup, bindings::PieceToken,
     },
     protocol::{
-        SigningKey,
-        alloy_primitives::{Address, B256, U256},
+        CooperativeClose, SigningKey, SolStruct,
+        alloy_primitives::{
+            Address, B256, U256,
+            aliases::{U40, U96},
+        },
         channel_id,
         settle_batch::{SettleBatch, SettleOutcome},
     },
@@ -538,4 +541,84 @@ async fn contract_errors_map_to_their_codes() {
         escrow_balance(&payer, payer.address()).await,
         10_000 - 1_500 - 1_000
     );
+}
+
+#[tokio::test]
+async fn one_transaction_funding_and_nonce_cancellation() {
+    let net = Chain::start().await;
+    let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
+    let (payee_key, payee) = account(&net, PAYEE, 0).await;
+    let (_, relayer) = account(&net, RELAYER, 0).await;
+    let deadline = payer.block_timestamp().await.unwrap() + 600;
+
+    // From wallet tokens to two funded channels in one call: no approval, the free balance untouched.
+    payer
+        .fund_channels_with_permit(
+            &[(payee.address(), 1, 30_000), (payee.address(), 2, 20_000)],
+            deadline,
+        )
+        .await
+        .unwrap();
+    let first = channel_id(payer.address(), payee.address(), 1);
+    let second = channel_id(payer.address(), payee.address(), 2);
+    for (id, deposit) in [(first, 30_000), (second, 20_000)] {
+        let info = payer.channel(id).await.unwrap();
+        assert_eq!(
+            (info.deposit, info.status, info.nonce),
+            (deposit, ChannelStatus::Open, 0)
+        );
+    }
+    assert_eq!(escrow_balance(&payer, payer.address()).await, 0);
+    assert_eq!(
+        tokens(&payer, payer.address()).await,
+        U256::from(PAYER_TOKENS - 50_000)
+    );
+    // The same call tops up an open channel.
+    payer
+        .fund_channels_with_permit(&[(payee.address(), 1, 5_000)], deadline)
+        .await
+        .unwrap();
+    assert_eq!(payer.channel(first).await.unwrap().deposit, 35_000);
+
+    // A cooperative close signed under the channel's nonce 0, then voided by the payee advancing it.
+    let close = CooperativeClose {
+        payer: payer.address(),
+        payee: payee.address(),
+        salt: 2,
+        cumulative: U96::ZERO,
+        fee: U96::ZERO,
+        relayer: relayer.address(),
+        channelNonce: 0,
+        deadline: U40::from(deadline),
+    };
+    let digest = close.eip712_signing_hash(payer.domain());
+    let (payer_sig, payee_sig) = (
+        payer_key.sign_digest(&digest).unwrap(),
+        payee_key.sign_digest(&digest).unwrap(),
+    );
+    // Named for the relayer: nobody else may submit it.
+    let error = payer
+        .cooperative_close(&close, &payer_sig, &payee_sig)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "wrong_relayer");
+    payee
+        .advance_channel_nonce(payer.address(), payee.address(), 2)
+        .await
+        .unwrap();
+    assert_eq!(payer.channel(second).await.unwrap().nonce, 1);
+    let error = relayer
+        .cooperative_close(&close, &payer_sig, &payee_sig)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "channel_nonce_mismatch");
+    assert_eq!(
+        payer.channel(second).await.unwrap().status,
+        ChannelStatus::Open
+    );
+
+    // The account nonce: advancing it voids a signed, unsubmitted withdrawal.
+    assert_eq!(payer.nonce_of(payer.address()).await.unwrap(), 0);
+    payer.advance_nonce().await.unwrap();
+    assert_eq!(payer.nonce_of(payer.address()).await.unwrap(), 1);
 }
