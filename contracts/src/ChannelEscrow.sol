@@ -193,9 +193,10 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     ) external nonReentrant {
         // As in depositWithPermit: a failed permit (front-run, or an allowance already given) is left to
         // the transfer below to judge.
-        try IERC20Permit(TOKEN).permit(
-            msg.sender, address(this), value, deadline, uint8(27 + (uint256(sig.vs) >> 255)), sig.r, _s(sig.vs)
-        ) {}
+        try IERC20Permit(TOKEN)
+            .permit(
+                msg.sender, address(this), value, deadline, uint8(27 + (uint256(sig.vs) >> 255)), sig.r, _s(sig.vs)
+            ) {}
             catch {}
         // Logged before the channels take it, so that an indexer sees the balance rise first; the whole
         // call reverts unless exactly `total` arrives (below).
@@ -234,7 +235,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     function topUp(address payee, uint32 salt, uint96 amount) external {
         if (amount == 0) revert ZeroAmount();
         bytes32 id = PaymentHash.channelId(msg.sender, payee, salt);
-        _revertIfFailed(_topUpTo(id, msg.sender, uint256(ChannelPacking.deposit(ChannelPacking.load(id))) + amount, 0, ANY_NONCE));
+        _revertIfFailed(
+            _topUpTo(id, msg.sender, uint256(ChannelPacking.deposit(ChannelPacking.load(id))) + amount, 0, ANY_NONCE)
+        );
     }
 
     /// @inheritdoc IChannelEscrow
@@ -369,7 +372,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
                     target := xor(target, mul(xor(target, cumulative), lt(cumulative, target)))
                     // The common case: an open channel (state, the top byte, 1), something new to settle, a
                     // low-s signature.
-                    if iszero(or(or(xor(shr(248, word), 1), iszero(gt(target, settled))), gt(mload(0x1c0), HALF_CURVE_ORDER))) {
+                    if iszero(
+                        or(or(xor(shr(248, word), 1), iszero(gt(target, settled))), gt(mload(0x1c0), HALF_CURVE_ORDER))
+                    ) {
                         // settle(slot, word, target, settled), written out: the hot path makes no call.
                         sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
                         mstore(0x2a0, add(mload(0x2a0), sub(target, settled)))
@@ -585,8 +590,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
         // slither-disable-next-line timestamp
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (_wrongRelayer(relayer)) revert WrongRelayer(relayer, msg.sender);
-        (address byPayer, address byPayee) =
-            _recoverPair(_digest(_domainSeparatorV4(), structHash), payerSig, payeeSig);
+        (address byPayer, address byPayee) = _recoverPair(_digest(_domainSeparatorV4(), structHash), payerSig, payeeSig);
         bool bad;
         assembly ("memory-safe") {
             // Either signature recovered another address, or none (0): one test for both, the hot path.

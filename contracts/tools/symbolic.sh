@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make symbolic: halmos proves ChannelEscrow's assembly settlement loop equal to the plain-Solidity
+# make test-symbolic: halmos proves ChannelEscrow's assembly settlement loop equal to the plain-Solidity
 # SettleReference (test/symbolic/SettleEquivalence.t.sol, which states the bounds). halmos builds src/ and
 # test/symbolic/ with forge under the `symbolic` profile (foundry.toml) and checks every `check_`
 # function; the solver is yices from the pinned lock (.venv/halmos, contracts/requirements-halmos.txt).

@@ -22,7 +22,8 @@ library PaymentHash {
 
     bytes internal constant OPEN_CHANNEL_TYPE =
         "OpenChannel(address payee,uint32 salt,uint96 deposit,uint96 fee,address relayer,uint16 channelNonce,uint40 deadline)";
-    bytes32 internal constant OPEN_CHANNEL_TYPEHASH = 0x0aec5f811f2e209152c05f30489bb3ae8fcce0c37bd89f52733dabc370567be1;
+    bytes32 internal constant OPEN_CHANNEL_TYPEHASH =
+        0x0aec5f811f2e209152c05f30489bb3ae8fcce0c37bd89f52733dabc370567be1;
 
     bytes internal constant TOP_UP_TYPE =
         "TopUp(address payee,uint32 salt,uint96 deposit,uint96 fee,address relayer,uint16 channelNonce,uint40 deadline)";
@@ -30,7 +31,8 @@ library PaymentHash {
 
     bytes internal constant REQUEST_CLOSE_TYPE =
         "RequestClose(address payee,uint32 salt,uint96 fee,address relayer,uint40 deadline)";
-    bytes32 internal constant REQUEST_CLOSE_TYPEHASH = 0x324956330150fbc1126a840616f1a2dfe039f42b410392d4d58cf0fa96cbaf43;
+    bytes32 internal constant REQUEST_CLOSE_TYPEHASH =
+        0x324956330150fbc1126a840616f1a2dfe039f42b410392d4d58cf0fa96cbaf43;
 
     bytes internal constant WITHDRAWAL_TYPE =
         "Withdrawal(address to,uint128 amount,uint128 fee,address relayer,uint64 nonce,uint40 deadline)";
@@ -38,11 +40,13 @@ library PaymentHash {
 
     bytes internal constant SETTLE_FEE_CAP_TYPE =
         "SettleFeeCap(uint16 bps,address relayer,uint64 nonce,uint40 deadline)";
-    bytes32 internal constant SETTLE_FEE_CAP_TYPEHASH = 0x0aebf16c43cbe0c6e6ca4273f7780221f5ddc7a62edef8ce99a3ee0834911b16;
+    bytes32 internal constant SETTLE_FEE_CAP_TYPEHASH =
+        0x0aebf16c43cbe0c6e6ca4273f7780221f5ddc7a62edef8ce99a3ee0834911b16;
 
     bytes internal constant COOPERATIVE_CLOSE_TYPE =
         "CooperativeClose(address payer,address payee,uint32 salt,uint96 cumulative,uint96 fee,address relayer,uint16 channelNonce,uint40 deadline)";
-    bytes32 internal constant COOPERATIVE_CLOSE_TYPEHASH = 0x2a0d84de4bb8f03bed50cdb70c6ad098c1ffa1750ca2cfd42a15fb20cc8d4218;
+    bytes32 internal constant COOPERATIVE_CLOSE_TYPEHASH =
+        0x2a0d84de4bb8f03bed50cdb70c6ad098c1ffa1750ca2cfd42a15fb20cc8d4218;
 
     /// @notice Struct hash of a receipt. The settlement hot path inlines the same encoding in assembly
     /// (ChannelEscrow.settleBatch); the fixture test checks the two agree.
@@ -61,12 +65,12 @@ library PaymentHash {
     // `*_WIDTHS` list each struct's field widths in bytes, one byte per field, field 0 lowest; a width of 32
     // (bytes32, or no field: the list always has eight) is never dirty.
 
-    uint256 internal constant OPEN_WIDTHS = 0x05_02_14_0c_0c_04_14_14; // payer … deadline
+    uint256 internal constant OPEN_WIDTHS = 0x0502140c0c041414; // payer … deadline
     uint256 internal constant TOP_UP_WIDTHS = OPEN_WIDTHS;
-    uint256 internal constant CLOSE_WIDTHS = 0x20_20_05_14_0c_04_14_14; // payer, payee, salt, fee, relayer, deadline
-    uint256 internal constant WITHDRAW_WIDTHS = 0x20_05_08_14_10_10_14_14; // owner, to, amount, fee, relayer, nonce, deadline
-    uint256 internal constant FEE_CAP_WIDTHS = 0x20_20_20_05_08_14_02_14; // payee, bps, relayer, nonce, deadline
-    uint256 internal constant COOPERATIVE_CLOSE_WIDTHS = 0x05_02_14_0c_0c_04_14_14; // payer … deadline
+    uint256 internal constant CLOSE_WIDTHS = 0x202005140c041414; // payer, payee, salt, fee, relayer, deadline
+    uint256 internal constant WITHDRAW_WIDTHS = 0x2005081410101414; // owner, to, amount, fee, relayer, nonce, deadline
+    uint256 internal constant FEE_CAP_WIDTHS = 0x2020200508140214; // payee, bps, relayer, nonce, deadline
+    uint256 internal constant COOPERATIVE_CLOSE_WIDTHS = 0x0502140c0c041414; // payer … deadline
 
     /// @dev OpenAuth words 1–7: payee, salt, deposit, fee, relayer, channelNonce, deadline (word 0, the
     /// payer, is the signer).
@@ -117,11 +121,7 @@ library PaymentHash {
 
     /// @dev CooperativeCloseAuth words 0–7: payer, payee, salt, cumulative, fee, relayer, channelNonce,
     /// deadline.
-    function hash(IChannelEscrow.CooperativeCloseAuth calldata a)
-        internal
-        pure
-        returns (bytes32 h, bool canonical)
-    {
+    function hash(IChannelEscrow.CooperativeCloseAuth calldata a) internal pure returns (bytes32 h, bool canonical) {
         uint256 start;
         assembly ("memory-safe") {
             start := a
@@ -161,8 +161,14 @@ library PaymentHash {
             }
             canonical := iszero(
                 or(
-                    or(or(dirty(widths, start, 0), dirty(widths, start, 1)), or(dirty(widths, start, 2), dirty(widths, start, 3))),
-                    or(or(dirty(widths, start, 4), dirty(widths, start, 5)), or(dirty(widths, start, 6), dirty(widths, start, 7)))
+                    or(
+                        or(dirty(widths, start, 0), dirty(widths, start, 1)),
+                        or(dirty(widths, start, 2), dirty(widths, start, 3))
+                    ),
+                    or(
+                        or(dirty(widths, start, 4), dirty(widths, start, 5)),
+                        or(dirty(widths, start, 6), dirty(widths, start, 7))
+                    )
                 )
             )
         }

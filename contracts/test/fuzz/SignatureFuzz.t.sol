@@ -161,8 +161,9 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.OpenAuth[] memory auths = new IChannelEscrow.OpenAuth[](1);
-        auths[0] =
-            iescrow.signOpen(otherKey, IChannelEscrow.OpenAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline(), _noSig()));
+        auths[0] = iescrow.signOpen(
+            otherKey, IChannelEscrow.OpenAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline(), _noSig())
+        );
         vm.prank(relayer);
         assertEq(
             escrow.openChannelsBySig(auths)[0],

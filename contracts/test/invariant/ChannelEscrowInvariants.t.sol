@@ -149,11 +149,7 @@ contract ChannelEscrowInvariants is EscrowTestBase {
     /// most were applied, and the actions that should move money did.
     function afterInvariant() external view {
         assertEq(handler.violations(), 0, handler.firstViolation());
-        (
-            uint256[17] memory calls,
-            uint256[17] memory applied,
-            uint256[17] memory rejected
-        ) = handler.callCounts();
+        (uint256[17] memory calls, uint256[17] memory applied, uint256[17] memory rejected) = handler.callCounts();
         uint256 totalCalls;
         uint256 totalApplied;
         for (uint256 a; a < calls.length; ++a) {

@@ -7,7 +7,7 @@ import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
 import {SettleReference} from "./SettleReference.sol";
 
-/// @notice Symbolic proof (halmos, `make symbolic`) that ChannelEscrow's assembly settlement loop behaves
+/// @notice Symbolic proof (halmos, `make test-symbolic`) that ChannelEscrow's assembly settlement loop behaves
 /// exactly as the plain-Solidity SettleReference: for every value of every input below — signatures,
 /// salts, cumulative amounts, the stored channel and account words, fee claim, fee cap, fee relayer, the
 /// caller's relayer id, block time — both return the same outcome bytes and leave the same channel words,
@@ -162,8 +162,7 @@ contract SettleEquivalenceTest is Test {
         bytes32 digest = keccak256(
             abi.encodePacked(hex"1901", escrow.DOMAIN_SEPARATOR(), PaymentHash.hashReceipt(payee, x.salt, x.cumulative))
         );
-        address payer =
-            ecrecover(digest, uint8(27 + (uint256(x.vs) >> 255)), x.r, bytes32((uint256(x.vs) << 1) >> 1));
+        address payer = ecrecover(digest, uint8(27 + (uint256(x.vs) >> 255)), x.r, bytes32((uint256(x.vs) << 1) >> 1));
         id = keccak256(abi.encode(payer, payee, x.salt));
         vm.store(address(escrow), id, bytes32(x.word));
         ref.setChannel(id, x.word);

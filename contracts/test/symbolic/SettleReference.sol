@@ -97,9 +97,8 @@ contract SettleReference {
         bytes32 r = bytes32(receipt[16:48]);
         uint256 vs = uint256(bytes32(receipt[48:80]));
         uint256 s = vs & ((1 << 255) - 1);
-        bytes32 digest = keccak256(
-            abi.encodePacked(hex"1901", DOMAIN_SEPARATOR, PaymentHash.hashReceipt(payee, salt, cumulative))
-        );
+        bytes32 digest =
+            keccak256(abi.encodePacked(hex"1901", DOMAIN_SEPARATOR, PaymentHash.hashReceipt(payee, salt, cumulative)));
         address payer = ecrecover(digest, uint8(27 + (vs >> 255)), r, bytes32(s));
         bytes32 id = keccak256(abi.encode(payer, payee, salt));
         uint256 word = channelWord[id];

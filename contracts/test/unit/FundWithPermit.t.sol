@@ -41,7 +41,10 @@ contract FundWithPermitTest is UnitTest {
     }
 
     function _permit(uint256 value) private view returns (IChannelEscrow.CompactSignature memory) {
-        return PaymentSigner.signPermit(address(token), holderKey, address(escrow), value, token.nonces(holder), _deadline());
+        return
+            PaymentSigner.signPermit(
+                address(token), holderKey, address(escrow), value, token.nonces(holder), _deadline()
+            );
     }
 
     function _fund(IChannelEscrow.ChannelFunding[] memory channels, uint256 value) private {
@@ -83,7 +86,15 @@ contract FundWithPermitTest is UnitTest {
     /// @dev A front-run permit (already applied by someone else) is ignored: the allowance it set decides.
     function test_fund_toleratesFrontRunPermit() external {
         IChannelEscrow.CompactSignature memory sig = _permit(10e18);
-        token.permit(holder, address(escrow), 10e18, _deadline(), uint8(27 + (uint256(sig.vs) >> 255)), sig.r, bytes32((uint256(sig.vs) << 1) >> 1));
+        token.permit(
+            holder,
+            address(escrow),
+            10e18,
+            _deadline(),
+            uint8(27 + (uint256(sig.vs) >> 255)),
+            sig.r,
+            bytes32((uint256(sig.vs) << 1) >> 1)
+        );
         vm.prank(holder);
         escrow.fundChannelsWithPermit(10e18, _deadline(), sig, _one(_funding(payee, 1, 10e18)));
         assertEq(escrow.channel(escrow.channelId(holder, payee, 1)).deposit, 10e18);

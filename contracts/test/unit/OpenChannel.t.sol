@@ -185,9 +185,12 @@ contract OpenChannelTest is UnitTest {
         auths[2].payer = payer;
         auths[3] = _openAuth(payerKey, 99, 1e18, 1); // channel exists
         auths[4] = _openAuth(payerKey, 13, 9e18, 1); // deposit + fee above what is left
-        auths[5] =
-            iescrow.signOpen(payerKey, IChannelEscrow.OpenAuth(payer, address(0), 14, 1e18, 1, address(0), 0, _deadline(), _noSig())); // zero payee
-        auths[6] = iescrow.signOpen(payerKey, IChannelEscrow.OpenAuth(payer, payer, 15, 1e18, 1, address(0), 0, _deadline(), _noSig())); // self
+        auths[5] = iescrow.signOpen(
+            payerKey, IChannelEscrow.OpenAuth(payer, address(0), 14, 1e18, 1, address(0), 0, _deadline(), _noSig())
+        ); // zero payee
+        auths[6] = iescrow.signOpen(
+            payerKey, IChannelEscrow.OpenAuth(payer, payer, 15, 1e18, 1, address(0), 0, _deadline(), _noSig())
+        ); // self
         auths[7] = _openAuth(payerKey, 16, 0, 1); // zero deposit
         auths[8] = _openAuth(payerKey, 17, 2e18, 2); // good
 

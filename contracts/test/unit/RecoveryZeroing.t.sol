@@ -27,11 +27,17 @@ contract RecoveryZeroingTest is UnitTest {
     function test_settle_badSignatureAfterGoodOneWithinGroup() external {
         bytes32 one = _openChannel(1, 10e18);
         bytes32 two = _openChannel(2, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), PaymentSigner.packReceipt(2, 5e18, BAD));
+        bytes memory batch = bytes.concat(
+            _header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), PaymentSigner.packReceipt(2, 5e18, BAD)
+        );
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(escrow.channelId(address(0), payee, 2), IChannelEscrow.SettleOutcome.UnknownChannel);
-        assertEq(_settleAs(relayer, batch), _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel));
+        emit IChannelEscrow.ReceiptSkipped(
+            escrow.channelId(address(0), payee, 2), IChannelEscrow.SettleOutcome.UnknownChannel
+        );
+        assertEq(
+            _settleAs(relayer, batch),
+            _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
+        );
         _assertChannel(one, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(two, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payee), 1e18);
@@ -50,8 +56,13 @@ contract RecoveryZeroingTest is UnitTest {
             PaymentSigner.packReceipt(1, 5e18, BAD)
         );
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(escrow.channelId(address(0), stranger, 1), IChannelEscrow.SettleOutcome.UnknownChannel);
-        assertEq(_settleAs(relayer, batch), _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel));
+        emit IChannelEscrow.ReceiptSkipped(
+            escrow.channelId(address(0), stranger, 1), IChannelEscrow.SettleOutcome.UnknownChannel
+        );
+        assertEq(
+            _settleAs(relayer, batch),
+            _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
+        );
         _assertChannel(one, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(other, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(stranger), 0);
@@ -70,7 +81,8 @@ contract RecoveryZeroingTest is UnitTest {
         IChannelEscrow.OpenAuth[] memory auths = new IChannelEscrow.OpenAuth[](2);
         _fund(payer, 2e18);
         auths[0] = _openAuth(payerKey, 1, 1e18, 0); // a good one first
-        auths[1] = IChannelEscrow.OpenAuth(victim, payee, 1, 1e18, uint96(uint160(victim)), address(0), 0, _deadline(), BAD);
+        auths[1] =
+            IChannelEscrow.OpenAuth(victim, payee, 1, 1e18, uint96(uint160(victim)), address(0), 0, _deadline(), BAD);
         vm.prank(relayer);
         bytes[] memory failures = escrow.openChannelsBySig(auths);
         assertEq(failures[0].length, 0);
@@ -103,8 +115,9 @@ contract RecoveryZeroingTest is UnitTest {
         _fund(victim, 10e18);
         vm.prank(victim);
         bytes32 id = escrow.openChannel(payee, 1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(victim, payee, 1, uint96(uint160(victim)), 0, address(0), 0, _deadline());
+        IChannelEscrow.CooperativeCloseAuth memory a = IChannelEscrow.CooperativeCloseAuth(
+            victim, payee, 1, uint96(uint160(victim)), 0, address(0), 0, _deadline()
+        );
         IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidSigner(address(0), victim));
         vm.prank(payee);
@@ -119,8 +132,9 @@ contract RecoveryZeroingTest is UnitTest {
         _fund(payer, 10e18 + 1e15);
         vm.prank(payer);
         bytes32 id = escrow.openChannel(victim, 1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, victim, 1, 4e18, uint96(uint160(victim)), address(0), 0, _deadline());
+        IChannelEscrow.CooperativeCloseAuth memory a = IChannelEscrow.CooperativeCloseAuth(
+            payer, victim, 1, 4e18, uint96(uint160(victim)), address(0), 0, _deadline()
+        );
         IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
         vm.expectRevert(_invalidSigner(address(0), victim));
         escrow.cooperativeClose(a, payerSig, BAD);

@@ -578,7 +578,9 @@ contract SettleBatchTest is UnitTest {
             _entry(payerKey, payee2, 1, 10e18)
         );
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18)));
+        emit IChannelEscrow.ReceiptsSettled(
+            payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18))
+        );
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptsSettled(payee2, 10e18, 2e17, _settled(payer, 1, 10e18));
         _expectFees(relayer, 5e16 + 2e17);
@@ -628,7 +630,9 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 3e18), _entry(payerKey, payee, 1, 5e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18)));
+        emit IChannelEscrow.ReceiptsSettled(
+            payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18))
+        );
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 5e18);
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Open);
@@ -688,7 +692,9 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(strangerKey, payee, 1, 2e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18)));
+        emit IChannelEscrow.ReceiptsSettled(
+            payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18))
+        );
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         _assertChannel(a, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(b, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Open);

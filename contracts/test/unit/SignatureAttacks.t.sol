@@ -166,8 +166,9 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_openAuthForAnotherEscrow() external {
         _fund(payer, 10e18);
-        IChannelEscrow.OpenAuth memory a =
-            iother.signOpen(payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig()));
+        IChannelEscrow.OpenAuth memory a = iother.signOpen(
+            payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig())
+        );
         address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(recovered, payer));
@@ -176,7 +177,8 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_openAuthSignedUnderForeignDomain() external {
         _fund(payer, 10e18);
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a =
+            IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = PaymentSigner.signDigest(payerKey, _foreignDigest(block.chainid, address(other), _openHash(a)));
         address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
@@ -236,7 +238,8 @@ contract SignatureAttacksTest is UnitTest {
     }
 
     function test_rejects_openAuthHighS() external {
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(address(0), payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a =
+            IChannelEscrow.OpenAuth(address(0), payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         (address signer, IChannelEscrow.CompactSignature memory high, IChannelEscrow.CompactSignature memory low) =
             _highSPair(_digest(_openHash(a)));
         _fund(signer, 10e18);
@@ -266,7 +269,8 @@ contract SignatureAttacksTest is UnitTest {
     /// @dev Typed data separates message kinds: a receipt signature is no open authorisation.
     function test_rejects_receiptSignatureUsedAsOpenAuth() external {
         _fund(payer, 10e18);
-        IChannelEscrow.OpenAuth memory a = IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
+        IChannelEscrow.OpenAuth memory a =
+            IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = iescrow.signReceipt(payerKey, payee, 1, 1e18);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(_recover(_digest(_openHash(a)), a.sig), payer));

@@ -67,7 +67,14 @@ contract StrictDecodingTest is UnitTest {
         uint256 dirtyDeadline = uint256(a.deadline) | (1 << 200);
         bytes32 structHash = keccak256(
             abi.encode(
-                PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, dirtyDeadline
+                PaymentHash.OPEN_CHANNEL_TYPEHASH,
+                a.payee,
+                a.salt,
+                a.deposit,
+                a.fee,
+                a.relayer,
+                a.channelNonce,
+                dirtyDeadline
             )
         );
         a.sig = PaymentSigner.signDigest(payerKey, _digest(structHash));
@@ -98,7 +105,9 @@ contract StrictDecodingTest is UnitTest {
         bytes memory data = abi.encodeCall(IChannelEscrow.requestClosesBySig, (_list(_closeAuth(payerKey, 1, 0))));
         data = _dirty(data, 0, 8, 3, 1 << 96);
         assertEq(_call(data)[0], _nonCanonical(3));
-        assertEq(uint8(escrow.channel(escrow.channelId(payer, payee, 1)).state), uint8(IChannelEscrow.ChannelState.Open));
+        assertEq(
+            uint8(escrow.channel(escrow.channelId(payer, payee, 1)).state), uint8(IChannelEscrow.ChannelState.Open)
+        );
     }
 
     function test_withdrawBySig_dirtyRecipient() external {

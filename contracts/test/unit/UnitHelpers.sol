@@ -148,12 +148,15 @@ abstract contract UnitTest is EscrowTestBase {
         returns (IChannelEscrow.TopUpAuth memory)
     {
         return iescrow.signTopUp(
-            key, IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, address(0), 0, _deadline(), _noSig())
+            key,
+            IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, address(0), 0, _deadline(), _noSig())
         );
     }
 
     function _closeAuth(uint256 key, uint32 salt, uint96 fee) internal view returns (IChannelEscrow.CloseAuth memory) {
-        return iescrow.signClose(key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, address(0), _deadline(), _noSig()));
+        return iescrow.signClose(
+            key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, address(0), _deadline(), _noSig())
+        );
     }
 
     function _withdrawAuth(uint256 key, address to, uint128 amount, uint128 fee, uint64 nonce)
@@ -171,7 +174,9 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.SettleFeeCapAuth memory)
     {
-        return iescrow.signFeeCap(key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, relayer, nonce, _deadline(), _noSig()));
+        return iescrow.signFeeCap(
+            key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, relayer, nonce, _deadline(), _noSig())
+        );
     }
 
     function _list(IChannelEscrow.OpenAuth memory a) internal pure returns (IChannelEscrow.OpenAuth[] memory l) {

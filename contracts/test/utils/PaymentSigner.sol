@@ -63,14 +63,23 @@ library PaymentSigner {
     function hashOpen(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(
-                PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline
+                PaymentHash.OPEN_CHANNEL_TYPEHASH,
+                a.payee,
+                a.salt,
+                a.deposit,
+                a.fee,
+                a.relayer,
+                a.channelNonce,
+                a.deadline
             )
         );
     }
 
     function hashTopUp(IChannelEscrow.TopUpAuth memory a) internal pure returns (bytes32) {
         return keccak256(
-            abi.encode(PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline)
+            abi.encode(
+                PaymentHash.TOP_UP_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline
+            )
         );
     }
 
@@ -79,9 +88,10 @@ library PaymentSigner {
     }
 
     function hashWithdraw(IChannelEscrow.WithdrawAuth memory a) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.relayer, a.nonce, a.deadline)
-        );
+        return
+            keccak256(
+                abi.encode(PaymentHash.WITHDRAWAL_TYPEHASH, a.to, a.amount, a.fee, a.relayer, a.nonce, a.deadline)
+            );
     }
 
     function hashFeeCap(IChannelEscrow.SettleFeeCapAuth memory a) internal pure returns (bytes32) {
@@ -158,14 +168,11 @@ library PaymentSigner {
     }
 
     /// @dev An EIP-2612 permit of `token` for `spender`, signed by `key`, in compact form.
-    function signPermit(
-        address token,
-        uint256 key,
-        address spender,
-        uint256 value,
-        uint256 nonce,
-        uint256 deadline
-    ) internal view returns (IChannelEscrow.CompactSignature memory) {
+    function signPermit(address token, uint256 key, address spender, uint256 value, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (IChannelEscrow.CompactSignature memory)
+    {
         bytes32 permitTypehash =
             keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
         bytes32 structHash = keccak256(abi.encode(permitTypehash, VM.addr(key), spender, value, nonce, deadline));

@@ -525,11 +525,15 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
 
     /// @dev Mostly names the relayer; sometimes another actor (who then earns the fees when it submits) or
     /// nobody.
-    function setSettleFeeCap(uint256 payeeSeed, uint256 bps, uint256 relayerSeed) external step(Action.SetSettleFeeCap) {
+    function setSettleFeeCap(uint256 payeeSeed, uint256 bps, uint256 relayerSeed)
+        external
+        step(Action.SetSettleFeeCap)
+    {
         address payee = accountList[payeeSeed % ACTORS];
         bps = _bound(bps, 0, BPS);
         uint256 pick = relayerSeed % 6;
-        address named = pick == 0 ? address(0) : pick == 1 ? accountList[(relayerSeed >> 8) % ACTORS] : accountList[ACTORS];
+        address named =
+            pick == 0 ? address(0) : pick == 1 ? accountList[(relayerSeed >> 8) % ACTORS] : accountList[ACTORS];
         vm.prank(payee);
         try escrow.setSettleFeeCap(uint16(bps), named) {
             ghostCap[payee] = uint16(bps);
@@ -577,9 +581,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         // claims no more than this submitter may take.
         if (live) {
             address payee = accountList[firstPayee];
-            groups[0].feeBps = ghostFeeRelayer[payee] == submitter
-                ? uint16(_min(groups[0].feeBps, ghostCap[payee]))
-                : 0;
+            groups[0].feeBps = ghostFeeRelayer[payee] == submitter ? uint16(_min(groups[0].feeBps, ghostCap[payee])) : 0;
         }
         if (!_submitBatch(groups, submitter)) return;
         _applied();
@@ -1075,8 +1077,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             if (second == first) refused = false;
         }
         amount = _bound(amount, 1, MAX_AMOUNT);
-        IChannelEscrow.ChannelFunding[] memory channels =
-            new IChannelEscrow.ChannelFunding[](second == first ? 1 : 2);
+        IChannelEscrow.ChannelFunding[] memory channels = new IChannelEscrow.ChannelFunding[](second == first ? 1 : 2);
         channels[0] = IChannelEscrow.ChannelFunding(accountList[r.payee], salts[r.salt], uint96(amount));
         if (second != first) {
             ChannelRef memory r2 = refOf[second];
@@ -1104,9 +1105,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             _check(
                 keccak256(err)
                     == keccak256(
-                        abi.encodeWithSelector(
-                            IChannelEscrow.InvalidChannelState.selector, second, model[second].state
-                        )
+                        abi.encodeWithSelector(IChannelEscrow.InvalidChannelState.selector, second, model[second].state)
                     ),
                 "refused funding: wrong error"
             );
@@ -1138,7 +1137,14 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             auths[0] = iescrow.signWithdraw(
                 keys[o],
                 IChannelEscrow.WithdrawAuth(
-                    owner, sink, uint128(_bound(amount, 1, ghostFree[owner])), 0, address(0), old, _deadline(amount), _noSig()
+                    owner,
+                    sink,
+                    uint128(_bound(amount, 1, ghostFree[owner])),
+                    0,
+                    address(0),
+                    old,
+                    _deadline(amount),
+                    _noSig()
                 )
             );
             _expectWithdrawalRefused(
@@ -1211,7 +1217,9 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             try escrow.topUpsBySig(auths) returns (bytes[] memory failures) {
                 _check(
                     keccak256(_entry(failures, 0))
-                        == keccak256(abi.encodeWithSelector(IChannelEscrow.InvalidChannelNonce.selector, id, old + 1, old)),
+                        == keccak256(
+                            abi.encodeWithSelector(IChannelEscrow.InvalidChannelNonce.selector, id, old + 1, old)
+                        ),
                     "top-up under an advanced nonce: wrong refusal"
                 );
                 _check(_stateHash() == before, "top-up under an advanced nonce changed state");
@@ -1253,7 +1261,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         }
         for (uint256 i; i < ACCOUNTS; ++i) {
             address a = accountList[i];
-            (free[i], nonces[i], caps[i], feeRelayers[i]) = (ghostFree[a], ghostNonce[a], ghostCap[a], ghostFeeRelayer[a]);
+            (free[i], nonces[i], caps[i], feeRelayers[i]) =
+            (ghostFree[a], ghostNonce[a], ghostCap[a], ghostFeeRelayer[a]);
         }
     }
 
