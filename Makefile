@@ -7,14 +7,15 @@ FORGE := $(CURDIR)/contracts/node_modules/.bin/forge
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test lint header format-cpp \
-	openapi test-contracts slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent \
+	openapi test-contracts test-symbolic slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent \
 	bench-relayer bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
 	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge, JS"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
-	@echo "make bench-gas       gas per settlement/open/close on a local anvil"
+	@echo "make test-symbolic   halmos: the assembly settle loop equals a plain-Solidity reference (bounded; not in make test)"
+	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
 	@echo "make bench-agent     how long a client agent takes to resume 1,000 stored channels"
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
@@ -106,6 +107,13 @@ test-contracts: setup-toolchain
 
 slither: setup-test
 	contracts/tools/slither.sh
+
+# Symbolic equivalence of settleBatch's assembly loop and test/symbolic/SettleReference.sol (bounds in
+# test/symbolic/SettleEquivalence.t.sol). Not part of `make test`: its own via-IR build of the escrow alone
+# takes ~10 minutes on 2 cores.
+test-symbolic: setup-toolchain
+	contracts/tools/install-venv.sh halmos
+	contracts/tools/symbolic.sh
 
 test-rust: setup-test
 	cargo test --workspace --locked
