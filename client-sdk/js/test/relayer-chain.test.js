@@ -42,7 +42,7 @@ test('open gaslessly through the relayer, pay, settle through the relayer, close
   channel.price = 10n ** 15n;
   const { deposit } = await openViaRelayer(relayer, { deposit: TOKEN, chain })(channel);
   channel.funded(deposit);
-  assert.deepEqual(await chain.channel(channel.id), { deposit: TOKEN, settled: 0n, closesAt: 0n, state: 'open' });
+  assert.deepEqual(await chain.channel(channel.id), { deposit: TOKEN, settled: 0n, closesAt: 0n, nonce: 0, state: 'open' });
   // The payee's session sees the same channel.
   const payee = new PayeeSession({ chainId: devnet.chain_id, escrow: devnet.escrow, token: devnet.token, key: seeder.key, price: 10n ** 15n, creditPieces: 8 });
   assert.equal(channelId(addressOf(key), payee.address, 41), channel.id);
