@@ -50,6 +50,8 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
     /// @dev secp256k1n / 2: signatures with a larger `s` are the malleable twin of a low-s one.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
+    // Written through storage pointers and assembly (_accountSlot), which slither 0.11.6 does not follow.
+    // slither-disable-next-line uninitialized-state
     mapping(address account => Account) private _accounts;
     /// @dev Relayer ids: a payee's fee setting names its relayer by a 32-bit id so that it fits the account
     /// word the settlement loop reads anyway (an address would cost a second cold slot per payee group).
@@ -200,6 +202,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
             catch {}
         // Logged before the channels take it, so that an indexer sees the balance rise first; the whole
         // call reverts unless exactly `total` arrives (below).
+        // slither-disable-next-line uninitialized-local
         uint256 total;
         for (uint256 i; i < channels.length; ++i) {
             // Cannot overflow: each amount is below 2^96, and calldata holds far fewer than 2^160 entries.
@@ -371,7 +374,8 @@ contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
                     let cumulative := mload(0xe0)
                     target := xor(target, mul(xor(target, cumulative), lt(cumulative, target)))
                     // The common case: an open channel (state, the top byte, 1), something new to settle, a
-                    // low-s signature.
+                    // low-s signature. (xor(state, 1) is "state != 1", not an exponent: slither reads `^`.)
+                    // slither-disable-next-line incorrect-exp
                     if iszero(
                         or(or(xor(shr(248, word), 1), iszero(gt(target, settled))), gt(mload(0x1c0), HALF_CURVE_ORDER))
                     ) {

@@ -32,7 +32,8 @@ contract BalanceFuzzTest is EscrowFuzzBase {
         address beneficiary
     ) external {
         to = _recipient(to);
-        if (beneficiary == address(0)) beneficiary = payer;
+        // The escrow refuses to credit itself (EscrowAddress); that refusal has its own unit test.
+        if (beneficiary == address(0) || beneficiary == address(escrow)) beneficiary = payer;
         uint256 amount = bound(depositSeed, 1, MAX_AMOUNT);
         uint256 part = bound(withdrawSeed, 1, amount);
         uint256 escrowTokens = token.balanceOf(address(escrow));
