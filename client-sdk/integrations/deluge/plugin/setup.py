@@ -16,7 +16,7 @@ setup(
     license='MIT OR Apache-2.0',
     long_description=__doc__,
     packages=['deluge_piecepay'],
-    package_data={'deluge_piecepay': ['data/*', '_native*.so']},
+    package_data={'deluge_piecepay': ['data/*', '_native*.so', 'libpiecepay_ffi.so']},
     # The native module cannot be imported from inside a zip: it is extracted to the egg cache first.
     zip_safe=False,
     entry_points="""

@@ -21,7 +21,7 @@ def test_status_settings_and_torrents_from_the_console(daemons, tmp_path):
     torrent, tid = torrents.make(d.download_dir, 'console.bin', 1024 * 1024)
     d.add_torrent(torrent, seed=True)
     code, out, err = console(d, 'status')
-    assert (code, err) == (0, '') and out.startswith('payments: off\nbuilt with: none (agent not built in) (libtorrent 2.0.8.0)')
+    assert (code, err) == (0, '') and out.startswith('payments: off\nbuilt with: agent (libtorrent 2.0.8.0)')
 
     code, out, _ = console(d, 'config', 'price=1500000000000000000', 'credit_window=16', 'relayer_urls=http://127.0.0.1:9')
     assert code == 0 and 'price = "1500000000000000000"' in out and 'credit_window = 16' in out
@@ -43,7 +43,9 @@ def test_unlock_and_money_commands_report_why_they_cannot_run(daemons, tmp_path)
     d = daemons('one')
     console(d, 'config', 'keystore=%s' % keystore, 'manifest=%s' % manifest, 'rpc_url=http://127.0.0.1:9')
     code, out, _ = console(d, 'unlock', stdin='typed password\n')
-    assert code == 0 and out.startswith('payments: error — error[agent_unavailable]: ')
+    # The password reached the agent, which refuses this config (no price to charge or to pay).
+    assert code == 0 and out.startswith('payments: error — error[config]: '), out
+    assert 'neither buys nor sells' in out
     for command in ('balance', 'withdraw', 'close-all'):
         code, _, err = console(d, command)
         assert code == 1 and err.startswith('piecepay-deluge: error[not_running]: payments are error: '), (command, err)

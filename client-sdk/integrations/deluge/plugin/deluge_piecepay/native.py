@@ -9,11 +9,12 @@ import importlib.util
 import sys
 import sysconfig
 
-from pkg_resources import resource_filename
+from pkg_resources import resource_exists, resource_filename
 
 from .errors import PiecepayError
 
 _NAME = __package__ + '._native'
+_FFI = 'libpiecepay_ffi.so'
 
 
 def load():
@@ -21,6 +22,9 @@ def load():
         return sys.modules[_NAME]
     filename = '_native' + sysconfig.get_config_var('EXT_SUFFIX')
     try:
+        # The C ABI the module links (found beside it through $ORIGIN) is extracted first.
+        if resource_exists(__package__, _FFI):
+            resource_filename(__package__, _FFI)
         path = resource_filename(__package__, filename)
         spec = importlib.util.spec_from_file_location(_NAME, path)
         module = importlib.util.module_from_spec(spec)
