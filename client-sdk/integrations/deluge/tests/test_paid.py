@@ -1,0 +1,125 @@
+"""Two real deluged, both with the plugin and its client agent, on a devnet with the relayer: the
+leecher pays the seeder for every piece, the status fields are the agent's totals and agree with the
+chain, and a wallet that cannot be opened is reported while deluged keeps serving."""
+import os
+import re
+import subprocess
+
+import pytest
+
+import torrents
+from deluged import wait_for
+from paid import CAST, PASSWORD, POLICY, PaidSetup
+
+PRICE = int(POLICY['price'])
+AGENT_THREADS = re.compile(r'^(piecepay|tokio)')  # the agent's threads (test_daemon.py)
+FIELDS = ['piecepay_spent', 'piecepay_earned', 'piecepay_pending', 'piecepay_peers_paying', 'piecepay_peers_paid']
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    setup = PaidSetup(str(tmp_path))
+    yield setup
+    setup.stop()
+
+
+def escrow_balance(devnet, address):
+    """The escrow's free balance of `address`, read from the chain with cast (not through the agent)."""
+    info = devnet.devnet.info
+    out = subprocess.run([CAST, 'call', '--rpc-url', info['rpc_url'], info['escrow'],
+                          'balanceOf(address)(uint256)', address], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[0])
+
+
+def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devnet, tmp_path):
+    seeder, leecher = daemons('seeder'), daemons('leecher')
+    assert devnet.enable(seeder, leecher) is None
+    size = 8 * 1024 * 1024
+    pieces = size // (256 * 1024)
+    torrent, tid = torrents.make(seeder.download_dir, 'paid.bin', size)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert leecher.add_torrent(torrent) == tid
+    # Slowed down at first, so the connection is seen paying: once both seed, they disconnect.
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 512})
+    leecher.connect_to(tid, seeder)
+    wait_for('the leecher to be paying the seeder',
+             lambda: leecher.status(tid, ['piecepay_peers_paid'])['piecepay_peers_paid'] == 1, timeout=60)
+    wait_for('the seeder to be paid by the leecher',
+             lambda: seeder.status(tid, ['piecepay_peers_paying'])['piecepay_peers_paying'] == 1, timeout=30)
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': -1})
+    leecher.wait_finished(tid, timeout=90)
+
+    # Every piece paid: the leecher signed receipts for all of them at the seeder's price, and the
+    # seeder holds them.
+    cost = str(pieces * PRICE)
+    wait_for('the leecher to have paid every piece',
+             lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost, timeout=60)
+    wait_for('the seeder to have been paid every piece',
+             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost, timeout=60)
+    # The status fields (Deluge's status API, what the UIs show) are these totals.
+    for d in (seeder, leecher):
+        totals = d.rpc('piecepay.get_totals')[tid]
+        status = d.status(tid, FIELDS)
+        assert {f: status[f] for f in FIELDS} == {'piecepay_' + k: totals[k] for k in
+                                                   ('spent', 'earned', 'pending', 'peers_paying', 'peers_paid')}
+    assert leecher.status(tid, ['piecepay_spent'])['piecepay_spent'] == cost
+    assert int(seeder.status(tid, ['piecepay_pending'])['piecepay_pending']) <= pieces * PRICE
+
+    # The relayer settles on chain exactly what was paid: the seeder (no escrow balance before) holds
+    # the cost; the leecher's free balance is its deposit less the channel's. Closing the channel (the
+    # seeder is gone, so a unilateral close: the rest comes back after the challenge period) pays
+    # nothing more. The balances the plugin shows (the agent's, read from the chain) are the chain's.
+    assert leecher.rpc('piecepay.close_all') == 1
+    seller, buyer = (d.rpc('piecepay.get_balances')['address'] for d in (seeder, leecher))
+    deposited = 10 * 10**18  # paid.Devnet: each leecher deposits 10 tokens
+    wait_for('the receipts to be settled on chain',
+             lambda: (escrow_balance(devnet, seller), escrow_balance(devnet, buyer))
+             == (pieces * PRICE, deposited - int(POLICY['deposit_per_channel'])), timeout=60)
+    wait_for('the seeder to see its earnings settled',
+             lambda: seeder.rpc('piecepay.get_totals')[tid]['pending'] == '0', timeout=60)
+    for d, address in ((seeder, seller), (leecher, buyer)):
+        wait_for('%s\'s balances to be the chain\'s' % d.name,
+                 lambda: d.rpc('piecepay.get_balances')['free'] == str(escrow_balance(devnet, address)), timeout=60)
+    # Paid once: closing added nothing to what either side counts.
+    assert leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost
+    assert seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost
+
+    # Disabling stops the running agent with its threads joined; enabled again, it starts afresh from
+    # its database (the password is asked again: memory only) with the same totals.
+    for _ in range(2):
+        assert [t for t in leecher.thread_names() if AGENT_THREADS.match(t)], leecher.thread_names()
+        assert leecher.rpc('core.disable_plugin', 'Piecepay') is True
+        assert [t for t in leecher.thread_names() if AGENT_THREADS.match(t)] == []
+        assert leecher.rpc('core.enable_plugin', 'Piecepay') is True
+        status = wait_for('the plugin to be back', lambda: leecher.rpc('piecepay.get_status'))
+        assert status['state'] == 'locked'
+        assert leecher.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
+    wait_for('the totals to be read again', lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost)
+    assert leecher.alive() and seeder.alive()
+
+
+def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons, devnet, tmp_path):
+    seeder, leecher = daemons('seeder'), daemons('leecher', plugin=False)
+    info = devnet.devnet.info
+    keystore = devnet.devnet.keystore(devnet.devnet.peer('seeder'), os.path.join(str(tmp_path), 'keystores'))
+    seeder.rpc('piecepay.set_config', dict(POLICY, keystore=keystore, manifest=info['manifest'],
+                                           relayer_urls=[info['relayer']['url']], rpc_url=info['rpc_url'],
+                                           free_share=1000))
+    status = seeder.rpc('piecepay.unlock', 'not ' + PASSWORD)
+    assert (status['state'], status['error_code']) == ('error', 'wallet'), status
+    assert 'error[wallet]' in seeder.log_text()
+    # A missing keystore is refused by the plugin's own checks, before the agent.
+    os.rename(keystore, keystore + '.gone')
+    status = seeder.rpc('piecepay.set_config', {'keystore': keystore})
+    assert (status['state'], status['error_code']) == ('error', 'keystore_missing'), status
+    assert 'error[keystore_missing]' in seeder.log_text()
+    # deluged keeps serving: a stock deluged downloads from it.
+    torrent, tid = torrents.make(seeder.download_dir, 'free.bin', 2 * 1024 * 1024)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert leecher.add_torrent(torrent) == tid
+    leecher.connect_to(tid, seeder)
+    leecher.wait_finished(tid, timeout=60)
+    # Fixing the password starts payments without restarting deluged.
+    os.rename(keystore + '.gone', keystore)
+    seeder.rpc('piecepay.set_config', {'keystore': keystore})
+    assert seeder.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
