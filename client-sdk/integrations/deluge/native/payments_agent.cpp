@@ -22,10 +22,10 @@ namespace {
 namespace pt = boost::property_tree;
 using piecepay::torrent::AttachError;
 
-// The integration's message is "code: message"; the plugin shows the code on its own.
+// The integration's message is "error[code]: message"; the plugin adds the code itself.
 Error error_of(const AttachError& e) {
   std::string message = e.what();
-  const std::string prefix = e.code + ": ";
+  const std::string prefix = "error[" + e.code + "]: ";
   if (message.compare(0, prefix.size(), prefix) == 0) message.erase(0, prefix.size());
   return Error(e.code, message);
 }

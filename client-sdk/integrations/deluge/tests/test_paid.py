@@ -107,6 +107,7 @@ def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons
                                            free_share=1000))
     status = seeder.rpc('piecepay.unlock', 'not ' + PASSWORD)
     assert (status['state'], status['error_code']) == ('error', 'wallet'), status
+    assert not status['error'].startswith('error['), status  # the code once, not repeated in the message
     assert 'error[wallet]' in seeder.log_text()
     # A missing keystore is refused by the plugin's own checks, before the agent.
     os.rename(keystore, keystore + '.gone')
