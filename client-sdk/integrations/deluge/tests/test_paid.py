@@ -98,6 +98,37 @@ def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devne
     assert leecher.alive() and seeder.alive()
 
 
+def test_a_paying_deluged_killed_mid_transfer_pays_nothing_twice(daemons, devnet, tmp_path):
+    seeder, leecher = daemons('seeder'), daemons('leecher')
+    assert devnet.enable(seeder, leecher) is None
+    size = 16 * 1024 * 1024
+    pieces = size // (256 * 1024)
+    torrent, tid = torrents.make(seeder.download_dir, 'killed.bin', size)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert leecher.add_torrent(torrent) == tid
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 1024})  # KiB/s: killed mid-way
+    leecher.connect_to(tid, seeder)
+    wait_for('a part of the download, paid',
+             lambda: int(leecher.rpc('piecepay.get_totals')[tid]['spent']) >= 4 * PRICE, timeout=60)
+    leecher.kill()
+    leecher.start()
+    # The password is in memory only: asked again; the agent's database kept what it paid.
+    assert leecher.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
+    wait_for('the torrent to be restored', lambda: leecher.status(tid, ['state']))
+    wait_for('what was paid before the kill, read back from the agent\'s database',
+             lambda: int(leecher.rpc('piecepay.get_totals')[tid]['spent']) >= 4 * PRICE)
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': -1})
+    leecher.rpc('core.resume_torrent', [tid])
+    leecher.connect_to(tid, seeder)
+    leecher.wait_finished(tid, timeout=120)
+    # Every piece paid exactly once, across the kill: what the leecher signed is what the seeder holds.
+    cost = str(pieces * PRICE)
+    wait_for('the leecher to have paid every piece once',
+             lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost, timeout=60)
+    wait_for('the seeder to hold exactly that',
+             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost, timeout=60)
+
+
 def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons, devnet, tmp_path):
     seeder, leecher = daemons('seeder'), daemons('leecher', plugin=False)
     info = devnet.devnet.info
