@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(HERE, '..', 'tests'))
 
 import torrents  # noqa: E402
 from deluged import Deluged, built_egg, wait_for  # noqa: E402
-from paid import PaidSetup  # noqa: E402
+from paid import POLICY, PaidSetup  # noqa: E402
 
 
 # Deluge's own encryption settings, off (libtorrent's pe_disabled) on both pairs: Deluge's default
@@ -107,7 +107,11 @@ def main():
                 pairs[mode] = Pair(root, mode, egg, content, torrent, tid)
             if 'paid' in pairs:
                 setup = PaidSetup(root)
-                problem = setup.enable(pairs['paid'].seeder, pairs['paid'].leecher)
+                # The same torrent is bought again every round: the budgets and the channel's deposit
+                # cover them all (1 + rounds transfers), so no round waits for a top-up.
+                cost = str(int(POLICY['price']) * (size // (a.piece_kib * 1024)) * (a.rounds + 2))
+                problem = setup.enable(pairs['paid'].seeder, pairs['paid'].leecher, budget_per_torrent=cost,
+                                       budget_total=cost, deposit_per_channel=cost)
                 if problem:
                     sys.exit('bench-deluge: the paid mode cannot run: %s' % problem)
             for mode in modes:  # warm-up: caches, allocation, the payments' channel opened

@@ -67,12 +67,13 @@ class PaidSetup:
         self.root = root
         self.devnet = Devnet(root)
 
-    def enable(self, seeder, leecher):
-        """Configures and unlocks the plugin of both; returns None when both pay, else why not."""
+    def enable(self, seeder, leecher, **policy):
+        """Configures (POLICY, changed by `policy`) and unlocks the plugin of both; returns None when
+        both pay, else why not."""
         info = self.devnet.info
         for daemon, role in ((leecher, 'leecher'), (seeder, 'seeder')):
             keystore = self.devnet.keystore(self.devnet.peer(role), os.path.join(self.root, 'keystores', daemon.name))
-            daemon.rpc('piecepay.set_config', dict(POLICY, keystore=keystore, manifest=info['manifest'],
+            daemon.rpc('piecepay.set_config', dict(POLICY, **policy, keystore=keystore, manifest=info['manifest'],
                                                    relayer_urls=[info['relayer']['url']], rpc_url=info['rpc_url']))
             status = daemon.rpc('piecepay.unlock', PASSWORD)
             if status['state'] != 'running':
