@@ -8,6 +8,7 @@ import pytest
 
 import torrents
 from deluged import Deluged, built_egg
+from paid import PaidSetup
 from scripted import TOTALS, WALLET, script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,3 +79,11 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == 'call' and report.failed:
         item.failed = True
+
+
+@pytest.fixture
+def devnet(tmp_path):
+    """A devnet with the relayer (tests/paid.py), stopped after the test."""
+    setup = PaidSetup(str(tmp_path))
+    yield setup
+    setup.stop()

@@ -1,16 +1,7 @@
 """The plugin against a real devnet (piecepay-devnet: anvil, the contracts, a relayer) with a wallet
 written by Foundry's cast: what the deploy tool and cast produce passes the plugin's own checks and
 starts the payments (the transfers are in test_paid.py)."""
-import pytest
-
-from paid import POLICY, PaidSetup
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    setup = PaidSetup(str(tmp_path))
-    yield setup
-    setup.stop()
+from paid import POLICY
 
 
 def test_a_devnet_wallet_reaches_the_payments(daemons, devnet):

@@ -9,18 +9,11 @@ import pytest
 
 import torrents
 from deluged import wait_for
-from paid import CAST, PASSWORD, POLICY, PaidSetup
+from paid import CAST, PASSWORD, POLICY
 
 PRICE = int(POLICY['price'])
 AGENT_THREADS = re.compile(r'^(piecepay|tokio)')  # the agent's threads (test_daemon.py)
 FIELDS = ['piecepay_spent', 'piecepay_earned', 'piecepay_pending', 'piecepay_peers_paying', 'piecepay_peers_paid']
-
-
-@pytest.fixture
-def devnet(tmp_path):
-    setup = PaidSetup(str(tmp_path))
-    yield setup
-    setup.stop()
 
 
 def escrow_balance(devnet, address):
@@ -31,16 +24,31 @@ def escrow_balance(devnet, address):
     return int(out.stdout.split()[0])
 
 
-def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devnet, tmp_path):
+def paying_pair(daemons, devnet, name, size_mib, kib_s):
+    """A seeding and a leeching deluged, both paying, with a torrent of `size_mib` MiB (256 KiB pieces)
+    added to both, the leecher's download capped at `kib_s` KiB/s; returns (seeder, leecher, id, pieces)."""
     seeder, leecher = daemons('seeder'), daemons('leecher')
     assert devnet.enable(seeder, leecher) is None
-    size = 8 * 1024 * 1024
-    pieces = size // (256 * 1024)
-    torrent, tid = torrents.make(seeder.download_dir, 'paid.bin', size)
+    torrent, tid = torrents.make(seeder.download_dir, name, size_mib * 1024 * 1024)
     assert seeder.add_torrent(torrent, seed=True) == tid
     assert leecher.add_torrent(torrent) == tid
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': kib_s})
+    return seeder, leecher, tid, size_mib * 4
+
+
+def paid_once(seeder, leecher, tid, pieces):
+    """Waits until the leecher paid every piece once at the seeder's price and the seeder holds that."""
+    cost = str(pieces * PRICE)
+    wait_for('the leecher to have paid every piece once',
+             lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost, timeout=60)
+    wait_for('the seeder to hold exactly that',
+             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost, timeout=60)
+    return cost
+
+
+def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devnet, tmp_path):
     # Slowed down at first, so the connection is seen paying: once both seed, they disconnect.
-    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 512})
+    seeder, leecher, tid, pieces = paying_pair(daemons, devnet, 'paid.bin', 8, 512)
     leecher.connect_to(tid, seeder)
     wait_for('the leecher to be paying the seeder',
              lambda: leecher.status(tid, ['piecepay_peers_paid'])['piecepay_peers_paid'] == 1, timeout=60)
@@ -51,11 +59,7 @@ def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devne
 
     # Every piece paid: the leecher signed receipts for all of them at the seeder's price, and the
     # seeder holds them.
-    cost = str(pieces * PRICE)
-    wait_for('the leecher to have paid every piece',
-             lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost, timeout=60)
-    wait_for('the seeder to have been paid every piece',
-             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost, timeout=60)
+    cost = paid_once(seeder, leecher, tid, pieces)
     # The status fields (Deluge's status API, what the UIs show) are these totals.
     for d in (seeder, leecher):
         totals = d.rpc('piecepay.get_totals')[tid]
@@ -99,14 +103,7 @@ def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devne
 
 
 def test_a_paying_deluged_killed_mid_transfer_pays_nothing_twice(daemons, devnet, tmp_path):
-    seeder, leecher = daemons('seeder'), daemons('leecher')
-    assert devnet.enable(seeder, leecher) is None
-    size = 16 * 1024 * 1024
-    pieces = size // (256 * 1024)
-    torrent, tid = torrents.make(seeder.download_dir, 'killed.bin', size)
-    assert seeder.add_torrent(torrent, seed=True) == tid
-    assert leecher.add_torrent(torrent) == tid
-    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 1024})  # KiB/s: killed mid-way
+    seeder, leecher, tid, pieces = paying_pair(daemons, devnet, 'killed.bin', 16, 1024)  # killed mid-way
     leecher.connect_to(tid, seeder)
     wait_for('a part of the download, paid',
              lambda: int(leecher.rpc('piecepay.get_totals')[tid]['spent']) >= 4 * PRICE, timeout=60)
@@ -122,11 +119,7 @@ def test_a_paying_deluged_killed_mid_transfer_pays_nothing_twice(daemons, devnet
     leecher.connect_to(tid, seeder)
     leecher.wait_finished(tid, timeout=120)
     # Every piece paid exactly once, across the kill: what the leecher signed is what the seeder holds.
-    cost = str(pieces * PRICE)
-    wait_for('the leecher to have paid every piece once',
-             lambda: leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost, timeout=60)
-    wait_for('the seeder to hold exactly that',
-             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost, timeout=60)
+    paid_once(seeder, leecher, tid, pieces)
 
 
 def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons, devnet, tmp_path):
