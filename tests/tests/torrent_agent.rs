@@ -29,7 +29,11 @@ const PRICE: u128 = 1_000;
 const DEPOSIT: u128 = 1_000_000;
 /// 8 MiB of 64 KiB pieces.
 const PIECES: u128 = 128;
-const CREDIT: u128 = 8;
+/// The agent's default credit window, which docs/agent.md requires to cover the request pipeline: pieces
+/// a killed leecher had in flight still count as served, and with a window smaller than what can be in
+/// flight (8 pieces failed here once) the restarted leecher owes more than its credit for pieces it never
+/// received and is choked on that channel for good.
+const CREDIT: u128 = 64;
 
 /// Writes agent `name`'s configuration (its key in the environment variable `PIECEPAY_KEY`).
 fn write_config(info: &DevnetInfo, dir: &Path, name: &str, role: &str) -> PathBuf {
