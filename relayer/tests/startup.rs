@@ -314,21 +314,7 @@ async fn an_unfunded_signer_is_not_ready_and_refuses_operations_until_funded() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], "relayer_unfunded", "{body}");
     // Receipts need no gas: still taken.
-    let opened = net
-        .client(&payer)
-        .await
-        .open_channel(payee, 1, 1_000)
-        .await
-        .unwrap();
-    wait_for("the open to be indexed", TIMEOUT, || async {
-        relayer
-            .client()
-            .channel(opened.channel_id)
-            .await
-            .unwrap()
-            .map(drop)
-    })
-    .await;
+    relayer.open_indexed(&net, &payer, payee, 1, 1_000).await;
     relayer
         .submit(&net, vec![net.receipt(&payer, payee, 1, 10)])
         .await;

@@ -151,30 +151,12 @@ async fn rpc_over_https_with_a_private_ca() {
     .await;
     let payer = net.payers()[0];
     let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
-    let opened = net
-        .client(&payer)
-        .await
-        .open_channel(payee, 1, 1_000)
-        .await
-        .unwrap();
-    wait_for("the open to be indexed", TIMEOUT, || async {
-        relayer
-            .client()
-            .channel(opened.channel_id)
-            .await
-            .unwrap()
-            .map(drop)
-    })
-    .await;
+    let channel_id = relayer.open_indexed(&net, &payer, payee, 1, 1_000).await;
     relayer
         .submit(&net, vec![net.receipt(&payer, payee, 1, 300)])
         .await;
     wait_for("the receipt to settle", TIMEOUT, || async {
-        let status = relayer
-            .client()
-            .settlement(opened.channel_id)
-            .await
-            .unwrap()?;
+        let status = relayer.client().settlement(channel_id).await.unwrap()?;
         (status.settled == 300).then_some(())
     })
     .await;

@@ -332,6 +332,31 @@ impl RelayerProcess {
         assert!(status.transaction_hash.is_some() && status.block_number.is_some());
     }
 
+    /// Opens a channel from `payer` on chain and waits until this relayer has indexed it; returns its id.
+    pub async fn open_indexed(
+        &self,
+        net: &Net,
+        payer: &B256,
+        payee: Address,
+        salt: u32,
+        deposit: u128,
+    ) -> B256 {
+        let opened = net
+            .client(payer)
+            .await
+            .open_channel(payee, salt, deposit)
+            .await
+            .unwrap();
+        let api = self.client();
+        wait_for(
+            "the open to be indexed",
+            std::time::Duration::from_secs(60),
+            async || api.channel(opened.channel_id).await.unwrap().map(drop),
+        )
+        .await;
+        opened.channel_id
+    }
+
     /// Submits receipts and checks each was accepted (held).
     pub async fn submit(&self, net: &Net, receipts: Vec<ReceiptSubmission>) {
         let request = SubmitReceiptsRequest::new(net.chain_id, net.info.escrow, receipts);
