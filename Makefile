@@ -91,6 +91,7 @@ lint: setup-toolchain setup-lint header
 	cargo fmt --all --check
 	$(CPP_SOURCES) | xargs clang-format --dry-run --Werror
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS='-D warnings' cargo doc --workspace --no-deps --locked -q
 	git diff --exit-code -- client-sdk/ffi/include || \
 		{ echo "lint: client-sdk/ffi/include/ differs from what cbindgen generates: run make header and commit it" >&2; exit 1; }
 	$(MAKE) --no-print-directory openapi

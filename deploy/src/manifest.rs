@@ -203,11 +203,11 @@ mod decimal {
     use alloy::primitives::U256;
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
-    pub fn serialize<S: Serializer>(value: &U256, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(value: &U256, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(value)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<U256, D::Error> {
         let text = String::deserialize(d)?;
         U256::from_str_radix(&text, 10)
             .map_err(|e| D::Error::custom(format!("{text:?} is not a decimal uint256: {e}")))

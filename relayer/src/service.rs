@@ -109,6 +109,6 @@ pub async fn run(
 }
 
 /// How often the chain monitor reads (`chain.monitor_interval_ms`).
-pub fn monitor_interval(settings: &Settings) -> Duration {
+pub(crate) fn monitor_interval(settings: &Settings) -> Duration {
     Duration::from_millis(settings.config.chain.monitor_interval_ms)
 }

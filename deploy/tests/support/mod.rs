@@ -11,17 +11,17 @@ use piecepay_deploy::{chain, devnet::anvil::DEFAULT_BIN};
 use piecepay_protocol::alloy_sol_types::SolCall;
 
 /// A read-only provider.
-pub async fn provider(url: &str) -> DynProvider {
+pub(crate) async fn provider(url: &str) -> DynProvider {
     chain::connect(url).await.unwrap()
 }
 
 /// `eth_call` of `call` on `to`.
-pub async fn read<C: SolCall>(provider: &DynProvider, to: Address, call: C) -> C::Return {
+pub(crate) async fn read<C: SolCall>(provider: &DynProvider, to: Address, call: C) -> C::Return {
     chain::call(provider, to, call).await.unwrap()
 }
 
 /// The result of running `piecepay-deploy`.
-pub struct Run {
+pub(crate) struct Run {
     /// Whether it exited 0.
     pub success: bool,
     /// Its stdout.
@@ -32,14 +32,14 @@ pub struct Run {
 
 impl Run {
     /// The stable code in its `error[code]: …` line, if it failed.
-    pub fn code(&self) -> Option<&str> {
+    pub(crate) fn code(&self) -> Option<&str> {
         let start = self.stderr.find("error[")? + "error[".len();
         let end = start + self.stderr[start..].find(']')?;
         Some(&self.stderr[start..end])
     }
 
     /// Asserts it failed with `code`.
-    pub fn assert_code(&self, code: &str) {
+    pub(crate) fn assert_code(&self, code: &str) {
         assert!(
             !self.success && self.code() == Some(code),
             "expected error[{code}], got success={} stderr:\n{}",
@@ -49,14 +49,14 @@ impl Run {
     }
 
     /// Asserts it succeeded.
-    pub fn assert_ok(&self) {
+    pub(crate) fn assert_ok(&self) {
         assert!(self.success, "failed; stderr:\n{}", self.stderr);
     }
 }
 
 /// Runs `piecepay-deploy` with `args` and `env` (the environment is otherwise cleared of
 /// `PIECEPAY_*` variables so a developer's settings cannot leak in).
-pub fn deploy_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn deploy_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_piecepay-deploy"));
     for (key, _) in std::env::vars() {
         if key.starts_with("PIECEPAY_") {
@@ -77,7 +77,7 @@ pub fn deploy_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 /// The cast binary of the pinned toolchain (it writes keystores the way Foundry users have them).
-pub fn cast_bin() -> PathBuf {
+pub(crate) fn cast_bin() -> PathBuf {
     PathBuf::from(DEFAULT_BIN)
         .parent()
         .unwrap()

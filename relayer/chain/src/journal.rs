@@ -40,7 +40,7 @@ impl core::fmt::Display for TxId {
     }
 }
 
-/// What the submitter chose for a job before signing: stored by [`TxJournal::record_intent`].
+/// What the submitter chose for a job before signing: stored by [`JournalOp::RecordIntent`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TxIntent {
     /// The signer's nonce the job's transaction uses (every replacement and a cancel reuse it).

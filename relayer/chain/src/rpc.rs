@@ -8,7 +8,7 @@
 //! **Secrets in URLs.** Hosted endpoints carry an API key in the path or query
 //! (`https://mainnet.example.io/v3/<key>`), and transport errors repeat the whole URL. The URL is shown
 //! as [`redacted`] (scheme, host, port) wherever this crate writes it, and every URL [`connect`]ed is
-//! struck from the text of [`Error::Rpc`](crate::Error::Rpc).
+//! struck from the text of [`Error::Rpc`].
 
 use std::{
     sync::{PoisonError, RwLock},

@@ -11,7 +11,7 @@
 //!   response;
 //! - **JSON bodies on hyper's own errors**: hyper answers a request it cannot parse itself (400 for a
 //!   malformed request line or header, 414 for a URI over 64 KiB, 431 for headers over its buffer) with
-//!   an empty body; [`Guarded`] puts the API's `{code, message}` in it (`malformed_request`,
+//!   an empty body; `Guarded` puts the API's `{code, message}` in it (`malformed_request`,
 //!   `uri_too_long`, `headers_too_large`), as for every other non-2xx.
 //!
 //! A request already being handled is bounded by the request timeout (`api.request_timeout_ms`) instead.

@@ -1,5 +1,5 @@
 //! Receipt ingest: signatures verified in parallel on the blocking pool, then a **group commit**
-//! ([`commit`]) — one committer task takes every request waiting since its last commit, admits their
+//! (`commit`) — one committer task takes every request waiting since its last commit, admits their
 //! receipts in arrival order against the channels' snapshots, raises the held receipts in one
 //! transaction, and answers each request once that transaction is durable.
 //!

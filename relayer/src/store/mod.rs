@@ -3,7 +3,7 @@
 //!
 //! **One SQL for both.** Statements use `$1, $2, …` placeholders, which both engines read, each in
 //! ascending order of first use; they avoid engine-specific syntax except where a comment says so.
-//! Every method is written once and compiled for each pool by [`with_pool!`].
+//! Every method is written once and compiled for each pool by `with_pool!`.
 //!
 //! **Durability.** SQLite runs in WAL mode with `synchronous = FULL`: every commit is on disk before it
 //! returns (`NORMAL` would only sync at checkpoints, so a power loss could undo an acknowledged receipt).

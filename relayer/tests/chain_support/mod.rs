@@ -39,22 +39,22 @@ use piecepay_test_support::{
     relayer::{Relayer, RelayerCommand},
     sqlite_url, temp_dir,
 };
-pub use piecepay_test_support::{keys::RELAYER_KEY, wait_for};
+pub(crate) use piecepay_test_support::{keys::RELAYER_KEY, wait_for};
 use serde_json::{Value, json};
 
 /// Every payer's free balance in the escrow.
-pub const DEPOSIT: u128 = 10_000_000;
+pub(crate) const DEPOSIT: u128 = 10_000_000;
 
 /// Which database the relayer runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
+pub(crate) enum Engine {
     Sqlite,
     Postgres,
 }
 
 /// anvil + contracts + funded peers (`payers` leechers with [`DEPOSIT`] in the escrow, then one payee),
 /// mining a block every second.
-pub struct Net {
+pub(crate) struct Net {
     devnet: Option<Devnet>,
     pub info: DevnetInfo,
     pub dir: TempDir,
@@ -64,7 +64,7 @@ pub struct Net {
 }
 
 impl Net {
-    pub async fn start(payers: usize, challenge_period: u64) -> Self {
+    pub(crate) async fn start(payers: usize, challenge_period: u64) -> Self {
         let dir = temp_dir();
         let config = DevnetConfig {
             peers: payers + 1,
@@ -98,7 +98,7 @@ impl Net {
         net
     }
 
-    pub async fn rpc(&self, method: &'static str, params: Value) -> Value {
+    pub(crate) async fn rpc(&self, method: &'static str, params: Value) -> Value {
         self.provider
             .raw_request::<Value, Value>(method.into(), params)
             .await
@@ -106,7 +106,7 @@ impl Net {
     }
 
     /// The payers' keys.
-    pub fn payers(&self) -> Vec<B256> {
+    pub(crate) fn payers(&self) -> Vec<B256> {
         self.info
             .peers
             .iter()
@@ -116,7 +116,7 @@ impl Net {
     }
 
     /// The payee's key.
-    pub fn payee(&self) -> B256 {
+    pub(crate) fn payee(&self) -> B256 {
         self.info
             .peers
             .iter()
@@ -126,11 +126,11 @@ impl Net {
             .key
     }
 
-    pub fn relayer_address(&self) -> Address {
+    pub(crate) fn relayer_address(&self) -> Address {
         SigningKey::from_bytes(&RELAYER_KEY).unwrap().address()
     }
 
-    pub async fn client(&self, key: &B256) -> ChainClient {
+    pub(crate) async fn client(&self, key: &B256) -> ChainClient {
         ChainClient::connect(&self.info.rpc_url, key, self.info.escrow)
             .await
             .unwrap()
@@ -138,7 +138,7 @@ impl Net {
 
     /// A database URL for a relayer on `engine` (a fresh database; the same one for every call on this
     /// net with the same `name`).
-    pub fn database_url(&mut self, engine: Engine, name: &str) -> String {
+    pub(crate) fn database_url(&mut self, engine: Engine, name: &str) -> String {
         match engine {
             Engine::Sqlite => sqlite_url(self.dir.path(), &format!("{name}.db")),
             Engine::Postgres => {
@@ -151,7 +151,7 @@ impl Net {
     }
 
     /// A relayer config on `database_url`; `batch` is the body of its `[batch]` section.
-    pub fn relayer_config(&self, database_url: &str, batch: &str) -> PathBuf {
+    pub(crate) fn relayer_config(&self, database_url: &str, batch: &str) -> PathBuf {
         let key_file = self.dir.path().join("relayer.key");
         std::fs::write(&key_file, format!("{RELAYER_KEY}\n")).unwrap();
         let path = self.dir.path().join("relayer.toml");
@@ -171,7 +171,7 @@ impl Net {
     }
 
     /// Signs a receipt of `payer` for `payee`'s channel `salt` at `cumulative`.
-    pub fn receipt(
+    pub(crate) fn receipt(
         &self,
         payer: &B256,
         payee: Address,
@@ -189,7 +189,7 @@ impl Net {
     }
 
     /// `ReceiptsSettled` entries for `channel` and `ReceiptSkipped` logs, on the canonical chain.
-    pub async fn settle_logs(&self, channel: B256) -> (Vec<u128>, usize) {
+    pub(crate) async fn settle_logs(&self, channel: B256) -> (Vec<u128>, usize) {
         let filter = Filter::new().address(self.info.escrow).from_block(0);
         let logs = self.provider.get_logs(&filter).await.unwrap();
         let mut settled = Vec::new();
@@ -212,7 +212,7 @@ impl Net {
     }
 
     /// `message` signed by `key` in the escrow's domain.
-    pub fn sign<T: SolStruct>(&self, key: &B256, message: &T) -> CompactSignature {
+    pub(crate) fn sign<T: SolStruct>(&self, key: &B256, message: &T) -> CompactSignature {
         let digest = message.eip712_signing_hash(&domain(self.chain_id, self.info.escrow));
         SigningKey::from_bytes(key)
             .unwrap()
@@ -221,7 +221,7 @@ impl Net {
     }
 
     /// A gasless open from `payer` to `payee` (deposit 500,000), signed.
-    pub fn signed_open(
+    pub(crate) fn signed_open(
         &self,
         payer: &B256,
         payee: Address,
@@ -246,7 +246,7 @@ impl Net {
     }
 
     /// How many transactions the relayer's key has had mined.
-    pub async fn relayer_transactions(&self) -> u64 {
+    pub(crate) async fn relayer_transactions(&self) -> u64 {
         self.provider
             .get_transaction_count(self.relayer_address())
             .latest()
@@ -264,7 +264,7 @@ impl Drop for Net {
 
 /// A `piecepay-relayer run` child logging to a file; SIGKILLed on drop (its log's tail printed if the
 /// test panics).
-pub struct RelayerProcess {
+pub(crate) struct RelayerProcess {
     relayer: Relayer,
     /// Its API, `http://127.0.0.1:PORT`.
     pub base: String,
@@ -273,7 +273,7 @@ pub struct RelayerProcess {
 }
 
 impl RelayerProcess {
-    pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> Self {
         let command = RelayerCommand::new(env!("CARGO_BIN_EXE_piecepay-relayer"), config)
             .env("RUST_LOG", "info,sqlx=warn")
             .log(log);
@@ -288,22 +288,22 @@ impl RelayerProcess {
         }
     }
 
-    pub fn client(&self) -> RelayerClient {
+    pub(crate) fn client(&self) -> RelayerClient {
         RelayerClient::new(RelayerClientConfig::new(&self.base)).unwrap()
     }
 
     /// SIGKILL, and reap it.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.relayer.kill();
     }
 
     /// Its next stdout line, if one comes within `timeout`.
-    pub fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
+    pub(crate) fn next_line(&self, timeout: std::time::Duration) -> Option<String> {
         self.relayer.next_line(timeout)
     }
 
     /// Submits one operation; returns its id once queued.
-    pub async fn queue(&self, net: &Net, operation: Operation) -> B256 {
+    pub(crate) async fn queue(&self, net: &Net, operation: Operation) -> B256 {
         let results = self
             .client()
             .submit_signed_operations(net.chain_id, net.info.escrow, &[operation])
@@ -316,7 +316,7 @@ impl RelayerProcess {
     }
 
     /// Submits one operation and waits until it is applied on chain.
-    pub async fn applied(&self, net: &Net, operation: Operation) {
+    pub(crate) async fn applied(&self, net: &Net, operation: Operation) {
         let id = self.queue(net, operation).await;
         let api = self.client();
         let status = wait_for(
@@ -333,7 +333,7 @@ impl RelayerProcess {
     }
 
     /// Opens a channel from `payer` on chain and waits until this relayer has indexed it; returns its id.
-    pub async fn open_indexed(
+    pub(crate) async fn open_indexed(
         &self,
         net: &Net,
         payer: &B256,
@@ -358,7 +358,7 @@ impl RelayerProcess {
     }
 
     /// Submits receipts and checks each was accepted (held).
-    pub async fn submit(&self, net: &Net, receipts: Vec<ReceiptSubmission>) {
+    pub(crate) async fn submit(&self, net: &Net, receipts: Vec<ReceiptSubmission>) {
         let request = SubmitReceiptsRequest::new(net.chain_id, net.info.escrow, receipts);
         let response = self.client().submit_receipts(&request).await.unwrap();
         for result in &response.results {

@@ -13,20 +13,20 @@ use piecepay_protocol::{
 use piecepay_relayer::{Store, store::ChannelRecord};
 use piecepay_test_support::{TempDir, postgres::PostgresServer, sqlite_url, temp_dir};
 
-pub const CHAIN_ID: u64 = 31_337;
-pub const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
+pub(crate) const CHAIN_ID: u64 = 31_337;
+pub(crate) const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
 
-pub fn test_domain() -> Eip712Domain {
+pub(crate) fn test_domain() -> Eip712Domain {
     domain(CHAIN_ID, ESCROW)
 }
 
 /// What keeps a test store's database alive.
-pub enum Guard {
+pub(crate) enum Guard {
     Sqlite(TempDir),
     Postgres(Arc<PostgresServer>),
 }
 
-pub async fn sqlite_store() -> (Store, Guard) {
+pub(crate) async fn sqlite_store() -> (Store, Guard) {
     let dir = temp_dir();
     let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
         .await
@@ -34,7 +34,7 @@ pub async fn sqlite_store() -> (Store, Guard) {
     (store, Guard::Sqlite(dir))
 }
 
-pub async fn postgres_store() -> (Store, Guard) {
+pub(crate) async fn postgres_store() -> (Store, Guard) {
     let server = PostgresServer::shared().unwrap();
     let url = server.fresh_database().unwrap();
     let store = Store::open(&url, 4).await.unwrap();
@@ -64,20 +64,25 @@ macro_rules! both_engines {
     };
 }
 
-pub fn key(byte: u8) -> SigningKey {
+pub(crate) fn key(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
 }
 
 /// The fixture payer and payee of docs/relayer-api.md.
-pub fn payer() -> SigningKey {
+pub(crate) fn payer() -> SigningKey {
     key(1)
 }
 
-pub fn payee() -> SigningKey {
+pub(crate) fn payee() -> SigningKey {
     key(2)
 }
 
-pub fn open_channel(payer: Address, payee: Address, salt: u32, deposit: u128) -> ChannelRecord {
+pub(crate) fn open_channel(
+    payer: Address,
+    payee: Address,
+    salt: u32,
+    deposit: u128,
+) -> ChannelRecord {
     ChannelRecord {
         channel_id: channel_id(payer, payee, salt),
         payer,
@@ -91,7 +96,7 @@ pub fn open_channel(payer: Address, payee: Address, salt: u32, deposit: u128) ->
     }
 }
 
-pub fn sign_receipt(
+pub(crate) fn sign_receipt(
     payer: &SigningKey,
     payee: Address,
     salt: u32,
@@ -108,7 +113,7 @@ pub fn sign_receipt(
     (receipt, signature)
 }
 
-pub fn submission(
+pub(crate) fn submission(
     payer: &SigningKey,
     payee: Address,
     salt: u32,
@@ -119,7 +124,7 @@ pub fn submission(
 }
 
 /// Settings for a node on `database_url` serving the fixture escrow; `extra` is appended TOML.
-pub fn settings(database_url: &str, extra: &str) -> piecepay_relayer::Settings {
+pub(crate) fn settings(database_url: &str, extra: &str) -> piecepay_relayer::Settings {
     let text = format!(
         "[chain]\nchain_id = {CHAIN_ID}\nescrow = \"{ESCROW}\"\n\
          [database]\nurl = \"{database_url}\"\n\

@@ -25,16 +25,16 @@ use piecepay_test_support::{TempDir, chain::devnet_config, relayer::workspace_bi
 use tokio::runtime::Runtime;
 
 /// Price of a piece.
-pub const PRICE: u128 = 1_000;
+pub(crate) const PRICE: u128 = 1_000;
 /// Tokens each peer receives; leechers also get `DEPOSIT` of them in the escrow.
-pub const TOKENS: u128 = 10_000_000;
+pub(crate) const TOKENS: u128 = 10_000_000;
 /// What each leecher holds in the escrow to open channels from.
-pub const DEPOSIT: u128 = 1_000_000;
+pub(crate) const DEPOSIT: u128 = 1_000_000;
 /// The torrent the tests move pieces of.
-pub const TORRENT: [u8; 20] = [0x7a; 20];
+pub(crate) const TORRENT: [u8; 20] = [0x7a; 20];
 
 /// A running devnet and its runtime (its child processes are tokio's).
-pub struct Net {
+pub(crate) struct Net {
     pub rt: Runtime,
     pub devnet: Option<Devnet>,
     pub info: DevnetInfo,
@@ -44,7 +44,7 @@ pub struct Net {
 impl Net {
     /// `leechers` accounts with tokens and an escrow deposit, `seeders` with tokens, and a relayer unless
     /// `relayer` is false.
-    pub fn start(leechers: usize, seeders: usize, relayer: bool) -> Self {
+    pub(crate) fn start(leechers: usize, seeders: usize, relayer: bool) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -72,12 +72,12 @@ impl Net {
     }
 
     /// The key of the `i`-th peer of `role` (`leecher` or `seeder`).
-    pub fn key(&self, role: &str, i: usize) -> SecretKey {
+    pub(crate) fn key(&self, role: &str, i: usize) -> SecretKey {
         SecretKey::from_bytes(self.raw_key(role, i)).unwrap()
     }
 
     /// Its 32 bytes (devnet keys only).
-    pub fn raw_key(&self, role: &str, i: usize) -> B256 {
+    pub(crate) fn raw_key(&self, role: &str, i: usize) -> B256 {
         self.info
             .peers
             .iter()
@@ -89,12 +89,12 @@ impl Net {
     }
 
     /// The relayer's URL.
-    pub fn relayer_url(&self) -> String {
+    pub(crate) fn relayer_url(&self) -> String {
         self.info.relayer.as_ref().expect("a relayer").url.clone()
     }
 
     /// An agent configuration on this devnet: its store in the test's directory under `name`.
-    pub fn config(&self, name: &str, relayer: bool) -> AgentConfig {
+    pub(crate) fn config(&self, name: &str, relayer: bool) -> AgentConfig {
         AgentConfig {
             wallet: WalletConfig::default(),
             chain: ChainConfig {
@@ -124,12 +124,12 @@ impl Net {
     }
 
     /// The store file of agent `name`.
-    pub fn store(&self, name: &str) -> PathBuf {
+    pub(crate) fn store(&self, name: &str) -> PathBuf {
         self.dir.path().join(format!("{name}.sqlite"))
     }
 
     /// A chain client (as the deployer), to read channels and balances.
-    pub fn chain(&self) -> ChainClient {
+    pub(crate) fn chain(&self) -> ChainClient {
         self.rt
             .block_on(ChainClient::connect(
                 &self.info.rpc_url,
@@ -140,13 +140,13 @@ impl Net {
     }
 
     /// Channel `id` as the chain shows it.
-    pub fn channel(&self, id: B256) -> ChannelInfo {
+    pub(crate) fn channel(&self, id: B256) -> ChannelInfo {
         let chain = self.chain();
         self.rt.block_on(chain.channel(id)).unwrap()
     }
 
     /// Moves the chain's clock `seconds` forward and mines a block.
-    pub fn advance(&self, seconds: u64) {
+    pub(crate) fn advance(&self, seconds: u64) {
         use piecepay_sdk::chain::alloy::providers::{Provider, ProviderBuilder};
         self.rt.block_on(async {
             let provider = ProviderBuilder::new()
@@ -171,7 +171,7 @@ impl Drop for Net {
 }
 
 /// A buyer's policy at `PRICE`.
-pub fn payer_policy(budget: u128) -> PayerPolicy {
+pub(crate) fn payer_policy(budget: u128) -> PayerPolicy {
     PayerPolicy {
         max_price: PRICE,
         bid_step: None,
@@ -186,7 +186,7 @@ pub fn payer_policy(budget: u128) -> PayerPolicy {
 }
 
 /// A seller's policy at `price`, with `credit` pieces of credit.
-pub fn payee_policy(price: u128, credit: u32) -> PayeePolicy {
+pub(crate) fn payee_policy(price: u128, credit: u32) -> PayeePolicy {
     PayeePolicy {
         price,
         credit_pieces: Some(credit),
@@ -201,12 +201,16 @@ pub fn payee_policy(price: u128, credit: u32) -> PayeePolicy {
 }
 
 /// Starts an agent with `key`.
-pub fn agent(config: AgentConfig, key: SecretKey) -> Agent {
+pub(crate) fn agent(config: AgentConfig, key: SecretKey) -> Agent {
     Agent::start_with_key(config, key).unwrap_or_else(|e| panic!("the agent starts: {e}"))
 }
 
 /// The seeder's agent (the devnet's first seeder account), selling on `policy`; `config` adjusts the rest.
-pub fn seller(net: &Net, policy: PayeePolicy, config: impl FnOnce(&mut AgentConfig)) -> Agent {
+pub(crate) fn seller(
+    net: &Net,
+    policy: PayeePolicy,
+    config: impl FnOnce(&mut AgentConfig),
+) -> Agent {
     let mut c = net.config("seeder", net.info.relayer.is_some());
     c.payee = Some(policy);
     config(&mut c);
@@ -215,7 +219,11 @@ pub fn seller(net: &Net, policy: PayeePolicy, config: impl FnOnce(&mut AgentConf
 
 /// The leecher's agent (the devnet's first leecher account), buying on `policy`; `config` adjusts the
 /// rest.
-pub fn buyer(net: &Net, policy: PayerPolicy, config: impl FnOnce(&mut AgentConfig)) -> Agent {
+pub(crate) fn buyer(
+    net: &Net,
+    policy: PayerPolicy,
+    config: impl FnOnce(&mut AgentConfig),
+) -> Agent {
     let mut c = net.config("leecher", net.info.relayer.is_some());
     c.payer = Some(policy);
     config(&mut c);
@@ -224,7 +232,7 @@ pub fn buyer(net: &Net, policy: PayerPolicy, config: impl FnOnce(&mut AgentConfi
 
 /// A connection between the two for `TORRENT`: the seeder's link and the leecher's, the seeder's terms
 /// on their way.
-pub fn connect(seeder: &Agent, leecher: &Agent) -> (PeerLink, PeerLink) {
+pub(crate) fn connect(seeder: &Agent, leecher: &Agent) -> (PeerLink, PeerLink) {
     let (s, l) = (
         seeder.attach(TORRENT, "leecher"),
         leecher.attach(TORRENT, "seeder"),
@@ -234,7 +242,7 @@ pub fn connect(seeder: &Agent, leecher: &Agent) -> (PeerLink, PeerLink) {
 }
 
 /// Moves every message waiting on either link to the other; whether any moved.
-pub fn pump(a: &PeerLink, b: &PeerLink) -> bool {
+pub(crate) fn pump(a: &PeerLink, b: &PeerLink) -> bool {
     let mut moved = false;
     for message in a.take_outgoing() {
         b.on_message(&message);
@@ -249,7 +257,12 @@ pub fn pump(a: &PeerLink, b: &PeerLink) -> bool {
 
 /// The seeder serves and the leecher verifies up to `pieces` pieces, as fast as the seeder allows, for at
 /// most `timeout` (or until `stalled` passes without a piece). Pieces moved.
-pub fn transfer(seeder: &PeerLink, leecher: &PeerLink, pieces: u64, stalled: Duration) -> u64 {
+pub(crate) fn transfer(
+    seeder: &PeerLink,
+    leecher: &PeerLink,
+    pieces: u64,
+    stalled: Duration,
+) -> u64 {
     let mut moved = 0;
     let mut last = Instant::now();
     while moved < pieces && last.elapsed() < stalled {
@@ -267,7 +280,12 @@ pub fn transfer(seeder: &PeerLink, leecher: &PeerLink, pieces: u64, stalled: Dur
 }
 
 /// Pumps messages until `done` holds or `timeout` passes; whether it held.
-pub fn settle_down(a: &PeerLink, b: &PeerLink, timeout: Duration, done: impl Fn() -> bool) -> bool {
+pub(crate) fn settle_down(
+    a: &PeerLink,
+    b: &PeerLink,
+    timeout: Duration,
+    done: impl Fn() -> bool,
+) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         pump(a, b);
@@ -280,7 +298,7 @@ pub fn settle_down(a: &PeerLink, b: &PeerLink, timeout: Duration, done: impl Fn(
 }
 
 /// Waits until `check` holds or `timeout` passes; whether it held.
-pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if check() {
@@ -292,7 +310,7 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// Every event so far, as JSON lines (for failure messages).
-pub fn drain_events(agent: &Agent) -> Vec<String> {
+pub(crate) fn drain_events(agent: &Agent) -> Vec<String> {
     std::iter::from_fn(|| agent.next_event())
         .map(|e| serde_json::to_string(&e).unwrap())
         .collect()

@@ -12,6 +12,7 @@ use super::ErrorCode;
 macro_rules! text {
     ($(#[$doc:meta])* $name:ident, $pattern:expr, $description:expr) => {
         $(#[$doc])*
+        #[derive(Debug)]
         pub struct $name;
 
         impl JsonSchema for $name {

@@ -8,7 +8,7 @@
 //! the acknowledgement, fund or top up a channel, submit a co-signed close. They never do IO and keep
 //! no clock: every call takes `now`.
 //!
-//! A refused call returns [`Refused`]: the [`Error`](crate::Error) and an outcome whose `reply`, when
+//! A refused call returns [`Refused`]: the [`Error`] and an outcome whose `reply`, when
 //! set, is the `error` message that tells the peer why — send it. A refused message changes nothing.
 //!
 //! The C ABI (`piecepay-ffi`) marshals these sessions to C; the client agent (`piecepay-agent`) drives

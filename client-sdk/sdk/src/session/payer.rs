@@ -18,7 +18,7 @@ use crate::{
 };
 
 /// Seconds between two raises of the bid after a choke: BitTorrent re-chokes every 10 s.
-pub const RAISE_INTERVAL: u64 = 10;
+pub(super) const RAISE_INTERVAL: u64 = 10;
 
 /// How a payer session is set up.
 #[derive(Clone, Debug)]

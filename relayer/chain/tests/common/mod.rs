@@ -18,11 +18,11 @@ use piecepay_sdk::chain::{ChainClient, bindings::ChannelEscrow};
 use piecepay_test_support::{chain::Chain, keys::DEPLOYER_KEY};
 
 /// Every test channel's deposit.
-pub const DEPOSIT: u128 = 1_000_000;
+pub(crate) const DEPOSIT: u128 = 1_000_000;
 
 /// anvil with PieceToken and ChannelEscrow deployed (the test-support [`Chain`]), and the channels of
 /// these tests.
-pub struct Devnet(Chain);
+pub(crate) struct Devnet(Chain);
 
 impl Deref for Devnet {
     type Target = Chain;
@@ -39,12 +39,12 @@ impl DerefMut for Devnet {
 }
 
 impl Devnet {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self(Chain::start().await)
     }
 
     /// A client for the account of `secret`, with ETH for gas.
-    pub async fn client(&self, secret: &B256) -> ChainClient {
+    pub(crate) async fn client(&self, secret: &B256) -> ChainClient {
         let key = SigningKey::from_bytes(secret).unwrap();
         self.set_balance(key.address()).await;
         ChainClient::connect(self.anvil.url(), secret, self.escrow)
@@ -53,7 +53,7 @@ impl Devnet {
     }
 
     /// `count` payers (keys `0x11…`, `0x12…`), each with a channel of [`DEPOSIT`] to `payee` (salt 1).
-    pub async fn open_channels(&self, count: u8, payee: Address) -> Vec<Payer> {
+    pub(crate) async fn open_channels(&self, count: u8, payee: Address) -> Vec<Payer> {
         let deployer = self.client(&DEPLOYER_KEY).await;
         let mut payers = Vec::new();
         for i in 0..count {
@@ -74,7 +74,7 @@ impl Devnet {
     }
 
     /// The payers' receipts for `cumulative` each, in one settle batch with no fee.
-    pub async fn batch(&self, payers: &[Payer], cumulative: u128) -> SettleBatch {
+    pub(crate) async fn batch(&self, payers: &[Payer], cumulative: u128) -> SettleBatch {
         let chain_id = self.deployer.get_chain_id().await.unwrap();
         let separator = domain(chain_id, self.escrow).separator();
         let mut batch = SettleBatch::new();
@@ -86,7 +86,7 @@ impl Devnet {
     }
 
     /// A channel's settled total on chain.
-    pub async fn settled(&self, channel_id: B256) -> u128 {
+    pub(crate) async fn settled(&self, channel_id: B256) -> u128 {
         let channel = ChannelEscrow::new(self.escrow, self.deployer.clone())
             .channel(channel_id)
             .call()
@@ -96,7 +96,7 @@ impl Devnet {
     }
 
     /// `account`'s free balance in the escrow.
-    pub async fn balance(&self, account: Address) -> u128 {
+    pub(crate) async fn balance(&self, account: Address) -> u128 {
         ChannelEscrow::new(self.escrow, self.deployer.clone())
             .balanceOf(account)
             .call()
@@ -106,7 +106,7 @@ impl Devnet {
     }
 
     /// How many `ReceiptsSettled` and `ReceiptSkipped` logs the escrow emitted so far (canonical chain).
-    pub async fn settle_logs(&self) -> (usize, usize) {
+    pub(crate) async fn settle_logs(&self) -> (usize, usize) {
         use piecepay_relayer_chain::alloy::{rpc::types::Filter, sol_types::SolEvent};
         let filter = Filter::new().address(self.escrow).from_block(0);
         let logs = self.deployer.get_logs(&filter).await.unwrap();
@@ -119,7 +119,7 @@ impl Devnet {
 }
 
 /// A payer with one channel.
-pub struct Payer {
+pub(crate) struct Payer {
     pub key: SigningKey,
     pub payee: Address,
     pub salt: u32,
@@ -127,7 +127,7 @@ pub struct Payer {
 }
 
 impl Payer {
-    pub fn sign(&self, separator: &B256, cumulative: u128) -> (Receipt, CompactSignature) {
+    pub(crate) fn sign(&self, separator: &B256, cumulative: u128) -> (Receipt, CompactSignature) {
         let receipt = Receipt {
             payee: self.payee,
             salt: self.salt,

@@ -43,7 +43,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// connections let reads proceed beside it.
 const MAX_CONNECTIONS: u32 = 4;
 
-/// Both stores ([`PayeeStore`], [`PayerStore`]) on one SQLite database. Cheap to clone (a pool handle).
+/// Both stores ([`PayeeStore`](crate::store::PayeeStore), [`PayerStore`](crate::store::PayerStore)) on one SQLite database. Cheap to clone (a pool handle).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -100,7 +100,7 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    /// [`PayeeStore::save_receipt_if_higher`] for many receipts in **one transaction**, so they share a
+    /// [`PayeeStore::save_receipt_if_higher`](crate::store::PayeeStore::save_receipt_if_higher) for many receipts in **one transaction**, so they share a
     /// single commit (one `fsync`). Returns, per receipt and in order, whether it was stored, as if saved
     /// one after the other (several receipts of one channel: the highest ends stored).
     ///
