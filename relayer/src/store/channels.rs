@@ -79,8 +79,8 @@ impl Store {
                         .bind(codec::state(c.state))
                         .bind(codec::amount(c.deposit))
                         .bind(codec::amount(c.settled))
-                        .bind(c.closes_at.map(codec::int))
-                        .bind(codec::int(c.updated_block));
+                        .bind(codec::opt_int(c.closes_at)?)
+                        .bind(codec::int(c.updated_block)?);
                 }
                 query.execute(&mut *tx).await?;
             }

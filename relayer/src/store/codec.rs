@@ -16,10 +16,18 @@ pub(crate) fn parse_amount(text: &str, column: &str) -> Result<u128> {
     piecepay_protocol::column::parse_amount(text).ok_or_else(|| corrupt(column))
 }
 
-/// A unix time or block number as a 64-bit signed column.
-pub(crate) fn int(value: u64) -> i64 {
-    // Times and blocks stay far below 2^63; saturating keeps a hostile deadline from wrapping negative.
-    i64::try_from(value).unwrap_or(i64::MAX)
+/// A unix time or block number as a 64-bit signed column, by the project's one rule
+/// ([`piecepay_protocol::column::time`]): a value above `i64::MAX` is refused, never saturated, so what is
+/// stored reads back as exactly what was written. Nothing the relayer accepts comes near it (deadlines are
+/// `uint40`, blocks and clocks far below 2^63): reaching it is a bug, reported as one.
+pub(crate) fn int(value: u64) -> Result<i64> {
+    piecepay_protocol::column::time(value)
+        .ok_or_else(|| Error::Internal(format!("{value} does not fit a 64-bit time column")))
+}
+
+/// [`int`] of an optional column.
+pub(crate) fn opt_int(value: Option<u64>) -> Result<Option<i64>> {
+    value.map(int).transpose()
 }
 
 pub(crate) fn parse_int(value: i64, column: &str) -> Result<u64> {
@@ -85,6 +93,17 @@ mod tests {
             assert_eq!(parse_amount(t, "x").unwrap(), *v);
         }
         assert!(parse_amount("12", "x").is_err());
+    }
+
+    #[test]
+    fn times_out_of_range_are_refused_not_saturated() {
+        let max = u64::try_from(i64::MAX).unwrap();
+        assert_eq!(int(max).unwrap(), i64::MAX);
+        assert!(matches!(int(max + 1), Err(Error::Internal(_))));
+        assert_eq!(opt_int(None).unwrap(), None);
+        assert!(opt_int(Some(u64::MAX)).is_err());
+        assert_eq!(parse_int(int(7).unwrap(), "x").unwrap(), 7);
+        assert!(parse_int(-1, "x").is_err());
     }
 
     #[test]

@@ -372,7 +372,7 @@ impl Store {
         }
         let remembered: Option<Vec<u8>> = with_pool!(self, |pool| {
             sqlx::query_scalar("SELECT hash FROM indexer_blocks WHERE number = $1")
-                .bind(codec::int(to.number))
+                .bind(codec::int(to.number).map_err(store_error)?)
                 .fetch_optional(pool)
                 .await
                 .map_err(store_error)?
@@ -389,7 +389,7 @@ impl Store {
             sqlx::query_as(
                 "SELECT channel_id, account, kind FROM chain_events WHERE block_number > $1",
             )
-            .bind(codec::int(to.number))
+            .bind(codec::int(to.number).map_err(store_error)?)
             .fetch_all(pool)
             .await
             .map_err(store_error)?
@@ -425,7 +425,7 @@ impl Store {
                      ORDER BY block_number, log_index, sub_index",
                 )
                 .bind(id.as_slice())
-                .bind(codec::int(to.number))
+                .bind(codec::int(to.number).map_err(store_error)?)
                 .fetch_all(pool)
                 .await
                 .map_err(store_error)?
@@ -447,7 +447,7 @@ impl Store {
                      AND block_number <= $2 ORDER BY block_number DESC, log_index DESC LIMIT 1",
                 )
                 .bind(payee.as_slice())
-                .bind(codec::int(to.number))
+                .bind(codec::int(to.number).map_err(store_error)?)
                 .fetch_optional(pool)
                 .await
                 .map_err(store_error)?
@@ -515,17 +515,17 @@ impl Store {
                      WHERE status IN ('applied', 'failed') AND job_id IS NOT NULL AND tx_hash IN \
                      (SELECT tx_hash FROM chain_events WHERE block_number > $1)",
                 )
-                .bind(codec::int(above))
+                .bind(codec::int(above).map_err(store_error)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
                 sqlx::query("DELETE FROM chain_events WHERE block_number > $1")
-                    .bind(codec::int(above))
+                    .bind(codec::int(above).map_err(store_error)?)
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
                 sqlx::query("DELETE FROM indexer_blocks WHERE number > $1")
-                    .bind(codec::int(above))
+                    .bind(codec::int(above).map_err(store_error)?)
                     .execute(&mut *tx)
                     .await
                     .map_err(store_error)?;
@@ -536,9 +536,9 @@ impl Store {
                      kind, channel_id, account, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (block_number, log_index, sub_index) DO NOTHING",
                 )
-                .bind(codec::int(e.block_number))
-                .bind(codec::int(e.log_index))
-                .bind(codec::int(e.sub_index))
+                .bind(codec::int(e.block_number).map_err(store_error)?)
+                .bind(codec::int(e.log_index).map_err(store_error)?)
+                .bind(codec::int(e.sub_index).map_err(store_error)?)
                 .bind(e.block_hash.as_slice())
                 .bind(e.tx_hash.as_slice())
                 .bind(e.kind)
@@ -566,8 +566,8 @@ impl Store {
                         .bind(codec::state(c.state))
                         .bind(codec::amount(c.deposit))
                         .bind(codec::amount(c.settled))
-                        .bind(c.closes_at.map(codec::int))
-                        .bind(codec::int(c.updated_block))
+                        .bind(codec::opt_int(c.closes_at).map_err(store_error)?)
+                        .bind(codec::int(c.updated_block).map_err(store_error)?)
                         .execute(&mut *tx)
                         .await
                         .map_err(store_error)?;
@@ -611,7 +611,7 @@ impl Store {
                      (SELECT tx_id FROM tx_attempts WHERE tx_hash = $1)",
                 )
                 .bind(tx_hash.as_slice())
-                .bind(codec::int(*block))
+                .bind(codec::int(*block).map_err(store_error)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -623,7 +623,7 @@ impl Store {
                 )
                 .bind(reason.as_slice())
                 .bind(tx_hash.as_slice())
-                .bind(codec::int(*index))
+                .bind(codec::int(*index).map_err(store_error)?)
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -633,7 +633,7 @@ impl Store {
                     "INSERT INTO indexer_blocks (number, hash) VALUES ($1, $2) \
                      ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
                 )
-                .bind(codec::int(block.number))
+                .bind(codec::int(block.number).map_err(store_error)?)
                 .bind(block.hash.as_slice())
                 .execute(&mut *tx)
                 .await
@@ -643,7 +643,7 @@ impl Store {
                 "INSERT INTO indexer_blocks (number, hash) VALUES ($1, $2) \
                  ON CONFLICT (number) DO UPDATE SET hash = excluded.hash",
             )
-            .bind(codec::int(to.number))
+            .bind(codec::int(to.number).map_err(store_error)?)
             .bind(to.hash.as_slice())
             .execute(&mut *tx)
             .await
@@ -667,7 +667,7 @@ impl IndexerStore for Store {
             sqlx::query_as(
                 "SELECT number, hash FROM indexer_blocks WHERE number <= $1 ORDER BY number DESC LIMIT $2",
             )
-            .bind(codec::int(cursor.number))
+            .bind(codec::int(cursor.number).map_err(store_error)?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await
@@ -697,7 +697,7 @@ impl IndexerStore for Store {
         let keep = cursor.map_or(below, |c| below.min(c.number));
         with_pool!(self, |pool| {
             sqlx::query("DELETE FROM indexer_blocks WHERE number < $1")
-                .bind(codec::int(keep))
+                .bind(codec::int(keep).map_err(store_error)?)
                 .execute(pool)
                 .await
                 .map_err(store_error)?;

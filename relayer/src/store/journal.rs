@@ -101,7 +101,7 @@ impl Store {
                 "INSERT INTO operation_batches (kind, created_at) VALUES ($1, $2) RETURNING batch_id",
             )
             .bind(kind)
-            .bind(codec::int(now))
+            .bind(codec::int(now).map_err(store_error)?)
             .fetch_one(&mut *tx)
             .await?;
             let job =
@@ -111,8 +111,8 @@ impl Store {
                     "UPDATE operations SET job_id = $1, entry_index = $2 \
                      WHERE operation_id = $3 AND status = 'pending' AND job_id IS NULL",
                 )
-                .bind(codec::int(job))
-                .bind(codec::int(index as u64))
+                .bind(codec::int(job).map_err(store_error)?)
+                .bind(codec::int(index as u64).map_err(store_error)?)
                 .bind(id.as_slice())
                 .execute(&mut *tx)
                 .await?
@@ -124,10 +124,10 @@ impl Store {
                 }
             }
             sqlx::query(INSERT_JOB)
-                .bind(codec::int(job))
+                .bind(codec::int(job).map_err(store_error)?)
                 .bind(JobKind::Operations.as_str())
                 .bind(calldata)
-                .bind(codec::int(now))
+                .bind(codec::int(now).map_err(store_error)?)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
@@ -183,7 +183,7 @@ impl Store {
             .map(state_json)
             .transpose()
             .map_err(store_error)?;
-        let now = codec::int(unix_now());
+        let now = codec::int(unix_now()).map_err(store_error)?;
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await.map_err(store_error)?;
             if let (Some(next), Some(next_body)) = (&next, &next_body) {
@@ -247,7 +247,7 @@ impl Store {
                     sqlx::query(SET_BATCH)
                         .bind(set.status.as_str())
                         .bind(set.tx_hash.as_ref().map(|h| h.as_slice()))
-                        .bind(set.block.map(codec::int))
+                        .bind(codec::opt_int(set.block).map_err(store_error)?)
                         .bind(key)
                         .execute(&mut *tx)
                         .await
@@ -257,7 +257,7 @@ impl Store {
                     sqlx::query(SET_OPERATIONS)
                         .bind(set.status.as_str())
                         .bind(set.tx_hash.as_ref().map(|h| h.as_slice()))
-                        .bind(set.block.map(codec::int))
+                        .bind(codec::opt_int(set.block).map_err(store_error)?)
                         .bind(set.reason.as_deref())
                         .bind(key)
                         .execute(&mut *tx)
@@ -398,7 +398,7 @@ fn decode_record((id, calldata, body): (i64, Vec<u8>, String)) -> Result<TxRecor
 impl TxJournal for Store {
     async fn enqueue(&self, id: TxId, calldata: Bytes) -> ChainResult<()> {
         let key = id_int(id)?;
-        let now = codec::int(unix_now());
+        let now = codec::int(unix_now()).map_err(store_error)?;
         let existing: Option<Vec<u8>> = with_pool!(self, |pool| {
             // Two constants joined: nothing of the input is in the SQL.
             sqlx::query(sqlx::AssertSqlSafe(format!(

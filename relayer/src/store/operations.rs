@@ -51,8 +51,8 @@ impl Store {
                 .bind(body)
                 .bind(row.channel_id.as_ref().map(|id| id.as_slice()))
                 .bind(codec::amount(row.fee))
-                .bind(codec::int(row.deadline))
-                .bind(codec::int(now))
+                .bind(codec::int(row.deadline)?)
+                .bind(codec::int(now)?)
                 .fetch_optional(&mut *tx)
                 .await?;
                 queued.push(inserted.is_some());
@@ -103,7 +103,7 @@ impl Store {
                 "UPDATE operations SET status = 'expired' \
                  WHERE status = 'pending' AND job_id IS NULL AND deadline < $1",
             )
-            .bind(codec::int(now))
+            .bind(codec::int(now)?)
             .execute(pool)
             .await?;
             sqlx::query_as(
@@ -139,7 +139,7 @@ impl Store {
             )
             .bind(status_str(status))
             .bind(tx_hash.as_ref().map(|h| h.as_slice()))
-            .bind(block_number.map(codec::int))
+            .bind(codec::opt_int(block_number)?)
             .bind(reason)
             .bind(operation_id.as_slice())
             .execute(pool)

@@ -283,8 +283,8 @@ async fn raise(conn: &mut Conn, writes: &[ReceiptWrite], now: u64) -> Result<Vec
                     .bind(codec::amount(w.cumulative))
                     .bind(w.signature.r.as_slice())
                     .bind(w.signature.vs.as_slice())
-                    .bind(codec::int(now))
-                    .bind(codec::int(now));
+                    .bind(codec::int(now)?)
+                    .bind(codec::int(now)?);
             }
             for (id, pending_since) in query.fetch_all(&mut *tx).await? {
                 let id = codec::b256(&id, "receipts.channel_id")?;
@@ -301,7 +301,7 @@ async fn raise(conn: &mut Conn, writes: &[ReceiptWrite], now: u64) -> Result<Vec
                 placeholders(backend, 1, 1),
                 placeholders(backend, 2, chunk.len())
             );
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(codec::int(now));
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(codec::int(now)?);
             for id in chunk {
                 query = query.bind(id.as_slice());
             }

@@ -118,7 +118,7 @@ impl Store {
                  ORDER BY CASE WHEN c.state = 'closing' THEN 0 ELSE 1 END, c.closes_at, \
                  COALESCE(r.pending_since, r.received_at), r.channel_id LIMIT $2",
             )
-            .bind(codec::int(indexed))
+            .bind(codec::int(indexed)?)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(pool)
             .await?
@@ -168,7 +168,7 @@ impl Store {
             )
             .bind(i64::try_from(entries.len()).unwrap_or(i64::MAX))
             .bind(codec::amount(value))
-            .bind(codec::int(now))
+            .bind(codec::int(now)?)
             .fetch_one(&mut *tx)
             .await?;
             for entry in entries {
@@ -179,7 +179,7 @@ impl Store {
                 .bind(batch_id)
                 .bind(entry.channel_id.as_slice())
                 .bind(codec::amount(entry.cumulative))
-                .bind(codec::int(entry.pending_since))
+                .bind(codec::int(entry.pending_since)?)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query(
@@ -194,7 +194,7 @@ impl Store {
                 .bind(batch_id)
                 .bind(journal::JobKind::Settle.as_str())
                 .bind(calldata)
-                .bind(codec::int(now))
+                .bind(codec::int(now)?)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
