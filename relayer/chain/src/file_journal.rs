@@ -162,7 +162,7 @@ mod tests {
         TxIntent {
             nonce: 4,
             gas_limit: 90_000,
-            fees: Fees {
+            fees: Fees::Eip1559 {
                 max_fee_per_gas: u128::MAX,
                 max_priority_fee_per_gas: 1,
             },
