@@ -256,43 +256,6 @@ mod tests {
         assert_eq!(Build::for_evm_version("london"), None);
     }
 
-    /// The opcodes of `code` that Berlin does not have: BASEFEE (London), PUSH0 (Shanghai), TLOAD, TSTORE,
-    /// MCOPY, BLOBHASH, BLOBBASEFEE (Cancun). PUSH data and solc's CBOR metadata trailer are skipped.
-    fn opcodes_after_berlin(code: &[u8]) -> Vec<(usize, u8)> {
-        let trailer = code.len().checked_sub(2).map_or(0, |at| {
-            usize::from(u16::from_be_bytes([code[at], code[at + 1]])) + 2
-        });
-        let code = &code[..code.len().saturating_sub(trailer)];
-        let mut found = Vec::new();
-        let mut pc = 0;
-        while pc < code.len() {
-            let op = code[pc];
-            if matches!(op, 0x48 | 0x49 | 0x4a | 0x5c | 0x5d | 0x5e | 0x5f) {
-                found.push((pc, op));
-            }
-            pc += 1 + if (0x60..=0x7f).contains(&op) {
-                usize::from(op - 0x5f)
-            } else {
-                0
-            };
-        }
-        found
-    }
-
-    #[test]
-    fn the_legacy_build_uses_no_opcode_berlin_lacks() {
-        for build in Build::ALL {
-            for artifact in [build.token().unwrap(), build.escrow().unwrap()] {
-                let found = opcodes_after_berlin(&artifact.runtime_code);
-                match build {
-                    Build::Legacy => assert!(found.is_empty(), "{}: {found:x?}", artifact.contract),
-                    // The check does see them: the current build is full of PUSH0.
-                    Build::Current => assert!(!found.is_empty(), "{}", artifact.contract),
-                }
-            }
-        }
-    }
-
     #[test]
     fn broken_artifacts_are_errors() {
         for json in [
