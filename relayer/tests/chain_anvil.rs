@@ -1,9 +1,8 @@
 //! The relayer binary against a real anvil with the real contracts: receipts over HTTP end up settled on
 //! chain exactly once (SQLite and PostgreSQL), the watchtower settles a closing channel whose payee is
 //! offline, gasless operations submitted over the API get mined (every kind), and a relayer killed
-//! (SIGKILL) right after signing a batch settles everything exactly once after a restart. On a Berlin chain
-//! (no EIP-1559, like BitTorrent Chain) a gasless open, a settlement and the watchtower go through as legacy
-//! transactions.
+//! (SIGKILL) right after signing a batch settles everything exactly once after a restart. The gasless open
+//! and the watchtower also run on a Berlin chain (no EIP-1559, like BitTorrent Chain): legacy transactions.
 
 mod chain_support;
 
@@ -55,6 +54,57 @@ async fn open_channels(net: &Net, relayer: &RelayerProcess, deposit: u128) -> Ve
         .await;
     }
     channels
+}
+
+/// A Berlin chain with Donau's chain id, as BitTorrent Chain's testnet runs.
+fn berlin() -> ChainSpec {
+    ChainSpec {
+        hardfork: "berlin".into(),
+        chain_id: 1029,
+    }
+}
+
+/// Checks the node named the chain's fee market at start (`eip1559`, or `legacy` without a base fee) and
+/// every transaction from its account is of that type.
+async fn assert_sent_for_the_chain(net: &Net, relayer: &RelayerProcess) {
+    let latest = net
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let (market, want) = match latest.header.base_fee_per_gas {
+        Some(_) => ("eip1559", TxType::Eip1559),
+        None => ("legacy", TxType::Legacy),
+    };
+    let log = std::fs::read_to_string(&relayer.log).unwrap();
+    let checked = log.lines().find(|l| l.contains("chain checked")).unwrap();
+    assert!(
+        checked.contains(&format!("fee_market={market}")),
+        "{checked}"
+    );
+    let sent = net
+        .provider
+        .get_transaction_count(net.relayer_address())
+        .await
+        .unwrap();
+    let mut found = 0;
+    for number in 0..=latest.header.number {
+        let block = net
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .full()
+            .await
+            .unwrap()
+            .unwrap();
+        for tx in block.transactions.txns() {
+            if tx.inner.signer() == net.relayer_address() {
+                assert_eq!(tx.inner.tx_type(), want, "{tx:?}");
+                found += 1;
+            }
+        }
+    }
+    assert!(found > 0 && found == sent, "{found} of {sent}");
 }
 
 /// Waits until every channel is settled to `paid` on chain and in the relayer's settlement status, then
@@ -129,7 +179,17 @@ async fn receipts_settle_exactly_once_on_postgres() {
 /// value threshold and the age limit are out of reach), and it settles before the window ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchtower_settles_before_the_challenge_window_ends() {
-    let mut net = Net::start(1, 3_600).await;
+    watchtower_settles_in_time(Net::start(1, 3_600).await).await;
+}
+
+/// The same on a Berlin chain with Donau's chain id (no base fee: legacy transactions; the escrow's
+/// build for old EVMs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchtower_settles_in_time_on_a_berlin_chain() {
+    watchtower_settles_in_time(Net::start_chain(1, 3_600, berlin()).await).await;
+}
+
+async fn watchtower_settles_in_time(mut net: Net) {
     let url = net.database_url(Engine::Sqlite, "watchtower");
     let config = net.relayer_config(
         &url,
@@ -182,6 +242,7 @@ async fn the_watchtower_settles_before_the_challenge_window_ends() {
     assert_eq!(on_chain.settled, 5_000);
     let paid = BTreeMap::from([(id, 5_000)]);
     assert_settled_exactly_once(&net, &relayer, &paid).await;
+    assert_sent_for_the_chain(&net, &relayer).await;
 }
 
 /// A payer with no ETH opens a channel through the relayer: the operation is mined, the channel becomes
@@ -189,7 +250,15 @@ async fn the_watchtower_settles_before_the_challenge_window_ends() {
 /// reported `failed` with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gasless_open_gets_mined_and_the_channel_known() {
-    let mut net = Net::start(1, 3_600).await;
+    gasless_open_mined_and_known(Net::start(1, 3_600).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gasless_open_gets_mined_and_the_channel_known_on_a_berlin_chain() {
+    gasless_open_mined_and_known(Net::start_chain(1, 3_600, berlin()).await).await;
+}
+
+async fn gasless_open_mined_and_known(mut net: Net) {
     let url = net.database_url(Engine::Sqlite, "gasless");
     let config = net.relayer_config(&url, "");
     let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
@@ -224,107 +293,7 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
         "the escrow's reason"
     );
     assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
-}
-
-/// On a Berlin chain with Donau's chain id (no base fee, no EIP-1559 transactions, the escrow's build for
-/// old EVMs): the node says so at start, and a gasless open, a settlement and the watchtower's
-/// settlement of a closing channel all go through as legacy transactions.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_berlin_chain_everything_goes_through_as_legacy_transactions() {
-    let chain = ChainSpec {
-        hardfork: "berlin".into(),
-        chain_id: 1029,
-    };
-    let mut net = Net::start_chain(1, 3_600, chain).await;
-    let url = net.database_url(Engine::Sqlite, "berlin");
-    let config = net.relayer_config(
-        &url,
-        "value_threshold = \"1000000000000000000000\"\nmax_age_s = 100000000\nclose_margin_s = 600",
-    );
-    let log = net.dir.path().join("relayer.log");
-    let relayer = RelayerProcess::start(&config, &log, &[]);
-    let payer = net.payers()[0];
-    let payee = address(&net.payee());
-    let now = net.client(&payer).await.block_timestamp().await.unwrap();
-    let api = relayer.client();
-
-    // A gasless open, mined and indexed.
-    relayer
-        .applied(&net, net.signed_open(&payer, payee, 1, 25, now + 3_600))
-        .await;
-    let id = channel_id(address(&payer), payee, 1);
-    wait_for("the channel to be indexed", TIMEOUT, || async {
-        api.channel(id).await.unwrap()
-    })
-    .await;
-    let payer_client = net.client(&payer).await;
-    assert_eq!(
-        payer_client
-            .balance_of(net.relayer_address())
-            .await
-            .unwrap(),
-        25
-    );
-
-    // A receipt, then the payee goes away and the payer starts the unilateral close: the watchtower
-    // settles it before the window ends.
-    relayer
-        .submit(&net, vec![net.receipt(&payer, payee, 1, 5_000)])
-        .await;
-    let close = payer_client.request_close(payee, 1).await.unwrap();
-    wait_for("the relayer to see the close", TIMEOUT, || async {
-        let channel = api.channel(id).await.unwrap()?;
-        (channel.state == ChannelState::Closing).then_some(())
-    })
-    .await;
-    net.rpc("evm_increaseTime", serde_json::json!([3_000]))
-        .await;
-    let status = wait_for("the watchtower settlement", TIMEOUT, || async {
-        let status = api.settlement(id).await.unwrap()?;
-        (status.settled == 5_000).then_some(status)
-    })
-    .await;
-    let settlement = status.transaction.unwrap();
-    let block = net
-        .provider
-        .get_block_by_number(BlockNumberOrTag::Number(settlement.block_number.unwrap()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(block.header.timestamp <= close.closes_at);
-    assert!(block.header.base_fee_per_gas.is_none(), "a Berlin block");
-    assert_settled_exactly_once(&net, &relayer, &BTreeMap::from([(id, 5_000)])).await;
-
-    // Every transaction the relayer sent (the open, the settlement) is a legacy one.
-    let sent = net
-        .provider
-        .get_transaction_count(net.relayer_address())
-        .await
-        .unwrap();
-    assert!(sent >= 2, "{sent}");
-    let mut legacy = 0;
-    let head = net.provider.get_block_number().await.unwrap();
-    for number in 0..=head {
-        let block = net
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Number(number))
-            .full()
-            .await
-            .unwrap()
-            .unwrap();
-        for tx in block.transactions.txns() {
-            if tx.inner.signer() == net.relayer_address() {
-                assert_eq!(tx.inner.tx_type(), TxType::Legacy, "{tx:?}");
-                legacy += 1;
-            }
-        }
-    }
-    assert_eq!(legacy, sent);
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("sending legacy gasPrice transactions") && text.contains("fee_market"),
-        "{text}"
-    );
+    assert_sent_for_the_chain(&net, &relayer).await;
 }
 
 /// Every other kind of gasless operation through the node, each checked on chain and in the relayer's

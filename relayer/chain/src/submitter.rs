@@ -4,10 +4,10 @@ use core::{future::Future, time::Duration};
 use std::{collections::HashMap, sync::Arc};
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy},
+    consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope, TxLegacy},
     eips::{BlockNumberOrTag, Encodable2718},
     network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    primitives::{Address, B256, Bytes, Signature, TxKind, U256},
     providers::{DynProvider, Provider},
     rpc::types::{TransactionInput, TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
@@ -765,41 +765,27 @@ impl<J: TxJournal> Submitter<J> {
             Fees::Eip1559 {
                 max_fee_per_gas,
                 max_priority_fee_per_gas,
-            } => {
-                let mut tx = TxEip1559 {
-                    chain_id: self.chain_id,
-                    nonce: intent.nonce,
-                    gas_limit,
-                    max_fee_per_gas,
-                    max_priority_fee_per_gas,
-                    to: TxKind::Call(to),
-                    value: U256::ZERO,
-                    access_list: Default::default(),
-                    input,
-                };
-                let signature = self
-                    .signer
-                    .sign_transaction_sync(&mut tx)
-                    .map_err(|_| Error::InvalidKey)?;
-                TxEnvelope::from(tx.into_signed(signature))
-            }
-            Fees::Legacy { gas_price } => {
-                // EIP-155: the chain id in the signature, so the bytes replay on no other chain.
-                let mut tx = TxLegacy {
-                    chain_id: Some(self.chain_id),
-                    nonce: intent.nonce,
-                    gas_price,
-                    gas_limit,
-                    to: TxKind::Call(to),
-                    value: U256::ZERO,
-                    input,
-                };
-                let signature = self
-                    .signer
-                    .sign_transaction_sync(&mut tx)
-                    .map_err(|_| Error::InvalidKey)?;
-                TxEnvelope::from(tx.into_signed(signature))
-            }
+            } => self.envelope(TxEip1559 {
+                chain_id: self.chain_id,
+                nonce: intent.nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                to: TxKind::Call(to),
+                value: U256::ZERO,
+                access_list: Default::default(),
+                input,
+            })?,
+            // EIP-155: the chain id in the signature, so the bytes replay on no other chain.
+            Fees::Legacy { gas_price } => self.envelope(TxLegacy {
+                chain_id: Some(self.chain_id),
+                nonce: intent.nonce,
+                gas_price,
+                gas_limit,
+                to: TxKind::Call(to),
+                value: U256::ZERO,
+                input,
+            })?,
         };
         Ok(SignedAttempt {
             hash: *envelope.tx_hash(),
@@ -807,6 +793,19 @@ impl<J: TxJournal> Submitter<J> {
             fees,
             cancel,
         })
+    }
+
+    /// `tx` signed by the signer, as the envelope `eth_sendRawTransaction` takes.
+    fn envelope<T>(&self, mut tx: T) -> Result<TxEnvelope>
+    where
+        T: SignableTransaction<Signature>,
+        TxEnvelope: From<Signed<T>>,
+    {
+        let signature = self
+            .signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|_| Error::InvalidKey)?;
+        Ok(TxEnvelope::from(tx.into_signed(signature)))
     }
 
     /// The market's fees, asked once per round.

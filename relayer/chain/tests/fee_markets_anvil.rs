@@ -9,8 +9,8 @@
 use std::{sync::Arc, time::Duration};
 
 use piecepay_relayer_chain::{
-    FeeMarket, FileJournal, Inclusion, MemoryJournal, RequeueReason, SendKind, Submitter,
-    SubmitterConfig, SubmitterEvent, TxId, TxJournal, TxState,
+    FeeMarket, Fees, FileJournal, Inclusion, MemoryJournal, RequeueReason, SendKind, Submitter,
+    SubmitterConfig, SubmitterEvent, TxId, TxJournal, TxRecord, TxState,
     alloy::{
         consensus::TxType,
         primitives::{Address, B256, U256, hex},
@@ -127,6 +127,33 @@ impl Net {
         sub
     }
 
+    /// A submitter on `journal` with automine off, and job 1 sent once: its first attempt's hash and fees.
+    async fn send_first<J: TxJournal>(
+        &self,
+        journal: J,
+        config: SubmitterConfig,
+    ) -> (Submitter<J>, B256, Fees) {
+        let mut sub = self.submitter(journal, config).await;
+        self.rpc("evm_setAutomine", json!([false])).await;
+        let (id, calldata) = job(1);
+        sub.enqueue(id, calldata).await.unwrap();
+        let events = sub.tick().await.unwrap();
+        let [
+            SubmitterEvent::Sent {
+                hash,
+                fees,
+                nonce: 0,
+                kind: SendKind::First,
+                ..
+            },
+        ] = events[..]
+        else {
+            panic!("{events:?}");
+        };
+        assert_eq!(fees.market(), self.market());
+        (sub, hash, fees)
+    }
+
     fn config(&self, stuck_after: Duration) -> SubmitterConfig {
         let mut config = SubmitterConfig::new(self.counter);
         config.confirmations = 1;
@@ -135,7 +162,7 @@ impl Net {
     }
 
     /// Checks a mined attempt is of the chain's type and paid what its fees say.
-    async fn assert_mined_as(&self, hash: B256, fees: piecepay_relayer_chain::Fees) {
+    async fn assert_mined_as(&self, hash: B256, fees: Fees) {
         assert_eq!(fees.market(), self.market(), "{fees:?}");
         let receipt = self
             .deployer
@@ -200,24 +227,25 @@ async fn tick_until<T, J: TxJournal>(
 
 /// The journals these tests read back.
 trait JournalView: TxJournal {
-    fn confirmed(&self, id: u64) -> Option<Inclusion>;
-}
+    fn record(&self, id: TxId) -> Option<TxRecord>;
 
-impl JournalView for Arc<MemoryJournal> {
     fn confirmed(&self, id: u64) -> Option<Inclusion> {
-        match self.get(TxId(id))?.state {
+        match self.record(TxId(id))?.state {
             TxState::Confirmed { inclusion } => Some(inclusion),
             _ => None,
         }
     }
 }
 
+impl JournalView for Arc<MemoryJournal> {
+    fn record(&self, id: TxId) -> Option<TxRecord> {
+        self.get(id)
+    }
+}
+
 impl JournalView for Arc<FileJournal> {
-    fn confirmed(&self, id: u64) -> Option<Inclusion> {
-        match self.get(TxId(id))?.state {
-            TxState::Confirmed { inclusion } => Some(inclusion),
-            _ => None,
-        }
+    fn record(&self, id: TxId) -> Option<TxRecord> {
+        self.get(id)
     }
 }
 
@@ -254,25 +282,9 @@ async fn sends_once(hardfork: &'static str) {
 async fn a_fee_spike_is_outbid(hardfork: &'static str) {
     let net = Net::start(hardfork).await;
     let journal = Arc::new(MemoryJournal::new());
-    let mut sub = net
-        .submitter(journal.clone(), net.config(Duration::from_millis(200)))
+    let (mut sub, first, first_fees) = net
+        .send_first(journal.clone(), net.config(Duration::from_millis(200)))
         .await;
-    net.rpc("evm_setAutomine", json!([false])).await;
-    let (id, calldata) = job(1);
-    sub.enqueue(id, calldata).await.unwrap();
-    let events = sub.tick().await.unwrap();
-    let [
-        SubmitterEvent::Sent {
-            hash: first,
-            fees: first_fees,
-            kind: SendKind::First,
-            ..
-        },
-    ] = events[..]
-    else {
-        panic!("{events:?}");
-    };
-    assert_eq!(first_fees.market(), net.market());
 
     // The price jumps far above what the attempt offers. With a base fee, blocks come and go without
     // it; anvil's minimum gas price only gates admission to its pool, so on berlin no block is mined
@@ -286,7 +298,7 @@ async fn a_fee_spike_is_outbid(hardfork: &'static str) {
     }
     sub.tick().await.unwrap();
     assert!(matches!(
-        journal.get(id).unwrap().state,
+        journal.get(TxId(1)).unwrap().state,
         TxState::Pending { .. }
     ));
     assert_eq!(net.count().await, U256::ZERO);
@@ -322,16 +334,9 @@ async fn a_fee_spike_is_outbid(hardfork: &'static str) {
 async fn a_dropped_transaction_is_sent_again(hardfork: &'static str) {
     let net = Net::start(hardfork).await;
     let journal = Arc::new(MemoryJournal::new());
-    let mut sub = net
-        .submitter(journal.clone(), net.config(Duration::from_secs(30)))
+    let (mut sub, hash, fees) = net
+        .send_first(journal.clone(), net.config(Duration::from_secs(30)))
         .await;
-    net.rpc("evm_setAutomine", json!([false])).await;
-    let (id, calldata) = job(1);
-    sub.enqueue(id, calldata).await.unwrap();
-    let events = sub.tick().await.unwrap();
-    let [SubmitterEvent::Sent { hash, fees, .. }] = events[..] else {
-        panic!("{events:?}");
-    };
     net.rpc("anvil_dropTransaction", json!([hash])).await;
     net.mine().await;
     assert_eq!(net.count().await, U256::ZERO);
@@ -352,21 +357,7 @@ async fn a_stuck_job_is_cancelled_and_sent_again(hardfork: &'static str) {
     let journal = Arc::new(MemoryJournal::new());
     let mut config = net.config(Duration::from_millis(100));
     config.max_bumps = 0; // the first time it is stuck, cancel
-    let mut sub = net.submitter(journal.clone(), config).await;
-    net.rpc("evm_setAutomine", json!([false])).await;
-    let (id, calldata) = job(1);
-    sub.enqueue(id, calldata).await.unwrap();
-    let events = sub.tick().await.unwrap();
-    let [
-        SubmitterEvent::Sent {
-            nonce: 0,
-            fees: first_fees,
-            ..
-        },
-    ] = events[..]
-    else {
-        panic!("{events:?}");
-    };
+    let (mut sub, _, first_fees) = net.send_first(journal.clone(), config).await;
     let (cancel, cancel_fees) = tick_until(&mut sub, |e| match e {
         SubmitterEvent::Sent {
             kind: SendKind::Cancel,
@@ -421,18 +412,11 @@ async fn a_restart_resumes_from_the_journal(hardfork: &'static str) {
     let net = Net::start(hardfork).await;
     let dir = temp_dir();
     let path = dir.path().join("journal.jsonl");
-    net.rpc("evm_setAutomine", json!([false])).await;
     let (hash, fees) = {
         let journal = Arc::new(FileJournal::open(&path).unwrap());
-        let mut sub = net
-            .submitter(journal.clone(), net.config(Duration::from_secs(30)))
+        let (_, hash, fees) = net
+            .send_first(journal, net.config(Duration::from_secs(30)))
             .await;
-        let (id, calldata) = job(1);
-        sub.enqueue(id, calldata).await.unwrap();
-        let events = sub.tick().await.unwrap();
-        let [SubmitterEvent::Sent { hash, fees, .. }] = events[..] else {
-            panic!("{events:?}");
-        };
         (hash, fees)
         // The submitter goes away with its attempt pending.
     };
