@@ -12,10 +12,12 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 help:
 	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
+	@echo "                     (HARDFORK=berlin CHAIN_ID=1029: on a chain like BTTC, without EIP-1559/PUSH0/TSTORE)"
 	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge, JS"
-	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
+	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops;"
+	@echo "                     HARDFORK=… CHAIN_ID=… as for make demo)"
 	@echo "make test-symbolic   halmos: the assembly settle loop against a plain-Solidity reference (bounded, slow; not in make test)"
-	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil"
+	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil (current build, then legacy on berlin)"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
 	@echo "make bench-agent     how long a client agent takes to resume 1,000 stored channels"
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
@@ -105,8 +107,13 @@ header:
 format-cpp: setup-lint
 	$(CPP_SOURCES) | xargs clang-format -i
 
+# The forge suite (unit, fuzz, invariant, EIP-712 fixture) on the current build, then on the legacy build
+# (berlin; docs/contracts.md "EVM generations") at the default fuzz depth even under CI=true (CI's time
+# budget), then the check that the legacy code has no post-Berlin opcode and the current ABI.
 test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test
+	cd contracts && FOUNDRY_PROFILE=legacy $(FORGE) test
+	contracts/tools/check-legacy-build.py
 
 slither: setup-test
 	contracts/tools/slither.sh
@@ -178,12 +185,16 @@ openapi:
 wire-vectors:
 	PIECEPAY_WRITE_VECTORS=1 cargo test -p piecepay-wire --test vectors --locked
 
+# `make demo HARDFORK=berlin CHAIN_ID=1029` (either alone too): the devnet's anvil runs that hardfork and
+# chain id; the deploy tool then picks the build and the transaction type that chain takes (docs/deploy.md).
+CHAIN_ARGS = $(if $(HARDFORK),--hardfork $(HARDFORK)) $(if $(CHAIN_ID),--chain-id $(CHAIN_ID))
+
 devnet: setup-toolchain
 	cargo build --locked -p piecepay-relayer -p piecepay-deploy
-	target/debug/piecepay-devnet --relayer-bin target/debug/piecepay-relayer
+	target/debug/piecepay-devnet --relayer-bin target/debug/piecepay-relayer $(CHAIN_ARGS)
 
 # The demo builds in the dev profile (optimised dependencies, see Cargo.toml) that `make test` reuses.
 demo: setup-toolchain setup-torrent
 	cargo build --locked -p piecepay-relayer -p piecepay-e2e
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent
-	target/debug/piecepay-demo
+	target/debug/piecepay-demo $(CHAIN_ARGS)

@@ -1,4 +1,7 @@
-//! forge's artifacts of the token and the escrow, embedded at build time.
+//! forge's artifacts of the token and the escrow, embedded at build time: two builds of the same source,
+//! the current one (`contracts/out/`, evm_version prague) and the legacy one (`contracts/out-legacy/`,
+//! for chains that lag Ethereum's forks: no PUSH0, no transient storage, no MCOPY). [`Build`] names them;
+//! the deploy command picks one by probing the chain (docs/deploy.md "Which build").
 //!
 //! Embedded rather than read from `contracts/out/` at run time: the binary is self-contained (it can be
 //! copied to a machine without the repository), and what it deploys and verifies is byte for byte what the
@@ -6,7 +9,7 @@
 //! crate, so it runs first) rebuilds the artifacts when the contracts change, and `include_str!` makes
 //! this crate recompile when they do.
 
-use std::{ops::Range, sync::OnceLock};
+use std::{fmt, ops::Range, sync::OnceLock};
 
 use alloy::primitives::{B256, Bytes, keccak256};
 use serde::Deserialize;
@@ -15,6 +18,65 @@ use crate::{Error, Result};
 
 const TOKEN_JSON: &str = include_str!("../../contracts/out/PieceToken.sol/PieceToken.json");
 const ESCROW_JSON: &str = include_str!("../../contracts/out/ChannelEscrow.sol/ChannelEscrow.json");
+const LEGACY_TOKEN_JSON: &str =
+    include_str!("../../contracts/out-legacy/PieceToken.sol/PieceToken.json");
+const LEGACY_ESCROW_JSON: &str =
+    include_str!("../../contracts/out-legacy/ChannelEscrow.sol/ChannelEscrow.json");
+
+/// Which build of the contracts: same source, same ABI, compiled for two EVM generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Build {
+    /// `contracts/out/`: the current EVM (prague; PUSH0, transient storage, MCOPY).
+    Current,
+    /// `contracts/out-legacy/`: chains that stop at Berlin (BTTC and other lagging chains).
+    Legacy,
+}
+
+impl Build {
+    /// Both builds, the preferred first.
+    pub const ALL: [Self; 2] = [Self::Current, Self::Legacy];
+
+    /// Its `PieceToken` artifact.
+    pub fn token(self) -> Result<&'static Artifact> {
+        static CURRENT: OnceLock<Result<Artifact, String>> = OnceLock::new();
+        static LEGACY: OnceLock<Result<Artifact, String>> = OnceLock::new();
+        match self {
+            Self::Current => cached(&CURRENT, "PieceToken", TOKEN_JSON),
+            Self::Legacy => cached(&LEGACY, "PieceToken", LEGACY_TOKEN_JSON),
+        }
+    }
+
+    /// Its `ChannelEscrow` artifact.
+    pub fn escrow(self) -> Result<&'static Artifact> {
+        static CURRENT: OnceLock<Result<Artifact, String>> = OnceLock::new();
+        static LEGACY: OnceLock<Result<Artifact, String>> = OnceLock::new();
+        match self {
+            Self::Current => cached(&CURRENT, "ChannelEscrow", ESCROW_JSON),
+            Self::Legacy => cached(&LEGACY, "ChannelEscrow", LEGACY_ESCROW_JSON),
+        }
+    }
+
+    /// The EVM version it was compiled for (solc's `evmVersion`, from the escrow artifact's metadata).
+    pub fn evm_version(self) -> Result<&'static str> {
+        Ok(&self.escrow()?.evm_version)
+    }
+
+    /// The build compiled for `evm_version` (as a manifest records it), if one is embedded.
+    pub fn for_evm_version(evm_version: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.evm_version().is_ok_and(|v| v == evm_version))
+    }
+}
+
+impl fmt::Display for Build {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Current => "current",
+            Self::Legacy => "legacy",
+        })
+    }
+}
 
 /// One contract's compiled code, as forge wrote it.
 #[derive(Clone, Debug)]
@@ -30,19 +92,19 @@ pub struct Artifact {
     pub immutables: Vec<Vec<Range<usize>>>,
     /// The compiler that built it, from the artifact's metadata (`0.8.30+commit.73712a01`).
     pub compiler: String,
+    /// The EVM version it was compiled for, from the artifact's metadata (`prague`, `berlin`).
+    pub evm_version: String,
 }
 
 impl Artifact {
-    /// `PieceToken`'s artifact.
+    /// `PieceToken`'s artifact of the current build.
     pub fn token() -> Result<&'static Self> {
-        static CELL: OnceLock<Result<Artifact, String>> = OnceLock::new();
-        cached(&CELL, "PieceToken", TOKEN_JSON)
+        Build::Current.token()
     }
 
-    /// `ChannelEscrow`'s artifact.
+    /// `ChannelEscrow`'s artifact of the current build.
     pub fn escrow() -> Result<&'static Self> {
-        static CELL: OnceLock<Result<Artifact, String>> = OnceLock::new();
-        cached(&CELL, "ChannelEscrow", ESCROW_JSON)
+        Build::Current.escrow()
     }
 
     /// keccak256 of the creation code (without constructor arguments).
@@ -99,6 +161,7 @@ impl Artifact {
             runtime_code,
             immutables: groups.into_iter().map(|(_, ranges)| ranges).collect(),
             compiler: raw.metadata.compiler.version,
+            evm_version: raw.metadata.settings.evm_version,
         })
     }
 }
@@ -149,6 +212,13 @@ struct RawRange {
 #[derive(Deserialize)]
 struct RawMetadata {
     compiler: RawCompiler,
+    settings: RawSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSettings {
+    evm_version: String,
 }
 
 #[derive(Deserialize)]
@@ -161,21 +231,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_artifacts_parse() {
-        let token = Artifact::token().unwrap();
-        let escrow = Artifact::escrow().unwrap();
-        // PieceToken's seven are OpenZeppelin EIP712's; the escrow adds TOKEN and CHALLENGE_PERIOD.
-        assert_eq!(token.immutables.len(), 7);
-        assert_eq!(escrow.immutables.len(), 9);
-        assert!(escrow.compiler.starts_with("0.8."), "{}", escrow.compiler);
-        for artifact in [token, escrow] {
-            for range in artifact.immutables.iter().flatten() {
-                assert!(
-                    artifact.runtime_code[range.clone()].iter().all(|b| *b == 0),
-                    "solc leaves immutables zeroed in the artifact"
-                );
+    fn embedded_builds_parse() {
+        for build in Build::ALL {
+            let token = build.token().unwrap();
+            let escrow = build.escrow().unwrap();
+            // PieceToken's seven are OpenZeppelin EIP712's; the escrow adds TOKEN and CHALLENGE_PERIOD.
+            assert_eq!(token.immutables.len(), 7, "{build}");
+            assert_eq!(escrow.immutables.len(), 9, "{build}");
+            assert!(escrow.compiler.starts_with("0.8."), "{}", escrow.compiler);
+            assert_eq!(token.evm_version, escrow.evm_version, "{build}");
+            for artifact in [token, escrow] {
+                for range in artifact.immutables.iter().flatten() {
+                    assert!(
+                        artifact.runtime_code[range.clone()].iter().all(|b| *b == 0),
+                        "solc leaves immutables zeroed in the artifact"
+                    );
+                }
             }
         }
+        assert_eq!(Build::Current.evm_version().unwrap(), "prague");
+        assert_eq!(Build::Legacy.evm_version().unwrap(), "berlin");
+        assert_eq!(Build::for_evm_version("prague"), Some(Build::Current));
+        assert_eq!(Build::for_evm_version("berlin"), Some(Build::Legacy));
+        assert_eq!(Build::for_evm_version("london"), None);
     }
 
     #[test]
@@ -183,8 +261,9 @@ mod tests {
         for json in [
             "",
             "{}",
-            r#"{"bytecode":{"object":"0xzz"},"deployedBytecode":{"object":"0x00"},"metadata":{"compiler":{"version":"x"}}}"#,
-            r#"{"bytecode":{"object":"0x00"},"deployedBytecode":{"object":"0x00","immutableReferences":{"1":[{"start":0,"length":32}]}},"metadata":{"compiler":{"version":"x"}}}"#,
+            r#"{"bytecode":{"object":"0xzz"},"deployedBytecode":{"object":"0x00"},"metadata":{"compiler":{"version":"x"},"settings":{"evmVersion":"berlin"}}}"#,
+            r#"{"bytecode":{"object":"0x00"},"deployedBytecode":{"object":"0x00","immutableReferences":{"1":[{"start":0,"length":32}]}},"metadata":{"compiler":{"version":"x"},"settings":{"evmVersion":"berlin"}}}"#,
+            r#"{"bytecode":{"object":"0x00"},"deployedBytecode":{"object":"0x00"},"metadata":{"compiler":{"version":"x"}}}"#,
         ] {
             let err = Artifact::parse("X", json).unwrap_err();
             assert_eq!(err.code(), "artifact", "{json}: {err}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use alloy::{
     eips::{BlockNumberOrTag, Encodable2718},
     network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, B256, Bytes},
+    primitives::{Address, B256, Bytes, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::{TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
@@ -24,7 +24,8 @@ pub struct TxOptions {
     pub confirmations: u64,
     /// How long to wait for those confirmations.
     pub timeout: Duration,
-    /// Send legacy (type 0) transactions priced at `eth_gasPrice`, for chains without EIP-1559.
+    /// Send legacy (type 0) transactions priced at `eth_gasPrice`, for chains without EIP-1559. The
+    /// deploy command and the devnet set it themselves when the chain has no base fee ([`base_fee`]).
     pub legacy: bool,
 }
 
@@ -68,13 +69,99 @@ fn check_url(rpc_url: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creation code that uses what the escrow's code needs beyond Shanghai — PUSH0, transient storage
-/// (EIP-1153, `ReentrancyGuardTransient`) and MCOPY (EIP-5656) — and returns the word 1:
+/// Creation code that uses what the current build needs beyond Berlin — PUSH0 (Shanghai), transient
+/// storage (EIP-1153, `ReentrancyGuardTransient`) and MCOPY (EIP-5656) — and returns the word 1:
 /// `tstore(0, 1); mstore(0, tload(0)); mcopy(32, 0, 32); return(32, 32)`.
 const CANCUN_PROBE: [u8; 19] = [
     0x60, 0x01, 0x5f, 0x5d, 0x5f, 0x5c, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0x60, 0x20, 0x5e, 0x60, 0x20,
     0x60, 0x20, 0xf3,
 ];
+
+/// Creation code that uses only PUSH0 and returns the word 1: `mstore(push0, 1); return(push0, 32)`.
+const PUSH0_PROBE: [u8; 8] = [0x60, 0x01, 0x5f, 0x52, 0x60, 0x20, 0x5f, 0xf3];
+
+/// Creation code that uses the newest opcodes the legacy build needs — CHAINID (OpenZeppelin's EIP712
+/// domain) and SELFBALANCE, both Istanbul's — and returns the chain id:
+/// `pop(selfbalance()); mstore(0, chainid()); return(0, 32)`.
+const ISTANBUL_PROBE: [u8; 11] = [
+    0x47, 0x50, 0x46, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xf3,
+];
+
+/// What a chain's EVM runs, found by `eth_call`ing tiny creation codes, and whether it prices gas the
+/// EIP-1559 way. A chain that lacks an opcode would take a deployment using it and then fail every call
+/// that reaches it, so this is asked before anything is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainProbe {
+    /// PUSH0, TSTORE/TLOAD and MCOPY all run: the current build can be deployed.
+    pub cancun: bool,
+    /// PUSH0 runs (Shanghai); for the report only, the builds need all of Cancun's or none.
+    pub push0: bool,
+    /// CHAINID and SELFBALANCE run (Istanbul): the legacy build can be deployed.
+    pub istanbul: bool,
+    /// The latest block's `baseFeePerGas`; `None` on a chain without EIP-1559 (before London), which
+    /// takes only legacy (`gasPrice`) transactions.
+    pub base_fee: Option<u64>,
+}
+
+impl ChainProbe {
+    /// One line for the operator: what the chain has and lacks.
+    pub fn describe(&self) -> String {
+        let has = |yes: bool, what: &str| format!("{}{what}", if yes { "" } else { "no " });
+        let fee = match self.base_fee {
+            Some(fee) => format!("base fee {fee} wei (EIP-1559)"),
+            None => "no base fee (no EIP-1559)".into(),
+        };
+        format!(
+            "{}, {}, {}, {fee}",
+            has(self.push0, "PUSH0"),
+            has(self.cancun, "transient storage/MCOPY"),
+            has(self.istanbul, "CHAINID/SELFBALANCE"),
+        )
+    }
+}
+
+/// Probes the chain behind `provider` ([`ChainProbe`]).
+pub async fn probe(provider: &DynProvider) -> Result<ChainProbe> {
+    let word_one = |out: Option<Bytes>| {
+        out.is_some_and(|o| o.len() == 32 && o[31] == 1 && o[..31].iter().all(|b| *b == 0))
+    };
+    let chain_id = chain_id(provider).await?;
+    let istanbul = run_probe(provider, &ISTANBUL_PROBE)
+        .await?
+        .is_some_and(|o| o.len() == 32 && U256::from_be_slice(&o) == U256::from(chain_id));
+    Ok(ChainProbe {
+        cancun: word_one(run_probe(provider, &CANCUN_PROBE).await?),
+        push0: word_one(run_probe(provider, &PUSH0_PROBE).await?),
+        istanbul,
+        base_fee: base_fee(provider).await?,
+    })
+}
+
+/// The output of `eth_call`ing `creation_code`; `None` when the node refuses to run it (an opcode it
+/// does not have comes back as an execution error).
+async fn run_probe(provider: &DynProvider, creation_code: &'static [u8]) -> Result<Option<Bytes>> {
+    let tx = TransactionRequest::default().with_deploy_code(Bytes::from_static(creation_code));
+    match provider.call(tx).await {
+        Ok(output) => Ok(Some(output)),
+        Err(e) if e.as_error_resp().is_some() => Ok(None),
+        Err(e) => Err(Error::rpc_chain("eth_call (EVM version probe)", &e)),
+    }
+}
+
+/// The latest block's `baseFeePerGas`, `None` on a chain without EIP-1559.
+pub async fn base_fee(provider: &DynProvider) -> Result<Option<u64>> {
+    let block = provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .map_err(|e| Error::rpc_chain("eth_getBlockByNumber(latest)", &e))?
+        .ok_or_else(|| {
+            Error::rpc(
+                "eth_getBlockByNumber(latest)",
+                "the node has no latest block",
+            )
+        })?;
+    Ok(block.header.base_fee_per_gas)
+}
 
 /// A transaction signed, not necessarily sent: what is recorded before it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,20 +310,6 @@ pub async fn confirmed(
             });
         }
         tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Whether the chain runs Cancun's opcodes, by `eth_call`ing a tiny creation code that uses them: a chain
-/// without them would take the escrow's deployment and then fail every call that moves funds.
-pub async fn supports_cancun(provider: &DynProvider) -> Result<bool> {
-    let tx = TransactionRequest::default().with_deploy_code(Bytes::from_static(&CANCUN_PROBE));
-    match provider.call(tx).await {
-        Ok(output) => {
-            Ok(output.len() == 32 && output[31] == 1 && output[..31].iter().all(|b| *b == 0))
-        }
-        // An invalid-opcode failure comes back as an execution error from the node.
-        Err(e) if e.as_error_resp().is_some() => Ok(false),
-        Err(e) => Err(Error::rpc_chain("eth_call (EVM version probe)", &e)),
     }
 }
 

@@ -16,8 +16,9 @@ use piecepay_protocol::{
 };
 
 use crate::{
-    Artifact, Error, Manifest, Result, chain,
-    chain::TxOptions,
+    Artifact, Error, Manifest, Result,
+    artifacts::Build,
+    chain::{self, ChainProbe, TxOptions},
     manifest::{
         ArtifactInfo, BlockRef, EscrowArgs, EscrowEntry, FORMAT, TokenArgs, TokenEntry, TokenOrigin,
     },
@@ -100,7 +101,9 @@ pub struct DeployRequest {
     pub challenge_period: Option<u64>,
     /// What to do about an existing manifest.
     pub mode: Mode,
-    /// How transactions are sent.
+    /// The build to deploy; `None`: the one the chain runs ([`pick_build`]).
+    pub build: Option<Build>,
+    /// How transactions are sent (legacy ones regardless of `tx.legacy` on a chain without a base fee).
     pub tx: TxOptions,
 }
 
@@ -135,6 +138,45 @@ impl Outcome {
         match self {
             Self::Deployed { manifest, .. } | Self::Existing { manifest, .. } => manifest,
         }
+    }
+}
+
+/// The build to deploy on a chain probed as `probe`: the current one where it runs, else the legacy one
+/// where that runs; `forced` (the operator's choice) only if it runs. A chain that runs neither is
+/// `unsupported_chain`.
+pub fn pick_build(probe: &ChainProbe, forced: Option<Build>, chain_id: u64) -> Result<Build> {
+    let runs = |build| match build {
+        Build::Current => probe.cancun,
+        Build::Legacy => probe.istanbul,
+    };
+    let why = |build| match build {
+        Build::Current => {
+            "the current build (evm_version prague) needs PUSH0, transient storage (EIP-1153) and MCOPY \
+             (EIP-5656), which arrived with Shanghai and Cancun"
+        }
+        Build::Legacy => {
+            "the legacy build (evm_version berlin) needs CHAINID and SELFBALANCE, which arrived with \
+             Istanbul"
+        }
+    };
+    match forced {
+        Some(build) if runs(build) => Ok(build),
+        Some(build) => Err(Error::UnsupportedChain {
+            chain_id,
+            reason: format!("{} ({})", why(build), probe.describe()),
+        }),
+        None => Build::ALL
+            .into_iter()
+            .find(|b| runs(*b))
+            .ok_or_else(|| Error::UnsupportedChain {
+                chain_id,
+                reason: format!(
+                    "{}; {} ({})",
+                    why(Build::Current),
+                    why(Build::Legacy),
+                    probe.describe()
+                ),
+            }),
     }
 }
 
@@ -179,22 +221,36 @@ async fn run_inner(
             })
         }
         (Mode::Ensure | Mode::Replace, _) => {
+            // Before the key is loaded (a keystore may prompt): a chain refused asks for nothing.
+            let probe = chain::probe(&provider).await?;
+            progress(&format!("chain {chain_id} runs: {}", probe.describe()));
+            let build = pick_build(&probe, request.build, chain_id)?;
+            let mut options = request.tx;
+            // A chain without EIP-1559 refuses type-2 transactions.
+            options.legacy |= probe.base_fee.is_none();
+            progress(&format!(
+                "using the {build} build (evm_version {}) and {} transactions",
+                build.evm_version()?,
+                if options.legacy {
+                    "legacy (type-0, gasPrice)"
+                } else {
+                    "EIP-1559 (type-2)"
+                }
+            ));
             let signer = match signer {
                 Some(signer) => signer,
                 None => request.key.load()?,
             };
             let deployer = signer.address();
             let wallet = EthereumWallet::from(signer);
-            if !chain::supports_cancun(&provider).await? {
-                return Err(Error::UnsupportedChain { chain_id });
-            }
             progress(&format!("deploying from {deployer}"));
             let mut deployment = Deployment {
                 provider: &provider,
                 wallet: &wallet,
                 deployer,
                 dir,
-                options: request.tx,
+                build,
+                options,
                 costs: Vec::new(),
             };
             let manifest = deployment.deploy(request, chain_id, &mut *progress).await?;
@@ -311,6 +367,7 @@ struct Deployment<'a> {
     wallet: &'a EthereumWallet,
     deployer: Address,
     dir: &'a Path,
+    build: Build,
     options: TxOptions,
     costs: Vec<TxCost>,
 }
@@ -387,7 +444,7 @@ impl Deployment<'_> {
             // No new token: `existing` is set (validate refuses new-token flags with it).
             None => existing_token(self.provider, t.existing.unwrap_or_default()).await?,
             Some(args) => {
-                let artifact = Artifact::token()?;
+                let artifact = self.build.token()?;
                 let constructor = PieceToken::constructorCall {
                     name_: args.name.clone(),
                     symbol_: args.symbol.clone(),
@@ -423,7 +480,7 @@ impl Deployment<'_> {
             token: token.address,
             challenge_period,
         };
-        let artifact = Artifact::escrow()?;
+        let artifact = self.build.escrow()?;
         let constructor = ChannelEscrow::constructorCall {
             token: args.token,
             challengePeriod: U40::from(args.challenge_period),
@@ -644,6 +701,7 @@ mod tests {
             token: TokenRequest::default(),
             challenge_period: None,
             mode: Mode::Ensure,
+            build: None,
             tx: TxOptions::default(),
         }
     }
@@ -673,6 +731,34 @@ mod tests {
         let mut r = request();
         r.challenge_period = Some(MAX_CHALLENGE_PERIOD);
         validate(&r).unwrap();
+    }
+
+    #[test]
+    fn the_build_is_the_newest_the_chain_runs() {
+        let chain = |cancun, istanbul| ChainProbe {
+            cancun,
+            push0: cancun,
+            istanbul,
+            base_fee: None,
+        };
+        let prague = chain(true, true);
+        let berlin = chain(false, true);
+        let petersburg = chain(false, false);
+        assert_eq!(pick_build(&prague, None, 1).unwrap(), Build::Current);
+        assert_eq!(pick_build(&berlin, None, 1).unwrap(), Build::Legacy);
+        assert_eq!(
+            pick_build(&prague, Some(Build::Legacy), 1).unwrap(),
+            Build::Legacy
+        );
+        for (probe, forced) in [
+            (petersburg, None),
+            (berlin, Some(Build::Current)),
+            (petersburg, Some(Build::Legacy)),
+        ] {
+            let err = pick_build(&probe, forced, 1029).unwrap_err();
+            assert_eq!(err.code(), "unsupported_chain", "{err}");
+            assert!(err.to_string().contains("chain 1029"), "{err}");
+        }
     }
 
     #[test]

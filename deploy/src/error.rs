@@ -147,14 +147,14 @@ pub enum Error {
         found: B256,
     },
 
-    /// The chain's EVM lacks what the contracts need (Cancun: transient storage, MCOPY, PUSH0).
-    #[error(
-        "chain {chain_id} does not run Cancun's opcodes (EIP-1153 transient storage, EIP-5656 MCOPY, PUSH0), \
-         which the escrow is compiled for (evm_version prague): nothing was deployed"
-    )]
+    /// The chain's EVM lacks what the build to deploy needs (no embedded build runs on it, or not the one
+    /// asked for).
+    #[error("chain {chain_id} cannot run the contracts: {reason}; nothing was deployed")]
     UnsupportedChain {
         /// The chain.
         chain_id: u64,
+        /// What the builds need and what the chain lacks.
+        reason: String,
     },
 
     /// The parameters asked for differ from the deployment the manifest describes.

@@ -127,6 +127,16 @@ pub struct ArtifactInfo {
     pub creation_code_hash: B256,
     /// keccak256 of the runtime code with the immutables zeroed (the same for every deployment of a build).
     pub runtime_code_hash: B256,
+    /// The EVM version the build targets (`prague`: the current build, `berlin`: the legacy one); it
+    /// names the embedded build verification compares with. Manifests written before there were two
+    /// builds lack it: theirs was prague.
+    #[serde(default = "first_evm_version")]
+    pub evm_version: String,
+}
+
+/// The EVM version of manifests that do not say: the only build before the legacy one was added.
+fn first_evm_version() -> String {
+    "prague".into()
 }
 
 impl ArtifactInfo {
@@ -137,6 +147,7 @@ impl ArtifactInfo {
             compiler: artifact.compiler.clone(),
             creation_code_hash: artifact.creation_code_hash(),
             runtime_code_hash: artifact.runtime_code_hash(),
+            evm_version: artifact.evm_version.clone(),
         }
     }
 }
@@ -272,6 +283,23 @@ mod tests {
         );
         assert_eq!(Manifest::load(dir.path(), 31_337).unwrap(), Some(manifest));
         assert_eq!(Manifest::load(dir.path(), 1).unwrap(), None);
+    }
+
+    #[test]
+    fn manifests_without_an_evm_version_are_prague_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        for contract in ["token", "escrow"] {
+            value[contract]["artifact"]
+                .as_object_mut()
+                .unwrap()
+                .remove("evm_version")
+                .unwrap();
+        }
+        fs::write(dir.path().join("31337.json"), value.to_string()).unwrap();
+        let loaded = Manifest::load(dir.path(), 31_337).unwrap().unwrap();
+        assert_eq!(loaded.escrow.artifact.evm_version, "prague");
+        assert_eq!(loaded.token.artifact.unwrap().evm_version, "prague");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Checks that a manifest's deployment is on the chain, exactly as recorded.
 //!
-//! For the escrow (and a token this tool deployed): the runtime code is the embedded artifact's with the
-//! immutables masked, the immutables hold the constructor arguments and the EIP-712 domain of that chain
+//! For the escrow (and a token this tool deployed): the runtime code is the embedded artifact's — of the
+//! build the manifest names by its EVM version — with the immutables masked, the immutables hold the constructor arguments and the EIP-712 domain of that chain
 //! and address ([`crate::code`]), and the getters (`TOKEN()`, `CHALLENGE_PERIOD()`, `eip712Domain()`,
 //! `name()`, `symbol()`) return them. For a pre-existing token: it has code and the code hash is the
 //! recorded one. Then the deployment blocks still have the recorded hashes.
@@ -16,9 +16,11 @@ use piecepay_protocol::{
 };
 
 use crate::{
-    Artifact, Error, Manifest, Result, chain,
+    Artifact, Error, Manifest, Result,
+    artifacts::Build,
+    chain,
     code::{eip712_immutables, match_runtime, multiset_difference},
-    manifest::{BlockRef, TokenOrigin},
+    manifest::{ArtifactInfo, BlockRef, TokenOrigin},
 };
 
 /// OpenZeppelin's `ERC20Permit` signs in an EIP-712 domain of this version.
@@ -47,7 +49,11 @@ pub async fn verify(provider: &DynProvider, manifest: &Manifest) -> Result<Repor
     let code = existing_code(provider, "token", token.address, chain_id).await?;
     match (token.origin, &token.constructor_args) {
         (TokenOrigin::Deployed, Some(args)) => {
-            let values = runtime(Artifact::token()?, "token", token.address, &code)?;
+            let artifact = match &token.artifact {
+                Some(info) => recorded_build(info, "token", token.address)?.token()?,
+                None => Artifact::token()?,
+            };
+            let values = runtime(artifact, "token", token.address, &code)?;
             let expected =
                 eip712_immutables(&args.name, TOKEN_DOMAIN_VERSION, chain_id, token.address);
             check_immutables("token", token.address, &values, &expected)?;
@@ -56,10 +62,11 @@ pub async fn verify(provider: &DynProvider, manifest: &Manifest) -> Result<Repor
             expect_eq("token", token.address, "name()", &name, &args.name)?;
             expect_eq("token", token.address, "symbol()", &symbol, &args.symbol)?;
             report.checks.push(format!(
-                "token {}: PieceToken runtime code and its {} immutables match the artifact ({})",
+                "token {}: PieceToken runtime code and its {} immutables match the artifact ({}, evm_version {})",
                 token.address,
                 values.len(),
-                Artifact::token()?.compiler
+                artifact.compiler,
+                artifact.evm_version
             ));
             report
                 .checks
@@ -86,7 +93,8 @@ pub async fn verify(provider: &DynProvider, manifest: &Manifest) -> Result<Repor
     let escrow = &manifest.escrow;
     let args = escrow.constructor_args;
     let code = existing_code(provider, "escrow", escrow.address, chain_id).await?;
-    let values = runtime(Artifact::escrow()?, "escrow", escrow.address, &code)?;
+    let artifact = recorded_build(&escrow.artifact, "escrow", escrow.address)?.escrow()?;
+    let values = runtime(artifact, "escrow", escrow.address, &code)?;
     let mut expected = vec![
         args.token.into_word(),
         B256::from(U256::from(args.challenge_period)),
@@ -157,10 +165,11 @@ pub async fn verify(provider: &DynProvider, manifest: &Manifest) -> Result<Repor
     )?;
     expect_code_hash("escrow", escrow.address, &code, escrow.code_hash)?;
     report.checks.push(format!(
-        "escrow {}: ChannelEscrow runtime code and its {} immutables match the artifact ({})",
+        "escrow {}: ChannelEscrow runtime code and its {} immutables match the artifact ({}, evm_version {})",
         escrow.address,
         values.len(),
-        Artifact::escrow()?.compiler
+        artifact.compiler,
+        artifact.evm_version
     ));
     report.checks.push(format!(
         "escrow TOKEN() = {onchain_token}, CHALLENGE_PERIOD() = {period} s, EIP-712 domain {:?} v{} on chain {chain_id}",
@@ -195,6 +204,23 @@ async fn existing_code(
         });
     }
     Ok(code)
+}
+
+/// The embedded build a manifest's artifact entry names.
+fn recorded_build(info: &ArtifactInfo, contract: &'static str, address: Address) -> Result<Build> {
+    Build::for_evm_version(&info.evm_version).ok_or_else(|| Error::CodeMismatch {
+        contract,
+        address,
+        reason: format!(
+            "the manifest records a build for evm_version {:?}; this tool embeds builds for {}",
+            info.evm_version,
+            Build::ALL
+                .iter()
+                .filter_map(|b| b.evm_version().ok())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+    })
 }
 
 fn runtime(

@@ -1,7 +1,8 @@
 //! The deploy command against a real anvil: a fresh deployment and its manifest checked against the chain,
 //! a re-run that reports the existing deployment, tampered and stale manifests detected, `--replace`, an
-//! existing token, a keystore deployer, and bad inputs refused with their codes. Manifests go to temporary
-//! directories, never to the repository's deploy/deployments/.
+//! existing token, a keystore deployer, and bad inputs refused with their codes (the build picked per
+//! hardfork: hardforks.rs). Manifests go to temporary directories, never to the repository's
+//! deploy/deployments/.
 //!
 //! anvil comes from the pinned npm toolchain (`make setup`); if it is missing the tests fail, they never
 //! skip.
@@ -73,7 +74,7 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
     let manifest = Manifest::load(&deployments, 31_337).unwrap().unwrap();
     let p = provider(anvil.url()).await;
     let deployer = parse_key(&key).unwrap().address();
-    assert!(chain::supports_cancun(&p).await.unwrap());
+    assert!(chain::probe(&p).await.unwrap().cancun);
     assert_eq!(manifest.chain_id, 31_337);
     assert_eq!(manifest.deployer, deployer);
     assert!(manifest.created_at.parse::<jiff::Timestamp>().is_ok());
@@ -200,6 +201,7 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
         token: TokenRequest::default(),
         challenge_period: Some(600),
         mode: Mode::Ensure,
+        build: None,
         tx: TxOptions::default(),
     };
     let signer = parse_key(&DEPLOYER_KEY.to_string()).unwrap();
@@ -501,30 +503,6 @@ async fn bad_inputs_are_refused_with_codes() {
     // Nothing was deployed by any of the refused runs.
     let p = provider(anvil.url()).await;
     assert_eq!(p.get_block_number().await.unwrap(), 0);
-}
-
-#[tokio::test]
-async fn pre_cancun_chain_is_refused_before_deploying() {
-    let tmp = tempfile::tempdir().unwrap();
-    let anvil = piecepay_deploy::devnet::Anvil::start_with_hardfork(
-        Path::new(piecepay_deploy::devnet::anvil::DEFAULT_BIN),
-        0,
-        10,
-        tmp.path(),
-        "shanghai",
-    )
-    .await
-    .unwrap();
-    let dir = dir_arg(&tmp.path().join("deployments"));
-    let (key_var, key) = key_env();
-    let run = deploy_cli(
-        &["--rpc-url", anvil.url(), "--deployments-dir", &dir],
-        &[(key_var, &key)],
-    );
-    run.assert_code("unsupported_chain");
-    let p = provider(anvil.url()).await;
-    assert_eq!(p.get_block_number().await.unwrap(), 0, "nothing was sent");
-    assert!(chain::supports_cancun(&p).await.is_ok_and(|ok| !ok));
 }
 
 fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {

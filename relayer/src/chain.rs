@@ -22,8 +22,9 @@ use piecepay_protocol::{
     relayer_api::ReadinessCheck,
 };
 use piecepay_relayer_chain::{
-    Error as ChainError,
+    Error as ChainError, FeeMarket,
     alloy::{
+        eips::BlockNumberOrTag,
         providers::{DynProvider, Provider},
         rpc::types::{TransactionInput, TransactionRequest},
     },
@@ -140,16 +141,41 @@ impl Chain {
             }
         }
         let view = self.read().await?;
+        let fee_market = self.fee_market().await?;
         tracing::info!(
             endpoint = %self.shown,
             chain_id,
             head = view.head,
+            fee_market = %fee_market,
+            gas_price_wei = %view.gas_price,
             signer = %self.signer,
             balance_wei = %view.balance,
             "chain checked: the escrow is there"
         );
+        if view.gas_price > settings.max_gas_price {
+            // Prices move, so not an error; but until this one falls, nothing the node sends is mined.
+            tracing::warn!(
+                code = "gas_price_above_cap",
+                gas_price_wei = %view.gas_price,
+                max_gas_price_wei = %settings.max_gas_price,
+                "the chain's gas price is above chain.max_gas_price: settlements and gasless operations \
+                 wait until it falls below, or raise chain.max_gas_price"
+            );
+        }
         self.record(Ok(view));
         Ok(view)
+    }
+
+    /// The chain's fee market by its latest block (see [`FeeMarket`]): the kind of transaction the
+    /// submitter will send.
+    async fn fee_market(&self) -> Result<FeeMarket> {
+        let latest = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::rpc("eth_getBlockByNumber(latest)", e))?
+            .ok_or_else(|| ChainError::rpc("eth_getBlockByNumber(latest)", "no latest block"))?;
+        Ok(FeeMarket::of_base_fee(latest.header.base_fee_per_gas))
     }
 
     /// Reads the head, the gas price and the signer's balance every `every`, forever (run it in a task):

@@ -27,7 +27,10 @@ use piecepay_protocol::{
         self, Limits, MAX_BODY_BYTES, MAX_OPERATIONS_PER_REQUEST, MAX_RECEIPTS_PER_REQUEST, MinFees,
     },
 };
-use piecepay_relayer_chain::rpc::{self, Url};
+use piecepay_relayer_chain::{
+    FeePolicy,
+    rpc::{self, Url},
+};
 use reqwest::Certificate;
 use serde::Deserialize;
 use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
@@ -97,6 +100,9 @@ pub struct ChainConfig {
     /// How often the node reads the head, the gas price and its signer's balance (readiness, metrics,
     /// whether it can pay), in milliseconds.
     pub monitor_interval_ms: u64,
+    /// The most the node ever pays per gas, in wei (decimal string): the cap of `maxFeePerGas` on an
+    /// EIP-1559 chain and of `gasPrice` on a legacy one; replacements stop there.
+    pub max_gas_price: String,
 }
 
 impl Default for ChainConfig {
@@ -111,6 +117,7 @@ impl Default for ChainConfig {
             confirmations: 2,
             poll_interval_ms: 1_000,
             monitor_interval_ms: 5_000,
+            max_gas_price: DEFAULT_MAX_GAS_PRICE.to_owned(),
         }
     }
 }
@@ -142,6 +149,9 @@ impl Default for SignerConfig {
 /// `signer.warn_balance` when none is given: 0.05 of the chain's coin (about 20 full settlement batches
 /// at 1 gwei).
 pub const DEFAULT_WARN_BALANCE: &str = "50000000000000000";
+
+/// `chain.max_gas_price` when none is given: 500 gwei, the submitter's own default cap.
+pub const DEFAULT_MAX_GAS_PRICE: &str = "500000000000";
 
 /// `[database]`.
 #[derive(Clone, Debug, Deserialize)]
@@ -352,6 +362,8 @@ pub struct Settings {
     pub extra_roots: Vec<Certificate>,
     /// `signer.warn_balance`, parsed.
     pub warn_balance: u128,
+    /// `chain.max_gas_price`, parsed and checked against the submitter's fee policy.
+    pub max_gas_price: u128,
 }
 
 impl Config {
@@ -493,6 +505,14 @@ impl Config {
         };
         let value_threshold = amount("batch.value_threshold", &self.batch.value_threshold)?;
         let warn_balance = amount("signer.warn_balance", &self.signer.warn_balance)?;
+        let max_gas_price = amount("chain.max_gas_price", &self.chain.max_gas_price)?;
+        let floor = FeePolicy::default().min_priority_fee;
+        if max_gas_price < floor {
+            return Err(Error::Config(format!(
+                "chain.max_gas_price {max_gas_price} wei is below the lowest tip the submitter offers \
+                 ({floor} wei): no transaction could be priced under it"
+            )));
+        }
         self.check_limits()?;
         Ok(Settings {
             config: self,
@@ -507,6 +527,7 @@ impl Config {
             rpc_url,
             extra_roots,
             warn_balance,
+            max_gas_price,
         })
     }
 
@@ -916,6 +937,8 @@ mod tests {
                 "signer.warn_balance",
                 "",
             ),
+            ("max_gas_price = \"0\"\n", "chain.max_gas_price", "below"),
+            ("max_gas_price = \"1gwei\"\n", "chain.max_gas_price", ""),
             (
                 "[tls]\nca_file = \"/nonexistent/ca.pem\"\n",
                 "tls.ca_file",

@@ -1,13 +1,15 @@
 //! The relayer binary against a real anvil with the real contracts: receipts over HTTP end up settled on
 //! chain exactly once (SQLite and PostgreSQL), the watchtower settles a closing channel whose payee is
 //! offline, gasless operations submitted over the API get mined (every kind), and a relayer killed
-//! (SIGKILL) right after signing a batch settles everything exactly once after a restart.
+//! (SIGKILL) right after signing a batch settles everything exactly once after a restart. The gasless open
+//! and the watchtower also run on a Berlin chain (no EIP-1559, like BitTorrent Chain): legacy transactions.
 
 mod chain_support;
 
 use std::{collections::BTreeMap, time::Duration};
 
 use chain_support::{Engine, Net, RelayerProcess, wait_for};
+use piecepay_deploy::devnet::ChainSpec;
 use piecepay_protocol::{
     CooperativeClose, RequestClose, SettleFeeCap, SigningKey, TopUp, Withdrawal,
     alloy_primitives::{
@@ -20,7 +22,7 @@ use piecepay_protocol::{
 use piecepay_relayer::{Store, duties::CRASH_AT_ENV};
 use piecepay_relayer_chain::{
     TxState,
-    alloy::{eips::BlockNumberOrTag, providers::Provider},
+    alloy::{consensus::TxType, eips::BlockNumberOrTag, providers::Provider},
 };
 use piecepay_sdk::chain::ChannelStatus;
 
@@ -52,6 +54,57 @@ async fn open_channels(net: &Net, relayer: &RelayerProcess, deposit: u128) -> Ve
         .await;
     }
     channels
+}
+
+/// A Berlin chain with Donau's chain id, as BitTorrent Chain's testnet runs.
+fn berlin() -> ChainSpec {
+    ChainSpec {
+        hardfork: "berlin".into(),
+        chain_id: 1029,
+    }
+}
+
+/// Checks the node named the chain's fee market at start (`eip1559`, or `legacy` without a base fee) and
+/// every transaction from its account is of that type.
+async fn assert_sent_for_the_chain(net: &Net, relayer: &RelayerProcess) {
+    let latest = net
+        .provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let (market, want) = match latest.header.base_fee_per_gas {
+        Some(_) => ("eip1559", TxType::Eip1559),
+        None => ("legacy", TxType::Legacy),
+    };
+    let log = std::fs::read_to_string(&relayer.log).unwrap();
+    let checked = log.lines().find(|l| l.contains("chain checked")).unwrap();
+    assert!(
+        checked.contains(&format!("fee_market={market}")),
+        "{checked}"
+    );
+    let sent = net
+        .provider
+        .get_transaction_count(net.relayer_address())
+        .await
+        .unwrap();
+    let mut found = 0;
+    for number in 0..=latest.header.number {
+        let block = net
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Number(number))
+            .full()
+            .await
+            .unwrap()
+            .unwrap();
+        for tx in block.transactions.txns() {
+            if tx.inner.signer() == net.relayer_address() {
+                assert_eq!(tx.inner.tx_type(), want, "{tx:?}");
+                found += 1;
+            }
+        }
+    }
+    assert!(found > 0 && found == sent, "{found} of {sent}");
 }
 
 /// Waits until every channel is settled to `paid` on chain and in the relayer's settlement status, then
@@ -126,7 +179,17 @@ async fn receipts_settle_exactly_once_on_postgres() {
 /// value threshold and the age limit are out of reach), and it settles before the window ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_watchtower_settles_before_the_challenge_window_ends() {
-    let mut net = Net::start(1, 3_600).await;
+    watchtower_settles_in_time(Net::start(1, 3_600).await).await;
+}
+
+/// The same on a Berlin chain with Donau's chain id (no base fee: legacy transactions; the escrow's
+/// build for old EVMs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchtower_settles_in_time_on_a_berlin_chain() {
+    watchtower_settles_in_time(Net::start_chain(1, 3_600, berlin()).await).await;
+}
+
+async fn watchtower_settles_in_time(mut net: Net) {
     let url = net.database_url(Engine::Sqlite, "watchtower");
     let config = net.relayer_config(
         &url,
@@ -179,6 +242,7 @@ async fn the_watchtower_settles_before_the_challenge_window_ends() {
     assert_eq!(on_chain.settled, 5_000);
     let paid = BTreeMap::from([(id, 5_000)]);
     assert_settled_exactly_once(&net, &relayer, &paid).await;
+    assert_sent_for_the_chain(&net, &relayer).await;
 }
 
 /// A payer with no ETH opens a channel through the relayer: the operation is mined, the channel becomes
@@ -186,7 +250,15 @@ async fn the_watchtower_settles_before_the_challenge_window_ends() {
 /// reported `failed` with its reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gasless_open_gets_mined_and_the_channel_known() {
-    let mut net = Net::start(1, 3_600).await;
+    gasless_open_mined_and_known(Net::start(1, 3_600).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gasless_open_gets_mined_and_the_channel_known_on_a_berlin_chain() {
+    gasless_open_mined_and_known(Net::start_chain(1, 3_600, berlin()).await).await;
+}
+
+async fn gasless_open_mined_and_known(mut net: Net) {
     let url = net.database_url(Engine::Sqlite, "gasless");
     let config = net.relayer_config(&url, "");
     let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
@@ -221,6 +293,7 @@ async fn a_gasless_open_gets_mined_and_the_channel_known() {
         "the escrow's reason"
     );
     assert_eq!(chain.balance_of(net.relayer_address()).await.unwrap(), 25);
+    assert_sent_for_the_chain(&net, &relayer).await;
 }
 
 /// Every other kind of gasless operation through the node, each checked on chain and in the relayer's

@@ -239,7 +239,7 @@ fn intent(nonce: u64) -> TxIntent {
     TxIntent {
         nonce,
         gas_limit: 100_000,
-        fees: Fees {
+        fees: Fees::Eip1559 {
             max_fee_per_gas: 10,
             max_priority_fee_per_gas: 1,
         },

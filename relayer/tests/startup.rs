@@ -1,8 +1,8 @@
 //! What an operator sees, against a real anvil with the real contracts: every misconfiguration is one line
 //! `error[<code>]: …` naming the key and the cause, before the node says `listening`; an unfunded signer
 //! makes the node not ready and refuse gasless operations (`relayer_unfunded`) until it is funded, and a
-//! transaction the node refused is never reported `submitted`; logs are JSON on request and never carry
-//! terminal colours into a file.
+//! transaction the node refused is never reported `submitted`; a gas price above `chain.max_gas_price` is
+//! one warning and never paid; logs are JSON on request and never carry terminal colours into a file.
 
 mod chain_support;
 
@@ -18,6 +18,7 @@ use piecepay_protocol::{
     alloy_primitives::{Address, U256},
     relayer_api::{OperationState, SubmitOperationsRequest, paths},
 };
+use piecepay_relayer_chain::alloy::providers::Provider;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -384,6 +385,62 @@ async fn a_transaction_the_node_refused_is_not_reported_submitted() {
         refusals <= 2,
         "the same refusal is not logged every round: {refusals}"
     );
+}
+
+/// The start names the chain's fee market; a gas price above `chain.max_gas_price` is one warning with a
+/// code (prices move, so the node still serves), and what the node signs at the cap waits, pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gas_price_above_the_cap_is_one_warning_and_never_paid() {
+    let mut net = Net::start(1, 3_600).await;
+    let url = net.database_url(Engine::Sqlite, "cap");
+    let config = net.relayer_config(&url, "");
+    let cap: u128 = 1_000_000; // 0.001 gwei: below anvil's price
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[chain]\n",
+        &format!("[chain]\nmax_gas_price = \"{cap}\"\n"),
+    );
+    std::fs::write(&config, text).unwrap();
+    let relayer = RelayerProcess::start(&config, &net.dir.path().join("relayer.log"), &[]);
+    let log = std::fs::read_to_string(&relayer.log).unwrap();
+    let checked = log
+        .lines()
+        .find(|l| l.contains("chain checked"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(checked.contains("fee_market=eip1559"), "{checked}");
+    let warnings: Vec<_> = log
+        .lines()
+        .filter(|l| l.contains("gas_price_above_cap"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(
+        warnings[0].contains("chain.max_gas_price"),
+        "{}",
+        warnings[0]
+    );
+
+    // An operation is signed at the cap, which is below the base fee: the node refuses it, and it stays
+    // pending (anvil's base fee falls on empty blocks; under the cap it would be taken).
+    let payer = net.payers()[0];
+    let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
+    let now = net.client(&payer).await.block_timestamp().await.unwrap();
+    let id = relayer
+        .queue(&net, net.signed_open(&payer, payee, 5, 25, now + 3_600))
+        .await;
+    wait_for("the node to refuse the transaction", TIMEOUT, || async {
+        let log = std::fs::read_to_string(&relayer.log).unwrap_or_default();
+        log.contains("the node refused a transaction").then_some(())
+    })
+    .await;
+    let status = relayer.client().operation(id).await.unwrap().unwrap();
+    assert_eq!(status.status, OperationState::Pending, "{status:?}");
+    assert_eq!(status.transaction_hash, None);
+    let sent = net
+        .provider
+        .get_transaction_count(net.relayer_address())
+        .pending()
+        .await
+        .unwrap();
+    assert_eq!(sent, 0, "nothing in the pool or mined");
 }
 
 #[test]

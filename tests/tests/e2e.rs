@@ -1,12 +1,13 @@
 //! The whole system end to end, on a devnet per test: anvil with the real contracts, the real relayer
-//! binary on SQLite, and a swarm of SDK peers paying per piece.
+//! binary on SQLite, and a swarm of SDK peers paying per piece — on a prague chain, and once on a Berlin
+//! one with chain id 1029 like BTTC's Donau testnet (legacy build, legacy transactions).
 //!
 //! Needs the `piecepay-relayer` binary in this target directory: `cargo test --workspace` (what
 //! `make test` runs) builds it; alone, run `cargo build -p piecepay-relayer` first.
 
 use std::time::Duration;
 
-use piecepay_deploy::devnet::{Devnet, DevnetConfig};
+use piecepay_deploy::devnet::{ChainSpec, Devnet, DevnetConfig};
 use piecepay_e2e::{
     libtorrent::Libtorrent,
     run::{Engine, Env, Outcome, Progress, Run, Scenario, run},
@@ -15,7 +16,11 @@ use piecepay_e2e::{
 use piecepay_sdk::{
     chain::{
         ChannelStatus,
-        alloy::providers::{Provider, ProviderBuilder},
+        alloy::{
+            consensus::Transaction as _,
+            eips::Typed2718 as _,
+            providers::{Provider, ProviderBuilder},
+        },
     },
     protocol::alloy_primitives::U256,
 };
@@ -41,7 +46,19 @@ async fn devnet(
     leechers: usize,
     relayer_env: &[(&str, &str)],
 ) -> (Devnet, Env) {
+    devnet_on(ChainSpec::default(), dir, seeders, leechers, relayer_env).await
+}
+
+/// [`devnet`] on the chain `chain`.
+async fn devnet_on(
+    chain: ChainSpec,
+    dir: &tempfile::TempDir,
+    seeders: usize,
+    leechers: usize,
+    relayer_env: &[(&str, &str)],
+) -> (Devnet, Env) {
     let config = DevnetConfig {
+        chain,
         peers: seeders + leechers,
         leechers,
         tokens_per_peer: U256::from(1_000 * TOKEN),
@@ -251,5 +268,43 @@ async fn real_libtorrent_transfers_are_paid_per_piece_and_settled_on_chain() {
             "leecher {leecher} got the file"
         );
         assert_eq!(receipts, pieces, "one receipt per piece");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_main_job_runs_on_a_berlin_chain_with_chain_id_1029() {
+    const DONAU: u64 = 1029;
+    let dir = tempfile::tempdir().unwrap();
+    let berlin = ChainSpec {
+        hardfork: "berlin".into(),
+        chain_id: DONAU,
+    };
+    let (devnet, env) = devnet_on(berlin, &dir, 2, 2, &[]).await;
+    let info = devnet.info().clone();
+    assert_eq!(
+        (info.chain_id, info.evm_version.as_str()),
+        (DONAU, "berlin"),
+        "the legacy build"
+    );
+    let outcome = run(&env, &scenario(vec![Conduct::Pays; 2]), &mut Quiet).await;
+    // The settlements' transaction types and chain ids, read before the chain goes.
+    let mut settlement_txs = Vec::new();
+    if let Ok(outcome) = &outcome {
+        let provider = ProviderBuilder::new().connect(&env.rpc_url).await.unwrap();
+        for settlement in &outcome.settlements {
+            let tx = provider
+                .get_transaction_by_hash(settlement.hash)
+                .await
+                .unwrap()
+                .expect("the settlement is on chain");
+            settlement_txs.push((tx.inner.ty(), tx.inner.chain_id()));
+        }
+    }
+    devnet.shutdown().await;
+    let outcome = outcome.unwrap();
+    assert_books(&outcome);
+    assert_eq!(outcome.pieces_paid(), 2 * outcome.pieces as u64);
+    for (ty, chain_id) in settlement_txs {
+        assert_eq!((ty, chain_id), (0, Some(DONAU)), "legacy transactions");
     }
 }

@@ -1,7 +1,8 @@
 //! The chain adapter against a real anvil: the escrow and token deployed from forge's artifacts, and the
 //! sans-IO payer and payee driving real channels — open, pay per piece, each of the three closes, withdraw,
 //! self-settlement through `settleBatch`, a permit deposit, gasless batches, and contract errors mapped to
-//! their codes. Every balance is checked on chain, exactly.
+//! their codes. Every balance is checked on chain, exactly. The main flows run on a Berlin chain too (no
+//! base fee: legacy transactions, the escrow's build for old EVMs).
 //!
 //! anvil comes from the pinned npm toolchain (`make setup`); if it is missing the tests fail, they never
 //! skip.
@@ -11,7 +12,9 @@ use piecepay_sdk::{
     Amount, Channel, CreditWindow, Error, PayeeChannel, PayerChannel, PayerConfig, Payment,
     ServeDecision, Terms,
     chain::{
-        ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, SkippedGroup, bindings::PieceToken,
+        ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, SkippedGroup, Tx,
+        alloy::{consensus::TxType, eips::BlockNumberOrTag, providers::Provider},
+        bindings::PieceToken,
     },
     protocol::{
         CooperativeClose, SigningKey, SolStruct,
@@ -23,7 +26,10 @@ use piecepay_sdk::{
         settle_batch::{SettleBatch, SettleOutcome},
     },
 };
-use piecepay_test_support::chain::{CHALLENGE_PERIOD, Chain};
+use piecepay_test_support::{
+    anvil::Anvil,
+    chain::{CHALLENGE_PERIOD, Chain},
+};
 
 const PAYER: u8 = 0x11;
 const PAYEE: u8 = 0x22;
@@ -160,6 +166,34 @@ impl<'a> Pair<'a> {
     }
 }
 
+/// anvil at Berlin (no base fee, no PUSH0: what BitTorrent Chain runs) with the contracts deployed; the
+/// deploy tool picks their build for old EVMs.
+async fn berlin() -> Chain {
+    Chain::deploy(Anvil::start_hardfork("berlin").await).await
+}
+
+/// Checks `tx` is of the type the chain's latest block calls for: legacy without a base fee, EIP-1559
+/// with one.
+async fn assert_sent_for_the_chain(net: &Chain, tx: &Tx) {
+    let latest = net
+        .deployer
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .unwrap()
+        .unwrap();
+    let want = match latest.header.base_fee_per_gas {
+        Some(_) => TxType::Eip1559,
+        None => TxType::Legacy,
+    };
+    let receipt = net
+        .deployer
+        .get_transaction_receipt(tx.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(receipt.transaction_type(), want);
+}
+
 async fn escrow_balance(client: &ChainClient, account: Address) -> Amount {
     client.balance_of(account).await.unwrap()
 }
@@ -172,11 +206,21 @@ async fn tokens(client: &ChainClient, account: Address) -> U256 {
 
 #[tokio::test]
 async fn cooperative_close_after_paying_per_piece_then_withdraw() {
-    let net = Chain::start().await;
+    cooperative_close_then_withdraw(Chain::start().await).await;
+}
+
+/// The same on a Berlin chain (no base fee: alloy's gas filler sends legacy `gasPrice` transactions).
+#[tokio::test]
+async fn cooperative_close_then_withdraw_on_berlin() {
+    cooperative_close_then_withdraw(berlin().await).await;
+}
+
+async fn cooperative_close_then_withdraw(net: Chain) {
     let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
     let (payee_key, payee) = account(&net, PAYEE, 0).await;
 
-    payer.deposit(100_000).await.unwrap();
+    let deposit = payer.deposit(100_000).await.unwrap();
+    assert_sent_for_the_chain(&net, &deposit).await;
     assert_eq!(escrow_balance(&payer, payer.address()).await, 100_000);
     assert_eq!(
         tokens(&payer, payer.address()).await,
@@ -215,7 +259,8 @@ async fn cooperative_close_after_paying_per_piece_then_withdraw() {
     assert_eq!(escrow_balance(&payer, payer.address()).await, 95_000);
 
     payee.withdraw(payee.address(), 5_000).await.unwrap();
-    payer.withdraw(payer.address(), 95_000).await.unwrap();
+    let withdrawal = payer.withdraw(payer.address(), 95_000).await.unwrap();
+    assert_sent_for_the_chain(&net, &withdrawal).await;
     assert_eq!(escrow_balance(&payer, payee.address()).await, 0);
     assert_eq!(escrow_balance(&payer, payer.address()).await, 0);
     assert_eq!(tokens(&payer, payee.address()).await, U256::from(5_000));
@@ -371,7 +416,15 @@ async fn unilateral_close_settled_in_the_challenge_window_then_finalized() {
 
 #[tokio::test]
 async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap() {
-    let net = Chain::start().await;
+    permit_gasless_open_and_relayed_settlement(Chain::start().await).await;
+}
+
+#[tokio::test]
+async fn permit_gasless_open_and_relayed_settlement_on_berlin() {
+    permit_gasless_open_and_relayed_settlement(berlin().await).await;
+}
+
+async fn permit_gasless_open_and_relayed_settlement(net: Chain) {
     let (payer_key, payer) = account(&net, PAYER, PAYER_TOKENS).await;
     let (_, payee) = account(&net, PAYEE, 0).await;
     let (_, relayer) = account(&net, RELAYER, 0).await;
@@ -425,6 +478,7 @@ async fn permit_deposit_gasless_open_and_relayed_settlement_within_the_fee_cap()
         (100, relayer.address())
     );
     let report = relayer.settle(&batch).await.unwrap();
+    assert_sent_for_the_chain(&net, &report.tx).await;
     assert_eq!(
         report.settled,
         [ChannelSettled {

@@ -8,6 +8,7 @@ use alloy::primitives::{Address, U256};
 use anyhow::Context as _;
 use clap::Parser;
 use piecepay_deploy::{
+    artifacts::Build,
     chain::TxOptions,
     deploy::{self, DeployRequest, Mode, Outcome, TokenRequest, TxCost},
     signer::{KEY_ENV, KeySource, PASSWORD_ENV},
@@ -86,13 +87,30 @@ struct Cli {
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
     timeout: u64,
 
-    /// Send legacy (pre-EIP-1559) transactions priced at eth_gasPrice.
+    /// Send legacy (pre-EIP-1559) transactions priced at eth_gasPrice even though the chain has a base
+    /// fee (on a chain without one they are legacy anyway).
     #[arg(long)]
     legacy: bool,
+
+    /// Which build of the contracts to deploy: `auto` probes the chain and takes the current build
+    /// (evm_version prague) where it runs, else the legacy one (berlin); `current` or `legacy` insists
+    /// (still refused on a chain that cannot run it).
+    #[arg(long, value_enum, default_value_t = BuildArg::Auto)]
+    build: BuildArg,
 
     /// Print the manifest as JSON on stdout (progress stays on stderr).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum BuildArg {
+    /// The newest build the chain runs.
+    Auto,
+    /// contracts/out/ (evm_version prague).
+    Current,
+    /// contracts/out-legacy/ (evm_version berlin).
+    Legacy,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -144,6 +162,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         challenge_period: cli.challenge_period,
         mode,
+        build: match cli.build {
+            BuildArg::Auto => None,
+            BuildArg::Current => Some(Build::Current),
+            BuildArg::Legacy => Some(Build::Legacy),
+        },
         tx: TxOptions {
             confirmations: cli.confirmations,
             timeout: Duration::from_secs(cli.timeout),
@@ -187,6 +210,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 manifest.escrow.constructor_args.challenge_period
             ),
             format!(
+                "  evm       {}",
+                build_name(&manifest.escrow.artifact.evm_version)
+            ),
+            format!(
                 "  block     {} {}",
                 manifest.deployment_block.number, manifest.deployment_block.hash
             ),
@@ -196,6 +223,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The build an EVM version names, for people: `legacy build (evm_version berlin)`.
+fn build_name(evm_version: &str) -> String {
+    match Build::for_evm_version(evm_version) {
+        Some(build) => format!("{build} build (evm_version {evm_version})"),
+        None => format!("evm_version {evm_version}"),
+    }
 }
 
 /// Gas and cost per deployment transaction and in total, in the chain's coin (10^18 wei).

@@ -7,7 +7,7 @@ use std::{path::PathBuf, process::ExitCode};
 use alloy::primitives::U256;
 use anyhow::Context as _;
 use clap::Parser;
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, DevnetInfo, anvil, relayer};
+use piecepay_deploy::devnet::{ChainSpec, Devnet, DevnetConfig, DevnetInfo, anvil, relayer};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// Starts a local piecepay devnet and keeps it running until Ctrl-C or SIGTERM. The keys it prints are
@@ -18,6 +18,16 @@ struct Cli {
     /// anvil's port on 127.0.0.1 (0: a free port).
     #[arg(long, default_value_t = 8545)]
     port: u16,
+
+    /// The hardfork whose EVM and transaction rules anvil runs (`berlin`, `london`, `shanghai`,
+    /// `cancun`, `prague`, …). Before Cancun the legacy build of the contracts is deployed, before
+    /// London every transaction is a legacy (gasPrice) one.
+    #[arg(long, default_value_t = ChainSpec::default().hardfork)]
+    hardfork: String,
+
+    /// The chain id anvil reports (e.g. 1029 to stand in for BTTC's Donau testnet).
+    #[arg(long, default_value_t = ChainSpec::default().chain_id)]
+    chain_id: u64,
 
     /// The anvil binary.
     #[arg(long, env = "PIECEPAY_ANVIL", default_value = anvil::DEFAULT_BIN)]
@@ -109,6 +119,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = DevnetConfig {
         anvil_bin: cli.anvil,
         port: cli.port,
+        chain: ChainSpec {
+            hardfork: cli.hardfork,
+            chain_id: cli.chain_id,
+        },
         state_dir: state_dir.clone(),
         peers: cli.peers,
         leechers: cli.leechers.min(cli.peers),
@@ -169,8 +183,8 @@ fn cleanup(dir: &std::path::Path, temporary: bool) {
 
 fn print_info(info: &DevnetInfo) {
     println!(
-        "piecepay devnet (chain {}) — Ctrl-C stops it",
-        info.chain_id
+        "piecepay devnet (chain {}, {}, evm_version {}) — Ctrl-C stops it",
+        info.chain_id, info.hardfork, info.evm_version
     );
     println!("  rpc       {}", info.rpc_url);
     println!("  token     {}", info.token);

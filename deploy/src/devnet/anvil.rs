@@ -26,6 +26,27 @@ pub const DEFAULT_BIN: &str = concat!(
 /// How long anvil gets to report its address.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The chain a devnet's anvil simulates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainSpec {
+    /// The hardfork whose EVM and transaction rules it runs, by anvil's name (`berlin`, `london`,
+    /// `shanghai`, `cancun`, `prague`, …; before London there is no base fee and only legacy
+    /// transactions are taken).
+    pub hardfork: String,
+    /// Its EIP-155 chain id.
+    pub chain_id: u64,
+}
+
+impl Default for ChainSpec {
+    /// What Ethereum runs, with anvil's own chain id: prague, 31337.
+    fn default() -> Self {
+        Self {
+            hardfork: "prague".into(),
+            chain_id: 31_337,
+        }
+    }
+}
+
 /// One of anvil's dev accounts (the well-known keys of its default mnemonic: devnet use only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DevAccount {
@@ -45,18 +66,35 @@ pub struct Anvil {
 
 impl Anvil {
     /// Starts `bin` on 127.0.0.1 at `port` (0: a free port anvil picks) with `accounts` dev accounts,
-    /// writing its config (accounts and keys) into `state_dir`; returns once it listens.
+    /// writing its config (accounts and keys) into `state_dir`; returns once it listens. The chain is
+    /// [`ChainSpec::default`]: prague, chain id 31337.
     pub async fn start(bin: &Path, port: u16, accounts: usize, state_dir: &Path) -> Result<Self> {
-        Self::start_with_hardfork(bin, port, accounts, state_dir, "prague").await
+        Self::start_chain(bin, port, accounts, state_dir, &ChainSpec::default()).await
     }
 
-    /// [`Anvil::start`] running the EVM of `hardfork` (`shanghai`, `cancun`, `prague`, …).
+    /// [`Anvil::start`] running the EVM of `hardfork` (`berlin`, `shanghai`, `cancun`, `prague`, …) with
+    /// anvil's chain id.
     pub async fn start_with_hardfork(
         bin: &Path,
         port: u16,
         accounts: usize,
         state_dir: &Path,
         hardfork: &str,
+    ) -> Result<Self> {
+        let spec = ChainSpec {
+            hardfork: hardfork.into(),
+            ..ChainSpec::default()
+        };
+        Self::start_chain(bin, port, accounts, state_dir, &spec).await
+    }
+
+    /// [`Anvil::start`] simulating the chain `spec` (another hardfork's EVM, another chain id).
+    pub async fn start_chain(
+        bin: &Path,
+        port: u16,
+        accounts: usize,
+        state_dir: &Path,
+        spec: &ChainSpec,
     ) -> Result<Self> {
         if !bin.is_file() {
             return Err(Error::Anvil(format!(
@@ -70,7 +108,13 @@ impl Anvil {
         let config_out = state_dir.join("anvil.json");
         let mut child = Command::new(bin)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--accounts", &accounts.to_string(), "--hardfork", hardfork])
+            .args([
+                "--accounts",
+                &accounts.to_string(),
+                "--hardfork",
+                &spec.hardfork,
+            ])
+            .args(["--chain-id", &spec.chain_id.to_string()])
             .arg("--config-out")
             .arg(&config_out)
             .stdin(Stdio::null())

@@ -19,18 +19,13 @@ pub async fn transfer(
     token: Address,
     to: Address,
     amount: U256,
+    options: TxOptions,
 ) -> Result<()> {
     let call = PieceToken::transferCall { to, value: amount };
     let tx = TransactionRequest::default()
         .with_to(token)
         .with_input(call.abi_encode());
-    chain::send(
-        holder,
-        tx,
-        &format!("transfer to {to}"),
-        TxOptions::default(),
-    )
-    .await?;
+    chain::send(holder, tx, &format!("transfer to {to}"), options).await?;
     Ok(())
 }
 
@@ -41,6 +36,7 @@ pub async fn deposit(
     token: Address,
     escrow: Address,
     amount: U256,
+    options: TxOptions,
 ) -> Result<()> {
     let signer = from_bytes(key)?;
     let account = signer.address();
@@ -52,23 +48,11 @@ pub async fn deposit(
     let tx = TransactionRequest::default()
         .with_to(token)
         .with_input(approve.abi_encode());
-    chain::send(
-        &provider,
-        tx,
-        &format!("approve by {account}"),
-        TxOptions::default(),
-    )
-    .await?;
+    chain::send(&provider, tx, &format!("approve by {account}"), options).await?;
     let deposit = ChannelEscrow::depositCall { account, amount };
     let tx = TransactionRequest::default()
         .with_to(escrow)
         .with_input(deposit.abi_encode());
-    chain::send(
-        &provider,
-        tx,
-        &format!("deposit by {account}"),
-        TxOptions::default(),
-    )
-    .await?;
+    chain::send(&provider, tx, &format!("deposit by {account}"), options).await?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use alloy::primitives::{Address, B256, U256};
 use serde::Serialize;
 
-pub use anvil::{Anvil, DevAccount};
+pub use anvil::{Anvil, ChainSpec, DevAccount};
 pub use relayer::Relayer;
 
 use crate::{
@@ -38,6 +38,8 @@ pub struct DevnetConfig {
     pub anvil_bin: PathBuf,
     /// anvil's port on 127.0.0.1 (0: a free one).
     pub port: u16,
+    /// The chain anvil simulates: hardfork and chain id.
+    pub chain: ChainSpec,
     /// Where the anvil config, manifest and relayer files go.
     pub state_dir: PathBuf,
     /// How many peer accounts to fund.
@@ -72,8 +74,12 @@ pub struct Devnet {
 pub struct DevnetInfo {
     /// anvil's JSON-RPC endpoint.
     pub rpc_url: String,
-    /// The chain id (31337).
+    /// The chain id (31337 unless another was asked for).
     pub chain_id: u64,
+    /// The hardfork anvil runs.
+    pub hardfork: String,
+    /// The EVM version of the build deployed (`prague`: the current build, `berlin`: the legacy one).
+    pub evm_version: String,
     /// The deployment manifest.
     pub manifest: PathBuf,
     /// The token.
@@ -150,13 +156,26 @@ impl Devnet {
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| Error::io(format!("creating {}", config.state_dir.display()), e))?;
         let accounts = (FIRST_PEER + config.peers).max(10);
-        let anvil =
-            Anvil::start(&config.anvil_bin, config.port, accounts, &config.state_dir).await?;
-        progress(&format!("anvil listening at {}", anvil.url()));
+        let anvil = Anvil::start_chain(
+            &config.anvil_bin,
+            config.port,
+            accounts,
+            &config.state_dir,
+            &config.chain,
+        )
+        .await?;
+        progress(&format!(
+            "anvil listening at {} (hardfork {}, chain id {})",
+            anvil.url(),
+            config.chain.hardfork,
+            config.chain.chain_id
+        ));
         let mut devnet = Self {
             info: DevnetInfo {
                 rpc_url: anvil.url().to_owned(),
                 chain_id: 0,
+                hardfork: config.chain.hardfork.clone(),
+                evm_version: String::new(),
                 manifest: PathBuf::new(),
                 token: Address::ZERO,
                 escrow: Address::ZERO,
@@ -195,6 +214,7 @@ impl Devnet {
             challenge_period: Some(config.challenge_period),
             // A fresh anvil never has the deployment an old manifest in a reused state dir describes.
             mode: Mode::Replace,
+            build: None,
             tx: chain::TxOptions::default(),
         };
         let signer = crate::signer::from_bytes(&deployer.key)?;
@@ -203,11 +223,17 @@ impl Devnet {
         let manifest = outcome.manifest().clone();
         let manifest_path = crate::manifest::path(&request.deployments_dir, manifest.chain_id);
         self.info.chain_id = manifest.chain_id;
+        self.info.evm_version = manifest.escrow.artifact.evm_version.clone();
         self.info.manifest = manifest_path.clone();
         self.info.token = manifest.token.address;
         self.info.escrow = manifest.escrow.address;
 
         let holder = chain::connect_signer(&self.info.rpc_url, signer).await?;
+        // The funding transactions are priced the way the deployment's were.
+        let tx = chain::TxOptions {
+            legacy: chain::base_fee(&holder).await?.is_none(),
+            ..chain::TxOptions::default()
+        };
         for i in 0..config.peers {
             let account = account(&self.anvil, FIRST_PEER + i);
             let leecher = i < config.leechers;
@@ -217,6 +243,7 @@ impl Devnet {
                     manifest.token.address,
                     account.address,
                     config.tokens_per_peer,
+                    tx,
                 )
                 .await?;
             }
@@ -228,6 +255,7 @@ impl Devnet {
                     manifest.token.address,
                     manifest.escrow.address,
                     deposit,
+                    tx,
                 )
                 .await?;
             }

@@ -162,7 +162,7 @@ mod tests {
         TxIntent {
             nonce: 4,
             gas_limit: 90_000,
-            fees: Fees {
+            fees: Fees::Eip1559 {
                 max_fee_per_gas: u128::MAX,
                 max_priority_fee_per_gas: 1,
             },
@@ -250,6 +250,28 @@ mod tests {
         );
         assert_eq!(journal.all().len(), 2);
         assert_eq!(journal.path(), path.as_path());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test]
+    async fn a_journal_written_before_legacy_fees_reads_as_eip1559() {
+        let path = temp("before-legacy");
+        // A pending job as the version without legacy transactions wrote it (fees without a type).
+        let fees = r#"{"max_fee_per_gas":"20","max_priority_fee_per_gas":"2"}"#;
+        let old = format!(
+            r#"{{"id":3,"calldata":"0xaa","state":{{"state":"pending","intent":{{"nonce":0,"gas_limit":21000,"fees":{fees}}},"attempts":[{{"hash":"0x{}","raw":"0x01","fees":{fees},"cancel":false}}]}}}}"#,
+            "11".repeat(32)
+        );
+        std::fs::write(&path, format!("{old}\n")).unwrap();
+        let journal = FileJournal::open(&path).unwrap();
+        let TxState::Pending { intent, attempts } = journal.get(TxId(3)).unwrap().state else {
+            panic!("not pending");
+        };
+        let want = Fees::Eip1559 {
+            max_fee_per_gas: 20,
+            max_priority_fee_per_gas: 2,
+        };
+        assert_eq!((intent.fees, attempts[0].fees), (want, want));
         let _ = std::fs::remove_file(&path);
     }
 

@@ -47,7 +47,7 @@ pub struct TxIntent {
     pub nonce: u64,
     /// Gas limit of the job's transaction (estimated, with a margin).
     pub gas_limit: u64,
-    /// EIP-1559 fees of the first attempt.
+    /// Fees of the first attempt (their type is the chain's when it was chosen).
     pub fees: Fees,
 }
 
@@ -390,7 +390,7 @@ mod tests {
         TxIntent {
             nonce,
             gas_limit: 100_000,
-            fees: Fees {
+            fees: Fees::Eip1559 {
                 max_fee_per_gas: 10,
                 max_priority_fee_per_gas: 1,
             },

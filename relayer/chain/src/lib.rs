@@ -22,7 +22,7 @@ pub use error::{BoxError, Causes, Error, Result};
 pub use event::{
     EscrowEvent, EventMeta, IndexedEvent, Settlement, SkipOutcome, decode_log, event_signatures,
 };
-pub use fees::{FeePolicy, Fees};
+pub use fees::{FeeMarket, FeePolicy, Fees};
 pub use file_journal::FileJournal;
 pub use indexer::{Indexer, IndexerConfig, IndexerStep};
 pub use indexer_store::{BlockRange, IndexerStore};

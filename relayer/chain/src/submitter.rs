@@ -4,10 +4,10 @@ use core::{future::Future, time::Duration};
 use std::{collections::HashMap, sync::Arc};
 
 use alloy::{
-    consensus::{SignableTransaction, TxEip1559, TxEnvelope},
+    consensus::{SignableTransaction, Signed, TxEip1559, TxEnvelope, TxLegacy},
     eips::{BlockNumberOrTag, Encodable2718},
     network::TxSignerSync,
-    primitives::{Address, B256, Bytes, TxKind, U256},
+    primitives::{Address, B256, Bytes, Signature, TxKind, U256},
     providers::{DynProvider, Provider},
     rpc::types::{TransactionInput, TransactionReceipt, TransactionRequest},
     signers::local::PrivateKeySigner,
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::{
-    BlockRef, Error, FeePolicy, Fees, NonceManager, Result, SendErrorKind, TxId, TxJournal,
-    TxRecord, TxState, classify_send_error,
+    BlockRef, Error, FeeMarket, FeePolicy, Fees, NonceManager, Result, SendErrorKind, TxId,
+    TxJournal, TxRecord, TxState, classify_send_error,
     journal::{Inclusion, JournalOp, RequeueReason, SignedAttempt, TxIntent},
 };
 
@@ -192,13 +192,19 @@ pub type CheckpointHook = Arc<dyn Fn(&Checkpoint) + Send + Sync>;
 /// - `Pending`: a receipt of any attempt → `Included`; the nonce mined by something else, `confirmations`
 ///   deep → requeued;
 ///   the last attempt unknown to the node (dropped, or a restart) → rebroadcast as is; not mined after
-///   `stuck_after` → replaced with both fees bumped, or after `max_bumps` replacements cancelled;
+///   `stuck_after` → replaced with its fees bumped ([`FeePolicy::bump`]), or after `max_bumps` replacements
+///   cancelled;
+///
+/// Attempts are EIP-1559 or legacy (`gasPrice`) transactions, by the chain's [`FeeMarket`] read at start;
+/// the journal, nonce, replacement and cancel rules are the same for both.
 /// - `Included`: the receipt gone or in another block → back to `Pending` (or re-included); `confirmations`
 ///   deep → `Confirmed` (a mined cancel → requeued).
 pub struct Submitter<J> {
     provider: DynProvider,
     signer: PrivateKeySigner,
     chain_id: u64,
+    /// The chain's fee market, read once at start: every new attempt is signed for it.
+    fee_market: FeeMarket,
     journal: J,
     config: SubmitterConfig,
     nonces: NonceManager,
@@ -213,6 +219,7 @@ impl<J> core::fmt::Debug for Submitter<J> {
         f.debug_struct("Submitter")
             .field("address", &self.signer.address())
             .field("chain_id", &self.chain_id)
+            .field("fee_market", &self.fee_market)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -227,7 +234,11 @@ struct View {
 }
 
 impl<J: TxJournal> Submitter<J> {
-    /// A submitter signing with `signer` over `provider` (reads the chain id).
+    /// A submitter signing with `signer` over `provider`.
+    ///
+    /// Reads the chain id and the chain's [`FeeMarket`] from the latest block (`baseFeePerGas` present:
+    /// EIP-1559; absent: legacy `gasPrice` transactions) and logs which, once. A chain that moves to London
+    /// later still takes legacy transactions until the next start.
     pub async fn new(
         provider: DynProvider,
         signer: PrivateKeySigner,
@@ -242,10 +253,31 @@ impl<J: TxJournal> Submitter<J> {
             .get_chain_id()
             .await
             .map_err(Error::rpc_of("eth_chainId"))?;
+        let latest = provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(Error::rpc_of("eth_getBlockByNumber"))?
+            .ok_or_else(|| Error::rpc("eth_getBlockByNumber", "the node has no latest block"))?;
+        let fee_market = FeeMarket::of_base_fee(latest.header.base_fee_per_gas);
+        match fee_market {
+            FeeMarket::Eip1559 => tracing::info!(
+                chain_id,
+                fee_market = %fee_market,
+                block = latest.header.number,
+                "the chain has a base fee (London or later): sending EIP-1559 transactions"
+            ),
+            FeeMarket::Legacy => tracing::info!(
+                chain_id,
+                fee_market = %fee_market,
+                block = latest.header.number,
+                "the chain has no base fee (before London): sending legacy gasPrice transactions"
+            ),
+        }
         Ok(Self {
             provider,
             signer,
             chain_id,
+            fee_market,
             journal,
             config,
             nonces: NonceManager::default(),
@@ -264,6 +296,11 @@ impl<J: TxJournal> Submitter<J> {
     /// The signer's address (`msg.sender` of every job, the receiver of its fees).
     pub fn address(&self) -> Address {
         self.signer.address()
+    }
+
+    /// The chain's fee market, as read at start: the type of every new attempt.
+    pub const fn fee_market(&self) -> FeeMarket {
+        self.fee_market
     }
 
     /// The journal.
@@ -724,22 +761,32 @@ impl<J: TxJournal> Submitter<J> {
         } else {
             (self.config.escrow, intent.gas_limit, calldata.clone())
         };
-        let mut tx = TxEip1559 {
-            chain_id: self.chain_id,
-            nonce: intent.nonce,
-            gas_limit,
-            max_fee_per_gas: fees.max_fee_per_gas,
-            max_priority_fee_per_gas: fees.max_priority_fee_per_gas,
-            to: TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input,
+        let envelope = match fees {
+            Fees::Eip1559 {
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+            } => self.envelope(TxEip1559 {
+                chain_id: self.chain_id,
+                nonce: intent.nonce,
+                gas_limit,
+                max_fee_per_gas,
+                max_priority_fee_per_gas,
+                to: TxKind::Call(to),
+                value: U256::ZERO,
+                access_list: Default::default(),
+                input,
+            })?,
+            // EIP-155: the chain id in the signature, so the bytes replay on no other chain.
+            Fees::Legacy { gas_price } => self.envelope(TxLegacy {
+                chain_id: Some(self.chain_id),
+                nonce: intent.nonce,
+                gas_price,
+                gas_limit,
+                to: TxKind::Call(to),
+                value: U256::ZERO,
+                input,
+            })?,
         };
-        let signature = self
-            .signer
-            .sign_transaction_sync(&mut tx)
-            .map_err(|_| Error::InvalidKey)?;
-        let envelope = TxEnvelope::from(tx.into_signed(signature));
         Ok(SignedAttempt {
             hash: *envelope.tx_hash(),
             raw: envelope.encoded_2718().into(),
@@ -748,11 +795,41 @@ impl<J: TxJournal> Submitter<J> {
         })
     }
 
+    /// `tx` signed by the signer, as the envelope `eth_sendRawTransaction` takes.
+    fn envelope<T>(&self, mut tx: T) -> Result<TxEnvelope>
+    where
+        T: SignableTransaction<Signature>,
+        TxEnvelope: From<Signed<T>>,
+    {
+        let signature = self
+            .signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|_| Error::InvalidKey)?;
+        Ok(TxEnvelope::from(tx.into_signed(signature)))
+    }
+
     /// The market's fees, asked once per round.
     async fn market(&self, view: &mut View) -> Result<Fees> {
         if let Some(fees) = view.market {
             return Ok(fees);
         }
+        let fees = match self.fee_market {
+            FeeMarket::Eip1559 => self.market_eip1559().await?,
+            FeeMarket::Legacy => {
+                let price = self
+                    .provider
+                    .get_gas_price()
+                    .await
+                    .map_err(Error::rpc_of("eth_gasPrice"))?;
+                self.config.fees.market_legacy(price)
+            }
+        };
+        view.market = Some(fees);
+        Ok(fees)
+    }
+
+    /// EIP-1559 fees from the next block's base fee and the node's suggested tip.
+    async fn market_eip1559(&self) -> Result<Fees> {
         let history = self
             .provider
             .get_fee_history(1, BlockNumberOrTag::Latest, &[])
@@ -767,9 +844,7 @@ impl<J: TxJournal> Submitter<J> {
             .get_max_priority_fee_per_gas()
             .await
             .map_err(Error::rpc_of("eth_maxPriorityFeePerGas"))?;
-        let fees = self.config.fees.market(base_fee, tip);
-        view.market = Some(fees);
-        Ok(fees)
+        Ok(self.config.fees.market_eip1559(base_fee, tip))
     }
 
     async fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>> {

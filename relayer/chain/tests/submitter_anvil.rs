@@ -188,7 +188,7 @@ async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
     .await;
     net.mine(1).await;
     assert!(matches!(state(&journal, 1), TxState::Pending { .. }));
-    assert!(first_fees.max_fee_per_gas < spike);
+    assert!(first_fees.fee_cap() < spike);
 
     // After `stuck_after` it is replaced with both fields bumped and at least the market.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -210,12 +210,9 @@ async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let (_, fees) = replaced;
-    assert!(fees.max_fee_per_gas * 100 >= first_fees.max_fee_per_gas * 110);
-    assert!(fees.max_priority_fee_per_gas * 100 >= first_fees.max_priority_fee_per_gas * 110);
-    assert!(
-        fees.max_fee_per_gas > spike / 2,
-        "follows the market: {fees:?}"
-    );
+    assert!(fees.fee_cap() * 100 >= first_fees.fee_cap() * 110);
+    assert!(fees.tip_cap() * 100 >= first_fees.tip_cap() * 110);
+    assert!(fees.fee_cap() > spike / 2, "follows the market: {fees:?}");
     let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
     let inclusion = confirmed(&journal, 1).unwrap();
     assert_ne!(inclusion.tx_hash, first);
@@ -230,7 +227,7 @@ async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
         unreachable!()
     };
     assert!(
-        base_fee > first_fees.max_fee_per_gas,
+        base_fee > first_fees.fee_cap(),
         "mined at base fee {base_fee}: {events:?}"
     );
     for payer in &payers {

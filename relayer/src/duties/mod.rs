@@ -159,6 +159,7 @@ async fn submitter(
     let mut config = SubmitterConfig::new(settings.escrow);
     config.confirmations = chain.confirmations;
     config.poll_interval = Duration::from_millis(chain.poll_interval_ms.max(10));
+    config.fees.max_fee_cap = settings.max_gas_price;
     let mut submitter = Submitter::new(provider.clone(), signer, store, config).await?;
     if let Ok(point) = std::env::var(CRASH_AT_ENV) {
         submitter = submitter.with_checkpoint(Arc::new(move |checkpoint| {

@@ -9,7 +9,7 @@ use std::{
     sync::Arc,
 };
 
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, DevnetInfo};
+use piecepay_deploy::devnet::{ChainSpec, Devnet, DevnetConfig, DevnetInfo};
 use piecepay_protocol::{
     CompactSignature, OpenChannel, Receipt, SigningKey, SolStruct,
     alloy_primitives::{
@@ -65,8 +65,14 @@ pub(crate) struct Net {
 
 impl Net {
     pub(crate) async fn start(payers: usize, challenge_period: u64) -> Self {
+        Self::start_chain(payers, challenge_period, ChainSpec::default()).await
+    }
+
+    /// [`start`](Self::start) on anvil simulating `chain` (hardfork, chain id).
+    pub(crate) async fn start_chain(payers: usize, challenge_period: u64, chain: ChainSpec) -> Self {
         let dir = temp_dir();
         let config = DevnetConfig {
+            chain,
             peers: payers + 1,
             leechers: payers,
             tokens_per_peer: U256::from(DEPOSIT * 2),

@@ -9,7 +9,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use piecepay_deploy::devnet::{Devnet, DevnetConfig, anvil::DEFAULT_BIN, relayer};
+use piecepay_deploy::devnet::{ChainSpec, Devnet, DevnetConfig, anvil::DEFAULT_BIN, relayer};
 use piecepay_e2e::{
     libtorrent::Libtorrent,
     report,
@@ -39,6 +39,13 @@ struct Args {
     /// Where the devnet keeps its files (default: a fresh temporary directory).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// The hardfork the devnet's anvil runs (`berlin`: a chain like BTTC, without EIP-1559, PUSH0 or
+    /// transient storage; the deploy tool then picks the legacy build).
+    #[arg(long, default_value_t = ChainSpec::default().hardfork)]
+    hardfork: String,
+    /// The devnet's chain id.
+    #[arg(long, default_value_t = ChainSpec::default().chain_id)]
+    chain_id: u64,
     /// The relayer binary (default: `piecepay-relayer` beside this program).
     #[arg(long)]
     relayer_bin: Option<PathBuf>,
@@ -169,6 +176,10 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
     let config = DevnetConfig {
         anvil_bin: PathBuf::from(DEFAULT_BIN),
         port: 0,
+        chain: ChainSpec {
+            hardfork: args.hardfork.clone(),
+            chain_id: args.chain_id,
+        },
         state_dir,
         peers: args.seeders + args.leechers,
         leechers: args.leechers,

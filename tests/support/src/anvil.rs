@@ -8,6 +8,9 @@ use tempfile::TempDir;
 /// How many dev accounts anvil funds (its default).
 const ACCOUNTS: usize = 10;
 
+/// The EVM of [`Anvil::start`]: the one the escrow is compiled for.
+const DEFAULT_HARDFORK: &str = "prague";
+
 /// An anvil on 127.0.0.1 (the deploy tool's [`devnet::Anvil`], prague EVM) with its config in a temp dir
 /// of its own; killed when dropped.
 ///
@@ -28,12 +31,24 @@ impl Anvil {
 
     /// Starts one on `port` (0: any), e.g. the port of one that was stopped, to restart "the same node".
     pub async fn start_on(port: u16) -> Self {
+        Self::start_hardfork_on(DEFAULT_HARDFORK, port).await
+    }
+
+    /// Starts one on a free port running the EVM of `hardfork` (`berlin`: no base fee, no EIP-1559
+    /// transactions, no PUSH0; `london`, `shanghai`, `cancun`, `prague`).
+    pub async fn start_hardfork(hardfork: &str) -> Self {
+        Self::start_hardfork_on(hardfork, 0).await
+    }
+
+    /// [`start_hardfork`](Self::start_hardfork) on `port` (0: any).
+    pub async fn start_hardfork_on(hardfork: &str, port: u16) -> Self {
         let dir = crate::temp_dir();
-        let node = devnet::Anvil::start(
+        let node = devnet::Anvil::start_with_hardfork(
             Path::new(devnet::anvil::DEFAULT_BIN),
             port,
             ACCOUNTS,
             dir.path(),
+            hardfork,
         )
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -12,7 +12,7 @@ use alloy::{
 use piecepay_deploy::{
     chain::TxOptions,
     deploy::{self, DeployRequest, Mode, TokenRequest},
-    devnet::{DevnetConfig, anvil::DEFAULT_BIN},
+    devnet::{ChainSpec, DevnetConfig, anvil::DEFAULT_BIN},
     signer::KeySource,
 };
 use serde_json::{Value, json};
@@ -64,6 +64,7 @@ impl Chain {
             },
             challenge_period: Some(CHALLENGE_PERIOD),
             mode: Mode::Replace,
+            build: None,
             tx: TxOptions::default(),
         };
         let signer = PrivateKeySigner::from_bytes(&DEPLOYER_KEY).expect("a valid key");
@@ -134,6 +135,7 @@ pub fn devnet_config(state_dir: &Path) -> DevnetConfig {
     DevnetConfig {
         anvil_bin: PathBuf::from(DEFAULT_BIN),
         port: 0,
+        chain: ChainSpec::default(),
         state_dir: state_dir.to_owned(),
         peers: 0,
         leechers: 0,

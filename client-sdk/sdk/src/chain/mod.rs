@@ -8,6 +8,11 @@
 //! and sign, this submits and reports the chain's events back.
 //!
 //! Contract reverts become [`Error`](crate::Error)s with stable codes ([`decode_revert`]).
+//!
+//! Fees are the provider's: [`ChainClient::connect`]'s gas filler (alloy's `GasFiller`) sends EIP-1559
+//! transactions, and legacy `gasPrice` ones on a chain whose latest block has no base fee (before London,
+//! as BitTorrent Chain): its EIP-1559 estimate then fails as unsupported and it falls back to
+//! `eth_gasPrice`.
 
 pub mod bindings;
 mod client;
