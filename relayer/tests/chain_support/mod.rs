@@ -69,7 +69,11 @@ impl Net {
     }
 
     /// [`start`](Self::start) on anvil simulating `chain` (hardfork, chain id).
-    pub(crate) async fn start_chain(payers: usize, challenge_period: u64, chain: ChainSpec) -> Self {
+    pub(crate) async fn start_chain(
+        payers: usize,
+        challenge_period: u64,
+        chain: ChainSpec,
+    ) -> Self {
         let dir = temp_dir();
         let config = DevnetConfig {
             chain,
