@@ -1,5 +1,8 @@
 //! The crate's one error type.
 
+use core::fmt;
+use std::sync::Arc;
+
 use piecepay_protocol::{
     alloy_primitives::{Address, B256, Bytes, U256},
     relayer_api::ErrorCode,
@@ -9,6 +12,45 @@ use crate::Amount;
 
 /// `Result` with this crate's [`Error`] as the default error type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The error underneath an [`Error::Storage`] or [`Error::Rpc`] (sqlx's, alloy's), kept whole so that
+/// [`source`](std::error::Error::source) chains reach it. Shared through an `Arc` because [`Error`] is
+/// `Clone`; two causes are equal when their messages are, since the underlying errors have no equality.
+#[derive(Clone, Debug)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// `error`, kept as the cause.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// A cause that is only a message (a failure with no error value beneath it).
+    pub fn msg(message: impl Into<String>) -> Self {
+        let error: Box<dyn std::error::Error + Send + Sync> = message.into().into();
+        Self(Arc::from(error))
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Everything the channel core can refuse.
 ///
@@ -217,7 +259,7 @@ pub enum Error {
     /// The store's database failed (IO, lock timeout, migration): treat the write as not durable (do not
     /// acknowledge or send on it). Retrying is safe.
     #[error("storage failed: {0}")]
-    Storage(String),
+    Storage(#[source] Cause),
 
     /// The store has no record of the channel (save it first).
     #[error("no stored channel {channel}")]
@@ -386,7 +428,7 @@ pub enum Error {
     /// The JSON-RPC node could not be reached or answered with an error that is not a revert; retrying
     /// later may succeed.
     #[error("rpc failed: {0}")]
-    Rpc(String),
+    Rpc(#[source] Cause),
 
     /// A transaction was sent but its receipt did not come (timeout, or the node went away while
     /// waiting): it may still be mined. Look `tx_hash` up before sending the same action again — a
@@ -543,7 +585,7 @@ mod tests {
                 bid: 0,
                 min_price: 0,
             },
-            Error::Storage(String::new()),
+            Error::Storage(Cause::msg("")),
             Error::UnknownChannel {
                 channel: B256::ZERO,
             },
@@ -604,7 +646,7 @@ mod tests {
                 token: Address::ZERO,
             },
             Error::Reverted { data: Bytes::new() },
-            Error::Rpc(String::new()),
+            Error::Rpc(Cause::msg("")),
             Error::TransactionPending {
                 tx_hash: B256::ZERO,
                 reason: String::new(),

@@ -17,7 +17,7 @@ pub use piecepay_wire as wire;
 
 pub use bidding::{BidPolicy, BidUpdate, Bidder, Candidate, UnchokePolicy, rank_unchoke};
 pub use channel::{Amount, Channel, CreditWindow, MAX_AMOUNT, Signed, SignedReceipt, Terms};
-pub use error::{Error, Result};
+pub use error::{Cause, Error, Result};
 pub use payee::{
     DeferredReceipt, PayeeChannel, PayeePolicy, PayeeState, ServeDecision, SettlePolicy, Settlement,
 };

@@ -28,7 +28,7 @@ use super::{
     },
     revert::decode_revert,
 };
-use crate::{Amount, Error, Result, Signed, SignedReceipt, channel::to_u96};
+use crate::{Amount, Cause, Error, Result, Signed, SignedReceipt, channel::to_u96};
 
 /// A mined, successful transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -220,12 +220,12 @@ impl<P: Provider<Ethereum>> fmt::Debug for ChainClient<P> {
 fn contract_error(error: alloy::contract::Error) -> Error {
     match error.as_revert_data() {
         Some(data) => decode_revert(&data),
-        None => Error::Rpc(error.to_string()),
+        None => Error::Rpc(Cause::new(error)),
     }
 }
 
-fn rpc_error(error: impl fmt::Display) -> Error {
-    Error::Rpc(error.to_string())
+fn rpc_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Rpc(Cause::new(error))
 }
 
 fn amount(value: U256) -> Result<Amount> {

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     PayeeRecord, PayeeStore, SettlementProgress, SqliteStore, Unsettled, sqlite::ReceiptRow,
 };
-use crate::{Amount, Channel, Error, PayeeChannel, Result, SignedReceipt};
+use crate::{Amount, Cause, Channel, Error, PayeeChannel, Result, SignedReceipt};
 
 /// A receipt waiting for the next commit, and where to say how it went.
 struct Pending {
@@ -78,7 +78,7 @@ async fn commit_loop(store: SqliteStore, mut pending: mpsc::Receiver<Pending>, m
 }
 
 fn stopped() -> Error {
-    Error::Storage("the group commit task stopped".to_owned())
+    Error::Storage(Cause::msg("the group commit task stopped"))
 }
 
 impl PayeeStore for GroupCommit {

@@ -30,7 +30,7 @@ mod payer;
 
 pub(super) use payee::ReceiptRow;
 
-use crate::{Amount, Channel, Error, Result};
+use crate::{Amount, Cause, Channel, Error, Result};
 
 /// The store's migrations (`client-sdk/sdk/migrations/`), embedded at build time. Running them is
 /// idempotent: applied ones are recorded in `_sqlx_migrations` and skipped.
@@ -86,7 +86,7 @@ impl SqliteStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Storage(format!("migration failed: {e}")))
+            .map_err(|e| Error::Storage(Cause::new(e)))
     }
 
     /// The underlying pool.
@@ -136,7 +136,7 @@ impl SqliteStore {
 
 /// A database failure, as the crate's error.
 pub(super) fn storage(error: sqlx::Error) -> Error {
-    Error::Storage(error.to_string())
+    Error::Storage(Cause::new(error))
 }
 
 pub(super) fn corrupt(what: &str) -> Error {
