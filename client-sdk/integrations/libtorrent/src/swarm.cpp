@@ -166,6 +166,12 @@ Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const 
                    lt::torrent_flags_t{}, false);
 }
 
+Node make_leecher(const std::string& name, lt::add_torrent_params atp, const fs::path& save_dir,
+                  const std::optional<Options>& options) {
+  fs::create_directories(save_dir);
+  return make_node(name, std::move(atp), save_dir, options, lt::torrent_flags_t{}, false);
+}
+
 bool wait_finished(Node& node, std::chrono::milliseconds timeout) {
   auto const deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {

@@ -67,6 +67,11 @@ Node make_leecher(const std::string& name, const Fixture& fixture, const std::fi
 Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
                          const std::optional<Options>& options);
 
+/// A leecher of `atp`'s torrent (a parsed magnet link, or a torrent_info) downloading into `save_dir`,
+/// without libtorrent's default plugins but ut_metadata (the metadata of a magnet link comes from peers).
+Node make_leecher(const std::string& name, libtorrent::add_torrent_params atp, const std::filesystem::path& save_dir,
+                  const std::optional<Options>& options);
+
 /// Polls `done` until it is true or `timeout` passes (then false). Not a sleep: it returns as soon as the
 /// condition holds, checking every `poll`.
 template <class Pred>
