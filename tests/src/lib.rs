@@ -1,8 +1,9 @@
 //! piecepay end to end, on a devnet with the real contracts and a relayer.
 //!
-//! [`client`] starts and watches `piecepay-torrent` processes, each with its own agent, key and database.
-//! The main job (`make demo`, binary `piecepay-demo`) and [`report`] still drive the swarm below. The
-//! end-to-end tests (`tests/`) also drive a swarm whose channels the test itself opens: [`content`] makes the file and its piece hashes, [`swarm`]
+//! The main job (`make demo`, binary `piecepay-demo`) runs [`job`]: seeders and leechers as separate
+//! `piecepay-torrent` processes ([`client`]), each with its own agent, key and database, and [`report`]
+//! prints what was paid, settled, closed and withdrawn. The end-to-end tests (`tests/`) also drive a
+//! swarm whose channels the test itself opens: [`content`] makes the file and its piece hashes, [`swarm`]
 //! moves pieces and receipts between the peers' state machines (or [`libtorrent`] between real sessions),
 //! and [`run`] settles and adds up.
 
@@ -11,6 +12,7 @@
 
 pub mod client;
 pub mod content;
+pub mod job;
 pub mod libtorrent;
 pub mod report;
 pub mod run;
