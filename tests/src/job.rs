@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::{
     client::{Client, Pieces, Policy, amount, run_command, write_config},
-    run::{Balances, SettlementTx},
+    run::{Balances, SettlementTx, settlement_txs},
 };
 
 /// What to run.
@@ -444,20 +444,7 @@ async fn settlements(rpc_url: &str, escrow: Address) -> anyhow::Result<(Vec<Sett
         receipts += (event.settlements.len() / 36) as u64;
         hashes.extend(log.transaction_hash);
     }
-    let mut txs = Vec::new();
-    for hash in hashes {
-        let receipt = provider
-            .get_transaction_receipt(hash)
-            .await?
-            .with_context(|| format!("settlement {hash} has a receipt"))?;
-        txs.push(SettlementTx {
-            hash,
-            block: receipt.block_number.unwrap_or_default(),
-            gas_used: receipt.gas_used,
-        });
-    }
-    txs.sort_by_key(|s| (s.block, s.hash));
-    Ok((txs, receipts))
+    Ok((settlement_txs(rpc_url, hashes).await?, receipts))
 }
 
 /// The books must add up on chain: every channel settled to what its leecher signed and its seeder
