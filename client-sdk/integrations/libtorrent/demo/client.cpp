@@ -285,15 +285,29 @@ int serve(const Args& a) {
                               : a.has("file")  ? (dir / (fx.name + ".torrent")).string()
                                                : (fx.dir / (fx.name + ".torrent")).string();
   install_stop_signals();
-  // A generated torrent is known complete; given files are checked first.
+  // A generated torrent is known complete; given files are checked first. Payments are attached before the
+  // torrent is added, so that they cover every connection from the first.
   bool const generated = !a.has("torrent") && !a.has("file");
-  Client c{swarm::make_seeder(fx, std::nullopt, /*seed_mode=*/generated, /*pex=*/false), nullptr};
-  // A buyer that finished closes its channel cooperatively, with this seller connected: libtorrent would
-  // drop a connection between two seeds at once.
-  lt::settings_pack keep;
-  keep.set_bool(lt::settings_pack::close_redundant_connections, false);
-  c.node.session->apply_settings(std::move(keep));
-  c.payments = attach_from(*c.node.session, a);
+  Client c;
+  auto const before_torrent = [&](lt::session& session) {
+    // A buyer that finished closes its channel cooperatively, with this seller connected: libtorrent would
+    // drop a connection between two seeds at once.
+    lt::settings_pack keep;
+    keep.set_bool(lt::settings_pack::close_redundant_connections, false);
+    session.apply_settings(std::move(keep));
+    c.payments = attach_from(session, a);
+  };
+  if (generated) {
+    c.node = swarm::make_seeder(fx, std::nullopt, /*seed_mode=*/true, /*pex=*/false, before_torrent);
+  } else {
+    // Added as a download of data that is all there: checked first, seeding once complete (checked here,
+    // not inside the swarm helper, so that the payments stop before the session goes).
+    lt::add_torrent_params atp;
+    atp.ti = std::make_shared<lt::torrent_info>(*fx.info);
+    c.node = swarm::make_leecher("seeder", std::move(atp), fx.dir, std::nullopt, before_torrent);
+    if (!swarm::wait_finished(c.node, std::chrono::seconds(120)))
+      throw std::runtime_error("the files under " + fx.dir.string() + " do not match the torrent " + fx.name);
+  }
   c.hello(torrent, lt::make_magnet_uri(*fx.info));
   auto next = std::chrono::steady_clock::now();
   while (!g_stop.load()) c.poll(next);
@@ -309,20 +323,24 @@ int download(const Args& a) {
   auto const linger = std::chrono::seconds(a.num("linger-s", 0, 86400));
   fs::path const dir = a.str("dir", (fs::temp_directory_path() / "piecepay-torrent-download").string());
   install_stop_signals();
-  Client c{swarm::make_leecher("downloader", std::move(w.atp), dir / "download", std::nullopt), nullptr};
-  if (a.has("rate-kib")) {
-    // Peers on 127.0.0.1 are in libtorrent's local peer class, which the session's rate limit skips.
-    lt::peer_class_info local = c.node.session->get_peer_class(lt::session::local_peer_class_id);
-    local.download_limit = static_cast<int>(a.num("rate-kib", 0, 1u << 20) * 1024);
-    c.node.session->set_peer_class(lt::session::local_peer_class_id, local);
-  }
-  if (close == "yes") {
-    // The cooperative close needs the seller connected (serve keeps it too).
-    lt::settings_pack keep;
-    keep.set_bool(lt::settings_pack::close_redundant_connections, false);
-    c.node.session->apply_settings(std::move(keep));
-  }
-  c.payments = attach_from(*c.node.session, a);
+  Client c;
+  c.node =
+      swarm::make_leecher("downloader", std::move(w.atp), dir / "download", std::nullopt, [&](lt::session& session) {
+        if (a.has("rate-kib")) {
+          // Peers on 127.0.0.1 are in libtorrent's local peer class, which the session's rate limit skips.
+          lt::peer_class_info local = session.get_peer_class(lt::session::local_peer_class_id);
+          local.download_limit = static_cast<int>(a.num("rate-kib", 0, 1u << 20) * 1024);
+          session.set_peer_class(lt::session::local_peer_class_id, local);
+        }
+        if (close == "yes") {
+          // The cooperative close needs the seller connected (serve keeps it too).
+          lt::settings_pack keep;
+          keep.set_bool(lt::settings_pack::close_redundant_connections, false);
+          session.apply_settings(std::move(keep));
+        }
+        // Before the torrent is added, so that payments cover every connection from the first.
+        c.payments = attach_from(session, a);
+      });
   c.hello(w.name);
   for (auto const& peer : w.peers) c.node.torrent.connect_peer(peer);
   auto const deadline = std::chrono::steady_clock::now() + timeout;
