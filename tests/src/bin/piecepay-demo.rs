@@ -153,8 +153,8 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         timeout: Duration::from_secs(120),
     };
     println!(
-        "demo: {} seeders and {} leechers, one piecepay-torrent process each (agent configurations, keys, \
-         databases and logs in {})",
+        "demo: {} seeders and {} leechers, one piecepay-torrent process each (configurations, databases and \
+         logs under {}; kept with --state-dir)",
         args.seeders,
         args.leechers,
         job.dir.display()
