@@ -11,7 +11,7 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 	bench-relayer bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
 
 help:
-	@echo "make demo            the main job: devnet, relayer, a paying swarm, settlement on chain, summary"
+	@echo "make demo            the main job: devnet, relayer, torrent clients with their own agents paying per piece, closes, summary"
 	@echo "                     (HARDFORK=berlin CHAIN_ID=1029: on a chain like BTTC, without EIP-1559/PUSH0/TSTORE)"
 	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge, JS"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops;"
@@ -129,11 +129,12 @@ test-rust: setup-test
 	cargo test --workspace --locked
 
 # The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients;
-# then the agent-driven client (`piecepay-torrent serve|download`) in separate processes on a devnet.
+# then the agent-driven client (`piecepay-torrent serve|download|balance|withdraw|close`) in separate
+# processes on a devnet.
 test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 	cargo build --locked -p piecepay-relayer
-	cargo test --locked -p piecepay-e2e --test torrent_agent
+	cargo test --locked -p piecepay-e2e --test torrent_agent --test torrent_cli
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
 deluge-plugin:

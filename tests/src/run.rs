@@ -465,20 +465,7 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
 
-        let provider = ProviderBuilder::new().connect(&rpc_url).await?;
-        let mut settlements = Vec::new();
-        for hash in settlement_hashes {
-            let receipt = provider
-                .get_transaction_receipt(hash)
-                .await?
-                .with_context(|| format!("settlement {hash} has a receipt"))?;
-            settlements.push(SettlementTx {
-                hash,
-                block: receipt.block_number.unwrap_or_default(),
-                gas_used: receipt.gas_used,
-            });
-        }
-        settlements.sort_by_key(|s| (s.block, s.hash));
+        let settlements = settlement_txs(&rpc_url, settlement_hashes).await?;
 
         let pairs: Vec<PairOutcome> = stats
             .iter()
@@ -511,6 +498,28 @@ impl Run {
             balances: balances_out,
         })
     }
+}
+
+/// The settlement transactions `hashes`, in chain order, with the gas each used.
+pub async fn settlement_txs(
+    rpc_url: &str,
+    hashes: impl IntoIterator<Item = B256>,
+) -> anyhow::Result<Vec<SettlementTx>> {
+    let provider = ProviderBuilder::new().connect(rpc_url).await?;
+    let mut txs = Vec::new();
+    for hash in hashes {
+        let receipt = provider
+            .get_transaction_receipt(hash)
+            .await?
+            .with_context(|| format!("settlement {hash} has a receipt"))?;
+        txs.push(SettlementTx {
+            hash,
+            block: receipt.block_number.unwrap_or_default(),
+            gas_used: receipt.gas_used,
+        });
+    }
+    txs.sort_by_key(|s| (s.block, s.hash));
+    Ok(txs)
 }
 
 /// Every seeder hands the latest receipt of each of its channels to the relayer. Receipts for channels

@@ -8,21 +8,20 @@
 //! test-torrent` runs first) and the relayer binary (`cargo build -p piecepay-relayer`).
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, ChildStdout, Command, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
 use piecepay_deploy::devnet::{Account, Devnet, DevnetInfo};
-use piecepay_e2e::libtorrent::Libtorrent;
+use piecepay_e2e::{
+    client::{Client, Policy, amount, write_config},
+    libtorrent::Libtorrent,
+};
 use piecepay_sdk::{
     chain::{ChainClient, ChannelStatus},
-    protocol::alloy_primitives::{Address, B256, U256, hex},
+    protocol::alloy_primitives::{Address, B256, U256},
 };
 use piecepay_test_support::{chain::devnet_config, relayer};
-use serde_json::Value;
 
 const PRICE: u128 = 1_000;
 /// What each leecher holds in the escrow to open channels from.
@@ -33,37 +32,17 @@ const PIECES: u128 = 128;
 /// a killed leecher had in flight still count as served, and with a window smaller than what can be in
 /// flight (8 pieces failed here once) the restarted leecher owes more than its credit for pieces it never
 /// received and is choked on that channel for good.
-const CREDIT: u128 = 64;
+const CREDIT: u64 = 64;
 
-/// Writes agent `name`'s configuration (its key in the environment variable `PIECEPAY_KEY`).
-fn write_config(info: &DevnetInfo, dir: &Path, name: &str, role: &str) -> PathBuf {
-    let relayer = &info.relayer.as_ref().expect("a relayer").url;
-    let policy = match role {
-        "seeder" => format!(
-            "[payee]\nprice = {PRICE}\ncredit_pieces = {CREDIT}\nfree_pieces = 0\n\
-             [payee.settle]\nmin_value = 1\nmax_age_s = 1\n"
-        ),
-        _ => format!(
-            "[payer]\nmax_price = {PRICE}\nbudget_total = {DEPOSIT}\ndeposit_per_channel = {}\nidle_close_s = 0\n",
-            2 * PIECES * PRICE
-        ),
-    };
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "[wallet]\nkey_env = \"PIECEPAY_KEY\"\n\
-             [chain]\nmanifest = \"{}\"\nrpc_url = \"{}\"\n\
-             [relayer]\nurls = [\"{relayer}\"]\n\
-             [store]\npath = \"{name}.sqlite\"\n\
-             [timing]\nchain_poll_ms = 300\ntick_ms = 200\nchannel_check_s = 10\n{policy}",
-            info.manifest.display(),
-            info.rpc_url,
-        ),
-    )
-    .unwrap();
-    config
-}
+const SELLER: Policy = Policy::Seller {
+    price: PRICE,
+    credit_pieces: CREDIT,
+};
+const BUYER: Policy = Policy::Buyer {
+    max_price: PRICE,
+    budget: DEPOSIT,
+    deposit_per_channel: 2 * PIECES * PRICE,
+};
 
 /// The account of the `i`-th peer of `role`.
 fn account<'a>(info: &'a DevnetInfo, role: &str, i: usize) -> &'a Account {
@@ -84,92 +63,8 @@ fn address(info: &DevnetInfo, role: &str, i: usize) -> Address {
     account(info, role, i).address
 }
 
-/// A `piecepay-torrent` process: its first stdout line (the hello) read, the rest collected. Killed when
-/// dropped unfinished (a failing test leaves nothing running).
-struct Process {
-    child: Child,
-    hello: Value,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn start(args: &[&str], key: B256, dir: &Path, log: &str) -> Self {
-        let log = std::fs::File::create(dir.join(log)).unwrap();
-        let mut child = Command::new(Libtorrent::built_bin())
-            .args(args)
-            .env("PIECEPAY_KEY", hex::encode(key))
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let lines = read_lines(child.stdout.take().unwrap());
-        let hello = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("{args:?} printed no hello"));
-        Self {
-            child,
-            hello: serde_json::from_str(&hello).unwrap(),
-            lines,
-        }
-    }
-
-    /// Waits for the exit; the last JSON line it printed (the agent's report) and whether it succeeded.
-    fn finish(&mut self, timeout: Duration) -> (Value, bool) {
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "the process did not finish");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let last = self.lines.try_iter().last().expect("a report");
-        (serde_json::from_str(&last).unwrap(), status.success())
-    }
-
-    fn terminate(&mut self) -> (Value, bool) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        self.finish(Duration::from_secs(20))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn read_lines(out: ChildStdout) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Pieces of the downloaded file the leecher's log says it has.
-fn pieces_had(log: &Path) -> u32 {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .rev()
-        .filter_map(|l| l.strip_prefix("progress: have="))
-        .find_map(|l| l.split('/').next()?.parse().ok())
-        .unwrap_or(0)
+fn start(args: &[&str], key: B256, dir: &Path, log: &str) -> Client {
+    Client::start(&Libtorrent::built_bin(), args, key, dir.join(log)).unwrap()
 }
 
 /// The last lines of every process's log, for a failure message.
@@ -187,10 +82,6 @@ fn logs(dir: &Path) -> String {
         );
     }
     out
-}
-
-fn amount(v: &Value) -> u128 {
-    v.as_str().expect("a decimal string").parse().unwrap()
 }
 
 fn leecher_args<'a>(
@@ -234,9 +125,9 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     let text = |p: PathBuf| p.to_str().unwrap().to_owned();
 
     // The seeder: its agent sells at PRICE, with a credit of CREDIT pieces.
-    let seeder_config = text(write_config(&info, dir, "seeder", "seeder"));
+    let seeder_config = text(write_config(&info, dir, "seeder", SELLER));
     let seed_dir = text(dir.join("seed"));
-    let mut seeder = Process::start(
+    let mut seeder = start(
         &[
             "serve",
             "--config",
@@ -256,14 +147,18 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     let peer = seeder.hello["listen"].as_str().unwrap().to_owned();
 
     // Leecher 0 downloads the whole file, pays every piece, and closes its channel cooperatively.
-    let config0 = text(write_config(&info, dir, "leecher0", "leecher"));
+    let config0 = text(write_config(&info, dir, "leecher0", BUYER));
     let dir0 = text(dir.join("leecher0"));
     let mut args = leecher_args(&config0, &torrent, &peer, &dir0);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let mut leecher = Process::start(&args, key(&info, "leecher", 0), dir, "leecher0.log");
-    let (report, ok) = leecher.finish(Duration::from_secs(90));
+    let mut leecher = start(&args, key(&info, "leecher", 0), dir, "leecher0.log");
+    let (report, ok) = leecher.finish(Duration::from_secs(90)).unwrap();
     assert!(ok, "leecher 0 failed: {report}\n{}", logs(dir));
-    assert_eq!(amount(&report["spent"]), PIECES * PRICE, "{report}");
+    assert_eq!(
+        amount(&report["spent"]).unwrap(),
+        PIECES * PRICE,
+        "{report}"
+    );
     assert_eq!(report["torrents"][0]["pieces_paid"], PIECES as u64);
     let channel: B256 = report["peers"][0]["channel_id"]
         .as_str()
@@ -282,13 +177,13 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     );
 
     // Leecher 1 is killed (SIGKILL) mid-download and started again on the same files and database.
-    let config1 = text(write_config(&info, dir, "leecher1", "leecher"));
+    let config1 = text(write_config(&info, dir, "leecher1", BUYER));
     let dir1 = text(dir.join("leecher1"));
     let mut args = leecher_args(&config1, &torrent, &peer, &dir1);
     args.extend(["--rate-kib", "2048"]);
-    let mut killed = Process::start(&args, key(&info, "leecher", 1), dir, "leecher1-killed.log");
+    let mut killed = start(&args, key(&info, "leecher", 1), dir, "leecher1-killed.log");
     let started = Instant::now();
-    while pieces_had(&dir.join("leecher1-killed.log")) < 40 {
+    while killed.progress().have < 40 {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "leecher 1 made no progress\n{}",
@@ -296,24 +191,23 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    killed.child.kill().unwrap(); // SIGKILL
-    killed.child.wait().unwrap();
-    let had = pieces_had(&dir.join("leecher1-killed.log"));
+    killed.kill(); // SIGKILL
+    let had = killed.progress().have;
     assert!(u128::from(had) < PIECES, "killed mid-download");
     let mut args = leecher_args(&config1, &torrent, &peer, &dir1);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let mut resumed = Process::start(&args, key(&info, "leecher", 1), dir, "leecher1.log");
-    let (report1, ok) = resumed.finish(Duration::from_secs(90));
+    let mut resumed = start(&args, key(&info, "leecher", 1), dir, "leecher1.log");
+    let (report1, ok) = resumed.finish(Duration::from_secs(90)).unwrap();
     assert!(
         ok,
         "leecher 1 failed after its restart: {report1}\n{}",
         logs(dir)
     );
-    let spent1 = amount(&report1["spent"]);
+    let spent1 = amount(&report1["spent"]).unwrap();
     // Nothing paid twice (pieces on disk are checked, not fetched again); at most the pieces verified
     // while their receipt was not yet durable went unpaid at the kill.
     assert!(spent1 <= PIECES * PRICE, "{report1}");
-    assert!(spent1 >= (PIECES - CREDIT) * PRICE, "{report1}");
+    assert!(spent1 >= (PIECES - u128::from(CREDIT)) * PRICE, "{report1}");
     assert_eq!(
         chain
             .balance_of(address(&info, "leecher", 1))
@@ -324,13 +218,13 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     );
 
     // The seeder was paid exactly what both paid, and the chain credited it.
-    let (seeder_report, ok) = seeder.terminate();
+    let (seeder_report, ok) = seeder.terminate().unwrap();
     assert!(ok, "{seeder_report}");
     let paid = PIECES * PRICE + spent1;
     let books = &seeder_report["torrents"][0];
     // Served counts pieces sent whole: those in flight to the killed leecher were sent again.
-    assert!(amount(&books["served"]) >= paid, "{seeder_report}");
-    assert_eq!(amount(&books["settled"]), paid, "{seeder_report}");
+    assert!(amount(&books["served"]).unwrap() >= paid, "{seeder_report}");
+    assert_eq!(amount(&books["settled"]).unwrap(), paid, "{seeder_report}");
     assert_eq!(
         chain.balance_of(address(&info, "seeder", 0)).await.unwrap(),
         paid,

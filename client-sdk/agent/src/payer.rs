@@ -436,30 +436,21 @@ pub(crate) async fn fund_channel(inner: &Arc<Inner>, payee: Address) {
         return;
     };
     let result = open(inner, id, payee, policy).await;
-    inner.with_state(|state| {
-        let Some(payer) = state.payers.get_mut(&id) else {
-            return;
-        };
+    let funded = inner.with_state(|state| {
+        let payer = state.payers.get_mut(&id)?;
         payer.funding = false;
         match result {
             Ok(deposit) => {
                 match outcome_of(payer.session.channel_funded(deposit, None, inner.now())) {
-                    (outcome, None) => {
-                        let links: Vec<u64> = payer.links.iter().copied().collect();
-                        for link in links {
-                            state.reply(link, &outcome);
-                        }
-                        inner.event(Event::ChannelOpened {
+                    (outcome, None) => Some((outcome, deposit)),
+                    (_, Some(error)) => {
+                        inner.event(Event::FundingFailed {
                             payee,
-                            channel_id: id,
-                            deposit,
+                            code: error.code().to_owned(),
+                            message: error.to_string(),
                         });
+                        None
                     }
-                    (_, Some(error)) => inner.event(Event::FundingFailed {
-                        payee,
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                    }),
                 }
             }
             Err(error) => {
@@ -474,10 +465,31 @@ pub(crate) async fn fund_channel(inner: &Arc<Inner>, payee: Address) {
                     code: error.code().to_owned(),
                     message: error.to_string(),
                 });
+                None
             }
         }
     });
+    // Stored open before the payee hears of it: the receipts for the first pieces it then serves are
+    // reserved against the stored channel, which refuses them while it still says opening (and a fast
+    // payee serves within milliseconds).
     save(inner, id).await;
+    if let Some((outcome, deposit)) = funded {
+        inner.with_state(|state| {
+            let links: Vec<u64> = state
+                .payers
+                .get(&id)
+                .map(|p| p.links.iter().copied().collect())
+                .unwrap_or_default();
+            for link in links {
+                state.reply(link, &outcome);
+            }
+        });
+        inner.event(Event::ChannelOpened {
+            payee,
+            channel_id: id,
+            deposit,
+        });
+    }
 }
 
 /// Opens channel `id` on chain; the deposit the chain shows.

@@ -1,20 +1,22 @@
-//! The main job: a devnet (anvil, the contracts, a relayer on SQLite), a swarm of seeders and leechers
-//! exchanging the pieces of a generated file and paying per piece, the relayer settling on chain, and a
-//! summary of what was paid and settled. `make demo` runs it.
+//! The main job: a devnet (anvil, the contracts, a relayer on SQLite), then seeders and leechers as
+//! separate `piecepay-torrent` client processes, each with its own agent, key and SQLite file, exchanging
+//! the pieces of a generated file and paying per piece; nobody but the clients' own agents opens, checks,
+//! settles or closes a channel. The leechers close cooperatively once complete, every client withdraws,
+//! and the books are read from the chain. `make demo` runs it.
 //!
-//! Exit status 0 only if every paid piece is settled on chain and the balances add up.
+//! Exit status 0 only if every paid piece is settled on chain, every channel is closed, every unspent
+//! deposit returned and the balances add up.
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{io::Write as _, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use piecepay_deploy::devnet::{ChainSpec, Devnet, DevnetConfig, anvil::DEFAULT_BIN, relayer};
 use piecepay_e2e::{
+    client::Pieces,
+    job::{self, Job, Progress},
     libtorrent::Libtorrent,
     report,
-    run::{Engine, Env, Progress, Scenario, run},
-    swarm::Conduct,
 };
 use piecepay_sdk::protocol::alloy_primitives::U256;
 
@@ -27,7 +29,7 @@ struct Args {
     /// Seeders (payees).
     #[arg(long, default_value_t = 3)]
     seeders: usize,
-    /// Leechers (payers); each opens a channel to every seeder.
+    /// Leechers (payers); each downloads from every seeder, its agent opening a channel to each.
     #[arg(long, default_value_t = 4)]
     leechers: usize,
     /// Size of the shared file in KiB.
@@ -36,6 +38,10 @@ struct Args {
     /// Piece length in KiB.
     #[arg(long, default_value_t = 64)]
     piece_kib: usize,
+    /// Seconds a leecher seeds on once complete, before it closes its channels: the relayer settles the
+    /// seeders' receipts meanwhile (0: the cooperative closes settle everything).
+    #[arg(long, default_value_t = 5)]
+    linger_s: u64,
     /// Where the devnet keeps its files (default: a fresh temporary directory).
     #[arg(long)]
     state_dir: Option<PathBuf>,
@@ -49,82 +55,31 @@ struct Args {
     /// The relayer binary (default: `piecepay-relayer` beside this program).
     #[arg(long)]
     relayer_bin: Option<PathBuf>,
-    /// What moves the pieces: real libtorrent sessions with piecepay's plugin, or the SDK's state
-    /// machines in this process.
-    #[arg(long, value_enum, default_value_t = EngineArg::Libtorrent)]
-    engine: EngineArg,
-    /// The libtorrent plugin's program (default: the one `make -C client-sdk/integrations/libtorrent`
-    /// builds).
+    /// The client program, `piecepay-torrent` (default: the one `make -C
+    /// client-sdk/integrations/libtorrent` builds).
     #[arg(long)]
     torrent_bin: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum EngineArg {
-    /// libtorrent 2.0 sessions on loopback, one per peer, paying through the C ABI.
-    Libtorrent,
-    /// The SDK's payer and payee state machines exchanging pieces in this process.
-    InProcess,
-}
+/// Progress as plain lines (a log or a terminal alike), every two seconds while the leechers download.
+struct Lines;
 
-/// Progress bars: one per leecher, then one for settlement.
-struct Bars {
-    multi: MultiProgress,
-    phase: ProgressBar,
-    leechers: Vec<ProgressBar>,
-    settlement: Option<ProgressBar>,
-}
+impl Progress for Lines {
+    fn phase(&mut self, name: &str) {
+        println!("demo: {name}");
+    }
 
-impl Bars {
-    fn new(leechers: usize) -> Self {
-        let multi = MultiProgress::new();
-        let phase = multi.add(ProgressBar::new_spinner());
-        phase.enable_steady_tick(Duration::from_millis(120));
-        let style = ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} pieces")
-            .expect("a valid template")
-            .progress_chars("=> ");
-        let leechers = (0..leechers)
-            .map(|l| {
-                let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
-                bar.set_prefix(format!("leecher {l}"));
-                bar
+    fn transfer(&mut self, elapsed: Duration, leechers: &[Option<Pieces>]) {
+        let each: Vec<String> = leechers
+            .iter()
+            .enumerate()
+            .map(|(l, p)| match p {
+                Some(p) => format!("leecher {l} {:>3}/{} paid {:>3}", p.have, p.of, p.paid),
+                None => format!("leecher {l} exited"),
             })
             .collect();
-        Self {
-            multi,
-            phase,
-            leechers,
-            settlement: None,
-        }
-    }
-}
-
-impl Progress for Bars {
-    fn phase(&mut self, name: &str) {
-        self.phase.set_message(name.to_owned());
-    }
-
-    fn transfer(&mut self, progress: &[usize], pieces: usize) {
-        for (bar, &done) in self.leechers.iter().zip(progress) {
-            bar.set_length(pieces as u64);
-            bar.set_position(done as u64);
-        }
-    }
-
-    fn settlement(&mut self, settled: usize, channels: usize) {
-        let bar = self.settlement.get_or_insert_with(|| {
-            let style = ProgressStyle::with_template(
-                "{prefix:>10} [{bar:40}] {pos}/{len} channels settled",
-            )
-            .expect("a valid template")
-            .progress_chars("=> ");
-            let bar = self
-                .multi
-                .add(ProgressBar::new(channels as u64).with_style(style));
-            bar.set_prefix("relayer");
-            bar
-        });
-        bar.set_position(settled as u64);
+        println!("  {:>5.1} s  {}", elapsed.as_secs_f64(), each.join("  "));
+        let _ = std::io::stdout().flush();
     }
 }
 
@@ -157,22 +112,20 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
         "no piecepay-relayer beside this program or on PATH (build it: cargo build -p piecepay-relayer)",
     )?;
 
-    let engine = match args.engine {
-        EngineArg::InProcess => Engine::InProcess,
-        EngineArg::Libtorrent => Engine::Libtorrent(Libtorrent {
-            bin: args
-                .torrent_bin
-                .clone()
-                .unwrap_or_else(Libtorrent::default_bin),
-            dir: state_dir.join("torrent"),
-        }),
-    };
-    let file_len = args.file_kib * 1024;
-    let piece_len = args.piece_kib * 1024;
-    let pieces = file_len.div_ceil(piece_len);
+    let bin = args
+        .torrent_bin
+        .clone()
+        .unwrap_or_else(Libtorrent::default_bin);
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build it with `make -C client-sdk/integrations/libtorrent`",
+        bin.display()
+    );
+    let pieces = args.file_kib.div_ceil(args.piece_kib);
     let price = TOKEN / 1_000; // 0.001 token per piece
-    // Enough for every piece from one seeder, so no leecher ever needs a top-up.
-    let deposit = price * pieces as u128;
+    // Enough for every piece from one seeder, so no channel ever needs a top-up; a leecher's budget is one
+    // such deposit per seeder (job::run funds it).
+    let deposit_per_channel = price * pieces as u128;
     let config = DevnetConfig {
         anvil_bin: PathBuf::from(DEFAULT_BIN),
         port: 0,
@@ -180,10 +133,10 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
             hardfork: args.hardfork.clone(),
             chain_id: args.chain_id,
         },
-        state_dir,
+        state_dir: state_dir.clone(),
         peers: args.seeders + args.leechers,
         leechers: args.leechers,
-        tokens_per_peer: U256::from(deposit * args.seeders as u128 * 2),
+        tokens_per_peer: U256::ZERO,
         deposit: U256::ZERO,
         challenge_period: 3_600,
         relayer_bin: Some(relayer_bin),
@@ -198,40 +151,29 @@ async fn main_job(args: Args) -> anyhow::Result<bool> {
     println!("  rpc      {}", info.rpc_url);
     println!("  escrow   {}", info.escrow);
     println!("  relayer  {}", relayer.url);
-    let env = Env {
-        rpc_url: info.rpc_url.clone(),
-        escrow: info.escrow,
-        relayer_url: relayer.url.clone(),
-        seeders: info
-            .peers
-            .iter()
-            .filter(|p| p.role == "seeder")
-            .map(|p| p.account.key)
-            .collect(),
-        leechers: info
-            .peers
-            .iter()
-            .filter(|p| p.role == "leecher")
-            .map(|p| p.account.key)
-            .collect(),
-    };
-    let scenario = Scenario {
-        file_len,
-        piece_len,
+    let job = Job {
+        bin,
+        dir: state_dir.join("clients"),
+        seeders: args.seeders,
+        file_kib: args.file_kib,
+        piece_kib: args.piece_kib,
         price,
-        credit_pieces: 4,
-        deposit,
-        conduct: vec![Conduct::Pays; args.leechers],
-        submit_every: 16,
-        settle_timeout: Duration::from_secs(120),
-        engine,
+        credit_pieces: 32,
+        linger: Duration::from_secs(args.linger_s),
+        deposit_per_channel,
+        timeout: Duration::from_secs(120),
     };
-    let mut bars = Bars::new(args.leechers);
-    let outcome = run(&env, &scenario, &mut bars).await;
-    bars.phase.finish_and_clear();
+    println!(
+        "demo: {} seeders and {} leechers, one piecepay-torrent process each (configurations, databases and \
+         logs under {}; kept with --state-dir)",
+        args.seeders,
+        args.leechers,
+        job.dir.display()
+    );
+    let outcome = job::run(&info, &job, &mut Lines).await;
     devnet.shutdown().await;
     let outcome = outcome?;
     print!("{}", report::tables(&outcome));
     println!("{}", report::last_line(&outcome));
-    Ok(outcome.onchain_matches)
+    Ok(outcome.onchain_matches && outcome.refunded())
 }

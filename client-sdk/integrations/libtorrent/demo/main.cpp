@@ -283,9 +283,14 @@ int main(int argc, char** argv) {
     if (cmd == "leech") return leech(parse(argc, argv, 2, kLeechOptions));
     if (cmd == "serve") return serve(parse(argc, argv, 2, kServeOptions));
     if (cmd == "download") return download(parse(argc, argv, 2, kDownloadOptions));
-    std::fprintf(stderr,
-                 "usage: piecepay-torrent demo|bench|seed|leech|serve|download [--option value]... (see the top of "
-                 "demo/main.cpp, demo/peer.cpp and demo/client.cpp)\n");
+    if (cmd == "balance") return balance(parse(argc, argv, 2, kBalanceOptions));
+    if (cmd == "withdraw") return withdraw(parse(argc, argv, 2, kWithdrawOptions));
+    if (cmd == "close") return cli::close(parse(argc, argv, 2, kCloseOptions));
+    std::fprintf(
+        stderr,
+        "usage: piecepay-torrent demo|bench|seed|leech|serve|download|balance|withdraw|close [--option value]... "
+        "(see the top of "
+        "demo/main.cpp, demo/peer.cpp and demo/client.cpp)\n");
     return 2;
   } catch (UsageError const& e) {
     std::fprintf(stderr, "piecepay-torrent: usage error: %s\n", e.what());

@@ -45,21 +45,32 @@ struct Source {
   libtorrent::tcp::endpoint peer;
 };
 
-inline Source download_source(const Args& a) {
-  std::string const torrent = a.str("torrent", "");
-  std::string const peer = a.str("peer", "");
+/// A `HOST:PORT` peer (a numeric host); `what` names the option in the usage error.
+inline libtorrent::tcp::endpoint parse_endpoint(const std::string& peer, const std::string& what) {
   auto const colon = peer.rfind(':');
-  if (torrent.empty() || colon == std::string::npos)
-    throw UsageError("--torrent FILE and --peer HOST:PORT are required");
+  if (colon == std::string::npos) throw UsageError(what + " wants HOST:PORT with a numeric host, not " + peer);
   libtorrent::error_code ec;
   auto const address = libtorrent::make_address(peer.substr(0, colon), ec);
   Args port_arg;
   port_arg.kv = {{"port", peer.substr(colon + 1)}};
   auto const port = static_cast<std::uint16_t>(port_arg.num("port", 0, 65535));
-  if (ec || port == 0) throw UsageError("--peer wants HOST:PORT with a numeric host");
+  if (ec || port == 0) throw UsageError(what + " wants HOST:PORT with a numeric host, not " + peer);
+  return libtorrent::tcp::endpoint(address, port);
+}
+
+/// A .torrent file, or a usage error naming it.
+inline std::shared_ptr<const libtorrent::torrent_info> load_torrent(const std::string& torrent) {
+  libtorrent::error_code ec;
   auto info = std::make_shared<const libtorrent::torrent_info>(torrent, ec);
   if (ec) throw UsageError("--torrent " + torrent + ": " + ec.message());
-  return Source{std::move(info), libtorrent::tcp::endpoint(address, port)};
+  return info;
+}
+
+inline Source download_source(const Args& a) {
+  std::string const torrent = a.str("torrent", "");
+  std::string const peer = a.str("peer", "");
+  if (torrent.empty() || peer.empty()) throw UsageError("--torrent FILE and --peer HOST:PORT are required");
+  return Source{load_torrent(torrent), parse_endpoint(peer, "--peer")};
 }
 
 }  // namespace piecepay::torrent::cli

@@ -114,7 +114,8 @@ namespace {
 
 /// A session for `atp`'s torrent (its ti, or a magnet link's info-hash).
 Node make_node(const std::string& name, lt::add_torrent_params atp, const fs::path& save_dir,
-               const std::optional<Options>& options, lt::torrent_flags_t flags, bool pex) {
+               const std::optional<Options>& options, lt::torrent_flags_t flags, bool pex,
+               const SessionHook& on_session = nullptr) {
   Node node;
   node.name = name;
   // Without pex, no session plugin at all (smart_ban matters only with untrusted peers) and, per
@@ -129,6 +130,7 @@ Node make_node(const std::string& name, lt::add_torrent_params atp, const fs::pa
     node.extension = std::make_unique<Extension>(*options);
     node.session->add_extension(node.extension->plugin());
   }
+  if (on_session) on_session(*node.session);
   node.torrent = node.session->add_torrent(std::move(atp));
   bool const listening = wait_until([&] { return node.session->listen_port() != 0; }, std::chrono::seconds(10));
   if (!listening) throw std::runtime_error(name + ": not listening on 127.0.0.1");
@@ -143,11 +145,12 @@ lt::add_torrent_params with_metadata(const Fixture& fixture) {
 
 }  // namespace
 
-Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode, bool pex) {
+Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode, bool pex,
+                 const SessionHook& on_session) {
   // Not auto-managed and not paused: the torrent starts at once, no queueing.
   lt::torrent_flags_t flags{};
   if (seed_mode) flags |= lt::torrent_flags::seed_mode;
-  Node node = make_node("seeder", with_metadata(fixture), fixture.dir, options, flags, pex);
+  Node node = make_node("seeder", with_metadata(fixture), fixture.dir, options, flags, pex, on_session);
   if (!seed_mode && !wait_finished(node, std::chrono::seconds(60)))
     throw std::runtime_error("seeder: files did not check complete");
   return node;
@@ -164,6 +167,12 @@ Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const 
   fs::create_directories(save_dir);
   return make_node(name, lt::parse_magnet_uri(lt::make_magnet_uri(*fixture.info)), save_dir, options,
                    lt::torrent_flags_t{}, false);
+}
+
+Node make_leecher(const std::string& name, lt::add_torrent_params atp, const fs::path& save_dir,
+                  const std::optional<Options>& options, const SessionHook& on_session) {
+  fs::create_directories(save_dir);
+  return make_node(name, std::move(atp), save_dir, options, lt::torrent_flags_t{}, false, on_session);
 }
 
 bool wait_finished(Node& node, std::chrono::milliseconds timeout) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,11 @@ void write_torrent_file(const Fixture& fixture, const std::string& announce_url,
 /// several connections per IP allowed (everyone is 127.0.0.1).
 libtorrent::settings_pack loopback_settings();
 
+/// Called with a new session before its torrent is added: payments attached there (attach) cover every
+/// connection of the torrent from the first; attached later, the torrent joins at the plugin's first tick
+/// and connections made meanwhile go unpaid.
+using SessionHook = std::function<void(libtorrent::session&)>;
+
 /// One session with one torrent.
 struct Node {
   std::string name;
@@ -56,7 +62,8 @@ struct Node {
 /// `seed_mode` trusts the files without hashing them first (bench); otherwise they are checked. `pex`
 /// keeps libtorrent's default plugins (peer exchange among them); without it, a session only talks to
 /// the peers it is told about.
-Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true, bool pex = true);
+Node make_seeder(const Fixture& fixture, const std::optional<Options>& options, bool seed_mode = true, bool pex = true,
+                 const SessionHook& on_session = nullptr);
 
 /// A leecher of `fixture` downloading into `save_dir` (`pex` as for make_seeder).
 Node make_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
@@ -66,6 +73,11 @@ Node make_leecher(const std::string& name, const Fixture& fixture, const std::fi
 /// (BEP 9, ut_metadata), no tracker and no DHT; add peers with connect_peer.
 Node make_magnet_leecher(const std::string& name, const Fixture& fixture, const std::filesystem::path& save_dir,
                          const std::optional<Options>& options);
+
+/// A leecher of `atp`'s torrent (a parsed magnet link, or a torrent_info) downloading into `save_dir`,
+/// without libtorrent's default plugins but ut_metadata (the metadata of a magnet link comes from peers).
+Node make_leecher(const std::string& name, libtorrent::add_torrent_params atp, const std::filesystem::path& save_dir,
+                  const std::optional<Options>& options, const SessionHook& on_session = nullptr);
 
 /// Polls `done` until it is true or `timeout` passes (then false). Not a sleep: it returns as soon as the
 /// condition holds, checking every `poll`.
