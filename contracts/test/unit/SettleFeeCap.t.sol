@@ -118,6 +118,63 @@ contract SettleFeeCapTest is UnitTest {
         assertEq(escrow.nonceOf(payee), 0);
     }
 
+    /// @dev ChannelEscrow's `_relayerCount` (after EIP712's two string slots, `_accounts`, `_relayerIds` and
+    /// `_relayers`); test_relayerCountSlot pins it, so the exhaustion tests below cannot pass vacuously.
+    uint256 private constant RELAYER_COUNT_SLOT = 5;
+
+    function test_relayerCountSlot() external {
+        vm.prank(payee);
+        escrow.setSettleFeeCap(1, relayer);
+        vm.prank(stranger);
+        escrow.setSettleFeeCap(1, stranger);
+        assertEq(uint256(vm.load(address(escrow), bytes32(RELAYER_COUNT_SLOT))), 2);
+    }
+
+    /// @dev The last of the 2^32 − 1 relayer ids is handed out; the next new relayer is refused, while
+    /// relayers that already hold an id, and naming nobody, still work.
+    function test_RevertWhen_relayerIdsExhausted() external {
+        vm.prank(stranger);
+        escrow.setSettleFeeCap(1, stranger); // stranger holds id 1
+        vm.store(address(escrow), bytes32(RELAYER_COUNT_SLOT), bytes32(uint256(type(uint32).max - 1)));
+        vm.prank(payee);
+        escrow.setSettleFeeCap(100, relayer); // the last id
+        (, address named) = escrow.settleFeeCapOf(payee);
+        assertEq(named, relayer);
+        assertEq(uint256(vm.load(address(escrow), bytes32(RELAYER_COUNT_SLOT))), type(uint32).max);
+
+        vm.expectRevert(IChannelEscrow.RelayerIdsExhausted.selector);
+        vm.prank(payee);
+        escrow.setSettleFeeCap(200, makeAddr("new relayer"));
+        uint16 bps;
+        (bps, named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 100, "a refused setting changes nothing");
+        assertEq(named, relayer);
+
+        vm.startPrank(payee);
+        escrow.setSettleFeeCap(300, stranger);
+        (bps, named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 300);
+        assertEq(named, stranger);
+        escrow.setSettleFeeCap(400, address(0));
+        (bps, named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 400);
+        assertEq(named, address(0));
+        vm.stopPrank();
+    }
+
+    /// @dev The signed path skips the entry with the same error and keeps its nonce.
+    function test_setFeeCapBySig_skipsWhenRelayerIdsExhausted() external {
+        vm.store(address(escrow), bytes32(RELAYER_COUNT_SLOT), bytes32(uint256(type(uint32).max)));
+        bytes memory reason = abi.encodeWithSelector(IChannelEscrow.RelayerIdsExhausted.selector);
+        _expectSkipped(0, reason);
+        bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(_feeCapAuth(payeeKey, 100, 0)));
+        assertEq(failures[0], reason);
+        (uint16 bps, address named) = escrow.settleFeeCapOf(payee);
+        assertEq(bps, 0);
+        assertEq(named, address(0));
+        assertEq(escrow.nonceOf(payee), 0);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // setSettleFeeCapsBySig
     // ---------------------------------------------------------------------------------------------
