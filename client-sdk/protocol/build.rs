@@ -1,8 +1,9 @@
 //! Makes sure forge's artifacts of the escrow and token exist and are up to date before `sol!` reads their
-//! ABIs (src/bindings.rs; the SDK's RPC bindings read the same files): when one is missing or older than
-//! `contracts/src/**` or `contracts/foundry.toml`, runs `contracts/tools/build-artifacts.sh` (toolchain
-//! install if needed, then `forge build src`). The bindings are generated from the contracts on every
-//! build, never copied by hand.
+//! ABIs (src/bindings.rs; the SDK's RPC bindings read the same files) and the deploy tool embeds them
+//! (both EVM generations: `out/` and the `legacy` profile's `out-legacy/`): when one is missing or older
+//! than `contracts/src/**`, `contracts/evm/**` or `contracts/foundry.toml`, runs
+//! `contracts/tools/build-artifacts.sh` (toolchain install if needed, then `forge build src` per
+//! generation). The bindings are generated from the contracts on every build, never copied by hand.
 
 use std::{
     env, fs, io,
@@ -11,20 +12,24 @@ use std::{
     time::SystemTime,
 };
 
-/// The artifacts the bindings are generated from, relative to `contracts/`.
-const ARTIFACTS: [&str; 2] = [
+/// The artifacts the bindings are generated from and the deploy tool embeds, relative to `contracts/`.
+const ARTIFACTS: [&str; 4] = [
     "out/ChannelEscrow.sol/ChannelEscrow.json",
     "out/PieceToken.sol/PieceToken.json",
+    "out-legacy/ChannelEscrow.sol/ChannelEscrow.json",
+    "out-legacy/PieceToken.sol/PieceToken.json",
 ];
+
+/// The sources the artifacts are built from, relative to `contracts/`: the contracts, the per-EVM-generation
+/// pieces the profiles' remappings select, and the profiles themselves.
+const INPUTS: [&str; 3] = ["src", "evm", "foundry.toml"];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let contracts = manifest_dir.join("../../contracts");
-    let src = contracts.join("src");
-    let foundry_toml = contracts.join("foundry.toml");
-
-    println!("cargo:rerun-if-changed={}", src.display());
-    println!("cargo:rerun-if-changed={}", foundry_toml.display());
+    for input in INPUTS {
+        println!("cargo:rerun-if-changed={}", contracts.join(input).display());
+    }
     for artifact in ARTIFACTS {
         // Also when an artifact is deleted or rebuilt by someone else's `forge build`.
         println!(
@@ -33,9 +38,14 @@ fn main() {
         );
     }
 
-    let newest_input = newest_mtime(&src)
-        .and_then(|src| Ok(src.max(fs::metadata(&foundry_toml)?.modified()?)))
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", src.display()));
+    let newest_input = INPUTS
+        .iter()
+        .map(|input| {
+            let path = contracts.join(input);
+            newest_mtime(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        })
+        .max()
+        .expect("INPUTS is not empty");
     let stale = ARTIFACTS.iter().any(|artifact| {
         fs::metadata(contracts.join(artifact))
             .and_then(|m| m.modified())
@@ -63,16 +73,20 @@ fn main() {
         let path = contracts.join(artifact);
         assert!(
             path.is_file(),
-            "{} is missing after `forge build src`",
+            "{} is missing after contracts/tools/build-artifacts.sh",
             path.display()
         );
     }
 }
 
-/// The latest modification time of any file under `dir`.
-fn newest_mtime(dir: &Path) -> io::Result<SystemTime> {
-    let mut newest = fs::metadata(dir)?.modified()?;
-    for entry in fs::read_dir(dir)? {
+/// The latest modification time of `path` or, for a directory, of any file under it.
+fn newest_mtime(path: &Path) -> io::Result<SystemTime> {
+    let metadata = fs::metadata(path)?;
+    let mut newest = metadata.modified()?;
+    if !metadata.is_dir() {
+        return Ok(newest);
+    }
+    for entry in fs::read_dir(path)? {
         let entry = entry?;
         let mtime = if entry.file_type()?.is_dir() {
             newest_mtime(&entry.path())?

@@ -5,7 +5,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+// The EVM-generation-specific guard: transient storage, or a storage word in the `legacy` build (foundry.toml).
+import {EscrowReentrancyGuard} from "@piecepay/evm/EscrowReentrancyGuard.sol";
 
 import {IChannelEscrow} from "./interfaces/IChannelEscrow.sol";
 import {ChannelPacking} from "./libraries/ChannelPacking.sol";
@@ -16,7 +18,7 @@ import {PaymentHash} from "./libraries/PaymentHash.sol";
 /// @dev Immutable and ownerless. Accounting bound: the escrow refuses deposits that would make it hold
 /// more than 2^128−1 tokens, and every free balance and channel amount is part of those holdings, so
 /// balance arithmetic bounded by them cannot overflow (the `unchecked` blocks below rely on this).
-contract ChannelEscrow is IChannelEscrow, EIP712, ReentrancyGuardTransient {
+contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     using SafeERC20 for IERC20;
     using PaymentHash for *;
     using ChannelPacking for Channel;

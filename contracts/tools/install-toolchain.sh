@@ -6,6 +6,7 @@
 # integrity hash and `npm ci` installs only this machine's. `npm ci` never rewrites the lock; it fails
 # when a pinned version or its integrity cannot be had, and this script then names the package and what
 # to do in one line. Skipped while node_modules matches the lock (a stamp written after a good install).
+# Last, the legacy build's OpenZeppelin tree (tools/legacy-openzeppelin.sh), which is derived from it.
 # Concurrent callers (make and several cargo build scripts) are serialised on a lock file. All output
 # goes to stderr, so a build script can hand its own stdout to cargo untouched.
 set -euo pipefail
@@ -19,7 +20,12 @@ fail() {
 
 stamp="$contracts/node_modules/.piecepay-lock"
 installed() { cmp -s "$contracts/package-lock.json" "$stamp" 2>/dev/null; }
-installed && exit 0
+# Then the legacy build's OpenZeppelin tree, derived from the installed package (cheap when current).
+legacy_tree() {
+  "$contracts/tools/legacy-openzeppelin.sh"
+  exit 0
+}
+installed && legacy_tree
 
 command -v node >/dev/null || fail "node is missing: install Node.js 20 or newer (Debian: apt-get install nodejs npm)"
 command -v npm >/dev/null || fail "npm is missing: install npm (Debian: apt-get install npm)"
@@ -33,7 +39,7 @@ platform="$(node -p 'process.platform + "-" + process.arch')"
 mkdir -p "$contracts/node_modules"
 exec 9>"$contracts/node_modules/.piecepay-install.lock"
 flock 9
-installed && exit 0
+installed && legacy_tree
 
 echo "setup: installing the Solidity toolchain (npm ci, from contracts/package-lock.json)"
 log="$(mktemp)"
@@ -64,3 +70,4 @@ fi
 "$contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forge" --version | head -1 | grep -q "1.7.1" \
   || fail "forge 1.7.1 is not runnable after npm ci (node_modules/@foundry-rs/forge-linux-amd64/bin/forge)"
 cp "$contracts/package-lock.json" "$stamp"
+legacy_tree
