@@ -15,7 +15,7 @@ help:
 	@echo "make test            every test: lint, forge (unit, fuzz, invariant), slither, cargo, libtorrent, Deluge, JS"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops)"
 	@echo "make test-symbolic   halmos: the assembly settle loop against a plain-Solidity reference (bounded, slow; not in make test)"
-	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil"
+	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil (current build, then legacy on berlin)"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
 	@echo "make bench-agent     how long a client agent takes to resume 1,000 stored channels"
 	@echo "make bench-relayer   relayer ingest throughput (SQLite, PostgreSQL), recovery ceiling, p99 latency"
@@ -105,8 +105,13 @@ header:
 format-cpp: setup-lint
 	$(CPP_SOURCES) | xargs clang-format -i
 
+# The forge suite (unit, fuzz, invariant, EIP-712 fixture) on the current build, then on the legacy build
+# (berlin; docs/contracts.md "EVM generations") at the default fuzz depth even under CI=true (CI's time
+# budget), then the check that the legacy code has no post-Berlin opcode and the current ABI.
 test-contracts: setup-toolchain
 	cd contracts && $(FORGE) test
+	cd contracts && FOUNDRY_PROFILE=legacy $(FORGE) test
+	contracts/tools/check-legacy-build.py
 
 slither: setup-test
 	contracts/tools/slither.sh
