@@ -88,7 +88,7 @@ CPP_SOURCES = git ls-files -- 'client-sdk/integrations/*.cpp' 'client-sdk/integr
 
 lint: setup-toolchain setup-lint header
 	@# forge 1.7.1's fmt --check prints the diffs but exits 0: any output is a failure.
-	cd contracts && out="$$($(FORGE) fmt --check 2>&1)"; status=$$?; [ $$status -eq 0 ] && [ -z "$$out" ] \
+	cd contracts && out="$$($(FORGE) fmt --check src test script evm 2>&1)"; status=$$?; [ $$status -eq 0 ] && [ -z "$$out" ] \
 	  || { printf '%s\n' "$$out" | head -40 >&2; echo "lint: contracts/ is not as forge fmt writes it: run forge fmt in contracts/ and commit" >&2; exit 1; }
 	cargo fmt --all --check
 	$(CPP_SOURCES) | xargs clang-format --dry-run --Werror

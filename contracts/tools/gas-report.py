@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Prints the gas benchmark lines from the receipts of a GasBench broadcast (forge's run-latest.json).
 
+Usage: gas-report.py RUN_JSON CAST [LABEL]. A LABEL (the legacy build's `legacy`) goes after `gas` in
+every line: `gas legacy settle_batch size=200 per_receipt=G`.
+
 gasUsed is what each transaction really paid: the 21,000 base, calldata and execution. Every figure is
 checked against the events in its receipt, so a batch that silently skipped receipts cannot pass.
 """
@@ -16,6 +19,7 @@ def topic(signature: str) -> str:
 
 def main() -> None:
     run = json.load(open(sys.argv[1]))
+    prefix = f"gas {sys.argv[3]} " if len(sys.argv) > 3 else "gas "
     receipts = {r["transactionHash"]: r for r in run["receipts"]}
     txs = run["transactions"]
     for tx in txs:
@@ -48,36 +52,36 @@ def main() -> None:
         settled = settled_receipts(measured)
         if settled != n or count(measured, "ReceiptSkipped(bytes32,uint8)") != 0:
             sys.exit(f"gas-report: settle batch of {n} settled {settled} receipts")
-        print(f"gas settle_batch size={n} per_receipt={gas(measured) // n}")
+        print(f"{prefix}settle_batch size={n} per_receipt={gas(measured) // n}")
 
     opens = calls("openChannelsBySig(")[-1]
     opened = count(opens, "ChannelOpened(bytes32,address,address,uint32,uint96,uint96)")
     if opened != 100:
         sys.exit(f"gas-report: open batch opened {opened} channels, expected 100")
-    print(f"gas open_by_sig size=100 per_channel={gas(opens) // 100}")
+    print(f"{prefix}open_by_sig size=100 per_channel={gas(opens) // 100}")
 
     (close,) = calls("cooperativeClose(")
     if count(close, "ChannelClosed(bytes32,uint96,uint96)") != 1:
         sys.exit("gas-report: cooperative close did not close")
-    print(f"gas cooperative_close {gas(close)}")
+    print(f"{prefix}cooperative_close {gas(close)}")
 
     (permit,) = calls("depositWithPermit(")
     if count(permit, "Deposited(address,address,uint256)") != 1:
         sys.exit("gas-report: depositWithPermit did not deposit")
-    print(f"gas deposit_with_permit {gas(permit)}")
+    print(f"{prefix}deposit_with_permit {gas(permit)}")
 
     (withdraw,) = calls("withdraw(")
     if count(withdraw, "Withdrawn(address,address,uint256,uint256)") != 1:
         sys.exit("gas-report: withdraw did not withdraw")
-    print(f"gas withdraw {gas(withdraw)}")
+    print(f"{prefix}withdraw {gas(withdraw)}")
 
     onboard, add_funds = calls("fundChannelsWithPermit(")
     if count(onboard, "ChannelOpened(bytes32,address,address,uint32,uint96,uint96)") != 1:
         sys.exit("gas-report: fundChannelsWithPermit did not open the first channel")
-    print(f"gas onboard_first_channel {gas(onboard)}")
+    print(f"{prefix}onboard_first_channel {gas(onboard)}")
     if count(add_funds, "ChannelToppedUp(bytes32,uint96,uint96)") != 1:
         sys.exit("gas-report: fundChannelsWithPermit did not top the channel up")
-    print(f"gas top_up_with_permit {gas(add_funds)}")
+    print(f"{prefix}top_up_with_permit {gas(add_funds)}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs a command against a fresh local anvil on a free 127.0.0.1 port, then stops anvil.
 # The command sees RPC_URL and PRIVATE_KEY (anvil's first well-known dev account, devnet only).
+# HARDFORK picks anvil's EVM rules (default prague).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 anvil="$here/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 log="$(mktemp)"
-"$anvil" --host 127.0.0.1 --port "$port" --hardfork prague --gas-limit 100000000 --silent ${ANVIL_ARGS:-} >"$log" 2>&1 &
+"$anvil" --host 127.0.0.1 --port "$port" --hardfork "${HARDFORK:-prague}" --gas-limit 100000000 --silent ${ANVIL_ARGS:-} >"$log" 2>&1 &
 anvil_pid=$!
 trap 'kill "$anvil_pid" 2>/dev/null || true; wait "$anvil_pid" 2>/dev/null || true; rm -f "$log"' EXIT
 export RPC_URL="http://127.0.0.1:$port"

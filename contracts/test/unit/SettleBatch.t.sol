@@ -545,11 +545,16 @@ contract SettleBatchTest is UnitTest {
         }
         _setCap(payee, 10); // lowered below the 25 bps the batch claims
         vm.recordLogs();
+        // Encoded before the measurement, so that it is the escrow's gas: copying the batch into the call's
+        // arguments costs this contract ~1,000 gas more in the legacy build (no MCOPY before Cancun).
+        bytes memory call = abi.encodeCall(escrow.settleBatch, (batch));
         vm.prank(relayer);
         uint256 before = gasleft();
-        bytes memory outcomes = escrow.settleBatch(batch);
+        (bool ok, bytes memory returned) = address(escrow).call(call);
         uint256 used = before - gasleft();
+        assertTrue(ok);
         assertLt(used, 15_000, "a refused group costs no recovery");
+        bytes memory outcomes = abi.decode(returned, (bytes));
         assertEq(outcomes.length, receipts);
         for (uint256 i; i < receipts; ++i) {
             assertEq(uint8(outcomes[i]), uint8(FEE_ABOVE_CAP));
