@@ -12,16 +12,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use piecepay_deploy::devnet::{Account, Devnet, DevnetInfo};
+use piecepay_deploy::devnet::{Account, DevnetInfo};
 use piecepay_e2e::{
     client::{Client, Policy, amount, write_config},
     libtorrent::Libtorrent,
 };
 use piecepay_sdk::{
     chain::{ChainClient, ChannelStatus},
-    protocol::alloy_primitives::{Address, B256, U256},
+    protocol::alloy_primitives::{Address, B256},
 };
-use piecepay_test_support::{chain::devnet_config, relayer};
+use piecepay_test_support::chain::devnet_with_relayer;
 
 const PRICE: u128 = 1_000;
 /// What each leecher holds in the escrow to open channels from.
@@ -107,17 +107,7 @@ fn leecher_args<'a>(
 async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive_a_kill() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = piecepay_deploy::devnet::DevnetConfig {
-        peers: 3,
-        leechers: 2,
-        tokens_per_peer: U256::from(10 * DEPOSIT),
-        deposit: U256::from(DEPOSIT),
-        relayer_bin: Some(relayer::workspace_bin()),
-        ..devnet_config(&dir.join("devnet"))
-    };
-    let devnet = Devnet::start(&config, &mut |_| {})
-        .await
-        .expect("the devnet starts");
+    let devnet = devnet_with_relayer(&dir.join("devnet"), 3, 2, DEPOSIT).await;
     let info = devnet.info().clone();
     let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
         .await

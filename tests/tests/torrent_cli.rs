@@ -8,7 +8,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use piecepay_deploy::devnet::{Devnet, DevnetInfo};
+use piecepay_deploy::devnet::DevnetInfo;
 use piecepay_e2e::{
     client::{Client, KEY_ENV, Policy, amount, run_command, write_config},
     libtorrent::Libtorrent,
@@ -17,7 +17,7 @@ use piecepay_sdk::{
     chain::{ChainClient, ChannelStatus},
     protocol::alloy_primitives::{Address, B256, U256, hex},
 };
-use piecepay_test_support::{chain::devnet_config, relayer};
+use piecepay_test_support::chain::devnet_with_relayer;
 
 const PRICE: u128 = 1_000;
 /// What each leecher holds in the escrow to open channels from.
@@ -57,17 +57,7 @@ fn text(p: &Path) -> String {
 async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let config = piecepay_deploy::devnet::DevnetConfig {
-        peers: 3,
-        leechers: 2,
-        tokens_per_peer: U256::from(10 * DEPOSIT),
-        deposit: U256::from(DEPOSIT),
-        relayer_bin: Some(relayer::workspace_bin()),
-        ..devnet_config(&dir.join("devnet"))
-    };
-    let devnet = Devnet::start(&config, &mut |_| {})
-        .await
-        .expect("the devnet starts");
+    let devnet = devnet_with_relayer(&dir.join("devnet"), 3, 2, DEPOSIT).await;
     let info = devnet.info().clone();
     let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
         .await

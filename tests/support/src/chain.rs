@@ -12,12 +12,12 @@ use alloy::{
 use piecepay_deploy::{
     chain::TxOptions,
     deploy::{self, DeployRequest, Mode, TokenRequest},
-    devnet::{ChainSpec, DevnetConfig, anvil::DEFAULT_BIN},
+    devnet::{ChainSpec, Devnet, DevnetConfig, anvil::DEFAULT_BIN},
     signer::KeySource,
 };
 use serde_json::{Value, json};
 
-use crate::{anvil::Anvil, keys::DEPLOYER_KEY};
+use crate::{anvil::Anvil, keys::DEPLOYER_KEY, relayer};
 
 /// The token supply, held by [`DEPLOYER_KEY`]'s account.
 pub const SUPPLY: u128 = 1_000_000_000_000;
@@ -145,4 +145,26 @@ pub fn devnet_config(state_dir: &Path) -> DevnetConfig {
         relayer_bin: None,
         relayer_env: Vec::new(),
     }
+}
+
+/// A started devnet with the workspace's relayer, its files in `state_dir`: `peers` accounts with
+/// 10 × `deposit` tokens each, of which the first `leechers` also have `deposit` in the escrow — what the
+/// tests of separate client processes (each with its own agent) start from.
+pub async fn devnet_with_relayer(
+    state_dir: &Path,
+    peers: usize,
+    leechers: usize,
+    deposit: u128,
+) -> Devnet {
+    let config = DevnetConfig {
+        peers,
+        leechers,
+        tokens_per_peer: U256::from(10 * deposit),
+        deposit: U256::from(deposit),
+        relayer_bin: Some(relayer::workspace_bin()),
+        ..devnet_config(state_dir)
+    };
+    Devnet::start(&config, &mut |_| {})
+        .await
+        .expect("the devnet starts")
 }
