@@ -349,6 +349,10 @@ int download(const Args& a) {
   while (!g_stop.load() && !complete() && std::chrono::steady_clock::now() < deadline) c.poll(next);
   bool ok = complete();
   std::fprintf(stderr, "%sdownload: %s\n", c.tty ? "\r\x1b[K" : "", ok ? "complete" : "incomplete");
+  // Seed on for --linger-s before closing: the sellers hand their receipts to a relayer meanwhile, which
+  // settles them in its batches; a close right away settles each channel by itself instead.
+  auto const linger_end = std::chrono::steady_clock::now() + linger;
+  while (ok && !g_stop.load() && std::chrono::steady_clock::now() < linger_end) c.poll(next);
   if (ok && close == "yes") {
     // The last pieces are paid (and acknowledged) before the close.
     while (!g_stop.load() && c.payments->payments_due() && std::chrono::steady_clock::now() < deadline) c.poll(next);
