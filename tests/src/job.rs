@@ -165,14 +165,12 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     let relayer = info.relayer.as_ref().context("the devnet runs a relayer")?;
     let role = |role: &str| -> Vec<Account> {
-        info.peers
-            .iter()
-            .filter(|p| p.role == role)
+        info.accounts(role)
             .enumerate()
-            .map(|(i, p)| Account {
+            .map(|(i, a)| Account {
                 name: format!("{role} {i}"),
-                address: p.account.address,
-                key: p.account.key,
+                address: a.address,
+                key: a.key,
             })
             .collect()
     };

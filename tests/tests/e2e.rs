@@ -73,13 +73,7 @@ async fn devnet_on(
         .await
         .expect("devnet starts");
     let info = devnet.info().clone();
-    let keys = |role| {
-        info.peers
-            .iter()
-            .filter(|p| p.role == role)
-            .map(|p| p.account.key)
-            .collect()
-    };
+    let keys = |role| info.accounts(role).map(|a| a.key).collect();
     let env = Env {
         rpc_url: info.rpc_url.clone(),
         escrow: info.escrow,

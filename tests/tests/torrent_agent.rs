@@ -46,13 +46,7 @@ const BUYER: Policy = Policy::Buyer {
 
 /// The account of the `i`-th peer of `role`.
 fn account<'a>(info: &'a DevnetInfo, role: &str, i: usize) -> &'a Account {
-    &info
-        .peers
-        .iter()
-        .filter(|p| p.role == role)
-        .nth(i)
-        .expect("that many peers")
-        .account
+    info.accounts(role).nth(i).expect("that many peers")
 }
 
 fn key(info: &DevnetInfo, role: &str, i: usize) -> B256 {

@@ -26,13 +26,7 @@ const DEPOSIT: u128 = 1_000_000;
 const PIECES: u128 = 16;
 
 fn peer(info: &DevnetInfo, role: &str, i: usize) -> (B256, Address) {
-    let p = &info
-        .peers
-        .iter()
-        .filter(|p| p.role == role)
-        .nth(i)
-        .expect("that many peers")
-        .account;
+    let p = info.accounts(role).nth(i).expect("that many peers");
     (p.key, p.address)
 }
 

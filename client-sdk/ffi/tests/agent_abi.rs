@@ -122,15 +122,7 @@ fn a_c_program_pays_per_piece_through_two_agents() {
         ),
     )
     .unwrap();
-    let key = |role: &str| {
-        info.peers
-            .iter()
-            .find(|p| p.role == role)
-            .unwrap()
-            .account
-            .key
-            .to_string()
-    };
+    let key = |role: &str| info.accounts(role).next().unwrap().key.to_string();
 
     let program = dir.path().join("agent");
     compile("agent", &program);

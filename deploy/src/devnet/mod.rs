@@ -124,6 +124,17 @@ pub struct RelayerInfo {
     pub pid: Option<u32>,
 }
 
+impl DevnetInfo {
+    /// The accounts of the peers of `role` (`"seeder"` or `"leecher"`), in order.
+    pub fn accounts<'a>(&'a self, role: &str) -> impl Iterator<Item = &'a Account> + use<'a> {
+        let role = role.to_owned();
+        self.peers
+            .iter()
+            .filter(move |p| p.role == role)
+            .map(|p| &p.account)
+    }
+}
+
 /// A funded peer.
 #[derive(Clone, Debug, Serialize)]
 pub struct Peer {

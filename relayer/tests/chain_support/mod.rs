@@ -117,23 +117,12 @@ impl Net {
 
     /// The payers' keys.
     pub(crate) fn payers(&self) -> Vec<B256> {
-        self.info
-            .peers
-            .iter()
-            .filter(|p| p.role == "leecher")
-            .map(|p| p.account.key)
-            .collect()
+        self.info.accounts("leecher").map(|a| a.key).collect()
     }
 
     /// The payee's key.
     pub(crate) fn payee(&self) -> B256 {
-        self.info
-            .peers
-            .iter()
-            .find(|p| p.role == "seeder")
-            .unwrap()
-            .account
-            .key
+        self.info.accounts("seeder").next().unwrap().key
     }
 
     pub(crate) fn relayer_address(&self) -> Address {

@@ -79,12 +79,9 @@ impl Net {
     /// Its 32 bytes (devnet keys only).
     pub(crate) fn raw_key(&self, role: &str, i: usize) -> B256 {
         self.info
-            .peers
-            .iter()
-            .filter(|p| p.role == role)
+            .accounts(role)
             .nth(i)
             .expect("that many peers")
-            .account
             .key
     }
 
