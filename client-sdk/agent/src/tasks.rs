@@ -157,6 +157,9 @@ async fn payee_saw(inner: &Arc<Inner>, id: B256, on_chain: OnChain) {
         };
         inner.event(event);
         payee.dirty = true;
+        // The backoff after relayers failed (up to `resend_after_s`) must not hold back a settlement the
+        // close deadline now asks for.
+        payee.retry_at = 0;
         let links: Vec<u64> = payee.links.iter().copied().collect();
         for link in links {
             state.wake(link);
