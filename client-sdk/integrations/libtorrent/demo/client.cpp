@@ -14,8 +14,9 @@
 //       downloads into DIR/download from the peers given (and a magnet link's x.pe peers; its metadata comes
 //       from them), paying as the agent's [payer] section says. Pieces already in DIR/download (a download
 //       interrupted, even by SIGKILL) are checked and kept, not fetched or paid again. --rate-kib caps the
-//       download rate (KiB/s). Once complete it seeds on for L s (default 0). With --close yes, then, once
-//       every piece is paid: closes the agent's channels cooperatively and waits for the closes on chain.
+//       download rate (KiB/s). Once complete it seeds on for L s (default 0) and waits until every piece is
+//       paid. With --close yes it then closes the agent's channels cooperatively and waits for the closes
+//       on chain.
 //   piecepay-torrent balance --config FILE [--password-env VAR] [--json yes]
 //       one line: the wallet (tokens, withdrawable, locked, pending), spent and earned; then one line per
 //       channel. --json yes: the agent's report instead.
@@ -332,12 +333,11 @@ int download(const Args& a) {
           local.download_limit = static_cast<int>(a.num("rate-kib", 0, 1u << 20) * 1024);
           session.set_peer_class(lt::session::local_peer_class_id, local);
         }
-        if (close == "yes") {
-          // The cooperative close needs the seller connected (serve keeps it too).
-          lt::settings_pack keep;
-          keep.set_bool(lt::settings_pack::close_redundant_connections, false);
-          session.apply_settings(std::move(keep));
-        }
+        // The last receipts and the cooperative close need the sellers connected once complete (serve keeps
+        // its buyers too): libtorrent would drop a connection between two seeds at once.
+        lt::settings_pack keep;
+        keep.set_bool(lt::settings_pack::close_redundant_connections, false);
+        session.apply_settings(std::move(keep));
         // Before the torrent is added, so that payments cover every connection from the first.
         c.payments = attach_from(session, a);
       });
@@ -353,9 +353,11 @@ int download(const Args& a) {
   // settles them in its batches; a close right away settles each channel by itself instead.
   auto const linger_end = std::chrono::steady_clock::now() + linger;
   while (ok && !g_stop.load() && std::chrono::steady_clock::now() < linger_end) c.poll(next);
+  // The last pieces are paid (and acknowledged) before the close or the exit: leaving with them unpaid
+  // would stiff the sellers of what their credit window gave.
+  while (ok && !g_stop.load() && c.payments->payments_due() && std::chrono::steady_clock::now() < deadline)
+    c.poll(next);
   if (ok && close == "yes") {
-    // The last pieces are paid (and acknowledged) before the close.
-    while (!g_stop.load() && c.payments->payments_due() && std::chrono::steady_clock::now() < deadline) c.poll(next);
     c.payments->close_all();
     int asked = c.channels_opened;
     // Every channel closed on chain, not only asked to close; one whose open was still on its way at the
