@@ -134,7 +134,7 @@ test-rust: setup-test
 test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 	cargo build --locked -p piecepay-relayer
-	cargo test --locked -p piecepay-e2e --test torrent_agent --test torrent_cli
+	cargo test --locked -p piecepay-e2e --test torrent_agent --test torrent_cli --test torrent_policy
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
 deluge-plugin:

@@ -24,13 +24,15 @@ pub const KEY_ENV: &str = "PIECEPAY_KEY";
 /// What a client's agent buys or sells.
 #[derive(Clone, Copy, Debug)]
 pub enum Policy {
-    /// `[payee]`: sells at `price`, `credit_pieces` ahead of payment, nothing free; hands every receipt to
-    /// the relayer within a second.
+    /// `[payee]`: sells at `price`, `credit_pieces` ahead of payment, `free_pieces` to a peer that does
+    /// not pay; hands every receipt to the relayer within a second.
     Seller {
         /// Asked per piece.
         price: Amount,
         /// Served ahead of payment.
         credit_pieces: u64,
+        /// Served to a peer without a funded channel.
+        free_pieces: u64,
     },
     /// `[payer]`: buys up to `max_price`, spends at most `budget`, locks `deposit_per_channel` per seller,
     /// never closes an idle channel by itself (the host closes at the end).
@@ -57,8 +59,9 @@ pub fn write_config(info: &DevnetInfo, dir: &Path, name: &str, policy: Policy) -
         Policy::Seller {
             price,
             credit_pieces,
+            free_pieces,
         } => format!(
-            "[payee]\nprice = {}\ncredit_pieces = {credit_pieces}\nfree_pieces = 0\n\
+            "[payee]\nprice = {}\ncredit_pieces = {credit_pieces}\nfree_pieces = {free_pieces}\n\
              [payee.settle]\nmin_value = 1\nmax_age_s = 1\n",
             toml_amount(price)
         ),
@@ -188,6 +191,37 @@ impl Client {
     /// The pieces its last `progress:` line reports.
     pub fn progress(&self) -> Pieces {
         pieces_had(&self.log)
+    }
+
+    /// The agent events of type `kind` it logged so far (its `event: {…}` lines, docs/agent.md).
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter(|e| e["type"] == kind)
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) for its first agent event of type `kind` that `matches`; an error with
+    /// the end of its log if none came.
+    pub fn wait_event(
+        &self,
+        kind: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(event) = self.events(kind).into_iter().find(&matches) {
+                return Ok(event);
+            }
+            if Instant::now() > deadline {
+                bail!("no {kind} event within {timeout:?}\n{}", self.tail(30));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The last `n` lines of its log that are not progress lines.

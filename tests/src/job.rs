@@ -221,6 +221,7 @@ pub async fn run(
             Policy::Seller {
                 price: job.price,
                 credit_pieces: job.credit_pieces,
+                free_pieces: 0,
             },
         );
         let config = config.to_string_lossy().into_owned();

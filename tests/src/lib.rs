@@ -5,7 +5,8 @@
 //! prints what was paid, settled, closed and withdrawn. The end-to-end tests (`tests/`) also drive a
 //! swarm whose channels the test itself opens: [`content`] makes the file and its piece hashes, [`swarm`]
 //! moves pieces and receipts between the peers' state machines (or [`libtorrent`] between real sessions),
-//! and [`run`] settles and adds up.
+//! and [`run`] settles and adds up. [`rogue`] is a buyer that lies about its channel, for the tests of
+//! what a seller refuses.
 
 // A harness, not an API: its handles hold child processes and whole files, whose Debug would say nothing.
 #![allow(missing_debug_implementations)]
@@ -15,5 +16,6 @@ pub mod content;
 pub mod job;
 pub mod libtorrent;
 pub mod report;
+pub mod rogue;
 pub mod run;
 pub mod swarm;

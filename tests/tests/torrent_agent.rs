@@ -37,6 +37,7 @@ const CREDIT: u64 = 64;
 const SELLER: Policy = Policy::Seller {
     price: PRICE,
     credit_pieces: CREDIT,
+    free_pieces: 0,
 };
 const BUYER: Policy = Policy::Buyer {
     max_price: PRICE,

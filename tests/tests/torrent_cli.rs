@@ -65,6 +65,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
         Policy::Seller {
             price: PRICE,
             credit_pieces: 8,
+            free_pieces: 0,
         },
     ));
     let buyer = Policy::Buyer {

@@ -327,6 +327,17 @@ impl Devnet {
         Ok(())
     }
 
+    /// Kills the relayer (SIGKILL) and leaves it down: its URL stops answering, as a relayer that is
+    /// gone for good (the clients' configurations still name it).
+    pub async fn kill_relayer(&mut self) {
+        if let Some(relayer) = self.relayer.take() {
+            relayer.kill().await;
+        }
+        if let Some(info) = &mut self.info.relayer {
+            info.pid = None;
+        }
+    }
+
     /// What is running, for printing.
     pub fn info(&self) -> &DevnetInfo {
         &self.info
