@@ -119,6 +119,8 @@ pub struct Outcome {
     pub settlements: Vec<SettlementTx>,
     /// Receipts those settled (one per channel and settlement; each covers every piece paid before it).
     pub receipts_settled: u64,
+    /// Receipts the seeders' agents handed to the relayer (their `receipt_handed` events).
+    pub receipts_handed: usize,
     /// Every client's account, then the relayer's.
     pub accounts: Vec<AccountBooks>,
     /// Seconds the transfer took (first leecher started → last leecher complete and closed).
@@ -142,6 +144,12 @@ impl Outcome {
                 .accounts
                 .iter()
                 .all(|a| a.locked == 0 && a.after.escrow == 0)
+    }
+
+    /// Whether the relayer settled something of what the seeders handed it (trivially, when they handed
+    /// nothing).
+    pub fn relayer_settled(&self) -> bool {
+        self.receipts_handed == 0 || !self.settlements.is_empty()
     }
 
     /// Gas of all settlement transactions.
@@ -319,10 +327,12 @@ pub async fn run(
     progress.phase("stopping the seeders");
     let mut seeder_reports = Vec::new();
     let mut seeder_configs = Vec::new();
+    let mut receipts_handed = 0;
     for (s, c) in seeder_clients.iter_mut().enumerate() {
         let (report, ok) = c.terminate()?;
         ensure!(ok, "seeder {s} failed: {report}\n{}", c.tail(30));
         seeder_reports.push(report);
+        receipts_handed += c.events("receipt_handed").len();
         seeder_configs.push(job.dir.join(format!("seeder{s}.toml")));
     }
 
@@ -406,6 +416,7 @@ pub async fn run(
         channels,
         settlements,
         receipts_settled,
+        receipts_handed,
         accounts,
         transfer_secs,
         onchain_matches: mismatches.is_empty(),

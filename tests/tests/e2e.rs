@@ -1,6 +1,7 @@
 //! The whole system end to end, on a devnet per test: anvil with the real contracts, the real relayer
 //! binary on SQLite, and a swarm of SDK peers paying per piece — on a prague chain, and once on a Berlin
-//! one with chain id 1029 like BTTC's Donau testnet (legacy build, legacy transactions).
+//! one with chain id 1029 like BTTC's Donau testnet (legacy build, legacy transactions); and the main
+//! job (`piecepay-demo`, separate client processes) as `make demo` runs it.
 //!
 //! Needs the `piecepay-relayer` binary in this target directory: `cargo test --workspace` (what
 //! `make test` runs) builds it; alone, run `cargo build -p piecepay-relayer` first.
@@ -301,4 +302,40 @@ async fn the_main_job_runs_on_a_berlin_chain_with_chain_id_1029() {
     for (ty, chain_id) in settlement_txs {
         assert_eq!((ty, chain_id), (0, Some(DONAU)), "legacy transactions");
     }
+}
+
+/// The main job (`make demo`) as a user runs it, smaller: separate client processes, each with its own
+/// agent; it exits 0 only with the books matching on chain, every channel closed and every deposit
+/// refunded. Its relayer path is pinned here: while the leechers seed on (`--linger-s`), the relayer
+/// settles the seeders' receipts — without it the cooperative closes would settle everything and the last
+/// line would read `receipts=0 settlements=0`.
+#[test]
+fn the_main_job_settles_through_the_relayer_closes_and_refunds() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_piecepay-demo"))
+        .args(["--seeders", "2", "--leechers", "2", "--file-kib", "1024"])
+        .arg("--relayer-bin")
+        .arg(relayer::workspace_bin())
+        .arg("--torrent-bin")
+        .arg(Libtorrent::built_bin())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    let field = |key: &str| -> &str {
+        last.split_whitespace()
+            .find_map(|f| f.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {key} in {last}"))
+    };
+    let number = |key: &str| -> u64 { field(key).parse().unwrap() };
+    // 16 pieces of 64 KiB, bought by each of the two leechers.
+    assert_eq!(number("pieces_paid"), 32, "{last}");
+    assert!(number("receipts") >= 1, "{last}");
+    assert!(number("settlements") >= 1, "{last}");
+    assert!(number("gas_used") > 0, "{last}");
+    assert_eq!(field("onchain_matches"), "yes", "{last}");
+    // Each leecher paid on a channel; a channel to a seeder that served it nothing closes too.
+    assert!(number("closed") >= 2, "{last}");
+    assert_eq!(field("refunded"), "yes", "{last}");
 }
