@@ -342,6 +342,10 @@ pub async fn run(
         .map(|c| c.to_string_lossy().into_owned())
         .chain(leecher_configs);
     for (account, config) in seeders.iter().chain(&leechers).zip(configs) {
+        // A seeder that served nothing has nothing to withdraw, and `withdraw` refuses a zero amount.
+        if chain.balance_of(account.address).await? == 0 {
+            continue;
+        }
         run_command(&job.bin, &["withdraw", "--config", &config], account.key)
             .with_context(|| format!("{} withdraws", account.name))?;
     }
