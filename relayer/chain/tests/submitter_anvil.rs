@@ -560,10 +560,8 @@ async fn a_nonce_taken_by_another_transaction_requeues_the_job_once_confirmed() 
 #[tokio::test]
 async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
     use piecepay_protocol::{
-        SettleFeeCap, SigningKey, SolStruct,
-        alloy_primitives::aliases::U40,
-        bindings::{ChannelEscrow::setSettleFeeCapsBySigCall, IChannelEscrow},
-        domain,
+        SettleFeeCap, SigningKey, SolStruct, alloy_primitives::aliases::U40,
+        bindings::ChannelEscrow::setSettleFeeCapsBySigCall, domain,
     };
     use piecepay_relayer_chain::{alloy::primitives::B256, preflight::preflight_by_sig};
 
@@ -583,17 +581,7 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
         let signature = key
             .sign_digest(&message.eip712_signing_hash(&domain))
             .unwrap();
-        IChannelEscrow::SettleFeeCapAuth {
-            payee: key.address(),
-            bps: 30,
-            relayer: Address::ZERO,
-            nonce,
-            deadline: U40::from(deadline),
-            sig: IChannelEscrow::CompactSignature {
-                r: signature.r,
-                vs: signature.vs,
-            },
-        }
+        message.auth(key.address(), &signature)
     };
     let good = SigningKey::from_bytes(&B256::repeat_byte(0x51)).unwrap();
     let stale = SigningKey::from_bytes(&B256::repeat_byte(0x52)).unwrap();

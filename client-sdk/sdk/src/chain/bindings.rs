@@ -1,28 +1,14 @@
-//! RPC-capable contract instances (`#[sol(rpc)]`) over the same forge artifacts as
-//! [`piecepay_protocol::bindings`], whose build script keeps them up to date; never copied by hand.
+//! The contracts' bindings with their RPC-capable instances: [`piecepay_protocol::bindings`], which this
+//! crate's `chain` feature builds with its `rpc` feature (one generation from forge's artifacts for the
+//! whole workspace), and EIP-2612's `Permit`, which no artifact declares.
 //!
 //! `ChannelEscrow::new(address, provider)` and `PieceToken::new(..)` give typed call builders;
 //! `ChannelEscrow::deploy(provider, token, challenge_period)` deploys the artifact's bytecode (devnets and
-//! tests). The ABI types themselves (calls, events, errors) are the protocol crate's to use off-chain.
+//! tests).
 
-// Generated from the ABI: no docs, and `permit`'s call builder takes the ABI's seven parameters.
-#![allow(missing_docs, clippy::too_many_arguments)]
+pub use piecepay_protocol::bindings::{ChannelEscrow, IChannelEscrow, PieceToken};
 
-use alloy::sol;
-
-sol!(
-    #[sol(rpc)]
-    ChannelEscrow,
-    "../../contracts/out/ChannelEscrow.sol/ChannelEscrow.json"
-);
-
-sol!(
-    #[sol(rpc)]
-    PieceToken,
-    "../../contracts/out/PieceToken.sol/PieceToken.json"
-);
-
-sol! {
+alloy::sol! {
     /// EIP-2612's `permit` message, signed by a token holder in the token's EIP-712 domain (read from the
     /// token's EIP-5267 `eip712Domain()`): `spender` may move `value` of `owner`'s tokens until `deadline`.
     #[derive(Debug, PartialEq, Eq)]

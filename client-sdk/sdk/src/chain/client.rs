@@ -228,16 +228,20 @@ fn rpc_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Rpc(Cause::new(error))
 }
 
+/// Each `(signer, signed message)` as its `…Auth` (`auth` is the message's, from the protocol crate).
+fn auths<M, A>(
+    signed: &[(Address, Signed<M>)],
+    auth: fn(&M, Address, &CompactSignature) -> A,
+) -> Vec<A> {
+    signed
+        .iter()
+        .map(|(signer, s)| auth(&s.message, *signer, &s.signature))
+        .collect()
+}
+
 fn amount(value: U256) -> Result<Amount> {
     Amount::try_from(value)
         .map_err(|_| Error::UnexpectedChainData(format!("amount {value} above 2^128")))
-}
-
-fn sig(signature: &CompactSignature) -> IChannelEscrow::CompactSignature {
-    IChannelEscrow::CompactSignature {
-        r: signature.r,
-        vs: signature.vs,
-    }
 }
 
 impl ChainClient<DynProvider> {
@@ -582,7 +586,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         let call = self.escrow.fundChannelsWithPermit(
             U256::from(permit.value),
             U256::from(permit.deadline),
-            sig(&permit.signature),
+            (&permit.signature).into(),
             fundings,
         );
         Ok(Tx::of(&self.send(call).await?))
@@ -681,19 +685,11 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         payer_signature: &CompactSignature,
         payee_signature: &CompactSignature,
     ) -> Result<Closed> {
-        let auth = IChannelEscrow::CooperativeCloseAuth {
-            payer: close.payer,
-            payee: close.payee,
-            salt: close.salt,
-            cumulative: close.cumulative,
-            fee: close.fee,
-            relayer: close.relayer,
-            channelNonce: close.channelNonce,
-            deadline: close.deadline,
-        };
-        let call = self
-            .escrow
-            .cooperativeClose(auth, sig(payer_signature), sig(payee_signature));
+        let call = self.escrow.cooperativeClose(
+            close.auth(),
+            payer_signature.into(),
+            payee_signature.into(),
+        );
         let receipt = self.send(call).await?;
         self.closed(&receipt)
     }
@@ -787,21 +783,11 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         &self,
         opens: &[(Address, Signed<OpenChannel>)],
     ) -> Result<BySigReport> {
-        let auths = opens
-            .iter()
-            .map(|(payer, s)| IChannelEscrow::OpenAuth {
-                payer: *payer,
-                payee: s.message.payee,
-                salt: s.message.salt,
-                deposit: s.message.deposit,
-                fee: s.message.fee,
-                relayer: s.message.relayer,
-                channelNonce: s.message.channelNonce,
-                deadline: s.message.deadline,
-                sig: sig(&s.signature),
-            })
-            .collect();
-        self.by_sig(self.escrow.openChannelsBySig(auths)).await
+        self.by_sig(
+            self.escrow
+                .openChannelsBySig(auths(opens, OpenChannel::auth)),
+        )
+        .await
     }
 
     /// Submits signed top-ups (to new totals), each `(payer, signed TopUp)`; fees go to this account.
@@ -809,21 +795,8 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         &self,
         top_ups: &[(Address, Signed<TopUp>)],
     ) -> Result<BySigReport> {
-        let auths = top_ups
-            .iter()
-            .map(|(payer, s)| IChannelEscrow::TopUpAuth {
-                payer: *payer,
-                payee: s.message.payee,
-                salt: s.message.salt,
-                deposit: s.message.deposit,
-                fee: s.message.fee,
-                relayer: s.message.relayer,
-                channelNonce: s.message.channelNonce,
-                deadline: s.message.deadline,
-                sig: sig(&s.signature),
-            })
-            .collect();
-        self.by_sig(self.escrow.topUpsBySig(auths)).await
+        self.by_sig(self.escrow.topUpsBySig(auths(top_ups, TopUp::auth)))
+            .await
     }
 
     /// Submits signed close requests, each `(payer, signed RequestClose)`; fees go to this account.
@@ -831,19 +804,11 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         &self,
         closes: &[(Address, Signed<RequestClose>)],
     ) -> Result<BySigReport> {
-        let auths = closes
-            .iter()
-            .map(|(payer, s)| IChannelEscrow::CloseAuth {
-                payer: *payer,
-                payee: s.message.payee,
-                salt: s.message.salt,
-                fee: s.message.fee,
-                relayer: s.message.relayer,
-                deadline: s.message.deadline,
-                sig: sig(&s.signature),
-            })
-            .collect();
-        self.by_sig(self.escrow.requestClosesBySig(auths)).await
+        self.by_sig(
+            self.escrow
+                .requestClosesBySig(auths(closes, RequestClose::auth)),
+        )
+        .await
     }
 
     /// Submits signed withdrawals, each `(owner, signed Withdrawal)`; fees go to this account.
@@ -851,20 +816,11 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         &self,
         withdrawals: &[(Address, Signed<Withdrawal>)],
     ) -> Result<BySigReport> {
-        let auths = withdrawals
-            .iter()
-            .map(|(owner, s)| IChannelEscrow::WithdrawAuth {
-                owner: *owner,
-                to: s.message.to,
-                amount: s.message.amount,
-                fee: s.message.fee,
-                relayer: s.message.relayer,
-                nonce: s.message.nonce,
-                deadline: s.message.deadline,
-                sig: sig(&s.signature),
-            })
-            .collect();
-        self.by_sig(self.escrow.withdrawBySig(auths)).await
+        self.by_sig(
+            self.escrow
+                .withdrawBySig(auths(withdrawals, Withdrawal::auth)),
+        )
+        .await
     }
 
     /// Submits signed settlement fee caps, each `(payee, signed SettleFeeCap)`.
@@ -872,18 +828,11 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
         &self,
         caps: &[(Address, Signed<SettleFeeCap>)],
     ) -> Result<BySigReport> {
-        let auths = caps
-            .iter()
-            .map(|(payee, s)| IChannelEscrow::SettleFeeCapAuth {
-                payee: *payee,
-                bps: s.message.bps,
-                relayer: s.message.relayer,
-                nonce: s.message.nonce,
-                deadline: s.message.deadline,
-                sig: sig(&s.signature),
-            })
-            .collect();
-        self.by_sig(self.escrow.setSettleFeeCapsBySig(auths)).await
+        self.by_sig(
+            self.escrow
+                .setSettleFeeCapsBySig(auths(caps, SettleFeeCap::auth)),
+        )
+        .await
     }
 
     // --- plumbing ------------------------------------------------------------------------------
