@@ -6,7 +6,7 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::Devnet;
+use common::{Devnet, Payer};
 use piecepay_protocol::{
     alloy_sol_types::SolCall, bindings::ChannelEscrow::settleBatchCall, settle_batch::SettleOutcome,
 };
@@ -28,17 +28,37 @@ use serde_json::json;
 const GWEI: u128 = 1_000_000_000;
 const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The payee of every channel the tests open.
+const PAYEE: Address = Address::repeat_byte(0xee);
+
+/// A devnet with `channels` channels open to [`PAYEE`], a fresh journal, and a submitter over it with
+/// its config changed by `configure`.
+async fn start(
+    channels: u8,
+    configure: impl FnOnce(&mut SubmitterConfig),
+) -> (
+    Devnet,
+    Vec<Payer>,
+    Arc<MemoryJournal>,
+    Submitter<Arc<MemoryJournal>>,
+) {
+    let net = Devnet::start().await;
+    let payers = net.open_channels(channels, PAYEE).await;
+    let journal = Arc::new(MemoryJournal::new());
+    let sub = submitter(&net, journal.clone(), configure).await;
+    (net, payers, journal, sub)
+}
+
+/// A funded relayer's submitter over `journal`, with the default config changed by `configure`.
 async fn submitter(
     net: &Devnet,
     journal: Arc<MemoryJournal>,
-    confirmations: u64,
-    stuck_after: Duration,
+    configure: impl FnOnce(&mut SubmitterConfig),
 ) -> Submitter<Arc<MemoryJournal>> {
     let signer = PrivateKeySigner::from_bytes(&RELAYER_KEY).unwrap();
     net.set_balance(signer.address()).await;
     let mut config = SubmitterConfig::new(net.escrow);
-    config.confirmations = confirmations;
-    config.stuck_after = stuck_after;
+    configure(&mut config);
     Submitter::new(provider(net.anvil.url()).await, signer, journal, config)
         .await
         .unwrap()
@@ -79,11 +99,7 @@ async fn drive_to_confirmed(
 
 #[tokio::test]
 async fn settles_a_preflighted_batch_once_and_fails_a_reverting_job() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(4, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 2, Duration::from_secs(30)).await;
+    let (net, payers, journal, mut sub) = start(4, |_| {}).await;
 
     // The first two channels were settled up to 500 already: the pre-flight drops their receipts of 400.
     let early = net.batch(&payers[..2], 500).await;
@@ -139,7 +155,7 @@ async fn settles_a_preflighted_batch_once_and_fails_a_reverting_job() {
     for (payer, want) in payers.iter().zip([500, 500, 700, 700]) {
         assert_eq!(net.settled(payer.channel_id).await, want);
     }
-    assert_eq!(net.balance(payee).await, 2 * 500 + 2 * 700);
+    assert_eq!(net.balance(PAYEE).await, 2 * 500 + 2 * 700);
     // One group per job, and nothing ever skipped: no receipt was sent twice.
     assert_eq!(net.settle_logs().await, (2, 0));
     assert!(journal.unfinished().await.unwrap().is_empty());
@@ -149,11 +165,11 @@ async fn settles_a_preflighted_batch_once_and_fails_a_reverting_job() {
 
 #[tokio::test]
 async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(2, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_millis(200)).await;
+    let (net, payers, journal, mut sub) = start(2, |c| {
+        c.confirmations = 1;
+        c.stuck_after = Duration::from_millis(200);
+    })
+    .await;
     net.rpc("evm_setAutomine", json!([false])).await;
 
     let batch = net.batch(&payers, 1_000).await;
@@ -230,19 +246,12 @@ async fn a_dropped_transaction_is_rebroadcast_and_a_base_fee_spike_is_outbid() {
         base_fee > first_fees.fee_cap(),
         "mined at base fee {base_fee}: {events:?}"
     );
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 1_000);
-    }
-    assert_eq!(net.settle_logs().await, (1, 0));
+    net.assert_settled(&payers, 1_000, 1).await;
 }
 
 #[tokio::test]
 async fn a_reorged_inclusion_goes_back_to_pending_and_settles_once() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(3, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 3, Duration::from_secs(30)).await;
+    let (net, payers, journal, mut sub) = start(3, |c| c.confirmations = 3).await;
 
     let batch = net.batch(&payers, 2_000).await;
     sub.enqueue(TxId(1), batch.calldata().into()).await.unwrap();
@@ -286,11 +295,8 @@ async fn a_reorged_inclusion_goes_back_to_pending_and_settles_once() {
     assert_ne!(inclusion.block, first.block, "{events:?}");
     // The same signed transaction (same nonce) was mined again: never re-signed under another nonce.
     assert_eq!(inclusion.tx_hash, first.tx_hash);
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 2_000);
-    }
-    assert_eq!(net.balance(payee).await, 3 * 2_000);
-    assert_eq!(net.settle_logs().await, (1, 0));
+    assert_eq!(net.balance(PAYEE).await, 3 * 2_000);
+    net.assert_settled(&payers, 2_000, 1).await;
     while !matches!(indexer.step().await.unwrap(), IndexerStep::UpToDate { .. }) {}
     assert_eq!(settlements(&store), 1, "indexed once, in its new block");
 }
@@ -310,11 +316,7 @@ fn settlements(store: &MemoryIndexerStore) -> usize {
 
 #[tokio::test]
 async fn anvil_restarted_while_a_transaction_is_pending() {
-    let mut net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(2, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_secs(30)).await;
+    let (mut net, payers, journal, mut sub) = start(2, |c| c.confirmations = 1).await;
     net.rpc("evm_setAutomine", json!([false])).await;
 
     let batch = net.batch(&payers, 3_000).await;
@@ -345,32 +347,17 @@ async fn anvil_restarted_while_a_transaction_is_pending() {
     );
     drive_to_confirmed(&net, &mut sub, 1, true).await;
     assert_eq!(confirmed(&journal, 1).unwrap().tx_hash, hash);
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 3_000);
-    }
-    assert_eq!(net.settle_logs().await, (1, 0));
+    net.assert_settled(&payers, 3_000, 1).await;
 }
 
 #[tokio::test]
 async fn a_stuck_job_is_cancelled_then_sent_again_under_a_new_nonce() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(2, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let signer = PrivateKeySigner::from_bytes(&RELAYER_KEY).unwrap();
-    net.set_balance(signer.address()).await;
-    let mut config = SubmitterConfig::new(net.escrow);
-    config.confirmations = 1;
-    config.stuck_after = Duration::from_millis(100);
-    config.max_bumps = 0; // the first time it is stuck, cancel
-    let mut sub = Submitter::new(
-        provider(net.anvil.url()).await,
-        signer,
-        journal.clone(),
-        config,
-    )
-    .await
-    .unwrap();
+    let (net, payers, journal, mut sub) = start(2, |c| {
+        c.confirmations = 1;
+        c.stuck_after = Duration::from_millis(100);
+        c.max_bumps = 0; // the first time it is stuck, cancel
+    })
+    .await;
     net.rpc("evm_setAutomine", json!([false])).await;
 
     let batch = net.batch(&payers, 4_000).await;
@@ -431,31 +418,16 @@ async fn a_stuck_job_is_cancelled_then_sent_again_under_a_new_nonce() {
         .unwrap();
     assert!(cancel_receipt.status());
     assert_eq!(cancel_receipt.to, Some(sub.address()));
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 4_000);
-    }
-    assert_eq!(net.settle_logs().await, (1, 0));
+    net.assert_settled(&payers, 4_000, 1).await;
 }
 
 #[tokio::test]
 async fn run_settles_enqueued_jobs_until_shutdown() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(2, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let signer = PrivateKeySigner::from_bytes(&RELAYER_KEY).unwrap();
-    net.set_balance(signer.address()).await;
-    let mut config = SubmitterConfig::new(net.escrow);
-    config.confirmations = 1;
-    config.poll_interval = Duration::from_millis(20);
-    let mut sub = Submitter::new(
-        provider(net.anvil.url()).await,
-        signer,
-        journal.clone(),
-        config,
-    )
-    .await
-    .unwrap();
+    let (net, payers, journal, mut sub) = start(2, |c| {
+        c.confirmations = 1;
+        c.poll_interval = Duration::from_millis(20);
+    })
+    .await;
     // Jobs enqueued straight into the journal (as the node does, in its batch's transaction).
     for (id, cumulative) in [(1, 100), (2, 200)] {
         let batch = net.batch(&payers, cumulative).await;
@@ -482,19 +454,12 @@ async fn run_settles_enqueued_jobs_until_shutdown() {
     .await;
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 200);
-    }
-    assert_eq!(net.settle_logs().await, (2, 0));
+    net.assert_settled(&payers, 200, 2).await;
 }
 
 #[tokio::test]
 async fn a_nonce_taken_by_another_transaction_requeues_the_job_once_confirmed() {
-    let net = Devnet::start().await;
-    let payee = Address::repeat_byte(0xee);
-    let payers = net.open_channels(2, payee).await;
-    let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_secs(30)).await;
+    let (net, payers, _, mut sub) = start(2, |c| c.confirmations = 1).await;
     net.rpc("evm_setAutomine", json!([false])).await;
 
     let batch = net.batch(&payers, 5_000).await;
@@ -551,10 +516,7 @@ async fn a_nonce_taken_by_another_transaction_requeues_the_job_once_confirmed() 
         )),
         "{events:?}"
     );
-    for payer in &payers {
-        assert_eq!(net.settled(payer.channel_id).await, 5_000);
-    }
-    assert_eq!(net.settle_logs().await, (1, 0));
+    net.assert_settled(&payers, 5_000, 1).await;
 }
 
 #[tokio::test]
@@ -567,7 +529,7 @@ async fn a_gasless_batch_is_preflighted_and_sent_like_any_job() {
 
     let net = Devnet::start().await;
     let journal = Arc::new(MemoryJournal::new());
-    let mut sub = submitter(&net, journal.clone(), 1, Duration::from_secs(30)).await;
+    let mut sub = submitter(&net, journal.clone(), |c| c.confirmations = 1).await;
     let chain_id = net.deployer.get_chain_id().await.unwrap();
     let domain = domain(chain_id, net.escrow);
     let deadline = u64::MAX >> 30;

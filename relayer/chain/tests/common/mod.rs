@@ -95,6 +95,20 @@ impl Devnet {
         channel.settled.to()
     }
 
+    /// Asserts that every channel of `payers` settled up to `cumulative`, in `settlements`
+    /// `ReceiptsSettled` logs with nothing skipped (no receipt sent twice).
+    pub(crate) async fn assert_settled(
+        &self,
+        payers: &[Payer],
+        cumulative: u128,
+        settlements: usize,
+    ) {
+        for payer in payers {
+            assert_eq!(self.settled(payer.channel_id).await, cumulative);
+        }
+        assert_eq!(self.settle_logs().await, (settlements, 0));
+    }
+
     /// `account`'s free balance in the escrow.
     pub(crate) async fn balance(&self, account: Address) -> u128 {
         ChannelEscrow::new(self.escrow, self.deployer.clone())
