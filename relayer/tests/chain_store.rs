@@ -13,16 +13,26 @@ use piecepay_protocol::{
 };
 use piecepay_relayer::{
     Store,
-    store::{BatchEntry, OperationRow, ReceiptWrite},
+    store::{OperationRow, ReceiptWrite},
 };
 use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, EventMeta, Fees, Inclusion, IndexedEvent, IndexerStore,
     JournalOp, RequeueReason, Settlement, SignedAttempt, TxId, TxIntent, TxJournal, TxState,
 };
 
-/// One journal op (`Store` is an `IndexerStore` too, whose `apply` takes a block range).
-async fn op(store: &Store, id: TxId, op: JournalOp) -> piecepay_relayer_chain::Result<()> {
-    TxJournal::apply(store, id, op).await
+/// Applies `ops` to job `id` in order, each of which must succeed (`Store` is an `IndexerStore` too,
+/// whose `apply` takes a block range).
+async fn apply(store: &Store, id: TxId, ops: impl IntoIterator<Item = JournalOp>) {
+    for op in ops {
+        TxJournal::apply(store, id, op.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{op:?} on {id:?}: {e}"));
+    }
+}
+
+/// The code of the error `op` on job `id` fails with.
+async fn refused(store: &Store, id: TxId, op: JournalOp) -> &'static str {
+    TxJournal::apply(store, id, op).await.unwrap_err().code()
 }
 
 fn block(number: u64, fork: u8) -> BlockRef {
@@ -271,34 +281,25 @@ both_engines!(journal_rules, |store: Store| async move {
     let error = store.enqueue(TxId(1), vec![2].into()).await.unwrap_err();
     assert_eq!(error.code(), "duplicate_tx");
     assert_eq!(
-        op(&store, TxId(1), JournalOp::MarkPending)
-            .await
-            .unwrap_err()
-            .code(),
+        refused(&store, TxId(1), JournalOp::MarkPending).await,
         "invalid_transition"
     );
     assert_eq!(
-        op(&store, TxId(9), JournalOp::MarkPending)
-            .await
-            .unwrap_err()
-            .code(),
+        refused(&store, TxId(9), JournalOp::MarkPending).await,
         "unknown_tx"
     );
-    op(&store, TxId(1), JournalOp::RecordIntent(intent(4)))
-        .await
-        .unwrap();
-    op(&store, TxId(1), JournalOp::RecordIntent(intent(4)))
-        .await
-        .unwrap();
-    op(&store, TxId(1), JournalOp::RecordSigned(attempt(1)))
-        .await
-        .unwrap();
-    op(&store, TxId(1), JournalOp::RecordSigned(attempt(1)))
-        .await
-        .unwrap();
-    op(&store, TxId(1), JournalOp::RecordSigned(attempt(2)))
-        .await
-        .unwrap();
+    apply(
+        &store,
+        TxId(1),
+        [
+            JournalOp::RecordIntent(intent(4)),
+            JournalOp::RecordIntent(intent(4)),
+            JournalOp::RecordSigned(attempt(1)),
+            JournalOp::RecordSigned(attempt(1)),
+            JournalOp::RecordSigned(attempt(2)),
+        ],
+    )
+    .await;
     let unfinished = store.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 1);
     assert_eq!(unfinished[0].calldata, Bytes::from(vec![1]));
@@ -311,69 +312,28 @@ both_engines!(journal_rules, |store: Store| async move {
     };
     assert_eq!(*stored, intent(4));
     assert_eq!(attempts, &[attempt(1), attempt(2)]);
-    op(
+    apply(
         &store,
         TxId(1),
-        JournalOp::MarkIncluded(inclusion(1, 8, true)),
+        [
+            JournalOp::MarkIncluded(inclusion(1, 8, true)),
+            JournalOp::MarkPending,
+            JournalOp::MarkIncluded(inclusion(1, 9, true)),
+            JournalOp::MarkConfirmed(inclusion(1, 9, true)),
+            JournalOp::MarkConfirmed(inclusion(1, 9, true)),
+        ],
     )
-    .await
-    .unwrap();
-    op(&store, TxId(1), JournalOp::MarkPending).await.unwrap();
-    op(
-        &store,
-        TxId(1),
-        JournalOp::MarkIncluded(inclusion(1, 9, true)),
-    )
-    .await
-    .unwrap();
-    op(
-        &store,
-        TxId(1),
-        JournalOp::MarkConfirmed(inclusion(1, 9, true)),
-    )
-    .await
-    .unwrap();
-    op(
-        &store,
-        TxId(1),
-        JournalOp::MarkConfirmed(inclusion(1, 9, true)),
-    )
-    .await
-    .unwrap();
+    .await;
     assert!(store.unfinished().await.unwrap().is_empty());
     store.enqueue(TxId(2), vec![2].into()).await.unwrap();
-    op(&store, TxId(2), JournalOp::MarkFailed("x".into()))
-        .await
-        .unwrap();
+    apply(&store, TxId(2), [JournalOp::MarkFailed("x".into())]).await;
     assert!(store.unfinished().await.unwrap().is_empty());
     assert_eq!(store.journal_jobs().await.unwrap().len(), 2);
 });
 
 both_engines!(settlement_follows_its_job, |store: Store| async move {
-    let payee = payee().address();
-    let channel = open_channel(common::payer().address(), payee, 7, 1_000);
-    store.upsert_channels(&[channel]).await.unwrap();
-    let signature = sign_receipt(&common::payer(), payee, 7, 300).1;
-    store
-        .raise_receipts(
-            &[ReceiptWrite {
-                channel_id: channel.channel_id,
-                cumulative: 300,
-                signature,
-            }],
-            50,
-        )
-        .await
-        .unwrap();
-    let entry = BatchEntry {
-        channel_id: channel.channel_id,
-        cumulative: 300,
-        pending_since: 50,
-    };
-    let batch = store
-        .create_settlement_job(&[entry], 300, 60, &[0xab])
-        .await
-        .unwrap();
+    let channel = channel_with_receipt(&store, 7, 300, 50).await;
+    let batch = settlement_job(&store, &channel, 300, 50, 60, &[0xab]).await;
     let job = TxId(batch as u64);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
     assert_eq!(store.unfinished().await.unwrap()[0].id, job);
@@ -388,55 +348,62 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
         }
     };
     // Signed is not sent: nothing is claimed until the node took the transaction.
-    op(&store, job, JournalOp::RecordIntent(intent(0)))
-        .await
-        .unwrap();
-    op(&store, job, JournalOp::RecordSigned(attempt(1)))
-        .await
-        .unwrap();
+    apply(
+        &store,
+        job,
+        [
+            JournalOp::RecordIntent(intent(0)),
+            JournalOp::RecordSigned(attempt(1)),
+        ],
+    )
+    .await;
     let s = status(61).await;
     assert_eq!(s.status, SettlementState::Pending);
     assert!(s.transaction.is_none());
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
-    op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(1)))
-        .await
-        .unwrap();
+    apply(
+        &store,
+        job,
+        [JournalOp::MarkBroadcast(B256::repeat_byte(1))],
+    )
+    .await;
     let s = status(61).await;
     assert_eq!(s.status, SettlementState::Submitted);
     assert_eq!(s.transaction.unwrap().hash, B256::repeat_byte(1));
     // Requeued (a cancel was mined): no transaction to report, still batched.
-    op(&store, job, JournalOp::Requeue(RequeueReason::Cancelled))
-        .await
-        .unwrap();
+    apply(&store, job, [JournalOp::Requeue(RequeueReason::Cancelled)]).await;
     assert!(status(62).await.transaction.is_none());
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
     // Signed again, mined, confirmed.
-    op(&store, job, JournalOp::RecordIntent(intent(1)))
-        .await
-        .unwrap();
-    op(&store, job, JournalOp::RecordSigned(attempt(2)))
-        .await
-        .unwrap();
-    op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(2)))
-        .await
-        .unwrap();
+    apply(
+        &store,
+        job,
+        [
+            JournalOp::RecordIntent(intent(1)),
+            JournalOp::RecordSigned(attempt(2)),
+            JournalOp::MarkBroadcast(B256::repeat_byte(2)),
+        ],
+    )
+    .await;
     let s = status(63).await;
     assert_eq!(s.status, SettlementState::Submitted);
     assert_eq!(s.transaction.unwrap().hash, B256::repeat_byte(2));
     assert_eq!(s.transaction.unwrap().block_number, None);
-    op(&store, job, JournalOp::MarkIncluded(inclusion(2, 20, true)))
-        .await
-        .unwrap();
+    apply(
+        &store,
+        job,
+        [JournalOp::MarkIncluded(inclusion(2, 20, true))],
+    )
+    .await;
     let s = status(64).await;
     assert_eq!(s.transaction.unwrap().block_number, Some(20));
     assert_eq!(s.transaction.unwrap().cumulative, 300);
-    op(
+    apply(
         &store,
         job,
-        JournalOp::MarkConfirmed(inclusion(2, 20, true)),
+        [JournalOp::MarkConfirmed(inclusion(2, 20, true))],
     )
-    .await
-    .unwrap();
+    .await;
     // The value waited from its arrival (50) to the confirmation.
     assert_eq!(store.settle_latencies(batch, 80).await.unwrap(), [30]);
     // Confirmed, but the indexer is below its block: not a candidate again yet, and still reported as
@@ -453,32 +420,20 @@ both_engines!(settlement_follows_its_job, |store: Store| async move {
     assert_eq!(s.transaction.unwrap().block_number, Some(20));
 
     // A batch whose transaction reverted gives its channels back at once.
-    let batch = store
-        .create_settlement_job(&[entry], 300, 70, &[0xac])
-        .await
-        .unwrap();
+    let batch = settlement_job(&store, &channel, 300, 50, 70, &[0xac]).await;
     let job = TxId(batch as u64);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
-    op(&store, job, JournalOp::RecordIntent(intent(2)))
-        .await
-        .unwrap();
-    op(&store, job, JournalOp::RecordSigned(attempt(3)))
-        .await
-        .unwrap();
-    op(
+    apply(
         &store,
         job,
-        JournalOp::MarkIncluded(inclusion(3, 21, false)),
+        [
+            JournalOp::RecordIntent(intent(2)),
+            JournalOp::RecordSigned(attempt(3)),
+            JournalOp::MarkIncluded(inclusion(3, 21, false)),
+            JournalOp::MarkConfirmed(inclusion(3, 21, false)),
+        ],
     )
-    .await
-    .unwrap();
-    op(
-        &store,
-        job,
-        JournalOp::MarkConfirmed(inclusion(3, 21, false)),
-    )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(store.settlement_candidates(10).await.unwrap().len(), 1);
 });
 
@@ -522,30 +477,39 @@ both_engines!(
             .create_operations_job("withdraw", &ids, 11, &[0xcd])
             .await;
         assert!(error.is_err(), "no longer pending");
-        op(&store, job, JournalOp::RecordIntent(intent(0)))
-            .await
-            .unwrap();
-        op(&store, job, JournalOp::RecordSigned(attempt(5)))
-            .await
-            .unwrap();
+        apply(
+            &store,
+            job,
+            [
+                JournalOp::RecordIntent(intent(0)),
+                JournalOp::RecordSigned(attempt(5)),
+            ],
+        )
+        .await;
         // Signed, not yet taken by the node: still pending, no transaction claimed.
         let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
         assert_eq!(status.status, OperationState::Pending);
         assert_eq!(status.transaction_hash, None);
         assert!(store.pending_operations(12, 10).await.unwrap().is_empty());
-        op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(5)))
-            .await
-            .unwrap();
+        apply(
+            &store,
+            job,
+            [JournalOp::MarkBroadcast(B256::repeat_byte(5))],
+        )
+        .await;
         let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
         assert_eq!(status.status, OperationState::Submitted);
         assert_eq!(status.transaction_hash, Some(B256::repeat_byte(5)));
         // A replacement, broadcast: the latest hash is reported.
-        op(&store, job, JournalOp::RecordSigned(attempt(6)))
-            .await
-            .unwrap();
-        op(&store, job, JournalOp::MarkBroadcast(B256::repeat_byte(6)))
-            .await
-            .unwrap();
+        apply(
+            &store,
+            job,
+            [
+                JournalOp::RecordSigned(attempt(6)),
+                JournalOp::MarkBroadcast(B256::repeat_byte(6)),
+            ],
+        )
+        .await;
         let status = store.operation_status(&ids[0]).await.unwrap().unwrap();
         assert_eq!(status.status, OperationState::Submitted);
         assert_eq!(status.transaction_hash, Some(B256::repeat_byte(6)));
@@ -590,16 +554,15 @@ both_engines!(
         assert_eq!(failed.status, OperationState::Failed);
         assert_eq!(failed.reason.unwrap().as_ref(), &[0xde, 0xad]);
         // The journal's own confirmation leaves them be.
-        op(&store, job, JournalOp::MarkIncluded(inclusion(5, 30, true)))
-            .await
-            .unwrap();
-        op(
+        apply(
             &store,
             job,
-            JournalOp::MarkConfirmed(inclusion(5, 30, true)),
+            [
+                JournalOp::MarkIncluded(inclusion(5, 30, true)),
+                JournalOp::MarkConfirmed(inclusion(5, 30, true)),
+            ],
         )
-        .await
-        .unwrap();
+        .await;
         assert_eq!(
             store
                 .operation_status(&ids[0])

@@ -12,7 +12,7 @@ use piecepay_protocol::{
 };
 use piecepay_relayer::{
     Store,
-    store::{BatchEntry, OperationRow, ReceiptWrite},
+    store::{OperationRow, ReceiptWrite},
 };
 use piecepay_relayer_chain::{JournalOp, TxId, TxJournal};
 
@@ -195,17 +195,8 @@ both_engines!(operations_queue_once, |store: Store| async move {
 });
 
 both_engines!(settlement_batches, |store: Store| async move {
-    let payee = payee().address();
-    let mut channel = open_channel(payer().address(), payee, 7, 1_000);
-    store.upsert_channels(&[channel]).await.unwrap();
-    store.set_fee_cap(&payee, 30).await.unwrap();
-    let signature = sign_receipt(&payer(), payee, 7, 300).1;
-    let write = ReceiptWrite {
-        channel_id: channel.channel_id,
-        cumulative: 300,
-        signature,
-    };
-    store.raise_receipts(&[write], 50).await.unwrap();
+    let mut channel = channel_with_receipt(&store, 7, 300, 50).await;
+    store.set_fee_cap(&channel.payee, 30).await.unwrap();
 
     let status = store
         .settlement_status(&channel.channel_id, 60)
@@ -222,15 +213,7 @@ both_engines!(settlement_batches, |store: Store| async move {
     assert_eq!(unsettled.oldest_since, Some(50));
     let candidate = store.settlement_candidates(10).await.unwrap()[0];
     assert_eq!(candidate.fee_cap_bps, 30);
-    let entry = BatchEntry {
-        channel_id: channel.channel_id,
-        cumulative: 300,
-        pending_since: 50,
-    };
-    let batch = store
-        .create_settlement_job(&[entry], 300, 60, &[0xab])
-        .await
-        .unwrap();
+    let batch = settlement_job(&store, &channel, 300, 50, 60, &[0xab]).await;
     assert!(
         store.settlement_candidates(10).await.unwrap().is_empty(),
         "batched"
@@ -267,8 +250,9 @@ both_engines!(settlement_batches, |store: Store| async move {
     store
         .raise_receipts(
             &[ReceiptWrite {
+                channel_id: channel.channel_id,
                 cumulative: 400,
-                ..write
+                signature: sign_receipt(&payer(), channel.payee, 7, 400).1,
             }],
             90,
         )

@@ -10,7 +10,10 @@ use piecepay_protocol::{
     channel_id, domain,
     relayer_api::{ChannelState, ReceiptSubmission},
 };
-use piecepay_relayer::{Store, store::ChannelRecord};
+use piecepay_relayer::{
+    Store,
+    store::{BatchEntry, ChannelRecord, ReceiptWrite},
+};
 use piecepay_test_support::{TempDir, postgres::PostgresServer, sqlite_url, temp_dir};
 
 pub(crate) const CHAIN_ID: u64 = 31_337;
@@ -111,6 +114,47 @@ pub(crate) fn sign_receipt(
         .sign_digest(&receipt.eip712_signing_hash(&test_domain()))
         .unwrap();
     (receipt, signature)
+}
+
+/// The test payer's channel `salt` to the test payee (1,000 deposited), stored with a receipt for
+/// `cumulative` received at `at`.
+pub(crate) async fn channel_with_receipt(
+    store: &Store,
+    salt: u32,
+    cumulative: u128,
+    at: u64,
+) -> ChannelRecord {
+    let payee = payee().address();
+    let channel = open_channel(payer().address(), payee, salt, 1_000);
+    store.upsert_channels(&[channel]).await.unwrap();
+    let write = ReceiptWrite {
+        channel_id: channel.channel_id,
+        cumulative,
+        signature: sign_receipt(&payer(), payee, salt, cumulative).1,
+    };
+    store.raise_receipts(&[write], at).await.unwrap();
+    channel
+}
+
+/// A settlement batch of `channel`'s receipt for `cumulative` (received at `since`) and its job, created
+/// at `now` with `calldata`; the batch id (= the job's).
+pub(crate) async fn settlement_job(
+    store: &Store,
+    channel: &ChannelRecord,
+    cumulative: u128,
+    since: u64,
+    now: u64,
+    calldata: &[u8],
+) -> i64 {
+    let entry = BatchEntry {
+        channel_id: channel.channel_id,
+        cumulative,
+        pending_since: since,
+    };
+    store
+        .create_settlement_job(&[entry], cumulative, now, calldata)
+        .await
+        .unwrap()
 }
 
 pub(crate) fn submission(
