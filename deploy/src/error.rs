@@ -246,7 +246,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_are_distinct() {
+    fn codes_are_distinct_snake_case() {
         let errors = [
             Error::InvalidInput(String::new()),
             Error::KeyMissing { env: String::new() },
@@ -256,9 +256,6 @@ mod tests {
             Error::rpc("x", "y"),
             Error::io("x", std::io::Error::other("y")),
         ];
-        let mut codes: Vec<_> = errors.iter().map(Error::code).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), errors.len());
+        piecepay_test_support::assert_error_codes(errors.iter().map(Error::code));
     }
 }

@@ -118,15 +118,7 @@ mod tests {
             Error::Chain(piecepay_relayer_chain::Error::UnknownTx(1)),
             Error::Internal(String::new()),
         ];
-        let mut codes: Vec<_> = all.iter().map(Error::code).collect();
-        assert!(
-            codes
-                .iter()
-                .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        );
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
+        piecepay_test_support::assert_error_codes(all.iter().map(Error::code));
     }
 
     #[test]

@@ -56,3 +56,20 @@ pub fn temp_dir() -> TempDir {
 pub fn sqlite_url(dir: &Path, name: &str) -> String {
     format!("sqlite://{}", dir.join(name).display())
 }
+
+/// Asserts the rule of stable error codes on one error type's codes (one per variant): each is
+/// snake_case, and no two are the same.
+///
+/// ```
+/// piecepay_test_support::assert_error_codes(["timed_out", "not_found"]);
+/// ```
+pub fn assert_error_codes<'a>(codes: impl IntoIterator<Item = &'a str>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for code in codes {
+        assert!(
+            !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "error code {code:?} is not snake_case"
+        );
+        assert!(seen.insert(code), "error code {code:?} is used twice");
+    }
+}
