@@ -21,13 +21,16 @@ use piecepay_protocol::CompactSignature;
 use sqlx::{
     SqlitePool,
     migrate::Migrator,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    },
 };
 
 mod codec;
 mod payee;
 mod payer;
 
+use codec::{Key, channel_of};
 pub(super) use payee::ReceiptRow;
 
 use crate::{Amount, Cause, Channel, Error, Result};
@@ -117,6 +120,36 @@ impl SqliteStore {
             })
             .collect::<Result<Vec<_>>>()?;
         self.commit_receipts(rows.iter()).await
+    }
+
+    /// The record of `channel` that `query` selects (keyed as [`Key::bind`] binds), decoded by `record`.
+    async fn load_one<T>(
+        &self,
+        channel: &Channel,
+        query: &'static str,
+        record: fn(&SqliteRow, Channel) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let row = Key::of(channel)?
+            .bind(sqlx::query(query))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage)?;
+        row.map(|row| record(&row, channel.clone())).transpose()
+    }
+
+    /// Every record `query` selects, each decoded by `record` with the channel its row names.
+    async fn load_all<T>(
+        &self,
+        query: &'static str,
+        record: fn(&SqliteRow, Channel) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        sqlx::query(query)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage)?
+            .iter()
+            .map(|row| record(row, channel_of(row)?))
+            .collect()
     }
 
     /// Upserts already-validated receipt rows in one transaction.

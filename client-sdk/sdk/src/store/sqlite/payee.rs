@@ -10,9 +10,9 @@ use sqlx::{SqliteExecutor, sqlite::SqliteRow};
 use super::{
     SqliteStore,
     codec::{
-        Key, address, amount, channel_of, credit_columns, get, get_amount, get_opt_amount,
-        get_opt_time, get_time, parse_channel_amount, parse_time, required, salt, signature,
-        signed_receipt, terms_of, time,
+        Key, address, amount, credit_columns, get, get_amount, get_opt_amount, get_opt_time,
+        get_time, parse_channel_amount, parse_time, required, salt, signature, signed_receipt,
+        terms_of, time,
     },
     corrupt, storage,
 };
@@ -184,12 +184,8 @@ impl PayeeColumns {
     }
 }
 
-/// A payee record from a [`PAYEE_ONE`] / [`PAYEE_ALL`] row; `channel` when the caller has it already.
-fn payee_record(row: &SqliteRow, channel: Option<&Channel>) -> Result<PayeeRecord> {
-    let channel = match channel {
-        Some(channel) => channel.clone(),
-        None => channel_of(row)?,
-    };
+/// A payee record from a [`PAYEE_ONE`] / [`PAYEE_ALL`] row and its `channel`.
+fn payee_record(row: &SqliteRow, channel: Channel) -> Result<PayeeRecord> {
     let terms = terms_of(row)?;
     let updated_at = get_time(row, "updated_at")?;
     let deposit = get_amount(row, "deposit")?;
@@ -336,23 +332,11 @@ impl PayeeStore for SqliteStore {
     }
 
     async fn load_payee(&self, channel: &Channel) -> Result<Option<PayeeRecord>> {
-        let key = Key::of(channel)?;
-        let row = key
-            .bind(sqlx::query(PAYEE_ONE))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        row.map(|row| payee_record(&row, Some(channel))).transpose()
+        self.load_one(channel, PAYEE_ONE, payee_record).await
     }
 
     async fn payee_channels(&self) -> Result<Vec<PayeeRecord>> {
-        sqlx::query(PAYEE_ALL)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(|row| payee_record(row, None))
-            .collect()
+        self.load_all(PAYEE_ALL, payee_record).await
     }
 
     async fn record_settlement(

@@ -7,8 +7,8 @@ use sqlx::{SqliteConnection, sqlite::SqliteRow};
 use super::{
     SqliteStore,
     codec::{
-        Key, amount, channel_of, credit_columns, get, get_amount, get_opt_amount, get_opt_time,
-        get_time, parse_channel_amount, required, signature, signed_receipt, terms_of, time,
+        Key, amount, credit_columns, get, get_amount, get_opt_amount, get_opt_time, get_time,
+        parse_channel_amount, required, signature, signed_receipt, terms_of, time,
     },
     corrupt, storage,
 };
@@ -117,11 +117,7 @@ impl PayerColumns {
     }
 }
 
-fn payer_record(row: &SqliteRow, channel: Option<&Channel>) -> Result<PayerRecord> {
-    let channel = match channel {
-        Some(channel) => channel.clone(),
-        None => channel_of(row)?,
-    };
+fn payer_record(row: &SqliteRow, channel: Channel) -> Result<PayerRecord> {
     let terms = terms_of(row)?;
     let updated_at = get_time(row, "updated_at")?;
     let deposit = get_amount(row, "deposit")?;
@@ -314,22 +310,10 @@ impl PayerStore for SqliteStore {
     }
 
     async fn load_payer(&self, channel: &Channel) -> Result<Option<PayerRecord>> {
-        let key = Key::of(channel)?;
-        let row = key
-            .bind(sqlx::query(PAYER_ONE))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage)?;
-        row.map(|row| payer_record(&row, Some(channel))).transpose()
+        self.load_one(channel, PAYER_ONE, payer_record).await
     }
 
     async fn payer_channels(&self) -> Result<Vec<PayerRecord>> {
-        sqlx::query(PAYER_ALL)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(storage)?
-            .iter()
-            .map(|row| payer_record(row, None))
-            .collect()
+        self.load_all(PAYER_ALL, payer_record).await
     }
 }
