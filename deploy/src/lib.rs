@@ -16,6 +16,7 @@ pub mod code;
 pub mod deploy;
 pub mod devnet;
 mod error;
+mod json_file;
 pub mod manifest;
 pub mod pending;
 pub mod signer;

@@ -1,14 +1,11 @@
 //! The deployment manifest: one JSON file per chain id, `<dir>/<chainId>.json` (format in docs/deploy.md).
 
-use std::{
-    fs, io,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use alloy::primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 
-use crate::{Artifact, Error, Result};
+use crate::{Artifact, Result, json_file};
 
 /// The value of [`Manifest::format`] this version writes and reads.
 pub const FORMAT: &str = "piecepay-deployment/1";
@@ -161,16 +158,10 @@ impl Manifest {
     /// Reads the manifest of `chain_id` from `dir`; `Ok(None)` when there is none.
     pub fn load(dir: &Path, chain_id: u64) -> Result<Option<Self>> {
         let path = path(dir, chain_id);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::ManifestIo { path, source }),
+        let Some(manifest) = json_file::read::<Self>(&path)? else {
+            return Ok(None);
         };
-        let invalid = |reason: String| Error::ManifestInvalid {
-            path: path.clone(),
-            reason,
-        };
-        let manifest: Self = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let invalid = |reason| json_file::invalid(&path, reason);
         if manifest.format != FORMAT {
             return Err(invalid(format!(
                 "format {:?}, this tool reads {FORMAT:?}",
@@ -191,20 +182,11 @@ impl Manifest {
         Ok(Some(manifest))
     }
 
-    /// Writes the manifest to `dir/<chainId>.json` atomically (a temporary file renamed over it), creating
-    /// `dir` if needed; returns the path.
+    /// Writes the manifest to `dir/<chainId>.json` atomically (a temporary file, fsynced, renamed over
+    /// it), creating `dir` if needed; returns the path.
     pub fn store(&self, dir: &Path) -> Result<PathBuf> {
         let path = path(dir, self.chain_id);
-        let io_err = |source| Error::ManifestIo {
-            path: path.clone(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(io_err)?;
-        let mut text = serde_json::to_string_pretty(self).expect("a manifest always serializes");
-        text.push('\n');
-        let tmp = dir.join(format!(".{}.json.tmp", self.chain_id));
-        fs::write(&tmp, text).map_err(io_err)?;
-        fs::rename(&tmp, &path).map_err(io_err)?;
+        json_file::write(&path, self)?;
         Ok(path)
     }
 }
@@ -227,6 +209,8 @@ mod decimal {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn sample() -> Manifest {

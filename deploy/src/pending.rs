@@ -18,7 +18,7 @@ use std::{
 use alloy::primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result, chain::SignedTx, manifest::TokenArgs};
+use crate::{Error, Result, chain::SignedTx, json_file, manifest::TokenArgs};
 
 /// The value of [`Pending::format`].
 pub const FORMAT: &str = "piecepay-deployment-pending/1";
@@ -84,20 +84,14 @@ impl Pending {
     /// The record in `dir` for `chain_id`, if there is one.
     pub fn load(dir: &Path, chain_id: u64) -> Result<Option<Self>> {
         let path = path(dir, chain_id);
-        let text = match fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(Error::ManifestIo { path, source }),
+        let Some(pending) = json_file::read::<Self>(&path)? else {
+            return Ok(None);
         };
-        let pending: Self = serde_json::from_str(&text).map_err(|e| Error::ManifestInvalid {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
         if pending.format != FORMAT || pending.chain_id != chain_id {
-            return Err(Error::ManifestInvalid {
-                path,
-                reason: format!("not a {FORMAT} record of chain {chain_id}"),
-            });
+            return Err(json_file::invalid(
+                &path,
+                format!("not a {FORMAT} record of chain {chain_id}"),
+            ));
         }
         Ok(Some(pending))
     }
@@ -148,21 +142,7 @@ impl Pending {
 
     /// Writes the record, atomically and durably (a temporary file, synced, renamed over it).
     pub fn store(&self, dir: &Path) -> Result<()> {
-        let path = path(dir, self.chain_id);
-        let io_err = |source| Error::ManifestIo {
-            path: path.clone(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(io_err)?;
-        let text = serde_json::to_string_pretty(self).expect("a record always serializes");
-        let tmp = dir.join(format!(".{}.pending.json.tmp", self.chain_id));
-        {
-            use std::io::Write as _;
-            let mut file = fs::File::create(&tmp).map_err(io_err)?;
-            file.write_all(text.as_bytes()).map_err(io_err)?;
-            file.sync_all().map_err(io_err)?;
-        }
-        fs::rename(&tmp, &path).map_err(io_err)
+        json_file::write(&path(dir, self.chain_id), self)
     }
 
     /// Removes the record of `chain_id` from `dir` (the deployment is complete, or was abandoned).
