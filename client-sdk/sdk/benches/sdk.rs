@@ -22,12 +22,12 @@ use std::{
 use piecepay_sdk::{
     Amount, Channel, CreditWindow, PayeeChannel, Terms,
     protocol::{
-        CompactSignature, Eip712Domain, Receipt, SigningKey, SolStruct,
-        alloy_primitives::{Address, B256, U256, aliases::U96},
-        domain,
+        CompactSignature, Receipt, SigningKey, SolStruct,
+        alloy_primitives::{B256, U256, aliases::U96},
     },
     store::{GroupCommit, PayeeStore, SqliteStore},
 };
+use piecepay_test_support::keys::{key, test_domain};
 
 const T0: u64 = 1_700_000_000;
 const PRICE: Amount = 10;
@@ -37,16 +37,8 @@ const PEERS: u32 = 256;
 const PER_PEER: u128 = 20;
 const ROUNDS: u32 = 5;
 
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
-
-fn escrow_domain() -> Eip712Domain {
-    domain(31_337, Address::repeat_byte(0xe5))
-}
-
 fn channel(salt: u32) -> Channel {
-    Channel::new(escrow_domain(), key(1).address(), key(2).address(), salt).unwrap()
+    Channel::new(test_domain(), key(1).address(), key(2).address(), salt).unwrap()
 }
 
 fn receipt(channel: &Channel, cumulative: Amount) -> Receipt {

@@ -10,19 +10,16 @@ use piecepay_sdk::{
     PayerConfig, Payment, Terms, UnchokePolicy,
     bidding::BidUpdate,
     protocol::{
-        Receipt, SigningKey, SolStruct,
-        alloy_primitives::{Address, B256, aliases::U96},
+        Receipt, SolStruct,
+        alloy_primitives::{Address, aliases::U96},
         domain,
     },
     rank_unchoke,
 };
+use piecepay_test_support::keys::key;
 use proptest::prelude::*;
 
 const T0: u64 = 1_700_000_000;
-
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
 
 fn channel() -> Channel {
     Channel::new(

@@ -19,7 +19,7 @@ use axum::{
 use piecepay_sdk::{
     Error, Signed, SignedReceipt,
     protocol::{
-        OpenChannel, Receipt, SigningKey, SolStruct,
+        OpenChannel, Receipt, SolStruct,
         alloy_primitives::{
             Address, B256,
             aliases::{U40, U96},
@@ -35,6 +35,7 @@ use piecepay_sdk::{
     },
     relayer_client::{RelayerClient, RelayerClientConfig, RetryPolicy},
 };
+use piecepay_test_support::keys::key;
 use serde_json::{Value, json};
 
 const CHAIN_ID: u64 = 31_337;
@@ -185,10 +186,6 @@ fn client_for(url: &str) -> RelayerClient {
 }
 
 // --- fixtures (the same keys and values as the protocol crate's golden JSON) ---------------------
-
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
 
 fn signed_receipt(cumulative: u128) -> SignedReceipt {
     let message = Receipt {

@@ -4,18 +4,14 @@
 
 use piecepay_sdk::{
     Actions, Amount, CreditWindow, Outcome, PayeePolicy, PayeeSession, PayeeSessionConfig,
-    PayerConfig, PayerSession, PayerSessionConfig,
-    protocol::{SigningKey, alloy_primitives::Address, alloy_primitives::B256},
+    PayerConfig, PayerSession, PayerSessionConfig, protocol::alloy_primitives::Address,
     wire::Message,
 };
+use piecepay_test_support::keys::key;
 
 const CHAIN: u64 = 31_337;
 const PRICE: Amount = 1_000;
 const NOW: u64 = 1_700_000_000;
-
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
 
 fn payee_config(credit: u32) -> PayeeSessionConfig {
     PayeeSessionConfig {

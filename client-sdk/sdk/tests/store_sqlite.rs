@@ -14,7 +14,7 @@ use piecepay_sdk::{
     PayerConfig, PayerState, Payment, Terms,
     payee::{SettlePolicy, SettleRoute},
     protocol::{
-        CompactSignature, Eip712Domain, Receipt, SigningKey, SolStruct,
+        CompactSignature, Eip712Domain, Receipt, SolStruct,
         alloy_primitives::{Address, B256, U256, aliases::U96},
         domain,
     },
@@ -22,6 +22,7 @@ use piecepay_sdk::{
         GroupCommit, MIGRATOR, PayeeStore, PayerStore, SettlementProgress, SqliteStore, pay_durably,
     },
 };
+use piecepay_test_support::keys::{key, test_domain};
 use piecepay_test_support::{TempDir, temp_dir};
 use proptest::{
     collection::vec,
@@ -37,16 +38,8 @@ fn db(dir: &TempDir) -> PathBuf {
     dir.path().join("store.db")
 }
 
-fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
-
-fn escrow_domain() -> Eip712Domain {
-    domain(31_337, Address::repeat_byte(0xe5))
-}
-
 fn channel(salt: u32) -> Channel {
-    Channel::new(escrow_domain(), key(1).address(), key(2).address(), salt).unwrap()
+    Channel::new(test_domain(), key(1).address(), key(2).address(), salt).unwrap()
 }
 
 fn terms() -> Terms {

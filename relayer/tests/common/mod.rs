@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use piecepay_protocol::{
-    CompactSignature, Eip712Domain, Receipt, SigningKey, SolStruct,
-    alloy_primitives::{Address, B256, address, aliases::U96},
-    channel_id, domain,
+    CompactSignature, Receipt, SigningKey, SolStruct,
+    alloy_primitives::{Address, aliases::U96},
+    channel_id,
     relayer_api::{ChannelState, ReceiptSubmission},
 };
 use piecepay_relayer::{
@@ -16,12 +16,9 @@ use piecepay_relayer::{
 };
 use piecepay_test_support::{TempDir, postgres::PostgresServer, sqlite_url, temp_dir};
 
-pub(crate) const CHAIN_ID: u64 = 31_337;
-pub(crate) const ESCROW: Address = address!("0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5");
-
-pub(crate) fn test_domain() -> Eip712Domain {
-    domain(CHAIN_ID, ESCROW)
-}
+pub(crate) use piecepay_test_support::keys::{
+    TEST_CHAIN_ID as CHAIN_ID, TEST_ESCROW as ESCROW, key, test_domain,
+};
 
 /// What keeps a test store's database alive.
 pub(crate) enum Guard {
@@ -65,10 +62,6 @@ macro_rules! both_engines {
             }
         }
     };
-}
-
-pub(crate) fn key(byte: u8) -> SigningKey {
-    SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
 }
 
 /// The fixture payer and payee of docs/relayer-api.md.
