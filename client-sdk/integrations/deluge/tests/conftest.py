@@ -67,7 +67,8 @@ def running(daemons, tmp_path):
     torrent, tid = torrents.make(d.download_dir, 'paid.bin', 1024 * 1024)
     d.add_torrent(torrent, seed=True)
     script(d, totals={tid: TOTALS}, wallet=WALLET, closed=3)
-    d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
+    d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9'],
+                                  'price': '5'})
     status = d.rpc('piecepay.unlock', 'pass phrase')
     assert (status['state'], status['payments']) == ('running', 'scripted (tests only)')
     return d, tid

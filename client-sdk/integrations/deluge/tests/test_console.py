@@ -41,11 +41,13 @@ def test_unlock_and_money_commands_report_why_they_cannot_run(daemons, tmp_path)
     keystore.write_text('{}')
     manifest.write_text('{}')
     d = daemons('one')
-    console(d, 'config', 'keystore=%s' % keystore, 'manifest=%s' % manifest, 'rpc_url=http://127.0.0.1:9')
+    # Deluge's defaults neither sell nor buy: the answer names what to set.
+    code, out, _ = console(d, 'config', 'keystore=%s' % keystore, 'manifest=%s' % manifest, 'rpc_url=http://127.0.0.1:9')
+    assert code == 0 and out.startswith('payments: error — error[policy_not_configured]: set "price" (to sell)'), out
+    console(d, 'config', 'price=5')
     code, out, _ = console(d, 'unlock', stdin='typed password\n')
-    # The password reached the agent, which refuses this config (no price to charge or to pay).
-    assert code == 0 and out.startswith('payments: error — error[config]: '), out
-    assert 'neither buys nor sells' in out
+    # The password reached the agent, which cannot open this wallet (the keystore is not one).
+    assert code == 0 and out.startswith('payments: error — error[wallet]: '), out
     for command in ('balance', 'withdraw', 'close-all'):
         code, _, err = console(d, command)
         assert code == 1 and err.startswith('piecepay-deluge: error[not_running]: payments are error: '), (command, err)

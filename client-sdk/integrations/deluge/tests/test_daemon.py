@@ -124,15 +124,14 @@ def test_a_locked_wallet_waits_for_its_password_and_gets_it_over_rpc(daemons, tm
     manifest.write_text('{}')
     d = daemons('one')
     status = d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest),
-                                           'relayer_urls': ['http://127.0.0.1:9']})
+                                           'relayer_urls': ['http://127.0.0.1:9'], 'price': '5'})
     assert (status['state'], status['error_code']) == ('locked', 'password_missing')
     assert 'PIECEPAY_PASSWORD' in status['error']
     remote_error(d.rpc, 'piecepay.unlock', '')
-    # The password goes to the agent, which refuses this config (no price to charge or to pay) and says so.
+    # The password goes to the agent, which cannot open this keystore (it is not one) and says so.
     status = d.rpc('piecepay.unlock', 'correct horse')
-    assert (status['state'], status['error_code']) == ('error', 'config')
-    assert 'neither buys nor sells' in status['error']
-    assert 'error[config]' in d.log_text()
+    assert (status['state'], status['error_code']) == ('error', 'wallet')
+    assert 'error[wallet]' in d.log_text()
     # Never written anywhere: not in the settings, not in the agent's config, not in the log.
     for path in (os.path.join(d.config_dir, 'piecepay.conf'), os.path.join(d.config_dir, 'piecepay', 'agent.toml'), d.log_path):
         with open(path) as f:
@@ -145,9 +144,10 @@ def test_the_password_can_come_from_delugeds_environment(daemons, tmp_path):
     manifest.write_text('{}')
     d = daemons('one', env={'MY_WALLET_PASSWORD': 'from env'})
     status = d.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest),
-                                           'rpc_url': 'http://127.0.0.1:9', 'password_env': 'MY_WALLET_PASSWORD'})
-    # Past "locked": the password was found, so the agent was asked to start (and refused the config).
-    assert (status['state'], status['error_code']) == ('error', 'config')
+                                           'rpc_url': 'http://127.0.0.1:9', 'password_env': 'MY_WALLET_PASSWORD',
+                                           'price': '5'})
+    # Past "locked": the password was found, so the agent was asked to start (and refused the keystore).
+    assert (status['state'], status['error_code']) == ('error', 'wallet')
 
 
 def test_disable_and_enable_at_runtime_while_serving(daemons, tmp_path):

@@ -61,7 +61,8 @@ def test_payments_that_fail_to_start_leave_deluged_serving(daemons, tmp_path):
     manifest.write_text('{}')
     seeder, leecher = daemons('seeder', plugin='scripted'), daemons('leecher', plugin=False)
     script(seeder, start_error=['relayer_unreachable', 'no relayer answered at http://127.0.0.1:9'])
-    seeder.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9']})
+    seeder.rpc('piecepay.set_config', {'keystore': str(keystore), 'manifest': str(manifest), 'relayer_urls': ['http://127.0.0.1:9'],
+                                       'price': '5'})
     status = seeder.rpc('piecepay.unlock', 'pass phrase')
     assert (status['state'], status['error_code']) == ('error', 'relayer_unreachable')
     assert 'piecepay: error[relayer_unreachable]: no relayer answered at http://127.0.0.1:9' in seeder.log_text()

@@ -66,7 +66,24 @@ def test_wallet_problems_are_named_in_order(tmp_path):
     manifest.write_text('{}')
     assert settings.wallet_problem(s).code == 'no_chain_access'
     s['relayer_urls'] = ['http://127.0.0.1:9']
+    # The defaults neither sell nor buy: a fresh install is told what to set, not the agent's TOML error.
+    assert settings.wallet_problem(s).code == 'policy_not_configured'
+    assert '"price" (to sell) and/or "max_price" (to buy)' in settings.wallet_problem(s).message
+    s['price'] = '5'
     assert settings.wallet_problem(s) is None
+
+
+def test_buying_needs_a_budget_and_a_deposit_covering_a_piece():
+    s = dict(settings.DEFAULTS, max_price='10')
+    assert settings.policy_problem(s).message.startswith('set "budget_total" in piecepay.conf: buying (max_price 10)')
+    s['budget_total'] = '1000'
+    assert settings.policy_problem(s).message.startswith('set "deposit_per_channel" in piecepay.conf: buying')
+    s['deposit_per_channel'] = '9'
+    assert settings.policy_problem(s).message.startswith('set "deposit_per_channel" in piecepay.conf to at least max_price (10)')
+    s['deposit_per_channel'] = str(2**96)
+    assert settings.policy_problem(s).code == 'policy_incomplete'
+    s['deposit_per_channel'] = '10'
+    assert settings.policy_problem(s) is None
 
 
 def test_the_agent_config_carries_every_setting_but_never_the_password(tmp_path):

@@ -151,4 +151,29 @@ def wallet_problem(settings):
     if not settings['relayer_urls'] and not settings['rpc_url']:
         return PiecepayError('no_chain_access',
                              'set "relayer_urls" or "rpc_url" %s: the wallet needs a relayer or a JSON-RPC endpoint' % where)
+    return policy_problem(settings)
+
+
+def policy_problem(settings):
+    """Why the agent would refuse this buying and selling policy (docs/agent.md, "Configuration"), as
+    one line naming the setting to change, or None: the defaults neither sell nor buy, so a fresh install
+    is told here what to set rather than getting the agent's own message about its TOML."""
+    where = 'in %s' % CONFIG_FILE
+    price, max_price = settings['price'], settings['max_price']
+    if price == '0' and max_price == '0':
+        return PiecepayError('policy_not_configured',
+                             'set "price" (to sell) and/or "max_price" (to buy) %s: with both 0 there is nothing '
+                             'to pay or be paid' % where)
+    if max_price == '0':
+        return None
+    for key in ('budget_total', 'deposit_per_channel'):
+        if settings[key] == '0':
+            return PiecepayError('policy_incomplete', 'set "%s" %s: buying (max_price %s) needs it above 0'
+                                 % (key, where, max_price))
+    if int(settings['deposit_per_channel']) < int(max_price):
+        return PiecepayError('policy_incomplete', 'set "deposit_per_channel" %s to at least max_price (%s): '
+                             'a channel must cover one piece' % (where, max_price))
+    if int(max_price) >= 2**96 or int(settings['deposit_per_channel']) >= 2**96:
+        return PiecepayError('policy_incomplete', '"max_price" and "deposit_per_channel" %s must be below 2^96 '
+                             '(the escrow\'s amounts)' % where)
     return None
