@@ -77,21 +77,26 @@ class AgentPayments final : public Payments {
       row.earned = t.get<std::string>("earned");
       row.pending = minus(row.earned, t.get<std::string>("settled"));
     }
-    // Peers paying / paid: the open channels with a connection on this torrent now.
+    // Peers paying / paid: the counterparties (accounts) with an open channel and a connection on this
+    // torrent now. A channel that is closing or closed carries no more payments, so it does not count,
+    // and a peer that reopened after a close (its old channel closing, the new one open) counts once.
     for (const lt::torrent_handle& handle : session_.get_torrents()) {
       std::vector<lt::peer_info> peers;
       handle.get_peer_info(peers);
       std::set<std::string> here;
       for (const auto& p : peers) here.insert(p.ip.address().to_string() + ":" + std::to_string(p.ip.port()));
-      TorrentTotals* row = nullptr;
+      std::set<std::string> paying, paid;
       for (const auto& [_, peer] : list(report, "peers")) {
         if (peer.get<std::string>("state") != "open") continue;
         bool connected = false;
         for (const auto& [__, c] : list(peer, "connections")) connected |= here.count(c.data()) > 0;
         if (!connected) continue;
-        if (row == nullptr) row = &out[hex(handle.info_hash())];
-        (peer.get<std::string>("role") == "payer" ? row->peers_paid : row->peers_paying) += 1;
+        (peer.get<std::string>("role") == "payer" ? paid : paying).insert(peer.get<std::string>("peer"));
       }
+      if (paying.empty() && paid.empty()) continue;
+      TorrentTotals& row = out[hex(handle.info_hash())];
+      row.peers_paying = static_cast<std::uint32_t>(paying.size());
+      row.peers_paid = static_cast<std::uint32_t>(paid.size());
     }
     return out;
   }
