@@ -60,6 +60,16 @@ class Devnet:
             self.proc.wait(30)
 
 
+def configure(devnet, daemon, peer, keystore_dir, **policy):
+    """Sets the plugin of `daemon` to pay with `peer`'s wallet (a keystore written into keystore_dir) on
+    `devnet`, by POLICY changed by `policy`; returns the keystore's path (the wallet stays locked)."""
+    info = devnet.info
+    keystore = devnet.keystore(peer, keystore_dir)
+    daemon.rpc('piecepay.set_config', dict(POLICY, **policy, keystore=keystore, manifest=info['manifest'],
+                                           relayer_urls=[info['relayer']['url']], rpc_url=info['rpc_url']))
+    return keystore
+
+
 class PaidSetup:
     """A devnet whose peers' wallets the given daemons pay and are paid with."""
 
@@ -70,11 +80,8 @@ class PaidSetup:
     def enable(self, seeder, leecher, **policy):
         """Configures (POLICY, changed by `policy`) and unlocks the plugin of both; returns None when
         both pay, else why not."""
-        info = self.devnet.info
         for daemon, role in ((leecher, 'leecher'), (seeder, 'seeder')):
-            keystore = self.devnet.keystore(self.devnet.peer(role), os.path.join(self.root, 'keystores', daemon.name))
-            daemon.rpc('piecepay.set_config', dict(POLICY, **policy, keystore=keystore, manifest=info['manifest'],
-                                                   relayer_urls=[info['relayer']['url']], rpc_url=info['rpc_url']))
+            configure(self.devnet, daemon, self.devnet.peer(role), os.path.join(self.root, 'keystores', daemon.name), **policy)
             status = daemon.rpc('piecepay.unlock', PASSWORD)
             if status['state'] != 'running':
                 return '%s: error[%s]: %s' % (daemon.name, status['error_code'], status['error'])

@@ -4,12 +4,13 @@ chain, and a wallet that cannot be opened is reported while deluged keeps servin
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
 import torrents
-from deluged import wait_for
-from paid import CAST, PASSWORD, POLICY
+from deluged import free_port, wait_for
+from paid import CAST, PASSWORD, POLICY, configure
 
 PRICE = int(POLICY['price'])
 AGENT_THREADS = re.compile(r'^(piecepay|tokio)')  # the agent's threads (test_daemon.py)
@@ -125,10 +126,7 @@ def test_a_paying_deluged_killed_mid_transfer_pays_nothing_twice(daemons, devnet
 def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons, devnet, tmp_path):
     seeder, leecher = daemons('seeder'), daemons('leecher', plugin=False)
     info = devnet.devnet.info
-    keystore = devnet.devnet.keystore(devnet.devnet.peer('seeder'), os.path.join(str(tmp_path), 'keystores'))
-    seeder.rpc('piecepay.set_config', dict(POLICY, keystore=keystore, manifest=info['manifest'],
-                                           relayer_urls=[info['relayer']['url']], rpc_url=info['rpc_url'],
-                                           free_share=1000))
+    keystore = configure(devnet.devnet, seeder, devnet.devnet.peer('seeder'), str(tmp_path / 'keystores'), free_share=1000)
     status = seeder.rpc('piecepay.unlock', 'not ' + PASSWORD)
     assert (status['state'], status['error_code']) == ('error', 'wallet'), status
     assert not status['error'].startswith('error['), status  # the code once, not repeated in the message
@@ -138,13 +136,74 @@ def test_a_wallet_that_cannot_open_is_reported_and_deluged_keeps_serving(daemons
     status = seeder.rpc('piecepay.set_config', {'keystore': keystore})
     assert (status['state'], status['error_code']) == ('error', 'keystore_missing'), status
     assert 'error[keystore_missing]' in seeder.log_text()
+    # An unreachable relayer, and no RPC node to fall back on: the agent's `unavailable`, naming it.
+    os.rename(keystore + '.gone', keystore)
+    dead = 'http://127.0.0.1:%d' % free_port()
+    seeder.rpc('piecepay.set_config', {'keystore': keystore, 'relayer_urls': [dead], 'rpc_url': ''})
+    status = seeder.rpc('piecepay.unlock', PASSWORD)
+    assert (status['state'], status['error_code']) == ('error', 'unavailable'), status
+    assert 'no relayer answers' in status['error'], status
+    assert 'error[unavailable]' in seeder.log_text()
     # deluged keeps serving: a stock deluged downloads from it.
     torrent, tid = torrents.make(seeder.download_dir, 'free.bin', 2 * 1024 * 1024)
     assert seeder.add_torrent(torrent, seed=True) == tid
     assert leecher.add_torrent(torrent) == tid
     leecher.connect_to(tid, seeder)
     leecher.wait_finished(tid, timeout=60)
-    # Fixing the password starts payments without restarting deluged.
-    os.rename(keystore + '.gone', keystore)
-    seeder.rpc('piecepay.set_config', {'keystore': keystore})
+    # Fixing the chain access starts payments without restarting deluged.
+    status = seeder.rpc('piecepay.set_config', {'relayer_urls': [info['relayer']['url']], 'rpc_url': info['rpc_url']})
+    assert status['state'] == 'running', status
+
+
+def have(daemon, tid):
+    """The pieces `daemon` has of torrent `tid` (Deluge's piece states: 3 is downloaded)."""
+    status = daemon.status(tid, ['pieces', 'num_pieces', 'is_finished'])
+    return status['num_pieces'] if status['is_finished'] else (status['pieces'] or []).count(3)
+
+
+def test_a_stock_deluged_gets_the_free_share_of_a_paying_one_and_no_more(daemons, devnet, tmp_path):
+    seeder, stock = daemons('seeder'), daemons('stock', plugin=False)
+    configure(devnet.devnet, seeder, devnet.devnet.peer('seeder'), str(tmp_path / 'keystores'), max_price='0', free_share=3)
     assert seeder.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
+    # A free share of 3 pieces: a peer that does not pay gets those (and at most what was already in
+    # flight when they ran out), then nothing more while connected: far from the torrent's 16.
+    torrent, tid = torrents.make(seeder.download_dir, 'share.bin', 4 * 1024 * 1024)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert stock.add_torrent(torrent) == tid
+    stock.connect_to(tid, seeder)
+    wait_for('the free share', lambda: have(stock, tid) >= 3, timeout=60)
+    time.sleep(2)
+    got = have(stock, tid)
+    time.sleep(2)
+    assert have(stock, tid) == got and got <= 6, got
+    assert stock.status(tid, ['num_seeds'])['num_seeds'] == 1
+    # A free share of 0 (applied without a restart): nothing at all.
+    assert seeder.rpc('piecepay.set_config', {'free_share': 0})['state'] == 'running'
+    torrent, tid = torrents.make(seeder.download_dir, 'none.bin', 1024 * 1024, seed=2)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert stock.add_torrent(torrent) == tid
+    stock.connect_to(tid, seeder)
+    wait_for('the stock deluged to connect', lambda: stock.status(tid, ['num_seeds'])['num_seeds'] == 1)
+    time.sleep(3)
+    assert have(stock, tid) == 0
+    assert seeder.alive() and stock.alive()
+
+
+def test_payments_started_during_a_transfer_take_over_its_connections(daemons, devnet, tmp_path):
+    # Deluge adds its torrents before the plugin starts the payments (at enable, unlock or a settings
+    # change): a connection made before runs without the piecepay handshake, so the plugin re-makes them.
+    seeder, leecher = daemons('seeder'), daemons('leecher')
+    torrent, tid = torrents.make(seeder.download_dir, 'before.bin', 8 * 1024 * 1024)
+    assert seeder.add_torrent(torrent, seed=True) == tid
+    assert leecher.add_torrent(torrent) == tid
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 512})
+    leecher.connect_to(tid, seeder)
+    wait_for('a part of the download, before payments', lambda: have(leecher, tid) >= 2, timeout=60)
+    assert devnet.enable(seeder, leecher) is None
+    before = have(leecher, tid)
+    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': -1})
+    leecher.wait_finished(tid, timeout=90)
+    spent = wait_for('the rest paid', lambda: int(leecher.rpc('piecepay.get_totals').get(tid, {}).get('spent', '0')))
+    assert spent % PRICE == 0 and 0 < spent // PRICE <= 32 - before
+    wait_for('the seeder to hold exactly that',
+             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == str(spent), timeout=60)
