@@ -5,6 +5,12 @@ medians. Prints
 
     deluge throughput_mib_s paid=A free=B ratio=R
     deluge ratio_ci95 low=L high=H rounds=N
+    deluge payments pieces_paid=P pieces=Q spent=S earned=E settled=T
+
+The paid pair must really pay: after each timed transfer (outside its time) the leecher's spend and the
+seeder's earnings on the torrent (the plugin's totals, the agent's books) must have grown by every piece
+at the seeder's price, or the bench fails; the last line sums them (settled: what the relayer moved into
+the seeder's escrow balance by the end).
 
 Two pairs of daemons run side by side, each pair idle while the other transfers: the paid pair has the
 plugin with funded wallets on a devnet with a relayer, the free pair is stock Deluge. Both run over TCP
@@ -50,10 +56,12 @@ class Pair:
         for d in (self.seeder, self.leecher):
             d.rpc('core.set_config', PLAINTEXT)
         self.torrent, self.tid = torrent, tid
+        self.pieces_paid = 0
+        self.spent = self.earned = 0
         self.seeder.rpc('core.add_torrent_file', 'bench.torrent', _b64(torrent),
                         {'download_location': content_dir, 'seed_mode': True})
 
-    def transfer(self, size):
+    def transfer(self, size, pieces):
         """One download from scratch; returns MiB/s from connection to completion."""
         leecher = self.leecher
         if self.tid in leecher.rpc('core.get_session_state'):
@@ -66,7 +74,25 @@ class Pair:
         start = time.monotonic()
         wait_for('%s transfer to finish' % self.mode,
                  lambda: leecher.status(self.tid, ['is_finished'])['is_finished'], timeout=600, interval=0.01)
-        return size / (1024 * 1024) / (time.monotonic() - start)
+        elapsed = time.monotonic() - start
+        if self.mode == 'paid':
+            self._check_paid(pieces)
+        return size / (1024 * 1024) / elapsed
+
+    def _check_paid(self, pieces):
+        """Every piece of the transfer just timed paid once at the seeder's price, on both books."""
+        cost = pieces * int(POLICY['price'])
+
+        def total(daemon, key):
+            return int(daemon.rpc('piecepay.get_totals').get(self.tid, {}).get(key, '0'))
+
+        wait_for('the leecher to have paid every piece', lambda: total(self.leecher, 'spent') >= self.spent + cost, timeout=120)
+        wait_for('the seeder to have earned it', lambda: total(self.seeder, 'earned') >= self.earned + cost, timeout=120)
+        spent, earned = total(self.leecher, 'spent'), total(self.seeder, 'earned')
+        if (spent, earned) != (self.spent + cost, self.earned + cost):
+            sys.exit('bench-deluge: a piece was paid twice: spent %d, earned %d, expected %d' % (spent, earned, self.spent + cost))
+        self.spent, self.earned = spent, earned
+        self.pieces_paid += pieces
 
     def stop(self):
         self.seeder.stop()
@@ -98,6 +124,7 @@ def main():
     egg = built_egg('PIECEPAY_DELUGE_EGG')
     modes = [a.only] if a.only else ['paid', 'free']
     size = a.size_mib * 1024 * 1024
+    pieces = -(-size // (a.piece_kib * 1024))
     pairs, setup = {}, None
     with tempfile.TemporaryDirectory(prefix='piecepay-bench-deluge-') as root:
         try:
@@ -115,12 +142,17 @@ def main():
                 if problem:
                     sys.exit('bench-deluge: the paid mode cannot run: %s' % problem)
             for mode in modes:  # warm-up: caches, allocation, the payments' channel opened
-                log('bench warm-up %s: %.1f MiB/s' % (mode, pairs[mode].transfer(size)))
+                log('bench warm-up %s: %.1f MiB/s' % (mode, pairs[mode].transfer(size, pieces)))
             results = {m: [] for m in modes}
             for r in range(a.rounds):
                 for mode in modes if r % 2 == 0 else modes[::-1]:
-                    results[mode].append(pairs[mode].transfer(size))
+                    results[mode].append(pairs[mode].transfer(size, pieces))
                     log('bench round %d %s: %.1f MiB/s' % (r + 1, mode, results[mode][-1]))
+            if 'paid' in pairs:
+                paid_pair = pairs['paid']
+                settled = paid_pair.seeder.rpc('piecepay.get_balances')['free']
+                payments = 'deluge payments pieces_paid=%d pieces=%d spent=%d earned=%d settled=%s' % (
+                    paid_pair.pieces_paid, pieces * (a.rounds + 1), paid_pair.spent, paid_pair.earned, settled or 'unknown')
         finally:
             for pair in pairs.values():
                 pair.stop()
@@ -128,11 +160,14 @@ def main():
                 setup.stop()
     if a.only:
         print('deluge throughput_mib_s %s=%.1f rounds=%d' % (a.only, statistics.median(results[a.only]), a.rounds))
+        if a.only == 'paid':
+            print(payments)
         return
     paid, free = statistics.median(results['paid']), statistics.median(results['free'])
     low, high = ci95(results['paid'], results['free'])
     print('deluge throughput_mib_s paid=%.1f free=%.1f ratio=%.3f' % (paid, free, paid / free))
     print('deluge ratio_ci95 low=%.3f high=%.3f rounds=%d' % (low, high, a.rounds))
+    print(payments)
 
 
 if __name__ == '__main__':
