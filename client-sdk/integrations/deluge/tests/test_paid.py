@@ -189,21 +189,19 @@ def test_a_stock_deluged_gets_the_free_share_of_a_paying_one_and_no_more(daemons
     assert seeder.alive() and stock.alive()
 
 
-def test_payments_started_during_a_transfer_take_over_its_connections(daemons, devnet, tmp_path):
+def test_a_download_under_way_when_payments_start_pays_from_then_on(daemons, devnet, tmp_path):
     # Deluge adds its torrents before the plugin starts the payments (at enable, unlock or a settings
-    # change): a connection made before runs without the piecepay handshake, so the plugin re-makes them.
+    # change): a connection made before has no piecepay handshake, so the plugin re-makes it.
     seeder, leecher = daemons('seeder'), daemons('leecher')
+    configure(devnet.devnet, seeder, devnet.devnet.peer('seeder'), str(tmp_path / 'keystores' / 'seeder'))
+    assert seeder.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
     torrent, tid = torrents.make(seeder.download_dir, 'before.bin', 8 * 1024 * 1024)
     assert seeder.add_torrent(torrent, seed=True) == tid
     assert leecher.add_torrent(torrent) == tid
-    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': 512})
     leecher.connect_to(tid, seeder)
-    wait_for('a part of the download, before payments', lambda: have(leecher, tid) >= 2, timeout=60)
-    assert devnet.enable(seeder, leecher) is None
-    before = have(leecher, tid)
-    leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': -1})
+    # Connected, without payments: the seeder (free share 0) serves it nothing.
+    wait_for('the leecher to connect', lambda: leecher.status(tid, ['num_seeds'])['num_seeds'] == 1)
+    configure(devnet.devnet, leecher, devnet.devnet.peer('leecher'), str(tmp_path / 'keystores' / 'leecher'))
+    assert leecher.rpc('piecepay.unlock', PASSWORD)['state'] == 'running'
     leecher.wait_finished(tid, timeout=90)
-    spent = wait_for('the rest paid', lambda: int(leecher.rpc('piecepay.get_totals').get(tid, {}).get('spent', '0')))
-    assert spent % PRICE == 0 and 0 < spent // PRICE <= 32 - before
-    wait_for('the seeder to hold exactly that',
-             lambda: seeder.rpc('piecepay.get_totals')[tid]['earned'] == str(spent), timeout=60)
+    paid_once(seeder, leecher, tid, 32)
