@@ -93,8 +93,7 @@ def test_a_paying_deluged_and_the_libtorrent_client_buy_from_each_other(daemons,
         buyer = cli_config(info, root, 'buyer', '[payer]\nmax_price = %d\nbudget_total = %s\ndeposit_per_channel = %s\n'
                            'idle_close_s = 0\n' % (PRICE, POLICY['budget_total'], POLICY['deposit_per_channel']))
         download, _ = cli(['download', '--config', buyer, '--torrent', path, '--dir', os.path.join(root, 'download'),
-                           '--peer', '127.0.0.1:%d' % d.rpc('core.get_listen_port'), '--timeout-s', '90',
-                           '--linger-s', '3'],  # the last piece's payment goes out after it is verified
+                           '--peer', '127.0.0.1:%d' % d.rpc('core.get_listen_port'), '--timeout-s', '90'],
                           cli_devnet.peer('leecher', 1), os.path.join(root, 'download.log'))
         procs.append(download)
         assert report(download, timeout=120)['spent'] == cost
