@@ -3,8 +3,8 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "forge-std/Vm.sol";
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "../utils/DeployEscrow.sol";
 import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {FeeOnTransferToken, UnitTest} from "./UnitHelpers.sol";
 
@@ -207,7 +207,7 @@ contract FundWithPermitTest is UnitTest {
     /// (such a token is funded through `deposit`, which credits what arrives).
     function test_RevertWhen_fundWithFeeOnTransferToken() external {
         FeeOnTransferToken fot = new FeeOnTransferToken(holder, 100e18);
-        ChannelEscrow e = new ChannelEscrow(address(fot), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(fot), CHALLENGE_PERIOD);
         vm.prank(holder);
         fot.approve(address(e), type(uint256).max);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.TransferShortfall.selector, 10e18, 9.9e18));

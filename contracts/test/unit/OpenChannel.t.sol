@@ -185,10 +185,10 @@ contract OpenChannelTest is UnitTest {
         auths[2].payer = payer;
         auths[3] = _openAuth(payerKey, 99, 1e18, 1); // channel exists
         auths[4] = _openAuth(payerKey, 13, 9e18, 1); // deposit + fee above what is left
-        auths[5] = iescrow.signOpen(
+        auths[5] = escrow.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, address(0), 14, 1e18, 1, address(0), 0, _deadline(), _noSig())
         ); // zero payee
-        auths[6] = iescrow.signOpen(
+        auths[6] = escrow.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, payer, 15, 1e18, 1, address(0), 0, _deadline(), _noSig())
         ); // self
         auths[7] = _openAuth(payerKey, 16, 0, 1); // zero deposit
@@ -256,6 +256,6 @@ contract OpenChannelTest is UnitTest {
         returns (IChannelEscrow.OpenAuth memory)
     {
         a.deadline = deadline;
-        return iescrow.signOpen(payerKey, a);
+        return escrow.signOpen(payerKey, a);
     }
 }

@@ -268,7 +268,7 @@ contract SettleBatchTest is UnitTest {
     /// twin (bit 255 of s' is lost), so it never reaches the payer's channel: it is not settled.
     function test_settle_malleatedRealSignatureIsNotSettled() external {
         bytes32 id = _openChannel(1, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 4e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         IChannelEscrow.CompactSignature memory twin = _malleate(sig);
         bytes32 digest_ = _digest(PaymentHash.hashReceipt(payee, 1, 4e18));
         // n − s does not fit in 255 bits, so the contract reads a different s and recovers a stranger.
@@ -320,7 +320,7 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_tamperedCumulativeIsUnknownChannel() external {
         bytes32 id = _openChannel(1, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 1e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 1e18);
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(1, 9e18, sig));
         assertEq(_settleAs(relayer, batch), _o(UNKNOWN));
         assertEq(escrow.balanceOf(payee), 0);

@@ -149,7 +149,7 @@ contract WithdrawTest is UnitTest {
         // 0: expired.
         auths[0] = _withdrawAuth(payerKey, receiver, 1e18, 1, 0);
         auths[0].deadline = uint40(block.timestamp - 1);
-        auths[0] = iescrow.signWithdraw(payerKey, auths[0]);
+        auths[0] = escrow.signWithdraw(payerKey, auths[0]);
         // 1: signed by the stranger on the payer's behalf.
         auths[1] = _withdrawAuth(strangerKey, receiver, 1e18, 1, 0);
         auths[1].owner = payer;
