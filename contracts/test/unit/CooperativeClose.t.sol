@@ -34,6 +34,7 @@ contract CooperativeCloseTest is UnitTest {
         emit IChannelEscrow.ChannelClosed(id, 5e18, 1e16);
         _expectFees(relayer, 1e16);
         _close(relayer, a);
+        vm.snapshotGasLastCall("cooperativeClose");
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 5e18);
         assertEq(escrow.balanceOf(payer), 1e18 + 5e18 - 1e16);

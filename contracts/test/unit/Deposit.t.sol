@@ -32,6 +32,7 @@ contract DepositTest is UnitTest {
         emit IChannelEscrow.Deposited(payer, payer, 7e18);
         vm.prank(payer);
         escrow.deposit(payer, 7e18);
+        vm.snapshotGasLastCall("deposit");
         assertEq(escrow.balanceOf(payer), 7e18);
         assertEq(token.balanceOf(payer), INITIAL_FUNDS - 7e18);
         assertEq(token.balanceOf(address(escrow)), escrowBefore + 7e18);

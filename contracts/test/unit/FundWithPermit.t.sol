@@ -61,6 +61,7 @@ contract FundWithPermitTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelOpened(id, holder, payee, 1, 10e18, 0);
         _fund(_one(_funding(payee, 1, 10e18)), 10e18);
+        vm.snapshotGasLastCall("fundChannelsWithPermit_firstChannel");
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(holder), 0, "nothing left in the free balance");
         assertEq(token.balanceOf(holder), 90e18);

@@ -20,6 +20,7 @@ contract OpenChannelTest is UnitTest {
         emit IChannelEscrow.ChannelOpened(expectedId, payer, payee, 1, 6e18, 0);
         vm.prank(payer);
         bytes32 id = escrow.openChannel(payee, 1, 6e18);
+        vm.snapshotGasLastCall("openChannel");
         assertEq(id, expectedId);
         _assertChannel(id, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 4e18);
@@ -127,6 +128,7 @@ contract OpenChannelTest is UnitTest {
         _expectFees(relayer, 1e16);
         vm.prank(relayer);
         bytes[] memory failures = escrow.openChannelsBySig(auths);
+        vm.snapshotGasLastCall("openChannelsBySig_1");
         assertEq(failures.length, 1);
         assertEq(failures[0].length, 0);
         _assertChannel(id, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);

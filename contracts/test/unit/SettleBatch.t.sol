@@ -47,6 +47,7 @@ contract SettleBatchTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, _settled(payer, 1, 3e18));
         bytes memory outcomes = _settleAs(relayer, batch);
+        vm.snapshotGasLastCall("settleBatch_1receipt");
         assertEq(outcomes, _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 3e18);
         assertEq(escrow.balanceOf(relayer), 0);
@@ -591,6 +592,7 @@ contract SettleBatchTest is UnitTest {
         _expectFees(relayer, 5e16 + 2e17);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED, SETTLED));
+        vm.snapshotGasLastCall("settleBatch_3receipts_2payees");
         assertEq(_countLogs(vm.getRecordedLogs(), IChannelEscrow.FeesCollected.selector), 1);
         assertEq(escrow.balanceOf(payee), 5e18 - 5e16);
         assertEq(escrow.balanceOf(payee2), 10e18 - 2e17);

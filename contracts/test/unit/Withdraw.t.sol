@@ -20,6 +20,7 @@ contract WithdrawTest is UnitTest {
         emit IChannelEscrow.Withdrawn(payer, receiver, 4e18, 0);
         vm.prank(payer);
         escrow.withdraw(receiver, 4e18);
+        vm.snapshotGasLastCall("withdraw");
         assertEq(escrow.balanceOf(payer), 6e18);
         assertEq(token.balanceOf(receiver), 4e18);
         assertEq(token.balanceOf(address(escrow)), 6e18);
@@ -95,6 +96,7 @@ contract WithdrawTest is UnitTest {
         _expectFees(relayer, 1e17);
         vm.prank(relayer);
         bytes[] memory failures = escrow.withdrawBySig(_list(a));
+        vm.snapshotGasLastCall("withdrawBySig_1");
         assertEq(failures.length, 1);
         assertEq(failures[0].length, 0);
         assertEq(escrow.balanceOf(payer), 10e18 - 4e18 - 1e17);
