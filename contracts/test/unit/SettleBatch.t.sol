@@ -546,16 +546,12 @@ contract SettleBatchTest is UnitTest {
         }
         _setCap(payee, 10); // lowered below the 25 bps the batch claims
         vm.recordLogs();
-        // Encoded before the measurement, so that it is the escrow's gas: copying the batch into the call's
-        // arguments costs this contract ~1,000 gas more in the legacy build (no MCOPY before Cancun).
-        bytes memory call = abi.encodeCall(escrow.settleBatch, (batch));
         vm.prank(relayer);
-        uint256 before = gasleft();
-        (bool ok, bytes memory returned) = address(escrow).call(call);
-        uint256 used = before - gasleft();
-        assertTrue(ok);
-        assertLt(used, 15_000, "a refused group costs no recovery");
-        bytes memory outcomes = abi.decode(returned, (bytes));
+        bytes memory outcomes = escrow.settleBatch(batch);
+        // The escrow's own gas (its call frame: ~6,600 on both builds), not what this contract pays to copy
+        // the batch and the outcomes around the call, which the legacy build of the test pays ~9,000 for (no
+        // MCOPY before Cancun). One recovery alone costs 3,000 (ecrecover) plus the hashing.
+        assertLt(vm.lastCallGas().gasTotalUsed, 10_000, "a refused group costs no recovery");
         assertEq(outcomes.length, receipts);
         for (uint256 i; i < receipts; ++i) {
             assertEq(uint8(outcomes[i]), uint8(FEE_ABOVE_CAP));
