@@ -3,14 +3,14 @@ pragma solidity ^0.8.28;
 
 import {Script} from "forge-std/Script.sol";
 
-import {ChannelEscrow} from "../src/ChannelEscrow.sol";
 import {PieceToken} from "../src/PieceToken.sol";
 import {IChannelEscrow} from "../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "../test/utils/DeployEscrow.sol";
 import {PaymentSigner} from "../test/utils/PaymentSigner.sol";
 
 /// @notice Funds many escrow accounts in one transaction, so the benchmark's setup stays short.
 contract BatchDepositor {
-    function depositAll(PieceToken token, ChannelEscrow escrow, address[] calldata accounts, uint256 amount) external {
+    function depositAll(PieceToken token, IChannelEscrow escrow, address[] calldata accounts, uint256 amount) external {
         token.transferFrom(msg.sender, address(this), amount * accounts.length);
         token.approve(address(escrow), amount * accounts.length);
         for (uint256 i; i < accounts.length; ++i) {
@@ -33,7 +33,7 @@ contract GasBench is Script {
     uint16 internal constant FEE_BPS = 25;
 
     PieceToken internal token;
-    ChannelEscrow internal escrow;
+    IChannelEscrow internal escrow;
     BatchDepositor internal depositor;
     uint40 internal deadline;
     address internal relayer;
@@ -45,7 +45,7 @@ contract GasBench is Script {
 
         vm.startBroadcast(relayerKey);
         token = new PieceToken("Piece", "PIECE", relayer, 1e30);
-        escrow = new ChannelEscrow(address(token), 1 hours);
+        escrow = deployEscrow(address(token), 1 hours);
         depositor = new BatchDepositor();
         token.approve(address(depositor), type(uint256).max);
         token.approve(address(escrow), type(uint256).max);
@@ -78,10 +78,9 @@ contract GasBench is Script {
 
         IChannelEscrow.OpenAuth[] memory opens = new IChannelEscrow.OpenAuth[](n);
         for (uint256 i; i < n; ++i) {
-            opens[i] = IChannelEscrow(address(escrow))
-                .signOpen(
-                    payerKeys[i],
-                    IChannelEscrow.OpenAuth({
+            opens[i] = escrow.signOpen(
+                payerKeys[i],
+                IChannelEscrow.OpenAuth({
                     payer: vm.addr(payerKeys[i]),
                     payee: vm.addr(payeeKeys[i % payees]),
                     salt: 1,
@@ -92,7 +91,7 @@ contract GasBench is Script {
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-                );
+            );
         }
         escrow.openChannelsBySig(opens);
         escrow.settleBatch(_batch(payerKeys, payeeKeys, 1e18));
@@ -111,8 +110,7 @@ contract GasBench is Script {
             uint16 count = uint16((payerKeys.length - p + payees - 1) / payees);
             batch = bytes.concat(batch, PaymentSigner.groupHeader(payee, FEE_BPS, count));
             for (uint256 i = p; i < payerKeys.length; i += payees) {
-                IChannelEscrow.CompactSignature memory sig =
-                    IChannelEscrow(address(escrow)).signReceipt(payerKeys[i], payee, 1, cumulative);
+                IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKeys[i], payee, 1, cumulative);
                 batch = bytes.concat(batch, PaymentSigner.packReceipt(1, cumulative, sig));
             }
         }
@@ -127,10 +125,9 @@ contract GasBench is Script {
         IChannelEscrow.OpenAuth[] memory opens = new IChannelEscrow.OpenAuth[](100);
         for (uint256 i; i < 100; ++i) {
             uint256 payer = i / 5;
-            opens[i] = IChannelEscrow(address(escrow))
-                .signOpen(
-                    payerKeys[payer],
-                    IChannelEscrow.OpenAuth({
+            opens[i] = escrow.signOpen(
+                payerKeys[payer],
+                IChannelEscrow.OpenAuth({
                     payer: vm.addr(payerKeys[payer]),
                     payee: vm.addr(seederKeys[(payer + i) % 25]),
                     salt: 7,
@@ -141,7 +138,7 @@ contract GasBench is Script {
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-                );
+            );
         }
         escrow.openChannelsBySig(opens);
     }
@@ -160,8 +157,9 @@ contract GasBench is Script {
             channelNonce: 0,
             deadline: deadline
         });
-        IChannelEscrow e = IChannelEscrow(address(escrow));
-        escrow.cooperativeClose(auth, e.signCooperativeClose(payerKey, auth), e.signCooperativeClose(payeeKey, auth));
+        escrow.cooperativeClose(
+            auth, escrow.signCooperativeClose(payerKey, auth), escrow.signCooperativeClose(payeeKey, auth)
+        );
     }
 
     /// @dev A payer that already has an escrow balance deposits more with a permit, submitted by the relayer.
@@ -205,10 +203,9 @@ contract GasBench is Script {
     function _setFeeCaps(uint256[] memory payeeKeys) internal {
         IChannelEscrow.SettleFeeCapAuth[] memory caps = new IChannelEscrow.SettleFeeCapAuth[](payeeKeys.length);
         for (uint256 i; i < payeeKeys.length; ++i) {
-            caps[i] = IChannelEscrow(address(escrow))
-                .signFeeCap(
-                    payeeKeys[i],
-                    IChannelEscrow.SettleFeeCapAuth({
+            caps[i] = escrow.signFeeCap(
+                payeeKeys[i],
+                IChannelEscrow.SettleFeeCapAuth({
                     payee: vm.addr(payeeKeys[i]),
                     bps: 100,
                     relayer: relayer,
@@ -216,7 +213,7 @@ contract GasBench is Script {
                     deadline: deadline,
                     sig: IChannelEscrow.CompactSignature(0, 0)
                 })
-                );
+            );
         }
         escrow.setSettleFeeCapsBySig(caps);
     }

@@ -176,7 +176,7 @@ contract BalanceFuzzTest is EscrowFuzzBase {
         returns (IChannelEscrow.WithdrawAuth[] memory auths)
     {
         auths = new IChannelEscrow.WithdrawAuth[](1);
-        auths[0] = iescrow.signWithdraw(
+        auths[0] = escrow.signWithdraw(
             payerKey, IChannelEscrow.WithdrawAuth(payer, to, amount, fee, address(0), nonce, _deadline(), _noSig())
         );
     }

@@ -129,8 +129,8 @@ contract CloseFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.CooperativeCloseAuth memory auth =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, auth);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, auth);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, auth);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, auth);
         vm.prank(relayer);
         escrow.cooperativeClose(auth, payerSig, payeeSig);
 
@@ -170,8 +170,8 @@ contract CloseFuzzTest is EscrowFuzzBase {
 
         IChannelEscrow.CooperativeCloseAuth memory auth =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, auth);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, auth);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, auth);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, auth);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InsufficientBalance.selector, payer, available, fee));
         vm.prank(relayer);
         escrow.cooperativeClose(auth, payerSig, payeeSig);

@@ -55,7 +55,7 @@ abstract contract EscrowFuzzBase is EscrowTestBase {
         internal
         returns (IChannelEscrow.SettleOutcome)
     {
-        bytes memory batch = iescrow.singleReceiptBatch(key, payee, salt, cumulative, feeBps);
+        bytes memory batch = escrow.singleReceiptBatch(key, payee, salt, cumulative, feeBps);
         vm.prank(submitter);
         bytes memory outcomes = escrow.settleBatch(batch);
         assertEq(outcomes.length, 1, "one outcome per receipt");

@@ -135,7 +135,7 @@ contract SettleFuzzTest is EscrowFuzzBase {
             uint96 cumulative = _boundCumulative(cumulativeSeeds[i], deposit);
             batch = bytes.concat(
                 batch,
-                PaymentSigner.packReceipt(SALT, cumulative, iescrow.signReceipt(payerKey, payee, SALT, cumulative))
+                PaymentSigner.packReceipt(SALT, cumulative, escrow.signReceipt(payerKey, payee, SALT, cumulative))
             );
             if (_min(cumulative, deposit) > settled) {
                 settled = _min(cumulative, deposit);
@@ -189,7 +189,7 @@ contract SettleFuzzTest is EscrowFuzzBase {
             credited += _min(cumulative, deposit);
             batch = bytes.concat(
                 batch,
-                PaymentSigner.packReceipt(salt, cumulative, iescrow.signReceipt(payerKey, payee, salt, cumulative))
+                PaymentSigner.packReceipt(salt, cumulative, escrow.signReceipt(payerKey, payee, salt, cumulative))
             );
         }
         vm.prank(relayer);

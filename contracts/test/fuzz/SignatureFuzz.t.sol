@@ -76,7 +76,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         uint96 cumulative = uint96(bound(cumulativeSeed, 1, MAX_U96));
         bytes32 id = _openChannel(SALT, deposit);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, SALT, cumulative);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, SALT, cumulative);
         uint256 highS = bound(sSeed, HALF_ORDER + 1, (1 << 255) - 1);
         Snapshot memory before = _snapshot(id);
 
@@ -100,7 +100,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         uint96 cumulative = uint96(bound(cumulativeSeed, 1, MAX_U96));
-        bytes32 digest = iescrow.digest(PaymentHash.hashReceipt(payee, SALT, cumulative));
+        bytes32 digest = escrow.digest(PaymentHash.hashReceipt(payee, SALT, cumulative));
         (IChannelEscrow.CompactSignature memory low, IChannelEscrow.CompactSignature memory twin, address signer) =
             _signatureAndTwin(digest, rKeySeed, sSeed, parity);
         _fund(signer, deposit);
@@ -124,7 +124,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
     {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         uint40 deadline = _deadline();
-        bytes32 digest = iescrow.digest(
+        bytes32 digest = escrow.digest(
             keccak256(
                 abi.encode(
                     PaymentHash.OPEN_CHANNEL_TYPEHASH, payee, SALT, deposit, uint96(0), address(0), uint16(0), deadline
@@ -161,7 +161,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.OpenAuth[] memory auths = new IChannelEscrow.OpenAuth[](1);
-        auths[0] = iescrow.signOpen(
+        auths[0] = escrow.signOpen(
             otherKey, IChannelEscrow.OpenAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
@@ -185,9 +185,9 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         IChannelEscrow.CooperativeCloseAuth memory auth =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory payerSig =
-            iescrow.signCooperativeClose(replacePayer ? otherKey : payerKey, auth);
+            escrow.signCooperativeClose(replacePayer ? otherKey : payerKey, auth);
         IChannelEscrow.CompactSignature memory payeeSig =
-            iescrow.signCooperativeClose(replacePayer ? payeeKey : otherKey, auth);
+            escrow.signCooperativeClose(replacePayer ? payeeKey : otherKey, auth);
 
         vm.expectRevert(
             abi.encodeWithSelector(

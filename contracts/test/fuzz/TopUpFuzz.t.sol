@@ -30,7 +30,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = iescrow.signTopUp(
+        auths[0] = escrow.signTopUp(
             payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
@@ -65,7 +65,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         Snapshot memory before = _snapshot(id);
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = iescrow.signTopUp(
+        auths[0] = escrow.signTopUp(
             payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);
@@ -108,7 +108,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         );
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = iescrow.signTopUp(
+        auths[0] = escrow.signTopUp(
             payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, 0, address(0), 0, _deadline(), _noSig())
         );
         vm.prank(relayer);

@@ -90,7 +90,7 @@ contract CancellationTest is UnitTest {
         assertEq(failures[0], _invalidChannelNonce(id, 1, 0));
         // A new open signed under the new nonce opens it, and the channel keeps its nonce.
         a.channelNonce = 1;
-        a = iescrow.signOpen(payerKey, a);
+        a = escrow.signOpen(payerKey, a);
         failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0].length, 0);
         c = escrow.channel(id);
@@ -122,8 +122,8 @@ contract CancellationTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory close =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 2e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, close);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, close);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, close);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, close);
         _advance(payee, 1); // the payee voids its co-signature, then serves on
         assertEq(uint8(_settle(1, 6e18)), uint8(IChannelEscrow.SettleOutcome.Settled));
         vm.expectRevert(_invalidChannelNonce(id, 1, 0));
@@ -140,8 +140,8 @@ contract CancellationTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory close =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 2e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, close);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, close);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, close);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, close);
         _settle(1, 6e18);
         vm.prank(payer);
         escrow.cooperativeClose(close, payerSig, payeeSig);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
+import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
+
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "../utils/DeployEscrow.sol";
 import {UnitTest} from "./UnitHelpers.sol";
 
 contract ConstructorTest is UnitTest {
@@ -14,7 +16,7 @@ contract ConstructorTest is UnitTest {
     function test_constructor_domainBindsChainAndContract() external view {
         assertEq(escrow.DOMAIN_SEPARATOR(), _domainOf(block.chainid, address(escrow)));
         (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
-            escrow.eip712Domain();
+            IERC5267(address(escrow)).eip712Domain();
         assertEq(fields, hex"0f");
         assertEq(name, "piecepay");
         assertEq(version, "1");
@@ -23,12 +25,12 @@ contract ConstructorTest is UnitTest {
     }
 
     function test_constructor_acceptsBoundsOfChallengePeriod() external {
-        assertEq(new ChannelEscrow(address(token), 1).CHALLENGE_PERIOD(), 1);
-        assertEq(new ChannelEscrow(address(token), 30 days).CHALLENGE_PERIOD(), 30 days);
+        assertEq(deployEscrow(address(token), 1).CHALLENGE_PERIOD(), 1);
+        assertEq(deployEscrow(address(token), 30 days).CHALLENGE_PERIOD(), 30 days);
     }
 
     function test_constructor_noBalancesOrChannels() external {
-        ChannelEscrow fresh = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
+        IChannelEscrow fresh = deployEscrow(address(token), CHALLENGE_PERIOD);
         assertEq(fresh.balanceOf(payer), 0);
         assertEq(fresh.nonceOf(payer), 0);
         (uint16 bps, address feeRelayer) = fresh.settleFeeCapOf(payee);
@@ -39,22 +41,22 @@ contract ConstructorTest is UnitTest {
 
     function test_RevertWhen_tokenIsZeroAddress() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector));
-        new ChannelEscrow(address(0), CHALLENGE_PERIOD);
+        deployEscrow(address(0), CHALLENGE_PERIOD);
     }
 
     function test_RevertWhen_challengePeriodIsZero() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, 0));
-        new ChannelEscrow(address(token), 0);
+        deployEscrow(address(token), 0);
     }
 
     function test_RevertWhen_challengePeriodAboveThirtyDays() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, 30 days + 1));
-        new ChannelEscrow(address(token), 30 days + 1);
+        deployEscrow(address(token), 30 days + 1);
     }
 
     function test_RevertWhen_challengePeriodIsMaxUint40() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, type(uint40).max));
-        new ChannelEscrow(address(token), type(uint40).max);
+        deployEscrow(address(token), type(uint40).max);
     }
 
     function _domainOf(uint256 chainId, address verifying) internal pure returns (bytes32) {

@@ -21,8 +21,8 @@ contract CooperativeCloseTest is UnitTest {
     }
 
     function _close(address caller, IChannelEscrow.CooperativeCloseAuth memory a) private {
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.prank(caller);
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
@@ -34,6 +34,7 @@ contract CooperativeCloseTest is UnitTest {
         emit IChannelEscrow.ChannelClosed(id, 5e18, 1e16);
         _expectFees(relayer, 1e16);
         _close(relayer, a);
+        vm.snapshotGasLastCall("cooperativeClose");
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 5e18);
         assertEq(escrow.balanceOf(payer), 1e18 + 5e18 - 1e16);
@@ -108,8 +109,8 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_RevertWhen_cooperativeCloseExpired() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.warp(a.deadline + 1);
         vm.expectRevert(_expired(a.deadline));
         escrow.cooperativeClose(a, payerSig, payeeSig);
@@ -117,48 +118,48 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_RevertWhen_cooperativeClosePayerSigFromStranger() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(strangerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(strangerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidSigner(stranger, payer));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeClosePayeeSigFromStranger() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(strangerKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(strangerKey, a);
         vm.expectRevert(_invalidSigner(stranger, payee));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeCloseOnlyPayerSigned() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
         vm.expectRevert(_invalidSigner(payer, payee));
         escrow.cooperativeClose(a, payerSig, payerSig);
     }
 
     function test_RevertWhen_cooperativeCloseSignaturesSwapped() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidSigner(payee, payer));
         escrow.cooperativeClose(a, payeeSig, payerSig);
     }
 
     function test_RevertWhen_cooperativeClosePayerSigMissing() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidSigner(address(0), payer));
         escrow.cooperativeClose(a, _noSig(), payeeSig);
     }
 
     function test_RevertWhen_cooperativeCloseTermsTampered() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         a.cumulative = 9e18; // the payee raises its share after the payer signed
-        address recovered = _recover(PaymentSigner.digest(iescrow, PaymentSigner.hashCooperativeClose(a)), payerSig);
+        address recovered = _recover(PaymentSigner.digest(escrow, PaymentSigner.hashCooperativeClose(a)), payerSig);
         vm.expectRevert(_invalidSigner(recovered, payer));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
@@ -166,16 +167,16 @@ contract CooperativeCloseTest is UnitTest {
     function test_RevertWhen_cooperativeCloseUnknownChannel() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
         a.salt = 2;
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidState(escrow.channelId(payer, payee, 2), IChannelEscrow.ChannelState.None));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeCloseReplayed() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 1e15);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.prank(relayer);
         escrow.cooperativeClose(a, payerSig, payeeSig);
         vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
@@ -188,8 +189,8 @@ contract CooperativeCloseTest is UnitTest {
     function test_RevertWhen_cooperativeCloseFeeAboveBalanceAndRefund() external {
         _fund(payer, 1e18);
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(5e18, 6e18 + 1);
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         // Available = free balance 1e18 + refund 5e18.
         vm.expectRevert(_insufficient(payer, 6e18, 6e18 + 1));
         vm.prank(relayer);

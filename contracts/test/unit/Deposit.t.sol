@@ -3,9 +3,9 @@ pragma solidity ^0.8.28;
 
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {PieceToken} from "../../src/PieceToken.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "../utils/DeployEscrow.sol";
 import {FeeOnTransferToken, UnitTest} from "./UnitHelpers.sol";
 
 contract DepositTest is UnitTest {
@@ -32,6 +32,7 @@ contract DepositTest is UnitTest {
         emit IChannelEscrow.Deposited(payer, payer, 7e18);
         vm.prank(payer);
         escrow.deposit(payer, 7e18);
+        vm.snapshotGasLastCall("deposit");
         assertEq(escrow.balanceOf(payer), 7e18);
         assertEq(token.balanceOf(payer), INITIAL_FUNDS - 7e18);
         assertEq(token.balanceOf(address(escrow)), escrowBefore + 7e18);
@@ -56,7 +57,7 @@ contract DepositTest is UnitTest {
 
     function test_deposit_feeOnTransferCreditsWhatArrived() external {
         FeeOnTransferToken fot = new FeeOnTransferToken(address(this), 1000e18);
-        ChannelEscrow e = new ChannelEscrow(address(fot), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(fot), CHALLENGE_PERIOD);
         fot.approve(address(e), type(uint256).max);
         vm.expectEmit(true, true, true, true, address(e));
         emit IChannelEscrow.Deposited(payer, address(this), 99e18);
@@ -67,7 +68,7 @@ contract DepositTest is UnitTest {
 
     function test_deposit_upToHoldingsBound() external {
         PieceToken big = new PieceToken("Big", "BIG", address(this), 1 << 130);
-        ChannelEscrow e = new ChannelEscrow(address(big), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(big), CHALLENGE_PERIOD);
         big.approve(address(e), type(uint256).max);
         e.deposit(payer, type(uint128).max);
         assertEq(e.balanceOf(payer), type(uint128).max);
@@ -75,7 +76,7 @@ contract DepositTest is UnitTest {
 
     function test_RevertWhen_depositExceedsHoldingsBound() external {
         PieceToken big = new PieceToken("Big", "BIG", address(this), 1 << 130);
-        ChannelEscrow e = new ChannelEscrow(address(big), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(big), CHALLENGE_PERIOD);
         big.approve(address(e), type(uint256).max);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.HoldingsOverflow.selector, uint256(1) << 128));
         e.deposit(payer, uint256(1) << 128);
@@ -83,7 +84,7 @@ contract DepositTest is UnitTest {
 
     function test_RevertWhen_depositPushesHoldingsOverBound() external {
         PieceToken big = new PieceToken("Big", "BIG", address(this), 1 << 130);
-        ChannelEscrow e = new ChannelEscrow(address(big), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(big), CHALLENGE_PERIOD);
         big.approve(address(e), type(uint256).max);
         e.deposit(payer, type(uint128).max - 5);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.HoldingsOverflow.selector, uint256(1) << 128));
@@ -95,7 +96,7 @@ contract DepositTest is UnitTest {
     /// @dev Tokens sent straight to the escrow are not credited but do count towards the bound.
     function test_RevertWhen_holdingsIncludeDirectTransfers() external {
         PieceToken big = new PieceToken("Big", "BIG", address(this), 1 << 130);
-        ChannelEscrow e = new ChannelEscrow(address(big), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(big), CHALLENGE_PERIOD);
         big.approve(address(e), type(uint256).max);
         big.transfer(address(e), type(uint128).max);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.HoldingsOverflow.selector, uint256(1) << 128));

@@ -3,8 +3,8 @@ pragma solidity ^0.8.28;
 
 import {Vm} from "forge-std/Vm.sol";
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "../utils/DeployEscrow.sol";
 import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {FeeOnTransferToken, UnitTest} from "./UnitHelpers.sol";
 
@@ -61,6 +61,7 @@ contract FundWithPermitTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelOpened(id, holder, payee, 1, 10e18, 0);
         _fund(_one(_funding(payee, 1, 10e18)), 10e18);
+        vm.snapshotGasLastCall("fundChannelsWithPermit_firstChannel");
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(holder), 0, "nothing left in the free balance");
         assertEq(token.balanceOf(holder), 90e18);
@@ -207,7 +208,7 @@ contract FundWithPermitTest is UnitTest {
     /// (such a token is funded through `deposit`, which credits what arrives).
     function test_RevertWhen_fundWithFeeOnTransferToken() external {
         FeeOnTransferToken fot = new FeeOnTransferToken(holder, 100e18);
-        ChannelEscrow e = new ChannelEscrow(address(fot), CHALLENGE_PERIOD);
+        IChannelEscrow e = deployEscrow(address(fot), CHALLENGE_PERIOD);
         vm.prank(holder);
         fot.approve(address(e), type(uint256).max);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.TransferShortfall.selector, 10e18, 9.9e18));

@@ -20,6 +20,7 @@ contract OpenChannelTest is UnitTest {
         emit IChannelEscrow.ChannelOpened(expectedId, payer, payee, 1, 6e18, 0);
         vm.prank(payer);
         bytes32 id = escrow.openChannel(payee, 1, 6e18);
+        vm.snapshotGasLastCall("openChannel");
         assertEq(id, expectedId);
         _assertChannel(id, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 4e18);
@@ -127,6 +128,7 @@ contract OpenChannelTest is UnitTest {
         _expectFees(relayer, 1e16);
         vm.prank(relayer);
         bytes[] memory failures = escrow.openChannelsBySig(auths);
+        vm.snapshotGasLastCall("openChannelsBySig_1");
         assertEq(failures.length, 1);
         assertEq(failures[0].length, 0);
         _assertChannel(id, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);
@@ -185,10 +187,10 @@ contract OpenChannelTest is UnitTest {
         auths[2].payer = payer;
         auths[3] = _openAuth(payerKey, 99, 1e18, 1); // channel exists
         auths[4] = _openAuth(payerKey, 13, 9e18, 1); // deposit + fee above what is left
-        auths[5] = iescrow.signOpen(
+        auths[5] = escrow.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, address(0), 14, 1e18, 1, address(0), 0, _deadline(), _noSig())
         ); // zero payee
-        auths[6] = iescrow.signOpen(
+        auths[6] = escrow.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, payer, 15, 1e18, 1, address(0), 0, _deadline(), _noSig())
         ); // self
         auths[7] = _openAuth(payerKey, 16, 0, 1); // zero deposit
@@ -256,6 +258,6 @@ contract OpenChannelTest is UnitTest {
         returns (IChannelEscrow.OpenAuth memory)
     {
         a.deadline = deadline;
-        return iescrow.signOpen(payerKey, a);
+        return escrow.signOpen(payerKey, a);
     }
 }

@@ -118,7 +118,7 @@ contract RecoveryZeroingTest is UnitTest {
         IChannelEscrow.CooperativeCloseAuth memory a = IChannelEscrow.CooperativeCloseAuth(
             victim, payee, 1, uint96(uint160(victim)), 0, address(0), 0, _deadline()
         );
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_invalidSigner(address(0), victim));
         vm.prank(payee);
         escrow.cooperativeClose(a, BAD, payeeSig);
@@ -135,7 +135,7 @@ contract RecoveryZeroingTest is UnitTest {
         IChannelEscrow.CooperativeCloseAuth memory a = IChannelEscrow.CooperativeCloseAuth(
             payer, victim, 1, 4e18, uint96(uint160(victim)), address(0), 0, _deadline()
         );
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
         vm.expectRevert(_invalidSigner(address(0), victim));
         escrow.cooperativeClose(a, payerSig, BAD);
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);

@@ -22,7 +22,7 @@ contract RelayerBindingTest is UnitTest {
     function _namedOpen(uint32 salt, address named) private view returns (IChannelEscrow.OpenAuth memory a) {
         a = _openAuth(payerKey, salt, 1e18, 1e15);
         a.relayer = named;
-        a = iescrow.signOpen(payerKey, a);
+        a = escrow.signOpen(payerKey, a);
     }
 
     function test_openBySig_namedRelayerSubmitsAndIsPaid() external {
@@ -83,7 +83,7 @@ contract RelayerBindingTest is UnitTest {
         _fund(payer, 2e18);
         IChannelEscrow.TopUpAuth memory a = _topUpAuth(payerKey, 1, 2e18, 1e15);
         a.relayer = relayer;
-        a = iescrow.signTopUp(payerKey, a);
+        a = escrow.signTopUp(payerKey, a);
         vm.prank(stranger);
         bytes[] memory failures = escrow.topUpsBySig(_list(a));
         assertEq(failures[0], _wrongRelayer(relayer, stranger));
@@ -99,7 +99,7 @@ contract RelayerBindingTest is UnitTest {
         _fund(payer, 1e15);
         IChannelEscrow.CloseAuth memory a = _closeAuth(payerKey, 1, 1e15);
         a.relayer = relayer;
-        a = iescrow.signClose(payerKey, a);
+        a = escrow.signClose(payerKey, a);
         vm.prank(stranger);
         bytes[] memory failures = escrow.requestClosesBySig(_list(a));
         assertEq(failures[0], _wrongRelayer(relayer, stranger));
@@ -114,7 +114,7 @@ contract RelayerBindingTest is UnitTest {
         _fund(payee, 3e18);
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payeeKey, payee, 1e18, 1e15, 0);
         a.relayer = relayer;
-        a = iescrow.signWithdraw(payeeKey, a);
+        a = escrow.signWithdraw(payeeKey, a);
         vm.prank(stranger);
         bytes[] memory failures = escrow.withdrawBySig(_list(a));
         assertEq(failures[0], _wrongRelayer(relayer, stranger));
@@ -146,8 +146,8 @@ contract RelayerBindingTest is UnitTest {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 4e18, 1e15, relayer, 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.expectRevert(_wrongRelayer(relayer, stranger));
         vm.prank(stranger);
         escrow.cooperativeClose(a, payerSig, payeeSig);

@@ -63,7 +63,7 @@ contract SettleFeeCapTest is UnitTest {
         escrow.setSettleFeeCap(100, relayer);
         vm.prank(payee);
         escrow.setSettleFeeCap(50, relayer);
-        bytes memory batch = iescrow.singleReceiptBatch(payerKey, payee, 1, 1e18, 100);
+        bytes memory batch = escrow.singleReceiptBatch(payerKey, payee, 1, 1e18, 100);
         vm.prank(relayer);
         bytes memory outcomes = escrow.settleBatch(batch);
         assertEq(uint8(outcomes[0]), uint8(IChannelEscrow.SettleOutcome.FeeAboveCap));
@@ -200,7 +200,7 @@ contract SettleFeeCapTest is UnitTest {
         auths[1] = _feeCapAuth(payeeKey, 200, 0); // nonce already used by entry 0
         auths[2] = _feeCapAuth(strangerKey, 300, 1); // wrong signer
         auths[2].payee = payee;
-        auths[3] = iescrow.signFeeCap(
+        auths[3] = escrow.signFeeCap(
             payeeKey, IChannelEscrow.SettleFeeCapAuth(payee, 400, relayer, 1, uint40(block.timestamp - 1), _noSig())
         ); // expired
         auths[4] = _feeCapAuth(strangerKey, 500, 0); // good, another payee

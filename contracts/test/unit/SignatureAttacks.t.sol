@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
 import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
+import {deployEscrow} from "../utils/DeployEscrow.sol";
 import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {UnitTest} from "./UnitHelpers.sol";
 
@@ -14,7 +14,7 @@ contract SignatureAttacksTest is UnitTest {
 
     uint256 private constant OTHER_CHAIN = 4242;
 
-    ChannelEscrow private other;
+    IChannelEscrow private other;
     IChannelEscrow private iother;
     /// @dev Kept in storage: the optimiser may re-read `block.chainid` after `vm.chainId` otherwise.
     uint256 private homeChain;
@@ -22,7 +22,7 @@ contract SignatureAttacksTest is UnitTest {
     function setUp() public override {
         super.setUp();
         // A second escrow on the same token, where the payer holds the same channel.
-        other = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
+        other = deployEscrow(address(token), CHALLENGE_PERIOD);
         iother = IChannelEscrow(address(other));
         homeChain = block.chainid;
         token.approve(address(other), type(uint256).max);
@@ -42,7 +42,7 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_receiptReplayedOnAnotherChain() external {
         bytes32 id = _openChannel(1, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 4e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         vm.chainId(OTHER_CHAIN); // the same escrow address on a fork
         bytes32 digest_ = _digest(PaymentHash.hashReceipt(payee, 1, 4e18));
         vm.expectEmit(true, true, true, true, address(escrow));
@@ -86,7 +86,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_rejects_receiptReplayedOnAnotherSalt() external {
         _openChannel(1, 10e18);
         bytes32 id2 = _openChannel(2, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 4e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         assertEq(_settleAs(relayer, _oneReceipt(2, 4e18, sig)), _o(IChannelEscrow.SettleOutcome.UnknownChannel));
         _assertChannel(id2, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payee), 0);
@@ -98,7 +98,7 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         vm.prank(payer);
         bytes32 id2 = escrow.openChannel(payee2, 1, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 4e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         bytes memory batch = bytes.concat(_header(payee2, 0, 1), PaymentSigner.packReceipt(1, 4e18, sig));
         assertEq(_settleAs(relayer, batch), _o(IChannelEscrow.SettleOutcome.UnknownChannel));
         _assertChannel(id2, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
@@ -126,7 +126,7 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_rejects_receiptOfClosedChannelReplayedOnNewSalt() external {
         bytes32 old = _openChannel(1, 10e18);
-        IChannelEscrow.CompactSignature memory sig = iescrow.signReceipt(payerKey, payee, 1, 4e18);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         vm.prank(payee);
         escrow.closeByPayee(payer, 1);
         bytes32 fresh = _openChannel(2, 10e18);
@@ -271,7 +271,7 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a =
             IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
-        a.sig = iescrow.signReceipt(payerKey, payee, 1, 1e18);
+        a.sig = escrow.signReceipt(payerKey, payee, 1, 1e18);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
         assertEq(failures[0], _invalidSigner(_recover(_digest(_openHash(a)), a.sig), payer));
     }
@@ -450,8 +450,8 @@ contract SignatureAttacksTest is UnitTest {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.chainId(OTHER_CHAIN);
         address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
         vm.expectRevert(_invalidSigner(recovered, payer));
@@ -463,8 +463,8 @@ contract SignatureAttacksTest is UnitTest {
         _openChannel(2, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         a.salt = 2;
         address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
         vm.expectRevert(_invalidSigner(recovered, payer));
@@ -487,7 +487,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.CooperativeCloseAuth memory a =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
-        IChannelEscrow.CompactSignature memory payeeSig = iescrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         // High s is refused before any comparison: it recovers to nobody.
         vm.expectRevert(_invalidSigner(address(0), payer));
         escrow.cooperativeClose(a, high, payeeSig);
@@ -497,7 +497,7 @@ contract SignatureAttacksTest is UnitTest {
         _openChannel(1, 10e18);
         IChannelEscrow.CooperativeCloseAuth memory a =
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iescrow.signCooperativeClose(payerKey, a);
+        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         vm.expectRevert(_invalidSigner(address(0), payee));
         escrow.cooperativeClose(a, payerSig, high);

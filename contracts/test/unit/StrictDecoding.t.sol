@@ -133,7 +133,7 @@ contract StrictDecodingTest is UnitTest {
             IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 4e18, 0, address(0), 0, _deadline());
         bytes memory data = abi.encodeCall(
             IChannelEscrow.cooperativeClose,
-            (a, iescrow.signCooperativeClose(payerKey, a), iescrow.signCooperativeClose(payeeKey, a))
+            (a, escrow.signCooperativeClose(payerKey, a), escrow.signCooperativeClose(payeeKey, a))
         );
         // The struct is inline right after the selector: field 3 (cumulative, uint96) at byte 4 + 3·32.
         assembly ("memory-safe") {

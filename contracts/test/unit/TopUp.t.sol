@@ -19,6 +19,7 @@ contract TopUpTest is UnitTest {
         emit IChannelEscrow.ChannelToppedUp(id, 8e18, 0);
         vm.prank(payer);
         escrow.topUp(payee, 1, 3e18);
+        vm.snapshotGasLastCall("topUp");
         _assertChannel(id, 8e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 1e18);
     }
@@ -124,6 +125,7 @@ contract TopUpTest is UnitTest {
         _expectFees(relayer, 1e16);
         vm.prank(relayer);
         bytes[] memory failures = escrow.topUpsBySig(auths);
+        vm.snapshotGasLastCall("topUpsBySig_1");
         assertEq(failures[0].length, 0);
         _assertChannel(id, 8e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 1e18 - 1e16);

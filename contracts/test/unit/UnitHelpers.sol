@@ -63,7 +63,7 @@ abstract contract UnitTest is EscrowTestBase {
 
     /// @dev The EIP-712 digest the escrow under test expects for `structHash`.
     function _digest(bytes32 structHash) internal view returns (bytes32) {
-        return PaymentSigner.digest(iescrow, structHash);
+        return PaymentSigner.digest(escrow, structHash);
     }
 
     /// @dev A digest under a domain that differs from the escrow's in chain id and/or contract address.
@@ -137,7 +137,7 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.OpenAuth memory)
     {
-        return iescrow.signOpen(
+        return escrow.signOpen(
             key, IChannelEscrow.OpenAuth(vm.addr(key), payee, salt, deposit_, fee, address(0), 0, _deadline(), _noSig())
         );
     }
@@ -147,14 +147,14 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.TopUpAuth memory)
     {
-        return iescrow.signTopUp(
+        return escrow.signTopUp(
             key,
             IChannelEscrow.TopUpAuth(vm.addr(key), payee, salt, newDeposit, fee, address(0), 0, _deadline(), _noSig())
         );
     }
 
     function _closeAuth(uint256 key, uint32 salt, uint96 fee) internal view returns (IChannelEscrow.CloseAuth memory) {
-        return iescrow.signClose(
+        return escrow.signClose(
             key, IChannelEscrow.CloseAuth(vm.addr(key), payee, salt, fee, address(0), _deadline(), _noSig())
         );
     }
@@ -164,7 +164,7 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.WithdrawAuth memory)
     {
-        return iescrow.signWithdraw(
+        return escrow.signWithdraw(
             key, IChannelEscrow.WithdrawAuth(vm.addr(key), to, amount, fee, address(0), nonce, _deadline(), _noSig())
         );
     }
@@ -174,7 +174,7 @@ abstract contract UnitTest is EscrowTestBase {
         view
         returns (IChannelEscrow.SettleFeeCapAuth memory)
     {
-        return iescrow.signFeeCap(
+        return escrow.signFeeCap(
             key, IChannelEscrow.SettleFeeCapAuth(vm.addr(key), bps, relayer, nonce, _deadline(), _noSig())
         );
     }
@@ -218,7 +218,7 @@ abstract contract UnitTest is EscrowTestBase {
 
     /// @dev One 80-byte receipt entry signed by `key` for `payee_`'s channel `salt`.
     function _entry(uint256 key, address payee_, uint32 salt, uint96 cumulative) internal view returns (bytes memory) {
-        return PaymentSigner.packReceipt(salt, cumulative, iescrow.signReceipt(key, payee_, salt, cumulative));
+        return PaymentSigner.packReceipt(salt, cumulative, escrow.signReceipt(key, payee_, salt, cumulative));
     }
 
     function _header(address payee_, uint16 feeBps, uint16 count) internal pure returns (bytes memory) {

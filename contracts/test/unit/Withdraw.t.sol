@@ -20,6 +20,7 @@ contract WithdrawTest is UnitTest {
         emit IChannelEscrow.Withdrawn(payer, receiver, 4e18, 0);
         vm.prank(payer);
         escrow.withdraw(receiver, 4e18);
+        vm.snapshotGasLastCall("withdraw");
         assertEq(escrow.balanceOf(payer), 6e18);
         assertEq(token.balanceOf(receiver), 4e18);
         assertEq(token.balanceOf(address(escrow)), 6e18);
@@ -95,6 +96,7 @@ contract WithdrawTest is UnitTest {
         _expectFees(relayer, 1e17);
         vm.prank(relayer);
         bytes[] memory failures = escrow.withdrawBySig(_list(a));
+        vm.snapshotGasLastCall("withdrawBySig_1");
         assertEq(failures.length, 1);
         assertEq(failures[0].length, 0);
         assertEq(escrow.balanceOf(payer), 10e18 - 4e18 - 1e17);
@@ -149,7 +151,7 @@ contract WithdrawTest is UnitTest {
         // 0: expired.
         auths[0] = _withdrawAuth(payerKey, receiver, 1e18, 1, 0);
         auths[0].deadline = uint40(block.timestamp - 1);
-        auths[0] = iescrow.signWithdraw(payerKey, auths[0]);
+        auths[0] = escrow.signWithdraw(payerKey, auths[0]);
         // 1: signed by the stranger on the payer's behalf.
         auths[1] = _withdrawAuth(strangerKey, receiver, 1e18, 1, 0);
         auths[1].owner = payer;

@@ -3,9 +3,9 @@ pragma solidity ^0.8.28;
 
 import {CommonBase} from "forge-std/Base.sol";
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
 import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
+import {deployEscrow} from "./DeployEscrow.sol";
 import {PaymentHashHarness} from "./PaymentHashHarness.sol";
 import {PaymentSigner} from "./PaymentSigner.sol";
 
@@ -35,10 +35,10 @@ abstract contract Eip712FixtureInputs is CommonBase {
     }
 
     /// @dev The escrow at a fixed address on chain 31337, so the domain separator is fixed too.
-    function _deployFixtureEscrow() internal returns (ChannelEscrow escrow) {
+    function _deployFixtureEscrow() internal returns (IChannelEscrow escrow) {
         vm.chainId(FIXTURE_CHAIN_ID);
-        vm.etch(FIXTURE_ESCROW, address(new ChannelEscrow(FIXTURE_TOKEN, 1 hours)).code);
-        escrow = ChannelEscrow(FIXTURE_ESCROW);
+        vm.etch(FIXTURE_ESCROW, address(deployEscrow(FIXTURE_TOKEN, 1 hours)).code);
+        escrow = IChannelEscrow(FIXTURE_ESCROW);
         // Immutables were baked into the copied code; the EIP-712 cache compares against the deploying
         // address, so the separator is recomputed for FIXTURE_ESCROW on every call — still the right value.
     }

@@ -3,9 +3,9 @@ pragma solidity ^0.8.28;
 
 import {Test} from "forge-std/Test.sol";
 
-import {ChannelEscrow} from "../../src/ChannelEscrow.sol";
 import {PieceToken} from "../../src/PieceToken.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {deployEscrow} from "./DeployEscrow.sol";
 import {PaymentSigner} from "./PaymentSigner.sol";
 
 /// @notice Shared set-up for escrow tests: a token, an escrow, and named actors with keys.
@@ -16,8 +16,7 @@ abstract contract EscrowTestBase is Test {
     uint256 internal constant INITIAL_FUNDS = 1000e18;
 
     PieceToken internal token;
-    ChannelEscrow internal escrow;
-    IChannelEscrow internal iescrow;
+    IChannelEscrow internal escrow;
 
     address internal payer;
     uint256 internal payerKey;
@@ -32,8 +31,7 @@ abstract contract EscrowTestBase is Test {
         (payee, payeeKey) = makeAddrAndKey("payee");
         (stranger, strangerKey) = makeAddrAndKey("stranger");
         token = new PieceToken("Piece", "PIECE", address(this), 1e30);
-        escrow = new ChannelEscrow(address(token), CHALLENGE_PERIOD);
-        iescrow = IChannelEscrow(address(escrow));
+        escrow = deployEscrow(address(token), CHALLENGE_PERIOD);
         token.approve(address(escrow), type(uint256).max);
         token.transfer(payer, INITIAL_FUNDS);
         token.transfer(payee, INITIAL_FUNDS);
@@ -57,7 +55,7 @@ abstract contract EscrowTestBase is Test {
 
     /// @dev Settles one payer→payee receipt as the relayer and returns its outcome.
     function _settle(uint32 salt, uint96 cumulative) internal returns (IChannelEscrow.SettleOutcome) {
-        bytes memory batch = iescrow.singleReceiptBatch(payerKey, payee, salt, cumulative, 0);
+        bytes memory batch = escrow.singleReceiptBatch(payerKey, payee, salt, cumulative, 0);
         vm.prank(relayer);
         bytes memory outcomes = escrow.settleBatch(batch);
         return IChannelEscrow.SettleOutcome(uint8(outcomes[0]));

@@ -5,7 +5,6 @@ import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 
-import {ChannelEscrow} from "../../../src/ChannelEscrow.sol";
 import {PieceToken} from "../../../src/PieceToken.sol";
 import {IChannelEscrow} from "../../../src/interfaces/IChannelEscrow.sol";
 import {PaymentHash} from "../../../src/libraries/PaymentHash.sol";
@@ -57,8 +56,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     uint256 internal constant CLOSING = 1 << uint256(IChannelEscrow.ChannelState.Closing);
     uint256 internal constant CLOSED = 1 << uint256(IChannelEscrow.ChannelState.Closed);
 
-    ChannelEscrow public immutable escrow;
-    IChannelEscrow internal immutable iescrow;
+    IChannelEscrow public immutable escrow;
     PieceToken public immutable token;
     uint40 internal immutable challengePeriod;
     bytes32 internal immutable domainSeparator;
@@ -158,9 +156,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
     ];
     bool internal recorded;
 
-    constructor(ChannelEscrow escrow_, PieceToken token_) {
+    constructor(IChannelEscrow escrow_, PieceToken token_) {
         escrow = escrow_;
-        iescrow = IChannelEscrow(address(escrow_));
         token = token_;
         challengePeriod = escrow_.CHALLENGE_PERIOD();
         domainSeparator = escrow_.DOMAIN_SEPARATOR();
@@ -269,7 +266,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             refusal = abi.encodeWithSelector(IChannelEscrow.SignatureExpired.selector, a.deadline);
         }
         IChannelEscrow.WithdrawAuth[] memory auths = new IChannelEscrow.WithdrawAuth[](1);
-        auths[0] = iescrow.signWithdraw(keys[o], a);
+        auths[0] = escrow.signWithdraw(keys[o], a);
         uint256 tokensBefore = token.balanceOf(to);
 
         if (refusal.length != 0) {
@@ -389,7 +386,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             // Names another relayer: only that one may submit it.
             auths[1] = _signedOpen(id, keys[payer], amount, fee, deadline);
             auths[1].relayer = accountList[payer];
-            auths[1] = iescrow.signOpen(keys[payer], auths[1]);
+            auths[1] = escrow.signOpen(keys[payer], auths[1]);
             refusal =
                 abi.encodeWithSelector(IChannelEscrow.WrongRelayer.selector, accountList[payer], accountList[ACTORS]);
         } else if (kind == 4 && _otherFresh(id, mode) != bytes32(0)) {
@@ -397,7 +394,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             bytes32 other = _otherFresh(id, mode);
             auths[1] = _signedOpen(other, keys[refOf[other].payer], amount, fee, deadline);
             auths[1].channelNonce = model[other].nonce + 1;
-            auths[1] = iescrow.signOpen(keys[refOf[other].payer], auths[1]);
+            auths[1] = escrow.signOpen(keys[refOf[other].payer], auths[1]);
             refusal = abi.encodeWithSelector(
                 IChannelEscrow.InvalidChannelNonce.selector, other, model[other].nonce, model[other].nonce + 1
             );
@@ -431,7 +428,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         returns (IChannelEscrow.OpenAuth memory)
     {
         ChannelRef memory r = refOf[id];
-        return iescrow.signOpen(
+        return escrow.signOpen(
             key,
             IChannelEscrow.OpenAuth(
                 accountList[r.payer],
@@ -481,7 +478,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         if (!stale && !_ensureFree(payer, newTotal - oldTotal + fee)) return;
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](2);
-        auths[0] = iescrow.signTopUp(
+        auths[0] = escrow.signTopUp(
             keys[r.payer],
             IChannelEscrow.TopUpAuth(
                 payer,
@@ -657,8 +654,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
             uint256 signer = (r.payer + 1 + seed % (ACTORS - 1)) % ACTORS;
             key = signer == r.payee ? strangerKey : keys[signer];
         }
-        IChannelEscrow.CompactSignature memory sig =
-            iescrow.signReceipt(key, accountList[r.payee], p.salt, p.cumulative);
+        IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(key, accountList[r.payee], p.salt, p.cumulative);
         p.r = sig.r;
         p.vs = sig.vs;
         if (mode == 9) {
@@ -797,7 +793,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         IChannelEscrow.Channel memory c = model[id];
         uint96 cumulative = _freshCumulative(c, seed);
         IChannelEscrow.CompactSignature memory sig =
-            iescrow.signReceipt(keys[r.payer], accountList[r.payee], salts[r.salt], cumulative);
+            escrow.signReceipt(keys[r.payer], accountList[r.payee], salts[r.salt], cumulative);
         _recordSigned(keys[r.payer], accountList[r.payee], salts[r.salt], cumulative);
         groups[0].receipts[0] = Planned(salts[r.salt], cumulative, sig.r, sig.vs);
         lastReleased[id] = Released(cumulative, sig.r, sig.vs, true);
@@ -830,7 +826,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         fee = _bound(fee, 0, MAX_FEE);
         if (!_ensureFree(payer, fee)) return;
         IChannelEscrow.CloseAuth[] memory auths = new IChannelEscrow.CloseAuth[](2);
-        auths[0] = iescrow.signClose(
+        auths[0] = escrow.signClose(
             keys[r.payer],
             IChannelEscrow.CloseAuth(
                 payer, accountList[r.payee], salts[r.salt], uint96(fee), _namedRelayer(mode), _deadline(mode), _noSig()
@@ -1037,8 +1033,8 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         k.auth.fee = k.unaffordable
             ? uint96(_bound(fee, k.available + 1, _min(MAX_U96, k.available + MAX_FEE)))
             : uint96(_bound(fee, 0, _min(k.available, MAX_FEE)));
-        k.payerSig = iescrow.signCooperativeClose(keys[r.payer], k.auth);
-        k.payeeSig = iescrow.signCooperativeClose(keys[r.payee], k.auth);
+        k.payerSig = escrow.signCooperativeClose(keys[r.payer], k.auth);
+        k.payeeSig = escrow.signCooperativeClose(keys[r.payee], k.auth);
         // The payer signed this amount whether or not the close goes through.
         _raiseMaxSigned(id, k.auth.cumulative);
     }
@@ -1134,7 +1130,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         }
         if (_ensureFree(owner, 1)) {
             IChannelEscrow.WithdrawAuth[] memory auths = new IChannelEscrow.WithdrawAuth[](1);
-            auths[0] = iescrow.signWithdraw(
+            auths[0] = escrow.signWithdraw(
                 keys[o],
                 IChannelEscrow.WithdrawAuth(
                     owner,
@@ -1198,7 +1194,7 @@ contract EscrowHandler is CommonBase, StdCheats, StdUtils {
         }
         if (model[id].state == IChannelEscrow.ChannelState.Open) {
             IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-            auths[0] = iescrow.signTopUp(
+            auths[0] = escrow.signTopUp(
                 keys[r.payer],
                 IChannelEscrow.TopUpAuth(
                     accountList[r.payer],
