@@ -90,6 +90,56 @@ fn one_receipt_pays_every_piece_passed_while_the_last_was_in_flight() {
     );
 }
 
+/// The delayed-acknowledgement rule (`docs/wire-protocol.md` §5.6) at its limit: the payer's receipt
+/// lags until the payee has served its whole credit window and stops; one receipt for every piece
+/// passed meanwhile pays them all, and serving resumes.
+#[test]
+fn one_receipt_for_a_whole_credit_window_lets_the_payee_serve_again() {
+    const CREDIT: u32 = 8;
+    let (mut payer, mut payee) = open_pair(CREDIT, 100 * PRICE, Amount::MAX);
+    for served in 1..=CREDIT {
+        let out = payee.on_piece_served(NOW).unwrap();
+        assert_eq!(out.has(Actions::SERVE), served < CREDIT, "piece {served}");
+    }
+    assert!(
+        !payee.may_serve(),
+        "the window is used up: nothing more until paid"
+    );
+    let receipt = payer.pay_pieces(u64::from(CREDIT), NOW).unwrap();
+    let held = payee.on_bytes(&wire(&receipt), NOW).unwrap();
+    assert_eq!(held.received, Some("receipt"));
+    let acked = payee.verify_receipt(NOW).unwrap();
+    assert!(acked.has(Actions::PERSIST_RECEIPT));
+    assert_eq!(acked.amount, Amount::from(CREDIT) * PRICE);
+    assert!(payee.may_serve(), "paid up: the whole window is open again");
+    let info = payee.info();
+    assert_eq!(
+        (info.served, info.paid),
+        (Amount::from(CREDIT) * PRICE, Amount::from(CREDIT) * PRICE)
+    );
+}
+
+/// At low rates the same payer sends one receipt per piece: each raises the cumulative by one price
+/// and is acknowledged before the next piece passes.
+#[test]
+fn at_low_rates_every_piece_gets_its_own_receipt() {
+    let (mut payer, mut payee) = open_pair(8, 100 * PRICE, Amount::MAX);
+    for piece in 1..=5u64 {
+        assert!(payee.on_piece_served(NOW).unwrap().has(Actions::SERVE));
+        let receipt = payer.on_piece_verified(NOW).unwrap();
+        let Some(Message::Receipt(sent)) = &receipt.reply else {
+            panic!("a receipt for piece {piece}");
+        };
+        assert_eq!(sent.cumulative, Amount::from(piece) * PRICE);
+        payee.on_bytes(&wire(&receipt), NOW).unwrap();
+        let acked = payee.verify_receipt(NOW).unwrap();
+        assert_eq!(acked.amount, Amount::from(piece) * PRICE);
+        let ack = payer.on_bytes(&wire(&acked), NOW).unwrap();
+        assert_eq!(ack.amount, Amount::from(piece) * PRICE);
+    }
+    assert_eq!(payer.info().pieces, 5);
+}
+
 #[test]
 fn a_payment_past_the_budget_is_refused_and_signs_nothing() {
     let (mut payer, _payee) = open_pair(8, 100 * PRICE, 2 * PRICE);
