@@ -12,15 +12,9 @@
 //       on chain by the caller: payers adopt it, payees serve on it. Without them: the chainless test mode
 //       (payers sign opens nobody submits, payees trust the deposit claimed). Exit status: 0 when every
 //       leecher completed and every piece was paid and acknowledged, 1 otherwise, 2 on a usage error.
-//   piecepay-torrent bench [--size-mib M] [--piece-kib K] [--rounds R] [--leechers N] [--dir DIR]
-//       one seeder and N leechers with payments on (plugin on both sides) and off (stock libtorrent),
-//       alternated for R rounds; prints `torrent throughput_mib_s paid=A free=B ratio=R` (medians),
-//       `torrent ratio_ci95 low=L high=H rounds=R` (bootstrap interval of that ratio) and
-//       `torrent cpu_ms_per_transfer paid=A free=B ratio=R` (medians of the process's user + system CPU
-//       time while a transfer runs: seeder and leechers share this process).
+//   piecepay-torrent bench|bench-agent …: see bench.cpp.
 #include <libtorrent/torrent_status.hpp>
 
-#include <sys/resource.h>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -38,7 +32,7 @@
 #include <vector>
 
 #include "args.hpp"
-#include "bench_stats.hpp"
+#include "bench.hpp"
 #include "client.hpp"
 #include "paid_swarm.hpp"
 #include "peer.hpp"
@@ -55,71 +49,6 @@ namespace {
 
 fs::path work_dir(const Args& a) {
   return fs::path(a.str("dir", (fs::temp_directory_path() / "piecepay-torrent").string()));
-}
-
-/// User + system CPU time this process has used so far.
-double process_cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto const secs = [](timeval t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return secs(u.ru_utime) + secs(u.ru_stime);
-}
-
-struct TransferResult {
-  double mib_s = 0;   ///< over all leechers' bytes
-  double cpu_ms = 0;  ///< the process's CPU time while the transfer ran
-};
-
-/// One bench transfer: a fresh seeder and `leechers` fresh leechers, payments on (every piece must be
-/// paid, or the run is refused) or off (stock libtorrent).
-TransferResult transfer(const swarm::Fixture& fx, const fs::path& dir, int leechers, bool paid) {
-  std::optional<Options> seeder_opts;
-  if (paid) seeder_opts = swarm::demo_payee_options(0);
-  swarm::Node seeder = swarm::make_seeder(fx, seeder_opts);
-  std::vector<swarm::Node> peers;
-  for (int i = 0; i < leechers; ++i) {
-    std::optional<Options> o;
-    if (paid) o = swarm::demo_payer_options(i);
-    fs::path const save = dir / ("leecher" + std::to_string(i));
-    fs::remove_all(save);
-    peers.push_back(swarm::make_leecher("leecher" + std::to_string(i), fx, save, o));
-  }
-  for (auto& p : peers) p.torrent.connect_peer(seeder.endpoint());
-  // libtorrent dials on its tick (every 500 ms), so a connection starts after 0.5 or 1 s, at random: the
-  // clock starts once every leecher is connected, before the BitTorrent and piecepay handshakes.
-  auto const connected = [&] {
-    for (auto& p : peers)
-      if (p.torrent.status(lt::torrent_handle::status_flags_t{}).num_peers == 0) return false;
-    return true;
-  };
-  if (!swarm::wait_until(connected, 10s, 1ms)) throw std::runtime_error("leechers did not connect within 10 s");
-  auto const start = std::chrono::steady_clock::now();
-  double const cpu_start = process_cpu_seconds();
-  std::vector<bool> done(peers.size(), false);
-  for (;;) {
-    bool all = true;
-    for (std::size_t i = 0; i < peers.size(); ++i) {
-      if (!done[i]) done[i] = swarm::wait_finished(peers[i], 2ms);
-      all = all && done[i];
-    }
-    if (all) break;
-    if (std::chrono::steady_clock::now() - start > 120s)
-      throw std::runtime_error("transfer did not finish within 120 s");
-  }
-  double const secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  double const cpu_ms = (process_cpu_seconds() - cpu_start) * 1000.0;
-  double const mib = static_cast<double>(fx.info->total_size()) * leechers / (1024.0 * 1024.0);
-  if (paid) {
-    // A paid run that did not pay for every piece measured something else: refuse it.
-    auto const want = static_cast<std::uint64_t>(fx.info->num_pieces()) * static_cast<std::uint64_t>(leechers);
-    // The last receipts leave after the last hash checks: give them a moment to arrive.
-    swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) >= want; }, 5s);
-    auto const got = swarm::pieces_paid_to(seeder);
-    if (got != want)
-      throw std::runtime_error("paid run: " + std::to_string(got) + " pieces paid of " + std::to_string(want));
-  }
-  for (std::size_t i = 0; i < peers.size(); ++i) fs::remove_all(dir / ("leecher" + std::to_string(i)));
-  return {mib / secs, cpu_ms};
 }
 
 const std::set<std::string> kDemoOptions = {"leechers",      "size-mib", "size-kib",    "piece-kib",    "free-pieces",
@@ -228,57 +157,14 @@ int demo(const Args& a) {
   return report.ok() ? 0 : 1;
 }
 
-int bench(const Args& a) {
-  fs::path const dir = work_dir(a);
-  std::int64_t const size = static_cast<std::int64_t>(a.num("size-mib", 256, 1u << 20)) * 1024 * 1024;
-  auto const piece = static_cast<int>(a.num("piece-kib", 256, 1u << 16) * 1024);
-  // Transfers differ by ±4 % from one to the next here, about twice the effect measured: the medians
-  // need many rounds, and the ratio comes with its interval.
-  auto const rounds = static_cast<int>(a.num("rounds", 25, 1000));
-  if (rounds == 0) throw UsageError("--rounds must be at least 1");
-  auto const leechers = static_cast<int>(a.num("leechers", 1, 8));
-  std::string const only = a.str("only", "");  // "paid" or "free": one side only (diagnostics)
-  if (!only.empty() && only != "paid" && only != "free") throw UsageError("--only wants paid or free");
-  auto fx = swarm::make_fixture(dir / "seed", "bench.bin", size, piece, 0xbe9c);
-  std::map<bool, std::vector<double>> mib_s, cpu_ms;  // keyed by paid
-  // A process's first transfer is slow (cold caches and allocator): one untimed transfer of each first.
-  for (bool const is_paid : {true, false})
-    if (only.empty() || only == (is_paid ? "paid" : "free")) transfer(fx, dir, leechers, is_paid);
-  // Alternate, and flip the order every round, so drift in machine load hits both sides alike.
-  for (int r = 0; r < rounds; ++r) {
-    for (int k = 0; k < 2; ++k) {
-      bool const is_paid = (k == 0) == (r % 2 == 0);
-      if (!only.empty() && only != (is_paid ? "paid" : "free")) continue;
-      TransferResult const t = transfer(fx, dir, leechers, is_paid);
-      mib_s[is_paid].push_back(t.mib_s);
-      cpu_ms[is_paid].push_back(t.cpu_ms);
-      std::fprintf(stderr, "bench round %d %s: %.1f MiB/s, %.0f ms CPU\n", r + 1, is_paid ? "paid" : "free", t.mib_s,
-                   t.cpu_ms);
-    }
-  }
-  if (!only.empty()) {
-    bool const is_paid = only == "paid";
-    std::printf("torrent throughput_mib_s %s=%.1f\n", only.c_str(), stats::median(mib_s[is_paid]));
-    std::printf("torrent cpu_ms_per_transfer %s=%.0f\n", only.c_str(), stats::median(cpu_ms[is_paid]));
-    return 0;
-  }
-  double const p = stats::median(mib_s[true]), f = stats::median(mib_s[false]);
-  std::printf("torrent throughput_mib_s paid=%.1f free=%.1f ratio=%.3f\n", p, f, p / f);
-  auto const [low, high] = stats::median_ratio_ci95(mib_s[true], mib_s[false]);
-  std::printf("torrent ratio_ci95 low=%.3f high=%.3f rounds=%d\n", low, high, rounds);
-  double const pc = stats::median(cpu_ms[true]), fc = stats::median(cpu_ms[false]);
-  std::printf("torrent cpu_ms_per_transfer paid=%.0f free=%.0f ratio=%.3f\n", pc, fc, pc / fc);
-  return 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   try {
     std::string const cmd = argc > 1 ? argv[1] : "";
     if (cmd == "demo") return demo(parse(argc, argv, 2, kDemoOptions));
-    if (cmd == "bench")
-      return bench(parse(argc, argv, 2, {"size-mib", "piece-kib", "rounds", "leechers", "dir", "only"}));
+    if (cmd == "bench") return bench(parse(argc, argv, 2, kBenchOptions));
+    if (cmd == "bench-agent") return bench_agent(parse(argc, argv, 2, kBenchAgentOptions));
     if (cmd == "seed") return seed(parse(argc, argv, 2, kSeedOptions));
     if (cmd == "leech") return leech(parse(argc, argv, 2, kLeechOptions));
     if (cmd == "serve") return serve(parse(argc, argv, 2, kServeOptions));
@@ -286,11 +172,11 @@ int main(int argc, char** argv) {
     if (cmd == "balance") return balance(parse(argc, argv, 2, kBalanceOptions));
     if (cmd == "withdraw") return withdraw(parse(argc, argv, 2, kWithdrawOptions));
     if (cmd == "close") return cli::close(parse(argc, argv, 2, kCloseOptions));
-    std::fprintf(
-        stderr,
-        "usage: piecepay-torrent demo|bench|seed|leech|serve|download|balance|withdraw|close [--option value]... "
-        "(see the top of "
-        "demo/main.cpp, demo/peer.cpp and demo/client.cpp)\n");
+    std::fprintf(stderr,
+                 "usage: piecepay-torrent demo|bench|bench-agent|seed|leech|serve|download|balance|withdraw|close "
+                 "[--option value]... "
+                 "(see the top of "
+                 "demo/main.cpp, demo/bench.cpp, demo/peer.cpp and demo/client.cpp)\n");
     return 2;
   } catch (UsageError const& e) {
     std::fprintf(stderr, "piecepay-torrent: usage error: %s\n", e.what());

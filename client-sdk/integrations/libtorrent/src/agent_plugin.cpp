@@ -21,6 +21,7 @@
 #include "ffi_common.hpp"
 #include "frame.hpp"
 #include "payments.hpp"
+#include "peek.hpp"
 #include "piecepay_torrent/attach.hpp"
 #include "session_plugin.hpp"
 #include "tally.hpp"
@@ -294,7 +295,9 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
       Bytes out;
       if (piecepay_peer_next_message(link_->get(), &out.raw) != PIECEPAY_STATUS_OK || out.raw.len == 0) return;
       if (peer_message_id_ == 0) continue;
-      std::string const msg = frame::extended(peer_message_id_, out.str());
+      std::string const payload = out.str();
+      if (peek::type_is(payload, "receipt")) core_->counters->receipts_sent.fetch_add(1, std::memory_order_relaxed);
+      std::string const msg = frame::extended(peer_message_id_, payload);
       pc_.send_buffer(msg.data(), static_cast<int>(msg.size()));
     }
   }

@@ -38,4 +38,14 @@ inline std::optional<std::uint32_t> u32(std::string_view payload, const char* ke
   return static_cast<std::uint32_t>(n);
 }
 
+/// Whether the message `payload` is of type `type` (its `t` field).
+inline bool type_is(std::string_view payload, std::string_view type) {
+  libtorrent::error_code ec;
+  libtorrent::bdecode_node const d =
+      libtorrent::bdecode({payload.data(), static_cast<std::ptrdiff_t>(payload.size())}, ec);
+  if (ec || d.type() != libtorrent::bdecode_node::dict_t) return false;
+  auto const t = d.dict_find_string_value("t");
+  return std::string_view(t.data(), t.size()) == type;
+}
+
 }  // namespace piecepay::torrent::peek

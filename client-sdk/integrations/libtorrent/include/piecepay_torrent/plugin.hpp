@@ -113,6 +113,9 @@ struct Counters {
   std::atomic<std::uint64_t> receipts_accepted{0};
   std::atomic<std::uint64_t> receipts_rejected{0};
   std::atomic<std::uint64_t> pieces_paid{0};
+  /// Payer, agent-driven sessions: `receipt` messages sent (one may pay several pieces,
+  /// docs/wire-protocol.md §5.6).
+  std::atomic<std::uint64_t> receipts_sent{0};
   /// Payer: bids raised because a payee kept this session choked for lack of an upload slot.
   std::atomic<std::uint64_t> bids_raised{0};
   /// Payer: pieces that passed their hash check, supplied mostly by a peer this session has no funded
