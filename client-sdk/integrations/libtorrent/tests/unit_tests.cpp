@@ -13,6 +13,7 @@
 #include "check.hpp"
 #include "choker.hpp"
 #include "frame.hpp"
+#include "peek.hpp"
 #include "piecepay_torrent/attach.hpp"
 #include "swarm.hpp"
 #include "tally.hpp"
@@ -104,6 +105,15 @@ int main(int argc, char** argv) {
              CHECK(frame::get_u32(m.data()) == 2 + 8);
              CHECK(m[4] == 20 && m[5] == 7);
              CHECK(m.substr(6) == "d1:ai1ee");
+           }},
+          {"peek_type_is_the_messages_t_field",
+           [] {
+             // What the plugin counts as a receipt sent (Counters::receipts_sent).
+             CHECK(peek::type_is("d4:salti7e1:t7:receipte", "receipt"));
+             CHECK(!peek::type_is("d1:t11:receipt_acke", "receipt"));
+             CHECK(!peek::type_is("d1:t5:termse", "receipt"));
+             CHECK(!peek::type_is("d1:ti7ee", "receipt"));
+             CHECK(!peek::type_is("not bencode", "receipt"));
            }},
           {"reject_frame_layout",
            [] {
