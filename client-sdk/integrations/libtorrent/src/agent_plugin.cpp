@@ -498,13 +498,20 @@ std::unique_ptr<Attachment> attach(lt::session& session, const std::string& conf
   auto core = std::make_shared<AgentCore>(agent);
   check(piecepay_agent_set_wake(agent, &on_agent_wake, core.get()));
   std::weak_ptr<AgentCore> const weak = core;
-  session.add_extension(std::make_shared<SessionPlugin>(
+  auto plugin = std::make_shared<SessionPlugin>(
       [weak](lt::torrent_handle const& h) { return std::make_shared<AgentTorrentPlugin>(weak, h); },
       [weak]() -> std::shared_ptr<Choker> {
         std::shared_ptr<AgentCore> const c = weak.lock();
         return c && !c->stopped() ? c->choker : nullptr;
       },
-      options.reserved_percent));
+      options.reserved_percent);
+  std::shared_future<void> const joined = plugin->started();
+  session.add_extension(std::move(plugin));
+  // A torrent already in the session joins on the plugin's first tick (up to libtorrent's tick_interval
+  // away), and a connection made to it before then skips piecepay's handshake for good: unpaid, and
+  // refused by a seller once it joins. Returning only once it has joined leaves the host one rule: the
+  // connections open when attach returns are the ones to re-make.
+  joined.wait();
   return std::make_unique<Attachment>(std::move(core));
 }
 

@@ -34,6 +34,7 @@ void SessionPlugin::start() {
     t.add_extension([join](lt::torrent_handle const& h, lt::client_data_t) { return join(h); });
   }
   joined_.clear();
+  started_promise_.set_value();
 }
 
 // libtorrent's choker would give the slots out by its own ranking and fight ours every round, and its

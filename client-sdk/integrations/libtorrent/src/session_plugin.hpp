@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <set>
 
@@ -34,6 +35,10 @@ class SessionPlugin final : public libtorrent::plugin {
                                                           libtorrent::client_data_t) override;
   void on_tick() override;
 
+  /// Ready once the plugin has joined the torrents that were in the session when it was added (on its
+  /// first tick); broken if the session goes away first.
+  std::shared_future<void> started() const { return started_future_; }
+
  private:
   void start();
   SlotPolicy slot_policy();
@@ -44,6 +49,8 @@ class SessionPlugin final : public libtorrent::plugin {
   std::uint8_t reserved_percent_;
   libtorrent::session_handle session_;
   bool started_ = false;
+  std::promise<void> started_promise_;
+  std::shared_future<void> started_future_ = started_promise_.get_future().share();
   std::set<libtorrent::torrent_handle> joined_;  ///< torrents joined through new_torrent before the first tick
   bool took_over_ = false;
   int slots_ = 8;

@@ -43,8 +43,8 @@ void write_torrent_file(const Fixture& fixture, const std::string& announce_url,
 libtorrent::settings_pack loopback_settings();
 
 /// Called with a new session before its torrent is added: payments attached there (attach) cover every
-/// connection of the torrent from the first; attached later, the torrent joins at the plugin's first tick
-/// and connections made meanwhile go unpaid.
+/// connection of the torrent from the first; attached later, the connections open when attach returns
+/// stay unpaid.
 using SessionHook = std::function<void(libtorrent::session&)>;
 
 /// One session with one torrent.

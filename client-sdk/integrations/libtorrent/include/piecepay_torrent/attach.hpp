@@ -84,7 +84,10 @@ class Attachment {
 
 /// Starts the agent of `config_path` (TOML, docs/agent.md; `password` unlocks its keystore, nullptr: the
 /// configured environment variable) and adds payments to every torrent of `session`, present and future.
-/// Nothing is added when the agent does not start (AttachError names what is wrong). Once per session.
+/// Returns once the torrents present have joined (the session plugin's first tick, within libtorrent's
+/// `tick_interval`); the connections open by then went through their handshake without piecepay's
+/// extension and stay unpaid: a host that had connections re-makes them. Nothing is added when the
+/// agent does not start (AttachError names what is wrong). Once per session.
 std::unique_ptr<Attachment> attach(libtorrent::session& session, const std::string& config_path,
                                    const char* password = nullptr, AttachOptions options = {});
 
