@@ -27,13 +27,16 @@ def escrow_balance(devnet, address):
 
 def paying_pair(daemons, devnet, name, size_mib, kib_s):
     """A seeding and a leeching deluged, both paying, with a torrent of `size_mib` MiB (256 KiB pieces)
-    added to both, the leecher's download capped at `kib_s` KiB/s; returns (seeder, leecher, id, pieces)."""
+    added to both, the leecher's download capped at `kib_s` KiB/s; returns (seeder, leecher, id, pieces).
+    Both have the torrent before their payments start, as after a restart of deluged (and in the bench),
+    and the caller dials at once: the payments have joined the torrent by the time they run (a
+    connection made before would go unpaid, and the seeder would refuse it)."""
     seeder, leecher = daemons('seeder'), daemons('leecher')
-    assert devnet.enable(seeder, leecher) is None
     torrent, tid = torrents.make(seeder.download_dir, name, size_mib * 1024 * 1024)
     assert seeder.add_torrent(torrent, seed=True) == tid
     assert leecher.add_torrent(torrent) == tid
     leecher.rpc('core.set_torrent_options', [tid], {'max_download_speed': kib_s})
+    assert devnet.enable(seeder, leecher) is None  # the leecher's payments first, the seeder's last
     return seeder, leecher, tid, size_mib * 4
 
 

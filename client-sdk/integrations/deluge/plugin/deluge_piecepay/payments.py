@@ -12,21 +12,19 @@ Starting and stopping run in Twisted's thread pool (the agent's start and shutdo
 time (a DeferredLock), so a settings change arriving during a start is applied after it.
 """
 from deluge import component
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, threads
 
 from . import agent_config
 from .errors import PiecepayError
 from .log import log
 from .settings import wallet_problem
 
-# Payments join the torrents already in the session at the session's next tick (the libtorrent
-# integration's session plugin, ~1 s), and the connections those torrents already had stay without the
-# piecepay handshake: unpaid, and served for free by a seller. Deluge adds its torrents before the
-# plugin starts payments (at start-up, enable, unlock, every settings change), so once they joined, the
-# connections open before the start are re-made (libtorrent's session pause and resume, then those
-# peers dialled again: libtorrent would wait its min_reconnect_time, a minute, before it redials them).
-# Torrents added later join at once and are left alone.
-REJOIN_S = 2.0
+# Deluge adds its torrents before the plugin starts payments (at start-up, enable, unlock, every
+# settings change). The payments have joined every torrent of the session when they start (the libtorrent
+# integration's attach returns then), but the connections open by then went through their handshake
+# without piecepay's extension: unpaid, and refused by a seller past its free share. So those are re-made
+# at once (libtorrent's session pause and resume, then those peers dialled again: libtorrent would wait
+# its min_reconnect_time, a minute, before it redials them). Connections made later have the handshake.
 
 
 class Payments:
@@ -99,7 +97,6 @@ class Payments:
         self._set('starting')
         try:
             path = agent_config.write(settings, self._data_dir)
-            before = self._connections()
             handle = yield threads.deferToThread(self._native.start, self._session, path, password)
         except self._native.Error as ex:
             return self._set('error', PiecepayError(*ex.args))
@@ -109,19 +106,14 @@ class Payments:
             return self._set('error', PiecepayError('internal', 'starting payments failed: %r' % ex))
         self._handle = handle
         log.info('piecepay: payments running (wallet %s)', settings['keystore'])
-        reactor.callLater(REJOIN_S, self._rejoin, handle, before)
+        self._rejoin()
         return self._set('running')
 
-    def _connections(self):
-        """The session's open connections: {info-hash: (torrent handle, [(ip, port)])}."""
-        return {str(h.info_hash()): (h, [p.ip for p in h.get_peer_info()]) for h in self._session.get_torrents()}
-
-    def _rejoin(self, handle, before):
-        """Re-makes the connections that were open before `handle`'s payments started and still are."""
-        if self._handle is not handle or self._session.is_paused():
-            return  # stopped meanwhile, or paused by the user: its resume makes every connection anew
-        now = self._connections()
-        stale = [(h, [ip for ip in ips if ip in now.get(key, (None, ()))[1]]) for key, (h, ips) in before.items()]
+    def _rejoin(self):
+        """Re-makes the connections open now: made before the payments joined their torrent."""
+        if self._session.is_paused():
+            return  # paused by the user: its resume makes every connection anew
+        stale = [(h, [p.ip for p in h.get_peer_info()]) for h in self._session.get_torrents()]
         stale = [(h, ips) for h, ips in stale if ips]
         if not stale:
             return
