@@ -18,9 +18,13 @@ plugin with funded wallets on a devnet with a relayer, the free pair is stock De
 timed from the moment the leecher is connected to the seeder until it has every piece (deluged dials
 on libtorrent's tick, which would add up to a second at random to either mode).
 
-    bench.py [--size-mib 256] [--piece-kib 256] [--rounds 9] [--only paid|free]
+    bench.py [--size-mib 256] [--piece-kib 256] [--rounds 9] [--only paid|free] [--keep DIR]
+
+--keep runs in DIR and leaves it: the daemons' logs (DIR/<pair>-<role>/deluged.log, with the plugin's
+lines), their configs and the agents' databases (config/piecepay/), the devnet's log.
 """
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -120,13 +124,19 @@ def main():
     p.add_argument('--piece-kib', type=int, default=256)
     p.add_argument('--rounds', type=int, default=9)
     p.add_argument('--only', choices=('paid', 'free'))
+    p.add_argument('--keep', metavar='DIR', help='run in DIR (a new directory) and leave it there')
     a = p.parse_args()
     egg = built_egg('PIECEPAY_DELUGE_EGG')
     modes = [a.only] if a.only else ['paid', 'free']
     size = a.size_mib * 1024 * 1024
     pieces = -(-size // (a.piece_kib * 1024))
     pairs, setup = {}, None
-    with tempfile.TemporaryDirectory(prefix='piecepay-bench-deluge-') as root:
+    if a.keep:
+        os.makedirs(a.keep)
+        workdir = contextlib.nullcontext(os.path.abspath(a.keep))
+    else:
+        workdir = tempfile.TemporaryDirectory(prefix='piecepay-bench-deluge-')
+    with workdir as root:
         try:
             content = os.path.join(root, 'content')
             torrent, tid = torrents.make(content, 'bench.bin', size, a.piece_kib * 1024)
