@@ -37,11 +37,6 @@ const DEPOSIT: u128 = 1_000_000;
 /// The served file: 4 MiB of 256 KiB pieces.
 const PIECES: u32 = 16;
 const PIECE_KIB: u32 = 256;
-/// Whole pieces a seller may send past a peer's allowance (free share, or credit beyond what was paid):
-/// it counts a piece once sent whole and then chokes, but what libtorrent already read into its send
-/// buffer still goes out — at most its `send_buffer_watermark` (500 KiB by default) and a block, so at most
-/// two whole 256 KiB pieces (docs/agent.md, "Limit: blocks past the allowance"; seen: 2).
-const PAST_ALLOWANCE: u32 = 2;
 
 /// A devnet with one seller and `leechers` buyers, and the clients' files.
 struct Net {
@@ -269,10 +264,9 @@ async fn a_spent_budget_stops_the_payments_and_the_seller_chokes() {
     let (have, report) = stop_stalled(&mut leecher);
     assert_eq!(amount(&report["spent"]).unwrap(), 5 * PRICE, "{report}");
     assert_eq!(report["torrents"][0]["pieces_paid"], 5, "{report}");
-    assert!(
-        have <= 5 + credit as u32 + PAST_ALLOWANCE,
-        "{have} pieces for 5 paid"
-    );
+    // The credit window and not one piece more: the seller accepts requests only for the pieces the
+    // peer's allowance covers.
+    assert_eq!(have, 5 + credit as u32, "pieces for 5 paid");
     assert!(have < PIECES, "choked");
     // The highest receipt the seller holds and the chain settles is within the budget.
     let (seller_report, ok) = seeder.terminate().unwrap();
@@ -309,10 +303,7 @@ async fn terms_above_the_maximum_price_are_not_paid() {
         })
         .unwrap();
     let (have, report) = stop_stalled(&mut leecher);
-    assert!(
-        have <= free as u32 + PAST_ALLOWANCE && have < PIECES,
-        "{have} pieces for a free share of {free}"
-    );
+    assert_eq!(have, free as u32, "pieces for a free share of {free}");
     assert_eq!(amount(&report["spent"]).unwrap(), 0, "{report}");
     assert!(
         leecher.events("channel_opening").is_empty(),
@@ -365,9 +356,10 @@ async fn a_claimed_channel_that_does_not_exist_on_chain_is_refused() {
         "{seen:?}\n{}",
         seeder.tail(30)
     );
+    // The free share and not a block more (it asked for every piece at once, without BEP 6).
     assert!(
-        seen.whole_pieces <= free + PAST_ALLOWANCE,
-        "nothing beyond the free share: {seen:?}"
+        seen.whole_pieces == free && seen.piece_bytes == u64::from(free * PIECE_KIB * 1024),
+        "the free share only: {seen:?}"
     );
     assert_eq!(
         seeder.events("channel_refused").len(),

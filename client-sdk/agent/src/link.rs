@@ -35,6 +35,10 @@ pub struct PeerState {
     pub bid: Amount,
     /// It may be served its next piece now.
     pub serve: bool,
+    /// Whole pieces it may be served now before it must pay more: the free share left, or for a paying
+    /// peer the credit window and deposit left (`PayeeSession::allowance`). 0 exactly when not `serve`.
+    /// A torrent engine accepts requests for at most this many pieces not yet sent whole.
+    pub allowance: u64,
     /// It owes for pieces served (a receipt may be on its way): keep the connection a little.
     pub owed: bool,
     /// This agent pays the peer on a funded channel.
@@ -130,9 +134,11 @@ impl PeerLink {
             out.paying = true;
             out.bid = channel.terms().price();
             out.serve = payee.session.may_serve();
+            out.allowance = payee.session.allowance();
             out.owed = channel.state().account().is_some_and(|a| a.owed() > 0);
         } else {
-            out.serve = link.free_served < free;
+            out.allowance = free.saturating_sub(link.free_served);
+            out.serve = out.allowance > 0;
         }
         let payer = link
             .payer_payee

@@ -38,7 +38,7 @@ fn a_spent_budget_stops_the_payments_and_the_payee_chokes() {
     assert_eq!(report.torrents[0].pieces_paid, 10);
     // The payee served what was paid and its credit window, then choked the peer.
     assert_eq!(moved, 10 + u64::from(credit), "{:?}", events(&seeder));
-    assert!(!s.may_serve() && !s.state().serve);
+    assert!(!s.may_serve() && !s.state().serve && s.state().allowance == 0);
     let seen = events(&leecher);
     assert!(
         seen.iter()
@@ -62,9 +62,11 @@ fn terms_above_the_maximum_price_are_not_paid() {
     let seeder = seller(&net, priced_out, |_| {});
     let leecher = buyer(&net, payer_policy(1_000 * PRICE), |_| {});
     let (s, l) = connect(&seeder, &leecher);
+    assert_eq!(s.state().allowance, 2, "the free share");
     // The free share only: no bid, no channel, nothing signed.
     let moved = transfer(&s, &l, 10, Duration::from_secs(3));
     assert_eq!(moved, 2);
+    assert_eq!(s.state().allowance, 0);
     let report = leecher.report();
     assert_eq!(report.spent, 0);
     assert!(

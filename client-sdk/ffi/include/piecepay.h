@@ -285,6 +285,10 @@ typedef struct PiecepayPeerState {
   struct PiecepayAmount bid;
   // It may be served its next piece now ([`piecepay_peer_may_serve`]).
   bool serve;
+  // Whole pieces it may be served now before it must pay more: the free share left, or for a paying
+  // peer the credit window and deposit left. 0 exactly when not `serve`. Accept requests for at most
+  // this many pieces not yet sent whole; refuse (BEP 6 reject) a request that would open one more.
+  uint64_t allowance;
   // It owes for pieces served (a receipt may be on its way): keep the connection a little.
   bool owed;
   // This agent pays the peer on a funded channel.
@@ -603,11 +607,12 @@ PiecepayStatus piecepay_peer_on_choked(const struct PiecepayPeer *peer);
 PiecepayStatus piecepay_peer_next_message(const struct PiecepayPeer *peer,
                                           struct PiecepayBytes *out);
 
-// What the agent knows of the peer (paying, its bid, serve, owed, buying, payment due).
+// What the agent knows of the peer (paying, its bid, serve, its allowance, owed, buying, payment due).
 //
 // # Safety
 // `peer` must be a live handle; `out` valid for writes.
-PiecepayStatus piecepay_peer_state(const struct PiecepayPeer *peer, struct PiecepayPeerState *out);
+PiecepayStatus piecepay_peer_state(const struct PiecepayPeer *peer,
+                                   struct PiecepayPeerState *out);
 
 // Frees bytes returned by this library (in a `PiecepayBytes` or a `PiecepayOutcome`'s `reply`).
 // Freeing empty bytes (`data` NULL) does nothing.

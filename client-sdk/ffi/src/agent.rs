@@ -44,6 +44,10 @@ pub struct PiecepayPeerState {
     pub bid: PiecepayAmount,
     /// It may be served its next piece now ([`piecepay_peer_may_serve`]).
     pub serve: bool,
+    /// Whole pieces it may be served now before it must pay more: the free share left, or for a paying
+    /// peer the credit window and deposit left. 0 exactly when not `serve`. Accept requests for at most
+    /// this many pieces not yet sent whole; refuse (BEP 6 reject) a request that would open one more.
+    pub allowance: u64,
     /// It owes for pieces served (a receipt may be on its way): keep the connection a little.
     pub owed: bool,
     /// This agent pays the peer on a funded channel.
@@ -376,7 +380,7 @@ pub unsafe extern "C" fn piecepay_peer_next_message(
     })
 }
 
-/// What the agent knows of the peer (paying, its bid, serve, owed, buying, payment due).
+/// What the agent knows of the peer (paying, its bid, serve, its allowance, owed, buying, payment due).
 ///
 /// # Safety
 /// `peer` must be a live handle; `out` valid for writes.
@@ -393,6 +397,7 @@ pub unsafe extern "C" fn piecepay_peer_state(
             paying: state.paying,
             bid: state.bid.into(),
             serve: state.serve,
+            allowance: state.allowance,
             owed: state.owed,
             buying: state.buying,
             payment_due: state.payment_due,

@@ -253,6 +253,26 @@ impl Account {
             .saturating_sub(self.settled.max(self.handed).max(self.submitted))
     }
 
+    /// Pieces the peer may be served now, at the price in force, before the next one would take what it
+    /// owes past the credit window or what it was served past the deposit: 0 exactly when
+    /// [`Self::serve_decision`] chokes (unbounded, `u64::MAX`, for a zero price).
+    pub fn allowance(&self, terms: &Terms) -> u64 {
+        if self.serve_decision(terms) != ServeDecision::Serve {
+            return 0;
+        }
+        let price = terms.price();
+        if price == 0 {
+            return u64::MAX;
+        }
+        let deposit_left = self.deposit.saturating_sub(self.served);
+        // What was paid ahead counts as credit too (`owed` stops at 0).
+        let credit_left = terms
+            .credit_limit()
+            .saturating_add(self.paid())
+            .saturating_sub(self.served);
+        u64::try_from(deposit_left.min(credit_left) / price).unwrap_or(u64::MAX)
+    }
+
     fn serve_decision(&self, terms: &Terms) -> ServeDecision {
         let price = terms.price();
         if self.served.saturating_add(price) > self.deposit {
@@ -520,6 +540,14 @@ impl PayeeChannel {
             PayeeState::Proposed | PayeeState::Closed { .. } => {
                 ServeDecision::Choke(ChokeReason::NotOpen)
             }
+        }
+    }
+
+    /// Pieces the peer may be served now before it must pay more ([`Account::allowance`]); 0 unless open.
+    pub fn allowance(&self) -> u64 {
+        match &self.state {
+            PayeeState::Open { account } => account.allowance(&self.terms),
+            _ => 0,
         }
     }
 
@@ -1151,6 +1179,36 @@ mod tests {
         );
         ch.on_topped_up(50, T0).unwrap();
         assert_eq!(ch.serve_decision(), ServeDecision::Serve);
+    }
+
+    #[test]
+    fn allowance_counts_the_pieces_left_before_a_choke() {
+        assert_eq!(proposed().allowance(), 0, "not open");
+        let mut ch = open();
+        assert_eq!(ch.allowance(), 2, "the credit window");
+        let _ = ch.on_piece_served(T0).unwrap();
+        assert_eq!(ch.allowance(), 1);
+        let _ = ch.on_piece_served(T0).unwrap();
+        assert_eq!(ch.allowance(), 0);
+        assert_ne!(ch.serve_decision(), ServeDecision::Serve);
+        accept(&mut ch, 50, T0).unwrap();
+        assert_eq!(ch.allowance(), 5, "prepaid: 30 ahead plus the window");
+        // The deposit bounds it: 20 served of 100 leaves 8 pieces, though 90 paid and the window cover 9.
+        accept(&mut ch, 90, T0).unwrap();
+        assert_eq!(ch.allowance(), 8, "the deposit left, not the credit");
+        for _ in 0..8 {
+            let _ = ch.on_piece_served(T0).unwrap();
+        }
+        assert_eq!(ch.allowance(), 0);
+        assert_eq!(
+            ch.serve_decision(),
+            ServeDecision::Choke(ChokeReason::DepositExhausted {
+                deposit: DEPOSIT,
+                served: DEPOSIT
+            })
+        );
+        ch.on_close_requested(CLOSES_AT, T0).unwrap();
+        assert_eq!(ch.allowance(), 0, "closing");
     }
 
     #[test]

@@ -68,6 +68,10 @@ int main(int argc, char **argv) {
   time_t give_up = time(NULL) + 60;
   while (moved < pieces && time(NULL) < give_up) {
     pump(to_buyer, to_seller);
+    PiecepayPeerState served;
+    OK(piecepay_peer_state(to_buyer, &served));
+    /* The allowance is what the engine may accept requests for: 0 exactly when it may not serve. */
+    CHECK(served.serve == (served.allowance > 0));
     if (piecepay_peer_may_serve(to_buyer)) {
       OK(piecepay_peer_on_piece_served(to_buyer));
       OK(piecepay_peer_on_piece_verified(to_seller));
@@ -87,6 +91,8 @@ int main(int argc, char **argv) {
   CHECK(!state.payment_due && state.buying);
   OK(piecepay_peer_state(to_buyer, &state));
   CHECK(state.paying && state.bid.lo == (uint64_t)price);
+  /* Everything served was paid: the credit window is whole again (the deposit allowing). */
+  CHECK(state.allowance >= 1);
   CHECK(atomic_load(&wakes) > 0);
 
   /* The buyer's report says what it paid; the seller's events say it checked the channel. */

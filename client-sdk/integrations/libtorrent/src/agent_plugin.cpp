@@ -177,13 +177,31 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // --- selling ---------------------------------------------------------------------------------------
 
+  // Accepted only within the peer's allowance (tally.hpp, Backlog): a request that would open one piece
+  // more than the agent lets the peer have now is refused, so nothing goes out past what it pays for or
+  // its free share.
   bool on_request(lt::peer_request const& r) override {
-    if (!link_ || may_serve()) return false;
-    // Swallow: libtorrent never queues it; a reject (BEP 6) or the choke below frees the peer's request.
+    if (!link_) return false;
+    bool const serve = may_serve();
+    if (serve && backlog_.admit(static_cast<int>(r.piece), state().allowance)) return false;
+    // Swallow: libtorrent never queues it. A BEP 6 peer gets a reject. Any other peer is choked, which
+    // frees all its requests by the base protocol — at once when it may not be served, else only once the
+    // piece on its way went out whole (sent_piece): a choke now would also drop the requests accepted for
+    // that piece and not yet read, and the peer would ask for them again and again.
     core_->counters->requests_swallowed.fetch_add(1, std::memory_order_relaxed);
-    if (fast_) reject(pc_, r);
-    choke();
+    if (fast_) {
+      reject(pc_, r);
+    } else if (serve) {
+      unanswered_ = true;
+    }
+    if (!serve) choke();
     return true;
+  }
+
+  // The peer got the piece elsewhere: it asks for no more of it here.
+  bool on_have(lt::piece_index_t piece) override {
+    backlog_.close(static_cast<int>(piece));
+    return false;
   }
 
   void sent_piece(lt::peer_request const& r) override {
@@ -193,12 +211,14 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
       served_.emplace(*torrent_->geometry);
     }
     if (!served_->add(static_cast<int>(r.piece), r.length)) return;
+    backlog_.close(static_cast<int>(r.piece));
     bool const paying = state().paying;
     (paying ? core_->counters->pieces_served_paid : core_->counters->pieces_served_free)
         .fetch_add(1, std::memory_order_relaxed);
     piecepay_peer_on_piece_served(link_->get());
     flush();
-    if (!may_serve()) choke();
+    // Unchoked again from on_wake when it may be served: it then asks again for what it was not answered.
+    if (!may_serve() || std::exchange(unanswered_, false)) choke();
   }
 
   void tick() override {
@@ -317,6 +337,8 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   std::shared_ptr<AgentCore> core_;
   std::shared_ptr<AgentTorrent> torrent_;
   std::optional<PieceTally> served_;
+  Backlog backlog_;
+  bool unanswered_ = false;  ///< a request of a peer without BEP 6 was swallowed while it may be served
   std::uint8_t peer_message_id_ = 0;
   bool fast_ = false;
   std::optional<std::chrono::steady_clock::time_point> held_since_;

@@ -63,6 +63,35 @@ class PieceTally {
   std::unordered_set<int> done_;
 };
 
+/// Payee side, one per connection: the pieces the engine accepted requests for that have not gone out whole
+/// yet ("open"). A piece is charged (`PieceTally`) only once sent whole, so without this an engine accepts
+/// every request a peer pipelines while its last allowed piece is on its way, and whatever it read into its
+/// send buffer still goes out once the peer is choked. Requests are admitted for at most the peer's
+/// allowance (the whole pieces it may have now) of open pieces. A piece stays open until it went out whole
+/// or the peer announces it has it (got it elsewhere), so a peer taking parts of pieces never holds more
+/// than its allowance of them either.
+class Backlog {
+ public:
+  /// Whether to accept a request for a block of `piece` from a peer allowed `allowance` more whole pieces:
+  /// yes for a piece already open (its charge is already counted against the allowance), or when the
+  /// open pieces leave room for one more (it is then open).
+  bool admit(int piece, std::uint64_t allowance) {
+    if (open_.count(piece) != 0) return true;
+    if (open_.size() >= allowance) return false;
+    open_.insert(piece);
+    return true;
+  }
+
+  /// `piece` is closed: it went out whole (and is charged), or the peer has it.
+  void close(int piece) { open_.erase(piece); }
+
+  /// Pieces open.
+  std::size_t open() const { return open_.size(); }
+
+ private:
+  std::unordered_set<int> open_;
+};
+
 /// Payer side, one per torrent: which connection delivered how many bytes of each piece, and so who is
 /// paid for a piece once it passes its hash check. Every passed piece is paid exactly once: to the
 /// connection that delivered the most bytes of it (the first of equals, in order of first block). When

@@ -183,6 +183,19 @@ int main(int argc, char** argv) {
              CHECK(!t.add(1, 0));
              CHECK(t.complete(0) && !t.complete(1));
            }},
+          {"backlog_admits_requests_for_at_most_the_allowance_of_open_pieces",
+           [] {
+             Backlog b;
+             CHECK(!b.admit(0, 0));                  // nothing allowed
+             CHECK(b.admit(0, 2) && b.admit(0, 2));  // more blocks of an open piece
+             CHECK(b.admit(1, 2));
+             CHECK(!b.admit(2, 2));  // a third piece while two are on their way
+             CHECK(b.admit(1, 1));   // an open piece is already counted, even when the allowance shrank
+             b.close(0);             // went out whole: charged, the allowance is one less
+             CHECK(!b.admit(2, 1));
+             b.close(1);  // the peer has it (got it elsewhere)
+             CHECK(b.admit(2, 1) && b.open() == 1);
+           }},
           {"ledger_pays_the_whole_supplier_once",
            [] {
              PieceLedger<int> l(PieceGeometry{100, 40, 3});

@@ -349,6 +349,12 @@ impl PayeeSession {
         self.serve_decision() == ServeDecision::Serve
     }
 
+    /// Pieces the peer may be served now before it must pay more (the credit window or deposit left, in
+    /// whole pieces at the price in force): what a torrent engine may accept requests for at once.
+    pub fn allowance(&self) -> u64 {
+        self.channel.as_ref().map_or(0, PayeeChannel::allowance)
+    }
+
     /// A piece was served: counts it at the price in force, then decides about the next one, and asks
     /// for `VERIFY_RECEIPT` when a receipt held should be verified now. Never spends a signature
     /// recovery itself.
