@@ -255,7 +255,7 @@ impl Account {
 
     /// Pieces the peer may be served now, at the price in force, before the next one would take what it
     /// owes past the credit window or what it was served past the deposit: 0 exactly when
-    /// [`Self::serve_decision`] chokes (unbounded, `u64::MAX`, for a zero price).
+    /// the serve decision chokes (unbounded, `u64::MAX`, for a zero price).
     pub fn allowance(&self, terms: &Terms) -> u64 {
         if self.serve_decision(terms) != ServeDecision::Serve {
             return 0;
