@@ -128,8 +128,15 @@ test-symbolic: setup-toolchain
 	contracts/tools/install-venv.sh halmos
 	contracts/tools/symbolic.sh
 
+# The end-to-end crate's torrent tests run in test-torrent (they need its libtorrent program); every other
+# test of the workspace runs here, a new file in tests/tests/ included, so nothing runs twice.
+E2E_TORRENT_TESTS := torrent_agent torrent_cli torrent_policy
+E2E_OTHER_TESTS := $(filter-out $(E2E_TORRENT_TESTS),$(basename $(notdir $(wildcard tests/tests/*.rs))))
+
 test-rust: setup-test
-	cargo test --workspace --locked
+	cargo test --workspace --locked --exclude piecepay-e2e
+	cargo test --locked -p piecepay-e2e --lib --bins $(E2E_OTHER_TESTS:%=--test %)
+	cargo test --locked -p piecepay-e2e --doc
 
 # The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients;
 # then the agent-driven client (`piecepay-torrent serve|download|balance|withdraw|close`) in separate
@@ -137,7 +144,7 @@ test-rust: setup-test
 test-torrent: setup-toolchain setup-torrent
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
 	cargo build --locked -p piecepay-relayer
-	cargo test --locked -p piecepay-e2e --test torrent_agent --test torrent_cli --test torrent_policy
+	cargo test --locked -p piecepay-e2e $(E2E_TORRENT_TESTS:%=--test %)
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
 deluge-plugin:
