@@ -737,6 +737,15 @@ PiecepayStatus piecepay_payee_channel_funded(struct PiecepayPayee *payee,
 PiecepayStatus piecepay_payee_check_request(struct PiecepayPayee *payee,
                                             struct PiecepayOutcome *out);
 
+// Whole pieces the peer may be served now before it must pay more: what its credit window and deposit
+// still cover at the price in force, 0 unless its channel is open (`SERVE` exactly when above 0). Accept
+// requests for at most this many pieces not yet sent whole; swallow one that would open one more. 0 for
+// NULL.
+//
+// # Safety
+// `payee` must be NULL or a live handle.
+uint64_t piecepay_payee_allowance(const struct PiecepayPayee *payee);
+
 // A piece was sent to the peer: counts its price as served, then sets `SERVE` or `CHOKE` for the next
 // one (with a `payment_required` reply when the peer becomes over its credit), and `VERIFY_RECEIPT`
 // when a receipt held should be verified now (`piecepay_payee_verify_receipt`). It never spends a

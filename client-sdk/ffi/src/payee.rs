@@ -165,6 +165,19 @@ pub unsafe extern "C" fn piecepay_payee_check_request(
     })
 }
 
+/// Whole pieces the peer may be served now before it must pay more: what its credit window and deposit
+/// still cover at the price in force, 0 unless its channel is open (`SERVE` exactly when above 0). Accept
+/// requests for at most this many pieces not yet sent whole; swallow one that would open one more. 0 for
+/// NULL.
+///
+/// # Safety
+/// `payee` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn piecepay_payee_allowance(payee: *const PiecepayPayee) -> u64 {
+    // SAFETY: the caller's contract.
+    unsafe { payee.as_ref() }.map_or(0, |payee| payee.0.allowance())
+}
+
 /// A piece was sent to the peer: counts its price as served, then sets `SERVE` or `CHOKE` for the next
 /// one (with a `payment_required` reply when the peer becomes over its credit), and `VERIFY_RECEIPT`
 /// when a receipt held should be verified now (`piecepay_payee_verify_receipt`). It never spends a

@@ -187,6 +187,30 @@ fn serve_and_pay(payer: &mut Payer, payee: &mut Payee, served: u32, paid: u32) -
 }
 
 #[test]
+fn the_allowance_counts_the_pieces_left_before_the_choke() {
+    // Four pieces of credit, a deposit of six.
+    let (mut payer, mut payee) = open_pair(4, 6 * PRICE);
+    assert_eq!(payee.allowance(), 4);
+    // Each piece served takes one: `SERVE` while some are left, `CHOKE` exactly when none is.
+    for left in (0..4).rev() {
+        let out = payee.on_piece_served(NOW + 2).ok();
+        assert_eq!(payee.allowance(), left);
+        assert_eq!(out.has(PIECEPAY_ACTION_SERVE), left > 0);
+        assert_eq!(out.has(PIECEPAY_ACTION_CHOKE), left == 0);
+    }
+    // A receipt for three counts once verified, and only as far as the deposit left (two pieces).
+    let held = serve_and_pay(&mut payer, &mut payee, 0, 3);
+    assert!(held.iter().all(|out| out.has(PIECEPAY_ACTION_CHOKE)));
+    assert_eq!(payee.allowance(), 0, "held, not yet verified");
+    let verified = payee.verify_receipt(NOW + 2).ok();
+    assert!(verified.has(PIECEPAY_ACTION_SERVE));
+    assert_eq!(payee.allowance(), 2);
+    // NULL: nothing to serve.
+    // SAFETY: NULL is allowed.
+    assert_eq!(unsafe { piecepay_payee_allowance(ptr::null()) }, 0);
+}
+
+#[test]
 fn receipts_behind_the_served_are_held_and_verified_together() {
     let (mut payer, mut payee) = open_pair(8, 100 * PRICE);
     // Three pieces served, two paid: the peer owes one piece of its eight of credit. Nothing is verified

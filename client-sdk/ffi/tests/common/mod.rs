@@ -166,6 +166,11 @@ impl Payee {
         take(status, outcome)
     }
 
+    pub fn allowance(&self) -> u64 {
+        // SAFETY: live handle.
+        unsafe { piecepay_payee_allowance(self.0) }
+    }
+
     pub fn verify_receipt(&mut self, now: u64) -> Out {
         let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
