@@ -139,7 +139,7 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   void add_handshake(lt::entry& handshake) override { torrent::add_handshake(handshake); }
 
   bool on_handshake(lt::span<char const> reserved) override {
-    fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
+    gate_.on_handshake(reserved);
     return true;
   }
 
@@ -177,30 +177,16 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // --- selling ---------------------------------------------------------------------------------------
 
-  // Accepted only within the peer's allowance (tally.hpp, Backlog): a request that would open one piece
-  // more than the agent lets the peer have now is refused, so nothing goes out past what it pays for or
-  // its free share.
+  // Accepted only within the peer's allowance (connection.hpp, RequestGate), read with whether to serve
+  // in one snapshot of the agent's state.
   bool on_request(lt::peer_request const& r) override {
     if (!link_) return false;
-    bool const serve = may_serve();
-    if (serve && backlog_.admit(static_cast<int>(r.piece), state().allowance)) return false;
-    // Swallow: libtorrent never queues it. A BEP 6 peer gets a reject. Any other peer is choked, which
-    // frees all its requests by the base protocol — at once when it may not be served, else only once the
-    // piece on its way went out whole (sent_piece): a choke now would also drop the requests accepted for
-    // that piece and not yet read, and the peer would ask for them again and again.
-    core_->counters->requests_swallowed.fetch_add(1, std::memory_order_relaxed);
-    if (fast_) {
-      reject(pc_, r);
-    } else if (serve) {
-      unanswered_ = true;
-    }
-    if (!serve) choke();
-    return true;
+    std::uint64_t const allowance = state().allowance;
+    return gate_.on_request(pc_, *this, r, allowance > 0 && slot(), allowance, *core_->counters);
   }
 
-  // The peer got the piece elsewhere: it asks for no more of it here.
   bool on_have(lt::piece_index_t piece) override {
-    backlog_.close(static_cast<int>(piece));
+    gate_.on_have(piece);
     return false;
   }
 
@@ -211,14 +197,14 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
       served_.emplace(*torrent_->geometry);
     }
     if (!served_->add(static_cast<int>(r.piece), r.length)) return;
-    backlog_.close(static_cast<int>(r.piece));
+    bool const unanswered = gate_.on_sent(static_cast<int>(r.piece));
     bool const paying = state().paying;
     (paying ? core_->counters->pieces_served_paid : core_->counters->pieces_served_free)
         .fetch_add(1, std::memory_order_relaxed);
     piecepay_peer_on_piece_served(link_->get());
     flush();
     // Unchoked again from on_wake when it may be served: it then asks again for what it was not answered.
-    if (!may_serve() || std::exchange(unanswered_, false)) choke();
+    if (!may_serve() || unanswered) choke();
   }
 
   void tick() override {
@@ -299,10 +285,10 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   }
 
   /// Whether to serve the peer now: the agent says so, and it holds an upload slot (or takes a free one).
-  bool may_serve() {
-    if (!piecepay_peer_may_serve(link_->get())) return false;
-    return core_->choker->holds(*this) || core_->choker->offer(*this);
-  }
+  bool may_serve() { return piecepay_peer_may_serve(link_->get()) && slot(); }
+
+  /// Whether the peer holds an upload slot, or takes a free one.
+  bool slot() { return core_->choker->holds(*this) || core_->choker->offer(*this); }
 
   void set_due(bool due) {
     if (due == due_) return;
@@ -337,10 +323,8 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   std::shared_ptr<AgentCore> core_;
   std::shared_ptr<AgentTorrent> torrent_;
   std::optional<PieceTally> served_;
-  Backlog backlog_;
-  bool unanswered_ = false;  ///< a request of a peer without BEP 6 was swallowed while it may be served
+  RequestGate gate_;
   std::uint8_t peer_message_id_ = 0;
-  bool fast_ = false;
   std::optional<std::chrono::steady_clock::time_point> held_since_;
   std::optional<lt::error_code> held_reason_;
   std::uint64_t received_ = 0;

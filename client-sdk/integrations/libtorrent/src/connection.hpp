@@ -11,7 +11,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
+#include "choker.hpp"
 #include "frame.hpp"
 #include "payments.hpp"
 #include "tally.hpp"
@@ -52,12 +54,54 @@ inline std::uint8_t peer_message_id(libtorrent::bdecode_node const& handshake) {
   return static_cast<std::uint8_t>(id);
 }
 
-/// A request swallowed: a BEP 6 peer gets a reject so its picker frees the block (for any other peer, the
-/// choke that follows cancels all its requests by the base protocol).
-inline void reject(libtorrent::peer_connection_handle& pc, libtorrent::peer_request const& r) {
-  auto const msg = frame::reject(static_cast<std::uint32_t>(static_cast<int>(r.piece)),
-                                 static_cast<std::uint32_t>(r.start), static_cast<std::uint32_t>(r.length));
-  pc.send_buffer(msg.data(), static_cast<int>(msg.size()));
-}
+/// How a seller answers one peer's requests (both plugins): a request is accepted only while the peer may
+/// be served and within its allowance of open pieces (tally.hpp, Backlog), so nothing goes out past what
+/// its channel covers or its free share, whatever libtorrent already read into its send buffer. The
+/// caller reads the allowance once per request, from one snapshot of the payee's state, so a request is
+/// never refused while that state says serve (nor accepted while it says choke).
+class RequestGate {
+ public:
+  /// The peer's handshake: whether it speaks BEP 6 (the fast extension).
+  void on_handshake(libtorrent::span<char const> reserved) {
+    fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
+  }
+
+  /// libtorrent's on_request: false (libtorrent queues it) when the peer may be served now — `serve`: it
+  /// has an allowance of `allowance` whole pieces above 0 and an upload slot — and the request's piece is
+  /// open or fits the allowance. Otherwise it is swallowed (true): a BEP 6 peer gets a reject. Any other
+  /// peer is choked, which frees all its requests by the base protocol — at once when it may not be
+  /// served, else only once the piece on its way went out whole (`on_sent`): a choke now would also drop
+  /// the requests accepted for that piece and not yet read, and the peer would ask for them again and
+  /// again.
+  bool on_request(libtorrent::peer_connection_handle& pc, SlotPeer& peer, libtorrent::peer_request const& r, bool serve,
+                  std::uint64_t allowance, Counters& counters) {
+    if (serve && backlog_.admit(static_cast<int>(r.piece), allowance)) return false;
+    counters.requests_swallowed.fetch_add(1, std::memory_order_relaxed);
+    if (fast_) {
+      auto const msg = frame::reject(static_cast<std::uint32_t>(static_cast<int>(r.piece)),
+                                     static_cast<std::uint32_t>(r.start), static_cast<std::uint32_t>(r.length));
+      pc.send_buffer(msg.data(), static_cast<int>(msg.size()));
+    } else if (serve) {
+      unanswered_ = true;
+    }
+    if (!serve) peer.choke();
+    return true;
+  }
+
+  /// The peer has `piece` (got it elsewhere): it asks for no more of it here.
+  void on_have(libtorrent::piece_index_t piece) { backlog_.close(static_cast<int>(piece)); }
+
+  /// `piece` went out whole (and is charged). Returns whether to choke the peer now although it may be
+  /// served: a request of a peer without BEP 6 was swallowed, and it asks again once unchoked.
+  bool on_sent(int piece) {
+    backlog_.close(piece);
+    return std::exchange(unanswered_, false);
+  }
+
+ private:
+  Backlog backlog_;
+  bool fast_ = false;
+  bool unanswered_ = false;  ///< a request of a peer without BEP 6 was swallowed while it may be served
+};
 
 }  // namespace piecepay::torrent

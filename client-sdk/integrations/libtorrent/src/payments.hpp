@@ -27,12 +27,14 @@ class PayeePeer {
   virtual bool paying() const = 0;
   /// The price per piece agreed with the peer (its accepted bid); zero before a bid was accepted.
   virtual PiecepayAmount price() const = 0;
-  /// Whether to serve the peer its next piece.
-  virtual bool may_serve() const = 0;
+  /// Whole pieces the peer may be served now on its channel before it must pay more (its credit window
+  /// and deposit left); 0 when it may not be served. One value, so that whether to serve and how much
+  /// are never read from two states.
+  virtual std::uint64_t allowance() const = 0;
   /// Whether the peer owes for pieces served (a receipt may still be on its way).
   virtual bool owed() const = 0;
-  /// A whole piece went to the peer; returns whether to serve the next one.
-  virtual bool on_piece_served(std::uint64_t now) = 0;
+  /// A whole piece went to the peer (its allowance is then one less, or more when a payment came).
+  virtual void on_piece_served(std::uint64_t now) = 0;
   /// Once a second: finish what waits on time (a receipt held unverified is verified within a tick).
   virtual void on_tick(std::uint64_t now) = 0;
   /// Extension payloads to send, in order; drains the queue.

@@ -121,7 +121,8 @@ struct PayeeCore : Outbox {
   explicit PayeeCore(PayeeHandle h) : handle(std::move(h)) {}
   PayeeHandle const handle;  ///< used only with `mutex` held
   std::atomic<bool> funded{false};
-  std::atomic<bool> serve{false};
+  /// piecepay_payee_allowance after the handle's last call: > 0 exactly when it said `SERVE`.
+  std::atomic<std::uint64_t> allowance{0};
   std::atomic<bool> owed{false};
   std::string channel_id;  ///< set once funded; guarded by `mutex`
 };
@@ -154,10 +155,10 @@ class FfiPayee final : public PayeePeer {
     if (piecepay_payee_info(core_->handle.get(), &info) != PIECEPAY_STATUS_OK) return PiecepayAmount{};
     return info.price;
   }
-  bool may_serve() const override { return core_->serve.load(std::memory_order_acquire); }
+  std::uint64_t allowance() const override { return core_->allowance.load(std::memory_order_acquire); }
   bool owed() const override { return core_->owed.load(std::memory_order_acquire); }
 
-  bool on_piece_served(std::uint64_t now) override {
+  void on_piece_served(std::uint64_t now) override {
     std::lock_guard<std::mutex> lock(core_->mutex);
     Outcome o;
     if (piecepay_payee_on_piece_served(core_->handle.get(), now, &o.raw) != PIECEPAY_STATUS_OK) {
@@ -169,7 +170,6 @@ class FfiPayee final : public PayeePeer {
     }
     apply(*core_, ctx_, o);
     if (o.has(PIECEPAY_ACTION_VERIFY_RECEIPT)) post_verify(now);
-    return may_serve();
   }
 
   void on_tick(std::uint64_t now) override { post_verify(now); }
@@ -254,11 +254,12 @@ class FfiPayee final : public PayeePeer {
     counters.receipts_accepted.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // Called with the core's mutex held.
+  // Called with the core's mutex held, after every call into the handle: the allowance is read in the
+  // same critical section as the call, so it is the handle's own (above 0 exactly when it said `SERVE`),
+  // never a flag and a count taken at two moments.
   static void apply(PayeeCore& core, const PayeeContext& ctx, const Outcome& o) {
     core.push(o);
-    if (o.has(PIECEPAY_ACTION_SERVE)) core.serve.store(true, std::memory_order_release);
-    if (o.has(PIECEPAY_ACTION_CHOKE)) core.serve.store(false, std::memory_order_release);
+    core.allowance.store(piecepay_payee_allowance(core.handle.get()), std::memory_order_release);
     if (!core.channel_id.empty()) core.owed.store(ctx.book->owed(core.channel_id), std::memory_order_release);
   }
 

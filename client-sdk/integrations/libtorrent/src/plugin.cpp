@@ -84,7 +84,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
   void add_handshake(lt::entry& handshake) override { torrent::add_handshake(handshake); }
 
   bool on_handshake(lt::span<char const> reserved) override {
-    fast_ = frame::supports_fast({reserved.data(), static_cast<std::size_t>(reserved.size())});
+    gate_.on_handshake(reserved);
     return true;
   }
 
@@ -134,13 +134,17 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // --- selling ---------------------------------------------------------------------------------------
 
+  // Accepted only within the peer's allowance (connection.hpp, RequestGate): libtorrent reads accepted
+  // requests into its send buffer ahead of sending them, and all of that goes out even past a choke.
   bool on_request(lt::peer_request const& r) override {
-    if (!payee_ || may_serve()) return false;
-    // Swallow: libtorrent never queues it; a reject (BEP 6) or the choke below frees the peer's request.
-    state_->counters_.requests_swallowed.fetch_add(1, std::memory_order_relaxed);
-    if (fast_) reject(pc_, r);
-    choke();
-    return true;
+    if (!payee_) return false;
+    std::uint64_t const allowance = this->allowance();
+    return gate_.on_request(pc_, *this, r, allowance > 0 && slot(), allowance, state_->counters_);
+  }
+
+  bool on_have(lt::piece_index_t piece) override {
+    if (payee_) gate_.on_have(piece);
+    return false;
   }
 
   // Called as the last step of a disk read completion, so choking here (which rejects the queued
@@ -153,6 +157,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
       served_.emplace(*torrent_->geometry);
     }
     if (!served_->add(static_cast<int>(r.piece), r.length)) return;
+    bool const unanswered = gate_.on_sent(static_cast<int>(r.piece));
     if (payee_->paying()) {
       state_->counters_.pieces_served_paid.fetch_add(1, std::memory_order_relaxed);
       payee_->on_piece_served(unix_now());
@@ -161,7 +166,8 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
       state_->counters_.pieces_served_free.fetch_add(1, std::memory_order_relaxed);
       ++free_served_;
     }
-    if (!may_serve()) choke();
+    // Unchoked again from tick when it may be served: it then asks again for what it was not answered.
+    if (!may_serve() || unanswered) choke();
   }
 
   // Once a second: the choker may have unchoked a peer we refuse to serve (or a payment may have made
@@ -234,15 +240,21 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
     return served_ && served_->partial() && held_since_ && now - *held_since_ < kPartialGrace;
   }
 
-  /// Whether the peer's payments (or the free share) allow serving it, slot or not.
-  bool servable() const {
-    if (payee_->paying()) return payee_->may_serve();
-    return free_served_ < state_->options_.free_pieces;
+  /// Whole pieces the peer may have now, slot or not: what its channel covers, or the free share left.
+  std::uint64_t allowance() const {
+    if (payee_->paying()) return payee_->allowance();
+    std::uint32_t const free = state_->options_.free_pieces;
+    return free > free_served_ ? free - free_served_ : 0;
   }
 
+  /// Whether the peer's payments (or the free share) allow serving it, slot or not.
+  bool servable() const { return allowance() > 0; }
+
   /// Whether to serve the peer now: servable, and holding an upload slot (or taking a free one).
-  bool may_serve() {
-    if (!servable()) return false;
+  bool may_serve() { return servable() && slot(); }
+
+  /// Whether the peer holds an upload slot, or takes a free one.
+  bool slot() {
     Choker& choker = state_->choker_;
     return choker.holds(*this) || choker.offer(*this);
   }
@@ -267,7 +279,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
   std::unique_ptr<PayeePeer> payee_;
   std::shared_ptr<PayerPeer> payer_;
   std::uint8_t peer_message_id_ = 0;
-  bool fast_ = false;
+  RequestGate gate_;
   /// When libtorrent first wanted to close this connection as redundant, and why, while it is held.
   std::optional<std::chrono::steady_clock::time_point> held_since_;
   std::optional<lt::error_code> held_reason_;
