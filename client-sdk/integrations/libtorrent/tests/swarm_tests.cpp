@@ -190,15 +190,19 @@ std::uint64_t piece_count(swarm::Node& n) {
 bool finished(swarm::Node& n) { return n.torrent.status(lt::torrent_handle::status_flags_t{}).is_seeding; }
 
 // Paying leechers download everything and pay for every piece once: the payee ends up holding, per
-// channel, the receipt for exactly (pieces × price), and nothing was refused.
+// channel, the receipt for exactly (pieces × price), and nothing was refused. Without peer exchange: with
+// it the leechers find each other and, selling nothing, share pieces for free; a piece split between the
+// seeder and the other leecher is then paid to its main supplier (tally.hpp) without being counted as
+// served, or to nobody, so these exact counts held only while the seeder outpaced the leechers (they
+// failed about one run in four with four runs at once). foreign_and_stock_peers_… covers such a swarm.
 void paying_leechers_complete_and_pay_every_piece() {
   auto fx = fixture();
   fs::path const dir = test_dir("paying");
-  swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(0));
+  swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(0), true, false);
   std::vector<swarm::Node> leechers;
   for (int i = 0; i < 2; ++i)
-    leechers.push_back(
-        swarm::make_leecher("payer" + std::to_string(i), fx, dir / std::to_string(i), swarm::demo_payer_options(i)));
+    leechers.push_back(swarm::make_leecher("payer" + std::to_string(i), fx, dir / std::to_string(i),
+                                           swarm::demo_payer_options(i), false));
   for (auto& l : leechers) l.torrent.connect_peer(seeder.endpoint());
   for (auto& l : leechers) CHECK(swarm::wait_finished(l, 60s));
   for (auto& l : leechers) CHECK(same_bytes(dir / l.name.substr(5) / fx.name, fx.dir / fx.name));
@@ -333,7 +337,19 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   for (auto& p : payers) p.torrent.connect_peer(seeder.endpoint());
   for (auto& p : payers) CHECK(swarm::wait_finished(p, 30s));
   auto const pieces = static_cast<std::uint64_t>(fx.info->num_pieces());
-  CHECK(swarm::wait_until([&] { return swarm::pieces_paid_to(seeder) == 2 * pieces; }, 10s));
+  // Every piece is paid once, to its main supplier: the seeder, or the other payer (which sells nothing,
+  // so the piece goes unpaid) when peer exchange brought them together and it supplied most of the piece.
+  CHECK(swarm::wait_until(
+      [&] {
+        std::uint64_t paid = 0;
+        for (auto& p : payers) {
+          Counters const& pc = p.extension->counters();
+          if (pc.pieces_paid.load() + pc.pieces_unpaid.load() != pieces) return false;
+          paid += pc.pieces_paid.load();
+        }
+        return swarm::pieces_paid_to(seeder) == paid && paid > 0;
+      },
+      10s));
   // The seeder gave the refused peers (stock, aria2c, transmission) nothing. The stock leecher may still
   // complete: it learns the payers through PEX, and payers (no payee role) share for free.
   CHECK(c.pieces_served_free.load() == 0);
