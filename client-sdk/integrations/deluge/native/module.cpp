@@ -107,6 +107,13 @@ class Handle {
     return call([&](Payments& p) { return p.withdraw(amount); });
   }
 
+  bp::list events() {
+    const auto all = call([](Payments& p) { return p.events(); });
+    bp::list out;
+    for (const auto& event : all) out.append(event);
+    return out;
+  }
+
   std::uint32_t close_all() {
     return call([](Payments& p) { return p.close_all(); });
   }
@@ -162,6 +169,7 @@ BOOST_PYTHON_MODULE(_native) {
       .def("totals", &Handle::totals)
       .def("wallet", &Handle::wallet)
       .def("withdraw", &Handle::withdraw)
+      .def("events", &Handle::events)
       .def("close_all", &Handle::close_all)
       .def("stop", &Handle::stop);
 }

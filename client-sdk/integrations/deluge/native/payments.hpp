@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <libtorrent/session.hpp>
 
@@ -40,6 +41,9 @@ class Payments {
   // Closes every channel cooperatively (payer side: refunds come back to the free balance); returns
   // how many were closed.
   virtual std::uint32_t close_all() = 0;
+  // The agent's events since the last call, oldest first, each one JSON object as docs/agent.md
+  // ("Reports and events") lists them; the agent keeps the last 4,096 between calls.
+  virtual std::vector<std::string> events() = 0;
   // Detaches from the session (its plugin stops acting on peers) and shuts the agent down: its threads
   // are joined and its database closed before this returns.
   virtual void stop() = 0;

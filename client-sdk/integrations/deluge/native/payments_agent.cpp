@@ -137,6 +137,16 @@ class AgentPayments final : public Payments {
     return open;
   }
 
+  std::vector<std::string> events() override {
+    std::vector<std::string> out;
+    try {
+      while (auto event = attachment_->next_event_json()) out.push_back(std::move(*event));
+    } catch (const AttachError& e) {
+      throw error_of(e);
+    }
+    return out;
+  }
+
   void stop() override { attachment_->stop(); }
 
  private:

@@ -88,6 +88,10 @@ def test_every_piece_is_paid_and_the_status_fields_are_the_agents(daemons, devne
     for d, address in ((seeder, seller), (leecher, buyer)):
         wait_for('%s\'s balances to be the chain\'s' % d.name,
                  lambda: d.rpc('piecepay.get_balances')['free'] == str(escrow_balance(devnet, address)), timeout=60)
+    # What the agents did is in each deluged's log, one line per event.
+    for d, kind in ((leecher, 'channel_opened'), (seeder, 'channel_checked'), (seeder, 'settled')):
+        wait_for('%s to log its %s event' % (d.name, kind),
+                 lambda: re.search(r'piecepay: event \{"at":\d+,"type":"%s"' % kind, d.log_text()), timeout=10)
     # Paid once: closing added nothing to what either side counts.
     assert leecher.rpc('piecepay.get_totals')[tid]['spent'] == cost
     assert seeder.rpc('piecepay.get_totals')[tid]['earned'] == cost

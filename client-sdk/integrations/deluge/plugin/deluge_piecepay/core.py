@@ -6,6 +6,8 @@ the `error` state (payments.py), reported over RPC and in the log, and Deluge ke
 Disabling stops the agent, joins its threads and removes every RPC method and status field.
 """
 import functools
+import json
+import logging
 import os
 
 import deluge.configmanager
@@ -62,6 +64,16 @@ def rpc_errors(method):
         return result
 
     return wrapper
+
+
+def log_event(event):
+    """One line per agent event (its JSON as docs/agent.md lists them): what the payments did, in deluged's
+    log, where an operator looks first; `error` events at warning level."""
+    try:
+        kind = json.loads(event).get('type', '')
+    except ValueError:
+        kind = ''
+    log.log(logging.WARNING if kind == 'error' else logging.INFO, 'piecepay: event %s', event)
 
 
 class PiecepayStatusEvent(DelugeEvent):
@@ -128,8 +140,12 @@ class Core(CorePluginBase):
         if handle is not None:
             try:
                 self._totals = handle.totals()
+                events = handle.events()
             except Exception as ex:  # the agent stopping under us: the next update reads again
                 log.warning('piecepay: reading the totals failed: %s', ex)
+                return
+            for event in events:
+                log_event(event)
 
     # -- RPC -----------------------------------------------------------------------------------------
 
