@@ -232,7 +232,11 @@ class Devnet {
 /// environment. Amounts: a price of 10^9 base units per piece, channels of 10^17 (~97 transfers of 1,024
 /// pieces), so one channel, opened in the warm-up transfer, pays every timed one: a client's agent keeps
 /// one channel per seller for every torrent and restart. Settlement waits an hour (a relayer's batch job,
-/// not a per-piece cost; none is configured), so none falls inside the timed transfers.
+/// not a per-piece cost; none is configured), so none falls inside the timed transfers. The seller's
+/// credit window covers what loopback moves during one payment round trip (piece passed, receipt signed
+/// and made durable, sent, verified, stored, acknowledged): 64 pieces of 256 KiB last ~80 ms at ~200 MiB/s,
+/// and on the loaded 2-core machine the seller stalled waiting for receipts, so the bench measured the
+/// window, not what payments cost; 256 (~320 ms) did not stall (docs/agent.md, "Sizing the credit window").
 struct AgentConfigs {
   fs::path seller, buyer;
 };
@@ -251,7 +255,7 @@ AgentConfigs write_agent_configs(const Devnet& devnet, const fs::path& dir) {
   }
   std::ofstream(c.seller) << "[wallet]\nkey_env = \"PIECEPAY_BENCH_SELLER_KEY\"\n"
                           << chain << "[store]\npath = \"seller.sqlite\"\n"
-                          << "[payee]\nprice = 1000000000\ncredit_pieces = 64\nfree_pieces = 0\n"
+                          << "[payee]\nprice = 1000000000\ncredit_pieces = 256\nfree_pieces = 0\n"
                           << "[payee.settle]\nmin_value = 1\nmax_age_s = 3600\n";
   std::ofstream(c.buyer) << "[wallet]\nkey_env = \"PIECEPAY_BENCH_BUYER_KEY\"\n"
                          << chain << "[store]\npath = \"buyer.sqlite\"\n"
