@@ -145,10 +145,13 @@ def main():
             if 'paid' in pairs:
                 setup = PaidSetup(root)
                 # The same torrent is bought again every round: the budgets and the channel's deposit
-                # cover them all (1 + rounds transfers), so no round waits for a top-up.
+                # cover them all (1 + rounds transfers), so no round waits for a top-up. The credit window
+                # covers what loopback moves during one payment round trip (docs/agent.md, "Sizing the
+                # credit window"): with the tests' 64 pieces the seller waits for receipts, and the bench
+                # would measure the window instead of what payments cost.
                 cost = str(int(POLICY['price']) * (size // (a.piece_kib * 1024)) * (a.rounds + 2))
                 problem = setup.enable(pairs['paid'].seeder, pairs['paid'].leecher, budget_per_torrent=cost,
-                                       budget_total=cost, deposit_per_channel=cost)
+                                       budget_total=cost, deposit_per_channel=cost, credit_window=256)
                 if problem:
                     sys.exit('bench-deluge: the paid mode cannot run: %s' % problem)
             for mode in modes:  # warm-up: caches, allocation, the payments' channel opened
