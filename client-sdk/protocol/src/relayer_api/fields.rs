@@ -237,14 +237,14 @@ pub(super) fn recover<T: SolStruct>(
     Ok(signature.recover(&message.eip712_signing_hash(domain))?)
 }
 
-pub(super) fn expect_signer<T: SolStruct>(
+/// Refuses a signature over `digest` that does not recover `expected`, the `party` that must have signed.
+pub(super) fn expect_signer(
     party: &str,
     expected: Address,
-    message: &T,
+    digest: &B256,
     signature: &CompactSignature,
-    domain: &Eip712Domain,
 ) -> Result<(), ApiError> {
-    let recovered = recover(message, signature, domain)?;
+    let recovered = signature.recover(digest)?;
     if recovered != expected {
         return Err(ApiError::new(
             ErrorCode::WrongSigner,

@@ -326,44 +326,20 @@ impl OperationSubmission {
     /// a fee cap above 100%, malformed signatures.
     pub fn parse(&self) -> Result<Operation, ApiError> {
         Ok(match self {
-            Self::Open(f) | Self::TopUp(f) => {
-                let (payer, payee) = channel_parties(&f.payer, &f.payee)?;
-                let deposit = positive("deposit", parse_u96("deposit", &f.deposit)?)?;
-                let fee = parse_u96("fee", &f.fee)?;
-                let relayer = parse_relayer(f.relayer.as_deref())?;
-                let channel_nonce = f.channel_nonce.unwrap_or(0);
-                let deadline = check_deadline(f.deadline)?;
-                let signature = f.signature.parse("signature")?;
-                if matches!(self, Self::Open(_)) {
-                    let message = OpenChannel {
-                        payee,
-                        salt: f.salt,
-                        deposit,
-                        fee,
-                        relayer,
-                        channelNonce: channel_nonce,
-                        deadline,
-                    };
-                    Operation::Open {
-                        payer,
-                        message,
-                        signature,
-                    }
-                } else {
-                    let message = TopUp {
-                        payee,
-                        salt: f.salt,
-                        deposit,
-                        fee,
-                        relayer,
-                        channelNonce: channel_nonce,
-                        deadline,
-                    };
-                    Operation::TopUp {
-                        payer,
-                        message,
-                        signature,
-                    }
+            Self::Open(f) => {
+                let (payer, message, signature) = f.parse()?;
+                Operation::Open {
+                    payer,
+                    message,
+                    signature,
+                }
+            }
+            Self::TopUp(f) => {
+                let (payer, message, signature) = f.parse()?;
+                Operation::TopUp {
+                    payer,
+                    message: funding_as!(message => TopUp),
+                    signature,
                 }
             }
             Self::RequestClose(c) => {
@@ -460,62 +436,23 @@ impl Operation {
     /// submitting; the same signed operation always has the same id, so resubmitting it is recognised
     /// (`duplicate`), never queued twice.
     pub fn id(&self, domain: &Eip712Domain) -> B256 {
-        let (signer, digest) = match self {
-            Self::Open { payer, message, .. } => (payer, message.eip712_signing_hash(domain)),
-            Self::TopUp { payer, message, .. } => (payer, message.eip712_signing_hash(domain)),
-            Self::RequestClose { payer, message, .. } => {
-                (payer, message.eip712_signing_hash(domain))
-            }
-            Self::Withdraw { owner, message, .. } => (owner, message.eip712_signing_hash(domain)),
-            Self::SetSettleFeeCap { payee, message, .. } => {
-                (payee, message.eip712_signing_hash(domain))
-            }
-            Self::CooperativeClose { message, .. } => {
-                (&message.payer, message.eip712_signing_hash(domain))
-            }
-        };
-        let mut bytes = [0u8; 52];
-        bytes[..20].copy_from_slice(signer.as_slice());
-        bytes[20..].copy_from_slice(digest.as_slice());
-        keccak256(bytes)
+        operation_id(self.signer().1, self.digest(domain))
     }
 
     /// Unix time after which the escrow refuses the operation.
     pub fn deadline(&self) -> u64 {
-        let deadline = match self {
-            Self::Open { message, .. } => message.deadline,
-            Self::TopUp { message, .. } => message.deadline,
-            Self::RequestClose { message, .. } => message.deadline,
-            Self::Withdraw { message, .. } => message.deadline,
-            Self::SetSettleFeeCap { message, .. } => message.deadline,
-            Self::CooperativeClose { message, .. } => message.deadline,
-        };
-        deadline.to::<u64>()
+        self.terms().0.to::<u64>()
     }
 
     /// The fee its signer pays the submitter (a fee cap pays none).
     pub fn fee(&self) -> u128 {
-        match self {
-            Self::Open { message, .. } => message.fee.to::<u128>(),
-            Self::TopUp { message, .. } => message.fee.to::<u128>(),
-            Self::RequestClose { message, .. } => message.fee.to::<u128>(),
-            Self::Withdraw { message, .. } => message.fee,
-            Self::SetSettleFeeCap { .. } => 0,
-            Self::CooperativeClose { message, .. } => message.fee.to::<u128>(),
-        }
+        self.terms().1
     }
 
     /// The relayer the operation names as its only submitter (`None`: anyone may submit it). A fee cap
     /// names no submitter: its `relayer` is who may take settlement fees.
     pub fn submitter(&self) -> Option<Address> {
-        let relayer = match self {
-            Self::Open { message, .. } => message.relayer,
-            Self::TopUp { message, .. } => message.relayer,
-            Self::RequestClose { message, .. } => message.relayer,
-            Self::Withdraw { message, .. } => message.relayer,
-            Self::CooperativeClose { message, .. } => message.relayer,
-            Self::SetSettleFeeCap { .. } => Address::ZERO,
-        };
+        let relayer = self.terms().2;
         (!relayer.is_zero()).then_some(relayer)
     }
 
@@ -537,21 +474,15 @@ impl Operation {
 
     /// The channel the operation acts on, if it acts on one.
     pub fn channel_id(&self) -> Option<B256> {
-        match self {
-            Self::Open { payer, message, .. } => {
-                Some(channel_id(*payer, message.payee, message.salt))
-            }
-            Self::TopUp { payer, message, .. } => {
-                Some(channel_id(*payer, message.payee, message.salt))
-            }
-            Self::RequestClose { payer, message, .. } => {
-                Some(channel_id(*payer, message.payee, message.salt))
-            }
-            Self::CooperativeClose { message, .. } => {
-                Some(channel_id(message.payer, message.payee, message.salt))
-            }
-            Self::Withdraw { .. } | Self::SetSettleFeeCap { .. } => None,
-        }
+        let (payee, salt) = match self {
+            Self::Open { message: m, .. } => (m.payee, m.salt),
+            Self::TopUp { message: m, .. } => (m.payee, m.salt),
+            Self::RequestClose { message: m, .. } => (m.payee, m.salt),
+            Self::CooperativeClose { message: m, .. } => (m.payee, m.salt),
+            Self::Withdraw { .. } | Self::SetSettleFeeCap { .. } => return None,
+        };
+        // The signer of a channel's operation is its payer.
+        Some(channel_id(self.signer().1, payee, salt))
     }
 
     /// Checks the deadline (the escrow refuses once `now > deadline`; pass `now` plus the time the
@@ -565,89 +496,173 @@ impl Operation {
                 format!("deadline {deadline} has passed"),
             ));
         }
-        match self {
-            Self::Open {
-                payer,
-                message,
-                signature,
-            } => expect_signer("payer", *payer, message, signature, domain)?,
-            Self::TopUp {
-                payer,
-                message,
-                signature,
-            } => expect_signer("payer", *payer, message, signature, domain)?,
-            Self::RequestClose {
-                payer,
-                message,
-                signature,
-            } => expect_signer("payer", *payer, message, signature, domain)?,
-            Self::Withdraw {
-                owner,
-                message,
-                signature,
-            } => expect_signer("owner", *owner, message, signature, domain)?,
-            Self::SetSettleFeeCap {
-                payee,
-                message,
-                signature,
-            } => expect_signer("payee", *payee, message, signature, domain)?,
-            Self::CooperativeClose {
-                message,
-                payer_signature,
-                payee_signature,
-            } => {
-                expect_signer("payer", message.payer, message, payer_signature, domain)?;
-                expect_signer("payee", message.payee, message, payee_signature, domain)?;
-            }
+        let digest = self.digest(domain);
+        let (role, signer) = self.signer();
+        expect_signer(role, signer, &digest, self.signature())?;
+        if let Self::CooperativeClose {
+            message,
+            payee_signature,
+            ..
+        } = self
+        {
+            expect_signer("payee", message.payee, &digest, payee_signature)?;
         }
-        Ok(self.id(domain))
+        Ok(operation_id(signer, digest))
     }
+
+    /// The message's deadline, the fee it pays its submitter, and the only relayer that may submit it
+    /// (zero: anyone), in one match for the accessors above.
+    fn terms(&self) -> (U40, u128, Address) {
+        match self {
+            Self::Open { message: m, .. } => (m.deadline, m.fee.to(), m.relayer),
+            Self::TopUp { message: m, .. } => (m.deadline, m.fee.to(), m.relayer),
+            Self::RequestClose { message: m, .. } => (m.deadline, m.fee.to(), m.relayer),
+            Self::Withdraw { message: m, .. } => (m.deadline, m.fee, m.relayer),
+            // The cap's `relayer` is who may take settlement fees, not who submits it.
+            Self::SetSettleFeeCap { message: m, .. } => (m.deadline, 0, Address::ZERO),
+            Self::CooperativeClose { message: m, .. } => (m.deadline, m.fee.to(), m.relayer),
+        }
+    }
+
+    /// The EIP-712 signing hash of the message in `domain` (the messages differ in type: one arm each).
+    fn digest(&self, domain: &Eip712Domain) -> B256 {
+        match self {
+            Self::Open { message, .. } => message.eip712_signing_hash(domain),
+            Self::TopUp { message, .. } => message.eip712_signing_hash(domain),
+            Self::RequestClose { message, .. } => message.eip712_signing_hash(domain),
+            Self::Withdraw { message, .. } => message.eip712_signing_hash(domain),
+            Self::SetSettleFeeCap { message, .. } => message.eip712_signing_hash(domain),
+            Self::CooperativeClose { message, .. } => message.eip712_signing_hash(domain),
+        }
+    }
+
+    /// The party that must have signed, as its role (for errors) and address: for a cooperative close,
+    /// the payer (the payee signs too, checked in [`verify`](Self::verify)).
+    fn signer(&self) -> (&'static str, Address) {
+        match self {
+            Self::Open { payer, .. }
+            | Self::TopUp { payer, .. }
+            | Self::RequestClose { payer, .. } => ("payer", *payer),
+            Self::Withdraw { owner, .. } => ("owner", *owner),
+            Self::SetSettleFeeCap { payee, .. } => ("payee", *payee),
+            Self::CooperativeClose { message, .. } => ("payer", message.payer),
+        }
+    }
+
+    /// The [`signer`](Self::signer)'s signature.
+    fn signature(&self) -> &CompactSignature {
+        match self {
+            Self::Open { signature, .. }
+            | Self::TopUp { signature, .. }
+            | Self::RequestClose { signature, .. }
+            | Self::Withdraw { signature, .. }
+            | Self::SetSettleFeeCap { signature, .. } => signature,
+            Self::CooperativeClose {
+                payer_signature, ..
+            } => payer_signature,
+        }
+    }
+}
+
+/// `keccak256(signer ‖ digest)`: see [`Operation::id`].
+fn operation_id(signer: Address, digest: B256) -> B256 {
+    let mut bytes = [0u8; 52];
+    bytes[..20].copy_from_slice(signer.as_slice());
+    bytes[20..].copy_from_slice(digest.as_slice());
+    keccak256(bytes)
+}
+
+/// `OpenChannel` and `TopUp` have the same fields (the escrow's `OpenAuth` and `TopUpAuth` differ only in
+/// their type name, hence in their digests): builds one from the other's fields.
+macro_rules! funding_as {
+    ($message:expr => $to:ident) => {{
+        let m = $message;
+        $to {
+            payee: m.payee,
+            salt: m.salt,
+            deposit: m.deposit,
+            fee: m.fee,
+            relayer: m.relayer,
+            channelNonce: m.channelNonce,
+            deadline: m.deadline,
+        }
+    }};
+}
+use funding_as;
+
+impl ChannelFunding {
+    /// Parses an `open` or a `top_up`: the payer, the fields as an `OpenChannel` (a top-up's are the
+    /// same, [`funding_as`]), and the signature. Checked in field order, as the other kinds are.
+    fn parse(&self) -> Result<(Address, OpenChannel, CompactSignature), ApiError> {
+        let (payer, payee) = channel_parties(&self.payer, &self.payee)?;
+        let message = OpenChannel {
+            payee,
+            salt: self.salt,
+            deposit: positive("deposit", parse_u96("deposit", &self.deposit)?)?,
+            fee: parse_u96("fee", &self.fee)?,
+            relayer: parse_relayer(self.relayer.as_deref())?,
+            channelNonce: self.channel_nonce.unwrap_or(0),
+            deadline: check_deadline(self.deadline)?,
+        };
+        Ok((payer, message, self.signature.parse("signature")?))
+    }
+
+    /// The submission of an `open`'s (or, through [`funding_as`], a top-up's) fields.
+    fn new(payer: &Address, message: &OpenChannel, signature: &CompactSignature) -> Self {
+        Self {
+            payer: checksum(payer),
+            payee: checksum(&message.payee),
+            salt: message.salt,
+            deposit: message.deposit.to_string(),
+            fee: message.fee.to_string(),
+            relayer: named(&message.relayer),
+            channel_nonce: nonzero_nonce(message.channelNonce),
+            deadline: message.deadline.to::<u64>(),
+            signature: signature.into(),
+        }
+    }
+}
+
+/// An address as the API answers it (EIP-55).
+fn checksum(address: &Address) -> String {
+    address.to_checksum(None)
+}
+
+/// An optional relayer as sent: absent for the zero address (anyone).
+fn named(relayer: &Address) -> Option<String> {
+    (!relayer.is_zero()).then(|| checksum(relayer))
+}
+
+/// An optional channel nonce as sent: absent for 0.
+fn nonzero_nonce(nonce: u16) -> Option<u16> {
+    (nonce != 0).then_some(nonce)
 }
 
 impl From<&Operation> for OperationSubmission {
     fn from(operation: &Operation) -> Self {
-        let address = |a: &Address| a.to_checksum(None);
-        let named = |a: &Address| (!a.is_zero()).then(|| a.to_checksum(None));
-        let nonzero_nonce = |n: u16| (n != 0).then_some(n);
         let deadline = |d: U40| d.to::<u64>();
         match operation {
             Operation::Open {
                 payer,
                 message,
                 signature,
-            } => Self::Open(ChannelFunding {
-                payer: address(payer),
-                payee: address(&message.payee),
-                salt: message.salt,
-                deposit: message.deposit.to_string(),
-                fee: message.fee.to_string(),
-                relayer: named(&message.relayer),
-                channel_nonce: nonzero_nonce(message.channelNonce),
-                deadline: deadline(message.deadline),
-                signature: signature.into(),
-            }),
+            } => Self::Open(ChannelFunding::new(payer, message, signature)),
             Operation::TopUp {
                 payer,
                 message,
                 signature,
-            } => Self::TopUp(ChannelFunding {
-                payer: address(payer),
-                payee: address(&message.payee),
-                salt: message.salt,
-                deposit: message.deposit.to_string(),
-                fee: message.fee.to_string(),
-                relayer: named(&message.relayer),
-                channel_nonce: nonzero_nonce(message.channelNonce),
-                deadline: deadline(message.deadline),
-                signature: signature.into(),
-            }),
+            } => Self::TopUp(ChannelFunding::new(
+                payer,
+                &funding_as!(message => OpenChannel),
+                signature,
+            )),
             Operation::RequestClose {
                 payer,
                 message,
                 signature,
             } => Self::RequestClose(CloseRequest {
-                payer: address(payer),
-                payee: address(&message.payee),
+                payer: checksum(payer),
+                payee: checksum(&message.payee),
                 salt: message.salt,
                 fee: message.fee.to_string(),
                 relayer: named(&message.relayer),
@@ -659,8 +674,8 @@ impl From<&Operation> for OperationSubmission {
                 message,
                 signature,
             } => Self::Withdraw(WithdrawRequest {
-                owner: address(owner),
-                to: address(&message.to),
+                owner: checksum(owner),
+                to: checksum(&message.to),
                 amount: message.amount.to_string(),
                 fee: message.fee.to_string(),
                 relayer: named(&message.relayer),
@@ -673,9 +688,9 @@ impl From<&Operation> for OperationSubmission {
                 message,
                 signature,
             } => Self::SetSettleFeeCap(FeeCapRequest {
-                payee: address(payee),
+                payee: checksum(payee),
                 bps: message.bps,
-                relayer: address(&message.relayer),
+                relayer: checksum(&message.relayer),
                 nonce: message.nonce.to_string(),
                 deadline: deadline(message.deadline),
                 signature: signature.into(),
@@ -685,8 +700,8 @@ impl From<&Operation> for OperationSubmission {
                 payer_signature,
                 payee_signature,
             } => Self::CooperativeClose(CooperativeCloseRequest {
-                payer: address(&message.payer),
-                payee: address(&message.payee),
+                payer: checksum(&message.payer),
+                payee: checksum(&message.payee),
                 salt: message.salt,
                 cumulative: message.cumulative.to_string(),
                 fee: message.fee.to_string(),
@@ -956,15 +971,7 @@ mod tests {
 
     #[test]
     fn every_operation_round_trips_and_verifies() {
-        let kinds = [
-            OperationKind::Open,
-            OperationKind::TopUp,
-            OperationKind::RequestClose,
-            OperationKind::Withdraw,
-            OperationKind::SetSettleFeeCap,
-            OperationKind::CooperativeClose,
-        ];
-        for (operation, kind) in signed_operations().iter().zip(kinds) {
+        for (operation, kind) in signed_operations().iter().zip(OperationKind::ALL) {
             let submission = OperationSubmission::from(operation);
             let json = serde_json::to_value(&submission).unwrap();
             assert_eq!(json["type"], serde_json::to_value(kind).unwrap());
