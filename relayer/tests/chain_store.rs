@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use piecepay_protocol::{
-    alloy_primitives::{Address, B256, Bytes, U256},
+    alloy_primitives::{Address, B256, U256},
     relayer_api::{
         ChannelState, OperationState, OperationSubmission, SettlementState, SignatureJson,
         WithdrawRequest,
@@ -16,24 +16,10 @@ use piecepay_relayer::{
     store::{OperationRow, ReceiptWrite},
 };
 use piecepay_relayer_chain::{
-    BlockRange, BlockRef, EscrowEvent, EventMeta, Fees, Inclusion, IndexedEvent, IndexerStore,
-    JournalOp, RequeueReason, Settlement, SignedAttempt, TxId, TxIntent, TxJournal, TxState,
+    BlockRange, BlockRef, EscrowEvent, EventMeta, IndexedEvent, IndexerStore, JournalOp,
+    RequeueReason, Settlement, TxId, TxJournal,
 };
-
-/// Applies `ops` to job `id` in order, each of which must succeed (`Store` is an `IndexerStore` too,
-/// whose `apply` takes a block range).
-async fn apply(store: &Store, id: TxId, ops: impl IntoIterator<Item = JournalOp>) {
-    for op in ops {
-        TxJournal::apply(store, id, op.clone())
-            .await
-            .unwrap_or_else(|e| panic!("{op:?} on {id:?}: {e}"));
-    }
-}
-
-/// The code of the error `op` on job `id` fails with.
-async fn refused(store: &Store, id: TxId, op: JournalOp) -> &'static str {
-    TxJournal::apply(store, id, op).await.unwrap_err().code()
-}
+use piecepay_test_support::journal::{self, apply, attempt, inclusion, intent};
 
 fn block(number: u64, fork: u8) -> BlockRef {
     BlockRef::new(number, B256::repeat_byte(fork))
@@ -245,89 +231,8 @@ both_engines!(
     }
 );
 
-fn intent(nonce: u64) -> TxIntent {
-    TxIntent {
-        nonce,
-        gas_limit: 100_000,
-        fees: Fees::Eip1559 {
-            max_fee_per_gas: 10,
-            max_priority_fee_per_gas: 1,
-        },
-    }
-}
-
-fn attempt(byte: u8) -> SignedAttempt {
-    SignedAttempt {
-        hash: B256::repeat_byte(byte),
-        raw: vec![byte].into(),
-        fees: Fees::default(),
-        cancel: false,
-    }
-}
-
-fn inclusion(byte: u8, number: u64, success: bool) -> Inclusion {
-    Inclusion {
-        tx_hash: B256::repeat_byte(byte),
-        block: block(number, 0x40),
-        success,
-        gas_used: 50_000,
-        cancel: false,
-    }
-}
-
 both_engines!(journal_rules, |store: Store| async move {
-    store.enqueue(TxId(1), vec![1].into()).await.unwrap();
-    store.enqueue(TxId(1), vec![1].into()).await.unwrap();
-    let error = store.enqueue(TxId(1), vec![2].into()).await.unwrap_err();
-    assert_eq!(error.code(), "duplicate_tx");
-    assert_eq!(
-        refused(&store, TxId(1), JournalOp::MarkPending).await,
-        "invalid_transition"
-    );
-    assert_eq!(
-        refused(&store, TxId(9), JournalOp::MarkPending).await,
-        "unknown_tx"
-    );
-    apply(
-        &store,
-        TxId(1),
-        [
-            JournalOp::RecordIntent(intent(4)),
-            JournalOp::RecordIntent(intent(4)),
-            JournalOp::RecordSigned(attempt(1)),
-            JournalOp::RecordSigned(attempt(1)),
-            JournalOp::RecordSigned(attempt(2)),
-        ],
-    )
-    .await;
-    let unfinished = store.unfinished().await.unwrap();
-    assert_eq!(unfinished.len(), 1);
-    assert_eq!(unfinished[0].calldata, Bytes::from(vec![1]));
-    let TxState::Pending {
-        intent: stored,
-        attempts,
-    } = &unfinished[0].state
-    else {
-        panic!("{:?}", unfinished[0].state);
-    };
-    assert_eq!(*stored, intent(4));
-    assert_eq!(attempts, &[attempt(1), attempt(2)]);
-    apply(
-        &store,
-        TxId(1),
-        [
-            JournalOp::MarkIncluded(inclusion(1, 8, true)),
-            JournalOp::MarkPending,
-            JournalOp::MarkIncluded(inclusion(1, 9, true)),
-            JournalOp::MarkConfirmed(inclusion(1, 9, true)),
-            JournalOp::MarkConfirmed(inclusion(1, 9, true)),
-        ],
-    )
-    .await;
-    assert!(store.unfinished().await.unwrap().is_empty());
-    store.enqueue(TxId(2), vec![2].into()).await.unwrap();
-    apply(&store, TxId(2), [JournalOp::MarkFailed("x".into())]).await;
-    assert!(store.unfinished().await.unwrap().is_empty());
+    journal::rules(&store).await;
     assert_eq!(store.journal_jobs().await.unwrap().len(), 2);
 });
 

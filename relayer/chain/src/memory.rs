@@ -231,34 +231,4 @@ mod tests {
         store.prune_blocks(100).await.unwrap();
         assert_eq!(store.recent_blocks(5).await.unwrap(), [block(14, 3)]);
     }
-
-    #[tokio::test]
-    async fn journal_rules() {
-        let journal = MemoryJournal::new();
-        journal.enqueue(TxId(1), vec![1].into()).await.unwrap();
-        journal.enqueue(TxId(1), vec![1].into()).await.unwrap();
-        assert_eq!(
-            journal
-                .enqueue(TxId(1), vec![2].into())
-                .await
-                .unwrap_err()
-                .code(),
-            "duplicate_tx"
-        );
-        assert_eq!(
-            journal
-                .apply(TxId(1), JournalOp::MarkPending)
-                .await
-                .unwrap_err()
-                .code(),
-            "invalid_transition"
-        );
-        assert_eq!(journal.get(TxId(1)).unwrap().state, TxState::Queued);
-        journal
-            .apply(TxId(1), JournalOp::MarkFailed("x".into()))
-            .await
-            .unwrap();
-        assert!(journal.unfinished().await.unwrap().is_empty());
-        assert_eq!(journal.all().len(), 1);
-    }
 }

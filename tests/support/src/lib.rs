@@ -2,6 +2,7 @@
 
 pub mod anvil;
 pub mod chain;
+pub mod journal;
 pub mod keys;
 pub mod postgres;
 pub mod relayer;
