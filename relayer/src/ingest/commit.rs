@@ -256,6 +256,23 @@ mod tests {
         }
     }
 
+    /// The store at `url` (`connections` at most), the test's channel in `state`.
+    async fn store_with_channel(url: &str, connections: u32) -> Store {
+        let store = Store::open(url, connections).await.unwrap();
+        set_state(&store, ChannelState::Open).await;
+        store
+    }
+
+    /// What the indexer would write when the channel enters `state`.
+    async fn set_state(store: &Store, state: ChannelState) {
+        store.upsert_channels(&[channel(state)]).await.unwrap();
+    }
+
+    /// A node's ingest on `store`: the test domain, one committer.
+    fn node(store: Store) -> Ingest {
+        Ingest::spawn(store, escrow_domain(), 8_192, 1)
+    }
+
     async fn held(store: &Store) -> Option<u128> {
         let id = channel(ChannelState::Open).channel_id;
         store.snapshots(&[id]).await.unwrap()[&id].held
@@ -264,14 +281,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sqlite_cache_yields_to_other_connections_commits() {
         let dir = temp_dir();
-        let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
-            .await
-            .unwrap();
-        store
-            .upsert_channels(&[channel(ChannelState::Open)])
-            .await
-            .unwrap();
-        let ingest = Ingest::spawn(store.clone(), escrow_domain(), 8_192, 1);
+        let store = store_with_channel(&sqlite_url(dir.path(), "relayer.db"), 4).await;
+        let ingest = node(store.clone());
         assert_eq!(submit(&ingest, 10).await, "accepted");
         // Answered from the cache, which holds the committer's own raise.
         assert_eq!(submit(&ingest, 10).await, "duplicate");
@@ -291,10 +302,7 @@ mod tests {
 
         // The indexer closes the channel: a cached `open` would accept (nothing in the upsert
         // checks the channel's state).
-        store
-            .upsert_channels(&[channel(ChannelState::Closed)])
-            .await
-            .unwrap();
+        set_state(&store, ChannelState::Closed).await;
         assert_eq!(submit(&ingest, 60).await, "channel_closed");
         assert_eq!(held(&store).await, Some(50));
 
@@ -310,21 +318,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_one_connection_pool_is_not_kept_by_the_committer() {
         let dir = temp_dir();
-        let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 1)
-            .await
-            .unwrap();
-        store
-            .upsert_channels(&[channel(ChannelState::Open)])
-            .await
-            .unwrap();
-        let ingest = Ingest::spawn(store.clone(), escrow_domain(), 8_192, 1);
+        let store = store_with_channel(&sqlite_url(dir.path(), "relayer.db"), 1).await;
+        let ingest = node(store.clone());
         assert_eq!(submit(&ingest, 10).await, "accepted");
         // Would wait for the pool's only connection (and time out) if the committer kept it.
         assert_eq!(held(&store).await, Some(10));
-        store
-            .upsert_channels(&[channel(ChannelState::Closed)])
-            .await
-            .unwrap();
+        set_state(&store, ChannelState::Closed).await;
         assert_eq!(submit(&ingest, 20).await, "channel_closed");
     }
 
@@ -332,15 +331,9 @@ mod tests {
     async fn two_nodes_on_one_postgres_see_each_others_receipts() {
         let server = PostgresServer::shared().unwrap();
         let url = server.fresh_database().unwrap();
-        let (a, b) = (
-            Store::open(&url, 4).await.unwrap(),
-            Store::open(&url, 4).await.unwrap(),
-        );
-        a.upsert_channels(&[channel(ChannelState::Open)])
-            .await
-            .unwrap();
-        let node_a = Ingest::spawn(a.clone(), escrow_domain(), 8_192, 1);
-        let node_b = Ingest::spawn(b, escrow_domain(), 8_192, 1);
+        let a = store_with_channel(&url, 4).await;
+        let node_a = node(a.clone());
+        let node_b = node(Store::open(&url, 4).await.unwrap());
         assert_eq!(submit(&node_a, 10).await, "accepted");
         assert_eq!(submit(&node_b, 10).await, "duplicate");
         assert_eq!(submit(&node_b, 20).await, "accepted");
