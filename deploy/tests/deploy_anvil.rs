@@ -47,12 +47,10 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
     let anvil = Anvil::start().await;
     let deployments = tmp.path().join("deployments");
     let (key_var, key) = key_env();
-    let run = deploy_cli(
+    let run = deploy_to(
+        anvil.url(),
+        &deployments,
         &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir_arg(&deployments),
             "--challenge-period",
             "2h",
             "--token-name",
@@ -149,15 +147,7 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
     // A re-run verifies and reports; it sends nothing and leaves the manifest as it was.
     let head = p.get_block_number().await.unwrap();
     let before = fs::read_to_string(deployments.join("31337.json")).unwrap();
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir_arg(&deployments),
-        ],
-        &[],
-    );
+    let run = deploy_to(anvil.url(), &deployments, &[], &[]);
     run.assert_ok();
     assert!(
         run.stdout
@@ -173,17 +163,7 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
     );
 
     // --verify-only and --json print the same manifest.
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir_arg(&deployments),
-            "--verify-only",
-            "--json",
-        ],
-        &[],
-    );
+    let run = deploy_to(anvil.url(), &deployments, &["--verify-only", "--json"], &[]);
     run.assert_ok();
     let printed: Manifest = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(printed, manifest);
@@ -238,15 +218,10 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
     assert_eq!(err.code(), "block_mismatch", "{err}");
 
     // Parameters that differ from the recorded deployment.
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir_arg(&deployments),
-            "--challenge-period",
-            "601",
-        ],
+    let run = deploy_to(
+        anvil.url(),
+        &deployments,
+        &["--challenge-period", "601"],
         &[],
     );
     run.assert_code("config_conflict");
@@ -256,30 +231,16 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
     anvil.stop().await;
     anvil = Anvil::start().await;
     let url = anvil.url().to_owned();
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            &url,
-            "--deployments-dir",
-            &dir_arg(&deployments),
-        ],
-        &[],
-    );
+    let run = deploy_to(&url, &deployments, &[], &[]);
     run.assert_code("contract_missing");
     assert!(run.stderr.contains("--replace"), "{}", run.stderr);
 
     // --replace (alias --force) deploys again and overwrites the manifest.
     let (key_var, key) = key_env();
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            &url,
-            "--deployments-dir",
-            &dir_arg(&deployments),
-            "--force",
-            "--challenge-period",
-            "900",
-        ],
+    let run = deploy_to(
+        &url,
+        &deployments,
+        &["--force", "--challenge-period", "900"],
         &[(key_var, &key)],
     );
     run.assert_ok();
@@ -320,15 +281,10 @@ async fn existing_token_is_used_and_recorded() {
 
     let deployments = tmp.path().join("deployments");
     let (key_var, key) = key_env();
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir_arg(&deployments),
-            "--token",
-            &token.to_string(),
-        ],
+    let run = deploy_to(
+        anvil.url(),
+        &deployments,
+        &["--token", &token.to_string()],
         &[(key_var, &key)],
     );
     run.assert_ok();

@@ -8,7 +8,7 @@
 mod support;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -22,6 +22,7 @@ use piecepay_deploy::{
 use piecepay_test_support::{anvil::Anvil, keys::DEPLOYER_KEY};
 use serde_json::{Value, json};
 use support::*;
+use tempfile::TempDir;
 
 fn key() -> String {
     DEPLOYER_KEY.to_string()
@@ -43,6 +44,46 @@ async fn transactions_sent(url: &str) -> u64 {
         .latest()
         .await
         .unwrap()
+}
+
+/// A deployment killed after sending its token transaction, on an anvil of its own that does not mine.
+struct Interrupted {
+    anvil: Anvil,
+    /// Its deployments directory (in `_tmp`).
+    dir: PathBuf,
+    /// What it recorded before it was killed.
+    recorded: Pending,
+    _tmp: TempDir,
+}
+
+impl Interrupted {
+    async fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let anvil = Anvil::start().await;
+        let dir = tmp.path().join("deployments");
+        let recorded = killed_after_sending_the_token(anvil.url(), &dir).await;
+        Self {
+            anvil,
+            dir,
+            recorded,
+            _tmp: tmp,
+        }
+    }
+
+    fn url(&self) -> &str {
+        self.anvil.url()
+    }
+
+    /// Runs the deployment again (with `more` arguments), anvil mining again.
+    async fn deploy_again(&self, more: &[&str]) -> Run {
+        rpc(self.url(), "evm_setAutomine", json!([true])).await;
+        deploy_to(
+            self.url(),
+            &self.dir,
+            more,
+            &[("PIECEPAY_DEPLOYER_KEY", &key())],
+        )
+    }
 }
 
 /// Starts a deployment that cannot finish (anvil does not mine), waits until it recorded and sent its
@@ -83,23 +124,12 @@ async fn killed_after_sending_the_token(url: &str, dir: &Path) -> Pending {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_deployment_resumes_without_a_second_token() {
     // The token transaction is mined while nobody waits for it.
-    let tmp = tempfile::tempdir().unwrap();
-    let anvil = Anvil::start().await;
-    let dir = tmp.path().join("deployments");
-    let recorded = killed_after_sending_the_token(anvil.url(), &dir).await;
-    let token = recorded.sent(Step::Token).unwrap().address;
-    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
-    rpc(anvil.url(), "evm_mine", json!([])).await;
-    assert_eq!(transactions_sent(anvil.url()).await, 1);
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir.display().to_string(),
-        ],
-        &[("PIECEPAY_DEPLOYER_KEY", &key())],
-    );
+    let killed = Interrupted::new().await;
+    let token = killed.recorded.sent(Step::Token).unwrap().address;
+    rpc(killed.url(), "evm_setAutomine", json!([true])).await;
+    rpc(killed.url(), "evm_mine", json!([])).await;
+    assert_eq!(transactions_sent(killed.url()).await, 1);
+    let run = killed.deploy_again(&[]).await;
     run.assert_ok();
     assert!(
         run.stderr.contains("resuming the deployment recorded in"),
@@ -107,67 +137,41 @@ async fn a_killed_deployment_resumes_without_a_second_token() {
         run.stderr
     );
     assert!(run.stderr.contains("was mined"), "{}", run.stderr);
-    let manifest = Manifest::load(&dir, 31_337).unwrap().unwrap();
+    let manifest = Manifest::load(&killed.dir, 31_337).unwrap().unwrap();
     assert_eq!(manifest.token.address, token, "the first run's token");
     assert_eq!(
-        transactions_sent(anvil.url()).await,
+        transactions_sent(killed.url()).await,
         2,
         "one token, one escrow"
     );
     assert!(
-        !pending::path(&dir, 31_337).exists(),
+        !pending::path(&killed.dir, 31_337).exists(),
         "the record goes with the manifest"
     );
 
     // The token transaction is dropped by the node while nobody waits for it.
-    let tmp = tempfile::tempdir().unwrap();
-    let anvil = Anvil::start().await;
-    let dir = tmp.path().join("deployments");
-    let recorded = killed_after_sending_the_token(anvil.url(), &dir).await;
-    let sent = recorded.sent(Step::Token).unwrap().clone();
-    rpc(anvil.url(), "anvil_dropTransaction", json!([sent.tx.hash])).await;
-    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir.display().to_string(),
-        ],
-        &[("PIECEPAY_DEPLOYER_KEY", &key())],
-    );
+    let killed = Interrupted::new().await;
+    let sent = killed.recorded.sent(Step::Token).unwrap().clone();
+    rpc(killed.url(), "anvil_dropTransaction", json!([sent.tx.hash])).await;
+    let run = killed.deploy_again(&[]).await;
     run.assert_ok();
     assert!(
         run.stderr.contains("was dropped: sending it again"),
         "{}",
         run.stderr
     );
-    let manifest = Manifest::load(&dir, 31_337).unwrap().unwrap();
+    let manifest = Manifest::load(&killed.dir, 31_337).unwrap().unwrap();
     assert_eq!(manifest.token.address, sent.address);
     assert_eq!(
         manifest.token.transaction,
         Some(sent.tx.hash),
         "the same transaction, sent again"
     );
-    assert_eq!(transactions_sent(anvil.url()).await, 2);
+    assert_eq!(transactions_sent(killed.url()).await, 2);
 
     // A record of other parameters is not resumed by accident.
-    let tmp = tempfile::tempdir().unwrap();
-    let anvil = Anvil::start().await;
-    let dir = tmp.path().join("deployments");
-    killed_after_sending_the_token(anvil.url(), &dir).await;
-    rpc(anvil.url(), "evm_setAutomine", json!([true])).await;
-    let run = deploy_cli(
-        &[
-            "--rpc-url",
-            anvil.url(),
-            "--deployments-dir",
-            &dir.display().to_string(),
-            "--challenge-period",
-            "2h",
-        ],
-        &[("PIECEPAY_DEPLOYER_KEY", &key())],
-    );
+    let killed = Interrupted::new().await;
+    let run = killed.deploy_again(&["--challenge-period", "2h"]).await;
     run.assert_code("config_conflict");
     assert!(run.stderr.contains("31337.pending.json"), "{}", run.stderr);
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Output},
 };
 
@@ -74,6 +74,13 @@ pub(crate) fn deploy_cli(args: &[&str], env: &[(&str, &str)]) -> Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// [`deploy_cli`] against the node at `url`, with the manifest in `dir`, then `more` arguments.
+pub(crate) fn deploy_to(url: &str, dir: &Path, more: &[&str], env: &[(&str, &str)]) -> Run {
+    let dir = dir.display().to_string();
+    let args = [&["--rpc-url", url, "--deployments-dir", &dir][..], more].concat();
+    deploy_cli(&args, env)
 }
 
 /// The cast binary of the pinned toolchain (it writes keystores the way Foundry users have them).
