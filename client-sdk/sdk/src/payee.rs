@@ -474,7 +474,8 @@ impl PayeeChannel {
         }
     }
 
-    fn invalid(&self, action: &'static str) -> Error {
+    /// `action` is not a legal transition from the channel's current state.
+    pub(crate) fn invalid(&self, action: &'static str) -> Error {
         Error::InvalidState {
             action,
             state: self.state.name(),

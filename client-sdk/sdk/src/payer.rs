@@ -357,7 +357,8 @@ impl PayerChannel {
         }
     }
 
-    fn invalid(&self, action: &'static str) -> Error {
+    /// `action` is not a legal transition from the channel's current state.
+    pub(crate) fn invalid(&self, action: &'static str) -> Error {
         Error::InvalidState {
             action,
             state: self.state.name(),
@@ -485,10 +486,7 @@ impl PayerChannel {
             deposit, receipt, ..
         } = &mut self.state
         else {
-            return Err(Error::InvalidState {
-                action: "pay on",
-                state: self.state.name(),
-            });
+            return Err(self.invalid("pay on"));
         };
         if cumulative <= latest {
             return Err(Error::NonIncreasingCumulative { cumulative, latest });

@@ -323,13 +323,7 @@ impl PayeeSession {
                 channel.on_topped_up(deposit, now)?;
             }
             PayeeState::Open { .. } => {}
-            other => {
-                return Err(Error::InvalidState {
-                    action: "fund",
-                    state: other.name(),
-                }
-                .into());
-            }
+            _ => return Err(channel.invalid("fund").into()),
         }
         let mut out = Outcome::default();
         self.decide(&mut out, true);

@@ -365,13 +365,7 @@ impl PayerSession {
                 channel.on_topped_up(deposit, now)?;
             }
             PayerState::Open { .. } => {}
-            other => {
-                return Err(Error::InvalidState {
-                    action: "fund",
-                    state: other.name(),
-                }
-                .into());
-            }
+            _ => return Err(channel.invalid("fund").into()),
         }
         Ok(Outcome {
             reply: Some(self.funded_message(deposit, tx)),
