@@ -34,6 +34,30 @@ pub struct ChannelRecord {
     pub updated_block: u64,
 }
 
+impl ChannelRecord {
+    /// A channel as the escrow opens it at `block`: open, `deposit` in, nothing settled.
+    pub const fn opened(
+        channel_id: B256,
+        payer: Address,
+        payee: Address,
+        salt: u32,
+        deposit: u128,
+        block: u64,
+    ) -> Self {
+        Self {
+            channel_id,
+            payer,
+            payee,
+            salt,
+            state: ChannelState::Open,
+            deposit,
+            settled: 0,
+            closes_at: None,
+            updated_block: block,
+        }
+    }
+}
+
 type ChannelRow = (
     Vec<u8>,
     Vec<u8>,
@@ -52,6 +76,43 @@ type ChannelRow = (
 /// Rows per multi-row insert: 9 parameters each, within both engines' limits.
 const UPSERT_CHUNK: usize = 500;
 
+/// The one statement that writes channels (seeding, and the indexer's transaction): inserts or replaces
+/// `rows` of them, whose 9 columns each [`bind_channel`] binds in this order.
+pub(super) fn upsert_sql(rows: usize) -> String {
+    let values = (0..rows)
+        .map(|i| format!("({})", codec::placeholders(i * 9 + 1, 9)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO channels (channel_id, payer, payee, salt, state, deposit, settled, closes_at, \
+         updated_block) VALUES {values} ON CONFLICT (channel_id) DO UPDATE SET \
+         state = excluded.state, deposit = excluded.deposit, settled = excluded.settled, \
+         closes_at = excluded.closes_at, updated_block = excluded.updated_block"
+    )
+}
+
+/// Binds channel `$c`'s columns to `$query` in [`upsert_sql`]'s order: a [`Result`] of the query (a
+/// time beyond the column refuses). A macro, as the query's type is each engine's own.
+macro_rules! bind_channel {
+    ($query:expr, $c:expr) => {{
+        let c: &$crate::store::ChannelRecord = $c;
+        let query = $query;
+        (move || -> $crate::Result<_> {
+            Ok(query
+                .bind(c.channel_id.as_slice())
+                .bind(c.payer.as_slice())
+                .bind(c.payee.as_slice())
+                .bind(i64::from(c.salt))
+                .bind($crate::store::codec::state(c.state))
+                .bind($crate::store::codec::amount(c.deposit))
+                .bind($crate::store::codec::amount(c.settled))
+                .bind($crate::store::codec::opt_int(c.closes_at)?)
+                .bind($crate::store::codec::int(c.updated_block)?))
+        })()
+    }};
+}
+pub(super) use bind_channel;
+
 impl Store {
     /// Inserts or replaces channels (the indexer's writes, and seeding in tests and benches), in one
     /// transaction.
@@ -59,28 +120,9 @@ impl Store {
         with_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             for chunk in channels.chunks(UPSERT_CHUNK) {
-                let values = (0..chunk.len())
-                    .map(|i| format!("({})", codec::placeholders(i * 9 + 1, 9)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = format!(
-                    "INSERT INTO channels (channel_id, payer, payee, salt, state, deposit, settled, \
-                     closes_at, updated_block) VALUES {values} ON CONFLICT (channel_id) DO UPDATE SET \
-                     state = excluded.state, deposit = excluded.deposit, settled = excluded.settled, \
-                     closes_at = excluded.closes_at, updated_block = excluded.updated_block"
-                );
-                let mut query = sqlx::query(AssertSqlSafe(sql));
+                let mut query = sqlx::query(AssertSqlSafe(upsert_sql(chunk.len())));
                 for c in chunk {
-                    query = query
-                        .bind(c.channel_id.as_slice())
-                        .bind(c.payer.as_slice())
-                        .bind(c.payee.as_slice())
-                        .bind(i64::from(c.salt))
-                        .bind(codec::state(c.state))
-                        .bind(codec::amount(c.deposit))
-                        .bind(codec::amount(c.settled))
-                        .bind(codec::opt_int(c.closes_at)?)
-                        .bind(codec::int(c.updated_block)?);
+                    query = bind_channel!(query, c)?;
                 }
                 query.execute(&mut *tx).await?;
             }

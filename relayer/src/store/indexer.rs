@@ -19,8 +19,14 @@ use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, IndexedEvent, IndexerStore, Result as ChainResult,
 };
 use serde::{Deserialize, Serialize};
+// Dynamic SQL here only varies in its count of `$n` placeholders; values are always bound.
+use sqlx::AssertSqlSafe;
 
-use super::{ChannelRecord, Store, codec, with_pool};
+use super::{
+    ChannelRecord, Store,
+    channels::{bind_channel, upsert_sql},
+    codec, with_pool,
+};
 use crate::{Error, Result};
 
 /// `relayer_meta` name of the indexer's cursor.
@@ -130,17 +136,9 @@ impl ChannelEffect {
             deposit,
         } = self
         {
-            return Some(ChannelRecord {
-                channel_id,
-                payer,
-                payee,
-                salt,
-                state: ChannelState::Open,
-                deposit,
-                settled: 0,
-                closes_at: None,
-                updated_block: block,
-            });
+            return Some(ChannelRecord::opened(
+                channel_id, payer, payee, salt, deposit, block,
+            ));
         }
         let mut channel = channel?;
         match self {
@@ -552,25 +550,11 @@ impl Store {
             for (id, channel) in &writes.channels {
                 match channel {
                     Some(c) => {
-                        sqlx::query(
-                            "INSERT INTO channels (channel_id, payer, payee, salt, state, deposit, settled, \
-                             closes_at, updated_block) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                             ON CONFLICT (channel_id) DO UPDATE SET state = excluded.state, \
-                             deposit = excluded.deposit, settled = excluded.settled, \
-                             closes_at = excluded.closes_at, updated_block = excluded.updated_block",
-                        )
-                        .bind(c.channel_id.as_slice())
-                        .bind(c.payer.as_slice())
-                        .bind(c.payee.as_slice())
-                        .bind(i64::from(c.salt))
-                        .bind(codec::state(c.state))
-                        .bind(codec::amount(c.deposit))
-                        .bind(codec::amount(c.settled))
-                        .bind(codec::opt_int(c.closes_at).map_err(store_error)?)
-                        .bind(codec::int(c.updated_block).map_err(store_error)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
+                        bind_channel!(sqlx::query(AssertSqlSafe(upsert_sql(1))), c)
+                            .map_err(store_error)?
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(store_error)?;
                     }
                     None => {
                         sqlx::query("DELETE FROM channels WHERE channel_id = $1")

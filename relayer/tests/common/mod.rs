@@ -8,7 +8,7 @@ use piecepay_protocol::{
     CompactSignature, Receipt, SigningKey, SolStruct,
     alloy_primitives::{Address, aliases::U96},
     channel_id,
-    relayer_api::{ChannelState, ReceiptSubmission},
+    relayer_api::ReceiptSubmission,
 };
 use piecepay_relayer::{
     Store,
@@ -79,17 +79,14 @@ pub(crate) fn open_channel(
     salt: u32,
     deposit: u128,
 ) -> ChannelRecord {
-    ChannelRecord {
-        channel_id: channel_id(payer, payee, salt),
+    ChannelRecord::opened(
+        channel_id(payer, payee, salt),
         payer,
         payee,
         salt,
-        state: ChannelState::Open,
         deposit,
-        settled: 0,
-        closes_at: None,
-        updated_block: 1,
-    }
+        1,
+    )
 }
 
 pub(crate) fn sign_receipt(
