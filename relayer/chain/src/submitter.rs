@@ -582,6 +582,21 @@ impl<J: TxJournal> Submitter<J> {
         }
     }
 
+    /// Job `id`, included in block `was` until a reorg, is included as `now` in the new fork: journals it
+    /// and reports both.
+    async fn remined(
+        &mut self,
+        id: TxId,
+        was: BlockRef,
+        now: Inclusion,
+        events: &mut Vec<SubmitterEvent>,
+    ) -> Result<()> {
+        self.journal.apply(id, JournalOp::MarkIncluded(now)).await?;
+        events.push(SubmitterEvent::Reorged { id, block: was });
+        events.push(SubmitterEvent::Included { id, inclusion: now });
+        Ok(())
+    }
+
     async fn included(
         &mut self,
         id: TxId,
@@ -614,20 +629,8 @@ impl<J: TxJournal> Submitter<J> {
                     events.push(SubmitterEvent::Confirmed { id, inclusion });
                 }
             }
-            Some(current) => {
-                // Re-mined in another block by the reorg.
-                self.journal
-                    .apply(id, JournalOp::MarkIncluded(current))
-                    .await?;
-                events.push(SubmitterEvent::Reorged {
-                    id,
-                    block: inclusion.block,
-                });
-                events.push(SubmitterEvent::Included {
-                    id,
-                    inclusion: current,
-                });
-            }
+            // Re-mined in another block by the reorg.
+            Some(current) => self.remined(id, inclusion.block, current, events).await?,
             None => {
                 // Another attempt of the same nonce may have been mined instead in the new fork.
                 for attempt in attempts.iter().filter(|a| a.hash != inclusion.tx_hash) {
@@ -636,18 +639,7 @@ impl<J: TxJournal> Submitter<J> {
                         .await?
                         .and_then(|r| inclusion_of(&r, attempt.cancel))
                     {
-                        self.journal
-                            .apply(id, JournalOp::MarkIncluded(other))
-                            .await?;
-                        events.push(SubmitterEvent::Reorged {
-                            id,
-                            block: inclusion.block,
-                        });
-                        events.push(SubmitterEvent::Included {
-                            id,
-                            inclusion: other,
-                        });
-                        return Ok(());
+                        return self.remined(id, inclusion.block, other, events).await;
                     }
                 }
                 self.journal.apply(id, JournalOp::MarkPending).await?;
