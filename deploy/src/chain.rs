@@ -197,11 +197,7 @@ pub async fn sign(
         .map_err(|e| Error::rpc_chain(format!("estimating the gas of {action}"), &e))?;
     tx.set_gas_limit(gas.saturating_mul(100 + GAS_MARGIN_PERCENT).div_ceil(100));
     if options.legacy {
-        let price = provider
-            .get_gas_price()
-            .await
-            .map_err(|e| Error::rpc_chain("eth_gasPrice", &e))?;
-        tx.set_gas_price(price);
+        tx.set_gas_price(gas_price(provider).await?);
     } else {
         let fees = provider
             .estimate_eip1559_fees()
@@ -355,6 +351,14 @@ pub async fn call<C: SolCall>(provider: &DynProvider, to: Address, call: C) -> R
     C::abi_decode_returns(&output).map_err(|e| Error::rpc_chain(action(), &e))
 }
 
+/// The node's legacy gas price (`eth_gasPrice`), for `--legacy` transactions.
+async fn gas_price(provider: &DynProvider) -> Result<u128> {
+    provider
+        .get_gas_price()
+        .await
+        .map_err(|e| Error::rpc_chain("eth_gasPrice", &e))
+}
+
 /// Sends `tx` and waits for its receipt; a reverted transaction is an error.
 pub async fn send(
     provider: &DynProvider,
@@ -363,11 +367,7 @@ pub async fn send(
     options: TxOptions,
 ) -> Result<TransactionReceipt> {
     if options.legacy {
-        let price = provider
-            .get_gas_price()
-            .await
-            .map_err(|e| Error::rpc_chain("eth_gasPrice", &e))?;
-        tx.set_gas_price(price);
+        tx.set_gas_price(gas_price(provider).await?);
     }
     let pending = provider
         .send_transaction(tx)
