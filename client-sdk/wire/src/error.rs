@@ -129,14 +129,6 @@ mod tests {
                 reason: "",
             },
         ];
-        let mut codes: Vec<_> = all.iter().map(Error::code).collect();
-        assert!(
-            codes
-                .iter()
-                .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        );
-        codes.sort_unstable();
-        codes.dedup();
-        assert_eq!(codes.len(), all.len());
+        piecepay_test_support::assert_error_codes(all.iter().map(Error::code));
     }
 }

@@ -192,11 +192,8 @@ mod tests {
             Error::Config("x".into()),
             Error::InvalidKey,
         ];
-        for error in errors {
-            let code = error.code();
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
-            assert!(!error.to_string().is_empty());
-        }
+        piecepay_test_support::assert_error_codes(errors.iter().map(Error::code));
+        assert!(errors.iter().all(|e| !e.to_string().is_empty()));
     }
 
     #[derive(Debug, thiserror::Error)]
