@@ -198,17 +198,17 @@ impl Store {
 fn decode_channel(row: ChannelRow) -> Result<(ChannelRecord, Option<HeldReceipt>)> {
     let (id, payer, payee, salt, state, deposit, settled, closes_at, block, cumulative, r, vs) =
         row;
+    let (state, deposit, settled, closes_at) =
+        codec::parse_channel_state(&state, &deposit, &settled, closes_at)?;
     let record = ChannelRecord {
         channel_id: codec::b256(&id, "channels.channel_id")?,
         payer: codec::address(&payer, "channels.payer")?,
         payee: codec::address(&payee, "channels.payee")?,
         salt: u32::try_from(salt).map_err(|_| codec::corrupt("channels.salt"))?,
-        state: codec::parse_state(&state)?,
-        deposit: codec::parse_amount(&deposit, "channels.deposit")?,
-        settled: codec::parse_amount(&settled, "channels.settled")?,
-        closes_at: closes_at
-            .map(|t| codec::parse_int(t, "channels.closes_at"))
-            .transpose()?,
+        state,
+        deposit,
+        settled,
+        closes_at,
         updated_block: codec::parse_int(block, "channels.updated_block")?,
     };
     let held = match (cumulative, r, vs) {

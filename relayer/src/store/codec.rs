@@ -63,6 +63,24 @@ pub(crate) fn parse_state(text: &str) -> Result<ChannelState> {
     }
 }
 
+/// A channel's escrow state as its `channels` row stores it: the `state`, `deposit`, `settled` and
+/// `closes_at` columns, parsed (for whole records and for admission snapshots alike).
+pub(crate) fn parse_channel_state(
+    state: &str,
+    deposit: &str,
+    settled: &str,
+    closes_at: Option<i64>,
+) -> Result<(ChannelState, u128, u128, Option<u64>)> {
+    Ok((
+        parse_state(state)?,
+        parse_amount(deposit, "channels.deposit")?,
+        parse_amount(settled, "channels.settled")?,
+        closes_at
+            .map(|t| parse_int(t, "channels.closes_at"))
+            .transpose()?,
+    ))
+}
+
 pub(crate) fn corrupt(column: &str) -> Error {
     Error::CorruptRecord(format!("{column} does not decode"))
 }

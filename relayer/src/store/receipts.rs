@@ -236,13 +236,13 @@ async fn read_snapshots(conn: &mut Conn, ids: &[B256]) -> Result<HashMap<B256, C
             query.fetch_all(conn).await?
         });
         for (id, state, deposit, settled, closes_at, held) in rows {
+            let (state, deposit, settled, closes_at) =
+                codec::parse_channel_state(&state, &deposit, &settled, closes_at)?;
             let snapshot = ChannelSnapshot {
-                state: codec::parse_state(&state)?,
-                deposit: codec::parse_amount(&deposit, "channels.deposit")?,
-                settled: codec::parse_amount(&settled, "channels.settled")?,
-                closes_at: closes_at
-                    .map(|t| codec::parse_int(t, "channels.closes_at"))
-                    .transpose()?,
+                state,
+                deposit,
+                settled,
+                closes_at,
                 held: held
                     .map(|h| codec::parse_amount(&h, "receipts.cumulative"))
                     .transpose()?,
