@@ -48,7 +48,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     uint256 private constant GROUP_HEADER_SIZE = 24;
     uint256 private constant RECEIPT_SIZE = 80;
     /// @dev settleBatch's scratch memory at 0x80 (its layout: _settleGroups).
-    uint256 private constant SCRATCH_SIZE = 0x260;
+    uint256 private constant SCRATCH_SIZE = 0x380;
     /// @dev secp256k1n / 2: signatures with a larger `s` are the malleable twin of a low-s one.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
@@ -294,14 +294,19 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     /// from it, read and write the one channel slot. test/symbolic/SettleEquivalence.t.sol proves it equal
     /// to the plain-Solidity SettleReference on bounded batches. Returns the fees the caller earned.
     ///
-    /// Scratch memory, reserved by settleBatch at 0x80 (constant addresses keep the loop short):
+    /// Scratch memory, reserved by settleBatch at 0x80 (constant addresses keep the loop short, and what
+    /// lives here is not on the stack, which the receipt loop needs for itself):
     ///   0x080 typehash, then the recovered payer | 0x0a0 payee | 0x0c0 salt | 0x0e0 cumulative
     ///         (words 0–3: the receipt's struct hash; words 0–2 after recovery: its channel id)
     ///   0x100 0x1901 ‖ domainSeparator ‖ structHash (66 bytes: the EIP-712 digest)
     ///   0x160 digest | 0x180 v | 0x1a0 r | 0x1c0 s (ecrecover's input)
     ///   0x220 the group's first receipt (calldata) | 0x240 its first outcome byte (memory)
     ///   0x260 ReceiptSkipped data (the outcome) | 0x280 its topic
-    ///   0x2a0 the group's credit so far | 0x2c0 where its next ReceiptsSettled entry goes
+    ///   0x2a0 the fees so far | 0x2c0 the caller's relayer id (all ones until read)
+    ///   0x2e0 ReceiptsSettled's topic | 0x300 GroupSkipped's | 0x320 MalformedBatch's selector
+    ///   0x340 the batch's calldata offset
+    ///   0x360 the payee's account slot | 0x380 its account word | 0x3a0 the group's feeBps
+    ///   0x3c0 the group's credit so far | 0x3e0 where its next ReceiptsSettled entry goes
     /// ReceiptsSettled's data is built after the outcomes, in free memory: credited, fee, 0x60, length,
     /// then one packed 36-byte entry per settled receipt.
     function _settleGroups(bytes calldata batch, bytes memory outcomes) private returns (uint256 fees) {
@@ -311,24 +316,19 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
         bytes32 groupSkippedTopic = GroupSkipped.selector;
         bytes4 malformed = MalformedBatch.selector;
         assembly ("memory-safe") {
-            // Records a settled receipt: the channel's new settled total `target` (from `settled`) into its
-            // word, the credit into the word at 0x2a0, and an entry at the pointer held at 0x2c0: payer (20)
-            // ‖ salt (4) ‖ settled (12). The next entry overwrites the zeros the second word leaves.
-            function settle(slot, word, target, settled) {
-                sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
-                // Cannot overflow: at most 2^16 receipts of at most 2^96 each.
-                mstore(0x2a0, add(mload(0x2a0), sub(target, settled)))
-                let entry := mload(0x2c0)
-                mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
-                mstore(add(entry, 0x20), shl(224, target))
-                mstore(0x2c0, add(entry, 36))
-            }
-
-            // A receipt that is not the common case (see settleReceipts): a closing channel within its
-            // challenge window still settles; anything else is skipped, its SettleOutcome written at its
-            // outcome byte and logged: 1 UnknownChannel, 2 ChannelClosed, 3 ChallengeExpired, 4 Stale,
-            // 5 MalleableSignature (later checks take precedence).
-            function settleOrSkip(slot, word, target, settled, p) {
+            // A receipt at calldata `p` that the common case (see settleReceipts) does not take, its payer
+            // recovered: settled up to target = min(cumulative, deposit) if that is more than settled and the
+            // channel is open or closing within its challenge window; else skipped, its SettleOutcome written
+            // at its outcome byte and logged: 1 UnknownChannel, 2 ChannelClosed, 3 ChallengeExpired, 4 Stale,
+            // 5 MalleableSignature (later checks take precedence). Rare, so it re-derives the channel slot
+            // and word (warm by now) rather than take them as arguments: fewer stack slots in the loop.
+            function settleOrSkip(p) {
+                let slot := keccak256(0x80, 0x60)
+                let word := sload(slot)
+                let cumulative := mload(0xe0)
+                let settled := and(shr(96, word), 0xffffffffffffffffffffffff)
+                let target := and(word, 0xffffffffffffffffffffffff)
+                if lt(cumulative, target) { target := cumulative }
                 let outcome := mul(4, iszero(gt(target, settled)))
                 let state := shr(248, word)
                 if eq(state, 2) { if gt(timestamp(), and(shr(192, word), 0xffffffffff)) { outcome := 3 } }
@@ -336,7 +336,16 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                 if iszero(state) { outcome := 1 }
                 if gt(mload(0x1c0), HALF_CURVE_ORDER) { outcome := 5 }
                 switch outcome
-                case 0 { settle(slot, word, target, settled) }
+                case 0 {
+                    sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
+                    // Cannot overflow: at most 2^16 receipts of at most 2^96 each.
+                    mstore(0x3c0, add(mload(0x3c0), sub(target, settled)))
+                    // The entry: payer (20) ‖ salt (4) ‖ settled (12).
+                    let entry := mload(0x3e0)
+                    mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
+                    mstore(add(entry, 0x20), shl(224, target))
+                    mstore(0x3e0, add(entry, 36))
+                }
                 default {
                     mstore8(add(mload(0x240), div(sub(p, mload(0x220)), 80)), outcome)
                     mstore(0x260, outcome)
@@ -345,16 +354,21 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
             }
 
             // Settles the receipts in calldata [p, end) of the group whose payee is at 0xa0: adds what it
-            // credits to the word at 0x2a0 and appends an entry per settled receipt at the pointer held at
-            // 0x2c0. Only p and end live on the stack across iterations; everything else stays in the
-            // scratch words, so the hot path does not shuffle the stack.
+            // credits to the word at 0x3c0 and appends an entry per settled receipt at the pointer held at
+            // 0x3e0. Only p and end live on the stack across iterations. The common case runs straight
+            // through; anything else goes to settleOrSkip.
             function settleReceipts(p, end) {
                 for {} lt(p, end) { p := add(p, 80) } {
                     // RECEIPT_TYPEHASH (PaymentHash), as a literal: the fixture test settles the fixture's
                     // signed receipt through this loop, so a wrong value cannot pass.
                     mstore(0x80, 0xcb94042996b0f55c8170d1f022df52f6af9f0b192ae2777da06c62206beeab6c)
-                    mstore(0xc0, shr(224, calldataload(p)))
-                    mstore(0xe0, shr(160, calldataload(add(p, 4))))
+                    // The receipt's first word: salt (4) ‖ cumulative (12) ‖ the first half of r. Stored at
+                    // 0xdc it puts the salt in the low bytes of word 0xc0 (whose high bytes nothing else
+                    // writes: they stay zero); the cumulative's word, written next, overwrites the rest.
+                    let head := calldataload(p)
+                    mstore(0xdc, head)
+                    let cumulative := shr(160, shl(32, head))
+                    mstore(0xe0, cumulative)
                     mstore(0x122, keccak256(0x80, 0x80))
                     mstore(0x160, keccak256(0x100, 0x42))
                     // EIP-2098: the top bit of vs is the parity (v = 27 or 28), the rest is s.
@@ -371,114 +385,128 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                     let slot := keccak256(0x80, 0x60)
                     let word := sload(slot)
                     let settled := and(shr(96, word), 0xffffffffffffffffffffffff)
-                    // Never beyond the deposit: target = min(cumulative, deposit), branch-free.
-                    let target := and(word, 0xffffffffffffffffffffffff)
-                    let cumulative := mload(0xe0)
-                    target := xor(target, mul(xor(target, cumulative), lt(cumulative, target)))
-                    // The common case: an open channel (state, the top byte, 1), something new to settle, a
-                    // low-s signature. (xor(state, 1) is "state != 1", not an exponent: slither reads `^`.)
+                    // The common case: an open channel (state, the top byte, 1), settled < cumulative ≤
+                    // deposit (so target = cumulative), a low-s signature. Everything else, settleOrSkip.
+                    // (xor(state, 1) is "state != 1", not an exponent: slither reads `^`.)
                     // slither-disable-next-line incorrect-exp
-                    if iszero(
-                        or(or(xor(shr(248, word), 1), iszero(gt(target, settled))), gt(mload(0x1c0), HALF_CURVE_ORDER))
+                    if or(
+                        or(xor(shr(248, word), 1), gt(cumulative, and(word, 0xffffffffffffffffffffffff))),
+                        or(iszero(gt(cumulative, settled)), gt(mload(0x1c0), HALF_CURVE_ORDER))
                     ) {
-                        // settle(slot, word, target, settled), written out: the hot path makes no call.
-                        sstore(slot, or(and(word, not(shl(96, 0xffffffffffffffffffffffff))), shl(96, target)))
-                        mstore(0x2a0, add(mload(0x2a0), sub(target, settled)))
-                        let entry := mload(0x2c0)
-                        mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
-                        mstore(add(entry, 0x20), shl(224, target))
-                        mstore(0x2c0, add(entry, 36))
+                        settleOrSkip(p)
                         continue
                     }
-                    settleOrSkip(slot, word, target, settled, p)
+                    // settled < cumulative < 2^96: adding the difference at bit 96 sets settled to
+                    // cumulative and carries into nothing.
+                    let credited := sub(cumulative, settled)
+                    sstore(slot, add(word, shl(96, credited)))
+                    mstore(0x3c0, add(mload(0x3c0), credited))
+                    // The entry, payer (20) ‖ salt (4) ‖ settled (12): salt and settled are the receipt's
+                    // first 16 bytes. The 16 bytes of r after them are overwritten by the next entry, or
+                    // by the zero padding after the last.
+                    let next := mload(0x3e0)
+                    mstore(next, shl(96, mload(0x80)))
+                    mstore(add(next, 20), head)
+                    mstore(0x3e0, add(next, 36))
                 }
             }
 
-            mstore(0x100, shl(240, 0x1901))
-            mstore(0x102, domainSeparator)
-            mstore(0x280, skippedTopic)
-            // ReceiptsSettled's data, in free memory after the outcomes (nothing is allocated meanwhile).
-            let log := mload(0x40)
-            // The outcome byte of the next group's first receipt.
-            let out := add(outcomes, 0x20)
-            // The caller's relayer id, read when a group first claims a fee (ids are below 2^32).
-            let callerId := not(0)
-            let end := add(batch.offset, batch.length)
-            for { let cursor := batch.offset } lt(cursor, end) {} {
-                if lt(sub(end, cursor), 24) {
-                    mstore(0x00, malformed)
-                    mstore(0x04, sub(cursor, batch.offset))
-                    revert(0x00, 0x24)
-                }
-                let header := calldataload(cursor)
+            // One payee group: its header, its receipts in calldata [first, last). The fee check first,
+            // before any receipt is read: a fee needs feeBps ≤ the payee's cap (bits 192–207 of its account
+            // word) and the caller to be the relayer the payee named (its id in bits 208–239). Keeps what it
+            // needs after its receipts in scratch memory, not on the stack, which the receipt loop needs.
+            function settleGroup(header, first, last) {
                 let payee := shr(96, header)
                 let feeBps := and(shr(80, header), 0xffff)
-                let first := add(cursor, 24)
                 let count := and(shr(64, header), 0xffff)
-                // Cannot overflow: count < 2^16 and calldata offsets are far below 2^64.
-                cursor := add(first, mul(count, 80))
-                if gt(cursor, end) {
-                    mstore(0x00, malformed)
-                    mstore(0x04, sub(first, batch.offset))
-                    revert(0x00, 0x24)
-                }
                 mstore(0x00, payee)
                 mstore(0x20, _accounts.slot)
                 let accountSlot := keccak256(0x00, 0x40)
                 let account := sload(accountSlot)
-
-                // The fee check, before any receipt is read: a fee needs feeBps ≤ the payee's cap (bits
-                // 192–207 of its account word) and the caller to be the relayer the payee named (its id in
-                // bits 208–239).
                 if feeBps {
+                    let callerId := mload(0x2c0)
                     if eq(callerId, not(0)) {
                         mstore(0x00, caller())
                         mstore(0x20, _relayerIds.slot)
                         callerId := and(sload(keccak256(0x00, 0x40)), 0xffffffff)
+                        mstore(0x2c0, callerId)
                     }
                     if or(
                         gt(feeBps, and(shr(192, account), 0xffff)),
                         or(iszero(callerId), iszero(eq(callerId, and(shr(208, account), 0xffffffff))))
                     ) {
                         // SettleOutcome 6, FeeAboveCap, for every receipt of the group.
+                        let out := mload(0x240)
                         for { let o := out } lt(o, add(out, count)) { o := add(o, 1) } { mstore8(o, 6) }
-                        out := add(out, count)
+                        mstore(0x240, add(out, count))
                         mstore(0x00, feeBps)
                         mstore(0x20, count)
-                        log2(0x00, 0x40, groupSkippedTopic, payee)
-                        continue
+                        log2(0x00, 0x40, mload(0x300), payee)
+                        leave
                     }
                 }
-
                 mstore(0xa0, payee)
                 mstore(0x220, first)
-                mstore(0x240, out)
-                mstore(0x2a0, 0)
-                mstore(0x2c0, add(log, 0x80))
-                settleReceipts(first, cursor)
-                let credited := mload(0x2a0)
-                let entriesEnd := mload(0x2c0)
-                out := add(out, count)
-
+                mstore(0x360, accountSlot)
+                mstore(0x380, account)
+                mstore(0x3a0, feeBps)
+                // ReceiptsSettled's data, in free memory after the outcomes (nothing is allocated meanwhile).
+                mstore(0x3c0, 0)
+                mstore(0x3e0, add(mload(0x40), 0x80))
+                settleReceipts(first, last)
+                let credited := mload(0x3c0)
+                let entriesEnd := mload(0x3e0)
+                mstore(0x240, add(mload(0x240), div(sub(last, mload(0x220)), 80)))
                 if credited {
                     // feeBps ≤ the payee's cap ≤ 10,000 here (else the group was skipped), so fee ≤ credited.
-                    let fee := div(mul(credited, feeBps), 10000)
+                    let fee := div(mul(credited, mload(0x3a0)), 10000)
                     // The balance is the low 128 bits and balance + credit is part of holdings < 2^128 (see
                     // the contract's note): the sum never carries into the nonce.
-                    sstore(accountSlot, add(account, sub(credited, fee)))
-                    fees := add(fees, fee)
+                    sstore(mload(0x360), add(mload(0x380), sub(credited, fee)))
+                    mstore(0x2a0, add(mload(0x2a0), fee))
                     // ABI encoding of (credited, fee, bytes settlements): the bytes' length, then its data
                     // zero-padded to whole words.
+                    let log := mload(0x40)
                     let length := sub(entriesEnd, add(log, 0x80))
                     mstore(log, credited)
                     mstore(add(log, 0x20), fee)
                     mstore(add(log, 0x40), 0x60)
                     mstore(add(log, 0x60), length)
                     mstore(entriesEnd, 0)
-                    log2(log, add(0x80, and(add(length, 31), not(31))), settledTopic, payee)
+                    log2(log, add(0x80, and(add(length, 31), not(31))), mload(0x2e0), mload(0xa0))
                 }
             }
-            mstore(outcomes, sub(out, add(outcomes, 0x20)))
+
+            // MalformedBatch(offset of `at` in the batch).
+            function malformedAt(at) {
+                mstore(0x00, mload(0x320))
+                mstore(0x04, sub(at, mload(0x340)))
+                revert(0x00, 0x24)
+            }
+
+            mstore(0x100, shl(240, 0x1901))
+            mstore(0x102, domainSeparator)
+            mstore(0x240, add(outcomes, 0x20))
+            mstore(0x280, skippedTopic)
+            mstore(0x2a0, 0)
+            // The caller's relayer id, read when a group first claims a fee (ids are below 2^32).
+            mstore(0x2c0, not(0))
+            mstore(0x2e0, settledTopic)
+            mstore(0x300, groupSkippedTopic)
+            mstore(0x320, malformed)
+            mstore(0x340, batch.offset)
+            let end := add(batch.offset, batch.length)
+            for { let cursor := batch.offset } lt(cursor, end) {} {
+                if lt(sub(end, cursor), 24) { malformedAt(cursor) }
+                let header := calldataload(cursor)
+                let first := add(cursor, 24)
+                // Cannot overflow: count < 2^16 and calldata offsets are far below 2^64.
+                cursor := add(first, mul(and(shr(64, header), 0xffff), 80))
+                if gt(cursor, end) { malformedAt(first) }
+                settleGroup(header, first, cursor)
+            }
+            mstore(outcomes, sub(mload(0x240), add(outcomes, 0x20)))
+            fees := mload(0x2a0)
         }
     }
 
