@@ -48,7 +48,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     uint256 private constant GROUP_HEADER_SIZE = 24;
     uint256 private constant RECEIPT_SIZE = 80;
     /// @dev settleBatch's scratch memory at 0x80 (its layout: _settleGroups).
-    uint256 private constant SCRATCH_SIZE = 0x380;
+    uint256 private constant SCRATCH_SIZE = 0x360;
     /// @dev secp256k1n / 2: signatures with a larger `s` are the malleable twin of a low-s one.
     uint256 private constant HALF_CURVE_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
@@ -306,7 +306,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     ///   0x2e0 ReceiptsSettled's topic | 0x300 GroupSkipped's | 0x320 MalformedBatch's selector
     ///   0x340 the batch's calldata offset
     ///   0x360 the payee's account slot | 0x380 its account word | 0x3a0 the group's feeBps
-    ///   0x3c0 the group's credit so far | 0x3e0 where its next ReceiptsSettled entry goes
+    ///   0x3c0 the group's credit so far
     /// ReceiptsSettled's data is built after the outcomes, in free memory: credited, fee, 0x60, length,
     /// then one packed 36-byte entry per settled receipt.
     function _settleGroups(bytes calldata batch, bytes memory outcomes) private returns (uint256 fees) {
@@ -320,9 +320,11 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
             // recovered: settled up to target = min(cumulative, deposit) if that is more than settled and the
             // channel is open or closing within its challenge window; else skipped, its SettleOutcome written
             // at its outcome byte and logged: 1 UnknownChannel, 2 ChannelClosed, 3 ChallengeExpired, 4 Stale,
-            // 5 MalleableSignature (later checks take precedence). Rare, so it re-derives the channel slot
-            // and word (warm by now) rather than take them as arguments: fewer stack slots in the loop.
-            function settleOrSkip(p) {
+            // 5 MalleableSignature (later checks take precedence). Takes the group's next entry and returns
+            // it, moved past the entry it writes if it settles. Rare, so it re-derives the channel slot and
+            // word (warm by now) rather than take them as arguments: fewer stack slots in the loop.
+            function settleOrSkip(p, entry) -> next {
+                next := entry
                 let slot := keccak256(0x80, 0x60)
                 let word := sload(slot)
                 let cumulative := mload(0xe0)
@@ -341,10 +343,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                     // Cannot overflow: at most 2^16 receipts of at most 2^96 each.
                     mstore(0x3c0, add(mload(0x3c0), sub(target, settled)))
                     // The entry: payer (20) ‖ salt (4) ‖ settled (12).
-                    let entry := mload(0x3e0)
                     mstore(entry, or(or(shl(96, mload(0x80)), shl(64, mload(0xc0))), shr(32, target)))
                     mstore(add(entry, 0x20), shl(224, target))
-                    mstore(0x3e0, add(entry, 36))
+                    next := add(entry, 36)
                 }
                 default {
                     mstore8(add(mload(0x240), div(sub(p, mload(0x220)), 80)), outcome)
@@ -354,10 +355,11 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
             }
 
             // Settles the receipts in calldata [p, end) of the group whose payee is at 0xa0: adds what it
-            // credits to the word at 0x3c0 and appends an entry per settled receipt at the pointer held at
-            // 0x3e0. Only p and end live on the stack across iterations. The common case runs straight
-            // through; anything else goes to settleOrSkip.
-            function settleReceipts(p, end) {
+            // credits to the word at 0x3c0 and appends an entry per settled receipt from `entry` on; returns
+            // where the entries end. Only p, end and that pointer live on the stack across iterations. The
+            // common case runs straight through; anything else goes to settleOrSkip.
+            function settleReceipts(p, end, entry) -> next {
+                next := entry
                 for {} lt(p, end) { p := add(p, 80) } {
                     // RECEIPT_TYPEHASH (PaymentHash), as a literal: the fixture test settles the fixture's
                     // signed receipt through this loop, so a wrong value cannot pass.
@@ -393,7 +395,7 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                         or(xor(shr(248, word), 1), gt(cumulative, and(word, 0xffffffffffffffffffffffff))),
                         or(iszero(gt(cumulative, settled)), gt(mload(0x1c0), HALF_CURVE_ORDER))
                     ) {
-                        settleOrSkip(p)
+                        next := settleOrSkip(p, next)
                         continue
                     }
                     // settled < cumulative < 2^96: adding the difference at bit 96 sets settled to
@@ -404,10 +406,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                     // The entry, payer (20) ‖ salt (4) ‖ settled (12): salt and settled are the receipt's
                     // first 16 bytes. The 16 bytes of r after them are overwritten by the next entry, or
                     // by the zero padding after the last.
-                    let next := mload(0x3e0)
                     mstore(next, shl(96, mload(0x80)))
                     mstore(add(next, 20), head)
-                    mstore(0x3e0, add(next, 36))
+                    next := add(next, 36)
                 }
             }
 
@@ -452,10 +453,8 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                 mstore(0x3a0, feeBps)
                 // ReceiptsSettled's data, in free memory after the outcomes (nothing is allocated meanwhile).
                 mstore(0x3c0, 0)
-                mstore(0x3e0, add(mload(0x40), 0x80))
-                settleReceipts(first, last)
+                let entriesEnd := settleReceipts(first, last, add(mload(0x40), 0x80))
                 let credited := mload(0x3c0)
-                let entriesEnd := mload(0x3e0)
                 mstore(0x240, add(mload(0x240), div(sub(last, mload(0x220)), 80)))
                 if credited {
                     // feeBps ≤ the payee's cap ≤ 10,000 here (else the group was skipped), so fee ≤ credited.
