@@ -47,6 +47,13 @@ using namespace std::chrono_literals;
 namespace piecepay::torrent::cli {
 namespace {
 
+/// The seller's credit window in both benches: what loopback moves during one payment round trip (piece
+/// passed, receipt signed — and for the agent made durable —, sent, verified, acknowledged). 64 pieces of
+/// 256 KiB last ~80 ms at ~200 MiB/s, and on the loaded 2-core machine the seller stalled waiting for
+/// receipts, so the benches measured the window, not what payments cost; 256 (~320 ms) did not stall
+/// (docs/agent.md, "Sizing the credit window").
+constexpr std::uint32_t kBenchCreditPieces = 256;
+
 fs::path work_dir(const Args& a, const char* dflt) {
   return fs::path(a.str("dir", (fs::temp_directory_path() / dflt).string()));
 }
@@ -233,10 +240,7 @@ class Devnet {
 /// pieces), so one channel, opened in the warm-up transfer, pays every timed one: a client's agent keeps
 /// one channel per seller for every torrent and restart. Settlement waits an hour (a relayer's batch job,
 /// not a per-piece cost; none is configured), so none falls inside the timed transfers. The seller's
-/// credit window covers what loopback moves during one payment round trip (piece passed, receipt signed
-/// and made durable, sent, verified, stored, acknowledged): 64 pieces of 256 KiB last ~80 ms at ~200 MiB/s,
-/// and on the loaded 2-core machine the seller stalled waiting for receipts, so the bench measured the
-/// window, not what payments cost; 256 (~320 ms) did not stall (docs/agent.md, "Sizing the credit window").
+/// credit window is kBenchCreditPieces.
 struct AgentConfigs {
   fs::path seller, buyer;
 };
@@ -255,7 +259,8 @@ AgentConfigs write_agent_configs(const Devnet& devnet, const fs::path& dir) {
   }
   std::ofstream(c.seller) << "[wallet]\nkey_env = \"PIECEPAY_BENCH_SELLER_KEY\"\n"
                           << chain << "[store]\npath = \"seller.sqlite\"\n"
-                          << "[payee]\nprice = 1000000000\ncredit_pieces = 256\nfree_pieces = 0\n"
+                          << "[payee]\nprice = 1000000000\ncredit_pieces = " << kBenchCreditPieces
+                          << "\nfree_pieces = 0\n"
                           << "[payee.settle]\nmin_value = 1\nmax_age_s = 3600\n";
   std::ofstream(c.buyer) << "[wallet]\nkey_env = \"PIECEPAY_BENCH_BUYER_KEY\"\n"
                          << chain << "[store]\npath = \"buyer.sqlite\"\n"
@@ -329,7 +334,10 @@ int bench(const Args& a) {
   // the run is refused) or off (stock libtorrent).
   auto const transfer = [&](bool paid) {
     std::optional<Options> seeder_opts;
-    if (paid) seeder_opts = swarm::demo_payee_options(0);
+    if (paid) {
+      seeder_opts = swarm::demo_payee_options(0);
+      seeder_opts->payee->credit_pieces = kBenchCreditPieces;
+    }
     swarm::Node seeder = swarm::make_seeder(fx, seeder_opts);
     std::vector<swarm::Node> peers;
     for (int i = 0; i < leechers; ++i) {
