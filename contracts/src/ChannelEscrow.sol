@@ -303,12 +303,15 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
     ///   0x220 the group's first receipt (calldata) | 0x240 its first outcome byte (memory)
     ///   0x260 ReceiptSkipped data (the outcome) | 0x280 its topic
     ///   0x2a0 the fees so far | 0x2c0 the caller's relayer id (all ones until read)
-    ///   0x2e0 ReceiptsSettled's topic | 0x300 GroupSkipped's | 0x320 MalformedBatch's selector
+    ///   0x2e0 where the next settled group goes in ReceiptsSettled's data | 0x300 GroupSkipped's topic
+    ///   0x320 MalformedBatch's selector
     ///   0x340 the batch's calldata offset
     ///   0x360 the payee's account slot | 0x380 its account word | 0x3a0 the group's feeBps
     ///   0x3c0 the group's credit so far
-    /// ReceiptsSettled's data is built after the outcomes, in free memory: credited, fee, 0x60, length,
-    /// then one packed 36-byte entry per settled receipt.
+    /// ReceiptsSettled's data is built after the outcomes, in free memory, and logged once at the end: 0x20,
+    /// length, then per group that settled anything a 54-byte header `payee (20) ‖ credited (16) ‖ fee (16)
+    /// ‖ count (2)` and its packed 36-byte entries. One log per batch, not per group: a log's base cost and
+    /// topics and an ABI head per group (~2,300 gas) against a 54-byte header (432) and one buffer's memory.
     function _settleGroups(bytes calldata batch, bytes memory outcomes) private returns (uint256 fees) {
         bytes32 domainSeparator = _domainSeparatorV4();
         bytes32 settledTopic = ReceiptsSettled.selector;
@@ -451,28 +454,29 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
                 mstore(0x360, accountSlot)
                 mstore(0x380, account)
                 mstore(0x3a0, feeBps)
-                // ReceiptsSettled's data, in free memory after the outcomes (nothing is allocated meanwhile).
                 mstore(0x3c0, 0)
-                let entriesEnd := settleReceipts(first, last, add(mload(0x40), 0x80))
+                // The group's entries go after room for its 54-byte header, written once they are known.
+                let group := mload(0x2e0)
+                let entriesEnd := settleReceipts(first, last, add(group, 54))
                 let credited := mload(0x3c0)
                 mstore(0x240, add(mload(0x240), div(sub(last, mload(0x220)), 80)))
                 if credited {
                     // feeBps ≤ the payee's cap ≤ 10,000 here (else the group was skipped), so fee ≤ credited.
                     let fee := div(mul(credited, mload(0x3a0)), 10000)
                     // The balance is the low 128 bits and balance + credit is part of holdings < 2^128 (see
-                    // the contract's note): the sum never carries into the nonce.
+                    // the contract's note): the sum never carries into the nonce. For the same reason
+                    // credited (and fee ≤ credited) fit the header's 16 bytes each.
                     sstore(mload(0x360), add(mload(0x380), sub(credited, fee)))
                     mstore(0x2a0, add(mload(0x2a0), fee))
-                    // ABI encoding of (credited, fee, bytes settlements): the bytes' length, then its data
-                    // zero-padded to whole words.
-                    let log := mload(0x40)
-                    let length := sub(entriesEnd, add(log, 0x80))
-                    mstore(log, credited)
-                    mstore(add(log, 0x20), fee)
-                    mstore(add(log, 0x40), 0x60)
-                    mstore(add(log, 0x60), length)
-                    mstore(entriesEnd, 0)
-                    log2(log, add(0x80, and(add(length, 31), not(31))), mload(0x2e0), mload(0xa0))
+                    // The header, payee (20) ‖ credited (16) ‖ fee (16) ‖ count (2), in two writes inside
+                    // its 54 bytes (the entries after it are written already): bytes 0–31, then 22–53,
+                    // which rewrites bytes 22–31 (credited's bytes 2–11) with the same values.
+                    mstore(group, or(shl(96, mload(0xa0)), shr(32, credited)))
+                    mstore(
+                        add(group, 22),
+                        or(or(shl(144, credited), shl(16, fee)), div(sub(entriesEnd, add(group, 54)), 36))
+                    )
+                    mstore(0x2e0, entriesEnd)
                 }
             }
 
@@ -490,7 +494,9 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
             mstore(0x2a0, 0)
             // The caller's relayer id, read when a group first claims a fee (ids are below 2^32).
             mstore(0x2c0, not(0))
-            mstore(0x2e0, settledTopic)
+            // ReceiptsSettled's data: its ABI head (offset 0x20, length) at free memory, the groups after it.
+            let log := mload(0x40)
+            mstore(0x2e0, add(log, 0x40))
             mstore(0x300, groupSkippedTopic)
             mstore(0x320, malformed)
             mstore(0x340, batch.offset)
@@ -506,6 +512,14 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
             }
             mstore(outcomes, sub(mload(0x240), add(outcomes, 0x20)))
             fees := mload(0x2a0)
+            // One ReceiptsSettled for the batch, if anything settled: the bytes zero-padded to whole words.
+            let length := sub(mload(0x2e0), add(log, 0x40))
+            if length {
+                mstore(log, 0x20)
+                mstore(add(log, 0x20), length)
+                mstore(add(log, add(0x40, length)), 0)
+                log1(log, add(0x40, and(add(length, 31), not(31))), settledTopic)
+            }
         }
     }
 

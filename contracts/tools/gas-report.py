@@ -37,11 +37,23 @@ def main() -> None:
         return sum(1 for log in receipt["logs"] if log["topics"][0].lower() == t)
 
     def settled_receipts(receipt) -> int:
-        # ReceiptsSettled's data: credited, fee, offset and length of `settlements`, 36 bytes per entry.
-        t = topic("ReceiptsSettled(address,uint256,uint256,bytes)")
-        return sum(
-            int(log["data"][2 + 64 * 3 : 2 + 64 * 4], 16) // 36 for log in receipt["logs"] if log["topics"][0].lower() == t
-        )
+        # ReceiptsSettled's data: the offset and length of `settlements`, then its groups, each a 54-byte
+        # header payee (20) ‖ credited (16) ‖ fee (16) ‖ count (2) and `count` 36-byte entries.
+        t = topic("ReceiptsSettled(bytes)")
+        total = 0
+        for log in receipt["logs"]:
+            if log["topics"][0].lower() != t:
+                continue
+            data = bytes.fromhex(log["data"][2:])
+            settlements = data[64 : 64 + int.from_bytes(data[32:64], "big")]
+            at = 0
+            while at < len(settlements):
+                count = int.from_bytes(settlements[at + 52 : at + 54], "big")
+                total += count
+                at += 54 + 36 * count
+            if at != len(settlements):
+                sys.exit("gas-report: ReceiptsSettled settlements that are not whole groups")
+        return total
 
     settles = calls("settleBatch(")
     sizes = [1, 10, 50, 200]

@@ -17,7 +17,7 @@ use piecepay_relayer::{
 };
 use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, EventMeta, IndexedEvent, IndexerStore, JournalOp,
-    RequeueReason, Settlement, TxId, TxJournal,
+    RequeueReason, SettledPayee, Settlement, TxId, TxJournal,
 };
 use piecepay_test_support::journal::{self, apply, attempt, inclusion, intent};
 
@@ -105,20 +105,22 @@ both_engines!(
             .unwrap();
         let b2 = block(2, 1);
         let settled = EscrowEvent::ReceiptsSettled {
-            payee,
-            credited: U256::from(300),
-            fee: U256::ZERO,
-            settlements: vec![
-                Settlement {
-                    channel_id: id,
-                    settled: 300,
-                },
-                // A channel opened before the start block: unknown, ignored.
-                Settlement {
-                    channel_id: B256::repeat_byte(0xee),
-                    settled: 1,
-                },
-            ],
+            groups: vec![SettledPayee {
+                payee,
+                credited: U256::from(300),
+                fee: U256::ZERO,
+                settlements: vec![
+                    Settlement {
+                        channel_id: id,
+                        settled: 300,
+                    },
+                    // A channel opened before the start block: unknown, ignored.
+                    Settlement {
+                        channel_id: B256::repeat_byte(0xee),
+                        settled: 1,
+                    },
+                ],
+            }],
         };
         let events = vec![
             event(

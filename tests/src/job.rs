@@ -23,7 +23,10 @@ use piecepay_sdk::{
         },
         bindings::ChannelEscrow,
     },
-    protocol::alloy_primitives::{Address, B256},
+    protocol::{
+        alloy_primitives::{Address, B256},
+        settle_batch::SettledGroup,
+    },
 };
 use serde_json::Value;
 
@@ -454,8 +457,9 @@ async fn settlements(rpc_url: &str, escrow: Address) -> anyhow::Result<(Vec<Sett
     let mut hashes = std::collections::BTreeSet::new();
     for log in &logs {
         let event = ChannelEscrow::ReceiptsSettled::decode_log_data(log.data())?;
-        // payer(20) ‖ salt(4) ‖ settled(12) per receipt (docs/contracts.md).
-        receipts += (event.settlements.len() / 36) as u64;
+        let groups = SettledGroup::decode_all(&event.settlements)
+            .context("ReceiptsSettled settlements that are not whole groups")?;
+        receipts += groups.iter().map(|g| g.entries.len() as u64).sum::<u64>();
         hashes.extend(log.transaction_hash);
     }
     Ok((settlement_txs(rpc_url, hashes).await?, receipts))

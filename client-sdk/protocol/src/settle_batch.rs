@@ -200,11 +200,78 @@ impl SettleBatch {
     }
 }
 
+/// Bytes of a group's header in `ReceiptsSettled`'s packed `settlements`: payee, credited, fee, count.
+pub const SETTLED_GROUP_HEADER_LEN: usize = 20 + 16 + 16 + 2;
+
 /// Bytes of one entry of `ReceiptsSettled`'s packed `settlements`: payer, salt, settled.
 pub const SETTLED_ENTRY_LEN: usize = 20 + 4 + 12;
 
-/// One channel's new settled total, an entry of the escrow's `ReceiptsSettled(payee, credited, fee,
-/// settlements)` event: `settlements` packs `payer (20) ‖ salt (4) ‖ settled (12)` per settled receipt.
+/// What one payee group of a `settleBatch` settled, a group of the escrow's `ReceiptsSettled(bytes
+/// settlements)` event (one event per batch):
+///
+/// ```text
+/// settlements := group*            (only the groups that settled at least one receipt, in batch order)
+/// group       := payee (20) ‖ credited (uint128) ‖ fee (uint128) ‖ count (uint16) ‖ count × entry
+/// entry       := payer (20) ‖ salt (uint32) ‖ settled (uint96)
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SettledGroup {
+    /// The group's payee, credited `credited − fee`.
+    pub payee: Address,
+    /// What the group's receipts credited, fee included.
+    pub credited: u128,
+    /// The submitter's fee out of `credited`.
+    pub fee: u128,
+    /// One entry per settled receipt, in batch order.
+    pub entries: Vec<SettledEntry>,
+}
+
+impl SettledGroup {
+    /// The groups of a `ReceiptsSettled` event's `settlements`; `None` if they do not parse exactly (a
+    /// truncated header or entry, trailing bytes, an empty group: not an escrow event).
+    pub fn decode_all(mut settlements: &[u8]) -> Option<Vec<Self>> {
+        let mut groups = Vec::new();
+        while !settlements.is_empty() {
+            let (header, rest) = settlements.split_at_checked(SETTLED_GROUP_HEADER_LEN)?;
+            let count = usize::from(u16::from_be_bytes([header[52], header[53]]));
+            let (entries, rest) = rest.split_at_checked(count.checked_mul(SETTLED_ENTRY_LEN)?)?;
+            if count == 0 {
+                return None;
+            }
+            groups.push(Self {
+                payee: Address::from_slice(&header[..20]),
+                credited: u128::from_be_bytes(header[20..36].try_into().expect("16 bytes")),
+                fee: u128::from_be_bytes(header[36..52].try_into().expect("16 bytes")),
+                entries: entries
+                    .chunks_exact(SETTLED_ENTRY_LEN)
+                    .map(SettledEntry::decode)
+                    .collect(),
+            });
+            settlements = rest;
+        }
+        Some(groups)
+    }
+
+    /// The packed group, as the escrow logs it (`settlements` is the concatenation of its groups).
+    ///
+    /// # Panics
+    /// With more than `u16::MAX` entries, which no escrow group holds.
+    pub fn encode(&self) -> Vec<u8> {
+        let count = u16::try_from(self.entries.len()).expect("at most u16::MAX entries");
+        let mut out =
+            Vec::with_capacity(SETTLED_GROUP_HEADER_LEN + self.entries.len() * SETTLED_ENTRY_LEN);
+        out.extend_from_slice(self.payee.as_slice());
+        out.extend_from_slice(&self.credited.to_be_bytes());
+        out.extend_from_slice(&self.fee.to_be_bytes());
+        out.extend_from_slice(&count.to_be_bytes());
+        for entry in &self.entries {
+            out.extend_from_slice(&entry.encode());
+        }
+        out
+    }
+}
+
+/// One channel's new settled total, an entry of a [`SettledGroup`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SettledEntry {
     /// The channel's payer (recovered from the receipt's signature).
@@ -216,27 +283,18 @@ pub struct SettledEntry {
 }
 
 impl SettledEntry {
-    /// The channel's id, given the event's payee.
+    /// The channel's id, given the group's payee.
     pub fn channel_id(&self, payee: Address) -> alloy_primitives::B256 {
         crate::channel_id(self.payer, payee, self.salt)
     }
 
-    /// The entries of a `ReceiptsSettled` event's `settlements`; `None` if its length is not a whole
-    /// number of entries (not an escrow event).
-    pub fn decode_all(settlements: &[u8]) -> Option<Vec<Self>> {
-        if !settlements.len().is_multiple_of(SETTLED_ENTRY_LEN) {
-            return None;
+    /// One packed entry of exactly [`SETTLED_ENTRY_LEN`] bytes.
+    fn decode(entry: &[u8]) -> Self {
+        Self {
+            payer: Address::from_slice(&entry[..20]),
+            salt: u32::from_be_bytes(entry[20..24].try_into().expect("4 bytes")),
+            settled: U96::from_be_slice(&entry[24..]),
         }
-        Some(
-            settlements
-                .chunks_exact(SETTLED_ENTRY_LEN)
-                .map(|entry| Self {
-                    payer: Address::from_slice(&entry[..20]),
-                    salt: u32::from_be_bytes(entry[20..24].try_into().expect("4 bytes")),
-                    settled: U96::from_be_slice(&entry[24..]),
-                })
-                .collect(),
-        )
     }
 
     /// The packed entry, as the escrow logs it.
@@ -437,24 +495,82 @@ mod tests {
         assert_eq!(call.batch.as_ref(), batch.encode().as_slice());
     }
 
+    fn settled_group(payee: u8, salts: &[u32]) -> SettledGroup {
+        SettledGroup {
+            payee: Address::repeat_byte(payee),
+            credited: 0x0102 + u128::from(payee),
+            fee: 0x03,
+            entries: salts
+                .iter()
+                .map(|&salt| SettledEntry {
+                    payer: Address::repeat_byte(1),
+                    salt,
+                    settled: U96::from(0x0506u64),
+                })
+                .collect(),
+        }
+    }
+
     #[test]
-    fn settled_entries_round_trip_and_name_their_channel() {
-        let entry = SettledEntry {
-            payer: Address::repeat_byte(1),
-            salt: 0x0102_0304,
-            settled: U96::from(0x0506u64),
-        };
-        let packed = [entry.encode(), entry.encode()].concat();
-        assert_eq!(&packed[20..24], &hex!("01020304"));
-        assert_eq!(&packed[24..36], &hex!("000000000000000000000506"));
-        assert_eq!(SettledEntry::decode_all(&packed), Some(vec![entry, entry]));
-        assert_eq!(SettledEntry::decode_all(&packed[1..]), None);
-        assert_eq!(SettledEntry::decode_all(&[]), Some(vec![]));
+    fn settled_groups_have_the_documented_layout_and_round_trip() {
+        let groups = vec![settled_group(2, &[0x0102_0304, 7]), settled_group(3, &[9])];
+        let packed = [groups[0].encode(), groups[1].encode()].concat();
+        assert_eq!(
+            packed.len(),
+            2 * SETTLED_GROUP_HEADER_LEN + 3 * SETTLED_ENTRY_LEN
+        );
+        assert_eq!(&packed[..20], Address::repeat_byte(2).as_slice());
+        assert_eq!(&packed[20..36], &0x0104u128.to_be_bytes());
+        assert_eq!(&packed[36..52], &3u128.to_be_bytes());
+        assert_eq!(&packed[52..54], &hex!("0002"));
+        let entry = &packed[SETTLED_GROUP_HEADER_LEN..][..SETTLED_ENTRY_LEN];
+        assert_eq!(&entry[..20], Address::repeat_byte(1).as_slice());
+        assert_eq!(&entry[20..24], &hex!("01020304"));
+        assert_eq!(&entry[24..36], &hex!("000000000000000000000506"));
+        assert_eq!(SettledGroup::decode_all(&packed), Some(groups));
+        assert_eq!(SettledGroup::decode_all(&[]), Some(vec![]));
+        let entry = settled_group(2, &[5]).entries[0];
         let payee = Address::repeat_byte(2);
         assert_eq!(
             entry.channel_id(payee),
             crate::channel_id(entry.payer, payee, entry.salt)
         );
+    }
+
+    #[test]
+    fn settled_groups_refuse_what_the_escrow_never_logs() {
+        let first = settled_group(2, &[1, 2]).encode();
+        let packed = [first.clone(), settled_group(3, &[3]).encode()].concat();
+        // Every truncation but the one at the groups' boundary: a cut header or entry, or a group
+        // missing entries.
+        for len in (1..packed.len()).filter(|&len| len != first.len()) {
+            assert_eq!(
+                SettledGroup::decode_all(&packed[..len]),
+                None,
+                "{len} bytes"
+            );
+        }
+        // Trailing bytes after the last group.
+        assert_eq!(
+            SettledGroup::decode_all(&[&packed[..], &[0]].concat()),
+            None
+        );
+        // A group with no entries (the escrow leaves such groups out).
+        assert_eq!(
+            SettledGroup::decode_all(&settled_group(2, &[]).encode()),
+            None
+        );
+        // A count larger than what follows, up to the largest.
+        let mut garbage = settled_group(2, &[1]).encode();
+        garbage[52..54].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert_eq!(SettledGroup::decode_all(&garbage), None);
+        // Arbitrary bytes never panic.
+        for seed in 0..=255u8 {
+            let bytes: Vec<u8> = (0..(usize::from(seed) * 3))
+                .map(|i| (i as u8).wrapping_mul(seed) ^ seed)
+                .collect();
+            let _ = SettledGroup::decode_all(&bytes);
+        }
     }
 
     #[test]

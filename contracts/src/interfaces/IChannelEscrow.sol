@@ -230,14 +230,17 @@ interface IChannelEscrow {
     );
     /// @notice A channel's deposit was raised to `deposit` (the new total); the payer paid `fee` to the submitter.
     event ChannelToppedUp(bytes32 indexed channelId, uint96 deposit, uint96 fee);
-    /// @notice Receipts of one payee were settled. The payee was credited `credited − fee`; `fee` went to
-    /// the submitter. `settlements` holds one 36-byte entry per settled receipt, packed:
-    /// `payer (20) ‖ salt (4) ‖ settled (12)` — the channel (payer, payee, salt) now has settled total
-    /// `settled`; its id is `keccak256(abi.encode(payer, payee, salt))`.
-    /// @dev One event per payee group rather than per receipt (a log costs ~1,400 gas, an entry here 288),
-    /// and packed entries rather than ABI-encoded `(channelId, settled)` pairs (512 gas each): together
-    /// what keeps settlement near the ECDSA floor.
-    event ReceiptsSettled(address indexed payee, uint256 credited, uint256 fee, bytes settlements);
+    /// @notice Receipts were settled, one event per `settleBatch` that settled any. `settlements` holds,
+    /// per payee group that settled at least one receipt, a header `payee (20) ‖ credited (16) ‖ fee (16)
+    /// ‖ count (2)` followed by `count` packed 36-byte entries `payer (20) ‖ salt (4) ‖ settled (12)`: the
+    /// payee was credited `credited − fee`, `fee` went to the submitter, and each channel (payer, payee,
+    /// salt) now has settled total `settled`; its id is `keccak256(abi.encode(payer, payee, salt))`.
+    /// @dev One event per batch rather than per group or receipt (a log with its topics and ABI head costs
+    /// ~2,300 gas, a group header here 432, an entry 288), and packed entries rather than ABI-encoded
+    /// `(channelId, settled)` pairs (512 gas each): together what keeps settlement near the ECDSA floor.
+    /// The trade: the payee is not an indexed topic, so a payee finds its settlements by reading every
+    /// `ReceiptsSettled` of the escrow and walking the groups.
+    event ReceiptsSettled(bytes settlements);
     /// @notice A receipt in a batch was not settled, for `outcome`. `channelId` is derived from the
     /// recovered signer, so for a bad signature it names no real channel.
     event ReceiptSkipped(bytes32 indexed channelId, SettleOutcome outcome);

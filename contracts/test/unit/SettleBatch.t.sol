@@ -45,7 +45,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 3e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 3e18, 0, _settled(payer, 1, 3e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 3e18, 0, _settled(payer, 1, 3e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         vm.snapshotGasLastCall("settleBatch_1receipt");
         assertEq(outcomes, _o(SETTLED));
@@ -60,7 +60,7 @@ contract SettleBatchTest is UnitTest {
         _settle(1, 3e18);
         bytes memory batch = _one(1, 8e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settled(payer, 1, 8e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 8e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 8e18);
@@ -79,7 +79,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 25e18, 0);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 0, _settled(payer, 1, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 0, _settled(payer, 1, 10e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18);
         _assertChannel(id, 10e18, 10e18, 0, IChannelEscrow.ChannelState.Open);
@@ -409,7 +409,7 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 500);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 5e17, _settled(payer, 1, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 5e17, _settled(payer, 1, 10e18)));
         _expectFees(relayer, 5e17);
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18 - 5e17);
@@ -422,7 +422,7 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 100);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 10e18, 1e17, _settled(payer, 1, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 1e17, _settled(payer, 1, 10e18)));
         _expectFees(relayer, 1e17);
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 10e18 - 1e17);
@@ -435,7 +435,7 @@ contract SettleBatchTest is UnitTest {
         _settle(1, 6e18);
         bytes memory batch = _one(1, 8e18, 1000);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 2e17, _settled(payer, 1, 8e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 2e18, 2e17, _settled(payer, 1, 8e18)));
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 8e18 - 2e17);
         assertEq(escrow.balanceOf(relayer), 2e17);
@@ -454,7 +454,7 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 199, 50); // 199 × 50 / 10,000 = 0.995 → 0
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 199, 0, _settled(payer, 1, 199));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 199, 0, _settled(payer, 1, 199)));
         vm.recordLogs();
         _settleAs(relayer, batch);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -580,11 +580,10 @@ contract SettleBatchTest is UnitTest {
             _entry(payerKey, payee2, 1, 10e18)
         );
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(
-            payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18))
-        );
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee2, 10e18, 2e17, _settled(payer, 1, 10e18));
+        emit IChannelEscrow.ReceiptsSettled(bytes.concat(
+                _group(payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18))),
+                _group(payee2, 10e18, 2e17, _settled(payer, 1, 10e18))
+            ));
         _expectFees(relayer, 5e16 + 2e17);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED, SETTLED));
@@ -621,11 +620,61 @@ contract SettleBatchTest is UnitTest {
         _openChannel(2, 10e18);
         bytes memory batch = bytes.concat(_one(1, 1e18, 0), _one(2, 2e18, 0));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 1e18, 0, _settled(payer, 1, 1e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 2e18, 0, _settled(payer, 2, 2e18));
+        emit IChannelEscrow.ReceiptsSettled(bytes.concat(
+                _group(payee, 1e18, 0, _settled(payer, 1, 1e18)), _group(payee, 2e18, 0, _settled(payer, 2, 2e18))
+            ));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 3e18);
+    }
+
+    /// @dev One ReceiptsSettled for the whole batch, its groups in batch order; a group whose receipts all
+    /// skipped (here: an unknown channel) and a group refused for its fee are left out of it.
+    function test_settle_oneEventForSeveralGroups() external {
+        _setCap(payee2, 200);
+        _openTo(payee, 1, 10e18);
+        _openTo(payee, 2, 10e18);
+        _openTo(payee2, 1, 10e18);
+        bytes memory batch =
+            bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(payerKey, payee, 2, 2e18));
+        // An unknown channel: the group settles nothing.
+        batch = bytes.concat(batch, _header(payee2, 0, 1), _entry(payerKey, payee2, 9, 1e18));
+        // Above the payee's cap (0): the group is refused.
+        batch = bytes.concat(batch, _header(payee, 300, 1), _entry(payerKey, payee, 1, 5e18));
+        batch = bytes.concat(
+            batch, _header(payee2, 200, 2), _entry(payerKey, payee2, 1, 3e18), _entry(payerKey, payee2, 1, 7e18)
+        );
+        bytes memory expected = bytes.concat(
+            _group(payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(payer, 2, 2e18))),
+            _group(payee2, 7e18, 14e16, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 7e18)))
+        );
+        vm.recordLogs();
+        bytes memory outcomes = bytes.concat(_o(SETTLED, SETTLED, UNKNOWN), _o(FEE_ABOVE_CAP, SETTLED, SETTLED));
+        assertEq(_settleAs(relayer, batch), outcomes);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        assertEq(_countLogs(logs, IChannelEscrow.ReceiptsSettled.selector), 1);
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].topics[0] != IChannelEscrow.ReceiptsSettled.selector) continue;
+            assertEq(logs[i].topics.length, 1, "no indexed payee");
+            assertEq(logs[i].data, abi.encode(expected), "groups, ABI-encoded as one bytes");
+        }
+        assertEq(escrow.balanceOf(payee), 3e18);
+        assertEq(escrow.balanceOf(payee2), 7e18 - 14e16);
+    }
+
+    /// @dev Several groups, none of which settles anything: no ReceiptsSettled at all.
+    function test_settle_noEventWhenNoGroupSettles() external {
+        _openChannel(1, 10e18);
+        _settle(1, 5e18);
+        bytes memory batch = bytes.concat(
+            _one(1, 5e18, 0), // stale
+            _header(payee, 500, 1),
+            _entry(payerKey, payee, 1, 9e18), // above the cap
+            _one(7, 1e18, 0) // unknown channel
+        );
+        vm.recordLogs();
+        assertEq(_settleAs(relayer, batch), _o(STALE, FEE_ABOVE_CAP, UNKNOWN));
+        assertEq(_countLogs(vm.getRecordedLogs(), IChannelEscrow.ReceiptsSettled.selector), 0);
+        assertEq(escrow.balanceOf(payee), 5e18);
     }
 
     function test_settle_sameChannelTwiceAscending() external {
@@ -633,9 +682,9 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 3e18), _entry(payerKey, payee, 1, 5e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(
-            payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18))
-        );
+        emit IChannelEscrow.ReceiptsSettled(_group(
+                payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18))
+            ));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 5e18);
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Open);
@@ -648,7 +697,7 @@ contract SettleBatchTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptSkipped(id, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 5e18, 0, _settled(payer, 1, 5e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 5e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, STALE));
         assertEq(escrow.balanceOf(payee), 5e18);
     }
@@ -681,7 +730,7 @@ contract SettleBatchTest is UnitTest {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptSkipped(open1, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(payee, 4e18, 0, _settled(payer, 1, 4e18));
+        emit IChannelEscrow.ReceiptsSettled(_group(payee, 4e18, 0, _settled(payer, 1, 4e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, abi.encodePacked(uint8(UNKNOWN), uint8(SETTLED), uint8(CLOSED), uint8(STALE)));
         assertEq(escrow.balanceOf(payee), 4e18);
@@ -695,9 +744,9 @@ contract SettleBatchTest is UnitTest {
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(strangerKey, payee, 1, 2e18));
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(
-            payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18))
-        );
+        emit IChannelEscrow.ReceiptsSettled(_group(
+                payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18))
+            ));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         _assertChannel(a, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(b, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Open);

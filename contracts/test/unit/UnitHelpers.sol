@@ -246,6 +246,16 @@ abstract contract UnitTest is EscrowTestBase {
         return abi.encodePacked(uint8(a), uint8(b), uint8(c));
     }
 
+    /// @dev One group of ReceiptsSettled's `settlements`: the header `payee (20) ‖ credited (16) ‖ fee (16) ‖
+    /// count (2)`, then the group's packed entries (`_settled`).
+    function _group(address payee_, uint128 credited, uint128 fee, bytes memory entries)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(payee_, credited, fee, uint16(entries.length / 36), entries);
+    }
+
     /// @dev ReceiptsSettled's packed entry for channel (payer_, salt) settled at `settled`.
     function _settled(address payer_, uint32 salt, uint96 settled) internal pure returns (bytes memory) {
         return abi.encodePacked(payer_, salt, settled);

@@ -7,7 +7,7 @@ use alloy::{
 };
 use piecepay_protocol::{
     bindings::ChannelEscrow as E,
-    settle_batch::{SettleOutcome, SettledEntry},
+    settle_batch::{SettleOutcome, SettledGroup},
 };
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +25,19 @@ pub struct EventMeta {
     pub tx_hash: B256,
     /// The log's index in its block.
     pub log_index: u64,
+}
+
+/// What one payee group of a `settleBatch` settled: a group of `ReceiptsSettled`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SettledPayee {
+    /// The group's payee.
+    pub payee: Address,
+    /// What the group credited, fee included.
+    pub credited: U256,
+    /// The submitter's fee out of `credited`.
+    pub fee: U256,
+    /// Each channel's new settled total.
+    pub settlements: Vec<Settlement>,
 }
 
 /// One channel's new settled total, an entry of `ReceiptsSettled`.
@@ -104,16 +117,11 @@ pub enum EscrowEvent {
         #[serde(with = "piecepay_protocol::amount::decimal")]
         fee: u128,
     },
-    /// `ReceiptsSettled(payee, credited, fee, settlements)`: one per payee group of a `settleBatch`.
+    /// `ReceiptsSettled(settlements)`: one per `settleBatch` that settled anything, with its payee groups
+    /// that settled at least one receipt, in batch order.
     ReceiptsSettled {
-        /// The group's payee.
-        payee: Address,
-        /// What the group credited, fee included.
-        credited: U256,
-        /// The submitter's fee out of `credited`.
-        fee: U256,
-        /// Each channel's new settled total.
-        settlements: Vec<Settlement>,
+        /// The groups.
+        groups: Vec<SettledPayee>,
     },
     /// `ReceiptSkipped(channelId, outcome)`: a receipt `settleBatch` did not settle.
     ReceiptSkipped {
@@ -272,16 +280,23 @@ pub fn decode_log(log: &Log) -> Result<Option<IndexedEvent>> {
         }
         E::ReceiptsSettled::SIGNATURE_HASH => {
             let e: E::ReceiptsSettled = data(log).map_err(bad)?;
+            let groups = SettledGroup::decode_all(&e.settlements)
+                .ok_or_else(|| bad("ReceiptsSettled settlements not whole groups".into()))?;
             EscrowEvent::ReceiptsSettled {
-                payee: e.payee,
-                credited: e.credited,
-                fee: e.fee,
-                settlements: SettledEntry::decode_all(&e.settlements)
-                    .ok_or_else(|| bad("ReceiptsSettled settlements not whole entries".into()))?
-                    .iter()
-                    .map(|s| Settlement {
-                        channel_id: s.channel_id(e.payee),
-                        settled: s.settled.to(),
+                groups: groups
+                    .into_iter()
+                    .map(|g| SettledPayee {
+                        payee: g.payee,
+                        credited: U256::from(g.credited),
+                        fee: U256::from(g.fee),
+                        settlements: g
+                            .entries
+                            .iter()
+                            .map(|s| Settlement {
+                                channel_id: s.channel_id(g.payee),
+                                settled: s.settled.to(),
+                            })
+                            .collect(),
                     })
                     .collect(),
             }
@@ -324,6 +339,7 @@ pub fn decode_log(log: &Log) -> Result<Option<IndexedEvent>> {
 #[cfg(test)]
 mod tests {
     use alloy::primitives::{Log as PrimitiveLog, LogData, aliases::U96};
+    use piecepay_protocol::settle_batch::SettledEntry;
 
     use super::*;
 
@@ -375,16 +391,17 @@ mod tests {
             }
         );
         let settled = E::ReceiptsSettled {
-            payee: Address::repeat_byte(2),
-            credited: U256::from(30),
-            fee: U256::from(1),
-            settlements: SettledEntry {
-                payer: Address::repeat_byte(1),
-                salt: 5,
-                settled: U96::from(30u64),
+            settlements: SettledGroup {
+                payee: Address::repeat_byte(2),
+                credited: 30,
+                fee: 1,
+                entries: vec![SettledEntry {
+                    payer: Address::repeat_byte(1),
+                    salt: 5,
+                    settled: U96::from(30u64),
+                }],
             }
             .encode()
-            .to_vec()
             .into(),
         };
         let decoded = decode_log(&rpc_log(settled.encode_log_data()))
@@ -393,16 +410,18 @@ mod tests {
         assert_eq!(
             decoded.event,
             EscrowEvent::ReceiptsSettled {
-                payee: Address::repeat_byte(2),
-                credited: U256::from(30),
-                fee: U256::from(1),
-                settlements: vec![Settlement {
-                    channel_id: piecepay_protocol::channel_id(
-                        Address::repeat_byte(1),
-                        Address::repeat_byte(2),
-                        5
-                    ),
-                    settled: 30,
+                groups: vec![SettledPayee {
+                    payee: Address::repeat_byte(2),
+                    credited: U256::from(30),
+                    fee: U256::from(1),
+                    settlements: vec![Settlement {
+                        channel_id: piecepay_protocol::channel_id(
+                            Address::repeat_byte(1),
+                            Address::repeat_byte(2),
+                            5
+                        ),
+                        settled: 30,
+                    }],
                 }],
             }
         );

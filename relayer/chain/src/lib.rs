@@ -20,7 +20,8 @@ pub use block::{BlockRef, find_common_ancestor};
 pub use classify::{SendErrorKind, classify_send_error};
 pub use error::{BoxError, Causes, Error, Result};
 pub use event::{
-    EscrowEvent, EventMeta, IndexedEvent, Settlement, SkipOutcome, decode_log, event_signatures,
+    EscrowEvent, EventMeta, IndexedEvent, SettledPayee, Settlement, SkipOutcome, decode_log,
+    event_signatures,
 };
 pub use fees::{FeeMarket, FeePolicy, Fees};
 pub use file_journal::FileJournal;

@@ -102,11 +102,12 @@ async fn follows_events_resumes_and_rewinds_reorgs() {
     let settled = events
         .iter()
         .find_map(|e| match &e.event {
-            EscrowEvent::ReceiptsSettled {
-                settlements,
-                credited,
-                ..
-            } => Some((settlements.clone(), *credited)),
+            EscrowEvent::ReceiptsSettled { groups } => {
+                let [group] = groups.as_slice() else {
+                    panic!("one payee group: {groups:?}")
+                };
+                Some((group.settlements.clone(), group.credited))
+            }
             _ => None,
         })
         .expect("the settlement is indexed");

@@ -309,7 +309,9 @@ fn settlements(store: &MemoryIndexerStore) -> usize {
         .events()
         .iter()
         .map(|e| match &e.event {
-            EscrowEvent::ReceiptsSettled { settlements, .. } => settlements.len(),
+            EscrowEvent::ReceiptsSettled { groups } => {
+                groups.iter().map(|g| g.settlements.len()).sum::<usize>()
+            }
             _ => 0,
         })
         .sum::<usize>()

@@ -98,8 +98,9 @@ impl ChannelEffect {
                 deposit,
                 ..
             } => vec![(*channel_id, Self::ToppedUp { deposit: *deposit })],
-            EscrowEvent::ReceiptsSettled { settlements, .. } => settlements
+            EscrowEvent::ReceiptsSettled { groups } => groups
                 .iter()
+                .flat_map(|g| &g.settlements)
                 .map(|s| (s.channel_id, Self::Settled { settled: s.settled }))
                 .collect(),
             EscrowEvent::CloseRequested {

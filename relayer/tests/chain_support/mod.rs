@@ -21,7 +21,7 @@ use piecepay_protocol::{
         Operation, OperationResult, OperationState, ReceiptResult, ReceiptSubmission,
         SubmitReceiptsRequest,
     },
-    settle_batch::SettledEntry,
+    settle_batch::SettledGroup,
 };
 use piecepay_relayer_chain::alloy::{
     providers::{DynProvider, Provider},
@@ -195,13 +195,15 @@ impl Net {
         let mut skipped = 0;
         for log in &logs {
             if let Ok(e) = ChannelEscrow::ReceiptsSettled::decode_log(&log.inner) {
-                let entries = SettledEntry::decode_all(&e.data.settlements).unwrap();
-                settled.extend(
-                    entries
-                        .iter()
-                        .filter(|s| s.channel_id(e.data.payee) == channel)
-                        .map(|s| s.settled.to::<u128>()),
-                );
+                for group in SettledGroup::decode_all(&e.data.settlements).unwrap() {
+                    settled.extend(
+                        group
+                            .entries
+                            .iter()
+                            .filter(|s| s.channel_id(group.payee) == channel)
+                            .map(|s| s.settled.to::<u128>()),
+                    );
+                }
             }
             if ChannelEscrow::ReceiptSkipped::decode_log(&log.inner).is_ok() {
                 skipped += 1;

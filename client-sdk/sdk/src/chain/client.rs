@@ -17,7 +17,7 @@ use piecepay_protocol::{
     SigningKey, SolStruct, TopUp, Withdrawal,
     alloy_primitives::{Address, B256, U256},
     domain,
-    settle_batch::{SettleBatch, SettleOutcome, SettledEntry},
+    settle_batch::{SettleBatch, SettleOutcome, SettledGroup},
 };
 
 use super::{
@@ -711,20 +711,22 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             fees: U256::ZERO,
         };
         for settled in self.events::<ChannelEscrow::ReceiptsSettled>(&receipt) {
-            report.credited += settled.credited;
-            report.fees += settled.fee;
-            let entries = SettledEntry::decode_all(&settled.settlements).ok_or_else(|| {
+            let groups = SettledGroup::decode_all(&settled.settlements).ok_or_else(|| {
                 Error::UnexpectedChainData(format!(
                     "ReceiptsSettled settlements of {} bytes",
                     settled.settlements.len()
                 ))
             })?;
-            report
-                .settled
-                .extend(entries.iter().map(|e| ChannelSettled {
-                    channel_id: e.channel_id(settled.payee),
-                    settled: e.settled.to(),
-                }));
+            for group in groups {
+                report.credited += U256::from(group.credited);
+                report.fees += U256::from(group.fee);
+                report
+                    .settled
+                    .extend(group.entries.iter().map(|e| ChannelSettled {
+                        channel_id: e.channel_id(group.payee),
+                        settled: e.settled.to(),
+                    }));
+            }
         }
         for group in self.events::<ChannelEscrow::GroupSkipped>(&receipt) {
             report.skipped_groups.push(SkippedGroup {
