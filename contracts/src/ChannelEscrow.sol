@@ -289,8 +289,8 @@ contract ChannelEscrow is IChannelEscrow, EIP712, EscrowReentrancyGuard {
 
     /// @dev settleBatch's work, in one assembly block: the gas-critical part of the escrow. Per group: parse
     /// the header, read the payee's account word (its fee setting, then its credit), refuse the group
-    /// whole if its fee is not the caller's to take, settle its receipts, credit the payee, log. Per
-    /// receipt: hash the struct and the digest, recover the payer (it is not sent), derive the channel id
+    /// whole if its fee is not the caller's to take, settle its receipts, credit the payee, append the
+    /// group to the batch's one ReceiptsSettled (logged at the end). Per receipt: hash the struct and the digest, recover the payer (it is not sent), derive the channel id
     /// from it, read and write the one channel slot. test/symbolic/SettleEquivalence.t.sol proves it equal
     /// to the plain-Solidity SettleReference on bounded batches. Returns the fees the caller earned.
     ///

@@ -319,7 +319,7 @@ interface IChannelEscrow {
     /// `feeBps` is what the caller claims of the amount credited to that payee. A group whose fee the
     /// caller may not take (above the payee's cap, or the caller is not the relayer the payee named) is
     /// skipped whole before any of its receipts is read (`FeeAboveCap`, one `GroupSkipped` event); with
-    /// `feeBps` 0 anyone may settle.
+    /// `feeBps` 0 anyone may settle. What settled is logged once for the whole batch (`ReceiptsSettled`).
     /// @return outcomes One byte per receipt, a `SettleOutcome` (for pre-flight `eth_call`s).
     function settleBatch(bytes calldata batch) external returns (bytes memory outcomes);
 
