@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test-symbolic: halmos proves ChannelEscrow's assembly settlement loop equal to the plain-Solidity
-# SettleReference (test/symbolic/SettleEquivalence.t.sol; bounds, and why it is not yet part of `make test`,
-# in docs/contracts.md, "Symbolic check"). The solver is yices from the pinned lock (.venv/halmos,
-# contracts/requirements-halmos.txt).
+# SettleReference (test/symbolic/SettleEquivalence.t.sol; bounds, and which checks `make test` runs, in
+# docs/contracts.md, "Symbolic check"). The solver is yices from the pinned lock (.venv/halmos,
+# contracts/requirements-halmos.txt). Arguments go to halmos (make test-symbolic-ci picks its check with
+# --function).
 #
 # Build: none of its own. halmos runs `forge build --ast --extra-output storageLayout metadata` under the
 # current profile; foundry.toml asks every build for those outputs, so after `forge test` this compiles
