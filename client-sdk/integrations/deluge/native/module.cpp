@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include <libtorrent/session.hpp>
+#include <libtorrent/settings_pack.hpp>
 #include <libtorrent/version.hpp>
 
 #include "error.hpp"
@@ -68,6 +69,14 @@ bp::dict check_session(const bp::object& py) {
   out["libtorrent"] = LIBTORRENT_VERSION;
   out["payments"] = piecepay::deluge::payments_backend();
   return out;
+}
+
+// libtorrent's hashing threads in the session now: what payments_agent.cpp raised them to while payments
+// run, or what they were put back to (get_status shows it).
+int hashing_threads(const bp::object& py) {
+  lt::session& session = session_of(py);
+  WithoutGil unlocked;
+  return session.get_settings().get_int(lt::settings_pack::hashing_threads);
 }
 
 // The Python face of a running Payments. Calls may come from several threads at once (Deluge's reactor
@@ -164,6 +173,7 @@ BOOST_PYTHON_MODULE(_native) {
 
   module.attr("LIBTORRENT_VERSION") = LIBTORRENT_VERSION;
   bp::def("check_session", &check_session);
+  bp::def("hashing_threads", &hashing_threads);
   bp::def("start", &start);
   bp::class_<Handle, std::shared_ptr<Handle>, boost::noncopyable>("Payments", bp::no_init)
       .def("totals", &Handle::totals)

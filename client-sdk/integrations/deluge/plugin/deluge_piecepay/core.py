@@ -102,6 +102,7 @@ class Core(CorePluginBase):
             module = native.load()
             session = component.get('Core').session
             self._native_info = dict(module.check_session(session))
+            self._hashing_threads = lambda: module.hashing_threads(session)
         except PiecepayError as ex:
             self._fatal = ex
         except Exception as ex:  # _native.Error(code, message): Deluge's session is not what it was built for
@@ -183,13 +184,17 @@ class Core(CorePluginBase):
     @export
     @rpc_errors
     def get_status(self):
-        """{'state', 'error_code', 'error', 'payments', 'libtorrent', 'session_port'}: the states are
-        payments.py's; `payments` is what this build pays with, `session_port` the port Deluge's session
-        listens on as the native module reads it from libtorrent (it is attached to that session)."""
+        """{'state', 'error_code', 'error', 'payments', 'libtorrent', 'session_port', 'hashing_threads'}: the
+        states are payments.py's; `payments` is what this build pays with, `session_port` the port Deluge's
+        session listens on as the native module reads it from libtorrent (it is attached to that session),
+        `hashing_threads` libtorrent's hashing threads in that session now (raised while payments run; 0
+        when the module cannot reach it)."""
         if self._fatal is not None:
-            status = {'state': 'error', 'error_code': self._fatal.code, 'error': self._fatal.message}
+            status = {'state': 'error', 'error_code': self._fatal.code, 'error': self._fatal.message,
+                      'hashing_threads': 0}
         else:
             status = self.payments.status()
+            status['hashing_threads'] = self._hashing_threads()
         status['payments'] = self._native_info.get('payments', '')
         status['libtorrent'] = self._native_info.get('libtorrent', '')
         status['session_port'] = self._native_info.get('listen_port', 0)
