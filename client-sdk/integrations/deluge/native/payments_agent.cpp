@@ -66,8 +66,8 @@ std::string minus(const std::string& a, const std::string& b) {
 // thread by default (and Deluge 2.0.3 has no setting for it); while payments run, the session hashes on
 // one thread per core, as libtorrent's documentation suggests for high download rates. Between two
 // deluged on loopback (README, "Bench") a single hashing thread fell behind the download by more than the
-// 256-piece window: the seeder refused ~1,800 requests over four paid transfers and the paid/free ratio
-// stayed at 0.76-0.96; with one thread per core it refused almost none. A value
+// 256-piece window: the seeder refused ~1,800 requests over four paid transfers; with more threads it
+// refused almost none (the paid/free ratio itself is too noisy on that machine to show it). A value
 // the user set higher is kept, and the one found is put back when payments stop.
 class HashingThreads {
  public:
