@@ -9,8 +9,8 @@
 use std::{sync::Arc, time::Duration};
 
 use piecepay_relayer_chain::{
-    FeeMarket, Fees, FileJournal, Inclusion, MemoryJournal, RequeueReason, SendKind, Submitter,
-    SubmitterConfig, SubmitterEvent, TxId, TxJournal, TxRecord, TxState,
+    FeeMarket, Fees, FileJournal, Inclusion, MemoryJournal, SendKind, Submitter, SubmitterConfig,
+    SubmitterEvent, TxId, TxJournal, TxRecord, TxState,
     alloy::{
         consensus::TxType,
         primitives::{Address, B256, U256, hex},
@@ -23,6 +23,7 @@ use piecepay_test_support::{
     anvil::Anvil,
     chain::{provider, wallet_provider},
     keys::{DEPLOYER_KEY, RELAYER_KEY},
+    submitter::{assert_cancelled_then_sent_again, tick_until, tick_until_cancelled},
     temp_dir,
 };
 use serde_json::{Value, json};
@@ -208,23 +209,6 @@ async fn drive_to_confirmed(
     }
 }
 
-/// Ticks until an event matches `pick` (the submitter's clock decides when a job is stuck).
-async fn tick_until<T, J: TxJournal>(
-    sub: &mut Submitter<J>,
-    mut pick: impl FnMut(&SubmitterEvent) -> Option<T>,
-) -> T {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let events = sub.tick().await.unwrap();
-        if let Some(found) = events.iter().find_map(&mut pick) {
-            return found;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{events:?}");
-        // Polling the condition (the submitter's clock), not sleeping for it.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The journals these tests read back.
 trait JournalView: TxJournal {
     fn record(&self, id: TxId) -> Option<TxRecord>;
@@ -358,49 +342,15 @@ async fn a_stuck_job_is_cancelled_and_sent_again(hardfork: &'static str) {
     let mut config = net.config(Duration::from_millis(100));
     config.max_bumps = 0; // the first time it is stuck, cancel
     let (mut sub, _, first_fees) = net.send_first(journal.clone(), config).await;
-    let (cancel, cancel_fees) = tick_until(&mut sub, |e| match e {
-        SubmitterEvent::Sent {
-            kind: SendKind::Cancel,
-            hash,
-            fees,
-            nonce: 0,
-            ..
-        } => Some((*hash, *fees)),
-        _ => None,
-    })
-    .await;
+    let (cancel, cancel_fees) = tick_until_cancelled(&mut sub).await;
     assert_eq!(cancel_fees.market(), net.market());
     assert!(cancel_fees.fee_cap() * 100 >= first_fees.fee_cap() * 110);
     // The cancel took the job's place in the pool; confirmed, the job is requeued under nonce 1.
     net.mine().await;
     let (events, inclusion) = drive_to_confirmed(&net, &mut sub, 1).await;
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            SubmitterEvent::Requeued {
-                reason: RequeueReason::Cancelled,
-                ..
-            }
-        )),
-        "{events:?}"
-    );
-    assert!(events.iter().any(|e| matches!(
-        e,
-        SubmitterEvent::Sent {
-            nonce: 1,
-            kind: SendKind::First,
-            ..
-        }
-    )));
-    assert_ne!(inclusion.tx_hash, cancel);
+    assert_cancelled_then_sent_again(&net.deployer, sub.address(), cancel, &events, &inclusion)
+        .await;
     net.assert_mined_as(cancel, cancel_fees).await;
-    let cancel_receipt = net
-        .deployer
-        .get_transaction_receipt(cancel)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(cancel_receipt.to, Some(sub.address()));
     assert_eq!(
         net.count().await,
         U256::from(1),

@@ -21,6 +21,7 @@ use piecepay_test_support::{
     anvil::Anvil,
     chain::{provider, wallet_provider},
     keys::RELAYER_KEY,
+    submitter::{assert_cancelled_then_sent_again, tick_until_cancelled},
     wait_for,
 };
 use serde_json::json;
@@ -370,58 +371,14 @@ async fn a_stuck_job_is_cancelled_then_sent_again_under_a_new_nonce() {
     let [SubmitterEvent::Sent { nonce: 0, .. }] = events[..] else {
         panic!("{events:?}");
     };
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let cancel = loop {
-        let events = sub.tick().await.unwrap();
-        if let Some(hash) = events.iter().find_map(|e| match e {
-            SubmitterEvent::Sent {
-                kind: SendKind::Cancel,
-                hash,
-                nonce: 0,
-                ..
-            } => Some(*hash),
-            _ => None,
-        }) {
-            break hash;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no cancel");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let (cancel, _) = tick_until_cancelled(&mut sub).await;
     // The cancel replaces the job's transaction in the pool; mined, confirmed, the job is requeued and
     // sent again under the next nonce.
     net.mine(1).await;
-    let mut requeued = false;
     let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
-    for event in &events {
-        if matches!(
-            event,
-            SubmitterEvent::Requeued {
-                reason: RequeueReason::Cancelled,
-                ..
-            }
-        ) {
-            requeued = true;
-        }
-    }
-    assert!(requeued, "{events:?}");
-    assert!(events.iter().any(|e| matches!(
-        e,
-        SubmitterEvent::Sent {
-            nonce: 1,
-            kind: SendKind::First,
-            ..
-        }
-    )));
     let inclusion = confirmed(&journal, 1).unwrap();
-    assert_ne!(inclusion.tx_hash, cancel);
-    let cancel_receipt = net
-        .deployer
-        .get_transaction_receipt(cancel)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(cancel_receipt.status());
-    assert_eq!(cancel_receipt.to, Some(sub.address()));
+    assert_cancelled_then_sent_again(&net.deployer, sub.address(), cancel, &events, &inclusion)
+        .await;
     net.assert_settled(&payers, 4_000, 1).await;
 }
 

@@ -6,6 +6,7 @@ pub mod journal;
 pub mod keys;
 pub mod postgres;
 pub mod relayer;
+pub mod submitter;
 
 use std::{path::Path, time::Duration};
 
