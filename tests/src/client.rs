@@ -11,12 +11,14 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use piecepay_deploy::devnet::DevnetInfo;
+use piecepay_deploy::devnet::{Account, Devnet, DevnetInfo};
 use piecepay_sdk::{
     Amount,
+    chain::ChainClient,
     protocol::alloy_primitives::{B256, hex},
 };
 use serde_json::Value;
+use tempfile::TempDir;
 
 /// The environment variable a client's key is passed in (the configuration's `wallet.key_env`).
 pub const KEY_ENV: &str = "PIECEPAY_KEY";
@@ -44,6 +46,63 @@ pub enum Policy {
         /// What a new channel locks.
         deposit_per_channel: Amount,
     },
+}
+
+/// A devnet of the client tests, in a temp dir of its own (removed on drop, after the devnet): its info,
+/// a chain client of its deployer to read channels and balances with, and where the clients keep their
+/// configurations, logs and downloads.
+pub struct ClientNet {
+    /// The devnet (anvil, the contracts, usually the relayer).
+    pub devnet: Devnet,
+    /// Its RPC URL, contracts, manifest and accounts.
+    pub info: DevnetInfo,
+    /// The deployer's chain client.
+    pub chain: ChainClient,
+    /// The temp dir's path: the devnet's state in `devnet/`, the clients' files beside it.
+    pub dir: PathBuf,
+    _tmp: TempDir,
+}
+
+impl ClientNet {
+    /// Makes the temp dir, starts the devnet with `start(dir/devnet)` (the test's own peers and relayer)
+    /// and connects the deployer's chain client.
+    pub async fn start(start: impl AsyncFnOnce(&Path) -> Devnet) -> Self {
+        let tmp = tempfile::tempdir().expect("a temp dir");
+        let dir = tmp.path().to_owned();
+        let devnet = start(&dir.join("devnet")).await;
+        let info = devnet.info().clone();
+        let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
+            .await
+            .expect("the devnet's chain client connects");
+        Self {
+            devnet,
+            info,
+            chain,
+            dir,
+            _tmp: tmp,
+        }
+    }
+
+    /// The `i`-th peer of `role` ("seeder", "leecher").
+    pub fn account(&self, role: &str, i: usize) -> Account {
+        *self.info.accounts(role).nth(i).expect("that many peers")
+    }
+
+    /// Writes the agent configuration of client `name` in [`dir`](Self::dir) ([`write_config`]); its
+    /// path as a command-line argument.
+    pub fn config(&self, name: &str, policy: Policy) -> String {
+        arg(&write_config(&self.info, &self.dir, name, policy))
+    }
+
+    /// `dir/name` as a command-line argument.
+    pub fn path(&self, name: &str) -> String {
+        arg(&self.dir.join(name))
+    }
+}
+
+/// A path as a command-line argument (the tests' temp paths are UTF-8).
+pub fn arg(path: &Path) -> String {
+    path.to_str().expect("a UTF-8 path").to_owned()
 }
 
 /// Writes the agent configuration `dir/name.toml` for a client of `info`'s devnet (chain from its

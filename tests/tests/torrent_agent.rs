@@ -8,19 +8,15 @@
 //! test-torrent` runs first) and the relayer binary (`cargo build -p piecepay-relayer`).
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
-use piecepay_deploy::devnet::{Account, DevnetInfo};
 use piecepay_e2e::{
-    client::{Client, Policy, amount, write_config},
+    client::{Client, ClientNet, Policy, amount},
     libtorrent::Libtorrent,
 };
-use piecepay_sdk::{
-    chain::{ChainClient, ChannelStatus},
-    protocol::alloy_primitives::{Address, B256},
-};
+use piecepay_sdk::{chain::ChannelStatus, protocol::alloy_primitives::B256};
 use piecepay_test_support::chain::devnet_with_relayer;
 
 const PRICE: u128 = 1_000;
@@ -44,19 +40,6 @@ const BUYER: Policy = Policy::Buyer {
     budget: DEPOSIT,
     deposit_per_channel: 2 * PIECES * PRICE,
 };
-
-/// The account of the `i`-th peer of `role`.
-fn account<'a>(info: &'a DevnetInfo, role: &str, i: usize) -> &'a Account {
-    info.accounts(role).nth(i).expect("that many peers")
-}
-
-fn key(info: &DevnetInfo, role: &str, i: usize) -> B256 {
-    account(info, role, i).key
-}
-
-fn address(info: &DevnetInfo, role: &str, i: usize) -> Address {
-    account(info, role, i).address
-}
 
 fn start(args: &[&str], key: B256, dir: &Path, log: &str) -> Client {
     Client::start(&Libtorrent::built_bin(), args, key, dir.join(log)).unwrap()
@@ -100,18 +83,12 @@ fn leecher_args<'a>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive_a_kill() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let devnet = devnet_with_relayer(&dir.join("devnet"), 3, 2, DEPOSIT).await;
-    let info = devnet.info().clone();
-    let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
-        .await
-        .unwrap();
-    let text = |p: PathBuf| p.to_str().unwrap().to_owned();
+    let net = ClientNet::start(async |dir| devnet_with_relayer(dir, 3, 2, DEPOSIT).await).await;
+    let (dir, chain) = (net.dir.as_path(), &net.chain);
 
     // The seeder: its agent sells at PRICE, with a credit of CREDIT pieces.
-    let seeder_config = text(write_config(&info, dir, "seeder", SELLER));
-    let seed_dir = text(dir.join("seed"));
+    let seeder_config = net.config("seeder", SELLER);
+    let seed_dir = net.path("seed");
     let mut seeder = start(
         &[
             "serve",
@@ -124,7 +101,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
             "--dir",
             &seed_dir,
         ],
-        key(&info, "seeder", 0),
+        net.account("seeder", 0).key,
         dir,
         "seeder.log",
     );
@@ -132,11 +109,11 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     let peer = seeder.hello["listen"].as_str().unwrap().to_owned();
 
     // Leecher 0 downloads the whole file, pays every piece, and closes its channel cooperatively.
-    let config0 = text(write_config(&info, dir, "leecher0", BUYER));
-    let dir0 = text(dir.join("leecher0"));
+    let config0 = net.config("leecher0", BUYER);
+    let dir0 = net.path("leecher0");
     let mut args = leecher_args(&config0, &torrent, &peer, &dir0);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let mut leecher = start(&args, key(&info, "leecher", 0), dir, "leecher0.log");
+    let mut leecher = start(&args, net.account("leecher", 0).key, dir, "leecher0.log");
     let (report, ok) = leecher.finish(Duration::from_secs(90)).unwrap();
     assert!(ok, "leecher 0 failed: {report}\n{}", logs(dir));
     assert_eq!(
@@ -154,7 +131,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     assert_eq!(on_chain.status, ChannelStatus::Closed, "{on_chain:?}");
     assert_eq!(
         chain
-            .balance_of(address(&info, "leecher", 0))
+            .balance_of(net.account("leecher", 0).address)
             .await
             .unwrap(),
         DEPOSIT - PIECES * PRICE,
@@ -162,11 +139,16 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     );
 
     // Leecher 1 is killed (SIGKILL) mid-download and started again on the same files and database.
-    let config1 = text(write_config(&info, dir, "leecher1", BUYER));
-    let dir1 = text(dir.join("leecher1"));
+    let config1 = net.config("leecher1", BUYER);
+    let dir1 = net.path("leecher1");
     let mut args = leecher_args(&config1, &torrent, &peer, &dir1);
     args.extend(["--rate-kib", "2048"]);
-    let mut killed = start(&args, key(&info, "leecher", 1), dir, "leecher1-killed.log");
+    let mut killed = start(
+        &args,
+        net.account("leecher", 1).key,
+        dir,
+        "leecher1-killed.log",
+    );
     let started = Instant::now();
     while killed.progress().have < 40 {
         assert!(
@@ -181,7 +163,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     assert!(u128::from(had) < PIECES, "killed mid-download");
     let mut args = leecher_args(&config1, &torrent, &peer, &dir1);
     args.extend(["--close", "yes", "--timeout-s", "60"]);
-    let mut resumed = start(&args, key(&info, "leecher", 1), dir, "leecher1.log");
+    let mut resumed = start(&args, net.account("leecher", 1).key, dir, "leecher1.log");
     let (report1, ok) = resumed.finish(Duration::from_secs(90)).unwrap();
     assert!(
         ok,
@@ -195,7 +177,7 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     assert!(spent1 >= (PIECES - u128::from(CREDIT)) * PRICE, "{report1}");
     assert_eq!(
         chain
-            .balance_of(address(&info, "leecher", 1))
+            .balance_of(net.account("leecher", 1).address)
             .await
             .unwrap(),
         DEPOSIT - spent1,
@@ -211,9 +193,12 @@ async fn libtorrent_clients_with_agents_pay_every_piece_settle_close_and_survive
     assert!(amount(&books["served"]).unwrap() >= paid, "{seeder_report}");
     assert_eq!(amount(&books["settled"]).unwrap(), paid, "{seeder_report}");
     assert_eq!(
-        chain.balance_of(address(&info, "seeder", 0)).await.unwrap(),
+        chain
+            .balance_of(net.account("seeder", 0).address)
+            .await
+            .unwrap(),
         paid,
         "the seeder's earnings are in its escrow balance"
     );
-    devnet.shutdown().await;
+    net.devnet.shutdown().await;
 }

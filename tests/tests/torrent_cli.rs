@@ -6,15 +6,14 @@
 //! Needs `build/dev/piecepay-torrent` (`make -C client-sdk/integrations/libtorrent`, which `make
 //! test-torrent` runs first) and the relayer binary (`cargo build -p piecepay-relayer`).
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
-use piecepay_deploy::devnet::DevnetInfo;
 use piecepay_e2e::{
-    client::{Client, KEY_ENV, Policy, amount, run_command, write_config},
+    client::{Client, ClientNet, KEY_ENV, Policy, amount, arg, run_command},
     libtorrent::Libtorrent,
 };
 use piecepay_sdk::{
-    chain::{ChainClient, ChannelStatus},
+    chain::ChannelStatus,
     protocol::alloy_primitives::{Address, B256, U256, hex},
 };
 use piecepay_test_support::chain::devnet_with_relayer;
@@ -25,8 +24,8 @@ const DEPOSIT: u128 = 1_000_000;
 /// The user's file: 1 MiB in 64 KiB pieces.
 const PIECES: u128 = 16;
 
-fn peer(info: &DevnetInfo, role: &str, i: usize) -> (B256, Address) {
-    let p = info.accounts(role).nth(i).expect("that many peers");
+fn peer(net: &ClientNet, role: &str, i: usize) -> (B256, Address) {
+    let p = net.account(role, i);
     (p.key, p.address)
 }
 
@@ -43,31 +42,20 @@ fn refused(args: &[&str], key: B256) -> (i32, String) {
     )
 }
 
-fn text(p: &Path) -> String {
-    p.to_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let devnet = devnet_with_relayer(&dir.join("devnet"), 3, 2, DEPOSIT).await;
-    let info = devnet.info().clone();
-    let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
-        .await
-        .unwrap();
+    let net = ClientNet::start(async |dir| devnet_with_relayer(dir, 3, 2, DEPOSIT).await).await;
+    let (dir, chain) = (net.dir.as_path(), &net.chain);
     let bin = Libtorrent::built_bin();
-    let (seller_key, seller) = peer(&info, "seeder", 0);
-    let seller_config = text(&write_config(
-        &info,
-        dir,
+    let (seller_key, seller) = peer(&net, "seeder", 0);
+    let seller_config = net.config(
         "seeder",
         Policy::Seller {
             price: PRICE,
             credit_pieces: 8,
             free_pieces: 0,
         },
-    ));
+    );
     let buyer = Policy::Buyer {
         max_price: PRICE,
         budget: DEPOSIT,
@@ -127,7 +115,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
     }
     // A configuration the agent refuses: its stable code, exit status 1.
     let (code, stderr) = refused(
-        &["balance", "--config", &text(&dir.join("missing.toml"))],
+        &["balance", "--config", &net.path("missing.toml")],
         seller_key,
     );
     assert_eq!((code, stderr.lines().count()), (1, 1), "{stderr}");
@@ -145,7 +133,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let seed_dir = text(&dir.join("seed"));
+    let seed_dir = net.path("seed");
     let mut seeder = Client::start(
         &bin,
         &[
@@ -153,7 +141,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
             "--config",
             &seller_config,
             "--file",
-            &text(&file),
+            &arg(&file),
             "--piece-kib",
             "64",
             "--dir",
@@ -168,8 +156,8 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
     assert!(dir.join("seed/user.bin.torrent").is_file());
 
     // Leecher 0 downloads from the magnet link, pays every piece, closes cooperatively, says what it paid.
-    let (key0, address0) = peer(&info, "leecher", 0);
-    let config0 = text(&write_config(&info, dir, "leecher0", buyer));
+    let (key0, address0) = peer(&net, "leecher", 0);
+    let config0 = net.config("leecher0", buyer);
     let mut leecher = Client::start(
         &bin,
         &[
@@ -181,7 +169,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
             "--peer",
             &listen,
             "--dir",
-            &text(&dir.join("leecher0")),
+            &net.path("leecher0"),
             "--close",
             "yes",
             "--timeout-s",
@@ -243,9 +231,9 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
 
     // Leecher 1 downloads without closing; `close` afterwards, the seller gone from its session: a close
     // request, the channel closing on chain.
-    let (key1, _) = peer(&info, "leecher", 1);
-    let config1 = text(&write_config(&info, dir, "leecher1", buyer));
-    let torrent = text(&dir.join("seed/user.bin.torrent"));
+    let (key1, _) = peer(&net, "leecher", 1);
+    let config1 = net.config("leecher1", buyer);
+    let torrent = net.path("seed/user.bin.torrent");
     let mut leecher = Client::start(
         &bin,
         &[
@@ -257,7 +245,7 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
             "--peer",
             &listen,
             "--dir",
-            &text(&dir.join("leecher1")),
+            &net.path("leecher1"),
             "--timeout-s",
             "60",
         ],
@@ -307,5 +295,5 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
         "{summary}"
     );
     assert!(chain.balance_of(seller).await.unwrap() >= PIECES * PRICE);
-    devnet.shutdown().await;
+    net.devnet.shutdown().await;
 }

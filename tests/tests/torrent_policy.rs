@@ -10,20 +10,16 @@
 //! Needs `build/dev/piecepay-torrent` (`make -C client-sdk/integrations/libtorrent`, which `make
 //! test-torrent` runs first) and the relayer binary (`cargo build -p piecepay-relayer`).
 
-use std::{
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use piecepay_deploy::devnet::{Account, Devnet, DevnetInfo};
 use piecepay_e2e::{
-    client::{Client, Policy, amount, run_command, write_config},
+    client::{Client, ClientNet, Policy, amount, run_command},
     libtorrent::Libtorrent,
     rogue::{self, Torrent},
 };
 use piecepay_sdk::{
     chain::{
-        ChainClient, ChannelStatus,
+        ChannelStatus,
         alloy::providers::{Provider, ProviderBuilder},
     },
     protocol::alloy_primitives::B256,
@@ -38,46 +34,20 @@ const DEPOSIT: u128 = 1_000_000;
 const PIECES: u32 = 16;
 const PIECE_KIB: u32 = 256;
 
-/// A devnet with one seller and `leechers` buyers, and the clients' files.
-struct Net {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    devnet: Devnet,
-    info: DevnetInfo,
-    chain: ChainClient,
+/// A devnet with one seller and `leechers` buyers.
+async fn start(leechers: usize) -> ClientNet {
+    ClientNet::start(async |dir| devnet_with_relayer(dir, 1 + leechers, leechers, DEPOSIT).await)
+        .await
 }
 
-impl Net {
-    async fn start(leechers: usize) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let devnet =
-            devnet_with_relayer(&dir.join("devnet"), 1 + leechers, leechers, DEPOSIT).await;
-        let info = devnet.info().clone();
-        let chain = ChainClient::connect(&info.rpc_url, &info.deployer.key, info.escrow)
-            .await
-            .unwrap();
-        Self {
-            _tmp: tmp,
-            dir,
-            devnet,
-            info,
-            chain,
-        }
-    }
+/// The clients these tests run, one seller and one buyer at most.
+trait Clients {
+    fn seller(&self, policy: Policy) -> Client;
+    fn buyer(&self, seller: &Client, policy: Policy) -> (Client, String);
+    fn client(&self, args: &[&str], role: &str) -> Client;
+}
 
-    fn account(&self, role: &str) -> Account {
-        *self
-            .info
-            .accounts(role)
-            .next()
-            .expect("a peer of that role")
-    }
-
-    fn config(&self, name: &str, policy: Policy) -> String {
-        text(&write_config(&self.info, &self.dir, name, policy))
-    }
-
+impl Clients for ClientNet {
     /// `piecepay-torrent serve` of a generated file, selling as `policy` says.
     fn seller(&self, policy: Policy) -> Client {
         let config = self.config("seeder", policy);
@@ -90,7 +60,7 @@ impl Net {
             "--piece-kib",
             &PIECE_KIB.to_string(),
             "--dir",
-            &text(&self.dir.join("seed")),
+            &self.path("seed"),
         ];
         self.client(&args, "seeder")
     }
@@ -108,7 +78,7 @@ impl Net {
             "--peer",
             &field("listen"),
             "--dir",
-            &text(&self.dir.join("leecher")),
+            &self.path("leecher"),
             "--timeout-s",
             "60",
         ];
@@ -117,7 +87,7 @@ impl Net {
 
     /// `piecepay-torrent args…` with the key of `role`'s peer, logging to `role.log`.
     fn client(&self, args: &[&str], role: &str) -> Client {
-        let key = self.account(role).key;
+        let key = self.account(role, 0).key;
         Client::start(
             &Libtorrent::built_bin(),
             args,
@@ -126,10 +96,6 @@ impl Net {
         )
         .unwrap()
     }
-}
-
-fn text(p: &Path) -> String {
-    p.to_str().unwrap().to_owned()
 }
 
 fn seller(price: u128, credit_pieces: u64, free_pieces: u64) -> Policy {
@@ -179,7 +145,7 @@ fn channel(report: &Value, role: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_relayer_down_the_seller_settles_on_chain_itself_before_the_close_deadline() {
-    let mut net = Net::start(1).await;
+    let mut net = start(1).await;
     // Down for the whole transfer: both configurations still name it.
     net.devnet.kill_relayer().await;
     let mut seeder = net.seller(seller(PRICE, 8, 0));
@@ -206,7 +172,7 @@ async fn with_the_relayer_down_the_seller_settles_on_chain_itself_before_the_clo
     let closed = run_command(
         &Libtorrent::built_bin(),
         &["close", "--config", &config, "--wait-s", "30"],
-        net.account("leecher").key,
+        net.account("leecher", 0).key,
     )
     .unwrap();
     assert_eq!(closed.trim(), "close: open=0 closing=1 closed=0");
@@ -237,7 +203,7 @@ async fn with_the_relayer_down_the_seller_settles_on_chain_itself_before_the_clo
     let receipt = provider.get_transaction_receipt(tx).await.unwrap().unwrap();
     assert_eq!(
         receipt.from,
-        net.account("seeder").address,
+        net.account("seeder", 0).address,
         "the seller's own transaction"
     );
     let block = provider
@@ -251,7 +217,7 @@ async fn with_the_relayer_down_the_seller_settles_on_chain_itself_before_the_clo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_budget_stops_the_payments_and_the_seller_chokes() {
-    let net = Net::start(1).await;
+    let net = start(1).await;
     let credit = 2;
     let mut seeder = net.seller(seller(PRICE, credit, 0));
     // Five and a half pieces' worth.
@@ -293,7 +259,7 @@ async fn a_spent_budget_stops_the_payments_and_the_seller_chokes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terms_above_the_maximum_price_are_not_paid() {
-    let net = Net::start(1).await;
+    let net = start(1).await;
     let free = 2;
     let mut seeder = net.seller(seller(2 * PRICE, 8, free));
     let (mut leecher, _) = net.buyer(&seeder, buyer(PRICE, DEPOSIT));
@@ -311,7 +277,7 @@ async fn terms_above_the_maximum_price_are_not_paid() {
     );
     assert_eq!(
         net.chain
-            .balance_of(net.account("leecher").address)
+            .balance_of(net.account("leecher", 0).address)
             .await
             .unwrap(),
         DEPOSIT,
@@ -325,7 +291,7 @@ async fn terms_above_the_maximum_price_are_not_paid() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claimed_channel_that_does_not_exist_on_chain_is_refused() {
-    let net = Net::start(0).await;
+    let net = start(0).await;
     let free = 1u32;
     let mut seeder = net.seller(seller(PRICE, 8, free.into()));
     let torrent = Torrent {
