@@ -305,7 +305,7 @@ impl Swarm {
             .payer
             .channel_funded(deposit, None, now)
             .map_err(refused(leecher, seeder))?;
-        let check = pair.deliver_to_payee(&announce, now, leecher, seeder)?;
+        let check = pair.deliver(&announce, To::Payee, now, leecher, seeder)?;
         if !check.has(Actions::CHECK_CHANNEL) {
             return Err(SwarmError::NoAgreement {
                 leecher,
@@ -317,7 +317,7 @@ impl Swarm {
             .payee
             .channel_funded(deposit, now)
             .map_err(refused(leecher, seeder))?;
-        pair.deliver_to_payer(&funded, now, leecher, seeder)?;
+        pair.deliver(&funded, To::Payer, now, leecher, seeder)?;
         Ok(())
     }
 
@@ -362,7 +362,7 @@ impl Swarm {
             .get_mut(&(l, s))
             .expect("every pair has a channel");
         let served = pair.payee.on_piece_served(now).map_err(refused(l, s))?;
-        pair.deliver_to_payer(&served, now, l, s)?;
+        pair.deliver(&served, To::Payer, now, l, s)?;
         if served.has(Actions::VERIFY_RECEIPT) {
             pair.verify(l, s, now, report)?;
         }
@@ -395,7 +395,7 @@ impl Swarm {
         };
         leecher.paid_pieces += 1;
         stats.receipts += 1;
-        let held = pair.deliver_to_payee(&receipt, now, l, s)?;
+        let held = pair.deliver(&receipt, To::Payee, now, l, s)?;
         if held.has(Actions::VERIFY_RECEIPT) {
             pair.verify(l, s, now, report)?;
         }
@@ -410,9 +410,9 @@ impl Pair {
             reply: Some(self.payee.terms_message()),
             ..Outcome::default()
         };
-        let bid = self.deliver_to_payer(&terms, now, l, s)?;
-        let accept = self.deliver_to_payee(&bid, now, l, s)?;
-        let agreed = self.deliver_to_payer(&accept, now, l, s)?;
+        let bid = self.deliver(&terms, To::Payer, now, l, s)?;
+        let accept = self.deliver(&bid, To::Payee, now, l, s)?;
+        let agreed = self.deliver(&accept, To::Payer, now, l, s)?;
         if !agreed.has(Actions::OPEN_CHANNEL) {
             return Err(SwarmError::NoAgreement {
                 leecher: l,
@@ -434,33 +434,12 @@ impl Pair {
         Ok(())
     }
 
-    /// Delivers the reply of `from` (if any), encoded as on the wire, to the payee; its outcome (empty if
-    /// nothing was sent).
-    fn deliver_to_payee(
-        &mut self,
-        from: &Outcome,
-        now: u64,
-        l: usize,
-        s: usize,
-    ) -> Result<Outcome, SwarmError> {
-        self.deliver(from, true, now, l, s)
-    }
-
-    /// The same, to the payer.
-    fn deliver_to_payer(
-        &mut self,
-        from: &Outcome,
-        now: u64,
-        l: usize,
-        s: usize,
-    ) -> Result<Outcome, SwarmError> {
-        self.deliver(from, false, now, l, s)
-    }
-
+    /// Delivers the reply of `from` (if any), encoded as on the wire, to one side of the pair; its
+    /// outcome (empty if nothing was sent).
     fn deliver(
         &mut self,
         from: &Outcome,
-        to_payee: bool,
+        to: To,
         now: u64,
         l: usize,
         s: usize,
@@ -469,10 +448,9 @@ impl Pair {
             return Ok(Outcome::default());
         };
         let bytes = over_the_wire(message);
-        let outcome = if to_payee {
-            self.payee.on_bytes(&bytes, now)
-        } else {
-            self.payer.on_bytes(&bytes, now)
+        let outcome = match to {
+            To::Payee => self.payee.on_bytes(&bytes, now),
+            To::Payer => self.payer.on_bytes(&bytes, now),
         };
         outcome.map_err(refused(l, s))
     }
@@ -491,11 +469,18 @@ impl Pair {
         let acked = self.payee.verify_receipt(now).map_err(refused(l, s))?;
         if acked.has(Actions::PERSIST_RECEIPT) {
             report.receipts.push((l, s, acked.amount));
-            let ack = self.deliver_to_payer(&acked, now, l, s)?;
+            let ack = self.deliver(&acked, To::Payer, now, l, s)?;
             debug_assert_eq!(ack.amount, acked.amount);
         }
         Ok(())
     }
+}
+
+/// Which side of a pair a message goes to.
+#[derive(Clone, Copy)]
+enum To {
+    Payee,
+    Payer,
 }
 
 /// A receipt of `channel` for `cumulative`, signed by `key` (tests of the payee's checks).
