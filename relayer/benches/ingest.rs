@@ -442,33 +442,16 @@ fn main() {
     let warmup = Arc::new(fixture.bodies(1, 0));
     let bodies = Arc::new(fixture.bodies(rounds, 1));
     runtime.block_on(async {
+        let run = async |db: &str, url: &str| {
+            ingest(db, url, &fixture, &warmup, &bodies, rounds, concurrency).await;
+        };
         if runs("sqlite") {
             let dir = temp_dir();
-            let url = sqlite_url(dir.path(), "relayer.db");
-            ingest(
-                "sqlite",
-                &url,
-                &fixture,
-                &warmup,
-                &bodies,
-                rounds,
-                concurrency,
-            )
-            .await;
+            run("sqlite", &sqlite_url(dir.path(), "relayer.db")).await;
         }
         if runs("postgres") {
             let postgres = PostgresServer::start().unwrap();
-            let url = postgres.create_database("bench").unwrap();
-            ingest(
-                "postgres",
-                &url,
-                &fixture,
-                &warmup,
-                &bodies,
-                rounds,
-                concurrency,
-            )
-            .await;
+            run("postgres", &postgres.create_database("bench").unwrap()).await;
         }
     });
     if only.is_some() {
