@@ -35,7 +35,7 @@ use piecepay_sdk::{
     },
     relayer_client::{RelayerClient, RelayerClientConfig, RetryPolicy},
 };
-use piecepay_test_support::keys::key;
+use piecepay_test_support::keys::{golden_receipt, key};
 use serde_json::{Value, json};
 
 const CHAIN_ID: u64 = 31_337;
@@ -200,18 +200,6 @@ fn signed_receipt(cumulative: u128) -> SignedReceipt {
     }
 }
 
-fn receipt_json() -> Value {
-    json!({
-        "payee": "0x5050A4F4b3f9338C3472dcC01A87C76A144b3c9c",
-        "salt": 7,
-        "cumulative": "1000000000000000000",
-        "signature": {
-            "r": "0x0699f75294ad1011346408d3420b85a4aec67ab2640aba38c4ab97b1465919a5",
-            "vs": "0x142c117351996d6ec9613c715326d36e96376c18b1cee1da256c570edc0188e4"
-        }
-    })
-}
-
 fn receipts_body(receipts: Vec<Value>) -> Value {
     json!({
         "chain_id": 31337,
@@ -322,7 +310,7 @@ async fn receipts_are_sent_as_the_api_says_and_results_decoded() {
         ))
     );
 
-    let mut second = receipt_json();
+    let mut second = golden_receipt();
     second["cumulative"] = json!("1");
     second["signature"] = json!({
         "r": format!("{}", receipts[1].signature.r),
@@ -332,7 +320,7 @@ async fn receipts_are_sent_as_the_api_says_and_results_decoded() {
         server.seen(),
         [Seen::post(
             "/v1/receipts",
-            receipts_body(vec![receipt_json(), second])
+            receipts_body(vec![golden_receipt(), second])
         )]
     );
 }
@@ -368,7 +356,7 @@ async fn a_long_list_of_receipts_goes_in_full_requests() {
     assert_eq!(sizes, [MAX_RECEIPTS_PER_REQUEST, 1]);
     assert_eq!(
         seen[1],
-        Seen::post("/v1/receipts", receipts_body(vec![receipt_json()]))
+        Seen::post("/v1/receipts", receipts_body(vec![golden_receipt()]))
     );
 
     // Nothing to send, nothing sent.
@@ -387,7 +375,7 @@ async fn a_result_count_that_does_not_match_is_an_invalid_response() {
     let request = SubmitReceiptsRequest::new(
         CHAIN_ID,
         ESCROW,
-        vec![serde_json::from_value::<ReceiptSubmission>(receipt_json()).unwrap()],
+        vec![serde_json::from_value::<ReceiptSubmission>(golden_receipt()).unwrap()],
     );
     let error = server.client().submit_receipts(&request).await.unwrap_err();
     assert_eq!(error.code(), "invalid_relayer_response");
@@ -485,7 +473,7 @@ async fn channel_and_settlement_status() {
                 "closes_at": null,
                 "latest_receipt": {
                     "cumulative": "1000000000000000000",
-                    "signature": receipt_json()["signature"].clone()
+                    "signature": golden_receipt()["signature"].clone()
                 },
                 "indexed_block": 1234
             }),
@@ -653,7 +641,7 @@ async fn server_errors_are_retried_with_the_same_request() {
         .await
         .unwrap();
     assert!(matches!(results[..], [ReceiptResult::Duplicate(_)]));
-    let expected = Seen::post("/v1/receipts", receipts_body(vec![receipt_json()]));
+    let expected = Seen::post("/v1/receipts", receipts_body(vec![golden_receipt()]));
     assert_eq!(
         server.seen(),
         [expected.clone(), expected.clone(), expected]

@@ -3,11 +3,11 @@
 use core::fmt;
 
 use alloy_primitives::{Address, B256, address, b256};
-use alloy_sol_types::Eip712Domain;
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::{SigningKey, domain};
+use crate::SigningKey;
+pub(crate) use piecepay_test_support::keys::{golden_receipt, test_domain};
 use serde_json::{Value, json};
 
 pub(crate) const PAYER: Address = address!("0x1a642f0E3c3aF545E7AcBD38b07251B3990914F1");
@@ -18,25 +18,8 @@ pub(crate) const CHANNEL: B256 =
 pub(crate) const ONE_TOKEN: u128 = 1_000_000_000_000_000_000;
 pub(crate) const DEADLINE: u64 = 1_700_003_600;
 
-pub(crate) fn test_domain() -> Eip712Domain {
-    domain(31_337, ESCROW)
-}
-
 pub(crate) fn key(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&B256::repeat_byte(byte)).unwrap()
-}
-
-/// The payer (key 0x01…) paying the payee (key 0x02…) one token on salt 7, in the test domain.
-pub(crate) fn golden_receipt() -> Value {
-    json!({
-        "payee": "0x5050A4F4b3f9338C3472dcC01A87C76A144b3c9c",
-        "salt": 7,
-        "cumulative": "1000000000000000000",
-        "signature": {
-            "r": "0x0699f75294ad1011346408d3420b85a4aec67ab2640aba38c4ab97b1465919a5",
-            "vs": "0x142c117351996d6ec9613c715326d36e96376c18b1cee1da256c570edc0188e4"
-        }
-    })
 }
 
 pub(crate) fn golden_open() -> Value {
