@@ -67,6 +67,13 @@ pub mod paths {
     pub const READY: &str = "/readyz";
     /// `GET`: Prometheus text exposition (unversioned).
     pub const METRICS: &str = "/metrics";
+
+    /// Every route under the API version, for the checks that all of them are served and documented.
+    pub const VERSIONED: [&str; 7] = [
+        INFO, RECEIPTS, OPERATIONS, OPERATION, CHANNEL, SETTLEMENT, OPENAPI,
+    ];
+    /// The operational routes outside the version.
+    pub const UNVERSIONED: [&str; 3] = [HEALTH, READY, METRICS];
 }
 
 mod errors;
@@ -139,15 +146,7 @@ mod tests {
 
     #[test]
     fn paths_are_versioned() {
-        for path in [
-            paths::INFO,
-            paths::RECEIPTS,
-            paths::OPERATIONS,
-            paths::OPERATION,
-            paths::CHANNEL,
-            paths::SETTLEMENT,
-            paths::OPENAPI,
-        ] {
+        for path in paths::VERSIONED {
             assert!(path.starts_with(&format!("/{API_VERSION}/")), "{path}");
         }
     }
