@@ -1,6 +1,6 @@
 //! The crate's one error type.
 
-use std::path::PathBuf;
+use std::{io::Write, path::PathBuf};
 
 use alloy::primitives::{Address, B256};
 
@@ -239,6 +239,18 @@ impl Error {
             source,
         }
     }
+}
+
+/// How the deploy tool's binaries end: success, or one line `error[code]: …` on stderr (`code` is that of
+/// the first deploy [`Error`] in the chain, `internal` otherwise) and a failure status. The line is written
+/// whatever becomes of it: a closed stderr must not turn the error into a panic.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    let Err(e) = result else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let code = e.downcast_ref::<Error>().map_or("internal", Error::code);
+    let _ = writeln!(std::io::stderr(), "error[{code}]: {e:#}");
+    std::process::ExitCode::FAILURE
 }
 
 #[cfg(test)]

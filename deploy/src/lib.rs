@@ -23,5 +23,5 @@ pub mod signer;
 pub mod verify;
 
 pub use artifacts::Artifact;
-pub use error::{Error, Result};
+pub use error::{Error, Result, exit_code};
 pub use manifest::Manifest;

@@ -115,17 +115,7 @@ enum BuildArg {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = e
-                .downcast_ref::<piecepay_deploy::Error>()
-                .map_or("internal", piecepay_deploy::Error::code);
-            say(&mut std::io::stderr(), &format!("error[{code}]: {e:#}"));
-            ExitCode::FAILURE
-        }
-    }
+    piecepay_deploy::exit_code(run(Cli::parse()).await)
 }
 
 /// Writes a line, whatever becomes of it: a closed terminal or pipe (`| head`, a killed log reader) must

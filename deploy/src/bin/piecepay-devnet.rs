@@ -73,17 +73,7 @@ struct Cli {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let code = e
-                .downcast_ref::<piecepay_deploy::Error>()
-                .map_or("internal", piecepay_deploy::Error::code);
-            eprintln!("error[{code}]: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    piecepay_deploy::exit_code(run(Cli::parse()).await)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
