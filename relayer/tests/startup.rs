@@ -15,7 +15,7 @@ use std::{
 use chain_support::{Engine, Net, RelayerProcess, wait_for};
 use piecepay_protocol::{
     SigningKey,
-    alloy_primitives::{Address, U256},
+    alloy_primitives::{Address, B256, U256},
     relayer_api::{OperationState, SubmitOperationsRequest, paths},
 };
 use piecepay_relayer_chain::alloy::providers::Provider;
@@ -333,6 +333,23 @@ async fn an_unfunded_signer_is_not_ready_and_refuses_operations_until_funded() {
     relayer.applied(&net, open).await;
 }
 
+/// Queues an open of the first payer's channel on `salt` with `relayer` and waits until its log says the
+/// node refused the transaction; the operation's id.
+async fn queue_an_open_the_node_refuses(net: &Net, relayer: &RelayerProcess, salt: u32) -> B256 {
+    let payer = net.payers()[0];
+    let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
+    let now = net.client(&payer).await.block_timestamp().await.unwrap();
+    let id = relayer
+        .queue(net, net.signed_open(&payer, payee, salt, 25, now + 3_600))
+        .await;
+    wait_for("the node to refuse the transaction", TIMEOUT, || async {
+        let log = std::fs::read_to_string(&relayer.log).unwrap_or_default();
+        log.contains("the node refused a transaction").then_some(())
+    })
+    .await;
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_the_node_refused_is_not_reported_submitted() {
     let mut net = Net::start(1, 3_600).await;
@@ -350,17 +367,7 @@ async fn a_transaction_the_node_refused_is_not_reported_submitted() {
         json!([net.relayer_address(), U256::ZERO]),
     )
     .await;
-    let payer = net.payers()[0];
-    let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
-    let now = net.client(&payer).await.block_timestamp().await.unwrap();
-    let id = relayer
-        .queue(&net, net.signed_open(&payer, payee, 4, 25, now + 3_600))
-        .await;
-    wait_for("the node to refuse the transaction", TIMEOUT, || async {
-        let log = std::fs::read_to_string(&relayer.log).unwrap_or_default();
-        log.contains("the node refused a transaction").then_some(())
-    })
-    .await;
+    let id = queue_an_open_the_node_refuses(&net, &relayer, 4).await;
     for _ in 0..5 {
         let status = relayer.client().operation(id).await.unwrap().unwrap();
         assert_eq!(status.status, OperationState::Pending, "{status:?}");
@@ -420,17 +427,7 @@ async fn a_gas_price_above_the_cap_is_one_warning_and_never_paid() {
 
     // An operation is signed at the cap, which is below the base fee: the node refuses it, and it stays
     // pending (anvil's base fee falls on empty blocks; under the cap it would be taken).
-    let payer = net.payers()[0];
-    let payee = SigningKey::from_bytes(&net.payee()).unwrap().address();
-    let now = net.client(&payer).await.block_timestamp().await.unwrap();
-    let id = relayer
-        .queue(&net, net.signed_open(&payer, payee, 5, 25, now + 3_600))
-        .await;
-    wait_for("the node to refuse the transaction", TIMEOUT, || async {
-        let log = std::fs::read_to_string(&relayer.log).unwrap_or_default();
-        log.contains("the node refused a transaction").then_some(())
-    })
-    .await;
+    let id = queue_an_open_the_node_refuses(&net, &relayer, 5).await;
     let status = relayer.client().operation(id).await.unwrap().unwrap();
     assert_eq!(status.status, OperationState::Pending, "{status:?}");
     assert_eq!(status.transaction_hash, None);
