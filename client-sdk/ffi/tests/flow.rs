@@ -495,9 +495,7 @@ fn an_exhausted_deposit_asks_for_a_top_up() {
 #[test]
 fn cooperative_close_is_co_signed() {
     let (mut payer, mut payee) = open_pair(2, 100 * PRICE);
-    payee.on_piece_served(NOW + 2).ok();
-    let receipt = payer.on_piece_verified(NOW + 2).ok();
-    payee.on_message(&receipt.reply, NOW + 2).ok();
+    serve_and_pay(&mut payer, &mut payee, 1, 1);
 
     assert_eq!(
         payer.cooperative_close().err(),
