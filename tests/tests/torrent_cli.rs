@@ -6,7 +6,7 @@
 //! Needs `build/dev/piecepay-torrent` (`make -C client-sdk/integrations/libtorrent`, which `make
 //! test-torrent` runs first) and the relayer binary (`cargo build -p piecepay-relayer`).
 
-use std::{process::Command, time::Duration};
+use std::{path::Path, process::Command, time::Duration};
 
 use piecepay_e2e::{
     client::{Client, ClientNet, KEY_ENV, Policy, amount, arg, run_command},
@@ -40,6 +40,16 @@ fn refused(args: &[&str], key: B256) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The `summary:` line of the client log `log` contains `what`.
+fn assert_summary_says(log: &Path, what: &str) {
+    let log = std::fs::read_to_string(log).unwrap();
+    let summary = log
+        .lines()
+        .find(|l| l.starts_with("summary: "))
+        .expect("a summary line");
+    assert!(summary.contains(what), "{summary}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,17 +200,12 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
         std::fs::read(dir.join("leecher0/download/user.bin")).unwrap(),
         std::fs::read(&file).unwrap()
     );
-    let summary = std::fs::read_to_string(dir.join("leecher0.log")).unwrap();
-    let summary = summary
-        .lines()
-        .find(|l| l.starts_with("summary: "))
-        .expect("a summary line");
-    assert!(
-        summary.contains(&format!(
+    assert_summary_says(
+        &dir.join("leecher0.log"),
+        &format!(
             "have {PIECES}/{PIECES} pieces; paid {} for {PIECES} pieces",
             PIECES * PRICE
-        )),
-        "{summary}"
+        ),
     );
 
     // balance: the refund is withdrawable, the channel closed; withdraw moves it to the wallet.
@@ -282,17 +287,9 @@ async fn seed_a_file_download_its_magnet_link_then_balance_withdraw_and_close() 
     // The seller's summary says what it earned.
     let (seller_report, ok) = seeder.terminate().unwrap();
     assert!(ok, "{seller_report}");
-    let log = std::fs::read_to_string(dir.join("seeder.log")).unwrap();
-    let summary = log
-        .lines()
-        .find(|l| l.starts_with("summary: "))
-        .expect("a summary line");
-    assert!(
-        summary.contains(&format!(
-            "earned {} for",
-            amount(&seller_report["earned"]).unwrap()
-        )),
-        "{summary}"
+    assert_summary_says(
+        &dir.join("seeder.log"),
+        &format!("earned {} for", amount(&seller_report["earned"]).unwrap()),
     );
     assert!(chain.balance_of(seller).await.unwrap() >= PIECES * PRICE);
     net.devnet.shutdown().await;
