@@ -21,7 +21,7 @@ use piecepay_test_support::{
     anvil::Anvil,
     chain::{provider, wallet_provider},
     keys::RELAYER_KEY,
-    submitter::{assert_cancelled_then_sent_again, tick_until_cancelled},
+    submitter::{assert_cancelled_then_sent_again, assert_sent_again_under, tick_until_cancelled},
     wait_for,
 };
 use serde_json::json;
@@ -466,17 +466,7 @@ async fn a_nonce_taken_by_another_transaction_requeues_the_job_once_confirmed() 
         "{events:?}"
     );
     let events = drive_to_confirmed(&net, &mut sub, 1, true).await;
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            SubmitterEvent::Sent {
-                nonce: 1,
-                kind: SendKind::First,
-                ..
-            }
-        )),
-        "{events:?}"
-    );
+    assert_sent_again_under(&events, 1);
     net.assert_settled(&payers, 5_000, 1).await;
 }
 

@@ -68,17 +68,7 @@ pub async fn assert_cancelled_then_sent_again(
         )),
         "not requeued for the cancel: {events:?}"
     );
-    assert!(
-        events.iter().any(|e| matches!(
-            e,
-            SubmitterEvent::Sent {
-                nonce: 1,
-                kind: SendKind::First,
-                ..
-            }
-        )),
-        "not sent again under nonce 1: {events:?}"
-    );
+    assert_sent_again_under(events, 1);
     assert_ne!(
         inclusion.tx_hash, cancel,
         "the job's inclusion is the cancel"
@@ -91,4 +81,15 @@ pub async fn assert_cancelled_then_sent_again(
     assert!(receipt.status(), "the cancel reverted");
     assert_eq!(receipt.from, relayer);
     assert_eq!(receipt.to, Some(relayer), "the cancel is a self-transfer");
+}
+
+/// `events` include the first send of a requeued job under `nonce`.
+pub fn assert_sent_again_under(events: &[SubmitterEvent], nonce: u64) {
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            SubmitterEvent::Sent { nonce: n, kind: SendKind::First, .. } if *n == nonce
+        )),
+        "not sent again under nonce {nonce}: {events:?}"
+    );
 }
