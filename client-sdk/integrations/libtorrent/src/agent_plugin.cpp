@@ -331,6 +331,14 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   bool due_ = false;  ///< counted in AgentCore::payments_due
 };
 
+/// Has link `id`'s connection look at the agent's state now (network thread): its outbox, whether to
+/// serve, whether a payment is due.
+void wake_now(AgentTorrent& torrent, std::uint64_t id) {
+  auto const it = torrent.peers.find(id);
+  if (it == torrent.peers.end()) return;
+  if (std::shared_ptr<AgentPeerPlugin> const peer = it->second.lock()) peer->on_wake();
+}
+
 class AgentTorrentPlugin final : public lt::torrent_plugin {
  public:
   AgentTorrentPlugin(std::weak_ptr<AgentCore> core, lt::torrent_handle handle)
@@ -376,6 +384,9 @@ class AgentTorrentPlugin final : public lt::torrent_plugin {
     piecepay_peer_state(supplier->get(), &s);
     (s.buying ? core->counters->pieces_paid : core->counters->pieces_unpaid).fetch_add(1, std::memory_order_relaxed);
     piecepay_peer_on_piece_verified(supplier->get());
+    // The payment is due from now, not from the agent's wake: a caller that sees the torrent complete
+    // (and so this pass) must also see payments_due(), or it may leave with the last piece unpaid.
+    wake_now(*shared_, piecepay_peer_id(supplier->get()));
   }
 
   void on_piece_failed(lt::piece_index_t piece) override {
@@ -401,11 +412,7 @@ void run_woken(const std::shared_ptr<AgentTorrent>& torrent) {
     std::lock_guard<std::mutex> lock(torrent->woken_mutex);
     ids.swap(torrent->woken);
   }
-  for (std::uint64_t id : ids) {
-    auto const it = torrent->peers.find(id);
-    if (it == torrent->peers.end()) continue;
-    if (std::shared_ptr<AgentPeerPlugin> const peer = it->second.lock()) peer->on_wake();
-  }
+  for (std::uint64_t id : ids) wake_now(*torrent, id);
 }
 
 void on_agent_wake(void* context, std::uint64_t id) { static_cast<AgentCore*>(context)->wake(id); }
