@@ -27,7 +27,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
         if (settledBefore != 0) _settleAs(relayer, payerKey, SALT, settledBefore, 0);
         Snapshot memory beforeClose = _snapshot(id);
 
-        uint40 closesAt = _requestClose(id);
+        uint40 closesAt = _requestCloseChecked(id);
         // Still within the window (closesAt itself included): receipts settle.
         vm.warp(block.timestamp + bound(settleDelay, 0, CHALLENGE_PERIOD));
         uint96 inWindow = _boundCumulative(inWindowSeed, deposit);
@@ -57,10 +57,8 @@ contract CloseFuzzTest is EscrowFuzzBase {
         _assertClosedForGood(id);
     }
 
-    function _requestClose(bytes32 id) internal returns (uint40 closesAt) {
-        vm.prank(payer);
-        escrow.requestClose(payee, SALT);
-        closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+    function _requestCloseChecked(bytes32 id) internal returns (uint40 closesAt) {
+        closesAt = _requestClose(SALT);
         assertEq(escrow.channel(id).closesAt, closesAt, "closesAt = now + challenge period");
         assertEq(uint8(escrow.channel(id).state), uint8(IChannelEscrow.ChannelState.Closing), "closing");
     }
@@ -84,13 +82,11 @@ contract CloseFuzzTest is EscrowFuzzBase {
         uint96 settled = uint96(bound(settledSeed, 0, deposit));
         if (settled != 0) _settleAs(relayer, payerKey, SALT, settled, 0);
         if (closingFirst) {
-            vm.prank(payer);
-            escrow.requestClose(payee, SALT);
+            _requestClose(SALT);
         }
         Snapshot memory before = _snapshot(id);
 
-        vm.prank(payee);
-        escrow.closeByPayee(payer, SALT);
+        _closeByPayee(SALT);
 
         assertEq(escrow.balanceOf(payer), before.payerFree + deposit - settled, "payer refunded deposit - settled");
         assertEq(escrow.balanceOf(payee), before.payeeFree, "payee balance untouched by the close");
@@ -119,8 +115,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
         uint96 spare = uint96(bound(spareSeed, 0, 1e24));
         if (spare != 0) _fund(payer, spare);
         if (closingFirst) {
-            vm.prank(payer);
-            escrow.requestClose(payee, SALT);
+            _requestClose(SALT);
         }
         uint96 target = uint96(_max(settled, _min(cumulative, deposit)));
         uint96 refund = deposit - target;

@@ -100,8 +100,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         uint96 newTotal = uint96(bound(newTotalSeed, uint256(deposit) + 1, MAX_U96));
         bytes32 id = _openChannel(SALT, deposit);
         _fund(payer, newTotal - deposit);
-        vm.prank(payer);
-        escrow.requestClose(payee, SALT);
+        _requestClose(SALT);
         Snapshot memory before = _snapshot(id);
         bytes memory closing = abi.encodeWithSelector(
             IChannelEscrow.InvalidChannelState.selector, id, IChannelEscrow.ChannelState.Closing

@@ -152,8 +152,7 @@ contract CancellationTest is UnitTest {
 
     function test_advanceChannelNonce_byPayeeOrPayerOnClosingChannel() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         _advance(payee, 1);
         _advance(payer, 1);
         IChannelEscrow.Channel memory c = escrow.channel(id);
@@ -171,8 +170,7 @@ contract CancellationTest is UnitTest {
 
     function test_RevertWhen_advanceChannelNonceOnClosedChannel() external {
         bytes32 id = _openChannel(1, 1e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
         _advance(payer, 1);
     }

@@ -19,50 +19,43 @@ contract CloseTest is UnitTest {
         uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.CloseRequested(id, closesAt, 0);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         _assertChannel(id, 10e18, 3e18, closesAt, IChannelEscrow.ChannelState.Closing);
         // Nothing is refunded yet.
         assertEq(escrow.balanceOf(payer), 0);
         assertEq(escrow.balanceOf(payee), 3e18);
     }
 
+    /// @dev `requestClose(payee, 1)` called by `caller` reverts with `err`.
+    function _assertRequestCloseReverts(address caller, address payee_, bytes memory err) private {
+        _assertRevertAs(caller, abi.encodeCall(IChannelEscrow.requestClose, (payee_, 1)), err);
+    }
+
     function test_RevertWhen_requestCloseUnknownChannel() external {
         bytes32 id = escrow.channelId(payer, payee, 1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.None));
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _assertRequestCloseReverts(payer, payee, _invalidState(id, IChannelEscrow.ChannelState.None));
     }
 
     /// @dev The payee cannot request a close: the call looks up the caller's own (non-existent) channel.
     function test_RevertWhen_requestCloseByPayee() external {
         _openChannel(1, 10e18);
         bytes32 reverse = escrow.channelId(payee, payer, 1);
-        vm.expectRevert(_invalidState(reverse, IChannelEscrow.ChannelState.None));
-        vm.prank(payee);
-        escrow.requestClose(payer, 1);
+        _assertRequestCloseReverts(payee, payer, _invalidState(reverse, IChannelEscrow.ChannelState.None));
     }
 
     function test_RevertWhen_requestCloseTwice() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+        uint40 closesAt = _requestClose(1);
         vm.warp(block.timestamp + 10);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closing));
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _assertRequestCloseReverts(payer, payee, _invalidState(id, IChannelEscrow.ChannelState.Closing));
         // The window was not extended.
         _assertChannel(id, 10e18, 0, closesAt, IChannelEscrow.ChannelState.Closing);
     }
 
     function test_RevertWhen_requestCloseClosedChannel() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _closeByPayee(1);
+        _assertRequestCloseReverts(payer, payee, _invalidState(id, IChannelEscrow.ChannelState.Closed));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -89,8 +82,7 @@ contract CloseTest is UnitTest {
         bytes32 id1 = _openChannel(1, 10e18);
         bytes32 id2 = _openChannel(2, 10e18);
         bytes32 closed = _openChannel(3, 10e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 3); // refunds 10e18 to the payer
+        _closeByPayee(3); // refunds 10e18 to the payer
         IChannelEscrow.CloseAuth[] memory auths = new IChannelEscrow.CloseAuth[](6);
         auths[0] = _closeAuth(payerKey, 1, 1); // good
         auths[1] = _closeAuth(payerKey, 3, 1); // closed
@@ -157,29 +149,19 @@ contract CloseTest is UnitTest {
     }
 
     function test_requestCloseBySig_emptyBatch() external {
-        vm.recordLogs();
-        bytes[] memory failures = escrow.requestClosesBySig(new IChannelEscrow.CloseAuth[](0));
-        assertEq(failures.length, 0);
-        assertEq(vm.getRecordedLogs().length, 0);
+        _assertEmptyBatchIsNoop(abi.encodeCall(IChannelEscrow.requestClosesBySig, (new IChannelEscrow.CloseAuth[](0))));
     }
 
     // ---------------------------------------------------------------------------------------------
     // finalizeClose
     // ---------------------------------------------------------------------------------------------
 
-    function _requestClose(uint32 salt) private returns (uint40 closesAt) {
-        vm.prank(payer);
-        escrow.requestClose(payee, salt);
-        closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
-    }
-
     function test_finalizeClose_refundsUnsettledAfterWindow() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 3e18);
         uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 3e18, 0);
+        _expectChannelClosed(id, 3e18, 0);
         vm.prank(stranger); // anyone may finalize
         escrow.finalizeClose(payer, payee, 1);
         _assertChannel(id, 10e18, 3e18, 0, IChannelEscrow.ChannelState.Closed);
@@ -205,8 +187,7 @@ contract CloseTest is UnitTest {
         _settle(1, 10e18);
         uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 10e18, 0);
+        _expectChannelClosed(id, 10e18, 0);
         escrow.finalizeClose(payer, payee, 1);
         assertEq(escrow.balanceOf(payer), 0);
     }
@@ -255,10 +236,8 @@ contract CloseTest is UnitTest {
     function test_closeByPayee_closesOpenChannelAtOnce() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 4e18);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 4e18, 0);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _expectChannelClosed(id, 4e18, 0);
+        _closeByPayee(1);
         _assertChannel(id, 10e18, 4e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 6e18);
         assertEq(escrow.balanceOf(payee), 4e18);
@@ -268,10 +247,8 @@ contract CloseTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         _requestClose(1);
         _settle(1, 2e18);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 2e18, 0);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _expectChannelClosed(id, 2e18, 0);
+        _closeByPayee(1);
         _assertChannel(id, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 8e18);
     }
@@ -280,26 +257,25 @@ contract CloseTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 10e18);
     }
 
+    /// @dev `closeByPayee(payer, 1)` called by `caller` reverts with `err`.
+    function _assertCloseByPayeeReverts(address caller, bytes memory err) private {
+        _assertRevertAs(caller, abi.encodeCall(IChannelEscrow.closeByPayee, (payer, 1)), err);
+    }
+
     function test_RevertWhen_closeByPayeeUnknownChannel() external {
         bytes32 id = escrow.channelId(payer, payee, 1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.None));
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _assertCloseByPayeeReverts(payee, _invalidState(id, IChannelEscrow.ChannelState.None));
     }
 
     function test_RevertWhen_closeByPayeeClosedChannel() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
+        _assertCloseByPayeeReverts(payee, _invalidState(id, IChannelEscrow.ChannelState.Closed));
         assertEq(escrow.balanceOf(payer), 10e18);
     }
 
@@ -307,17 +283,13 @@ contract CloseTest is UnitTest {
     function test_RevertWhen_closeByPayeeCalledByStranger() external {
         bytes32 id = _openChannel(1, 10e18);
         bytes32 strangers = escrow.channelId(payer, stranger, 1);
-        vm.expectRevert(_invalidState(strangers, IChannelEscrow.ChannelState.None));
-        vm.prank(stranger);
-        escrow.closeByPayee(payer, 1);
+        _assertCloseByPayeeReverts(stranger, _invalidState(strangers, IChannelEscrow.ChannelState.None));
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
     function test_RevertWhen_closeByPayeeCalledByPayer() external {
         _openChannel(1, 10e18);
         bytes32 selfId = escrow.channelId(payer, payer, 1);
-        vm.expectRevert(_invalidState(selfId, IChannelEscrow.ChannelState.None));
-        vm.prank(payer);
-        escrow.closeByPayee(payer, 1);
+        _assertCloseByPayeeReverts(payer, _invalidState(selfId, IChannelEscrow.ChannelState.None));
     }
 }

@@ -5,6 +5,7 @@ import {IERC5267} from "@openzeppelin/contracts/interfaces/IERC5267.sol";
 
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
 import {deployEscrow} from "../utils/DeployEscrow.sol";
+import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {UnitTest} from "./UnitHelpers.sol";
 
 contract ConstructorTest is UnitTest {
@@ -14,7 +15,7 @@ contract ConstructorTest is UnitTest {
     }
 
     function test_constructor_domainBindsChainAndContract() external view {
-        assertEq(escrow.DOMAIN_SEPARATOR(), _domainOf(block.chainid, address(escrow)));
+        assertEq(escrow.DOMAIN_SEPARATOR(), PaymentSigner.domainSeparator(block.chainid, address(escrow)));
         (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
             IERC5267(address(escrow)).eip712Domain();
         assertEq(fields, hex"0f");
@@ -57,17 +58,5 @@ contract ConstructorTest is UnitTest {
     function test_RevertWhen_challengePeriodIsMaxUint40() external {
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InvalidChallengePeriod.selector, type(uint40).max));
         deployEscrow(address(token), type(uint40).max);
-    }
-
-    function _domainOf(uint256 chainId, address verifying) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("piecepay"),
-                keccak256("1"),
-                chainId,
-                verifying
-            )
-        );
     }
 }

@@ -17,21 +17,42 @@ contract CooperativeCloseTest is UnitTest {
     }
 
     function _auth(uint96 cumulative, uint96 fee) private view returns (IChannelEscrow.CooperativeCloseAuth memory) {
-        return IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, cumulative, fee, address(0), 0, _deadline());
+        return _cooperativeCloseAuth(1, cumulative, fee);
     }
 
     function _close(address caller, IChannelEscrow.CooperativeCloseAuth memory a) private {
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, a);
         vm.prank(caller);
         escrow.cooperativeClose(a, payerSig, payeeSig);
+    }
+
+    /// @dev `cooperativeClose(a, payerSig, payeeSig)` reverts with `err`.
+    function _assertCloseReverts(
+        IChannelEscrow.CooperativeCloseAuth memory a,
+        IChannelEscrow.CompactSignature memory payerSig,
+        IChannelEscrow.CompactSignature memory payeeSig,
+        bytes memory err
+    ) private {
+        _assertRevertAs(relayer, abi.encodeCall(IChannelEscrow.cooperativeClose, (a, payerSig, payeeSig)), err);
+    }
+
+    /// @dev `a`, signed by `payerSigner` in the payer's place and `payeeSigner` in the payee's, reverts with `err`.
+    function _assertCloseRevertsSignedBy(
+        IChannelEscrow.CooperativeCloseAuth memory a,
+        uint256 payerSigner,
+        uint256 payeeSigner,
+        bytes memory err
+    ) private {
+        _assertCloseReverts(
+            a, escrow.signCooperativeClose(payerSigner, a), escrow.signCooperativeClose(payeeSigner, a), err
+        );
     }
 
     function test_cooperativeClose_paysAgreedAmountRefundsRestAndPaysFee() external {
         _fund(payer, 1e18);
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(5e18, 1e16);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 5e18, 1e16);
+        _expectChannelClosed(id, 5e18, 1e16);
         _expectFees(relayer, 1e16);
         _close(relayer, a);
         vm.snapshotGasLastCall("cooperativeClose");
@@ -43,8 +64,7 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_cooperativeClose_zeroFeeEmitsNoFeesCollected() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(4e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 4e18, 0);
+        _expectChannelClosed(id, 4e18, 0);
         vm.recordLogs();
         _close(stranger, a);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -63,18 +83,15 @@ contract CooperativeCloseTest is UnitTest {
     }
 
     function test_cooperativeClose_worksWhileClosing() external {
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 3e18, 0);
+        _requestClose(1);
+        _expectChannelClosed(id, 3e18, 0);
         _close(relayer, _auth(3e18, 0));
         _assertChannel(id, 10e18, 3e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 7e18);
     }
 
     function test_cooperativeClose_worksAfterChallengeWindowEnded() external {
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         vm.warp(block.timestamp + CHALLENGE_PERIOD + 1);
         _close(relayer, _auth(3e18, 0));
         _assertChannel(id, 10e18, 3e18, 0, IChannelEscrow.ChannelState.Closed);
@@ -83,8 +100,7 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_cooperativeClose_belowSettledDoesNotLowerSettled() external {
         _settle(1, 6e18);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 6e18, 0);
+        _expectChannelClosed(id, 6e18, 0);
         _close(relayer, _auth(1e18, 0));
         _assertChannel(id, 10e18, 6e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 6e18);
@@ -92,8 +108,7 @@ contract CooperativeCloseTest is UnitTest {
     }
 
     function test_cooperativeClose_aboveDepositIsCapped() external {
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ChannelClosed(id, 10e18, 0);
+        _expectChannelClosed(id, 10e18, 0);
         _close(relayer, _auth(type(uint96).max, 0));
         _assertChannel(id, 10e18, 10e18, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payee), 10e18);
@@ -109,92 +124,60 @@ contract CooperativeCloseTest is UnitTest {
 
     function test_RevertWhen_cooperativeCloseExpired() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         vm.warp(a.deadline + 1);
-        vm.expectRevert(_expired(a.deadline));
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        _assertCloseRevertsSignedBy(a, payerKey, payeeKey, _expired(a.deadline));
     }
 
     function test_RevertWhen_cooperativeClosePayerSigFromStranger() external {
-        IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(strangerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
-        vm.expectRevert(_invalidSigner(stranger, payer));
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        _assertCloseRevertsSignedBy(_auth(3e18, 0), strangerKey, payeeKey, _invalidSigner(stranger, payer));
     }
 
     function test_RevertWhen_cooperativeClosePayeeSigFromStranger() external {
-        IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(strangerKey, a);
-        vm.expectRevert(_invalidSigner(stranger, payee));
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        _assertCloseRevertsSignedBy(_auth(3e18, 0), payerKey, strangerKey, _invalidSigner(stranger, payee));
     }
 
+    /// @dev The payer's signature in both places.
     function test_RevertWhen_cooperativeCloseOnlyPayerSigned() external {
-        IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        vm.expectRevert(_invalidSigner(payer, payee));
-        escrow.cooperativeClose(a, payerSig, payerSig);
+        _assertCloseRevertsSignedBy(_auth(3e18, 0), payerKey, payerKey, _invalidSigner(payer, payee));
     }
 
     function test_RevertWhen_cooperativeCloseSignaturesSwapped() external {
-        IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
-        vm.expectRevert(_invalidSigner(payee, payer));
-        escrow.cooperativeClose(a, payeeSig, payerSig);
+        _assertCloseRevertsSignedBy(_auth(3e18, 0), payeeKey, payerKey, _invalidSigner(payee, payer));
     }
 
     function test_RevertWhen_cooperativeClosePayerSigMissing() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
-        vm.expectRevert(_invalidSigner(address(0), payer));
-        escrow.cooperativeClose(a, _noSig(), payeeSig);
+        _assertCloseReverts(a, _noSig(), escrow.signCooperativeClose(payeeKey, a), _invalidSigner(address(0), payer));
     }
 
     function test_RevertWhen_cooperativeCloseTermsTampered() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, a);
         a.cumulative = 9e18; // the payee raises its share after the payer signed
-        address recovered = _recover(PaymentSigner.digest(escrow, PaymentSigner.hashCooperativeClose(a)), payerSig);
-        vm.expectRevert(_invalidSigner(recovered, payer));
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        bytes memory err = _signerMismatch(PaymentSigner.hashCooperativeClose(a), payerSig, payer);
+        _assertCloseReverts(a, payerSig, payeeSig, err);
     }
 
     function test_RevertWhen_cooperativeCloseUnknownChannel() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 0);
         a.salt = 2;
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
-        vm.expectRevert(_invalidState(escrow.channelId(payer, payee, 2), IChannelEscrow.ChannelState.None));
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        bytes memory err = _invalidState(escrow.channelId(payer, payee, 2), IChannelEscrow.ChannelState.None);
+        _assertCloseRevertsSignedBy(a, payerKey, payeeKey, err);
     }
 
     function test_RevertWhen_cooperativeCloseReplayed() external {
         IChannelEscrow.CooperativeCloseAuth memory a = _auth(3e18, 1e15);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
-        vm.prank(relayer);
-        escrow.cooperativeClose(a, payerSig, payeeSig);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
-        vm.prank(relayer);
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        _close(relayer, a);
+        _assertCloseRevertsSignedBy(a, payerKey, payeeKey, _invalidState(id, IChannelEscrow.ChannelState.Closed));
         assertEq(escrow.balanceOf(relayer), 1e15);
         assertEq(escrow.balanceOf(payer), 7e18 - 1e15);
     }
 
     function test_RevertWhen_cooperativeCloseFeeAboveBalanceAndRefund() external {
         _fund(payer, 1e18);
-        IChannelEscrow.CooperativeCloseAuth memory a = _auth(5e18, 6e18 + 1);
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         // Available = free balance 1e18 + refund 5e18.
-        vm.expectRevert(_insufficient(payer, 6e18, 6e18 + 1));
-        vm.prank(relayer);
-        escrow.cooperativeClose(a, payerSig, payeeSig);
+        _assertCloseRevertsSignedBy(_auth(5e18, 6e18 + 1), payerKey, payeeKey, _insufficient(payer, 6e18, 6e18 + 1));
         _assertChannel(id, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 1e18);
         assertEq(escrow.balanceOf(payee), 2e18);

@@ -6,20 +6,16 @@ import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.so
 import {PieceToken} from "../../src/PieceToken.sol";
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
 import {deployEscrow} from "../utils/DeployEscrow.sol";
+import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {FeeOnTransferToken, UnitTest} from "./UnitHelpers.sol";
 
 contract DepositTest is UnitTest {
-    bytes32 private constant PERMIT_TYPEHASH =
-        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-
     address private holder;
     uint256 private holderKey;
 
     function setUp() public override {
         super.setUp();
-        // A token holder that never approved the escrow: only a permit can let it pull.
-        (holder, holderKey) = makeAddrAndKey("holder");
-        token.transfer(holder, 100e18);
+        (holder, holderKey) = _walletWithoutAllowance("holder");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -220,13 +216,15 @@ contract DepositTest is UnitTest {
         assertEq(escrow.balanceOf(stranger), 0);
     }
 
+    /// @dev A permit of `owner`'s tokens for the escrow, signed by `key` (the owner's or another).
     function _signPermit(uint256 key, address owner, uint256 value, uint256 deadline)
         private
         view
         returns (uint8, bytes32, bytes32)
     {
-        bytes32 structHash =
-            keccak256(abi.encode(PERMIT_TYPEHASH, owner, address(escrow), value, token.nonces(owner), deadline));
-        return vm.sign(key, keccak256(abi.encodePacked(hex"1901", token.DOMAIN_SEPARATOR(), structHash)));
+        return vm.sign(
+            key,
+            PaymentSigner.permitDigest(address(token), owner, address(escrow), value, token.nonces(owner), deadline)
+        );
     }
 }

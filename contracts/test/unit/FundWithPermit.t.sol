@@ -18,9 +18,7 @@ contract FundWithPermitTest is UnitTest {
 
     function setUp() public override {
         super.setUp();
-        // A wallet that never approved the escrow and has no escrow account: only a permit lets it pull.
-        (holder, holderKey) = makeAddrAndKey("holder");
-        token.transfer(holder, 100e18);
+        (holder, holderKey) = _walletWithoutAllowance("holder");
     }
 
     function _funding(address to, uint32 salt, uint96 amount)
@@ -29,15 +27,6 @@ contract FundWithPermitTest is UnitTest {
         returns (IChannelEscrow.ChannelFunding memory)
     {
         return IChannelEscrow.ChannelFunding(to, salt, amount);
-    }
-
-    function _one(IChannelEscrow.ChannelFunding memory c)
-        private
-        pure
-        returns (IChannelEscrow.ChannelFunding[] memory l)
-    {
-        l = new IChannelEscrow.ChannelFunding[](1);
-        l[0] = c;
     }
 
     function _permit(uint256 value) private view returns (IChannelEscrow.CompactSignature memory) {
@@ -53,6 +42,15 @@ contract FundWithPermitTest is UnitTest {
         escrow.fundChannelsWithPermit(value, _deadline(), sig, channels);
     }
 
+    /// @dev Funding `channels` with a permit for `value` reverts with `err`.
+    function _assertFundReverts(uint256 value, IChannelEscrow.ChannelFunding[] memory channels, bytes memory err)
+        private
+    {
+        bytes memory call =
+            abi.encodeCall(IChannelEscrow.fundChannelsWithPermit, (value, _deadline(), _permit(value), channels));
+        _assertRevertAs(holder, call, err);
+    }
+
     function test_fund_opensFirstChannelFromWallet() external {
         bytes32 id = escrow.channelId(holder, payee, 1);
         uint256 held = token.balanceOf(address(escrow));
@@ -60,7 +58,7 @@ contract FundWithPermitTest is UnitTest {
         emit IChannelEscrow.Deposited(holder, holder, 10e18);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelOpened(id, holder, payee, 1, 10e18, 0);
-        _fund(_one(_funding(payee, 1, 10e18)), 10e18);
+        _fund(_list(_funding(payee, 1, 10e18)), 10e18);
         vm.snapshotGasLastCall("fundChannelsWithPermit_firstChannel");
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(holder), 0, "nothing left in the free balance");
@@ -70,7 +68,7 @@ contract FundWithPermitTest is UnitTest {
     }
 
     function test_fund_opensSeveralAndTopsUpInOneCall() external {
-        _fund(_one(_funding(payee, 1, 4e18)), 4e18);
+        _fund(_list(_funding(payee, 1, 4e18)), 4e18);
         IChannelEscrow.ChannelFunding[] memory channels = new IChannelEscrow.ChannelFunding[](3);
         channels[0] = _funding(payee, 1, 1e18); // open: topped up
         channels[1] = _funding(payee, 2, 2e18); // new
@@ -87,17 +85,10 @@ contract FundWithPermitTest is UnitTest {
     /// @dev A front-run permit (already applied by someone else) is ignored: the allowance it set decides.
     function test_fund_toleratesFrontRunPermit() external {
         IChannelEscrow.CompactSignature memory sig = _permit(10e18);
-        token.permit(
-            holder,
-            address(escrow),
-            10e18,
-            _deadline(),
-            uint8(27 + (uint256(sig.vs) >> 255)),
-            sig.r,
-            bytes32((uint256(sig.vs) << 1) >> 1)
-        );
+        (uint8 v, bytes32 r, bytes32 s) = PaymentSigner.expand(sig);
+        token.permit(holder, address(escrow), 10e18, _deadline(), v, r, s);
         vm.prank(holder);
-        escrow.fundChannelsWithPermit(10e18, _deadline(), sig, _one(_funding(payee, 1, 10e18)));
+        escrow.fundChannelsWithPermit(10e18, _deadline(), sig, _list(_funding(payee, 1, 10e18)));
         assertEq(escrow.channel(escrow.channelId(holder, payee, 1)).deposit, 10e18);
     }
 
@@ -106,7 +97,7 @@ contract FundWithPermitTest is UnitTest {
         vm.prank(holder);
         token.approve(address(escrow), type(uint256).max);
         vm.prank(holder);
-        escrow.fundChannelsWithPermit(0, 0, _noSig(), _one(_funding(payee, 1, 3e18)));
+        escrow.fundChannelsWithPermit(0, 0, _noSig(), _list(_funding(payee, 1, 3e18)));
         assertEq(escrow.channel(escrow.channelId(holder, payee, 1)).deposit, 3e18);
     }
 
@@ -114,39 +105,35 @@ contract FundWithPermitTest is UnitTest {
     function test_fund_keepsAdvancedChannelNonce() external {
         vm.prank(holder);
         escrow.advanceChannelNonce(holder, payee, 1);
-        _fund(_one(_funding(payee, 1, 1e18)), 1e18);
+        _fund(_list(_funding(payee, 1, 1e18)), 1e18);
         IChannelEscrow.Channel memory c = escrow.channel(escrow.channelId(holder, payee, 1));
         assertEq(c.nonce, 1);
         assertEq(uint8(c.state), uint8(IChannelEscrow.ChannelState.Open));
     }
 
     function test_RevertWhen_fundWithoutPermitOrAllowance() external {
-        IChannelEscrow.ChannelFunding[] memory channels = _one(_funding(payee, 1, 1e18));
+        IChannelEscrow.ChannelFunding[] memory channels = _list(_funding(payee, 1, 1e18));
         vm.expectRevert();
         vm.prank(holder);
         escrow.fundChannelsWithPermit(0, 0, _noSig(), channels);
     }
 
     function test_RevertWhen_fundClosedChannel() external {
-        _fund(_one(_funding(payee, 1, 1e18)), 1e18);
+        _fund(_list(_funding(payee, 1, 1e18)), 1e18);
         bytes32 id = escrow.channelId(holder, payee, 1);
         vm.prank(payee);
         escrow.closeByPayee(holder, 1);
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, _one(_funding(payee, 1, 1e18)));
+        _assertFundReverts(1e18, _list(_funding(payee, 1, 1e18)), _invalidState(id, IChannelEscrow.ChannelState.Closed));
     }
 
     function test_RevertWhen_fundClosingChannel() external {
-        _fund(_one(_funding(payee, 1, 1e18)), 1e18);
+        _fund(_list(_funding(payee, 1, 1e18)), 1e18);
         bytes32 id = escrow.channelId(holder, payee, 1);
         vm.prank(holder);
         escrow.requestClose(payee, 1);
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closing));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, _one(_funding(payee, 1, 1e18)));
+        _assertFundReverts(
+            1e18, _list(_funding(payee, 1, 1e18)), _invalidState(id, IChannelEscrow.ChannelState.Closing)
+        );
     }
 
     /// @dev One bad channel reverts the whole call: nothing opened, nothing pulled.
@@ -154,40 +141,33 @@ contract FundWithPermitTest is UnitTest {
         IChannelEscrow.ChannelFunding[] memory channels = new IChannelEscrow.ChannelFunding[](2);
         channels[0] = _funding(payee, 1, 1e18);
         channels[1] = _funding(holder, 1, 1e18);
-        IChannelEscrow.CompactSignature memory sig = _permit(2e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.SelfChannel.selector, holder));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(2e18, _deadline(), sig, channels);
+        _assertFundReverts(2e18, channels, abi.encodeWithSelector(IChannelEscrow.SelfChannel.selector, holder));
         assertEq(token.balanceOf(holder), 100e18);
     }
 
     function test_RevertWhen_fundZeroPayee() external {
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, _one(_funding(address(0), 1, 1e18)));
+        _assertFundReverts(
+            1e18, _list(_funding(address(0), 1, 1e18)), abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector)
+        );
     }
 
     function test_RevertWhen_fundZeroAmountNewChannel() external {
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, _one(_funding(payee, 1, 0)));
+        _assertFundReverts(
+            1e18, _list(_funding(payee, 1, 0)), abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector)
+        );
     }
 
     function test_RevertWhen_fundZeroAmountTopUp() external {
-        _fund(_one(_funding(payee, 1, 1e18)), 1e18);
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, _one(_funding(payee, 1, 0)));
+        _fund(_list(_funding(payee, 1, 1e18)), 1e18);
+        _assertFundReverts(
+            1e18, _list(_funding(payee, 1, 0)), abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector)
+        );
     }
 
     function test_RevertWhen_fundNothing() external {
-        IChannelEscrow.CompactSignature memory sig = _permit(1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
-        vm.prank(holder);
-        escrow.fundChannelsWithPermit(1e18, _deadline(), sig, new IChannelEscrow.ChannelFunding[](0));
+        _assertFundReverts(
+            1e18, new IChannelEscrow.ChannelFunding[](0), abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector)
+        );
     }
 
     function test_RevertWhen_fundTopUpOverflowsDeposit() external {
@@ -196,11 +176,11 @@ contract FundWithPermitTest is UnitTest {
         vm.prank(holder);
         token.approve(address(escrow), type(uint256).max);
         vm.prank(holder);
-        escrow.fundChannelsWithPermit(0, 0, _noSig(), _one(_funding(payee, 1, max)));
+        escrow.fundChannelsWithPermit(0, 0, _noSig(), _list(_funding(payee, 1, max)));
         bytes32 id = escrow.channelId(holder, payee, 1);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.DepositOverflow.selector, uint256(max) + 1));
         vm.prank(holder);
-        escrow.fundChannelsWithPermit(0, 0, _noSig(), _one(_funding(payee, 1, 1)));
+        escrow.fundChannelsWithPermit(0, 0, _noSig(), _list(_funding(payee, 1, 1)));
         assertEq(escrow.channel(id).deposit, max);
     }
 
@@ -213,13 +193,13 @@ contract FundWithPermitTest is UnitTest {
         fot.approve(address(e), type(uint256).max);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.TransferShortfall.selector, 10e18, 9.9e18));
         vm.prank(holder);
-        e.fundChannelsWithPermit(0, 0, _noSig(), _one(_funding(payee, 1, 10e18)));
+        e.fundChannelsWithPermit(0, 0, _noSig(), _list(_funding(payee, 1, 10e18)));
     }
 
     /// @dev Indexers see the balance rise (Deposited) before the channels take it (ChannelOpened).
     function test_fund_logsDepositBeforeTheChannels() external {
         vm.recordLogs();
-        _fund(_one(_funding(payee, 1, 1e18)), 1e18);
+        _fund(_list(_funding(payee, 1, 1e18)), 1e18);
         Vm.Log[] memory logs = vm.getRecordedLogs();
         uint256 deposited = type(uint256).max;
         uint256 opened = type(uint256).max;

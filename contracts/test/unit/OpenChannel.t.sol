@@ -90,8 +90,7 @@ contract OpenChannelTest is UnitTest {
 
     function test_RevertWhen_openClosedChannelTombstone() external {
         bytes32 id = _openChannel(1, 1e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         _assertChannel(id, 1e18, 0, 0, IChannelEscrow.ChannelState.Closed);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
         vm.prank(payer);
@@ -100,8 +99,7 @@ contract OpenChannelTest is UnitTest {
 
     function test_RevertWhen_openClosingChannel() external {
         bytes32 id = _openChannel(1, 1e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         _fund(payer, 1e18);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
         vm.prank(payer);
@@ -171,10 +169,7 @@ contract OpenChannelTest is UnitTest {
     }
 
     function test_openBySig_emptyBatch() external {
-        vm.recordLogs();
-        bytes[] memory failures = escrow.openChannelsBySig(new IChannelEscrow.OpenAuth[](0));
-        assertEq(failures.length, 0);
-        assertEq(vm.getRecordedLogs().length, 0);
+        _assertEmptyBatchIsNoop(abi.encodeCall(IChannelEscrow.openChannelsBySig, (new IChannelEscrow.OpenAuth[](0))));
     }
 
     function test_openBySig_skipsBadEntriesAndAppliesOthers() external {
@@ -235,8 +230,7 @@ contract OpenChannelTest is UnitTest {
         vm.prank(relayer);
         escrow.openChannelsBySig(_list(a));
         bytes32 id = escrow.channelId(payer, payee, 1);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id);
         _expectSkipped(0, reason);
         vm.prank(relayer);

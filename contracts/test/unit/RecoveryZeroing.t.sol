@@ -30,10 +30,7 @@ contract RecoveryZeroingTest is UnitTest {
         bytes memory batch = bytes.concat(
             _header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), PaymentSigner.packReceipt(2, 5e18, BAD)
         );
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(
-            escrow.channelId(address(0), payee, 2), IChannelEscrow.SettleOutcome.UnknownChannel
-        );
+        _expectReceiptSkipped(escrow.channelId(address(0), payee, 2), IChannelEscrow.SettleOutcome.UnknownChannel);
         assertEq(
             _settleAs(relayer, batch),
             _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
@@ -55,10 +52,7 @@ contract RecoveryZeroingTest is UnitTest {
             _header(stranger, 0, 1),
             PaymentSigner.packReceipt(1, 5e18, BAD)
         );
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(
-            escrow.channelId(address(0), stranger, 1), IChannelEscrow.SettleOutcome.UnknownChannel
-        );
+        _expectReceiptSkipped(escrow.channelId(address(0), stranger, 1), IChannelEscrow.SettleOutcome.UnknownChannel);
         assertEq(
             _settleAs(relayer, batch),
             _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)

@@ -89,8 +89,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 25e18);
         bytes memory batch = _one(1, 30e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, STALE);
+        _expectReceiptSkipped(id, STALE);
         assertEq(_settleAs(relayer, batch), _o(STALE));
         assertEq(escrow.balanceOf(payee), 10e18);
     }
@@ -129,8 +128,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 5e18);
         bytes memory batch = _one(1, 3e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, STALE);
+        _expectReceiptSkipped(id, STALE);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(STALE));
         _assertNoLog(IChannelEscrow.ReceiptsSettled.selector);
@@ -161,10 +159,8 @@ contract SettleBatchTest is UnitTest {
         assertEq(escrow.balanceOf(payee), 10e18 - 1e17);
         assertEq(escrow.balanceOf(relayer), 1e17);
 
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id1, STALE);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id2, STALE);
+        _expectReceiptSkipped(id1, STALE);
+        _expectReceiptSkipped(id2, STALE);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(STALE, STALE));
         Vm.Log[] memory logs = vm.getRecordedLogs();
@@ -179,8 +175,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_unknownChannel() external {
         bytes32 id = escrow.channelId(payer, payee, 9);
         bytes memory batch = _one(9, 1e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, UNKNOWN);
+        _expectReceiptSkipped(id, UNKNOWN);
         assertEq(_settleAs(relayer, batch), _o(UNKNOWN));
         assertEq(escrow.balanceOf(payee), 0);
         _assertChannel(id, 0, 0, 0, IChannelEscrow.ChannelState.None);
@@ -189,11 +184,9 @@ contract SettleBatchTest is UnitTest {
     function test_settle_closedChannel() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 2e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         bytes memory batch = _one(1, 5e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, CLOSED);
+        _expectReceiptSkipped(id, CLOSED);
         assertEq(_settleAs(relayer, batch), _o(CLOSED));
         assertEq(escrow.balanceOf(payee), 2e18);
         assertEq(escrow.balanceOf(payer), 8e18);
@@ -202,9 +195,7 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_duringChallengeWindow() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+        uint40 closesAt = _requestClose(1);
         vm.warp(closesAt - 1);
         assertEq(uint8(_settle(1, 4e18)), uint8(SETTLED));
         assertEq(escrow.balanceOf(payee), 4e18);
@@ -213,9 +204,7 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_atExactlyClosesAt() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+        uint40 closesAt = _requestClose(1);
         vm.warp(closesAt);
         assertEq(uint8(_settle(1, 4e18)), uint8(SETTLED));
         _assertChannel(id, 10e18, 4e18, closesAt, IChannelEscrow.ChannelState.Closing);
@@ -223,13 +212,10 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_afterClosesAtIsChallengeExpired() external {
         bytes32 id = _openChannel(1, 10e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+        uint40 closesAt = _requestClose(1);
         vm.warp(closesAt + 1);
         bytes memory batch = _one(1, 4e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, EXPIRED);
+        _expectReceiptSkipped(id, EXPIRED);
         assertEq(_settleAs(relayer, batch), _o(EXPIRED));
         assertEq(escrow.balanceOf(payee), 0);
         _assertChannel(id, 10e18, 0, closesAt, IChannelEscrow.ChannelState.Closing);
@@ -238,8 +224,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_staleDuringChallengeWindow() external {
         _openChannel(1, 10e18);
         _settle(1, 4e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         assertEq(uint8(_settle(1, 4e18)), uint8(STALE));
     }
 
@@ -254,8 +239,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = escrow.openChannel(payee, 77, 5e18);
 
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(77, 1e18, high));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, MALLEABLE);
+        _expectReceiptSkipped(id, MALLEABLE);
         assertEq(_settleAs(relayer, batch), _o(MALLEABLE));
         assertEq(escrow.balanceOf(payee), 0);
         _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
@@ -278,8 +262,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 skippedId = escrow.channelId(_recover(digest_, twin), payee, 1);
 
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(1, 4e18, twin));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(skippedId, expected);
+        _expectReceiptSkipped(skippedId, expected);
         assertEq(_settleAs(relayer, batch), _o(expected));
         assertTrue(skippedId != id);
         assertEq(escrow.balanceOf(payee), 0);
@@ -299,8 +282,7 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(1, 4e18, _noSig()));
         // ecrecover fails, the payer reads as address(0), which owns no channel.
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(escrow.channelId(address(0), payee, 1), UNKNOWN);
+        _expectReceiptSkipped(escrow.channelId(address(0), payee, 1), UNKNOWN);
         assertEq(_settleAs(relayer, batch), _o(UNKNOWN));
         assertEq(escrow.balanceOf(payee), 0);
     }
@@ -312,8 +294,7 @@ contract SettleBatchTest is UnitTest {
         address recovered = _recover(_digest(PaymentHash.hashReceipt(payee, 1, 4e18)), sig);
         assertTrue(recovered != address(0) && recovered != payer);
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(1, 4e18, sig));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(escrow.channelId(recovered, payee, 1), UNKNOWN);
+        _expectReceiptSkipped(escrow.channelId(recovered, payee, 1), UNKNOWN);
         assertEq(_settleAs(relayer, batch), _o(UNKNOWN));
         assertEq(escrow.balanceOf(payee), 0);
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
@@ -345,8 +326,7 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_malleableTakesPrecedenceOverState() external {
         _openChannel(1, 10e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         IChannelEscrow.CompactSignature memory sig = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         bytes memory batch = bytes.concat(_header(payee, 0, 1), PaymentSigner.packReceipt(1, 4e18, sig));
         assertEq(_settleAs(relayer, batch), _o(MALLEABLE));
@@ -355,8 +335,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_closedTakesPrecedenceOverStale() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 5e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         assertEq(uint8(_settle(1, 1e18)), uint8(CLOSED));
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Closed);
     }
@@ -364,8 +343,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_expiredTakesPrecedenceOverStale() external {
         _openChannel(1, 10e18);
         _settle(1, 5e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         vm.warp(block.timestamp + CHALLENGE_PERIOD + 1);
         assertEq(uint8(_settle(1, 1e18)), uint8(EXPIRED));
     }
@@ -694,8 +672,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 5e18), _entry(payerKey, payee, 1, 3e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(id, STALE);
+        _expectReceiptSkipped(id, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 5e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, STALE));
@@ -714,8 +691,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_mixedOutcomesInOneGroup() external {
         bytes32 open1 = _openChannel(1, 10e18);
         bytes32 closed = _openChannel(2, 10e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 2);
+        _closeByPayee(2);
         bytes memory batch = bytes.concat(
             _header(payee, 0, 4),
             _entry(payerKey, payee, 3, 1e18), // unknown
@@ -723,12 +699,9 @@ contract SettleBatchTest is UnitTest {
             _entry(payerKey, payee, 2, 1e18), // closed
             _entry(payerKey, payee, 1, 2e18) // stale after the second entry
         );
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(escrow.channelId(payer, payee, 3), UNKNOWN);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(closed, CLOSED);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(open1, STALE);
+        _expectReceiptSkipped(escrow.channelId(payer, payee, 3), UNKNOWN);
+        _expectReceiptSkipped(closed, CLOSED);
+        _expectReceiptSkipped(open1, STALE);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ReceiptsSettled(_group(payee, 4e18, 0, _settled(payer, 1, 4e18)));
         bytes memory outcomes = _settleAs(relayer, batch);

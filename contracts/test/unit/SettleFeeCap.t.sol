@@ -269,9 +269,8 @@ contract SettleFeeCapTest is UnitTest {
     }
 
     function test_setFeeCapBySig_emptyBatch() external {
-        vm.recordLogs();
-        bytes[] memory failures = escrow.setSettleFeeCapsBySig(new IChannelEscrow.SettleFeeCapAuth[](0));
-        assertEq(failures.length, 0);
-        assertEq(vm.getRecordedLogs().length, 0);
+        _assertEmptyBatchIsNoop(
+            abi.encodeCall(IChannelEscrow.setSettleFeeCapsBySig, (new IChannelEscrow.SettleFeeCapAuth[](0)))
+        );
     }
 }

@@ -45,8 +45,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         vm.chainId(OTHER_CHAIN); // the same escrow address on a fork
         bytes32 digest_ = _digest(PaymentHash.hashReceipt(payee, 1, 4e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(
+        _expectReceiptSkipped(
             escrow.channelId(_recover(digest_, sig), payee, 1), IChannelEscrow.SettleOutcome.UnknownChannel
         );
         assertEq(_settleAs(relayer, _oneReceipt(1, 4e18, sig)), _o(IChannelEscrow.SettleOutcome.UnknownChannel));
@@ -108,10 +107,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_rejects_receiptSignedByNonPayer() external {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = bytes.concat(_header(payee, 0, 1), _entry(strangerKey, payee, 1, 4e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptSkipped(
-            escrow.channelId(stranger, payee, 1), IChannelEscrow.SettleOutcome.UnknownChannel
-        );
+        _expectReceiptSkipped(escrow.channelId(stranger, payee, 1), IChannelEscrow.SettleOutcome.UnknownChannel);
         assertEq(_settleAs(relayer, batch), _o(IChannelEscrow.SettleOutcome.UnknownChannel));
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
@@ -127,8 +123,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_rejects_receiptOfClosedChannelReplayedOnNewSalt() external {
         bytes32 old = _openChannel(1, 10e18);
         IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         bytes32 fresh = _openChannel(2, 10e18);
         assertEq(_settleAs(relayer, _oneReceipt(1, 4e18, sig)), _o(IChannelEscrow.SettleOutcome.ChannelClosed));
         assertEq(_settleAs(relayer, _oneReceipt(2, 4e18, sig)), _o(IChannelEscrow.SettleOutcome.UnknownChannel));
@@ -169,9 +164,8 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a = iother.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig())
         );
-        address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(recovered, payer));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
         assertEq(escrow.balanceOf(payer), 10e18);
     }
 
@@ -180,9 +174,8 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a =
             IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = PaymentSigner.signDigest(payerKey, _foreignDigest(block.chainid, address(other), _openHash(a)));
-        address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(recovered, payer));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
     }
 
     function test_rejects_openAuthReplayed() external {
@@ -232,9 +225,8 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
         a.deposit = 9e18;
-        address recovered = _recover(_digest(_openHash(a)), a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(recovered, payer));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
     }
 
     function test_rejects_openAuthHighS() external {
@@ -262,7 +254,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
         a.sig = _malleate(a.sig);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_openHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
         assertEq(escrow.balanceOf(payer), 10e18);
     }
 
@@ -273,7 +265,7 @@ contract SignatureAttacksTest is UnitTest {
             IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = escrow.signReceipt(payerKey, payee, 1, 1e18);
         bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_openHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -286,7 +278,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.TopUpAuth memory a = _topUpAuth(payerKey, 1, 8e18, 0);
         vm.chainId(OTHER_CHAIN);
         bytes[] memory failures = escrow.topUpsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_topUpHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_topUpHash(a), a.sig, payer));
         _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
@@ -314,7 +306,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.CloseAuth memory a = _closeAuth(payerKey, 1, 0);
         vm.chainId(OTHER_CHAIN);
         bytes[] memory failures = escrow.requestClosesBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_closeHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_closeHash(a), a.sig, payer));
         _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
@@ -366,7 +358,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payerKey, stranger, 1e18, 0, 0);
         vm.chainId(OTHER_CHAIN);
         bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_withdrawHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_withdrawHash(a), a.sig, payer));
         assertEq(escrow.nonceOf(payer), 0);
         assertEq(escrow.balanceOf(payer), 10e18);
     }
@@ -376,7 +368,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payerKey, payer, 1e18, 0, 0);
         a.to = stranger;
         bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_withdrawHash(a)), a.sig), payer));
+        assertEq(failures[0], _signerMismatch(_withdrawHash(a), a.sig, payer));
         assertEq(token.balanceOf(stranger), 0);
         assertEq(escrow.nonceOf(payer), 0);
     }
@@ -420,7 +412,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.SettleFeeCapAuth memory a = _feeCapAuth(payeeKey, 10_000, 0);
         vm.chainId(OTHER_CHAIN);
         bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(_recover(_digest(_feeCapHash(a)), a.sig), payee));
+        assertEq(failures[0], _signerMismatch(_feeCapHash(a), a.sig, payee));
         assertEq(_capOf(payee), 0);
     }
 
@@ -448,44 +440,37 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_RevertWhen_cooperativeCloseReplayedOnAnotherChain() external {
         _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 10e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, a);
         vm.chainId(OTHER_CHAIN);
-        address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
-        vm.expectRevert(_invalidSigner(recovered, payer));
+        vm.expectRevert(_signerMismatch(PaymentSigner.hashCooperativeClose(a), payerSig, payer));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeCloseSigsReusedOnAnotherSalt() external {
         _openChannel(1, 10e18);
         _openChannel(2, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 10e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, a);
         a.salt = 2;
-        address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
-        vm.expectRevert(_invalidSigner(recovered, payer));
+        vm.expectRevert(_signerMismatch(PaymentSigner.hashCooperativeClose(a), payerSig, payer));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeCloseForAnotherEscrow() external {
         _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = iother.signCooperativeClose(payerKey, a);
-        IChannelEscrow.CompactSignature memory payeeSig = iother.signCooperativeClose(payeeKey, a);
-        address recovered = _recover(_digest(PaymentSigner.hashCooperativeClose(a)), payerSig);
-        vm.expectRevert(_invalidSigner(recovered, payer));
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 10e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(iother, a);
+        vm.expectRevert(_signerMismatch(PaymentSigner.hashCooperativeClose(a), payerSig, payer));
         escrow.cooperativeClose(a, payerSig, payeeSig);
     }
 
     function test_RevertWhen_cooperativeClosePayerSigHighS() external {
         _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 10e18, 0);
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, a);
         // High s is refused before any comparison: it recovers to nobody.
@@ -495,8 +480,7 @@ contract SignatureAttacksTest is UnitTest {
 
     function test_RevertWhen_cooperativeClosePayeeSigHighS() external {
         _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 10e18, 0, address(0), 0, _deadline());
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 10e18, 0);
         IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, a);
         IChannelEscrow.CompactSignature memory high = IChannelEscrow.CompactSignature(GX, bytes32(HALF_N + 1));
         vm.expectRevert(_invalidSigner(address(0), payee));

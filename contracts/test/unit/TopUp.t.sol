@@ -71,8 +71,7 @@ contract TopUpTest is UnitTest {
 
     function test_RevertWhen_topUpClosingChannel() external {
         bytes32 id = _openChannel(1, 5e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         _fund(payer, 1e18);
         vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closing));
         vm.prank(payer);
@@ -81,8 +80,7 @@ contract TopUpTest is UnitTest {
 
     function test_RevertWhen_topUpClosedChannel() external {
         bytes32 id = _openChannel(1, 5e18);
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
         vm.prank(payer);
         escrow.topUp(payee, 1, 1e18);
@@ -154,8 +152,7 @@ contract TopUpTest is UnitTest {
         bytes32 id1 = _openChannel(1, 5e18);
         bytes32 id2 = _openChannel(2, 5e18);
         bytes32 closing = _openChannel(3, 5e18);
-        vm.prank(payer);
-        escrow.requestClose(payee, 3);
+        _requestClose(3);
         _fund(payer, 3e18);
 
         IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](8);
@@ -211,8 +208,7 @@ contract TopUpTest is UnitTest {
         bytes[] memory failures = escrow.topUpsBySig(auths);
         assertEq(failures[0], _expired(a.deadline));
 
-        vm.prank(payee);
-        escrow.closeByPayee(payer, 1);
+        _closeByPayee(1);
         auths[0] = _topUpAuth(payerKey, 1, 6e18, 0);
         failures = escrow.topUpsBySig(auths);
         assertEq(failures[0], _invalidState(id, IChannelEscrow.ChannelState.Closed));
@@ -221,9 +217,6 @@ contract TopUpTest is UnitTest {
     }
 
     function test_topUpBySig_emptyBatch() external {
-        vm.recordLogs();
-        bytes[] memory failures = escrow.topUpsBySig(new IChannelEscrow.TopUpAuth[](0));
-        assertEq(failures.length, 0);
-        assertEq(vm.getRecordedLogs().length, 0);
+        _assertEmptyBatchIsNoop(abi.encodeCall(IChannelEscrow.topUpsBySig, (new IChannelEscrow.TopUpAuth[](0))));
     }
 }

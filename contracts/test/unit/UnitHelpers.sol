@@ -5,7 +5,6 @@ import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {Vm} from "forge-std/Vm.sol";
 
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
-import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
 import {EscrowTestBase} from "../utils/EscrowTestBase.sol";
 import {PaymentSigner} from "../utils/PaymentSigner.sol";
 
@@ -72,23 +71,25 @@ abstract contract UnitTest is EscrowTestBase {
         pure
         returns (bytes32)
     {
-        bytes32 domain = keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256(bytes(PaymentHash.DOMAIN_NAME)),
-                keccak256(bytes(PaymentHash.DOMAIN_VERSION)),
-                chainId,
-                verifyingContract
-            )
+        return keccak256(
+            abi.encodePacked(hex"1901", PaymentSigner.domainSeparator(chainId, verifyingContract), structHash)
         );
-        return keccak256(abi.encodePacked(hex"1901", domain, structHash));
     }
 
     /// @dev What plain ecrecover yields for a compact signature (the escrow's "recovered" for a low-s one).
     function _recover(bytes32 digest_, IChannelEscrow.CompactSignature memory sig) internal pure returns (address) {
-        uint8 v = uint8(27 + (uint256(sig.vs) >> 255));
-        bytes32 s = bytes32(uint256(sig.vs) & (PARITY_BIT - 1));
-        return ecrecover(digest_, v, sig.r, s);
+        (uint8 v, bytes32 r, bytes32 s) = PaymentSigner.expand(sig);
+        return ecrecover(digest_, v, r, s);
+    }
+
+    /// @dev The refusal of `sig` checked against the escrow's digest of `structHash` where `expected` must
+    /// sign: `InvalidSigner` naming whoever the signature recovers to for those terms.
+    function _signerMismatch(bytes32 structHash, IChannelEscrow.CompactSignature memory sig, address expected)
+        internal
+        view
+        returns (bytes memory)
+    {
+        return _invalidSigner(_recover(_digest(structHash), sig), expected);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -212,6 +213,22 @@ abstract contract UnitTest is EscrowTestBase {
         l[0] = a;
     }
 
+    function _list(IChannelEscrow.ChannelFunding memory c)
+        internal
+        pure
+        returns (IChannelEscrow.ChannelFunding[] memory l)
+    {
+        l = new IChannelEscrow.ChannelFunding[](1);
+        l[0] = c;
+    }
+
+    /// @dev A wallet holding 100 tokens that never approved the escrow and has no escrow account: only a
+    /// permit lets the escrow pull its tokens.
+    function _walletWithoutAllowance(string memory name) internal returns (address account, uint256 key) {
+        (account, key) = makeAddrAndKey(name);
+        token.transfer(account, 100e18);
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Settlement batches
     // ---------------------------------------------------------------------------------------------
@@ -282,6 +299,33 @@ abstract contract UnitTest is EscrowTestBase {
     function _expectSkipped(uint256 index, bytes memory reason) internal {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.AuthorizationSkipped(index, reason);
+    }
+
+    function _expectChannelClosed(bytes32 id, uint96 settled, uint96 fee) internal {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.ChannelClosed(id, settled, fee);
+    }
+
+    function _expectReceiptSkipped(bytes32 id, IChannelEscrow.SettleOutcome outcome) internal {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.ReceiptSkipped(id, outcome);
+    }
+
+    /// @dev Calls the escrow as `caller` with `call` and asserts that it reverts with exactly `err`.
+    function _assertRevertAs(address caller, bytes memory call, bytes memory err) internal {
+        vm.prank(caller);
+        (bool ok, bytes memory ret) = address(escrow).call(call);
+        assertFalse(ok, "the call succeeded");
+        assertEq(ret, err, "revert reason");
+    }
+
+    /// @dev A signed-batch entry point (`call`) given no entries: it returns no failures and logs nothing.
+    function _assertEmptyBatchIsNoop(bytes memory call) internal {
+        vm.recordLogs();
+        (bool ok, bytes memory ret) = address(escrow).call(call);
+        assertTrue(ok, "an empty batch reverted");
+        assertEq(abi.decode(ret, (bytes[])).length, 0, "failures");
+        assertEq(vm.getRecordedLogs().length, 0, "logs");
     }
 
     function _expectFees(address relayer_, uint256 amount) internal {

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
+import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {UnitTest} from "./UnitHelpers.sol";
 
 contract ViewsTest is UnitTest {
@@ -28,9 +29,7 @@ contract ViewsTest is UnitTest {
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         _settle(1, 4e18);
         _assertChannel(id, 10e18, 4e18, 0, IChannelEscrow.ChannelState.Open);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
-        uint40 closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+        uint40 closesAt = _requestClose(1);
         _assertChannel(id, 10e18, 4e18, closesAt, IChannelEscrow.ChannelState.Closing);
         vm.warp(closesAt + 1);
         escrow.finalizeClose(payer, payee, 1);
@@ -43,8 +42,7 @@ contract ViewsTest is UnitTest {
         _settle(1, max);
         _assertChannel(id, max, max, 0, IChannelEscrow.ChannelState.Open);
         vm.warp(type(uint40).max - CHALLENGE_PERIOD);
-        vm.prank(payer);
-        escrow.requestClose(payee, 1);
+        _requestClose(1);
         _assertChannel(id, max, max, type(uint40).max, IChannelEscrow.ChannelState.Closing);
     }
 
@@ -79,18 +77,6 @@ contract ViewsTest is UnitTest {
         vm.chainId(4242);
         bytes32 afterFork = escrow.DOMAIN_SEPARATOR();
         assertTrue(before != afterFork);
-        assertEq(afterFork, _foreignDigestDomain(4242));
-    }
-
-    function _foreignDigestDomain(uint256 chainId) internal view returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
-                keccak256("piecepay"),
-                keccak256("1"),
-                chainId,
-                address(escrow)
-            )
-        );
+        assertEq(afterFork, PaymentSigner.domainSeparator(4242, address(escrow)));
     }
 }

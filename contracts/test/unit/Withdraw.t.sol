@@ -138,10 +138,7 @@ contract WithdrawTest is UnitTest {
     }
 
     function test_withdrawBySig_emptyBatch() external {
-        vm.recordLogs();
-        bytes[] memory failures = escrow.withdrawBySig(new IChannelEscrow.WithdrawAuth[](0));
-        assertEq(failures.length, 0);
-        assertEq(vm.getRecordedLogs().length, 0);
+        _assertEmptyBatchIsNoop(abi.encodeCall(IChannelEscrow.withdrawBySig, (new IChannelEscrow.WithdrawAuth[](0))));
     }
 
     function test_withdrawBySig_skipsBadEntriesAndAppliesOthers() external {

@@ -48,9 +48,46 @@ abstract contract EscrowTestBase is Test {
 
     /// @dev Funds the payer and opens payer→payee with `deposit`; returns the channel id.
     function _openChannel(uint32 salt, uint96 deposit) internal returns (bytes32 id) {
+        return _openChannelTo(payee, salt, deposit);
+    }
+
+    /// @dev Funds the payer and opens payer→`to` with `deposit`; returns the channel id.
+    function _openChannelTo(address to, uint32 salt, uint96 deposit) internal returns (bytes32 id) {
         _fund(payer, deposit);
         vm.prank(payer);
-        id = escrow.openChannel(payee, salt, deposit);
+        id = escrow.openChannel(to, salt, deposit);
+    }
+
+    /// @dev The payer asks to close payer→payee channel `salt`; returns when its challenge window ends.
+    function _requestClose(uint32 salt) internal returns (uint40 closesAt) {
+        vm.prank(payer);
+        escrow.requestClose(payee, salt);
+        closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
+    }
+
+    /// @dev The payee closes payer→payee channel `salt` at once.
+    function _closeByPayee(uint32 salt) internal {
+        vm.prank(payee);
+        escrow.closeByPayee(payer, salt);
+    }
+
+    /// @dev Terms for closing payer→payee channel `salt` by agreement (any submitter, nonce 0, an hour to run).
+    function _cooperativeCloseAuth(uint32 salt, uint96 cumulative, uint96 fee)
+        internal
+        view
+        returns (IChannelEscrow.CooperativeCloseAuth memory)
+    {
+        return IChannelEscrow.CooperativeCloseAuth(payer, payee, salt, cumulative, fee, address(0), 0, _deadline());
+    }
+
+    /// @dev The payer's and the payee's signatures of cooperative-close terms `a`, for escrow `e`.
+    function _cooperativeCloseSigs(IChannelEscrow e, IChannelEscrow.CooperativeCloseAuth memory a)
+        internal
+        view
+        returns (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig)
+    {
+        payerSig = e.signCooperativeClose(payerKey, a);
+        payeeSig = e.signCooperativeClose(payeeKey, a);
     }
 
     /// @dev Settles one payer→payee receipt as the relayer and returns its outcome.

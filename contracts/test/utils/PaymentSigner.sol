@@ -15,10 +15,31 @@ library PaymentSigner {
         return keccak256(abi.encodePacked(hex"1901", escrow.DOMAIN_SEPARATOR(), structHash));
     }
 
+    /// @dev The EIP-712 domain separator of a piecepay escrow at `verifyingContract` on `chainId`, from the
+    /// literal name and version (not PaymentHash's constants), so that it also checks those.
+    function domainSeparator(uint256 chainId, address verifyingContract) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
+                keccak256("piecepay"),
+                keccak256("1"),
+                chainId,
+                verifyingContract
+            )
+        );
+    }
+
     /// @dev EIP-2098 compact form of vm.sign's (v, r, s); vm.sign always yields low-s signatures.
     function signDigest(uint256 key, bytes32 hash) internal pure returns (IChannelEscrow.CompactSignature memory) {
         (uint8 v, bytes32 r, bytes32 s) = VM.sign(key, hash);
         return IChannelEscrow.CompactSignature({r: r, vs: bytes32(uint256(s) | (uint256(v - 27) << 255))});
+    }
+
+    /// @dev The (v, r, s) form of a compact signature, as ecrecover and EIP-2612 `permit` take it.
+    function expand(IChannelEscrow.CompactSignature memory sig) internal pure returns (uint8 v, bytes32 r, bytes32 s) {
+        v = uint8(27 + (uint256(sig.vs) >> 255));
+        r = sig.r;
+        s = bytes32((uint256(sig.vs) << 1) >> 1);
     }
 
     function signReceipt(IChannelEscrow escrow, uint256 payerKey, address payee, uint32 salt, uint96 cumulative)
@@ -173,10 +194,19 @@ library PaymentSigner {
         view
         returns (IChannelEscrow.CompactSignature memory)
     {
+        return signDigest(key, permitDigest(token, VM.addr(key), spender, value, nonce, deadline));
+    }
+
+    /// @dev The digest an EIP-2612 permit of `owner`'s `token` for `spender` signs.
+    function permitDigest(address token, address owner, address spender, uint256 value, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
         bytes32 permitTypehash =
             keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-        bytes32 structHash = keccak256(abi.encode(permitTypehash, VM.addr(key), spender, value, nonce, deadline));
+        bytes32 structHash = keccak256(abi.encode(permitTypehash, owner, spender, value, nonce, deadline));
         (, bytes memory separator) = token.staticcall(abi.encodeWithSignature("DOMAIN_SEPARATOR()"));
-        return signDigest(key, keccak256(abi.encodePacked(hex"1901", abi.decode(separator, (bytes32)), structHash)));
+        return keccak256(abi.encodePacked(hex"1901", abi.decode(separator, (bytes32)), structHash));
     }
 }
