@@ -23,8 +23,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         bytes32 id = _openChannel(SALT, deposit);
-        uint96 settledBefore = uint96(bound(settledSeed, 0, deposit));
-        if (settledBefore != 0) _settleAs(relayer, payerKey, SALT, settledBefore, 0);
+        uint96 settledBefore = _settleSome(SALT, deposit, settledSeed);
         Snapshot memory beforeClose = _snapshot(id);
 
         uint40 closesAt = _requestCloseChecked(id);
@@ -79,8 +78,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
     {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         bytes32 id = _openChannel(SALT, deposit);
-        uint96 settled = uint96(bound(settledSeed, 0, deposit));
-        if (settled != 0) _settleAs(relayer, payerKey, SALT, settled, 0);
+        uint96 settled = _settleSome(SALT, deposit, settledSeed);
         if (closingFirst) {
             _requestClose(SALT);
         }
@@ -109,8 +107,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         bytes32 id = _openChannel(SALT, deposit);
-        uint96 settled = uint96(bound(settledSeed, 0, deposit));
-        if (settled != 0) _settleAs(relayer, payerKey, SALT, settled, 0);
+        uint96 settled = _settleSome(SALT, deposit, settledSeed);
         uint96 cumulative = _cumulativeFor(mode, cumulativeSeed, settled, deposit);
         uint96 spare = uint96(bound(spareSeed, 0, 1e24));
         if (spare != 0) _fund(payer, spare);
@@ -154,8 +151,7 @@ contract CloseFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96 / 2));
         bytes32 id = _openChannel(SALT, deposit);
-        uint96 settled = uint96(bound(settledSeed, 0, deposit));
-        if (settled != 0) _settleAs(relayer, payerKey, SALT, settled, 0);
+        uint96 settled = _settleSome(SALT, deposit, settledSeed);
         uint96 cumulative = _cumulativeFor(mode, cumulativeSeed, settled, deposit);
         uint96 spare = uint96(bound(spareSeed, 0, 1e24));
         if (spare != 0) _fund(payer, spare);

@@ -50,6 +50,19 @@ abstract contract EscrowFuzzBase is EscrowTestBase {
         return uint96(bound(seed, 0, _min(uint256(deposit) * 2, MAX_U96)));
     }
 
+    /// @dev A settlement fee cap in [0, 10⁴] bps and a group fee at or below it.
+    function _boundFeeWithinCap(uint256 capSeed, uint256 feeSeed) internal pure returns (uint16 cap, uint16 feeBps) {
+        cap = uint16(bound(capSeed, 0, 10_000));
+        feeBps = uint16(bound(feeSeed, 0, cap));
+    }
+
+    /// @dev Settles part of payer→payee channel `salt` as the relayer, for no fee: `seed` picks the amount
+    /// in [0, deposit] (0 settles nothing). Returns the channel's settled amount.
+    function _settleSome(uint32 salt, uint96 deposit, uint256 seed) internal returns (uint96 settled) {
+        settled = uint96(bound(seed, 0, deposit));
+        if (settled != 0) _settleAs(relayer, payerKey, salt, settled, 0);
+    }
+
     /// @dev Settles a one-receipt batch signed by `key` for payee/salt, submitted by `submitter`.
     function _settleAs(address submitter, uint256 key, uint32 salt, uint96 cumulative, uint16 feeBps)
         internal

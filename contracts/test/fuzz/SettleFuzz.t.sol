@@ -25,13 +25,12 @@ contract SettleFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         count = bound(count, 1, MAX_RECEIPTS);
-        capSeed = bound(capSeed, 0, 10_000);
-        uint16 feeBps = uint16(bound(feeSeed, 0, capSeed));
+        (uint16 cap, uint16 feeBps) = _boundFeeWithinCap(capSeed, feeSeed);
         bytes32 id = _openChannel(SALT, deposit);
         // The payee names the submitter as its relayer: the only one who may take the fee.
         if (submitter == address(0)) submitter = relayer;
         vm.prank(payee);
-        escrow.setSettleFeeCap(uint16(capSeed), submitter);
+        escrow.setSettleFeeCap(cap, submitter);
 
         uint256 highest;
         uint256 feesPaid;
@@ -91,12 +90,10 @@ contract SettleFuzzTest is EscrowFuzzBase {
     ) external {
         deposit = uint96(bound(deposit, 1, MAX_U96));
         count = bound(count, 1, MAX_RECEIPTS);
-        capSeed = bound(capSeed, 0, 10_000);
-        uint16 feeBps = uint16(bound(feeSeed, 0, capSeed));
+        (uint16 cap, uint16 feeBps) = _boundFeeWithinCap(capSeed, feeSeed);
         bytes32 id = _openChannel(SALT, deposit);
-        alreadySettled = uint96(bound(alreadySettled, 0, deposit));
-        if (alreadySettled != 0) _settleAs(relayer, payerKey, SALT, alreadySettled, 0);
-        _setCap(uint16(capSeed));
+        alreadySettled = _settleSome(SALT, deposit, alreadySettled);
+        _setCap(cap);
 
         (bytes memory batch, bytes memory expectedOutcomes, uint256 finalSettled) =
             _groupOf(cumulativeSeeds, count, feeBps, deposit, alreadySettled);
@@ -177,8 +174,7 @@ contract SettleFuzzTest is EscrowFuzzBase {
         uint256 capSeed,
         uint256 feeSeed
     ) external {
-        uint16 cap = uint16(bound(capSeed, 0, 10_000));
-        uint16 feeBps = uint16(bound(feeSeed, 0, cap));
+        (uint16 cap, uint16 feeBps) = _boundFeeWithinCap(capSeed, feeSeed);
         _setCap(cap);
         bytes memory batch = PaymentSigner.groupHeader(payee, feeBps, 3);
         uint256 credited;

@@ -12,6 +12,20 @@ contract TopUpFuzzTest is EscrowFuzzBase {
 
     uint32 internal constant SALT = 5;
 
+    /// @dev The payer's signed top-up of channel SALT to `newTotal` for `fee`, as a one-entry batch.
+    function _topUpBatch(uint96 newTotal, uint96 fee) internal view returns (IChannelEscrow.TopUpAuth[] memory auths) {
+        auths = new IChannelEscrow.TopUpAuth[](1);
+        auths[0] = escrow.signTopUp(
+            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
+        );
+    }
+
+    /// @dev Submits signed top-ups as the relayer; returns the per-entry failures.
+    function _submit(IChannelEscrow.TopUpAuth[] memory auths) internal returns (bytes[] memory) {
+        vm.prank(relayer);
+        return escrow.topUpsBySig(auths);
+    }
+
     function testFuzz_topUpBySig_raisesDepositToNewTotal(
         uint96 deposit,
         uint256 newTotalSeed,
@@ -24,17 +38,12 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         uint96 fee = uint96(bound(feeSeed, 0, 1e27));
         uint256 spare = bound(spareSeed, 0, 1e24);
         bytes32 id = _openChannel(SALT, deposit);
-        uint96 settled = uint96(bound(settledSeed, 0, deposit));
-        if (settled != 0) _settleAs(relayer, payerKey, SALT, settled, 0);
+        uint96 settled = _settleSome(SALT, deposit, settledSeed);
         _fund(payer, uint256(newTotal - deposit) + fee + spare);
         Snapshot memory before = _snapshot(id);
 
-        IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = escrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
-        );
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.topUpsBySig(auths);
+        IChannelEscrow.TopUpAuth[] memory auths = _topUpBatch(newTotal, fee);
+        bytes[] memory failures = _submit(auths);
 
         assertEq(failures[0], "", "applied");
         assertEq(escrow.channel(id).deposit, newTotal, "deposit = new total");
@@ -45,8 +54,7 @@ contract TopUpFuzzTest is EscrowFuzzBase {
 
         // Replaying the same authorisation finds the deposit already there.
         Snapshot memory afterTopUp = _snapshot(id);
-        vm.prank(relayer);
-        failures = escrow.topUpsBySig(auths);
+        failures = _submit(auths);
         assertEq(
             failures[0],
             abi.encodeWithSelector(IChannelEscrow.StaleTopUp.selector, id, newTotal, newTotal),
@@ -64,12 +72,8 @@ contract TopUpFuzzTest is EscrowFuzzBase {
         if (fee != 0) _fund(payer, fee);
         Snapshot memory before = _snapshot(id);
 
-        IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = escrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, fee, address(0), 0, _deadline(), _noSig())
-        );
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.topUpsBySig(auths);
+        IChannelEscrow.TopUpAuth[] memory auths = _topUpBatch(newTotal, fee);
+        bytes[] memory failures = _submit(auths);
 
         assertEq(
             failures[0], abi.encodeWithSelector(IChannelEscrow.StaleTopUp.selector, id, deposit, newTotal), "stale"
@@ -106,12 +110,8 @@ contract TopUpFuzzTest is EscrowFuzzBase {
             IChannelEscrow.InvalidChannelState.selector, id, IChannelEscrow.ChannelState.Closing
         );
 
-        IChannelEscrow.TopUpAuth[] memory auths = new IChannelEscrow.TopUpAuth[](1);
-        auths[0] = escrow.signTopUp(
-            payerKey, IChannelEscrow.TopUpAuth(payer, payee, SALT, newTotal, 0, address(0), 0, _deadline(), _noSig())
-        );
-        vm.prank(relayer);
-        assertEq(escrow.topUpsBySig(auths)[0], closing, "signed top-up of a closing channel");
+        IChannelEscrow.TopUpAuth[] memory auths = _topUpBatch(newTotal, 0);
+        assertEq(_submit(auths)[0], closing, "signed top-up of a closing channel");
         vm.expectRevert(closing);
         vm.prank(payer);
         escrow.topUp(payee, SALT, newTotal - deposit);

@@ -143,13 +143,7 @@ contract DepositTest is UnitTest {
     function test_depositWithPermit_appliesPermitAndDeposits() external {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(holderKey, holder, 40e18, deadline);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.Deposited(holder, holder, 40e18);
-        vm.prank(relayer);
-        escrow.depositWithPermit(holder, 40e18, deadline, v, r, s);
-        assertEq(escrow.balanceOf(holder), 40e18);
-        assertEq(token.balanceOf(holder), 60e18);
-        assertEq(token.nonces(holder), 1);
+        _assertRelayedPermitDeposit(deadline, v, r, s);
         assertEq(token.allowance(holder, address(escrow)), 0);
         assertEq(escrow.balanceOf(relayer), 0);
     }
@@ -160,13 +154,7 @@ contract DepositTest is UnitTest {
         // An attacker lifts the permit from the mempool and spends it first.
         vm.prank(stranger);
         token.permit(holder, address(escrow), 40e18, deadline, v, r, s);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.Deposited(holder, holder, 40e18);
-        vm.prank(relayer);
-        escrow.depositWithPermit(holder, 40e18, deadline, v, r, s);
-        assertEq(escrow.balanceOf(holder), 40e18);
-        assertEq(token.balanceOf(holder), 60e18);
-        assertEq(token.nonces(holder), 1);
+        _assertRelayedPermitDeposit(deadline, v, r, s);
     }
 
     function test_RevertWhen_depositWithPermitHasNoPermitAndNoAllowance() external {
@@ -214,6 +202,18 @@ contract DepositTest is UnitTest {
         escrow.depositWithPermit(payer, 5e18, 0, 0, bytes32(0), bytes32(0));
         assertEq(escrow.balanceOf(payer), 5e18);
         assertEq(escrow.balanceOf(stranger), 0);
+    }
+
+    /// @dev The relayer deposits 40e18 of the holder's wallet with the permit (v, r, s): all of it is
+    /// credited to the holder and the permit's nonce is used.
+    function _assertRelayedPermitDeposit(uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.Deposited(holder, holder, 40e18);
+        vm.prank(relayer);
+        escrow.depositWithPermit(holder, 40e18, deadline, v, r, s);
+        assertEq(escrow.balanceOf(holder), 40e18);
+        assertEq(token.balanceOf(holder), 60e18);
+        assertEq(token.nonces(holder), 1);
     }
 
     /// @dev A permit of `owner`'s tokens for the escrow, signed by `key` (the owner's or another).

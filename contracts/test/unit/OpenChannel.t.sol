@@ -58,33 +58,30 @@ contract OpenChannelTest is UnitTest {
         _assertChannel(back, 1e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
+    /// @dev The payer's `openChannel(to, 1, amount)` reverts with `err`.
+    function _assertOpenReverts(address to, uint96 amount, bytes memory err) private {
+        _assertRevertAs(payer, abi.encodeCall(IChannelEscrow.openChannel, (to, 1, amount)), err);
+    }
+
     function test_RevertWhen_openToZeroAddress() external {
         _fund(payer, 10e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector));
-        vm.prank(payer);
-        escrow.openChannel(address(0), 1, 1e18);
+        _assertOpenReverts(address(0), 1e18, abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector));
     }
 
     function test_RevertWhen_openToSelf() external {
         _fund(payer, 10e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.SelfChannel.selector, payer));
-        vm.prank(payer);
-        escrow.openChannel(payer, 1, 1e18);
+        _assertOpenReverts(payer, 1e18, abi.encodeWithSelector(IChannelEscrow.SelfChannel.selector, payer));
     }
 
     function test_RevertWhen_openWithZeroAmount() external {
         _fund(payer, 10e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
-        vm.prank(payer);
-        escrow.openChannel(payee, 1, 0);
+        _assertOpenReverts(payee, 0, abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
     }
 
     function test_RevertWhen_openExistingChannel() external {
         bytes32 id = _openChannel(1, 1e18);
         _fund(payer, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
-        vm.prank(payer);
-        escrow.openChannel(payee, 1, 1e18);
+        _assertOpenReverts(payee, 1e18, abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
         assertEq(escrow.balanceOf(payer), 1e18);
     }
 
@@ -92,25 +89,19 @@ contract OpenChannelTest is UnitTest {
         bytes32 id = _openChannel(1, 1e18);
         _closeByPayee(1);
         _assertChannel(id, 1e18, 0, 0, IChannelEscrow.ChannelState.Closed);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
-        vm.prank(payer);
-        escrow.openChannel(payee, 1, 1e18);
+        _assertOpenReverts(payee, 1e18, abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
     }
 
     function test_RevertWhen_openClosingChannel() external {
         bytes32 id = _openChannel(1, 1e18);
         _requestClose(1);
         _fund(payer, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
-        vm.prank(payer);
-        escrow.openChannel(payee, 1, 1e18);
+        _assertOpenReverts(payee, 1e18, abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id));
     }
 
     function test_RevertWhen_openAboveFreeBalance() external {
         _fund(payer, 1e18);
-        vm.expectRevert(_insufficient(payer, 1e18, 1e18 + 1));
-        vm.prank(payer);
-        escrow.openChannel(payee, 1, 1e18 + 1);
+        _assertOpenReverts(payee, 1e18 + 1, _insufficient(payer, 1e18, 1e18 + 1));
     }
 
     // ---------------------------------------------------------------------------------------------

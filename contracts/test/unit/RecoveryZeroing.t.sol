@@ -21,6 +21,16 @@ contract RecoveryZeroingTest is UnitTest {
     // settleBatch
     // ---------------------------------------------------------------------------------------------
 
+    /// @dev `batch`, a good receipt then BAD for `payee_`'s channel `salt`, settles the first; the second
+    /// reads as payer 0's, which has no channel.
+    function _assertGoodThenPayerZero(bytes memory batch, address payee_, uint32 salt) private {
+        _expectReceiptSkipped(escrow.channelId(address(0), payee_, salt), IChannelEscrow.SettleOutcome.UnknownChannel);
+        assertEq(
+            _settleAs(relayer, batch),
+            _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
+        );
+    }
+
     /// @dev Within a group: a good receipt of (payer, salt 1), then a bad signature for salt 2, which the
     /// payer also has. Inheriting the payer would settle salt 2; the recovered 0 owns no channel, and the
     /// skip names the channel of payer 0.
@@ -30,11 +40,7 @@ contract RecoveryZeroingTest is UnitTest {
         bytes memory batch = bytes.concat(
             _header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), PaymentSigner.packReceipt(2, 5e18, BAD)
         );
-        _expectReceiptSkipped(escrow.channelId(address(0), payee, 2), IChannelEscrow.SettleOutcome.UnknownChannel);
-        assertEq(
-            _settleAs(relayer, batch),
-            _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
-        );
+        _assertGoodThenPayerZero(batch, payee, 2);
         _assertChannel(one, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(two, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payee), 1e18);
@@ -43,20 +49,14 @@ contract RecoveryZeroingTest is UnitTest {
     /// @dev Across groups: the payer recovered in one group must not carry into the next.
     function test_settle_badSignatureAfterGoodOneAcrossGroups() external {
         bytes32 one = _openChannel(1, 10e18);
-        _fund(payer, 10e18);
-        vm.prank(payer);
-        bytes32 other = escrow.openChannel(stranger, 1, 10e18);
+        bytes32 other = _openChannelTo(stranger, 1, 10e18);
         bytes memory batch = bytes.concat(
             _header(payee, 0, 1),
             _entry(payerKey, payee, 1, 1e18),
             _header(stranger, 0, 1),
             PaymentSigner.packReceipt(1, 5e18, BAD)
         );
-        _expectReceiptSkipped(escrow.channelId(address(0), stranger, 1), IChannelEscrow.SettleOutcome.UnknownChannel);
-        assertEq(
-            _settleAs(relayer, batch),
-            _o(IChannelEscrow.SettleOutcome.Settled, IChannelEscrow.SettleOutcome.UnknownChannel)
-        );
+        _assertGoodThenPayerZero(batch, stranger, 1);
         _assertChannel(one, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(other, 10e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(stranger), 0);

@@ -26,10 +26,17 @@ contract SettleBatchTest is UnitTest {
         return bytes.concat(_header(payee, feeBps, 1), _entry(payerKey, payee, salt, cumulative));
     }
 
-    function _openTo(address to, uint32 salt, uint96 amount) private returns (bytes32 id) {
-        _fund(payer, amount);
-        vm.prank(payer);
-        id = escrow.openChannel(to, salt, amount);
+    /// @dev A one-group batch of two payer → payee receipts, signed by the payer.
+    function _two(uint32 salt1, uint96 cumulative1, uint32 salt2, uint96 cumulative2, uint16 feeBps)
+        private
+        view
+        returns (bytes memory)
+    {
+        return bytes.concat(
+            _header(payee, feeBps, 2),
+            _entry(payerKey, payee, salt1, cumulative1),
+            _entry(payerKey, payee, salt2, cumulative2)
+        );
     }
 
     function _setCap(address who, uint16 bps) private {
@@ -44,8 +51,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_paysCumulative() external {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 3e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 3e18, 0, _settled(payer, 1, 3e18)));
+        _expectReceiptsSettled(_group(payee, 3e18, 0, _settled(payer, 1, 3e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         vm.snapshotGasLastCall("settleBatch_1receipt");
         assertEq(outcomes, _o(SETTLED));
@@ -59,8 +65,7 @@ contract SettleBatchTest is UnitTest {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 3e18);
         bytes memory batch = _one(1, 8e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 8e18)));
+        _expectReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 8e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 8e18);
@@ -78,8 +83,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_cappedAtDeposit() external {
         bytes32 id = _openChannel(1, 10e18);
         bytes memory batch = _one(1, 25e18, 0);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 0, _settled(payer, 1, 10e18)));
+        _expectReceiptsSettled(_group(payee, 10e18, 0, _settled(payer, 1, 10e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18);
         _assertChannel(id, 10e18, 10e18, 0, IChannelEscrow.ChannelState.Open);
@@ -153,8 +157,7 @@ contract SettleBatchTest is UnitTest {
         _setCap(payee, 100);
         bytes32 id1 = _openChannel(1, 10e18);
         bytes32 id2 = _openChannel(2, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 100, 2), _entry(payerKey, payee, 1, 4e18), _entry(payerKey, payee, 2, 6e18));
+        bytes memory batch = _two(1, 4e18, 2, 6e18, 100);
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18 - 1e17);
         assertEq(escrow.balanceOf(relayer), 1e17);
@@ -369,8 +372,7 @@ contract SettleBatchTest is UnitTest {
         _setCap(payee, 100);
         bytes32 id1 = _openChannel(1, 10e18);
         bytes32 id2 = _openChannel(2, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 101, 2), _entry(payerKey, payee, 1, 4e18), _entry(payerKey, payee, 2, 6e18));
+        bytes memory batch = _two(1, 4e18, 2, 6e18, 101);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.GroupSkipped(payee, 101, 2);
         vm.recordLogs();
@@ -386,8 +388,7 @@ contract SettleBatchTest is UnitTest {
         _setCap(payee, 500);
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 500);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 5e17, _settled(payer, 1, 10e18)));
+        _expectReceiptsSettled(_group(payee, 10e18, 5e17, _settled(payer, 1, 10e18)));
         _expectFees(relayer, 5e17);
         assertEq(_settleAs(relayer, batch), _o(SETTLED));
         assertEq(escrow.balanceOf(payee), 10e18 - 5e17);
@@ -399,8 +400,7 @@ contract SettleBatchTest is UnitTest {
         _setCap(payee, 500);
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 10e18, 100);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 10e18, 1e17, _settled(payer, 1, 10e18)));
+        _expectReceiptsSettled(_group(payee, 10e18, 1e17, _settled(payer, 1, 10e18)));
         _expectFees(relayer, 1e17);
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 10e18 - 1e17);
@@ -412,8 +412,7 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         _settle(1, 6e18);
         bytes memory batch = _one(1, 8e18, 1000);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 2e18, 2e17, _settled(payer, 1, 8e18)));
+        _expectReceiptsSettled(_group(payee, 2e18, 2e17, _settled(payer, 1, 8e18)));
         _settleAs(relayer, batch);
         assertEq(escrow.balanceOf(payee), 8e18 - 2e17);
         assertEq(escrow.balanceOf(relayer), 2e17);
@@ -431,8 +430,7 @@ contract SettleBatchTest is UnitTest {
         _setCap(payee, 50);
         _openChannel(1, 10e18);
         bytes memory batch = _one(1, 199, 50); // 199 × 50 / 10,000 = 0.995 → 0
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 199, 0, _settled(payer, 1, 199)));
+        _expectReceiptsSettled(_group(payee, 199, 0, _settled(payer, 1, 199)));
         vm.recordLogs();
         _settleAs(relayer, batch);
         _assertNoLog(IChannelEscrow.FeesCollected.selector);
@@ -547,9 +545,9 @@ contract SettleBatchTest is UnitTest {
     function test_settle_multiplePayeeGroups() external {
         _setCap(payee, 100);
         _setCap(payee2, 200);
-        bytes32 a1 = _openTo(payee, 1, 10e18);
-        bytes32 a2 = _openTo(payee, 2, 10e18);
-        bytes32 b1 = _openTo(payee2, 1, 10e18);
+        bytes32 a1 = _openChannel(1, 10e18);
+        bytes32 a2 = _openChannel(2, 10e18);
+        bytes32 b1 = _openChannelTo(payee2, 1, 10e18);
         bytes memory batch = bytes.concat(
             _header(payee, 100, 2),
             _entry(payerKey, payee, 1, 2e18),
@@ -557,11 +555,12 @@ contract SettleBatchTest is UnitTest {
             _header(payee2, 200, 1),
             _entry(payerKey, payee2, 1, 10e18)
         );
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(bytes.concat(
+        _expectReceiptsSettled(
+            bytes.concat(
                 _group(payee, 5e18, 5e16, bytes.concat(_settled(payer, 1, 2e18), _settled(payer, 2, 3e18))),
                 _group(payee2, 10e18, 2e17, _settled(payer, 1, 10e18))
-            ));
+            )
+        );
         _expectFees(relayer, 5e16 + 2e17);
         vm.recordLogs();
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED, SETTLED));
@@ -577,8 +576,8 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_oneGroupAboveCapOtherGroupSettles() external {
         _setCap(payee2, 200);
-        bytes32 a1 = _openTo(payee, 1, 10e18);
-        bytes32 b1 = _openTo(payee2, 1, 10e18);
+        bytes32 a1 = _openChannel(1, 10e18);
+        bytes32 b1 = _openChannelTo(payee2, 1, 10e18);
         bytes memory batch = bytes.concat(
             _header(payee, 200, 1),
             _entry(payerKey, payee, 1, 2e18),
@@ -597,10 +596,11 @@ contract SettleBatchTest is UnitTest {
         _openChannel(1, 10e18);
         _openChannel(2, 10e18);
         bytes memory batch = bytes.concat(_one(1, 1e18, 0), _one(2, 2e18, 0));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(bytes.concat(
+        _expectReceiptsSettled(
+            bytes.concat(
                 _group(payee, 1e18, 0, _settled(payer, 1, 1e18)), _group(payee, 2e18, 0, _settled(payer, 2, 2e18))
-            ));
+            )
+        );
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 3e18);
     }
@@ -609,11 +609,10 @@ contract SettleBatchTest is UnitTest {
     /// skipped (here: an unknown channel) and a group refused for its fee are left out of it.
     function test_settle_oneEventForSeveralGroups() external {
         _setCap(payee2, 200);
-        _openTo(payee, 1, 10e18);
-        _openTo(payee, 2, 10e18);
-        _openTo(payee2, 1, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(payerKey, payee, 2, 2e18));
+        _openChannel(1, 10e18);
+        _openChannel(2, 10e18);
+        _openChannelTo(payee2, 1, 10e18);
+        bytes memory batch = _two(1, 1e18, 2, 2e18, 0);
         // An unknown channel: the group settles nothing.
         batch = bytes.concat(batch, _header(payee2, 0, 1), _entry(payerKey, payee2, 9, 1e18));
         // Above the payee's cap (0): the group is refused.
@@ -657,12 +656,8 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_sameChannelTwiceAscending() external {
         bytes32 id = _openChannel(1, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 3e18), _entry(payerKey, payee, 1, 5e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(
-                payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18))
-            ));
+        bytes memory batch = _two(1, 3e18, 1, 5e18, 0);
+        _expectReceiptsSettled(_group(payee, 5e18, 0, bytes.concat(_settled(payer, 1, 3e18), _settled(payer, 1, 5e18))));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         assertEq(escrow.balanceOf(payee), 5e18);
         _assertChannel(id, 10e18, 5e18, 0, IChannelEscrow.ChannelState.Open);
@@ -670,11 +665,9 @@ contract SettleBatchTest is UnitTest {
 
     function test_settle_sameChannelTwiceDescending() external {
         bytes32 id = _openChannel(1, 10e18);
-        bytes memory batch =
-            bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 5e18), _entry(payerKey, payee, 1, 3e18));
+        bytes memory batch = _two(1, 5e18, 1, 3e18, 0);
         _expectReceiptSkipped(id, STALE);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 5e18)));
+        _expectReceiptsSettled(_group(payee, 5e18, 0, _settled(payer, 1, 5e18)));
         assertEq(_settleAs(relayer, batch), _o(SETTLED, STALE));
         assertEq(escrow.balanceOf(payee), 5e18);
     }
@@ -702,8 +695,7 @@ contract SettleBatchTest is UnitTest {
         _expectReceiptSkipped(escrow.channelId(payer, payee, 3), UNKNOWN);
         _expectReceiptSkipped(closed, CLOSED);
         _expectReceiptSkipped(open1, STALE);
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(payee, 4e18, 0, _settled(payer, 1, 4e18)));
+        _expectReceiptsSettled(_group(payee, 4e18, 0, _settled(payer, 1, 4e18)));
         bytes memory outcomes = _settleAs(relayer, batch);
         assertEq(outcomes, abi.encodePacked(uint8(UNKNOWN), uint8(SETTLED), uint8(CLOSED), uint8(STALE)));
         assertEq(escrow.balanceOf(payee), 4e18);
@@ -716,10 +708,9 @@ contract SettleBatchTest is UnitTest {
         bytes32 b = escrow.openChannel(payee, 1, 10e18);
         bytes memory batch =
             bytes.concat(_header(payee, 0, 2), _entry(payerKey, payee, 1, 1e18), _entry(strangerKey, payee, 1, 2e18));
-        vm.expectEmit(true, true, true, true, address(escrow));
-        emit IChannelEscrow.ReceiptsSettled(_group(
-                payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18))
-            ));
+        _expectReceiptsSettled(
+            _group(payee, 3e18, 0, bytes.concat(_settled(payer, 1, 1e18), _settled(stranger, 1, 2e18)))
+        );
         assertEq(_settleAs(relayer, batch), _o(SETTLED, SETTLED));
         _assertChannel(a, 10e18, 1e18, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(b, 10e18, 2e18, 0, IChannelEscrow.ChannelState.Open);

@@ -94,9 +94,7 @@ contract SignatureAttacksTest is UnitTest {
     function test_rejects_receiptReplayedForAnotherPayee() external {
         address payee2 = makeAddr("payee2");
         _openChannel(1, 10e18);
-        _fund(payer, 10e18);
-        vm.prank(payer);
-        bytes32 id2 = escrow.openChannel(payee2, 1, 10e18);
+        bytes32 id2 = _openChannelTo(payee2, 1, 10e18);
         IChannelEscrow.CompactSignature memory sig = escrow.signReceipt(payerKey, payee, 1, 4e18);
         bytes memory batch = bytes.concat(_header(payee2, 0, 1), PaymentSigner.packReceipt(1, 4e18, sig));
         assertEq(_settleAs(relayer, batch), _o(IChannelEscrow.SettleOutcome.UnknownChannel));

@@ -2,7 +2,6 @@
 pragma solidity ^0.8.28;
 
 import {IChannelEscrow} from "../../src/interfaces/IChannelEscrow.sol";
-import {PaymentHash} from "../../src/libraries/PaymentHash.sol";
 import {PaymentSigner} from "../utils/PaymentSigner.sol";
 import {UnitTest} from "./UnitHelpers.sol";
 
@@ -11,8 +10,6 @@ import {UnitTest} from "./UnitHelpers.sol";
 /// signed the dirty words themselves — skips that entry with `NonCanonicalField(field)` and nothing else:
 /// the rest of the batch applies. (Read through Solidity's ABI decoder, one such entry reverted the batch.)
 contract StrictDecodingTest is UnitTest {
-    using PaymentSigner for IChannelEscrow;
-
     /// @dev Calldata of `f(S[])` with static structs: selector, offset, length, then the entries inline.
     uint256 private constant FIRST_ENTRY = 4 + 0x40;
 
@@ -26,12 +23,22 @@ contract StrictDecodingTest is UnitTest {
         pure
         returns (bytes memory)
     {
-        uint256 at = FIRST_ENTRY + (entry * words + field) * 32;
+        return _orWord(data, FIRST_ENTRY + (entry * words + field) * 32, bits);
+    }
+
+    /// @dev ORs `bits` into the word at byte `at` of `data`.
+    function _orWord(bytes memory data, uint256 at, uint256 bits) private pure returns (bytes memory) {
         assembly ("memory-safe") {
             let p := add(add(data, 0x20), at)
             mstore(p, or(mload(p), bits))
         }
         return data;
+    }
+
+    /// @dev The one-entry batch call `data` with `bits` set in its entry's word `field` (of `words`): the
+    /// entry is skipped as non-canonical in that field.
+    function _assertDirtyFieldSkipped(bytes memory data, uint256 words, uint256 field, uint256 bits) private {
+        assertEq(_call(_dirty(data, 0, words, field, bits))[0], _nonCanonical(field));
     }
 
     function _call(bytes memory data) private returns (bytes[] memory failures) {
@@ -64,19 +71,7 @@ contract StrictDecodingTest is UnitTest {
     function test_openBySig_dirtyWordsSignedAsTheyAreStillRefused() external {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
-        uint256 dirtyDeadline = uint256(a.deadline) | (1 << 200);
-        bytes32 structHash = keccak256(
-            abi.encode(
-                PaymentHash.OPEN_CHANNEL_TYPEHASH,
-                a.payee,
-                a.salt,
-                a.deposit,
-                a.fee,
-                a.relayer,
-                a.channelNonce,
-                dirtyDeadline
-            )
-        );
+        bytes32 structHash = keccak256(_orWord(PaymentSigner.encodeOpen(a), 7 * 32, 1 << 200)); // dirty deadline
         a.sig = PaymentSigner.signDigest(payerKey, _digest(structHash));
         bytes memory data = abi.encodeCall(IChannelEscrow.openChannelsBySig, (_list(a)));
         data = _dirty(data, 0, 10, 7, 1 << 200);
@@ -87,24 +82,24 @@ contract StrictDecodingTest is UnitTest {
 
     function test_openBySig_dirtySignerWord() external {
         _fund(payer, 10e18);
-        bytes memory data = abi.encodeCall(IChannelEscrow.openChannelsBySig, (_list(_openAuth(payerKey, 1, 1e18, 0))));
-        data = _dirty(data, 0, 10, 0, 1 << 160);
-        assertEq(_call(data)[0], _nonCanonical(0));
+        _assertDirtyFieldSkipped(
+            abi.encodeCall(IChannelEscrow.openChannelsBySig, (_list(_openAuth(payerKey, 1, 1e18, 0)))), 10, 0, 1 << 160
+        );
     }
 
     function test_topUpBySig_dirtyChannelNonce() external {
         _openChannel(1, 1e18);
         _fund(payer, 1e18);
-        bytes memory data = abi.encodeCall(IChannelEscrow.topUpsBySig, (_list(_topUpAuth(payerKey, 1, 2e18, 0))));
-        data = _dirty(data, 0, 10, 6, 1 << 16);
-        assertEq(_call(data)[0], _nonCanonical(6));
+        _assertDirtyFieldSkipped(
+            abi.encodeCall(IChannelEscrow.topUpsBySig, (_list(_topUpAuth(payerKey, 1, 2e18, 0)))), 10, 6, 1 << 16
+        );
     }
 
     function test_requestCloseBySig_dirtyFee() external {
         _openChannel(1, 1e18);
-        bytes memory data = abi.encodeCall(IChannelEscrow.requestClosesBySig, (_list(_closeAuth(payerKey, 1, 0))));
-        data = _dirty(data, 0, 8, 3, 1 << 96);
-        assertEq(_call(data)[0], _nonCanonical(3));
+        _assertDirtyFieldSkipped(
+            abi.encodeCall(IChannelEscrow.requestClosesBySig, (_list(_closeAuth(payerKey, 1, 0)))), 8, 3, 1 << 96
+        );
         assertEq(
             uint8(escrow.channel(escrow.channelId(payer, payee, 1)).state), uint8(IChannelEscrow.ChannelState.Open)
         );
@@ -112,37 +107,31 @@ contract StrictDecodingTest is UnitTest {
 
     function test_withdrawBySig_dirtyRecipient() external {
         _fund(payee, 2e18);
-        bytes memory data =
-            abi.encodeCall(IChannelEscrow.withdrawBySig, (_list(_withdrawAuth(payeeKey, payee, 1e18, 0, 0))));
-        data = _dirty(data, 0, 9, 1, 1 << 255);
-        assertEq(_call(data)[0], _nonCanonical(1));
+        _assertDirtyFieldSkipped(
+            abi.encodeCall(IChannelEscrow.withdrawBySig, (_list(_withdrawAuth(payeeKey, payee, 1e18, 0, 0)))),
+            9,
+            1,
+            1 << 255
+        );
         assertEq(escrow.balanceOf(payee), 2e18);
         assertEq(escrow.nonceOf(payee), 0);
     }
 
     function test_feeCapBySig_dirtyBps() external {
-        bytes memory data = abi.encodeCall(IChannelEscrow.setSettleFeeCapsBySig, (_list(_feeCapAuth(payeeKey, 100, 0))));
-        data = _dirty(data, 0, 7, 1, 1 << 16);
-        assertEq(_call(data)[0], _nonCanonical(1));
+        _assertDirtyFieldSkipped(
+            abi.encodeCall(IChannelEscrow.setSettleFeeCapsBySig, (_list(_feeCapAuth(payeeKey, 100, 0)))), 7, 1, 1 << 16
+        );
         assertEq(_capOf(payee), 0);
     }
 
     function test_RevertWhen_cooperativeCloseHasDirtyField() external {
         _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory a =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 4e18, 0, address(0), 0, _deadline());
-        bytes memory data = abi.encodeCall(
-            IChannelEscrow.cooperativeClose,
-            (a, escrow.signCooperativeClose(payerKey, a), escrow.signCooperativeClose(payeeKey, a))
-        );
+        IChannelEscrow.CooperativeCloseAuth memory a = _cooperativeCloseAuth(1, 4e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, a);
+        bytes memory data = abi.encodeCall(IChannelEscrow.cooperativeClose, (a, payerSig, payeeSig));
         // The struct is inline right after the selector: field 3 (cumulative, uint96) at byte 4 + 3·32.
-        assembly ("memory-safe") {
-            let p := add(add(data, 0x20), add(4, 0x60))
-            mstore(p, or(mload(p), shl(100, 1)))
-        }
-        (bool ok, bytes memory ret) = address(escrow).call(data);
-        assertFalse(ok);
-        assertEq(ret, _nonCanonical(3));
+        _assertRevertAs(relayer, _orWord(data, 4 + 3 * 32, 1 << 100), _nonCanonical(3));
     }
 
     function testFuzz_openBySig_anyDirtyFieldSkipsOnlyItsEntry(uint256 field, uint256 bit) external {

@@ -43,20 +43,21 @@ contract TopUpTest is UnitTest {
         _assertChannel(id, type(uint96).max, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
+    /// @dev `topUp(payee, 1, amount)` called by `caller` reverts with `err`.
+    function _assertTopUpReverts(address caller, uint96 amount, bytes memory err) private {
+        _assertRevertAs(caller, abi.encodeCall(IChannelEscrow.topUp, (payee, 1, amount)), err);
+    }
+
     function test_RevertWhen_topUpZeroAmount() external {
         _openChannel(1, 5e18);
         _fund(payer, 1e18);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 0);
+        _assertTopUpReverts(payer, 0, abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector));
     }
 
     function test_RevertWhen_topUpUnknownChannel() external {
         _fund(payer, 1e18);
         bytes32 id = escrow.channelId(payer, payee, 1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.None));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 1e18);
+        _assertTopUpReverts(payer, 1e18, _invalidState(id, IChannelEscrow.ChannelState.None));
     }
 
     /// @dev The caller's own channel is meant: the payee cannot top up the payer's channel by naming itself.
@@ -64,50 +65,40 @@ contract TopUpTest is UnitTest {
         _openChannel(1, 5e18);
         _fund(stranger, 1e18);
         bytes32 strangersId = escrow.channelId(stranger, payee, 1);
-        vm.expectRevert(_invalidState(strangersId, IChannelEscrow.ChannelState.None));
-        vm.prank(stranger);
-        escrow.topUp(payee, 1, 1e18);
+        _assertTopUpReverts(stranger, 1e18, _invalidState(strangersId, IChannelEscrow.ChannelState.None));
     }
 
     function test_RevertWhen_topUpClosingChannel() external {
         bytes32 id = _openChannel(1, 5e18);
         _requestClose(1);
         _fund(payer, 1e18);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closing));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 1e18);
+        _assertTopUpReverts(payer, 1e18, _invalidState(id, IChannelEscrow.ChannelState.Closing));
     }
 
     function test_RevertWhen_topUpClosedChannel() external {
         bytes32 id = _openChannel(1, 5e18);
         _closeByPayee(1);
-        vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 1e18);
+        _assertTopUpReverts(payer, 1e18, _invalidState(id, IChannelEscrow.ChannelState.Closed));
     }
 
     function test_RevertWhen_topUpOverflowsDeposit() external {
         _openChannel(1, type(uint96).max);
         _fund(payer, 1);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.DepositOverflow.selector, uint256(1) << 96));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 1);
+        _assertTopUpReverts(payer, 1, abi.encodeWithSelector(IChannelEscrow.DepositOverflow.selector, uint256(1) << 96));
     }
 
     function test_RevertWhen_topUpOverflowsWithMaxAmount() external {
         _openChannel(1, 2);
         uint256 total = 2 + uint256(type(uint96).max);
-        vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.DepositOverflow.selector, total));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, type(uint96).max);
+        _assertTopUpReverts(
+            payer, type(uint96).max, abi.encodeWithSelector(IChannelEscrow.DepositOverflow.selector, total)
+        );
     }
 
     function test_RevertWhen_topUpAboveFreeBalance() external {
         _openChannel(1, 5e18);
         _fund(payer, 1e18);
-        vm.expectRevert(_insufficient(payer, 1e18, 2e18));
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 2e18);
+        _assertTopUpReverts(payer, 2e18, _insufficient(payer, 1e18, 2e18));
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -301,6 +301,12 @@ abstract contract UnitTest is EscrowTestBase {
         emit IChannelEscrow.AuthorizationSkipped(index, reason);
     }
 
+    /// @dev Expects the batch's one ReceiptsSettled log, with `settlements` built from `_group`s.
+    function _expectReceiptsSettled(bytes memory settlements) internal {
+        vm.expectEmit(true, true, true, true, address(escrow));
+        emit IChannelEscrow.ReceiptsSettled(settlements);
+    }
+
     function _expectChannelClosed(bytes32 id, uint96 settled, uint96 fee) internal {
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelClosed(id, settled, fee);

@@ -82,17 +82,13 @@ library PaymentSigner {
     // Struct hashes by an explicit abi.encode of the fields, independent of the contract's word copying.
 
     function hashOpen(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes32) {
-        return keccak256(
-            abi.encode(
-                PaymentHash.OPEN_CHANNEL_TYPEHASH,
-                a.payee,
-                a.salt,
-                a.deposit,
-                a.fee,
-                a.relayer,
-                a.channelNonce,
-                a.deadline
-            )
+        return keccak256(encodeOpen(a));
+    }
+
+    /// @dev The words hashOpen hashes: the typehash, then one word per signed field (word 7: the deadline).
+    function encodeOpen(IChannelEscrow.OpenAuth memory a) internal pure returns (bytes memory) {
+        return abi.encode(
+            PaymentHash.OPEN_CHANNEL_TYPEHASH, a.payee, a.salt, a.deposit, a.fee, a.relayer, a.channelNonce, a.deadline
         );
     }
 
