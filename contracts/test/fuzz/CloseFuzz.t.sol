@@ -119,10 +119,9 @@ contract CloseFuzzTest is EscrowFuzzBase {
         uint96 fee = uint96(bound(feeSeed, 0, uint256(spare) + refund));
         Snapshot memory before = _snapshot(id);
 
-        IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, auth);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, auth);
+        IChannelEscrow.CooperativeCloseAuth memory auth = _cooperativeCloseAuth(SALT, cumulative, fee);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, auth);
         vm.prank(relayer);
         escrow.cooperativeClose(auth, payerSig, payeeSig);
 
@@ -159,10 +158,9 @@ contract CloseFuzzTest is EscrowFuzzBase {
         uint96 fee = uint96(bound(feeSeed, available + 1, MAX_U96));
         Snapshot memory before = _snapshot(id);
 
-        IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, cumulative, fee, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, auth);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, auth);
+        IChannelEscrow.CooperativeCloseAuth memory auth = _cooperativeCloseAuth(SALT, cumulative, fee);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, auth);
         vm.expectRevert(abi.encodeWithSelector(IChannelEscrow.InsufficientBalance.selector, payer, available, fee));
         vm.prank(relayer);
         escrow.cooperativeClose(auth, payerSig, payeeSig);

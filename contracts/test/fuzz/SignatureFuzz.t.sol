@@ -182,8 +182,7 @@ contract SignatureFuzzTest is EscrowFuzzBase {
         uint256 otherKey = _otherKey(otherKeySeed, replaced);
         bytes32 id = _openChannel(SALT, deposit);
         Snapshot memory before = _snapshot(id);
-        IChannelEscrow.CooperativeCloseAuth memory auth =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, SALT, deposit, 0, address(0), 0, _deadline());
+        IChannelEscrow.CooperativeCloseAuth memory auth = _cooperativeCloseAuth(SALT, deposit, 0);
         IChannelEscrow.CompactSignature memory payerSig =
             escrow.signCooperativeClose(replacePayer ? otherKey : payerKey, auth);
         IChannelEscrow.CompactSignature memory payeeSig =

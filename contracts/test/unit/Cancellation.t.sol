@@ -120,10 +120,9 @@ contract CancellationTest is UnitTest {
     /// later, higher receipt settles.
     function test_advanceChannelNonce_payeeOutlivesItsCoSignedClose() external {
         bytes32 id = _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory close =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 2e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, close);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, close);
+        IChannelEscrow.CooperativeCloseAuth memory close = _cooperativeCloseAuth(1, 2e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, close);
         _advance(payee, 1); // the payee voids its co-signature, then serves on
         assertEq(uint8(_settle(1, 6e18)), uint8(IChannelEscrow.SettleOutcome.Settled));
         vm.expectRevert(_invalidChannelNonce(id, 1, 0));
@@ -138,10 +137,9 @@ contract CancellationTest is UnitTest {
     /// serves nothing after co-signing (the SDK's PayeeChannel enforces it) unless it voids the close first.
     function test_cooperativeClose_staleCloseNeverLowersSettled() external {
         bytes32 id = _openChannel(1, 10e18);
-        IChannelEscrow.CooperativeCloseAuth memory close =
-            IChannelEscrow.CooperativeCloseAuth(payer, payee, 1, 2e18, 0, address(0), 0, _deadline());
-        IChannelEscrow.CompactSignature memory payerSig = escrow.signCooperativeClose(payerKey, close);
-        IChannelEscrow.CompactSignature memory payeeSig = escrow.signCooperativeClose(payeeKey, close);
+        IChannelEscrow.CooperativeCloseAuth memory close = _cooperativeCloseAuth(1, 2e18, 0);
+        (IChannelEscrow.CompactSignature memory payerSig, IChannelEscrow.CompactSignature memory payeeSig) =
+            _cooperativeCloseSigs(escrow, close);
         _settle(1, 6e18);
         vm.prank(payer);
         escrow.cooperativeClose(close, payerSig, payeeSig);

@@ -159,8 +159,7 @@ contract CloseTest is UnitTest {
     function test_finalizeClose_refundsUnsettledAfterWindow() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 3e18);
-        uint40 closesAt = _requestClose(1);
-        vm.warp(closesAt + 1);
+        _requestCloseAndLetExpire(1);
         _expectChannelClosed(id, 3e18, 0);
         vm.prank(stranger); // anyone may finalize
         escrow.finalizeClose(payer, payee, 1);
@@ -185,8 +184,7 @@ contract CloseTest is UnitTest {
     function test_finalizeClose_fullySettledRefundsNothing() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 10e18);
-        uint40 closesAt = _requestClose(1);
-        vm.warp(closesAt + 1);
+        _requestCloseAndLetExpire(1);
         _expectChannelClosed(id, 10e18, 0);
         escrow.finalizeClose(payer, payee, 1);
         assertEq(escrow.balanceOf(payer), 0);
@@ -221,8 +219,7 @@ contract CloseTest is UnitTest {
 
     function test_RevertWhen_finalizeTwice() external {
         bytes32 id = _openChannel(1, 10e18);
-        uint40 closesAt = _requestClose(1);
-        vm.warp(closesAt + 1);
+        _requestCloseAndLetExpire(1);
         escrow.finalizeClose(payer, payee, 1);
         vm.expectRevert(_invalidState(id, IChannelEscrow.ChannelState.Closed));
         escrow.finalizeClose(payer, payee, 1);
@@ -255,8 +252,7 @@ contract CloseTest is UnitTest {
 
     function test_closeByPayee_worksAfterWindowEnded() external {
         bytes32 id = _openChannel(1, 10e18);
-        uint40 closesAt = _requestClose(1);
-        vm.warp(closesAt + 1);
+        _requestCloseAndLetExpire(1);
         _closeByPayee(1);
         _assertChannel(id, 10e18, 0, 0, IChannelEscrow.ChannelState.Closed);
         assertEq(escrow.balanceOf(payer), 10e18);

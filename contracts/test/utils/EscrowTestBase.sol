@@ -65,6 +65,11 @@ abstract contract EscrowTestBase is Test {
         closesAt = uint40(block.timestamp) + CHALLENGE_PERIOD;
     }
 
+    /// @dev The payer asks to close payer→payee channel `salt`, then time moves past its challenge window.
+    function _requestCloseAndLetExpire(uint32 salt) internal {
+        vm.warp(_requestClose(salt) + 1);
+    }
+
     /// @dev The payee closes payer→payee channel `salt` at once.
     function _closeByPayee(uint32 salt) internal {
         vm.prank(payee);
