@@ -167,12 +167,10 @@ contract GasBench is Script {
         uint256 ownerKey = _keys("payer", 4000, 2)[1];
         address owner = vm.addr(ownerKey);
         token.transfer(owner, 10e18);
-        bytes32 permitTypehash =
-            keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-        bytes32 structHash =
-            keccak256(abi.encode(permitTypehash, owner, address(escrow), 10e18, token.nonces(owner), deadline));
-        (uint8 v, bytes32 r, bytes32 s) =
-            vm.sign(ownerKey, keccak256(abi.encodePacked(hex"1901", token.DOMAIN_SEPARATOR(), structHash)));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(
+            ownerKey,
+            PaymentSigner.permitDigest(address(token), owner, address(escrow), 10e18, token.nonces(owner), deadline)
+        );
         escrow.depositWithPermit(owner, 10e18, deadline, v, r, s); // the relayer submits; the owner pays no gas
     }
 
