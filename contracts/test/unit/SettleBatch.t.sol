@@ -102,9 +102,7 @@ contract SettleBatchTest is UnitTest {
     function test_settle_cappedReceiptPaysRestAfterTopUp() external {
         bytes32 id = _openChannel(1, 10e18);
         _settle(1, 15e18);
-        _fund(payer, 10e18);
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 10e18);
+        _topUp(1, 10e18);
         assertEq(uint8(_settle(1, 15e18)), uint8(SETTLED));
         assertEq(escrow.balanceOf(payee), 15e18);
         _assertChannel(id, 20e18, 15e18, 0, IChannelEscrow.ChannelState.Open);

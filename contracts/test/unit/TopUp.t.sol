@@ -27,9 +27,7 @@ contract TopUpTest is UnitTest {
     function test_topUp_keepsSettled() external {
         bytes32 id = _openChannel(1, 5e18);
         _settle(1, 5e18);
-        _fund(payer, 2e18);
-        vm.prank(payer);
-        escrow.topUp(payee, 1, 2e18);
+        _topUp(1, 2e18);
         _assertChannel(id, 7e18, 5e18, 0, IChannelEscrow.ChannelState.Open);
         assertEq(uint8(_settle(1, 7e18)), uint8(IChannelEscrow.SettleOutcome.Settled));
         assertEq(escrow.balanceOf(payee), 7e18);
@@ -37,9 +35,7 @@ contract TopUpTest is UnitTest {
 
     function test_topUp_toMaxDeposit() external {
         bytes32 id = _openChannel(1, 1);
-        _fund(payer, type(uint96).max - 1);
-        vm.prank(payer);
-        escrow.topUp(payee, 1, type(uint96).max - 1);
+        _topUp(1, type(uint96).max - 1);
         _assertChannel(id, type(uint96).max, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 

@@ -58,6 +58,13 @@ abstract contract EscrowTestBase is Test {
         id = escrow.openChannel(to, salt, deposit);
     }
 
+    /// @dev Funds the payer and adds `amount` to payer→payee channel `salt`.
+    function _topUp(uint32 salt, uint96 amount) internal {
+        _fund(payer, amount);
+        vm.prank(payer);
+        escrow.topUp(payee, salt, amount);
+    }
+
     /// @dev The payer asks to close payer→payee channel `salt`; returns when its challenge window ends.
     function _requestClose(uint32 salt) internal returns (uint40 closesAt) {
         vm.prank(payer);
