@@ -143,6 +143,14 @@ contract SignatureAttacksTest is UnitTest {
     // Open authorisations
     // ---------------------------------------------------------------------------------------------
 
+    /// @dev The payer (funded with 10e18) submits open `a`, whose signature is not the payer's over a's terms:
+    /// refused with InvalidSigner naming whoever it recovers to, and nothing is taken.
+    function _assertOpenRefusedAsForged(IChannelEscrow.OpenAuth memory a) private {
+        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
+        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
+        assertEq(escrow.balanceOf(payer), 10e18);
+    }
+
     function test_rejects_openAuthReplayedOnAnotherChain() external {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
@@ -162,9 +170,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a = iother.signOpen(
             payerKey, IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig())
         );
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
-        assertEq(escrow.balanceOf(payer), 10e18);
+        _assertOpenRefusedAsForged(a);
     }
 
     function test_rejects_openAuthSignedUnderForeignDomain() external {
@@ -172,8 +178,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a =
             IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = PaymentSigner.signDigest(payerKey, _foreignDigest(block.chainid, address(other), _openHash(a)));
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
+        _assertOpenRefusedAsForged(a);
     }
 
     function test_rejects_openAuthReplayed() external {
@@ -223,8 +228,7 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
         a.deposit = 9e18;
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
+        _assertOpenRefusedAsForged(a);
     }
 
     function test_rejects_openAuthHighS() external {
@@ -251,9 +255,7 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         IChannelEscrow.OpenAuth memory a = _openAuth(payerKey, 1, 1e18, 0);
         a.sig = _malleate(a.sig);
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
-        assertEq(escrow.balanceOf(payer), 10e18);
+        _assertOpenRefusedAsForged(a);
     }
 
     /// @dev Typed data separates message kinds: a receipt signature is no open authorisation.
@@ -262,8 +264,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.OpenAuth memory a =
             IChannelEscrow.OpenAuth(payer, payee, 1, 1e18, 0, address(0), 0, _deadline(), _noSig());
         a.sig = escrow.signReceipt(payerKey, payee, 1, 1e18);
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_openHash(a), a.sig, payer));
+        _assertOpenRefusedAsForged(a);
     }
 
     // ---------------------------------------------------------------------------------------------
