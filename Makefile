@@ -11,7 +11,7 @@ export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
 .PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test lint header format-cpp \
 	openapi test-contracts test-symbolic test-symbolic-ci slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent \
-	bench-relayer bench-torrent bench-js bench-deluge demo devnet eip712-fixture wire-vectors
+	bench-relayer bench-torrent bench-js bench-deluge demo devnet services eip712-fixture wire-vectors
 
 help:
 	@echo "make demo            the main job: devnet, relayer, torrent clients with their own agents paying per piece, closes, summary"
@@ -36,6 +36,7 @@ help:
 	@echo "make wire-vectors    regenerate contracts/test/fixtures/wire-vectors.json (the shared wire test vectors)"
 	@echo "make header          regenerate client-sdk/ffi/include/piecepay.h (make lint fails when it drifted)"
 	@echo "make openapi         regenerate relayer/openapi.json from the API's Rust types (make lint checks it)"
+	@echo "make services        build the relayer and deploy programs (target/debug) as the tests and make devnet run them"
 	@echo "make check-locks     the lock files are as their tools write them (part of make test)"
 	@echo "make format-cpp      format the C++ of the integrations (.clang-format; make lint checks it)"
 	@echo "make setup           install everything the tests need (setup-toolchain, setup-torrent, setup-deluge, setup-test, setup-js)"
@@ -147,9 +148,8 @@ test-rust: setup-test
 # The libtorrent plugin over the C ABI: unit tests, loopback swarms, interoperability with stock clients;
 # then the agent-driven client (`piecepay-torrent serve|download|balance|withdraw|close`) in separate
 # processes on a devnet.
-test-torrent: setup-toolchain setup-torrent
+test-torrent: setup-toolchain setup-torrent services
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent test
-	cargo build --locked -p piecepay-relayer
 	cargo test --locked -p piecepay-e2e $(E2E_TORRENT_TESTS:%=--test %)
 
 # The Deluge plugin: an egg with its native module, tested inside real deluged daemons.
@@ -162,9 +162,8 @@ test-deluge: setup-toolchain setup-deluge
 
 # The JavaScript client: generated ABI and type declarations (npm run build type-checks the sources), unit
 # tests, WebTorrent on a devnet (piecepay-devnet, the relayer), interoperability with the libtorrent program.
-test-js: setup-js setup-toolchain setup-torrent
+test-js: setup-js setup-toolchain setup-torrent services
 	contracts/tools/build-artifacts.sh
-	cargo build --locked -p piecepay-relayer -p piecepay-deploy
 	$(MAKE) --no-print-directory -C client-sdk/integrations/libtorrent
 	cd $(JS) && npm run --silent build && npm test
 
@@ -193,9 +192,16 @@ bench-js: setup-js
 eip712-fixture: setup-toolchain
 	cd contracts && $(FORGE) script script/WriteEip712Fixture.s.sol -q
 
+# The relayer and deploy programs that the tests, the devnet and the OpenAPI document run, built by one
+# package set everywhere: cargo resolves features per invocation, and each other set rebuilt alloy's, sqlx's
+# and axum's feature variants (86 s of a CI run's test-js step). The Deluge plugin's tests build this set too.
+SERVICES := -p piecepay-relayer -p piecepay-deploy
+services:
+	cargo build --locked $(SERVICES)
+
 # The relayer's OpenAPI document, generated from the API's Rust types (schemars) by the binary that serves it.
-openapi:
-	cargo run --locked -q -p piecepay-relayer --bin piecepay-relayer -- openapi > relayer/openapi.json.tmp
+openapi: services
+	target/debug/piecepay-relayer openapi > relayer/openapi.json.tmp
 	mv relayer/openapi.json.tmp relayer/openapi.json
 
 # The wire codec's test vectors, written by the test that checks them (client-sdk/wire/tests/vectors.rs).
@@ -206,8 +212,7 @@ wire-vectors:
 # chain id; the deploy tool then picks the build and the transaction type that chain takes (docs/deploy.md).
 CHAIN_ARGS = $(if $(HARDFORK),--hardfork $(HARDFORK)) $(if $(CHAIN_ID),--chain-id $(CHAIN_ID))
 
-devnet: setup-toolchain
-	cargo build --locked -p piecepay-relayer -p piecepay-deploy
+devnet: setup-toolchain services
 	target/debug/piecepay-devnet --relayer-bin target/debug/piecepay-relayer $(CHAIN_ARGS)
 
 # The demo builds in the dev profile (optimised dependencies, see Cargo.toml) that `make test` reuses.
