@@ -65,10 +65,10 @@ contract SettleReference {
             return 0;
         }
         uint256 credited = _settleReceipts(payee, group[24:], outcomes, n);
-        if (credited != 0) {
-            fee = credited * feeBps / 10_000;
-            accountWord[payee] += credited - fee;
-        }
+        // No fee claimed, none computed: the same result, without the checked product's overflow test, whose
+        // 0 / credited halmos first leaves uninterpreted (not known to be 0) in every query of a credit.
+        if (credited != 0 && feeBps != 0) fee = credited * feeBps / 10_000;
+        if (credited != 0) accountWord[payee] += credited - fee;
     }
 
     /// @dev A fee is the caller's to take if it is within the payee's cap and the caller is the relayer the
