@@ -3,7 +3,8 @@
 # SettleReference (test/symbolic/SettleEquivalence.t.sol; bounds, and which checks `make test` runs, in
 # docs/contracts.md, "Symbolic check"). The solver is yices from the pinned lock (.venv/halmos,
 # contracts/requirements-halmos.txt). Arguments go to halmos (make test-symbolic-ci picks its check with
-# --function).
+# --function, a regex halmos anchors at the name's start). A check may set its own halmos options in a
+# `/// @custom:halmos` NatSpec line (check_sameChannelTwice's branching timeout).
 #
 # Build: none of its own. halmos runs `forge build --ast --extra-output storageLayout metadata` under the
 # current profile; foundry.toml asks every build for those outputs, so after `forge test` this compiles
