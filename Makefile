@@ -9,7 +9,7 @@ FORGE := $(CURDIR)/contracts/node_modules/@foundry-rs/forge-linux-amd64/bin/forg
 # CI=true selects the deep fuzz/invariant profile (contracts/foundry.toml).
 export FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 
-.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test lint header format-cpp \
+.PHONY: help setup setup-toolchain setup-torrent setup-deluge setup-lint setup-test setup-js check-locks test ci-contracts ci-clients lint header format-cpp \
 	openapi test-contracts test-symbolic test-symbolic-ci slither test-rust test-torrent test-js deluge-plugin test-deluge bench-gas bench-sdk bench-agent \
 	bench-relayer bench-torrent bench-js bench-deluge demo devnet services eip712-fixture wire-vectors
 
@@ -17,10 +17,11 @@ help:
 	@echo "make demo            the main job: devnet, relayer, torrent clients with their own agents paying per piece, closes, summary"
 	@echo "                     (HARDFORK=berlin CHAIN_ID=1029: on a chain like BTTC, without EIP-1559/PUSH0/TSTORE)"
 	@echo "make test            every test: lint, forge (unit, fuzz, invariant), halmos, slither, cargo, libtorrent, Deluge, JS"
+	@echo "make ci-contracts    make test's first half: locks, lint, forge, halmos, slither (make ci-clients: the rest)"
 	@echo "make devnet          a local chain with the contracts, funded accounts and a relayer (Ctrl-C stops;"
 	@echo "                     HARDFORK=… CHAIN_ID=… as for make demo)"
 	@echo "make test-symbolic   halmos: the assembly settle loop against a plain-Solidity reference (bounded; docs/contracts.md)"
-	@echo "make test-symbolic-ci  the part of it make test runs: the one-receipt check"
+	@echo "make test-symbolic-ci  the part of it make test runs: one receipt, and two receipts of one channel"
 	@echo "make bench-gas       gas per settlement/open/close/onboarding on a local anvil (current build, then legacy on berlin)"
 	@echo "make bench-sdk       SDK sign/verify/durable-save latency (ns per op)"
 	@echo "make bench-agent     how long a client agent takes to resume 1,000 stored channels"
@@ -80,8 +81,13 @@ $(JS)/node_modules/.piecepay-lock: $(JS)/package-lock.json
 
 setup: setup-test setup-js
 
-# test-torrent first: it builds the libtorrent program that an end-to-end cargo test drives.
-test: setup check-locks lint test-contracts test-symbolic-ci slither test-torrent test-rust test-js test-deluge
+test: ci-contracts ci-clients
+
+# make test's two halves, each complete from a fresh clone, for a CI that runs them as two jobs (`.ci/run
+# ci-contracts`, `.ci/run ci-clients`): about half of make test's time each. test-torrent first: it builds
+# the libtorrent program that an end-to-end cargo test drives.
+ci-contracts: setup check-locks lint test-contracts test-symbolic-ci slither
+ci-clients: setup test-torrent test-rust test-js test-deluge
 
 # The lock files are in the form their tools write them: a lock that drifted from its manifest (or from
 # what the registry now serves) fails here with the file named, not in a newcomer's first command.
@@ -126,14 +132,15 @@ slither: setup-test
 # Symbolic equivalence of settleBatch's assembly loop and test/symbolic/SettleReference.sol (bounds in
 # docs/contracts.md, "Symbolic check"). After test-contracts it compiles nothing (it reads that build's out/;
 # run alone on a fresh clone, halmos's forge build compiles everything first). `make test` runs the checks
-# that fit its time, test-symbolic-ci: the one-receipt check; the fee rule and two-receipt shapes take longer.
+# that fit its time, test-symbolic-ci: one receipt, and two receipts of one channel (the first settling, the
+# carried state); the fee rule and the general two-receipt shapes take longer.
 test-symbolic: setup-toolchain
 	contracts/tools/install-venv.sh halmos
 	contracts/tools/symbolic.sh
 
 test-symbolic-ci: setup-toolchain
 	contracts/tools/install-venv.sh halmos
-	contracts/tools/symbolic.sh --function check_oneReceipt
+	contracts/tools/symbolic.sh --function 'check_(oneReceipt|sameChannelTwice)'
 
 # The end-to-end crate's torrent tests run in test-torrent (they need its libtorrent program); every other
 # test of the workspace runs here, a new file in tests/tests/ included, so nothing runs twice.
