@@ -18,7 +18,7 @@ void SessionPlugin::on_tick() {
   if (!started_) start();
   std::shared_ptr<Choker> const choker = selling_();
   if (choker == nullptr) {
-    if (took_over_) give_back();
+    if (slots_.lent()) give_back();
     return;
   }
   choker->rank(slot_policy(), std::chrono::steady_clock::now());
@@ -41,38 +41,31 @@ void SessionPlugin::start() {
 // only hook (get_unchoke_priority) merely breaks ties among optimistic unchokes. So a selling session
 // takes it over: unchoke_slots_limit -1 (with the fixed-slots algorithm) switches libtorrent's choker
 // off, and the number the host set becomes ours to give out. A host that sets it again later (a
-// client's preferences) is heard at the next tick.
+// client's preferences) is heard at the next tick (lent_settings.hpp).
 SlotPolicy SessionPlugin::slot_policy() {
   lt::settings_pack const s = session_.get_settings();
-  int const limit = s.get_int(lt::settings_pack::unchoke_slots_limit);
-  int const algorithm = s.get_int(lt::settings_pack::choking_algorithm);
-  if (!took_over_ || limit != -1 || algorithm != lt::settings_pack::fixed_slots_choker) {
-    if (!took_over_ || limit != -1) slots_ = limit;
-    if (!took_over_ || algorithm != lt::settings_pack::fixed_slots_choker) algorithm_ = algorithm;
-    lt::settings_pack ours;
-    ours.set_int(lt::settings_pack::unchoke_slots_limit, -1);
-    ours.set_int(lt::settings_pack::choking_algorithm, lt::settings_pack::fixed_slots_choker);
-    session_.apply_settings(std::move(ours));
-    took_over_ = true;
-  }
+  lt::settings_pack ours;
+  bool const slots_set = slots_.lend(s, -1, ours);
+  bool const algorithm_set = algorithm_.lend(s, lt::settings_pack::fixed_slots_choker, ours);
+  if (slots_set || algorithm_set) session_.apply_settings(std::move(ours));
   SlotPolicy policy;
-  policy.slots = slots_;
+  policy.slots = slots_.host();
   int const optimistic = s.get_int(lt::settings_pack::num_optimistic_unchoke_slots);
   // libtorrent's default: one optimistic unchoke per five slots, at least one (none without slots).
-  policy.optimistic = slots_ == 0 ? 0 : optimistic > 0 ? optimistic : std::max(1, slots_ / 5);
+  policy.optimistic = policy.slots == 0 ? 0 : optimistic > 0 ? optimistic : std::max(1, policy.slots / 5);
   policy.optimistic_interval =
       std::chrono::seconds(std::max(1, s.get_int(lt::settings_pack::optimistic_unchoke_interval)));
   policy.reserved_percent = reserved_percent_;
   return policy;
 }
 
-// Payments stopped: libtorrent's own choker gets the host's slots back.
+// Payments stopped: libtorrent's own choker gets the host's slots back (what the host set since stays).
 void SessionPlugin::give_back() {
+  lt::settings_pack const s = session_.get_settings();
   lt::settings_pack theirs;
-  theirs.set_int(lt::settings_pack::unchoke_slots_limit, slots_);
-  theirs.set_int(lt::settings_pack::choking_algorithm, algorithm_);
-  session_.apply_settings(std::move(theirs));
-  took_over_ = false;
+  bool const slots_set = slots_.give_back(s, theirs);
+  bool const algorithm_set = algorithm_.give_back(s, theirs);
+  if (slots_set || algorithm_set) session_.apply_settings(std::move(theirs));
 }
 
 }  // namespace piecepay::torrent

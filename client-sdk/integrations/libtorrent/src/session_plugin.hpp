@@ -15,6 +15,7 @@
 #include <set>
 
 #include "choker.hpp"
+#include "lent_settings.hpp"
 
 namespace piecepay::torrent {
 
@@ -52,9 +53,9 @@ class SessionPlugin final : public libtorrent::plugin {
   std::promise<void> started_promise_;
   std::shared_future<void> started_future_ = started_promise_.get_future().share();
   std::set<libtorrent::torrent_handle> joined_;  ///< torrents joined through new_torrent before the first tick
-  bool took_over_ = false;
-  int slots_ = 8;
-  int algorithm_ = 0;  ///< the host's choking algorithm, given back with its slots
+  // While the session sells: libtorrent's choker off, the host's slots ours to give out (slot_policy).
+  LentSetting slots_{libtorrent::settings_pack::unchoke_slots_limit};
+  LentSetting algorithm_{libtorrent::settings_pack::choking_algorithm};
 };
 
 }  // namespace piecepay::torrent

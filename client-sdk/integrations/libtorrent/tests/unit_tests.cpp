@@ -1,5 +1,6 @@
 // Unit tests of the parts without a peer: message framing, piece counting, the choker (over fake
-// connections), the bench's statistics and how attach reports an agent that does not start.
+// connections), the bench's statistics, how attach reports an agent that does not start and the rule for
+// the session settings payments borrow.
 #include <piecepay.h>
 
 #include <libtorrent/session.hpp>
@@ -13,6 +14,7 @@
 #include "check.hpp"
 #include "choker.hpp"
 #include "frame.hpp"
+#include "lent_settings.hpp"
 #include "peek.hpp"
 #include "piecepay_torrent/attach.hpp"
 #include "swarm.hpp"
@@ -97,6 +99,27 @@ int main(int argc, char** argv) {
                CHECK(e.code == "invalid_policy");
                CHECK(std::string(e.what()) == "error[invalid_policy]: reserved_percent above 100");
              }
+           }},
+          // The choker's settings (session_plugin.cpp): lent every tick, a host change heard and kept.
+          {"lent_setting_hears_the_host_and_gives_back_its_latest_value",
+           [] {
+             int const name = lt::settings_pack::unchoke_slots_limit;
+             LentSetting slots(name);
+             lt::settings_pack now, out;
+             now.set_int(name, 8);
+             CHECK(slots.lend(now, -1, out) && out.get_int(name) == -1 && slots.host() == 8);
+             now.set_int(name, -1);
+             lt::settings_pack unchanged;
+             CHECK(!slots.lend(now, -1, unchanged) && !unchanged.has_val(name) && slots.host() == 8);
+             now.set_int(name, 3);  // the host's preferences, set while lent
+             CHECK(slots.lend(now, -1, out) && slots.host() == 3);
+             now.set_int(name, -1);
+             lt::settings_pack back;
+             CHECK(slots.give_back(now, back) && back.get_int(name) == 3 && !slots.lent());
+             CHECK(!slots.give_back(now, back));  // once
+             slots.lend(now, -1, out);            // found -1: the host's, nothing written, nothing to give back
+             lt::settings_pack none;
+             CHECK(!slots.give_back(now, none) && !none.has_val(name));
            }},
           {"extended_frame_layout",
            [] {
