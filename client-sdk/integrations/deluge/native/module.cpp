@@ -71,8 +71,8 @@ bp::dict check_session(const bp::object& py) {
   return out;
 }
 
-// libtorrent's hashing threads in the session now: what payments_agent.cpp raised them to while payments
-// run, or what they were put back to (get_status shows it).
+// libtorrent's hashing threads in the session now: what piecepay::torrent::attach raised them to while
+// payments run, or what they were put back to (get_status shows it).
 int hashing_threads(const bp::object& py) {
   lt::session& session = session_of(py);
   WithoutGil unlocked;

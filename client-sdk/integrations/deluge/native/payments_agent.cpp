@@ -6,14 +6,11 @@
 #include <boost/property_tree/json_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
-#include <algorithm>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include <libtorrent/peer_info.hpp>
 #include <libtorrent/session.hpp>
-#include <libtorrent/settings_pack.hpp>
 #include <libtorrent/torrent_handle.hpp>
 
 #include "error.hpp"
@@ -61,40 +58,6 @@ std::string minus(const std::string& a, const std::string& b) {
   return first == std::string::npos ? "0" : out.substr(first);
 }
 
-// A piece is paid when it passes its hash check, and a seller serves only its credit window ahead of the
-// receipts, so every piece waiting for its hash check holds the seller back. libtorrent hashes on one
-// thread by default (and Deluge 2.0.3 has no setting for it); while payments run, the session hashes on
-// one thread per core, as libtorrent's documentation suggests for high download rates. Between two
-// deluged on loopback (README, "Bench") a single hashing thread fell behind the download by more than the
-// 256-piece window: the seeder refused ~1,800 requests over four paid transfers; with more threads it
-// refused almost none, and the paid/free ratio went from 0.841 to 0.995 (21 rounds each). A value the
-// user set higher is kept, and the one found is put back when payments stop.
-class HashingThreads {
- public:
-  explicit HashingThreads(lt::session& session) : session_(session) {
-    found_ = session.get_settings().get_int(lt::settings_pack::hashing_threads);
-    int const wanted = std::max(found_, static_cast<int>(std::thread::hardware_concurrency()));
-    if (wanted > found_) set(wanted);
-    raised_ = wanted > found_;
-  }
-  ~HashingThreads() {
-    if (raised_) set(found_);
-  }
-  HashingThreads(const HashingThreads&) = delete;
-  HashingThreads& operator=(const HashingThreads&) = delete;
-
- private:
-  void set(int threads) {
-    lt::settings_pack pack;
-    pack.set_int(lt::settings_pack::hashing_threads, threads);
-    session_.apply_settings(std::move(pack));
-  }
-
-  lt::session& session_;
-  int found_ = 1;
-  bool raised_ = false;
-};
-
 std::string hex(const lt::sha1_hash& hash) {
   std::ostringstream out;
   out << hash;
@@ -104,7 +67,7 @@ std::string hex(const lt::sha1_hash& hash) {
 class AgentPayments final : public Payments {
  public:
   AgentPayments(lt::session& session, std::unique_ptr<torrent::Attachment> attachment)
-      : session_(session), hashing_(std::make_unique<HashingThreads>(session)), attachment_(std::move(attachment)) {}
+      : session_(session), attachment_(std::move(attachment)) {}
 
   std::map<std::string, TorrentTotals> totals() override {
     const pt::ptree report = read_report();
@@ -185,10 +148,7 @@ class AgentPayments final : public Payments {
     return out;
   }
 
-  void stop() override {
-    attachment_->stop();
-    hashing_.reset();
-  }
+  void stop() override { attachment_->stop(); }
 
  private:
   pt::ptree read_report() const {
@@ -209,7 +169,6 @@ class AgentPayments final : public Payments {
   }
 
   lt::session& session_;
-  std::unique_ptr<HashingThreads> hashing_;  ///< null once stopped
   std::unique_ptr<torrent::Attachment> attachment_;
 };
 

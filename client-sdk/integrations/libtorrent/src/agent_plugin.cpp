@@ -20,6 +20,7 @@
 #include "connection.hpp"
 #include "ffi_common.hpp"
 #include "frame.hpp"
+#include "lent_settings.hpp"
 #include "payments.hpp"
 #include "peek.hpp"
 #include "piecepay_torrent/attach.hpp"
@@ -80,7 +81,7 @@ struct AgentTorrent {
 /// freed (its threads joined) with the last of them.
 class AgentCore {
  public:
-  explicit AgentCore(PiecepayAgent* agent) : agent_(agent) {}
+  AgentCore(PiecepayAgent* agent, lt::session_handle session) : hashing_threads(std::move(session)), agent_(agent) {}
   ~AgentCore() {
     piecepay_agent_free(agent_);
     if (freed_) freed_->set_value();
@@ -110,6 +111,8 @@ class AgentCore {
   /// Connections on which this agent owes a payment (pieces verified and unpaid, a receipt unacknowledged).
   std::atomic<int> payments_due{0};
   std::optional<std::promise<void>> freed_;  ///< set by stop(): kept when the agent is freed
+  /// Raised once the plugin joined, given back by Attachment::stop (the caller's threads only).
+  HashingThreads hashing_threads;
 
  private:
   struct Route {
@@ -498,6 +501,7 @@ void Attachment::stop() {
   std::future<void> done = freed.get_future();
   core_->freed_.emplace(std::move(freed));
   core_->stopped_.store(true);
+  core_->hashing_threads.give_back();
   // Links let go on the network thread (each connection's next tick); the agent is freed with the last.
   core_.reset();
   done.wait_for(std::chrono::seconds(10));
@@ -508,7 +512,7 @@ std::unique_ptr<Attachment> attach(lt::session& session, const std::string& conf
   if (options.reserved_percent > 100) throw AttachError("invalid_policy", "reserved_percent above 100");
   PiecepayAgent* agent = nullptr;
   check(piecepay_agent_new(config_path.c_str(), password, &agent));
-  auto core = std::make_shared<AgentCore>(agent);
+  auto core = std::make_shared<AgentCore>(agent, session);
   check(piecepay_agent_set_wake(agent, &on_agent_wake, core.get()));
   std::weak_ptr<AgentCore> const weak = core;
   auto plugin = std::make_shared<SessionPlugin>(
@@ -525,6 +529,7 @@ std::unique_ptr<Attachment> attach(lt::session& session, const std::string& conf
   // refused by a seller once it joins. Returning only once it has joined leaves the host one rule: the
   // connections open when attach returns are the ones to re-make.
   joined.wait();
+  core->hashing_threads.raise();
   return std::make_unique<Attachment>(std::move(core));
 }
 

@@ -1,13 +1,15 @@
 // Unit tests of the parts without a peer: message framing, piece counting, the choker (over fake
-// connections), the bench's statistics, how attach reports an agent that does not start and the rule for
-// the session settings payments borrow.
+// connections), the bench's statistics, how attach reports an agent that does not start and the session
+// settings it lends payments (on real sessions).
 #include <piecepay.h>
 
 #include <libtorrent/session.hpp>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../demo/bench_stats.hpp"
@@ -62,6 +64,14 @@ std::vector<int> unchoked(const std::vector<std::shared_ptr<FakePeer>>& ps) {
   return out;
 }
 
+void set_int(lt::session& ses, int name, int value) {
+  lt::settings_pack pack;
+  pack.set_int(name, value);
+  ses.apply_settings(std::move(pack));
+}
+
+int hashing_threads(lt::session& ses) { return ses.get_settings().get_int(lt::settings_pack::hashing_threads); }
+
 SlotPolicy policy(int slots, int optimistic, std::uint8_t reserved_percent) {
   SlotPolicy p;
   p.slots = slots;
@@ -99,6 +109,48 @@ int main(int argc, char** argv) {
                CHECK(e.code == "invalid_policy");
                CHECK(std::string(e.what()) == "error[invalid_policy]: reserved_percent above 100");
              }
+           }},
+          // What attach does to a real session once the plugin joined, and Attachment::stop undoes.
+          {"hashing_threads_raised_to_one_per_core_and_given_back",
+           [] {
+             int const cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+             lt::session ses(swarm::loopback_settings());
+             set_int(ses, lt::settings_pack::hashing_threads, 1);  // libtorrent's default
+             HashingThreads threads(ses);
+             threads.raise();
+             CHECK(hashing_threads(ses) == cores);
+             threads.give_back();
+             CHECK(hashing_threads(ses) == 1);
+           }},
+          {"hashing_threads_keep_a_higher_host_value",
+           [] {
+             int const more = static_cast<int>(std::thread::hardware_concurrency()) + 3;
+             lt::session ses(swarm::loopback_settings());
+             set_int(ses, lt::settings_pack::hashing_threads, more);
+             HashingThreads threads(ses);
+             threads.raise();
+             CHECK(hashing_threads(ses) == more);
+             threads.give_back();
+             CHECK(hashing_threads(ses) == more);
+           }},
+          {"hashing_threads_the_host_set_meanwhile_stay",
+           [] {
+             int const cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+             lt::session ses(swarm::loopback_settings());
+             set_int(ses, lt::settings_pack::hashing_threads, 1);
+             HashingThreads threads(ses);
+             threads.raise();
+             set_int(ses, lt::settings_pack::hashing_threads, cores + 5);  // the host's choice
+             threads.give_back();
+             CHECK(hashing_threads(ses) == cores + 5);
+           }},
+          {"hashing_threads_given_back_after_the_session_is_gone",
+           [] {
+             auto ses = std::make_unique<lt::session>(swarm::loopback_settings());
+             HashingThreads threads(*ses);
+             threads.raise();
+             ses.reset();
+             threads.give_back();  // nothing to give back to, and no throw
            }},
           // The choker's settings (session_plugin.cpp): lent every tick, a host change heard and kept.
           {"lent_setting_hears_the_host_and_gives_back_its_latest_value",

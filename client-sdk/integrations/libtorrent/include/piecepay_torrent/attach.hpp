@@ -71,8 +71,9 @@ class Attachment {
   /// The plugin's own counters (pieces served paid or free, requests swallowed, pieces paid, …).
   const Counters& counters() const;
   /// Detaches from the session — connections stop paying and being policed, the host's choker settings
-  /// come back — and stops the agent: every change durable, its threads joined. Waits for the network
-  /// thread to let go of every peer link (≤ 2 s while the session runs). Idempotent.
+  /// (at the plugin's next tick) and hashing threads come back — and stops the agent: every change
+  /// durable, its threads joined. Waits for the network thread to let go of every peer link (≤ 2 s while
+  /// the session runs). Idempotent.
   void stop();
 
  private:
@@ -88,6 +89,13 @@ class Attachment {
 /// `tick_interval`); the connections open by then went through their handshake without piecepay's
 /// extension and stay unpaid: a host that had connections re-makes them. Nothing is added when the
 /// agent does not start (AttachError names what is wrong). Once per session.
+///
+/// Two of the session's settings are lent to payments until stop (src/lent_settings.hpp): a selling
+/// session's choker (its upload slots go by bid), and `hashing_threads`, raised to one per core (a higher
+/// value is kept) once the torrents joined — a piece is paid when it passes its hash check, and with
+/// libtorrent's single hashing thread a buyer's passed pieces fell more than a seller's credit window
+/// behind what it was sent (client-sdk/integrations/deluge/README.md, "Bench"). On stop each comes back
+/// to the value found unless the host set another meanwhile: that one stays.
 std::unique_ptr<Attachment> attach(libtorrent::session& session, const std::string& config_path,
                                    const char* password = nullptr, AttachOptions options = {});
 
