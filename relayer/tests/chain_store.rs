@@ -10,6 +10,7 @@ use piecepay_protocol::{
         ChannelState, OperationState, OperationSubmission, SettlementState, SignatureJson,
         WithdrawRequest,
     },
+    settle_batch::{SettledEntry, SettledGroup},
 };
 use piecepay_relayer::{
     Store,
@@ -17,7 +18,7 @@ use piecepay_relayer::{
 };
 use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, EventMeta, IndexedEvent, IndexerStore, JournalOp,
-    RequeueReason, SettledPayee, Settlement, TxId, TxJournal,
+    RequeueReason, TxId, TxJournal,
 };
 use piecepay_test_support::journal::{self, apply, attempt, inclusion, intent};
 
@@ -105,18 +106,20 @@ both_engines!(
             .unwrap();
         let b2 = block(2, 1);
         let settled = EscrowEvent::ReceiptsSettled {
-            groups: vec![SettledPayee {
+            groups: vec![SettledGroup {
                 payee,
-                credited: U256::from(300),
-                fee: U256::ZERO,
-                settlements: vec![
-                    Settlement {
-                        channel_id: id,
+                credited: 300,
+                fee: 0,
+                entries: vec![
+                    SettledEntry {
+                        payer,
+                        salt: 5,
                         settled: 300,
                     },
                     // A channel opened before the start block: unknown, ignored.
-                    Settlement {
-                        channel_id: B256::repeat_byte(0xee),
+                    SettledEntry {
+                        payer,
+                        salt: 6,
                         settled: 1,
                     },
                 ],
@@ -157,7 +160,7 @@ both_engines!(
         assert_eq!(channel.updated_block, 2);
         assert!(
             store
-                .channel_record(&B256::repeat_byte(0xee))
+                .channel_record(&piecepay_protocol::channel_id(payer, payee, 6))
                 .await
                 .unwrap()
                 .is_none()

@@ -16,10 +16,15 @@
 
 use std::collections::HashMap;
 
-use alloy_primitives::{Address, aliases::U96};
+use alloy_primitives::{Address, B256, aliases::U96};
 use alloy_sol_types::SolCall;
+use serde::{Deserialize, Serialize};
 
-use crate::{CompactSignature, Receipt, bindings::ChannelEscrow::settleBatchCall};
+use crate::{
+    Amount, CompactSignature, Receipt,
+    amount::{from_u96, to_u96},
+    bindings::ChannelEscrow::settleBatchCall,
+};
 
 /// Bytes of a group header: payee, fee, count.
 pub const GROUP_HEADER_LEN: usize = 20 + 2 + 2;
@@ -214,13 +219,17 @@ pub const SETTLED_ENTRY_LEN: usize = 20 + 4 + 12;
 /// group       := payee (20) ‖ credited (uint128) ‖ fee (uint128) ‖ count (uint16) ‖ count × entry
 /// entry       := payer (20) ‖ salt (uint32) ‖ settled (uint96)
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Its JSON form (the relayer keeps decoded events) writes amounts as decimal strings.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SettledGroup {
     /// The group's payee, credited `credited − fee`.
     pub payee: Address,
     /// What the group's receipts credited, fee included.
+    #[serde(with = "crate::amount::decimal")]
     pub credited: u128,
     /// The submitter's fee out of `credited`.
+    #[serde(with = "crate::amount::decimal")]
     pub fee: u128,
     /// One entry per settled receipt, in batch order.
     pub entries: Vec<SettledEntry>,
@@ -252,6 +261,14 @@ impl SettledGroup {
         Some(groups)
     }
 
+    /// Each settled channel's id and new settled total, in batch order.
+    pub fn channels(&self) -> impl Iterator<Item = ChannelSettled> + '_ {
+        self.entries.iter().map(|entry| ChannelSettled {
+            channel_id: entry.channel_id(self.payee),
+            settled: entry.settled,
+        })
+    }
+
     /// The packed group, as the escrow logs it (`settlements` is the concatenation of its groups).
     ///
     /// # Panics
@@ -272,19 +289,30 @@ impl SettledGroup {
 }
 
 /// One channel's new settled total, an entry of a [`SettledGroup`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SettledEntry {
     /// The channel's payer (recovered from the receipt's signature).
     pub payer: Address,
     /// The channel's salt.
     pub salt: u32,
-    /// The channel's settled total after the receipt.
-    pub settled: U96,
+    /// The channel's settled total after the receipt (a `uint96`).
+    #[serde(with = "crate::amount::decimal")]
+    pub settled: Amount,
+}
+
+/// A channel's new settled total after a settlement, by channel id: what the SDK reports for a
+/// `settleBatch` and what the relayer's indexer applies ([`SettledGroup::channels`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChannelSettled {
+    /// The channel.
+    pub channel_id: B256,
+    /// Its settled total now.
+    pub settled: Amount,
 }
 
 impl SettledEntry {
     /// The channel's id, given the group's payee.
-    pub fn channel_id(&self, payee: Address) -> alloy_primitives::B256 {
+    pub fn channel_id(&self, payee: Address) -> B256 {
         crate::channel_id(self.payer, payee, self.salt)
     }
 
@@ -293,16 +321,20 @@ impl SettledEntry {
         Self {
             payer: Address::from_slice(&entry[..20]),
             salt: u32::from_be_bytes(entry[20..24].try_into().expect("4 bytes")),
-            settled: U96::from_be_slice(&entry[24..]),
+            settled: from_u96(U96::from_be_slice(&entry[24..])),
         }
     }
 
     /// The packed entry, as the escrow logs it.
+    ///
+    /// # Panics
+    /// With `settled` above `uint96` ([`MAX_AMOUNT`](crate::MAX_AMOUNT)), which no escrow entry holds.
     pub fn encode(&self) -> [u8; SETTLED_ENTRY_LEN] {
+        let settled = to_u96(self.settled).expect("a settled total within uint96");
         let mut out = [0u8; SETTLED_ENTRY_LEN];
         out[..20].copy_from_slice(self.payer.as_slice());
         out[20..24].copy_from_slice(&self.salt.to_be_bytes());
-        out[24..].copy_from_slice(&self.settled.to_be_bytes::<12>());
+        out[24..].copy_from_slice(&settled.to_be_bytes::<12>());
         out
     }
 }
@@ -368,7 +400,7 @@ impl SettleOutcome {
 
 #[cfg(test)]
 mod tests {
-    use alloy_primitives::{B256, hex};
+    use alloy_primitives::hex;
 
     use super::*;
 
@@ -505,7 +537,7 @@ mod tests {
                 .map(|&salt| SettledEntry {
                     payer: Address::repeat_byte(1),
                     salt,
-                    settled: U96::from(0x0506u64),
+                    settled: 0x0506,
                 })
                 .collect(),
         }
@@ -527,13 +559,29 @@ mod tests {
         assert_eq!(&entry[..20], Address::repeat_byte(1).as_slice());
         assert_eq!(&entry[20..24], &hex!("01020304"));
         assert_eq!(&entry[24..36], &hex!("000000000000000000000506"));
-        assert_eq!(SettledGroup::decode_all(&packed), Some(groups));
+        assert_eq!(SettledGroup::decode_all(&packed), Some(groups.clone()));
         assert_eq!(SettledGroup::decode_all(&[]), Some(vec![]));
-        let entry = settled_group(2, &[5]).entries[0];
         let payee = Address::repeat_byte(2);
         assert_eq!(
-            entry.channel_id(payee),
-            crate::channel_id(entry.payer, payee, entry.salt)
+            groups[0].channels().collect::<Vec<_>>(),
+            [0x0102_0304, 7].map(|salt| ChannelSettled {
+                channel_id: crate::channel_id(Address::repeat_byte(1), payee, salt),
+                settled: 0x0506,
+            })
+        );
+        // JSON (the relayer's decoded events): amounts as decimal strings, round trip exact.
+        let json = serde_json::to_value(&groups[0]).unwrap();
+        assert_eq!(
+            (
+                &json["credited"],
+                &json["fee"],
+                &json["entries"][0]["settled"]
+            ),
+            (&"260".into(), &"3".into(), &"1286".into())
+        );
+        assert_eq!(
+            serde_json::from_value::<SettledGroup>(json).unwrap(),
+            groups[0]
         );
     }
 

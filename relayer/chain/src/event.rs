@@ -27,29 +27,6 @@ pub struct EventMeta {
     pub log_index: u64,
 }
 
-/// What one payee group of a `settleBatch` settled: a group of `ReceiptsSettled`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SettledPayee {
-    /// The group's payee.
-    pub payee: Address,
-    /// What the group credited, fee included.
-    pub credited: U256,
-    /// The submitter's fee out of `credited`.
-    pub fee: U256,
-    /// Each channel's new settled total.
-    pub settlements: Vec<Settlement>,
-}
-
-/// One channel's new settled total, an entry of `ReceiptsSettled`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Settlement {
-    /// The channel.
-    pub channel_id: B256,
-    /// Its settled total after the batch (uint96).
-    #[serde(with = "piecepay_protocol::amount::decimal")]
-    pub settled: u128,
-}
-
 /// An escrow event, decoded. Amounts of channel fields (uint96) are `u128`; account amounts (uint256)
 /// are [`U256`]. Every variant is a state change (or a skip) listed in `docs/contracts.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,8 +97,8 @@ pub enum EscrowEvent {
     /// `ReceiptsSettled(settlements)`: one per `settleBatch` that settled anything, with its payee groups
     /// that settled at least one receipt, in batch order.
     ReceiptsSettled {
-        /// The groups.
-        groups: Vec<SettledPayee>,
+        /// The groups ([`SettledGroup::channels`]: each channel's new settled total).
+        groups: Vec<SettledGroup>,
     },
     /// `ReceiptSkipped(channelId, outcome)`: a receipt `settleBatch` did not settle.
     ReceiptSkipped {
@@ -280,25 +257,9 @@ pub fn decode_log(log: &Log) -> Result<Option<IndexedEvent>> {
         }
         E::ReceiptsSettled::SIGNATURE_HASH => {
             let e: E::ReceiptsSettled = data(log).map_err(bad)?;
-            let groups = SettledGroup::decode_all(&e.settlements)
-                .ok_or_else(|| bad("ReceiptsSettled settlements not whole groups".into()))?;
             EscrowEvent::ReceiptsSettled {
-                groups: groups
-                    .into_iter()
-                    .map(|g| SettledPayee {
-                        payee: g.payee,
-                        credited: U256::from(g.credited),
-                        fee: U256::from(g.fee),
-                        settlements: g
-                            .entries
-                            .iter()
-                            .map(|s| Settlement {
-                                channel_id: s.channel_id(g.payee),
-                                settled: s.settled.to(),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
+                groups: SettledGroup::decode_all(&e.settlements)
+                    .ok_or_else(|| bad("ReceiptsSettled settlements not whole groups".into()))?,
             }
         }
         E::ReceiptSkipped::SIGNATURE_HASH => {
@@ -390,19 +351,18 @@ mod tests {
                 fee: 3,
             }
         );
+        let group = SettledGroup {
+            payee: Address::repeat_byte(2),
+            credited: 30,
+            fee: 1,
+            entries: vec![SettledEntry {
+                payer: Address::repeat_byte(1),
+                salt: 5,
+                settled: 30,
+            }],
+        };
         let settled = E::ReceiptsSettled {
-            settlements: SettledGroup {
-                payee: Address::repeat_byte(2),
-                credited: 30,
-                fee: 1,
-                entries: vec![SettledEntry {
-                    payer: Address::repeat_byte(1),
-                    salt: 5,
-                    settled: U96::from(30u64),
-                }],
-            }
-            .encode()
-            .into(),
+            settlements: group.encode().into(),
         };
         let decoded = decode_log(&rpc_log(settled.encode_log_data()))
             .unwrap()
@@ -410,19 +370,7 @@ mod tests {
         assert_eq!(
             decoded.event,
             EscrowEvent::ReceiptsSettled {
-                groups: vec![SettledPayee {
-                    payee: Address::repeat_byte(2),
-                    credited: U256::from(30),
-                    fee: U256::from(1),
-                    settlements: vec![Settlement {
-                        channel_id: piecepay_protocol::channel_id(
-                            Address::repeat_byte(1),
-                            Address::repeat_byte(2),
-                            5
-                        ),
-                        settled: 30,
-                    }],
-                }],
+                groups: vec![group]
             }
         );
         let skipped = E::ReceiptSkipped {

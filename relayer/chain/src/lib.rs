@@ -19,10 +19,7 @@ pub use alloy;
 pub use block::{BlockRef, find_common_ancestor};
 pub use classify::{SendErrorKind, classify_send_error};
 pub use error::{BoxError, Causes, Error, Result};
-pub use event::{
-    EscrowEvent, EventMeta, IndexedEvent, SettledPayee, Settlement, SkipOutcome, decode_log,
-    event_signatures,
-};
+pub use event::{EscrowEvent, EventMeta, IndexedEvent, SkipOutcome, decode_log, event_signatures};
 pub use fees::{FeeMarket, FeePolicy, Fees};
 pub use file_journal::FileJournal;
 pub use indexer::{Indexer, IndexerConfig, IndexerStep};

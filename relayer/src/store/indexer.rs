@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use piecepay_protocol::{
     alloy_primitives::{Address, B256},
     relayer_api::ChannelState,
+    settle_batch::SettledGroup,
 };
 use piecepay_relayer_chain::{
     BlockRange, BlockRef, EscrowEvent, IndexedEvent, IndexerStore, Result as ChainResult,
@@ -100,8 +101,8 @@ impl ChannelEffect {
             } => vec![(*channel_id, Self::ToppedUp { deposit: *deposit })],
             EscrowEvent::ReceiptsSettled { groups } => groups
                 .iter()
-                .flat_map(|g| &g.settlements)
-                .map(|s| (s.channel_id, Self::Settled { settled: s.settled }))
+                .flat_map(SettledGroup::channels)
+                .map(|c| (c.channel_id, Self::Settled { settled: c.settled }))
                 .collect(),
             EscrowEvent::CloseRequested {
                 channel_id,

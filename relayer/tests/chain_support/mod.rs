@@ -198,10 +198,9 @@ impl Net {
                 for group in SettledGroup::decode_all(&e.data.settlements).unwrap() {
                     settled.extend(
                         group
-                            .entries
-                            .iter()
-                            .filter(|s| s.channel_id(group.payee) == channel)
-                            .map(|s| s.settled.to::<u128>()),
+                            .channels()
+                            .filter(|c| c.channel_id == channel)
+                            .map(|c| c.settled),
                     );
                 }
             }

@@ -17,7 +17,7 @@ use piecepay_protocol::{
     SigningKey, SolStruct, TopUp, Withdrawal,
     alloy_primitives::{Address, B256, U256},
     domain,
-    settle_batch::{SettleBatch, SettleOutcome, SettledGroup},
+    settle_batch::{ChannelSettled, SettleBatch, SettleOutcome, SettledGroup},
 };
 
 use super::{
@@ -116,15 +116,6 @@ pub struct Closed {
     /// The transaction.
     pub tx: Tx,
     /// What the payee kept; the payer got `deposit − settled` back.
-    pub settled: Amount,
-}
-
-/// One channel's new settled total after a settlement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ChannelSettled {
-    /// The channel.
-    pub channel_id: B256,
-    /// Its settled total now.
     pub settled: Amount,
 }
 
@@ -720,12 +711,7 @@ impl<P: Provider<Ethereum> + Clone> ChainClient<P> {
             for group in groups {
                 report.credited += U256::from(group.credited);
                 report.fees += U256::from(group.fee);
-                report
-                    .settled
-                    .extend(group.entries.iter().map(|e| ChannelSettled {
-                        channel_id: e.channel_id(group.payee),
-                        settled: e.settled.to(),
-                    }));
+                report.settled.extend(group.channels());
             }
         }
         for group in self.events::<ChannelEscrow::GroupSkipped>(&receipt) {

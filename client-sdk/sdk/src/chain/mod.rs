@@ -22,7 +22,9 @@ mod revert;
 pub use alloy;
 
 pub use client::{
-    BySigReport, ChainClient, ChallengeStarted, ChannelInfo, ChannelSettled, ChannelStatus, Closed,
-    Opened, SettleReport, SignedPermit, SkippedGroup, ToppedUp, Tx,
+    BySigReport, ChainClient, ChallengeStarted, ChannelInfo, ChannelStatus, Closed, Opened,
+    SettleReport, SignedPermit, SkippedGroup, ToppedUp, Tx,
 };
+/// A settle report's entries ([`SettleReport::settled`]), as the relayer's indexer applies them too.
+pub use piecepay_protocol::settle_batch::ChannelSettled;
 pub use revert::{channel_state_name, decode_revert};
