@@ -106,17 +106,17 @@ async fn follows_events_resumes_and_rewinds_reorgs() {
                 let [group] = groups.as_slice() else {
                     panic!("one payee group: {groups:?}")
                 };
-                Some((group.settlements.clone(), group.credited))
+                Some(group.clone())
             }
             _ => None,
         })
         .expect("the settlement is indexed");
-    assert_eq!(settled.0.len(), 3);
-    assert!(settled.0.iter().all(|s| s.settled == 1_234));
     assert_eq!(
-        settled.1,
-        piecepay_relayer_chain::alloy::primitives::U256::from(3 * 1_234)
+        settled.channels().map(|c| c.channel_id).collect::<Vec<_>>(),
+        payers.iter().map(|p| p.channel_id).collect::<Vec<_>>()
     );
+    assert!(settled.entries.iter().all(|s| s.settled == 1_234));
+    assert_eq!(settled.credited, 3 * 1_234);
     let order: Vec<_> = events
         .iter()
         .map(|e| (e.meta.block_number, e.meta.log_index))

@@ -311,7 +311,7 @@ fn settlements(store: &MemoryIndexerStore) -> usize {
         .iter()
         .map(|e| match &e.event {
             EscrowEvent::ReceiptsSettled { groups } => {
-                groups.iter().map(|g| g.settlements.len()).sum::<usize>()
+                groups.iter().map(|g| g.entries.len()).sum::<usize>()
             }
             _ => 0,
         })
