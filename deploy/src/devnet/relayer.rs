@@ -23,10 +23,15 @@ pub const BIN_NAME: &str = "piecepay-relayer";
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Finds the relayer binary: `explicit` if given, else next to the running executable (cargo puts all of
-/// a workspace's binaries in one directory), else on `PATH`. `None` when there is none.
+/// a workspace's binaries in one directory), else on `PATH`. `None` when there is none. The path is
+/// absolute: the relayer runs in its own directory, where a relative one would name another file
+/// (`make devnet` passes `--relayer-bin target/debug/piecepay-relayer`).
 pub fn find_binary(explicit: Option<&Path>) -> Option<PathBuf> {
     if let Some(path) = explicit {
-        return path.is_file().then(|| path.to_path_buf());
+        return path
+            .is_file()
+            .then(|| std::path::absolute(path).ok())
+            .flatten();
     }
     let sibling = std::env::current_exe()
         .ok()
@@ -251,4 +256,18 @@ fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_relative_binary_is_found_as_an_absolute_path() {
+        // Tests run in the crate's directory, so `Cargo.toml` is a file relative to it.
+        let found = find_binary(Some(Path::new("Cargo.toml"))).unwrap();
+        assert!(found.is_absolute(), "{}", found.display());
+        assert_eq!(found, std::env::current_dir().unwrap().join("Cargo.toml"));
+        assert_eq!(find_binary(Some(Path::new("no/such/relayer"))), None);
+    }
 }
