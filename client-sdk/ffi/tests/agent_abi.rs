@@ -5,26 +5,17 @@
 
 mod common;
 
-use std::{
-    ffi::{CStr, CString},
-    path::Path,
-    process::Command,
-    ptr,
-};
+use std::{ffi::CString, path::Path, process::Command, ptr};
 
-use common::c::{compile, run};
+use common::{
+    c::{compile, run},
+    last_message,
+};
 
 use piecepay_deploy::devnet::{Devnet, DevnetConfig};
 use piecepay_ffi::*;
 use piecepay_protocol::alloy_primitives::U256;
 use piecepay_test_support::{chain::devnet_config, relayer::workspace_bin, temp_dir};
-
-fn last_message() -> String {
-    // SAFETY: never NULL, NUL-terminated.
-    unsafe { CStr::from_ptr(piecepay_last_error_message()) }
-        .to_string_lossy()
-        .into_owned()
-}
 
 fn new_agent(config: &Path) -> (PiecepayStatus, *mut PiecepayAgent) {
     let path = CString::new(config.to_str().unwrap()).unwrap();

@@ -70,6 +70,23 @@ pub fn take(status: PiecepayStatus, outcome: PiecepayOutcome) -> Out {
     out
 }
 
+/// Calls a C function that fills an outcome through `out`, and takes the outcome.
+pub fn call(f: impl FnOnce(*mut PiecepayOutcome) -> PiecepayStatus) -> Out {
+    let mut outcome = PiecepayOutcome::default();
+    let status = f(&mut outcome);
+    take(status, outcome)
+}
+
+/// Calls a C function that writes a `T` through `out` when it returns `Ok`, and reads it.
+pub fn read_out<T>(f: impl FnOnce(*mut T) -> PiecepayStatus) -> Result<T, PiecepayStatus> {
+    let mut value = std::mem::MaybeUninit::<T>::uninit();
+    match f(value.as_mut_ptr()) {
+        // SAFETY: on `Ok` the library wrote the whole value.
+        PiecepayStatus::Ok => Ok(unsafe { value.assume_init() }),
+        status => Err(status),
+    }
+}
+
 pub fn last_code() -> String {
     // SAFETY: never NULL, NUL-terminated.
     unsafe { CStr::from_ptr(piecepay_last_error_code()) }
@@ -136,34 +153,25 @@ impl Payee {
     }
 
     pub fn on_message(&mut self, bytes: &[u8], now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid buffers.
-        let status = unsafe {
-            piecepay_payee_on_message(self.0, bytes.as_ptr(), bytes.len(), now, &mut outcome)
-        };
-        take(status, outcome)
+        call(|out| unsafe {
+            piecepay_payee_on_message(self.0, bytes.as_ptr(), bytes.len(), now, out)
+        })
     }
 
     pub fn channel_funded(&mut self, deposit: u128, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status =
-            unsafe { piecepay_payee_channel_funded(self.0, deposit.into(), now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payee_channel_funded(self.0, deposit.into(), now, out) })
     }
 
     pub fn check_request(&mut self) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payee_check_request(self.0, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payee_check_request(self.0, out) })
     }
 
     pub fn on_piece_served(&mut self, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payee_on_piece_served(self.0, now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payee_on_piece_served(self.0, now, out) })
     }
 
     pub fn allowance(&self) -> u64 {
@@ -172,38 +180,23 @@ impl Payee {
     }
 
     pub fn verify_receipt(&mut self, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payee_verify_receipt(self.0, now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payee_verify_receipt(self.0, now, out) })
     }
 
     pub fn latest_receipt(&self) -> Result<PiecepayReceipt, PiecepayStatus> {
-        let mut receipt = std::mem::MaybeUninit::<PiecepayReceipt>::uninit();
         // SAFETY: live handle; the out pointer is valid for writes.
-        match unsafe { piecepay_payee_latest_receipt(self.0, receipt.as_mut_ptr()) } {
-            PiecepayStatus::Ok => Ok(unsafe { receipt.assume_init() }),
-            status => Err(status),
-        }
+        read_out(|out| unsafe { piecepay_payee_latest_receipt(self.0, out) })
     }
 
     pub fn cooperative_close(&self) -> Result<PiecepayCooperativeClose, PiecepayStatus> {
-        let mut close = std::mem::MaybeUninit::<PiecepayCooperativeClose>::uninit();
         // SAFETY: as above.
-        match unsafe { piecepay_payee_cooperative_close(self.0, close.as_mut_ptr()) } {
-            PiecepayStatus::Ok => Ok(unsafe { close.assume_init() }),
-            status => Err(status),
-        }
+        read_out(|out| unsafe { piecepay_payee_cooperative_close(self.0, out) })
     }
 
     pub fn info(&self) -> PiecepayChannelInfo {
-        let mut info = std::mem::MaybeUninit::<PiecepayChannelInfo>::uninit();
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { piecepay_payee_info(self.0, info.as_mut_ptr()) },
-            PiecepayStatus::Ok
-        );
-        unsafe { info.assume_init() }
+        read_out(|out| unsafe { piecepay_payee_info(self.0, out) }).expect("info")
     }
 }
 
@@ -229,80 +222,55 @@ impl Payer {
     }
 
     pub fn on_message(&mut self, bytes: &[u8], now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid buffers.
-        let status = unsafe {
-            piecepay_payer_on_message(self.0, bytes.as_ptr(), bytes.len(), now, &mut outcome)
-        };
-        take(status, outcome)
+        call(|out| unsafe {
+            piecepay_payer_on_message(self.0, bytes.as_ptr(), bytes.len(), now, out)
+        })
     }
 
     pub fn open(&mut self, deposit: u128, now: u64) -> PiecepaySignedOpen {
-        let mut open = std::mem::MaybeUninit::<PiecepaySignedOpen>::uninit();
         // SAFETY: live handle; the out pointer is valid for writes.
-        let status = unsafe {
-            piecepay_payer_open(self.0, deposit.into(), 0u128.into(), now, open.as_mut_ptr())
-        };
-        assert_eq!(status, PiecepayStatus::Ok, "{}", last_message());
-        unsafe { open.assume_init() }
+        read_out(|out| unsafe {
+            piecepay_payer_open(self.0, deposit.into(), 0u128.into(), now, out)
+        })
+        .unwrap_or_else(|status| panic!("{status:?}: {}", last_message()))
     }
 
     pub fn channel_funded(&mut self, deposit: u128, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, NULL tx, valid out pointer.
-        let status = unsafe {
-            piecepay_payer_channel_funded(self.0, deposit.into(), ptr::null(), now, &mut outcome)
-        };
-        take(status, outcome)
+        call(|out| unsafe {
+            piecepay_payer_channel_funded(self.0, deposit.into(), ptr::null(), now, out)
+        })
     }
 
     pub fn on_piece_verified(&mut self, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payer_on_piece_verified(self.0, now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payer_on_piece_verified(self.0, now, out) })
     }
 
     pub fn on_choked(&mut self, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payer_on_choked(self.0, now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payer_on_choked(self.0, now, out) })
     }
 
     pub fn close(&mut self, now: u64) -> Out {
-        let mut outcome = PiecepayOutcome::default();
         // SAFETY: live handle, valid out pointer.
-        let status = unsafe { piecepay_payer_close(self.0, 0u128.into(), now, &mut outcome) };
-        take(status, outcome)
+        call(|out| unsafe { piecepay_payer_close(self.0, 0u128.into(), now, out) })
     }
 
     pub fn cooperative_close(&self) -> Result<PiecepayCooperativeClose, PiecepayStatus> {
-        let mut close = std::mem::MaybeUninit::<PiecepayCooperativeClose>::uninit();
         // SAFETY: live handle; the out pointer is valid for writes.
-        match unsafe { piecepay_payer_cooperative_close(self.0, close.as_mut_ptr()) } {
-            PiecepayStatus::Ok => Ok(unsafe { close.assume_init() }),
-            status => Err(status),
-        }
+        read_out(|out| unsafe { piecepay_payer_cooperative_close(self.0, out) })
     }
 
     pub fn latest_receipt(&self) -> Result<PiecepayReceipt, PiecepayStatus> {
-        let mut receipt = std::mem::MaybeUninit::<PiecepayReceipt>::uninit();
         // SAFETY: as above.
-        match unsafe { piecepay_payer_latest_receipt(self.0, receipt.as_mut_ptr()) } {
-            PiecepayStatus::Ok => Ok(unsafe { receipt.assume_init() }),
-            status => Err(status),
-        }
+        read_out(|out| unsafe { piecepay_payer_latest_receipt(self.0, out) })
     }
 
     pub fn info(&self) -> PiecepayChannelInfo {
-        let mut info = std::mem::MaybeUninit::<PiecepayChannelInfo>::uninit();
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { piecepay_payer_info(self.0, info.as_mut_ptr()) },
-            PiecepayStatus::Ok
-        );
-        unsafe { info.assume_init() }
+        read_out(|out| unsafe { piecepay_payer_info(self.0, out) }).expect("info")
     }
 }
 
