@@ -67,10 +67,7 @@ fn closed_channels_keep_their_totals_and_the_refund_is_withdrawn() {
         closing.join().unwrap().unwrap();
     });
     assert!(
-        eventually(Duration::from_secs(60), || matches!(
-            net.channel(channel).status,
-            piecepay_sdk::chain::ChannelStatus::Closed
-        )),
+        net.closes_within(channel, Duration::from_secs(60)),
         "{:?}",
         drain_events(&leecher)
     );

@@ -75,10 +75,7 @@ fn with_the_relayer_down_the_seeder_settles_on_chain_before_the_deadline() {
     // After the window the leecher finalizes; the rest of its deposit returns to its free balance.
     net.advance(3_601);
     assert!(
-        eventually(Duration::from_secs(30), || matches!(
-            net.channel(channel).status,
-            piecepay_sdk::chain::ChannelStatus::Closed
-        )),
+        net.closes_within(channel, Duration::from_secs(30)),
         "{:?}",
         drain_events(&leecher)
     );

@@ -142,6 +142,16 @@ impl Net {
         self.rt.block_on(chain.channel(id)).unwrap()
     }
 
+    /// Waits up to `timeout` for channel `id` to be closed on chain; whether it was.
+    pub(crate) fn closes_within(&self, id: B256, timeout: Duration) -> bool {
+        eventually(timeout, || {
+            matches!(
+                self.channel(id).status,
+                piecepay_sdk::chain::ChannelStatus::Closed
+            )
+        })
+    }
+
     /// Moves the chain's clock `seconds` forward and mines a block.
     pub(crate) fn advance(&self, seconds: u64) {
         use piecepay_sdk::chain::alloy::providers::{Provider, ProviderBuilder};
