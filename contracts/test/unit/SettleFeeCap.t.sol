@@ -238,8 +238,8 @@ contract SettleFeeCapTest is UnitTest {
         assertEq(_capOf(payee), 100);
     }
 
-    /// @dev A skipped entry must leave state untouched, nonce included. FAILS on the current src: the nonce
-    /// is consumed before the cap is checked.
+    /// @dev A skipped entry must leave state untouched, nonce included (the nonce is bumped only once the
+    /// cap is accepted).
     function test_setFeeCapBySig_skippedCapTooHighKeepsNonce() external {
         escrow.setSettleFeeCapsBySig(_list(_feeCapAuth(payeeKey, 10_001, 0)));
         assertEq(escrow.nonceOf(payee), 0, "nonce consumed by a skipped fee-cap authorisation");
