@@ -163,18 +163,14 @@ contract TopUpTest is UnitTest {
 
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelToppedUp(id1, 6e18, 1);
-        for (uint256 i = 1; i < 7; ++i) {
-            _expectSkipped(i, reasons[i]);
-        }
+        _expectSkipped(reasons);
         vm.expectEmit(true, true, true, true, address(escrow));
         emit IChannelEscrow.ChannelToppedUp(id2, 6e18, 2);
         _expectFees(relayer, 3);
         vm.prank(relayer);
         bytes[] memory failures = escrow.topUpsBySig(auths);
 
-        for (uint256 i; i < 8; ++i) {
-            assertEq(failures[i], reasons[i]);
-        }
+        assertEq(failures, reasons);
         _assertChannel(id1, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(id2, 6e18, 0, 0, IChannelEscrow.ChannelState.Open);
         _assertChannel(

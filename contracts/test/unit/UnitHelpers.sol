@@ -301,6 +301,14 @@ abstract contract UnitTest is EscrowTestBase {
         emit IChannelEscrow.AuthorizationSkipped(index, reason);
     }
 
+    /// @dev Expects AuthorizationSkipped, in entry order, for every entry of a signed batch that `reasons`
+    /// gives a refusal; an entry with an empty reason is applied and logs no skip.
+    function _expectSkipped(bytes[] memory reasons) internal {
+        for (uint256 i; i < reasons.length; ++i) {
+            if (reasons[i].length != 0) _expectSkipped(i, reasons[i]);
+        }
+    }
+
     /// @dev Expects the batch's one ReceiptsSettled log, with `settlements` built from `_group`s.
     function _expectReceiptsSettled(bytes memory settlements) internal {
         vm.expectEmit(true, true, true, true, address(escrow));
