@@ -271,24 +271,29 @@ contract SignatureAttacksTest is UnitTest {
     // Top-up, close, withdrawal and fee-cap authorisations
     // ---------------------------------------------------------------------------------------------
 
+    /// @dev Top-up `a` of the payer's channel 1 (opened with 5e18, another 5e18 free) must be refused with
+    /// `reason`: the channel keeps its deposit and nothing is taken from the payer.
+    function _assertTopUpRefused(IChannelEscrow.TopUpAuth memory a, bytes memory reason) private {
+        bytes[] memory failures = escrow.topUpsBySig(_list(a));
+        assertEq(failures[0], reason);
+        _assertChannel(escrow.channelId(payer, payee, 1), 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        assertEq(escrow.balanceOf(payer), 5e18);
+    }
+
     function test_rejects_topUpAuthReplayedOnAnotherChain() external {
-        bytes32 id = _openChannel(1, 5e18);
+        _openChannel(1, 5e18);
         _fund(payer, 5e18);
         IChannelEscrow.TopUpAuth memory a = _topUpAuth(payerKey, 1, 8e18, 0);
         vm.chainId(OTHER_CHAIN);
-        bytes[] memory failures = escrow.topUpsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_topUpHash(a), a.sig, payer));
-        _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        _assertTopUpRefused(a, _signerMismatch(_topUpHash(a), a.sig, payer));
     }
 
     function test_rejects_topUpAuthSignerNotPayer() external {
-        bytes32 id = _openChannel(1, 5e18);
+        _openChannel(1, 5e18);
         _fund(payer, 5e18);
         IChannelEscrow.TopUpAuth memory a = _topUpAuth(payeeKey, 1, 8e18, 0);
         a.payer = payer;
-        bytes[] memory failures = escrow.topUpsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(payee, payer));
-        _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        _assertTopUpRefused(a, _invalidSigner(payee, payer));
     }
 
     function test_rejects_topUpAuthExpired() external {
@@ -296,35 +301,46 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 5e18);
         IChannelEscrow.TopUpAuth memory a = _topUpAuth(payerKey, 1, 8e18, 0);
         vm.warp(a.deadline + 1);
-        bytes[] memory failures = escrow.topUpsBySig(_list(a));
-        assertEq(failures[0], _expired(a.deadline));
+        _assertTopUpRefused(a, _expired(a.deadline));
+    }
+
+    /// @dev Close request `a` for the payer's channel 1 (opened with 5e18) must be refused with `reason`: the
+    /// channel stays open, with no challenge window started.
+    function _assertCloseRefused(IChannelEscrow.CloseAuth memory a, bytes memory reason) private {
+        bytes[] memory failures = escrow.requestClosesBySig(_list(a));
+        assertEq(failures[0], reason);
+        _assertChannel(escrow.channelId(payer, payee, 1), 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
     }
 
     function test_rejects_closeAuthReplayedOnAnotherChain() external {
-        bytes32 id = _openChannel(1, 5e18);
+        _openChannel(1, 5e18);
         IChannelEscrow.CloseAuth memory a = _closeAuth(payerKey, 1, 0);
         vm.chainId(OTHER_CHAIN);
-        bytes[] memory failures = escrow.requestClosesBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_closeHash(a), a.sig, payer));
-        _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        _assertCloseRefused(a, _signerMismatch(_closeHash(a), a.sig, payer));
     }
 
     /// @dev The payee cannot start the payer's unilateral close with its own signature.
     function test_rejects_closeAuthSignerNotPayer() external {
-        bytes32 id = _openChannel(1, 5e18);
+        _openChannel(1, 5e18);
         IChannelEscrow.CloseAuth memory a = _closeAuth(payeeKey, 1, 0);
         a.payer = payer;
-        bytes[] memory failures = escrow.requestClosesBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(payee, payer));
-        _assertChannel(id, 5e18, 0, 0, IChannelEscrow.ChannelState.Open);
+        _assertCloseRefused(a, _invalidSigner(payee, payer));
     }
 
     function test_rejects_closeAuthExpired() external {
         _openChannel(1, 5e18);
         IChannelEscrow.CloseAuth memory a = _closeAuth(payerKey, 1, 0);
         vm.warp(a.deadline + 1);
-        bytes[] memory failures = escrow.requestClosesBySig(_list(a));
-        assertEq(failures[0], _expired(a.deadline));
+        _assertCloseRefused(a, _expired(a.deadline));
+    }
+
+    /// @dev The payer (funded with 10e18) submits withdrawal `a`, which must be refused with `reason`: nothing
+    /// leaves the payer's balance and its nonce stays unused.
+    function _assertWithdrawRefused(IChannelEscrow.WithdrawAuth memory a, bytes memory reason) private {
+        bytes[] memory failures = escrow.withdrawBySig(_list(a));
+        assertEq(failures[0], reason);
+        assertEq(escrow.nonceOf(payer), 0);
+        assertEq(escrow.balanceOf(payer), 10e18);
     }
 
     function test_rejects_withdrawAuthReplayed() external {
@@ -356,38 +372,29 @@ contract SignatureAttacksTest is UnitTest {
         _fund(payer, 10e18);
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payerKey, stranger, 1e18, 0, 0);
         vm.chainId(OTHER_CHAIN);
-        bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_withdrawHash(a), a.sig, payer));
-        assertEq(escrow.nonceOf(payer), 0);
-        assertEq(escrow.balanceOf(payer), 10e18);
+        _assertWithdrawRefused(a, _signerMismatch(_withdrawHash(a), a.sig, payer));
     }
 
     function test_rejects_withdrawAuthRedirected() external {
         _fund(payer, 10e18);
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payerKey, payer, 1e18, 0, 0);
         a.to = stranger;
-        bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_withdrawHash(a), a.sig, payer));
+        _assertWithdrawRefused(a, _signerMismatch(_withdrawHash(a), a.sig, payer));
         assertEq(token.balanceOf(stranger), 0);
-        assertEq(escrow.nonceOf(payer), 0);
     }
 
     function test_rejects_withdrawAuthSignerNotOwner() external {
         _fund(payer, 10e18);
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(strangerKey, stranger, 1e18, 0, 0);
         a.owner = payer;
-        bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(stranger, payer));
-        assertEq(escrow.balanceOf(payer), 10e18);
+        _assertWithdrawRefused(a, _invalidSigner(stranger, payer));
     }
 
     function test_rejects_withdrawAuthExpired() external {
         _fund(payer, 10e18);
         IChannelEscrow.WithdrawAuth memory a = _withdrawAuth(payerKey, payer, 1e18, 0, 0);
         vm.warp(a.deadline + 1);
-        bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], _expired(a.deadline));
-        assertEq(escrow.nonceOf(payer), 0);
+        _assertWithdrawRefused(a, _expired(a.deadline));
     }
 
     function test_rejects_withdrawAuthHighS() external {
@@ -407,12 +414,17 @@ contract SignatureAttacksTest is UnitTest {
         assertEq(token.balanceOf(stranger), 1e18);
     }
 
+    /// @dev Fee cap `a` for the payee must be refused with `reason`: the payee's cap stays 0.
+    function _assertFeeCapRefused(IChannelEscrow.SettleFeeCapAuth memory a, bytes memory reason) private {
+        bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
+        assertEq(failures[0], reason);
+        assertEq(_capOf(payee), 0);
+    }
+
     function test_rejects_feeCapAuthReplayedOnAnotherChain() external {
         IChannelEscrow.SettleFeeCapAuth memory a = _feeCapAuth(payeeKey, 10_000, 0);
         vm.chainId(OTHER_CHAIN);
-        bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
-        assertEq(failures[0], _signerMismatch(_feeCapHash(a), a.sig, payee));
-        assertEq(_capOf(payee), 0);
+        _assertFeeCapRefused(a, _signerMismatch(_feeCapHash(a), a.sig, payee));
     }
 
     /// @dev A relayer cannot raise its own allowance: only the payee's signature sets the payee's cap.
@@ -420,17 +432,13 @@ contract SignatureAttacksTest is UnitTest {
         (address relayer2, uint256 relayer2Key) = makeAddrAndKey("relayer2");
         IChannelEscrow.SettleFeeCapAuth memory a = _feeCapAuth(relayer2Key, 10_000, 0);
         a.payee = payee;
-        bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
-        assertEq(failures[0], _invalidSigner(relayer2, payee));
-        assertEq(_capOf(payee), 0);
+        _assertFeeCapRefused(a, _invalidSigner(relayer2, payee));
     }
 
     function test_rejects_feeCapAuthExpired() external {
         IChannelEscrow.SettleFeeCapAuth memory a = _feeCapAuth(payeeKey, 100, 0);
         vm.warp(a.deadline + 1);
-        bytes[] memory failures = escrow.setSettleFeeCapsBySig(_list(a));
-        assertEq(failures[0], _expired(a.deadline));
-        assertEq(_capOf(payee), 0);
+        _assertFeeCapRefused(a, _expired(a.deadline));
     }
 
     // ---------------------------------------------------------------------------------------------
