@@ -158,9 +158,7 @@ contract SignatureAttacksTest is UnitTest {
         address recovered = _recover(_digest(_openHash(a)), a.sig);
         assertTrue(recovered != payer);
         bytes memory reason = _invalidSigner(recovered, payer);
-        _expectSkipped(0, reason);
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], reason);
+        _assertSkippedAs(address(this), abi.encodeCall(IChannelEscrow.openChannelsBySig, (_list(a))), reason);
         _assertChannel(escrow.channelId(payer, payee, 1), 0, 0, 0, IChannelEscrow.ChannelState.None);
         assertEq(escrow.balanceOf(payer), 10e18);
     }
@@ -188,10 +186,7 @@ contract SignatureAttacksTest is UnitTest {
         escrow.openChannelsBySig(auths);
         bytes32 id = escrow.channelId(payer, payee, 1);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.ChannelExists.selector, id);
-        _expectSkipped(0, reason);
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.openChannelsBySig(auths);
-        assertEq(failures[0], reason);
+        _assertSkippedAs(relayer, abi.encodeCall(IChannelEscrow.openChannelsBySig, (auths)), reason);
         _assertChannel(id, 1e18, 0, 0, IChannelEscrow.ChannelState.Open);
         assertEq(escrow.balanceOf(payer), 9e18 - 1e15);
         assertEq(escrow.balanceOf(relayer), 1e15);
@@ -240,9 +235,8 @@ contract SignatureAttacksTest is UnitTest {
         a.payer = signer;
         a.sig = high;
         bytes memory reason = _invalidSigner(address(0), signer);
-        _expectSkipped(0, reason);
-        bytes[] memory failures = escrow.openChannelsBySig(_list(a));
-        assertEq(failures[0], reason);
+        bytes[] memory failures =
+            _assertSkippedAs(address(this), abi.encodeCall(IChannelEscrow.openChannelsBySig, (_list(a))), reason);
         assertEq(escrow.balanceOf(signer), 10e18);
         // The low-s twin of the same signature is the one that counts.
         a.sig = low;
@@ -348,9 +342,7 @@ contract SignatureAttacksTest is UnitTest {
         IChannelEscrow.WithdrawAuth[] memory auths = _list(_withdrawAuth(payerKey, stranger, 1e18, 0, 0));
         escrow.withdrawBySig(auths);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.InvalidNonce.selector, payer, 1, 0);
-        _expectSkipped(0, reason);
-        bytes[] memory failures = escrow.withdrawBySig(auths);
-        assertEq(failures[0], reason);
+        _assertSkippedAs(address(this), abi.encodeCall(IChannelEscrow.withdrawBySig, (auths)), reason);
         assertEq(token.balanceOf(stranger), 1e18);
         assertEq(escrow.balanceOf(payer), 9e18);
     }

@@ -333,6 +333,20 @@ abstract contract UnitTest is EscrowTestBase {
         assertEq(ret, err, "revert reason");
     }
 
+    /// @dev Calls a signed-batch entry point (`call`) as `caller` and asserts that its first entry is skipped
+    /// with exactly `reason`, both logged (AuthorizationSkipped) and returned; returns all the failures.
+    function _assertSkippedAs(address caller, bytes memory call, bytes memory reason)
+        internal
+        returns (bytes[] memory failures)
+    {
+        _expectSkipped(0, reason);
+        vm.prank(caller);
+        (bool ok, bytes memory ret) = address(escrow).call(call);
+        assertTrue(ok, "the batch reverted");
+        failures = abi.decode(ret, (bytes[]));
+        assertEq(failures[0], reason, "failure of the first entry");
+    }
+
     /// @dev A signed-batch entry point (`call`) given no entries: it returns no failures and logs nothing.
     function _assertEmptyBatchIsNoop(bytes memory call) internal {
         vm.recordLogs();

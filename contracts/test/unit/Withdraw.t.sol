@@ -56,9 +56,8 @@ contract WithdrawTest is UnitTest {
         auths[0] = _withdrawAuth(payerKey, address(escrow), 1e18, 0, 0);
         auths[1] = _withdrawAuth(payerKey, receiver, 1e18, 0, 0);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.EscrowAddress.selector);
-        _expectSkipped(0, reason);
-        bytes[] memory failures = escrow.withdrawBySig(auths);
-        assertEq(failures[0], reason);
+        bytes[] memory failures =
+            _assertSkippedAs(address(this), abi.encodeCall(IChannelEscrow.withdrawBySig, (auths)), reason);
         assertEq(failures[1].length, 0, "the nonce the skipped entry did not use goes to the next");
         assertEq(escrow.balanceOf(payer), 9e18);
     }
@@ -188,9 +187,11 @@ contract WithdrawTest is UnitTest {
     function test_withdrawBySig_skipsZeroRecipient() external {
         _fund(payer, 10e18);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.ZeroAddress.selector);
-        _expectSkipped(0, reason);
-        bytes[] memory failures = escrow.withdrawBySig(_list(_withdrawAuth(payerKey, address(0), 1e18, 1, 0)));
-        assertEq(failures[0], reason);
+        _assertSkippedAs(
+            address(this),
+            abi.encodeCall(IChannelEscrow.withdrawBySig, (_list(_withdrawAuth(payerKey, address(0), 1e18, 1, 0)))),
+            reason
+        );
         assertEq(escrow.balanceOf(payer), 10e18);
     }
 
@@ -198,10 +199,7 @@ contract WithdrawTest is UnitTest {
         _fund(payer, 10e18);
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.ZeroAmount.selector);
         IChannelEscrow.WithdrawAuth[] memory auths = _list(_withdrawAuth(payerKey, receiver, 0, 1e18, 0));
-        _expectSkipped(0, reason);
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.withdrawBySig(auths);
-        assertEq(failures[0], reason);
+        _assertSkippedAs(relayer, abi.encodeCall(IChannelEscrow.withdrawBySig, (auths)), reason);
         assertEq(escrow.balanceOf(payer), 10e18);
         assertEq(escrow.balanceOf(relayer), 0);
     }
@@ -211,11 +209,8 @@ contract WithdrawTest is UnitTest {
         _fund(payer, 10e18);
         bytes memory reason = _insufficient(payer, 10e18, 10e18 + 1);
         IChannelEscrow.WithdrawAuth[] memory auths = _list(_withdrawAuth(payerKey, receiver, 10e18, 1, 0));
-        _expectSkipped(0, reason);
         vm.recordLogs();
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.withdrawBySig(auths);
-        assertEq(failures[0], reason);
+        _assertSkippedAs(relayer, abi.encodeCall(IChannelEscrow.withdrawBySig, (auths)), reason);
         assertEq(escrow.balanceOf(payer), 10e18);
         assertEq(escrow.balanceOf(relayer), 0);
         assertEq(token.balanceOf(receiver), 0);
@@ -249,10 +244,7 @@ contract WithdrawTest is UnitTest {
         vm.prank(relayer);
         escrow.withdrawBySig(_list(a));
         bytes memory reason = abi.encodeWithSelector(IChannelEscrow.InvalidNonce.selector, payer, 1, 0);
-        _expectSkipped(0, reason);
-        vm.prank(relayer);
-        bytes[] memory failures = escrow.withdrawBySig(_list(a));
-        assertEq(failures[0], reason);
+        _assertSkippedAs(relayer, abi.encodeCall(IChannelEscrow.withdrawBySig, (_list(a))), reason);
         assertEq(escrow.balanceOf(payer), 9e18 - 1e15);
         assertEq(escrow.balanceOf(relayer), 1e15);
         assertEq(token.balanceOf(receiver), 1e18);
