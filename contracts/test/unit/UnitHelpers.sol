@@ -325,6 +325,13 @@ abstract contract UnitTest is EscrowTestBase {
         emit IChannelEscrow.ReceiptSkipped(id, outcome);
     }
 
+    /// @dev Settles the one-receipt `batch` as the relayer and asserts that its receipt is skipped with
+    /// `outcome`, both logged (ReceiptSkipped for channel `id`) and returned.
+    function _assertReceiptSkipped(bytes memory batch, bytes32 id, IChannelEscrow.SettleOutcome outcome) internal {
+        _expectReceiptSkipped(id, outcome);
+        assertEq(_settleAs(relayer, batch), _o(outcome));
+    }
+
     /// @dev Calls the escrow as `caller` with `call` and asserts that it reverts with exactly `err`.
     function _assertRevertAs(address caller, bytes memory call, bytes memory err) internal {
         vm.prank(caller);
