@@ -149,6 +149,33 @@ Child transmission(const fs::path& torrent, const fs::path& dir, std::uint16_t p
                dir / "transmission.log");
 }
 
+/// aria2c and transmission downloading the fixture from `seeder`, each in its own folder under `dir`
+/// (`dir/aria2c`, `dir/transmission`), aria2c finding the seeder through a tracker on loopback.
+struct ForeignClients {
+  ForeignClients(const swarm::Fixture& fx, swarm::Node& seeder, const fs::path& dir)
+      : tracker({seeder.endpoint().port()}),
+        torrent(write_torrent(fx, tracker, dir)),
+        aria(aria2c(torrent, dir / "aria2c")),
+        tr_port(free_port()),
+        tr(transmission(torrent, dir / "transmission", tr_port)) {}
+
+  swarm::Tracker tracker;
+  fs::path torrent;
+  Child aria;
+  /// Where transmission listens: it ignores the tracker's loopback peers, so the seeder dials it here.
+  std::uint16_t tr_port;
+  Child tr;
+
+ private:
+  static fs::path write_torrent(const swarm::Fixture& fx, const swarm::Tracker& tracker, const fs::path& dir) {
+    fs::path const torrent = dir / "data.torrent";
+    swarm::write_torrent_file(fx, tracker.announce_url(), torrent);
+    fs::create_directories(dir / "aria2c");
+    fs::create_directories(dir / "transmission");
+    return torrent;
+  }
+};
+
 /// Dials `port` from the seeder until `connected` holds (transmission listens only once it has loaded
 /// and verified the torrent; dialing an already connected peer is a no-op).
 template <class Pred>
@@ -283,21 +310,14 @@ void foreign_clients_complete_within_free_share() {
   fs::path const dir = test_dir("foreign-free");
   swarm::Node seeder =
       swarm::make_seeder(fx, swarm::demo_payee_options(static_cast<std::uint32_t>(fx.info->num_pieces())));
-  swarm::Tracker tracker({seeder.endpoint().port()});
-  fs::path const torrent = dir / "data.torrent";
-  swarm::write_torrent_file(fx, tracker.announce_url(), torrent);
-  fs::create_directories(dir / "aria2c");
-  fs::create_directories(dir / "transmission");
-  Child aria = aria2c(torrent, dir / "aria2c");
-  std::uint16_t const tr_port = free_port();
-  Child tr = transmission(torrent, dir / "transmission", tr_port);
+  ForeignClients foreign(fx, seeder, dir);
   Counters const& c = seeder.extension->counters();
   // Dial until transmission itself is connected: `peers` counts every connection ever made (aria2c's
   // too, and ones closed as duplicates), so reaching 2 could stop the dialing before transmission came.
   CHECK(dial_until(
-      seeder, tr_port, [&] { return c.peers.load() >= 2 && connected_to(seeder, "Transmission"); }, 30s));
+      seeder, foreign.tr_port, [&] { return c.peers.load() >= 2 && connected_to(seeder, "Transmission"); }, 30s));
   int aria_code = -1;
-  CHECK(swarm::wait_until([&] { return aria.exited(&aria_code); }, 60s, 20ms));
+  CHECK(swarm::wait_until([&] { return foreign.aria.exited(&aria_code); }, 60s, 20ms));
   CHECK(aria_code == 0);
   CHECK(same_bytes(dir / "aria2c" / fx.name, fx.dir / fx.name));
   bool const tr_done =
@@ -314,18 +334,11 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   auto fx = fixture();
   fs::path const dir = test_dir("foreign-choked");
   swarm::Node seeder = swarm::make_seeder(fx, swarm::demo_payee_options(0));
-  swarm::Tracker tracker({seeder.endpoint().port()});
-  fs::path const torrent = dir / "data.torrent";
-  swarm::write_torrent_file(fx, tracker.announce_url(), torrent);
-  fs::create_directories(dir / "aria2c");
-  fs::create_directories(dir / "transmission");
-  Child aria = aria2c(torrent, dir / "aria2c");
-  std::uint16_t const tr_port = free_port();
-  Child tr = transmission(torrent, dir / "transmission", tr_port);
+  ForeignClients foreign(fx, seeder, dir);
   Counters const& c = seeder.extension->counters();
   // Both connected and were refused at least once each.
   CHECK(dial_until(
-      seeder, tr_port, [&] { return c.peers.load() >= 2 && c.chokes.load() >= 2; }, 30s));
+      seeder, foreign.tr_port, [&] { return c.peers.load() >= 2 && c.chokes.load() >= 2; }, 30s));
   // Paying leechers and a stock libtorrent leecher join the same seeder: the payers are not stalled by
   // the refused peers, the stock one is refused like the foreign ones.
   std::vector<swarm::Node> payers;
@@ -353,8 +366,8 @@ void foreign_and_stock_peers_refused_while_payers_complete() {
   // The seeder gave the refused peers (stock, aria2c, transmission) nothing. The stock leecher may still
   // complete: it learns the payers through PEX, and payers (no payee role) share for free.
   CHECK(c.pieces_served_free.load() == 0);
-  CHECK(!aria.exited());  // still waiting for data, not crashed
-  CHECK(!tr.exited());
+  CHECK(!foreign.aria.exited());  // still waiting for data, not crashed
+  CHECK(!foreign.tr.exited());
   CHECK(!fs::exists(dir / "transmission" / "transmission.done"));
   CHECK(c.protocol_errors.load() == 0);
 }
