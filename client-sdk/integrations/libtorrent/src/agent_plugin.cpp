@@ -170,12 +170,8 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // A redundant connection is held while a payment may still be on its way either way (connection.hpp).
   bool can_disconnect(lt::error_code const& ec) override {
-    if (!link_ || !redundant(ec)) return true;
-    auto const now = std::chrono::steady_clock::now();
-    if (!held_since_) held_since_ = now;
-    if (!in_flight(now)) return true;
-    held_reason_ = ec;
-    return false;
+    if (!link_) return true;
+    return hold_.can_disconnect(ec, [this](auto now) { return in_flight(now); });
   }
 
   // --- selling ---------------------------------------------------------------------------------------
@@ -218,10 +214,7 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
     }
     if (pc_.has_peer_choked() && pc_.is_interesting()) piecepay_peer_on_choked(link_->get());
     on_wake();
-    if (held_reason_ && !in_flight(std::chrono::steady_clock::now())) {
-      lt::error_code const ec = *std::exchange(held_reason_, std::nullopt);
-      pc_.disconnect(ec, lt::operation_t::bittorrent);
-    }
+    hold_.release(pc_, [this](auto now) { return in_flight(now); });
   }
 
   /// The agent woke this link (or a call into it returned): send what it queued, and follow its serve
@@ -284,7 +277,7 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   bool in_flight(std::chrono::steady_clock::time_point now) const {
     PiecepayPeerState const s = state();
     if (s.owed || s.payment_due) return true;
-    return served_ && served_->partial() && held_since_ && now - *held_since_ < kPartialGrace;
+    return served_ && served_->partial() && hold_.within_partial_grace(now);
   }
 
   /// Whether to serve the peer now: the agent says so, and it holds an upload slot (or takes a free one).
@@ -328,8 +321,7 @@ class AgentPeerPlugin final : public lt::peer_plugin, public SlotPeer {
   std::optional<PieceTally> served_;
   RequestGate gate_;
   std::uint8_t peer_message_id_ = 0;
-  std::optional<std::chrono::steady_clock::time_point> held_since_;
-  std::optional<lt::error_code> held_reason_;
+  RedundantHold hold_;
   std::uint64_t received_ = 0;
   bool due_ = false;  ///< counted in AgentCore::payments_due
 };

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "choker.hpp"
@@ -36,6 +37,42 @@ inline bool redundant(libtorrent::error_code const& ec) {
   return ec == libtorrent::errors::torrent_finished || ec == libtorrent::errors::upload_upload_connection ||
          ec == libtorrent::errors::uninteresting_upload_peer;
 }
+
+/// A connection libtorrent wants closed as redundant, held open (both plugins): `in_flight(now)` says
+/// whether a payment is still under way on it, either way.
+class RedundantHold {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// libtorrent's can_disconnect: whether to let the connection close now for `ec`.
+  template <class InFlight>
+  bool can_disconnect(libtorrent::error_code const& ec, InFlight in_flight) {
+    if (!redundant(ec)) return true;
+    auto const now = Clock::now();
+    if (!since_) since_ = now;
+    if (!in_flight(now)) return true;
+    reason_ = ec;
+    return false;
+  }
+
+  /// From tick(): closes a held connection, for the reason libtorrent gave, once nothing is in flight.
+  /// Returns whether it closed it.
+  template <class InFlight>
+  bool release(libtorrent::peer_connection_handle& pc, InFlight in_flight) {
+    if (!reason_ || in_flight(Clock::now())) return false;
+    libtorrent::error_code const ec = *std::exchange(reason_, std::nullopt);
+    pc.disconnect(ec, libtorrent::operation_t::bittorrent);
+    return true;
+  }
+
+  /// Whether a piece the peer got only part of may still be paid for: libtorrent first wanted the
+  /// connection closed less than kPartialGrace before `now`.
+  bool within_partial_grace(Clock::time_point now) const { return since_ && now - *since_ < kPartialGrace; }
+
+ private:
+  std::optional<Clock::time_point> since_;        ///< when libtorrent first wanted it closed as redundant
+  std::optional<libtorrent::error_code> reason_;  ///< why, while it is held
+};
 
 /// Our half of the extended handshake: the id peers send our messages with, and the version we speak.
 inline void add_handshake(libtorrent::entry& handshake) {

@@ -124,12 +124,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
 
   // A redundant connection is held while a receipt may still be on its way either way (connection.hpp).
   bool can_disconnect(lt::error_code const& ec) override {
-    if (!redundant(ec)) return true;
-    auto const now = std::chrono::steady_clock::now();
-    if (!held_since_) held_since_ = now;
-    if (!in_flight(now)) return true;
-    held_reason_ = ec;
-    return false;
+    return hold_.can_disconnect(ec, [this](auto now) { return in_flight(now); });
   }
 
   // --- selling ---------------------------------------------------------------------------------------
@@ -177,11 +172,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
     if (payee_) payee_->on_tick(now);
     if (payer_ && pc_.has_peer_choked() && pc_.is_interesting()) payer_->on_choked(now);
     flush();
-    if (held_reason_ && !in_flight(std::chrono::steady_clock::now())) {
-      lt::error_code const ec = *std::exchange(held_reason_, std::nullopt);
-      pc_.disconnect(ec, lt::operation_t::bittorrent);
-      return;
-    }
+    if (hold_.release(pc_, [this](auto now) { return in_flight(now); })) return;
     if (!payee_) return;
     if (!pc_.is_choked() && !may_serve()) {
       choke();
@@ -237,7 +228,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
     if (payer_ && payer_->unacknowledged()) return true;
     if (!payee_) return false;
     if (payee_->owed()) return true;
-    return served_ && served_->partial() && held_since_ && now - *held_since_ < kPartialGrace;
+    return served_ && served_->partial() && hold_.within_partial_grace(now);
   }
 
   /// Whole pieces the peer may have now, slot or not: what its channel covers, or the free share left.
@@ -280,9 +271,7 @@ class PeerPlugin final : public lt::peer_plugin, public SlotPeer {
   std::shared_ptr<PayerPeer> payer_;
   std::uint8_t peer_message_id_ = 0;
   RequestGate gate_;
-  /// When libtorrent first wanted to close this connection as redundant, and why, while it is held.
-  std::optional<std::chrono::steady_clock::time_point> held_since_;
-  std::optional<lt::error_code> held_reason_;
+  RedundantHold hold_;  ///< while libtorrent wants this connection closed as redundant
   std::uint32_t free_served_ = 0;
   std::uint64_t received_ = 0;  ///< payload bytes from the peer since the choker last asked
 };
