@@ -448,20 +448,23 @@ class FfiPayer final : public PayerPeer {
   Worker& worker_;
 };
 
+/// What the C ABI's payee and payer configs share: the EIP-712 domain their messages are signed in (chain
+/// id, escrow, token) and the key that signs them (`key_what` names it in an error).
+template <class Config>
+void set_domain_and_key(Config& config, const ChainOptions& chain, const std::string& key_hex, const char* key_what) {
+  config.chain_id = chain.chain_id;
+  parse_hex(chain.escrow, config.escrow, "escrow");
+  parse_hex(chain.token, config.token, "token");
+  parse_hex(key_hex, config.secret_key, key_what);
+}
+
 // --- the session -----------------------------------------------------------------------------------------
 
 class FfiPayments final : public Payments, private PayerChannels {
  public:
   explicit FfiPayments(const Options& options) : options_(options) {
-    if (options.payee || options.payer) {
-      parse_hex(options.chain.escrow, escrow_, "escrow");
-      parse_hex(options.chain.token, token_, "token");
-    }
     if (options.payee) {
-      payee_.chain_id = options.chain.chain_id;
-      std::memcpy(payee_.escrow, escrow_, 20);
-      std::memcpy(payee_.token, token_, 20);
-      parse_hex(options.payee->key_hex, payee_.secret_key, "payee key");
+      set_domain_and_key(payee_, options.chain, options.payee->key_hex, "payee key");
       payee_.min_price = parse_amount(options.payee->price, "price");
       payee_.credit_pieces = options.payee->credit_pieces;
       // Validate once, up front, so a bad configuration fails at construction rather than per peer.
@@ -474,10 +477,7 @@ class FfiPayments final : public Payments, private PayerChannels {
           PayeeContext{&options_, &book_, &verified_, options.payee->trust_claimed_deposit, to_hex(address, 20)};
     }
     if (options.payer) {
-      payer_.chain_id = options.chain.chain_id;
-      std::memcpy(payer_.escrow, escrow_, 20);
-      std::memcpy(payer_.token, token_, 20);
-      parse_hex(options.payer->key_hex, payer_.secret_key, "payer key");
+      set_domain_and_key(payer_, options.chain, options.payer->key_hex, "payer key");
       payer_.max_price = parse_amount(options.payer->max_price, "max price");
       payer_.bid_step =
           options.payer->bid_step.empty() ? payer_.max_price : parse_amount(options.payer->bid_step, "bid step");
@@ -563,8 +563,6 @@ class FfiPayments final : public Payments, private PayerChannels {
   }
 
   const Options& options_;
-  std::uint8_t escrow_[20]{};
-  std::uint8_t token_[20]{};
   PiecepayPayeeConfig payee_{};
   PayeeContext payee_ctx_;
   VerifiedChannels verified_;
