@@ -139,13 +139,20 @@ export class Piecepay extends EventEmitter {
     });
   }
 
+  /**
+   * One side of channels on this client's escrow: what both sessions start from, with that side's key.
+   *
+   * @param {string | import('ethers').SigningKey} key
+   * @returns {import('./eip712.js').PartyConfig}
+   */
+  partyConfig(key) {
+    return { chainId: this.chainId, escrow: this.escrow, token: this.token, key };
+  }
+
   newPayeeSession() {
     const p = /** @type {PayeeOptions} */ (this.payee);
     return new PayeeSession({
-      chainId: this.chainId,
-      escrow: this.escrow,
-      token: this.token,
-      key: p.key,
+      ...this.partyConfig(p.key),
       price: p.price,
       creditPieces: p.creditPieces,
       creditAmount: p.creditAmount,
@@ -156,10 +163,7 @@ export class Piecepay extends EventEmitter {
   newPayerSession() {
     const p = /** @type {PayerOptions} */ (this.payer);
     return new PayerSession({
-      chainId: this.chainId,
-      escrow: this.escrow,
-      token: this.token,
-      key: /** @type {import('ethers').SigningKey} */ (this.payerKey),
+      ...this.partyConfig(/** @type {import('ethers').SigningKey} */ (this.payerKey)),
       maxPrice: p.maxPrice,
       bid: p.bid,
       channelTo: (payee) => this.channelTo(payee),
