@@ -27,7 +27,6 @@ use piecepay_relayer::{
     ingest::unix_now,
     store::ChannelRecord,
 };
-use piecepay_test_support::sqlite_url;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
@@ -76,6 +75,12 @@ async fn get(app: &Router, path: &str) -> (StatusCode, Value) {
 
 fn code(body: &Value) -> &str {
     body["code"].as_str().unwrap_or_default()
+}
+
+/// The request was refused with `refusal`: an HTTP status and the stable error code in the body.
+#[track_caller]
+fn assert_refused(status: StatusCode, body: &Value, refusal: (StatusCode, &str)) {
+    assert_eq!((status, code(body)), refusal, "{body}");
 }
 
 fn receipts_request(receipts: Vec<piecepay_protocol::relayer_api::ReceiptSubmission>) -> String {
@@ -269,23 +274,14 @@ both_engines!(whole_request_rejections, |store: Store| async move {
     let one = || submission(&payer(), payee().address(), 7, 10);
 
     let (status, body) = post(app, paths::RECEIPTS, "{not json").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_json")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_json"));
     let (status, body) = post(app, paths::RECEIPTS, r#"{"chain_id": 1}"#).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_request"));
     let mut wrong_shape =
         serde_json::to_value(SubmitReceiptsRequest::new(CHAIN_ID, ESCROW, vec![one()])).unwrap();
     wrong_shape["receipts"][0]["cumulative"] = json!(10);
     let (status, body) = post(app, paths::RECEIPTS, wrong_shape.to_string()).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_request"));
     // The message says where, in JSON's words.
     assert_eq!(
         body["message"],
@@ -299,89 +295,66 @@ both_engines!(whole_request_rejections, |store: Store| async move {
     assert_eq!(status, StatusCode::OK, "{body}");
     float_salt["receipts"][0]["salt"] = json!(7.5);
     let (status, body) = post(app, paths::RECEIPTS, float_salt.to_string()).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_request"));
 
     let request = Request::post(paths::RECEIPTS)
         .header(header::CONTENT_TYPE, "text/plain")
         .body(Body::from(receipts_request(vec![one()])))
         .unwrap();
     let (status, body, _) = send(app, request).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
     );
 
     let (status, body) = post(app, paths::RECEIPTS, " ".repeat(5_000)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
     );
     let (status, body) = post(app, paths::RECEIPTS, receipts_request(vec![one(); 4])).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
     );
     let (status, body) = post(app, paths::RECEIPTS, receipts_request(vec![])).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "empty_batch")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "empty_batch"));
 
     let other_chain =
         serde_json::to_string(&SubmitReceiptsRequest::new(1, ESCROW, vec![one()])).unwrap();
     let (status, body) = post(app, paths::RECEIPTS, other_chain).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "wrong_domain")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "wrong_domain"));
     let bad_escrow = json!({"chain_id": CHAIN_ID, "escrow": "0x12", "receipts": [one()]});
     let (status, body) = post(app, paths::RECEIPTS, bad_escrow.to_string()).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_address")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_address"));
 
     let (status, body) = get(app, "/v1/nothing-here").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    assert_refused(status, &body, (StatusCode::NOT_FOUND, "not_found"));
     let request = Request::builder()
         .method(Method::DELETE)
         .uri(paths::RECEIPTS)
         .body(Body::empty())
         .unwrap();
     let (status, body, _) = send(app, request).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
     );
 
     let (status, body) = get(app, "/v1/channels/0x1234").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_hash")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_hash"));
     let (status, body) = get(app, &format!("/v1/channels/{}", B256::ZERO)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_channel")
-    );
+    assert_refused(status, &body, (StatusCode::NOT_FOUND, "unknown_channel"));
     let (status, body) = get(app, &format!("/v1/channels/{}/settlement", B256::ZERO)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_channel")
-    );
+    assert_refused(status, &body, (StatusCode::NOT_FOUND, "unknown_channel"));
     let (status, body) = get(app, &format!("/v1/operations/{}", B256::ZERO)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::NOT_FOUND, "unknown_operation")
-    );
+    assert_refused(status, &body, (StatusCode::NOT_FOUND, "unknown_operation"));
     let (status, body) = get(app, "/v1/operations/zz").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_hash")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_hash"));
 
     // Info reports the limits in force.
     let (status, body) = get(app, paths::INFO).await;
@@ -432,14 +405,16 @@ both_engines!(whole_request_rejections, |store: Store| async move {
     );
     store.close().await;
     let (status, body) = post(app, paths::RECEIPTS, receipts_request(vec![one()])).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     );
     let (status, body) = get(app, &format!("/v1/channels/{}", B256::ZERO)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
     );
 });
 
@@ -458,9 +433,10 @@ both_engines!(
             Request::get(paths::INFO).body(Body::empty()).unwrap(),
         )
         .await;
-        assert_eq!(
-            (status, code(&body)),
-            (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+        assert_refused(
+            status,
+            &body,
+            (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
         );
         assert_eq!(headers[header::RETRY_AFTER], "1");
         // Probes are not limited.
@@ -592,36 +568,25 @@ both_engines!(operations_queue_and_rejections, |store: Store| async move {
 
     let unknown_type = json!({"chain_id": CHAIN_ID, "escrow": ESCROW.to_string(), "operations": [{"type": "mint"}]});
     let (status, body) = post(app, paths::OPERATIONS, unknown_type.to_string()).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "invalid_request")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "invalid_request"));
     let (status, body) = post(app, paths::OPERATIONS, operations_body(vec![])).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "empty_batch")
-    );
+    assert_refused(status, &body, (StatusCode::BAD_REQUEST, "empty_batch"));
     let many = vec![OperationSubmission::from(&open); 21];
     let (status, body) = post(app, paths::OPERATIONS, operations_body(many)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large"),
     );
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_outlasting_the_timeout_is_503_timeout() {
-    use sqlx::Connection as _;
     let (store, guard) = sqlite_store().await;
-    let Guard::Sqlite(dir) = &guard else {
-        unreachable!()
-    };
     seed(&store, 7, ChannelState::Open, None, 0).await;
     let node = node(store, "[api]\nrequest_timeout_ms = 300\n");
     // Another writer holds SQLite's write lock, so the commit cannot finish in time.
-    let mut blocker = sqlx::SqliteConnection::connect(&sqlite_url(dir.path(), "relayer.db"))
-        .await
-        .unwrap();
+    let mut blocker = guard.sqlite_connection().await;
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut blocker)
         .await
@@ -632,10 +597,7 @@ async fn a_request_outlasting_the_timeout_is_503_timeout() {
         receipts_request(vec![submission(&payer(), payee().address(), 7, 10)]),
     )
     .await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::SERVICE_UNAVAILABLE, "timeout")
-    );
+    assert_refused(status, &body, (StatusCode::SERVICE_UNAVAILABLE, "timeout"));
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     // Retrying is safe: accepted or, if the first commit went through after all, duplicate.
     let (status, body) = post(
@@ -654,24 +616,19 @@ async fn a_request_outlasting_the_timeout_is_503_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_row_is_500_internal_without_internals() {
-    use sqlx::Connection as _;
     let (store, guard) = sqlite_store().await;
-    let Guard::Sqlite(dir) = &guard else {
-        unreachable!()
-    };
     let channel = seed(&store, 7, ChannelState::Open, None, 0).await;
-    let mut connection = sqlx::SqliteConnection::connect(&sqlite_url(dir.path(), "relayer.db"))
-        .await
-        .unwrap();
+    let mut connection = guard.sqlite_connection().await;
     sqlx::query("UPDATE channels SET deposit = 'lots'")
         .execute(&mut connection)
         .await
         .unwrap();
     let node = node(store, "");
     let (status, body) = get(&node.app, &format!("/v1/channels/{}", channel.channel_id)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    assert_refused(
+        status,
+        &body,
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     );
     assert!(!body["message"].as_str().unwrap().contains("deposit"));
     let _ = ErrorCode::Internal;

@@ -26,6 +26,19 @@ pub(crate) enum Guard {
     Postgres(Arc<PostgresServer>),
 }
 
+impl Guard {
+    /// A second connection to a SQLite store's file, behind the store's back (to lock or corrupt it).
+    pub(crate) async fn sqlite_connection(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let Self::Sqlite(dir) = self else {
+            panic!("not a SQLite store")
+        };
+        sqlx::SqliteConnection::connect(&sqlite_url(dir.path(), "relayer.db"))
+            .await
+            .unwrap()
+    }
+}
+
 pub(crate) async fn sqlite_store() -> (Store, Guard) {
     let dir = temp_dir();
     let store = Store::open(&sqlite_url(dir.path(), "relayer.db"), 4)
