@@ -6,8 +6,8 @@ use common::*;
 use piecepay_protocol::{
     alloy_primitives::B256,
     relayer_api::{
-        ChannelState, OperationKind, OperationState, OperationSubmission, SettlementState,
-        WithdrawRequest,
+        ChannelState, OperationKind, OperationState, OperationStatus, OperationSubmission,
+        SettlementState, SettlementStatus, WithdrawRequest,
     },
 };
 use piecepay_relayer::{
@@ -15,6 +15,18 @@ use piecepay_relayer::{
     store::{OperationRow, ReceiptWrite},
 };
 use piecepay_relayer_chain::{JournalOp, TxId, TxJournal};
+
+/// The settlement status at `now` of a channel the store holds.
+async fn known_settlement(store: &Store, channel_id: &B256, now: u64) -> SettlementStatus {
+    let status = store.settlement_status(channel_id, now).await.unwrap();
+    status.expect("the channel is in the store")
+}
+
+/// The status of an operation the store holds.
+async fn known_operation(store: &Store, operation_id: &B256) -> OperationStatus {
+    let status = store.operation_status(operation_id).await.unwrap();
+    status.expect("the operation is in the store")
+}
 
 both_engines!(migrations_are_idempotent, |store: Store| async move {
     store.migrate().await.unwrap();
@@ -35,30 +47,17 @@ both_engines!(receipts_only_rise, |store: Store| async move {
         cumulative,
         signature,
     };
+    // Raises the held receipt to `cumulative` at `now`; returns the channels not raised.
+    let raise = async |cumulative, now| {
+        let writes = [write(cumulative)];
+        store.raise_receipts(&writes, now).await.unwrap()
+    };
 
-    assert!(
-        store
-            .raise_receipts(&[write(10)], 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(raise(10, 100).await.is_empty());
     // Equal or lower: not raised, reported back.
-    assert_eq!(
-        store.raise_receipts(&[write(10)], 101).await.unwrap(),
-        vec![channel.channel_id]
-    );
-    assert_eq!(
-        store.raise_receipts(&[write(9)], 101).await.unwrap(),
-        vec![channel.channel_id]
-    );
-    assert!(
-        store
-            .raise_receipts(&[write(500)], 102)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(raise(10, 101).await, vec![channel.channel_id]);
+    assert_eq!(raise(9, 101).await, vec![channel.channel_id]);
+    assert!(raise(500, 102).await.is_empty());
 
     let snapshots = store
         .snapshots(&[channel.channel_id, B256::ZERO])
@@ -138,11 +137,7 @@ both_engines!(operations_queue_once, |store: Store| async move {
             .unwrap(),
         [true, false]
     );
-    let status = store
-        .operation_status(&row.operation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_operation(&store, &row.operation_id).await;
     assert_eq!(status.kind, OperationKind::Withdraw);
     assert_eq!(status.status, OperationState::Pending);
     assert!(store.operation_status(&B256::ZERO).await.unwrap().is_none());
@@ -160,11 +155,7 @@ both_engines!(operations_queue_once, |store: Store| async move {
         )
         .await
         .unwrap();
-    let status = store
-        .operation_status(&row.operation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_operation(&store, &row.operation_id).await;
     assert_eq!(status.status, OperationState::Failed);
     assert_eq!(status.transaction_hash, Some(tx));
     assert_eq!(status.block_number, Some(7));
@@ -186,11 +177,7 @@ both_engines!(operations_queue_once, |store: Store| async move {
             .unwrap()
             .is_empty()
     );
-    let status = store
-        .operation_status(&late.operation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_operation(&store, &late.operation_id).await;
     assert_eq!(status.status, OperationState::Expired);
 });
 
@@ -198,11 +185,7 @@ both_engines!(settlement_batches, |store: Store| async move {
     let mut channel = channel_with_receipt(&store, 7, 300, 50).await;
     store.set_fee_cap(&channel.payee, 30).await.unwrap();
 
-    let status = store
-        .settlement_status(&channel.channel_id, 60)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_settlement(&store, &channel.channel_id, 60).await;
     assert_eq!(status.status, SettlementState::Pending);
     assert_eq!(status.received, 300);
     assert!(status.transaction.is_none());
@@ -235,11 +218,7 @@ both_engines!(settlement_batches, |store: Store| async move {
     channel.settled = 300;
     channel.updated_block = 9;
     store.upsert_channels(&[channel]).await.unwrap();
-    let status = store
-        .settlement_status(&channel.channel_id, 80)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_settlement(&store, &channel.channel_id, 80).await;
     assert_eq!(status.status, SettlementState::UpToDate);
     assert!(store.settlement_candidates(10).await.unwrap().is_empty());
     let unsettled = store.unsettled().await.unwrap();
@@ -261,16 +240,8 @@ both_engines!(settlement_batches, |store: Store| async move {
     channel.state = ChannelState::Closing;
     channel.closes_at = Some(100);
     store.upsert_channels(&[channel]).await.unwrap();
-    let status = store
-        .settlement_status(&channel.channel_id, 101)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_settlement(&store, &channel.channel_id, 101).await;
     assert_eq!(status.status, SettlementState::Expired);
-    let status = store
-        .settlement_status(&channel.channel_id, 99)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = known_settlement(&store, &channel.channel_id, 99).await;
     assert_eq!(status.status, SettlementState::Pending);
 });

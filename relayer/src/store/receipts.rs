@@ -375,6 +375,11 @@ mod tests {
             cumulative,
             signature: CompactSignature::new(B256::repeat_byte(1), B256::repeat_byte(2)),
         };
+        // Raises the held receipt to `cumulative` at `now`; returns the channels not raised.
+        let mut raise = async |cumulative, now| {
+            let writes = [write(cumulative)];
+            writer.raise_receipts(&writes, now).await.unwrap()
+        };
         let pending = async || -> Option<i64> {
             with_pool!(store, |pool| {
                 sqlx::query_scalar("SELECT pending_since FROM receipts WHERE channel_id = $1")
@@ -384,22 +389,10 @@ mod tests {
                     .unwrap()
             })
         };
-        assert!(
-            writer
-                .raise_receipts(&[write(10)], 100)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(raise(10, 100).await.is_empty());
         assert_eq!(pending().await, Some(100));
         // Still waiting for a batch: the oldest arrival stays.
-        assert!(
-            writer
-                .raise_receipts(&[write(20)], 200)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(raise(20, 200).await.is_empty());
         assert_eq!(pending().await, Some(100));
         // Put in a batch, then raised: pending again from this raise.
         with_pool!(store, |pool| {
@@ -408,19 +401,10 @@ mod tests {
                 .await
                 .unwrap();
         });
-        assert!(
-            writer
-                .raise_receipts(&[write(30)], 300)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(raise(30, 300).await.is_empty());
         assert_eq!(pending().await, Some(300));
         // Not raised (equal): nothing changes, and the channel is reported.
-        assert_eq!(
-            writer.raise_receipts(&[write(30)], 400).await.unwrap(),
-            vec![id]
-        );
+        assert_eq!(raise(30, 400).await, vec![id]);
         assert_eq!(pending().await, Some(300));
         assert_eq!(writer.snapshots(&[id]).await.unwrap()[&id].held, Some(30));
     }
