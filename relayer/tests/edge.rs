@@ -11,21 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chain_support::RelayerProcess;
+use chain_support::{RelayerProcess, api_only_config};
 use piecepay_protocol::relayer_api::{ApiError, ErrorCode};
 
 /// An API-only node (no chain) with `api` appended to its `[api]` section.
 fn node(dir: &tempfile::TempDir, api: &str) -> RelayerProcess {
-    let config = dir.path().join("relayer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[chain]\nchain_id = 31337\nescrow = \"0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5\"\n\
-             [database]\nurl = \"sqlite://relayer.db\"\n\
-             [api]\nlisten = \"127.0.0.1:0\"\nrate_limit_per_second = 0\n{api}\n"
-        ),
-    )
-    .unwrap();
+    let extra = format!("rate_limit_per_second = 0\n{api}\n");
+    let config = api_only_config(dir.path(), "relayer", "sqlite://relayer.db", &extra);
     RelayerProcess::start(&config, &dir.path().join("relayer.log"), &[])
 }
 

@@ -7,7 +7,7 @@ mod chain_support;
 
 use std::{net::SocketAddr, path::Path, process::Command, sync::Arc, time::Duration};
 
-use chain_support::{Engine, Net, RelayerProcess, wait_for};
+use chain_support::{Engine, Net, RelayerProcess, api_only_config, wait_for};
 use piecepay_protocol::{SigningKey, relayer_api::paths};
 use piecepay_test_support::postgres::PostgresServer;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
@@ -232,18 +232,8 @@ async fn postgres_over_tls_verify_full() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ca.pem"), &ca.ca_pem).unwrap();
     // An API-only node: the database is what is checked here.
-    let config = |name: &str, url: String, extra: &str| {
-        let path = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                "[chain]\nchain_id = 31337\nescrow = \"0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5\"\n\
-                 [database]\nurl = \"{url}\"\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}"
-            ),
-        )
-        .unwrap();
-        path
-    };
+    let config =
+        |name: &str, url: String, extra: &str| api_only_config(dir.path(), name, &url, extra);
     let localhost = |query: &str| {
         format!(
             "postgres://postgres@localhost:{}/relayer?{query}",
@@ -299,15 +289,7 @@ async fn a_database_without_tls_is_refused_when_tls_is_required() {
     let server = PostgresServer::shared().unwrap();
     let url = server.fresh_database().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("relayer.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[chain]\nchain_id = 31337\nescrow = \"0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5\"\n\
-             [database]\nurl = \"{url}?sslmode=require\"\n"
-        ),
-    )
-    .unwrap();
+    let path = api_only_config(dir.path(), "relayer", &format!("{url}?sslmode=require"), "");
     let line = fails(&path);
     assert!(line.starts_with("error[database_unreachable]:"), "{line}");
     assert!(line.contains("does not support TLS"), "{line}");

@@ -262,6 +262,21 @@ impl Drop for Net {
     }
 }
 
+/// Writes `<dir>/<name>.toml`, an API-only node (no chain endpoint) on `database_url` listening on a
+/// free port, with `extra` appended after its `[api]` section's `listen`; returns its path.
+pub(crate) fn api_only_config(dir: &Path, name: &str, database_url: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[chain]\nchain_id = 31337\nescrow = \"0xE5e5E5E5e5e5E5E5E5E5e5E5e5e5e5E5e5e5e5e5\"\n\
+             [database]\nurl = \"{database_url}\"\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// A `piecepay-relayer run` child logging to a file; SIGKILLed on drop (its log's tail printed if the
 /// test panics).
 pub(crate) struct RelayerProcess {
