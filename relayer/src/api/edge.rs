@@ -460,38 +460,24 @@ mod tests {
     fn idle_and_slow_heads_expire_on_their_own_clocks() {
         let activity = Activity::new();
         let t0 = activity.start;
-        assert_eq!(
-            activity.expired(&limits(), t0 + Duration::from_secs(9)),
-            None
-        );
-        assert_eq!(
-            activity.expired(&limits(), t0 + Duration::from_secs(10)),
-            Some("idle")
-        );
+        // Why the connection closes `after` seconds past `from`, if it does.
+        let expired = |from: Instant, after: u64| {
+            activity.expired(&limits(), from + Duration::from_secs(after))
+        };
+        assert_eq!(expired(t0, 9), None);
+        assert_eq!(expired(t0, 10), Some("idle"));
         // A head starts: its own, shorter clock.
         activity.read(5);
         let started = t0 + Duration::from_millis(activity.head_since.load(Ordering::Relaxed) - 1);
-        assert_eq!(
-            activity.expired(&limits(), started + Duration::from_secs(1)),
-            None
-        );
-        assert_eq!(
-            activity.expired(&limits(), started + Duration::from_secs(2)),
-            Some("request head too slow")
-        );
+        assert_eq!(expired(started, 1), None);
+        assert_eq!(expired(started, 2), Some("request head too slow"));
         // More bytes of the same head do not restart it.
         activity.read(5);
-        assert_eq!(
-            activity.expired(&limits(), started + Duration::from_secs(2)),
-            Some("request head too slow")
-        );
+        assert_eq!(expired(started, 2), Some("request head too slow"));
         // Handled: no clock runs while a request is in flight.
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         activity.head_since.store(0, Ordering::Release);
-        assert_eq!(
-            activity.expired(&limits(), t0 + Duration::from_secs(3_600)),
-            None
-        );
+        assert_eq!(expired(t0, 3_600), None);
     }
 
     #[test]
