@@ -155,7 +155,7 @@ async fn fresh_deployment_matches_its_manifest_then_rerun_reports_it() {
         "{}",
         run.stdout
     );
-    assert!(run.stderr.contains("9 immutables match"), "{}", run.stderr);
+    run.assert_said("9 immutables match");
     assert_eq!(p.get_block_number().await.unwrap(), head);
     assert_eq!(
         fs::read_to_string(deployments.join("31337.json")).unwrap(),
@@ -233,7 +233,7 @@ async fn tampered_and_stale_manifests_are_detected_and_replace_redeploys() {
     let url = anvil.url().to_owned();
     let run = deploy_to(&url, &deployments, &[], &[]);
     run.assert_code("contract_missing");
-    assert!(run.stderr.contains("--replace"), "{}", run.stderr);
+    run.assert_said("--replace");
 
     // --replace (alias --force) deploys again and overwrites the manifest.
     let (key_var, key) = key_env();
@@ -322,14 +322,14 @@ async fn existing_token_is_used_and_recorded() {
         &[(key_var, &key)],
     );
     run.assert_code("invalid_input");
-    assert!(run.stderr.contains("no contract"), "{}", run.stderr);
+    run.assert_said("no contract");
     let escrow = manifest.escrow.address.to_string();
     let run = deploy_cli(
         &[&base[..], &["--token", &escrow]].concat(),
         &[(key_var, &key)],
     );
     run.assert_code("invalid_input");
-    assert!(run.stderr.contains("totalSupply"), "{}", run.stderr);
+    run.assert_said("totalSupply");
     assert!(!fresh.join("31337.json").exists());
 }
 
@@ -442,7 +442,7 @@ async fn bad_inputs_are_refused_with_codes() {
     let key = env[0].1;
     let run = deploy_cli(&with(&base, &["--key-env", key]), &[]);
     run.assert_code("invalid_input");
-    assert!(run.stderr.contains("NAME"), "{}", run.stderr);
+    run.assert_said("NAME");
     let digits = key.trim_start_matches("0x");
     assert!(
         !run.stderr.contains(&digits[..16]) && !run.stdout.contains(&digits[..16]),

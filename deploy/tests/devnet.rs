@@ -274,25 +274,32 @@ async fn devnet_relayer_is_started_or_reported_missing() {
     assert!(!relayer::healthz(port).await);
 }
 
+/// Runs `piecepay-devnet` with `args`, expecting it to fail; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_piecepay-devnet"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn bad_devnet_input_is_refused_before_anything_starts() {
     let tmp = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_piecepay-devnet"))
-        .args([
-            "--port",
-            "0",
-            "--no-relayer",
-            "--tokens",
-            "10",
-            "--deposit",
-            "11",
-            "--state-dir",
-        ])
-        .arg(tmp.path().join("state"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let state = tmp.path().join("state");
+    let stderr = refused(&[
+        "--port",
+        "0",
+        "--no-relayer",
+        "--tokens",
+        "10",
+        "--deposit",
+        "11",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     assert!(
         stderr.contains("error[invalid_input]") && stderr.contains("deposit"),
         "{stderr}"
@@ -302,18 +309,13 @@ fn bad_devnet_input_is_refused_before_anything_starts() {
         "anvil was not started"
     );
 
-    let output = Command::new(env!("CARGO_BIN_EXE_piecepay-devnet"))
-        .args([
-            "--port",
-            "0",
-            "--no-relayer",
-            "--anvil",
-            "/nonexistent/anvil",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = refused(&[
+        "--port",
+        "0",
+        "--no-relayer",
+        "--anvil",
+        "/nonexistent/anvil",
+    ]);
     assert!(
         stderr.contains("error[anvil]") && stderr.contains("make setup"),
         "{stderr}"

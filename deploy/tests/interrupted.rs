@@ -131,12 +131,8 @@ async fn a_killed_deployment_resumes_without_a_second_token() {
     assert_eq!(transactions_sent(killed.url()).await, 1);
     let run = killed.deploy_again(&[]).await;
     run.assert_ok();
-    assert!(
-        run.stderr.contains("resuming the deployment recorded in"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("was mined"), "{}", run.stderr);
+    run.assert_said("resuming the deployment recorded in");
+    run.assert_said("was mined");
     let manifest = Manifest::load(&killed.dir, 31_337).unwrap().unwrap();
     assert_eq!(manifest.token.address, token, "the first run's token");
     assert_eq!(
@@ -155,11 +151,7 @@ async fn a_killed_deployment_resumes_without_a_second_token() {
     rpc(killed.url(), "anvil_dropTransaction", json!([sent.tx.hash])).await;
     let run = killed.deploy_again(&[]).await;
     run.assert_ok();
-    assert!(
-        run.stderr.contains("was dropped: sending it again"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("was dropped: sending it again");
     let manifest = Manifest::load(&killed.dir, 31_337).unwrap().unwrap();
     assert_eq!(manifest.token.address, sent.address);
     assert_eq!(
@@ -173,7 +165,7 @@ async fn a_killed_deployment_resumes_without_a_second_token() {
     let killed = Interrupted::new().await;
     let run = killed.deploy_again(&["--challenge-period", "2h"]).await;
     run.assert_code("config_conflict");
-    assert!(run.stderr.contains("31337.pending.json"), "{}", run.stderr);
+    run.assert_said("31337.pending.json");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,7 @@ impl Run {
     }
 
     /// Asserts it failed with `code`.
+    #[track_caller]
     pub(crate) fn assert_code(&self, code: &str) {
         assert!(
             !self.success && self.code() == Some(code),
@@ -49,8 +50,19 @@ impl Run {
     }
 
     /// Asserts it succeeded.
+    #[track_caller]
     pub(crate) fn assert_ok(&self) {
         assert!(self.success, "failed; stderr:\n{}", self.stderr);
+    }
+
+    /// Asserts its stderr (progress and errors) says `text`.
+    #[track_caller]
+    pub(crate) fn assert_said(&self, text: &str) {
+        assert!(
+            self.stderr.contains(text),
+            "{text:?} not in stderr:\n{}",
+            self.stderr
+        );
     }
 }
 
