@@ -24,7 +24,6 @@ use piecepay_protocol::{
 use piecepay_relayer_chain::{
     Error as ChainError, FeeMarket,
     alloy::{
-        eips::BlockNumberOrTag,
         providers::{DynProvider, Provider},
         rpc::types::{TransactionInput, TransactionRequest},
     },
@@ -169,12 +168,7 @@ impl Chain {
     /// The chain's fee market by its latest block (see [`FeeMarket`]): the kind of transaction the
     /// submitter will send.
     async fn fee_market(&self) -> Result<FeeMarket> {
-        let latest = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| ChainError::rpc("eth_getBlockByNumber(latest)", e))?
-            .ok_or_else(|| ChainError::rpc("eth_getBlockByNumber(latest)", "no latest block"))?;
+        let latest = rpc::latest_block(&self.provider).await?;
         Ok(FeeMarket::of_base_fee(latest.header.base_fee_per_gas))
     }
 

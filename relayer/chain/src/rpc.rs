@@ -16,8 +16,9 @@ use std::{
 };
 
 use alloy::{
+    eips::BlockNumberOrTag,
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::client::RpcClient,
+    rpc::{client::RpcClient, types::Block},
 };
 pub use url::Url;
 
@@ -102,6 +103,16 @@ pub fn connect(url: &Url, extra_roots: &[reqwest::Certificate]) -> Result<DynPro
     }
     let client = RpcClient::new_http_with_client(client, url.clone());
     Ok(ProviderBuilder::default().connect_client(client).erased())
+}
+
+/// The node's latest block (its header: base fee, timestamp). A node with none is an [`Error::Rpc`].
+pub async fn latest_block(provider: &DynProvider) -> Result<Block> {
+    const WHAT: &str = "eth_getBlockByNumber(latest)";
+    provider
+        .get_block_by_number(BlockNumberOrTag::Latest)
+        .await
+        .map_err(Error::rpc_of(WHAT))?
+        .ok_or_else(|| Error::rpc(WHAT, "the node has no latest block"))
 }
 
 /// `text` with every URL [`connect`]ed replaced by its [`redacted`] form.

@@ -253,11 +253,7 @@ impl<J: TxJournal> Submitter<J> {
             .get_chain_id()
             .await
             .map_err(Error::rpc_of("eth_chainId"))?;
-        let latest = provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(Error::rpc_of("eth_getBlockByNumber"))?
-            .ok_or_else(|| Error::rpc("eth_getBlockByNumber", "the node has no latest block"))?;
+        let latest = crate::rpc::latest_block(&provider).await?;
         let fee_market = FeeMarket::of_base_fee(latest.header.base_fee_per_gas);
         match fee_market {
             FeeMarket::Eip1559 => tracing::info!(

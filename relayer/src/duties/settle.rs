@@ -9,8 +9,9 @@ use std::{
 use piecepay_protocol::alloy_primitives::{Address, B256};
 use piecepay_relayer_chain::{
     Error as ChainError,
-    alloy::{eips::BlockNumberOrTag, providers::Provider},
+    alloy::providers::Provider,
     preflight::{preflight_settle, split_by_outcomes},
+    rpc,
 };
 
 use super::Context;
@@ -67,12 +68,7 @@ impl Settler {
             return Ok(false);
         }
         // The escrow compares deadlines with block time; the policy runs on wall time.
-        let head = context
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Latest)
-            .await
-            .map_err(|e| ChainError::rpc("eth_getBlockByNumber(latest)", e))?
-            .ok_or_else(|| ChainError::rpc("eth_getBlockByNumber(latest)", "no block returned"))?;
+        let head = rpc::latest_block(&context.provider).await?;
         let skew = i128::from(head.header.timestamp) - i128::from(now);
         let candidates: Vec<SettlementCandidate> = candidates
             .into_iter()
