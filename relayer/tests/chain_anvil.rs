@@ -22,9 +22,10 @@ use piecepay_protocol::{
 use piecepay_relayer::{Store, duties::CRASH_AT_ENV};
 use piecepay_relayer_chain::{
     TxState,
-    alloy::{consensus::TxType, eips::BlockNumberOrTag, providers::Provider},
+    alloy::{eips::BlockNumberOrTag, providers::Provider},
 };
 use piecepay_sdk::chain::ChannelStatus;
+use piecepay_test_support::chain::{fee_market, tx_type};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -67,16 +68,8 @@ fn berlin() -> ChainSpec {
 /// Checks the node named the chain's fee market at start (`eip1559`, or `legacy` without a base fee) and
 /// every transaction from its account is of that type.
 async fn assert_sent_for_the_chain(net: &Net, relayer: &RelayerProcess) {
-    let latest = net
-        .provider
-        .get_block_by_number(BlockNumberOrTag::Latest)
-        .await
-        .unwrap()
-        .unwrap();
-    let (market, want) = match latest.header.base_fee_per_gas {
-        Some(_) => ("eip1559", TxType::Eip1559),
-        None => ("legacy", TxType::Legacy),
-    };
+    let (market, latest) = fee_market(&net.provider).await;
+    let want = tx_type(market);
     let log = std::fs::read_to_string(&relayer.log).unwrap();
     let checked = log.lines().find(|l| l.contains("chain checked")).unwrap();
     assert!(
@@ -89,7 +82,7 @@ async fn assert_sent_for_the_chain(net: &Net, relayer: &RelayerProcess) {
         .await
         .unwrap();
     let mut found = 0;
-    for number in 0..=latest.header.number {
+    for number in 0..=latest {
         let block = net
             .provider
             .get_block_by_number(BlockNumberOrTag::Number(number))

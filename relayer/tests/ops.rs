@@ -11,7 +11,6 @@ mod chain_support;
 
 use std::{
     collections::BTreeSet,
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -19,6 +18,7 @@ use std::{
 
 use chain_support::{Net, RELAYER_KEY, wait_for};
 use piecepay_protocol::relayer_api::paths;
+use piecepay_test_support::read_listening_address;
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -85,19 +85,9 @@ impl Started {
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "did not start: {line:?}\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                )
-            });
+        let address = read_listening_address(child.stdout.take().unwrap(), || {
+            std::fs::read_to_string(log).unwrap_or_default()
+        });
         Self {
             base: format!("http://{address}"),
             child,

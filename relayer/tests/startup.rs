@@ -19,6 +19,7 @@ use piecepay_protocol::{
     relayer_api::{OperationState, SubmitOperationsRequest, paths},
 };
 use piecepay_relayer_chain::alloy::providers::Provider;
+use piecepay_test_support::read_listening_address;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -463,13 +464,9 @@ fn logs_are_json_on_request_and_never_coloured_in_a_file() {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert!(line.starts_with("listening on "), "{line}");
+        read_listening_address(child.stdout.take().unwrap(), || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         // "relayer serving" follows "listening on" closely; wait for it rather than race it.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !std::fs::read_to_string(&log)

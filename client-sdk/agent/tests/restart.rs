@@ -4,7 +4,6 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -15,6 +14,7 @@ use piecepay_sdk::{
     protocol::alloy_primitives::hex,
     store::{PayeeStore, PayerStore, SqliteStore},
 };
+use piecepay_test_support::read_listening_address;
 
 const PIECES: u32 = 150;
 const CREDIT: u32 = 4;
@@ -72,15 +72,7 @@ fn serve(config: &Path, listen: &str, torrent: &str) -> (Child, String) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_owned();
+    let address = read_listening_address(child.stdout.as_mut().unwrap(), String::new);
     (child, address)
 }
 

@@ -13,8 +13,7 @@ use piecepay_sdk::{
     ServeDecision, Terms,
     chain::{
         ChainClient, ChannelInfo, ChannelSettled, ChannelStatus, SkippedGroup, Tx,
-        alloy::{consensus::TxType, eips::BlockNumberOrTag, providers::Provider},
-        bindings::PieceToken,
+        alloy::providers::Provider, bindings::PieceToken,
     },
     protocol::{
         CooperativeClose, SigningKey, SolStruct,
@@ -28,7 +27,7 @@ use piecepay_sdk::{
 };
 use piecepay_test_support::{
     anvil::Anvil,
-    chain::{CHALLENGE_PERIOD, Chain},
+    chain::{CHALLENGE_PERIOD, Chain, fee_market, tx_type},
 };
 
 const PAYER: u8 = 0x11;
@@ -175,23 +174,14 @@ async fn berlin() -> Chain {
 /// Checks `tx` is of the type the chain's latest block calls for: legacy without a base fee, EIP-1559
 /// with one.
 async fn assert_sent_for_the_chain(net: &Chain, tx: &Tx) {
-    let latest = net
-        .deployer
-        .get_block_by_number(BlockNumberOrTag::Latest)
-        .await
-        .unwrap()
-        .unwrap();
-    let want = match latest.header.base_fee_per_gas {
-        Some(_) => TxType::Eip1559,
-        None => TxType::Legacy,
-    };
+    let (market, _) = fee_market(&net.deployer).await;
     let receipt = net
         .deployer
         .get_transaction_receipt(tx.hash)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(receipt.transaction_type(), want);
+    assert_eq!(receipt.transaction_type(), tx_type(market));
 }
 
 async fn escrow_balance(client: &ChainClient, account: Address) -> Amount {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use alloy::{
+    consensus::TxType,
     network::EthereumWallet,
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -15,6 +16,7 @@ use piecepay_deploy::{
     devnet::{ChainSpec, Devnet, DevnetConfig, anvil::DEFAULT_BIN},
     signer::KeySource,
 };
+use piecepay_relayer_chain::FeeMarket;
 use serde_json::{Value, json};
 
 use crate::{anvil::Anvil, keys::DEPLOYER_KEY, relayer};
@@ -104,6 +106,26 @@ impl Chain {
     pub async fn advance(&self, seconds: u64) {
         self.rpc("evm_increaseTime", json!([seconds])).await;
         self.rpc("evm_mine", json!([])).await;
+    }
+}
+
+/// The fee market of the chain at `provider`, read from its latest block as the relayer and the SDK
+/// read it, and that block's number.
+pub async fn fee_market(provider: &DynProvider) -> (FeeMarket, u64) {
+    let latest = piecepay_relayer_chain::rpc::latest_block(provider)
+        .await
+        .expect("the latest block");
+    (
+        FeeMarket::of_base_fee(latest.header.base_fee_per_gas),
+        latest.header.number,
+    )
+}
+
+/// The transaction type `market` calls for: type 2 (EIP-1559) with a base fee, type 0 without.
+pub const fn tx_type(market: FeeMarket) -> TxType {
+    match market {
+        FeeMarket::Eip1559 => TxType::Eip1559,
+        FeeMarket::Legacy => TxType::Legacy,
     }
 }
 

@@ -8,7 +8,11 @@ pub mod postgres;
 pub mod relayer;
 pub mod submitter;
 
-use std::{path::Path, time::Duration};
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::Path,
+    time::Duration,
+};
 
 pub use tempfile::TempDir;
 
@@ -43,6 +47,27 @@ pub async fn wait_for<T>(
             "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The address in `line` if it is what a started service prints first once it accepts connections:
+/// `listening on ADDRESS` (the relayer's `run`, the agent's `serve`).
+pub fn listening_address(line: &str) -> Option<&str> {
+    line.trim().strip_prefix("listening on ")
+}
+
+/// Reads the first line a started service writes to `stdout` and returns the address it listens on;
+/// panics with that line, then `context()` (e.g. the service's log), if it says anything else.
+pub fn read_listening_address(stdout: impl Read, context: impl FnOnce() -> String) -> String {
+    let mut line = String::new();
+    // A read error leaves `line` empty: reported below with the context.
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    match listening_address(&line) {
+        Some(address) => address.to_owned(),
+        None => panic!(
+            "the service did not start: its first line was {line:?}\n{}",
+            context()
+        ),
     }
 }
 

@@ -99,8 +99,7 @@ impl RelayerCommand {
                 relayer.log_tail()
             );
         };
-        let address = line
-            .strip_prefix("listening on ")
+        let address = crate::listening_address(&line)
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         relayer.url = format!("http://{address}");
         relayer
