@@ -221,25 +221,32 @@ pub async fn run(
     let dir = |name: &str| job.dir.join(name).to_string_lossy().into_owned();
     let (size, piece) = (job.file_kib.to_string(), job.piece_kib.to_string());
 
+    // Writes `name`'s agent configuration and starts its client with `args` (the command, then its own
+    // options); the configuration's path comes back with the client.
+    let start = |name: &str,
+                 policy: Policy,
+                 args: &[&str],
+                 key: B256|
+     -> anyhow::Result<(Client, String)> {
+        let config = write_config(info, &job.dir, name, policy);
+        let config = config.to_string_lossy().into_owned();
+        let mut argv = vec![args[0], "--config", &config];
+        argv.extend_from_slice(&args[1..]);
+        let client = Client::start(&job.bin, &argv, key, job.dir.join(format!("{name}.log")))?;
+        Ok((client, config))
+    };
+
     progress.phase("starting the seeders");
     let mut seeder_clients = Vec::new();
     for (s, account) in seeders.iter().enumerate() {
         let name = format!("seeder{s}");
-        let config = write_config(
-            info,
-            &job.dir,
-            &name,
-            Policy::Seller {
-                price: job.price,
-                credit_pieces: job.credit_pieces,
-                free_pieces: 0,
-            },
-        );
-        let config = config.to_string_lossy().into_owned();
+        let policy = Policy::Seller {
+            price: job.price,
+            credit_pieces: job.credit_pieces,
+            free_pieces: 0,
+        };
         let args = [
             "serve",
-            "--config",
-            &config,
             "--size-kib",
             &size,
             "--piece-kib",
@@ -247,12 +254,7 @@ pub async fn run(
             "--dir",
             &dir(&name),
         ];
-        seeder_clients.push(Client::start(
-            &job.bin,
-            &args,
-            account.key,
-            job.dir.join(format!("{name}.log")),
-        )?);
+        seeder_clients.push(start(&name, policy, &args, account.key)?.0);
     }
     let field = |c: &Client, k: &str| c.hello[k].as_str().unwrap_or_default().to_owned();
     let torrent = field(&seeder_clients[0], "torrent");
@@ -267,21 +269,13 @@ pub async fn run(
     let mut leecher_configs = Vec::new();
     for (l, account) in leechers.iter().enumerate() {
         let name = format!("leecher{l}");
-        let config = write_config(
-            info,
-            &job.dir,
-            &name,
-            Policy::Buyer {
-                max_price: job.price,
-                budget,
-                deposit_per_channel: job.deposit_per_channel,
-            },
-        );
-        let config = config.to_string_lossy().into_owned();
+        let policy = Policy::Buyer {
+            max_price: job.price,
+            budget,
+            deposit_per_channel: job.deposit_per_channel,
+        };
         let args = [
             "download",
-            "--config",
-            &config,
             "--torrent",
             &torrent,
             "--peer",
@@ -295,12 +289,8 @@ pub async fn run(
             "--timeout-s",
             &timeout,
         ];
-        leecher_clients.push(Client::start(
-            &job.bin,
-            &args,
-            account.key,
-            job.dir.join(format!("{name}.log")),
-        )?);
+        let (client, config) = start(&name, policy, &args, account.key)?;
+        leecher_clients.push(client);
         leecher_configs.push(config);
     }
     let deadline = started + job.timeout + Duration::from_secs(30);
