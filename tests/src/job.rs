@@ -478,22 +478,16 @@ fn check_books(
     }
     let total = |a: &AccountBooks, b: Balances| b.token + b.escrow + a.locked;
     let (seeders, leechers) = (earned.len(), spent.len());
+    // What the channels that `of` picks settled, summed.
+    let settled = |of: &dyn Fn(&ChannelOutcome) -> bool| -> Amount {
+        channels.iter().filter(|c| of(c)).map(|c| c.settled).sum()
+    };
     for (i, a) in accounts.iter().enumerate() {
         let (role_sum, reported, sign): (Amount, Amount, bool) = if i < seeders {
-            let sum = channels
-                .iter()
-                .filter(|c| c.seeder == i)
-                .map(|c| c.settled)
-                .sum();
-            (sum, earned[i], true)
+            (settled(&|c| c.seeder == i), earned[i], true)
         } else if i < seeders + leechers {
             let l = i - seeders;
-            let sum = channels
-                .iter()
-                .filter(|c| c.leecher == l)
-                .map(|c| c.settled)
-                .sum();
-            (sum, spent[l], false)
+            (settled(&|c| c.leecher == l), spent[l], false)
         } else {
             (0, 0, true)
         };
