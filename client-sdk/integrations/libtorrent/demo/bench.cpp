@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "bench_stats.hpp"
+#include "lent_settings.hpp"
 #include "piecepay_torrent/attach.hpp"
 #include "swarm.hpp"
 
@@ -285,8 +286,8 @@ struct AgentTotals {
 };
 
 /// One bench-agent transfer: a fresh seeder and leecher session, each with its agent started from its
-/// configuration (paid: the agents resume their stored channel) or none (free). A paid run that did not
-/// pay for every piece is refused.
+/// configuration (paid: the agents resume their stored channel) or none (free: stock libtorrent with the
+/// hashing threads attach would give it). A paid run that did not pay for every piece is refused.
 TransferResult agent_transfer(const swarm::Fixture& fx, const fs::path& dir, const AgentConfigs* agents,
                               AgentTotals& totals) {
   Side seller, buyer;
@@ -294,6 +295,11 @@ TransferResult agent_transfer(const swarm::Fixture& fx, const fs::path& dir, con
   if (agents) {
     seller_hook = [&](lt::session& s) { seller.payments = attach(s, agents->seller.string()); };
     buyer_hook = [&](lt::session& s) { buyer.payments = attach(s, agents->buyer.string()); };
+  } else {
+    // attach raises the sessions' hashing threads (HashingThreads); the free sessions get the same, so
+    // the paid/free ratio compares payments only, not payments and hashing threads. Never given back:
+    // the session ends with the transfer.
+    seller_hook = buyer_hook = [](lt::session& s) { HashingThreads(s).raise(); };
   }
   seller.node = swarm::make_seeder(fx, std::nullopt, /*seed_mode=*/true, /*pex=*/false, seller_hook);
   fs::path const save = dir / "leecher";
