@@ -53,7 +53,9 @@ def _write_config(path, values):
 
 
 class Deluged:
-    def __init__(self, root, name, egg=None, env=None):
+    def __init__(self, root, name, egg=None, env=None, test_plugins=()):
+        """`egg`: the piecepay plugin's (none: stock Deluge). `test_plugins`: (name, egg) of further
+        test-only plugins to enable (the bench's HashingThreads)."""
         self.name = name
         self.config_dir = os.path.join(root, name, 'config')
         self.download_dir = os.path.join(root, name, 'downloads')
@@ -66,8 +68,8 @@ class Deluged:
         os.makedirs(os.path.join(self.config_dir, 'plugins'), exist_ok=True)
         os.makedirs(self.download_dir, exist_ok=True)
         # Every daemon runs over TCP only (tests/tcp_only/setup.py says why); `egg` adds piecepay.
-        eggs = [built_egg('PIECEPAY_TCP_ONLY_EGG')] + ([egg] if egg else [])
-        for path in eggs:
+        plugins = [('TcpOnly', built_egg('PIECEPAY_TCP_ONLY_EGG'))] + list(test_plugins) + ([('Piecepay', egg)] if egg else [])
+        for _, path in plugins:
             os.symlink(path, os.path.join(self.config_dir, 'plugins', os.path.basename(path)))
         with open(os.path.join(self.config_dir, 'auth'), 'w') as f:
             f.write('%s:%s:10\n%s:%s:5\n' % (USER, PASSWORD, READER, PASSWORD))
@@ -82,7 +84,7 @@ class Deluged:
             'new_release_check': False, 'send_info': False,
             'download_location': self.download_dir,
             'move_completed': False, 'copy_torrent_file': False,
-            'enabled_plugins': ['TcpOnly'] + (['Piecepay'] if egg else []),
+            'enabled_plugins': [plugin for plugin, _ in plugins],
             'max_active_seeding': -1, 'max_active_downloading': -1, 'max_active_limit': -1,
             'stop_seed_at_ratio': False,
         })
