@@ -221,17 +221,17 @@ pub async fn run(
     let dir = |name: &str| job.dir.join(name).to_string_lossy().into_owned();
     let (size, piece) = (job.file_kib.to_string(), job.piece_kib.to_string());
 
-    // Writes `name`'s agent configuration and starts its client with `args` (the command, then its own
-    // options); the configuration's path comes back with the client.
+    // Writes `name`'s agent configuration and starts its client: `command` (serve, download) with that
+    // configuration and `options`; the configuration's path comes back with the client.
     let start = |name: &str,
                  policy: Policy,
-                 args: &[&str],
+                 command: &str,
+                 options: &[&str],
                  key: B256|
      -> anyhow::Result<(Client, String)> {
         let config = write_config(info, &job.dir, name, policy);
         let config = config.to_string_lossy().into_owned();
-        let mut argv = vec![args[0], "--config", &config];
-        argv.extend_from_slice(&args[1..]);
+        let argv = [&[command, "--config", &config][..], options].concat();
         let client = Client::start(&job.bin, &argv, key, job.dir.join(format!("{name}.log")))?;
         Ok((client, config))
     };
@@ -245,8 +245,7 @@ pub async fn run(
             credit_pieces: job.credit_pieces,
             free_pieces: 0,
         };
-        let args = [
-            "serve",
+        let options = [
             "--size-kib",
             &size,
             "--piece-kib",
@@ -254,7 +253,7 @@ pub async fn run(
             "--dir",
             &dir(&name),
         ];
-        seeder_clients.push(start(&name, policy, &args, account.key)?.0);
+        seeder_clients.push(start(&name, policy, "serve", &options, account.key)?.0);
     }
     let field = |c: &Client, k: &str| c.hello[k].as_str().unwrap_or_default().to_owned();
     let torrent = field(&seeder_clients[0], "torrent");
@@ -274,8 +273,7 @@ pub async fn run(
             budget,
             deposit_per_channel: job.deposit_per_channel,
         };
-        let args = [
-            "download",
+        let options = [
             "--torrent",
             &torrent,
             "--peer",
@@ -289,7 +287,7 @@ pub async fn run(
             "--timeout-s",
             &timeout,
         ];
-        let (client, config) = start(&name, policy, &args, account.key)?;
+        let (client, config) = start(&name, policy, "download", &options, account.key)?;
         leecher_clients.push(client);
         leecher_configs.push(config);
     }

@@ -68,7 +68,9 @@ class Deluged:
         os.makedirs(os.path.join(self.config_dir, 'plugins'), exist_ok=True)
         os.makedirs(self.download_dir, exist_ok=True)
         # Every daemon runs over TCP only (tests/tcp_only/setup.py says why); `egg` adds piecepay.
-        plugins = [('TcpOnly', built_egg('PIECEPAY_TCP_ONLY_EGG'))] + list(test_plugins) + ([('Piecepay', egg)] if egg else [])
+        plugins = [('TcpOnly', built_egg('PIECEPAY_TCP_ONLY_EGG'))] + list(test_plugins)
+        if egg:
+            plugins.append(('Piecepay', egg))
         for _, path in plugins:
             os.symlink(path, os.path.join(self.config_dir, 'plugins', os.path.basename(path)))
         with open(os.path.join(self.config_dir, 'auth'), 'w') as f:
